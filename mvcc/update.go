@@ -1,0 +1,69 @@
+package mvcc
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// Backoff between Update retries: exponential from minBackoff, capped,
+// with full jitter so that transactions that collided do not collide again.
+const (
+	minBackoff = 50 * time.Microsecond
+	maxBackoff = 20 * time.Millisecond
+)
+
+// Update runs fn in a read-write transaction at level and commits it. When
+// fn or the commit fails with ErrConflict it runs fn again in a new
+// transaction, after a backoff, until it commits, ctx ends, or
+// Options.MaxUpdateRetries retries are spent (then the last conflict is
+// returned). Any other error from fn rolls back and is returned as is. fn
+// may run several times, so it must not have effects outside tx.
+func (db *DB) Update(ctx context.Context, level Level, fn func(tx *Txn) error) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	backoff := minBackoff
+	for attempt := 0; ; attempt++ {
+		err := db.updateOnce(ctx, level, fn)
+		if err == nil || !errors.Is(err, ErrConflict) || attempt >= db.opts.MaxUpdateRetries {
+			return err
+		}
+		sleep := time.Duration(rand.Int64N(int64(backoff)) + 1)
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (db *DB) updateOnce(ctx context.Context, level Level, fn func(tx *Txn) error) error {
+	tx, err := db.BeginTx(ctx, TxOptions{Isolation: level})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op once committed
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// View runs fn in a read-only transaction on one snapshot. It never
+// conflicts; fn's error is returned as is.
+func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	tx, err := db.BeginTx(ctx, TxOptions{Isolation: Snapshot, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a read-only transaction has nothing to undo
+	return fn(tx)
+}
