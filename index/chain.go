@@ -1,5 +1,7 @@
 package index
 
+import "sort"
+
 // Version is one committed version of a key. TS is the commit timestamp of
 // the transaction that wrote it; Seq orders the writes inside that
 // transaction, so (TS, Seq) is unique and names the version on disk.
@@ -16,6 +18,9 @@ type Version struct {
 type chain struct {
 	key      []byte
 	versions []Version
+	// pruned is the horizon of the last prune that left nothing removable:
+	// garbage created at or below it is gone already (see reclaimQueue).
+	pruned uint64
 }
 
 // visible returns the newest version with TS <= ts.
@@ -56,33 +61,56 @@ func (c *chain) add(v Version) {
 	c.versions[i] = v
 }
 
-// prune removes the versions no snapshot at or above horizon can see: all
-// but the newest version with TS <= horizon, and that one too when it is a
-// tombstone (a deleted key reads as absent either way). It returns the
-// removed versions; the chain may become empty.
-func (c *chain) prune(horizon uint64) []Version {
-	keep := -1 // index of the newest version at or below the horizon
-	for i := len(c.versions) - 1; i >= 0; i-- {
-		if c.versions[i].TS <= horizon {
-			keep = i
-			break
-		}
-	}
+// removable returns how many versions, from the oldest, no snapshot at or
+// above horizon can see: all but the newest version with TS <= horizon,
+// and that one too when it is a tombstone (a deleted key reads as absent
+// either way, so the tombstone and everything before it may go).
+func (c *chain) removable(horizon uint64) int {
+	// keep is the newest version at or below the horizon.
+	keep := sort.Search(len(c.versions), func(i int) bool { return c.versions[i].TS > horizon }) - 1
 	if keep < 0 {
-		return nil
+		return 0
 	}
-	cut := keep
 	if c.versions[keep].Tombstone {
-		cut = keep + 1
+		return keep + 1
 	}
-	if cut == 0 {
-		return nil
+	return keep
+}
+
+// prune removes up to limit of the removable versions, oldest first, and
+// returns them; complete reports that nothing removable is left. Removing
+// the oldest first keeps every intermediate state a valid chain: the newest
+// version is the last to go, so a partial prune never turns a deleted key
+// back into a live one. The chain may become empty.
+func (c *chain) prune(horizon uint64, limit int) (removed []Version, complete bool) {
+	n := c.removable(horizon)
+	if n == 0 {
+		return nil, true
 	}
-	removed := make([]Version, cut)
+	cut := min(n, max(limit, 1))
+	removed = make([]Version, cut)
 	copy(removed, c.versions[:cut])
-	// Copy the survivors to a fresh slice so the removed values can be freed.
-	rest := make([]Version, len(c.versions)-cut)
-	copy(rest, c.versions[cut:])
-	c.versions = rest
-	return removed
+	// Drop the references so the removed values can be freed, and give the
+	// survivors a fresh array once the dead prefix dominates the old one.
+	clear(c.versions[:cut])
+	c.versions = c.versions[cut:]
+	if cap(c.versions) > 2*len(c.versions)+8 {
+		c.versions = append([]Version(nil), c.versions...)
+	}
+	return removed, cut == n
+}
+
+// garbage counts the versions that vacuum will remove once the horizon
+// reaches the newest version: all but the newest, and the newest too when
+// it is a tombstone.
+func (c *chain) garbage() int64 {
+	n := len(c.versions)
+	if n == 0 {
+		return 0
+	}
+	g := int64(n - 1)
+	if c.versions[n-1].Tombstone {
+		g++
+	}
+	return g
 }

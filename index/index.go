@@ -22,6 +22,8 @@ type Index struct {
 	mu       sync.RWMutex
 	tree     *btree.BTreeG[*chain]
 	versions int64 // total versions held, tombstones included; guarded by mu
+	garbage  int64 // versions superseded or deleted, see Garbage; guarded by mu
+	reclaim  reclaimQueue
 }
 
 func less(a, b *chain) bool { return bytes.Compare(a.key, b.key) < 0 }
@@ -93,9 +95,10 @@ func (ix *Index) addLocked(key []byte, v Version) {
 		c = &chain{key: key}
 		ix.tree.ReplaceOrInsert(c)
 	}
-	before := len(c.versions)
+	before, g := len(c.versions), c.garbage()
 	c.add(v)
 	ix.versions += int64(len(c.versions) - before)
+	ix.noteGarbage(c, c.garbage()-g)
 }
 
 // Ascend calls fn for each key in [start, end) in ascending order with its
