@@ -1,0 +1,80 @@
+package gc
+
+import "time"
+
+// Policy decides when autovacuum starts a pass: when the versions it could
+// remove now reach Threshold + ScaleFactor * live versions (PostgreSQL's
+// autovacuum_vacuum_threshold and autovacuum_vacuum_scale_factor). The
+// threshold keeps small databases from being vacuumed for every few dead
+// versions; the scale factor makes the cost of a pass proportional to the
+// garbage it removes relative to the data, so large databases are not
+// vacuumed constantly.
+type Policy struct {
+	// Threshold is the fixed part, in versions. Default (zero) 1000;
+	// negative means 0.
+	Threshold int64
+	// ScaleFactor is the part proportional to live versions. Default
+	// (zero) 0.2; negative means 0.
+	ScaleFactor float64
+}
+
+// Default policy and pacing.
+const (
+	DefaultThreshold   = 1000
+	DefaultScaleFactor = 0.2
+	DefaultBatchSize   = 1000
+	DefaultInterval    = time.Second
+	// DefaultMaxPause caps the adaptive pause between batches.
+	DefaultMaxPause = 10 * time.Millisecond
+)
+
+// Due reports whether reclaimable dead versions justify a pass when live
+// versions are live.
+func (p Policy) Due(reclaimable, live int64) bool {
+	if reclaimable <= 0 {
+		return false
+	}
+	return float64(reclaimable) >= float64(p.Threshold)+p.ScaleFactor*float64(max(live, 0))
+}
+
+// Config tunes a Collector. The zero value is usable: every zero field
+// takes its default.
+type Config struct {
+	// BatchSize is how many versions one batch removes: one index lock
+	// hold and one storage write transaction. Default 1000 (etcd's
+	// compaction batch). Larger batches finish a pass sooner but make
+	// commits that arrive during a batch wait longer.
+	BatchSize int
+	// Pause is how long a pass sleeps after each batch. Zero means
+	// adaptive: as long as the batch took, capped at DefaultMaxPause, so a
+	// pass takes at most about half of the writer's time. Negative means
+	// no pause (only a yield).
+	Pause time.Duration
+	// Policy decides when Auto starts a pass. Zero fields take defaults.
+	Policy Policy
+	// Interval is how often Auto checks the policy. Default 1s. A check
+	// costs O(log garbage) and one horizon computation.
+	Interval time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	switch {
+	case c.Policy.Threshold == 0:
+		c.Policy.Threshold = DefaultThreshold
+	case c.Policy.Threshold < 0:
+		c.Policy.Threshold = 0
+	}
+	switch {
+	case c.Policy.ScaleFactor == 0:
+		c.Policy.ScaleFactor = DefaultScaleFactor
+	case c.Policy.ScaleFactor < 0:
+		c.Policy.ScaleFactor = 0
+	}
+	if c.Interval <= 0 {
+		c.Interval = DefaultInterval
+	}
+	return c
+}
