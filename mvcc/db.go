@@ -35,6 +35,7 @@ type DB struct {
 	pipelineDone chan struct{} // closed when the commit pipeline has exited
 
 	stats counters
+	vac   vacuumer // vacuum and autovacuum, see autovacuum.go
 }
 
 // counters are the cumulative figures Stats reports.
@@ -65,6 +66,23 @@ type Stats struct {
 	// carrying one or more user commits (Commits/CommitBatches is the
 	// average group size).
 	CommitBatches uint64
+
+	// DeadVersions counts the versions held that are superseded or
+	// deleted (tombstones included): vacuum removes them once no open
+	// transaction can see them. Exact, and included in Versions.
+	DeadVersions int64
+	// Horizon is the oldest snapshot an open transaction holds: versions
+	// it can see are kept.
+	Horizon uint64
+	// HorizonAge is how long the transaction holding the horizon (the one
+	// with the oldest snapshot) has been open; zero when none is. A large
+	// value with many DeadVersions is the usual cause of bloat.
+	HorizonAge time.Duration
+	// Vacuums counts finished vacuum passes, AutoVacuums those the
+	// background vacuum started; VersionsVacuumed the versions they
+	// removed.
+	Vacuums, AutoVacuums uint64
+	VersionsVacuumed     int64
 }
 
 // Open opens or creates the database at path. opts may be nil.
@@ -112,6 +130,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	db.oracle = txn.NewOracle(lastTS)
 	go db.runCommits()
+	db.startVacuum()
 	return db, nil
 }
 
@@ -173,6 +192,7 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.closed.Store(true)
 		close(db.closing)
+		db.stopVacuum()
 		<-db.pipelineDone
 		db.closeErr = db.bolt.Close()
 	})
@@ -229,6 +249,14 @@ func (db *DB) Stats() Stats {
 	if !oldest.IsZero() {
 		s.OldestTxnAge = time.Since(oldest)
 	}
+	var since time.Time
+	s.Horizon, since = db.oracle.HorizonHolder()
+	if !since.IsZero() {
+		s.HorizonAge = time.Since(since)
+	}
+	s.DeadVersions = db.index.Garbage()
+	t := db.vac.gc.Totals()
+	s.Vacuums, s.AutoVacuums, s.VersionsVacuumed = t.Passes, t.AutoPasses, t.VersionsRemoved
 	return s
 }
 

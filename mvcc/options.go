@@ -51,6 +51,35 @@ type Options struct {
 	// MaxBatch bounds how many transactions one group commit writes in a
 	// single bbolt transaction. Default 1024.
 	MaxBatch int
+
+	// NoAutovacuum turns off the background vacuum; DB.Vacuum still works.
+	// Default false: autovacuum runs.
+	NoAutovacuum bool
+
+	// AutovacuumThreshold and AutovacuumScaleFactor decide when the
+	// background vacuum starts a pass: when the dead versions it could
+	// remove reach Threshold + ScaleFactor * live versions (PostgreSQL's
+	// rule). Defaults 1000 and 0.2; negative means 0. Lower values keep
+	// memory and the file tighter at the cost of more, smaller passes.
+	AutovacuumThreshold   int64
+	AutovacuumScaleFactor float64
+
+	// AutovacuumInterval is how often the background vacuum checks whether
+	// a pass is due. Default 1s. A check is cheap: O(log dead versions)
+	// and one scan of the open transactions.
+	AutovacuumInterval time.Duration
+
+	// VacuumBatchSize is how many versions a vacuum removes per batch: one
+	// short hold of the index lock and one bbolt write transaction (with
+	// its fsync unless NoSync). Default 1000. Commits arriving during a
+	// batch wait for it, so larger batches vacuum faster but add latency.
+	VacuumBatchSize int
+
+	// VacuumPause is how long a vacuum sleeps between batches, leaving the
+	// bbolt writer to commits. Default (zero) adaptive: as long as the batch
+	// took, at most 10ms, so vacuum takes at most about half of the write
+	// capacity. Negative means no pause.
+	VacuumPause time.Duration
 }
 
 func (o *Options) withDefaults() Options {

@@ -1,0 +1,55 @@
+package mvcc
+
+import (
+	"context"
+	"sync"
+
+	"github.com/mvkv/mvkv/gc"
+)
+
+// vacuumer wires the gc package to the DB: the index is the gc.Index, the
+// oracle the gc.Horizon, and the bbolt file the gc.Store (deleteVersions).
+//
+// Close stops vacuum before the file closes: it cancels ctx (a pass stops
+// at its next batch boundary), waits for the autovacuum goroutine, then
+// takes gate for writing, which waits for every DB.Vacuum in progress (each
+// holds gate for reading while it runs).
+type vacuumer struct {
+	gc       *gc.Collector
+	ctx      context.Context // canceled by Close
+	cancel   context.CancelFunc
+	gate     sync.RWMutex
+	autoDone chan struct{} // closed when autovacuum exits; nil when off
+}
+
+func (db *DB) startVacuum() {
+	o := db.opts
+	db.vac.gc = gc.New(db.index, db.oracle, gcStore{db}, gc.Config{
+		BatchSize: o.VacuumBatchSize,
+		Pause:     o.VacuumPause,
+		Policy:    gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
+		Interval:  o.AutovacuumInterval,
+	})
+	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
+	if o.NoAutovacuum {
+		return
+	}
+	db.vac.autoDone = make(chan struct{})
+	go func() {
+		defer close(db.vac.autoDone)
+		db.vac.gc.Auto(db.vac.ctx)
+	}()
+}
+
+// stopVacuum is called by Close once db.closed is set.
+func (db *DB) stopVacuum() {
+	db.vac.cancel()
+	if db.vac.autoDone != nil {
+		<-db.vac.autoDone
+	}
+	db.vac.gate.Lock()
+	db.vac.gate.Unlock() //nolint:staticcheck // an empty critical section: only waiting for readers
+}
+
+// gcStore is the gc.Store of a DB.
+type gcStore struct{ db *DB }

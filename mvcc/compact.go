@@ -1,0 +1,82 @@
+package mvcc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// compactTxSize bounds the data one bbolt transaction of Compact writes.
+const compactTxSize = 64 << 20
+
+// CompactStats reports what Compact did.
+type CompactStats struct {
+	// Vacuum is the vacuum pass run on the source before copying.
+	Vacuum VacuumStats
+	// SrcSize and DstSize are the file sizes before and after.
+	SrcSize, DstSize int64
+}
+
+// Compact writes a compacted copy of the database at src to a new file
+// dst: offline shrinking. Vacuum frees pages inside the file for reuse but
+// never gives them back to the file system; after a burst of deletes or
+// overwrites the file stays at its high-water mark. Compact rebuilds it
+// with only what is live, packed.
+//
+// It opens src (so src must not be open elsewhere: it fails with ErrLocked
+// after opts.LockTimeout), vacuums it completely (no transaction is open),
+// copies every bucket to dst with bbolt's Compact, and closes both. dst
+// must not exist. src is left as it was, vacuumed; to shrink in place,
+// rename dst over src afterwards, while no DB has src open:
+//
+//	st, err := mvcc.Compact("app.db.compact", "app.db", nil)
+//	// check err, then:
+//	err = os.Rename("app.db.compact", "app.db")
+//
+// opts applies to opening src (NoSync also skips fsync of dst). It may be
+// nil.
+func Compact(dst, src string, opts *Options) (CompactStats, error) {
+	var st CompactStats
+	if _, err := os.Stat(dst); err == nil {
+		return st, fmt.Errorf("mvkv: compact: %s already exists", dst)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return st, fmt.Errorf("mvkv: compact: %w", err)
+	}
+	o := opts.withDefaults()
+	o.NoAutovacuum = true
+	db, err := Open(src, &o)
+	if err != nil {
+		return st, err
+	}
+	defer db.Close() //nolint:errcheck // closed explicitly on success
+	st.SrcSize = fileSize(src)
+	if st.Vacuum, err = db.Vacuum(context.Background()); err != nil {
+		return st, fmt.Errorf("mvkv: compact: vacuum %s: %w", src, err)
+	}
+	out, err := bolt.Open(dst, 0o600, &bolt.Options{
+		NoSync:         o.NoSync,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		return st, fmt.Errorf("mvkv: compact: create %s: %w", dst, err)
+	}
+	// db holds src's file lock, so nobody writes it during the copy.
+	if err := bolt.Compact(out, db.bolt, compactTxSize); err != nil {
+		_ = out.Close()
+		_ = os.Remove(dst)
+		return st, fmt.Errorf("mvkv: compact %s to %s: %w", src, dst, err)
+	}
+	if err := out.Close(); err != nil {
+		return st, fmt.Errorf("mvkv: compact: close %s: %w", dst, err)
+	}
+	if err := db.Close(); err != nil {
+		return st, err
+	}
+	st.DstSize = fileSize(dst)
+	return st, nil
+}
