@@ -27,7 +27,8 @@ type Txn struct {
 	slot     *txn.Slot // registry entry: holds the vacuum horizon
 	readTS   uint64    // the snapshot (Snapshot, Serializable)
 
-	done atomic.Bool // set once Commit, Rollback or a conflict ended it
+	done  atomic.Bool  // set once Commit, Rollback or a conflict ended it
+	scans atomic.Int32 // Scan loops running; while > 0 the slot stays put
 
 	mu     sync.Mutex        // guards the fields below
 	writes map[string]*write // buffered writes by key
@@ -61,7 +62,12 @@ func (tx *Txn) snapshot() uint64 {
 		return tx.readTS
 	}
 	ts := tx.db.oracle.Visible()
-	tx.slot.Advance(ts)
+	// A scan in progress still reads at its own, older snapshot: moving
+	// the slot past it would let vacuum remove what the scan is about to
+	// read. Reading at ts above the slot is safe either way.
+	if tx.scans.Load() == 0 {
+		tx.slot.Advance(ts)
+	}
 	return ts
 }
 
@@ -216,6 +222,8 @@ func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 			return
 		}
 		ts := tx.snapshot()
+		tx.scans.Add(1)
+		defer tx.scans.Add(-1)
 		// Our own writes in range, copied so that writes made while the
 		// caller loops do not disturb the iteration.
 		all := tx.sortedWrites()
