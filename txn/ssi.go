@@ -218,8 +218,8 @@ func (t *SerTxn) effectivelyReadOnly() bool {
 // dangerous reports whether in -rw-> pivot -rw-> out, where out committed
 // at outTS (before the pivot), can be part of a cycle. Called with s.mu held.
 func dangerous(in *SerTxn, outTS uint64) bool {
-	if in.commitPos != 0 && 2*outTS >= in.commitPos {
-		return false // T_out did not commit before T_in
+	if in.commitPos != 0 && 2*outTS > in.commitPos {
+		return false // T_out committed after T_in (equal: they are one transaction, a 2-cycle)
 	}
 	if in.effectivelyReadOnly() && outTS > in.snapshot {
 		return false // a read-only T_in did not see T_out: no cycle through it
