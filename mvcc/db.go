@@ -220,7 +220,8 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		readOnly: opts.ReadOnly,
 	}
 	if opts.Isolation == Serializable {
-		tx.ser = db.ssi.Begin(opts.ReadOnly, func() uint64 {
+		tx.ser = &tx.serRec
+		db.ssi.Begin(tx.ser, opts.ReadOnly, func() uint64 {
 			tx.slot = db.oracle.Begin()
 			return tx.slot.TS()
 		})

@@ -3,6 +3,7 @@ package txn
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -69,6 +70,7 @@ type SSI struct {
 	activeRW  int                  // of those, how many are not declared read-only
 	committed []*SerTxn            // ended and committed, still overlapping someone
 	writers   map[uint64]*SerTxn   // commit ts -> tracked writer (active or committed)
+	pruneAt   int                  // prune committed once it grows past this
 }
 
 // SerTxn is SSI's record of one serializable transaction.
@@ -82,6 +84,8 @@ type SerTxn struct {
 	wrote     bool
 
 	mu     sync.Mutex // guards the fields below
+	few    [][]byte   // keys read, while there are few of them (into arena)
+	arena  []byte
 	points map[string]struct{}
 	ranges []keyRange
 	minOut uint64 // earliest commit ts of a transaction this one has an rw edge to; 0: none
@@ -99,13 +103,14 @@ func NewSSI() *SSI {
 	return &SSI{active: make(map[*SerTxn]struct{}), writers: make(map[uint64]*SerTxn)}
 }
 
-// Begin registers a serializable transaction; snap takes its snapshot. A
+// Begin registers t, a new (zero) serializable transaction record; snap
+// takes its snapshot. A
 // read-write transaction is registered before its snapshot is taken and a
 // read-only one after, which makes the safe-snapshot test sound: a
 // read-write transaction that a read-only one does not see as active
 // took its snapshot after the read-only one did.
-func (s *SSI) Begin(readOnly bool, snap func() uint64) *SerTxn {
-	t := &SerTxn{readOnly: readOnly}
+func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
+	t.readOnly = readOnly
 	if readOnly {
 		t.snapshot = snap()
 	}
@@ -113,7 +118,7 @@ func (s *SSI) Begin(readOnly bool, snap func() uint64) *SerTxn {
 	if readOnly && s.activeRW == 0 {
 		s.mu.Unlock()
 		t.safe = true
-		return t
+		return
 	}
 	s.active[t] = struct{}{}
 	if !readOnly {
@@ -126,7 +131,6 @@ func (s *SSI) Begin(readOnly bool, snap func() uint64) *SerTxn {
 		t.snapshot = v
 		s.mu.Unlock()
 	}
-	return t
 }
 
 // Safe reports whether t runs on a safe snapshot (untracked, never aborts).
@@ -141,14 +145,35 @@ func (t *SerTxn) RecordKey(key []byte) {
 		return
 	}
 	t.mu.Lock()
+	if t.points == nil && len(t.few) < smallReadSet {
+		if !slices.ContainsFunc(t.few, func(k []byte) bool { return bytes.Equal(k, key) }) {
+			if t.few == nil {
+				t.few = make([][]byte, 0, smallReadSet)
+				t.arena = make([]byte, 0, 16*smallReadSet)
+			}
+			n := len(t.arena)
+			t.arena = append(t.arena, key...)
+			t.few = append(t.few, t.arena[n:len(t.arena):len(t.arena)])
+		}
+		t.mu.Unlock()
+		return
+	}
 	if t.points == nil {
-		t.points = make(map[string]struct{})
+		t.points = make(map[string]struct{}, 2*smallReadSet)
+		for _, k := range t.few {
+			t.points[string(k)] = struct{}{}
+		}
+		t.few, t.arena = nil, nil
 	}
 	if _, ok := t.points[string(key)]; !ok {
 		t.points[string(key)] = struct{}{}
 	}
 	t.mu.Unlock()
 }
+
+// smallReadSet is how many point reads are kept in a slice before a map
+// pays off.
+const smallReadSet = 8
 
 // RecordRange notes that t read [start, end) and returns a handle for
 // NarrowRange. Call it before walking the range.
@@ -190,6 +215,11 @@ func (t *SerTxn) Doomed() bool {
 
 // readsAny reports whether t read any of keys (sorted). Called with t.mu held.
 func (t *SerTxn) readsAny(keys [][]byte) bool {
+	for _, k := range t.few {
+		if _, found := slices.BinarySearchFunc(keys, k, bytes.Compare); found {
+			return true
+		}
+	}
 	if len(t.points) > 0 {
 		for _, k := range keys {
 			if _, ok := t.points[string(k)]; ok {
@@ -359,7 +389,13 @@ func (s *SSI) End(t *SerTxn, committed bool, visible uint64) {
 		delete(s.writers, t.commitPos/2)
 		t.commitPos = 0
 	}
-	s.prune()
+	// Pruning is lazy (amortized O(1) per transaction): a committed
+	// transaction kept a little longer than needed costs memory only, as
+	// CheckCommit skips those that overlap nobody.
+	if len(s.active) == 0 || len(s.committed) >= s.pruneAt {
+		s.prune()
+		s.pruneAt = 2*len(s.committed) + 64
+	}
 }
 
 // prune drops committed transactions no active one overlaps. Called with
