@@ -248,7 +248,7 @@ func TestVacuumNeverRemovesVisibleVersions(t *testing.T) {
 	s := db.Stats()
 	assert.Zero(t, s.DeadVersions)
 	assert.Equal(t, s.Keys, s.Versions)
-	final := contents(t, db)
+	final := vcontents(t, db)
 	assert.Equal(t, int64(len(final)), s.Versions)
 	for k, v := range stateAt(commits) {
 		assert.Equal(t, v, final[k])
@@ -257,6 +257,6 @@ func TestVacuumNeverRemovesVisibleVersions(t *testing.T) {
 	db2, err := mvcc.Open(path, &mvcc.Options{NoSync: true, NoAutovacuum: true})
 	require.NoError(t, err)
 	defer db2.Close()
-	assert.Equal(t, final, contents(t, db2))
+	assert.Equal(t, final, vcontents(t, db2))
 	assert.Equal(t, s.Versions, db2.Stats().Versions)
 }

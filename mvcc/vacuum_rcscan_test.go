@@ -21,7 +21,7 @@ func TestVacuumDuringReadCommittedScan(t *testing.T) {
 	for i := range n {
 		kv = append(kv, fmt.Sprintf("k%03d", i), "v1")
 	}
-	put(t, db, kv...)
+	vput(t, db, kv...)
 
 	tx, err := db.Begin(mvcc.ReadCommitted)
 	require.NoError(t, err)
@@ -34,7 +34,7 @@ func TestVacuumDuringReadCommittedScan(t *testing.T) {
 					kv[i] = "v2"
 				}
 			}
-			put(t, db, kv...)
+			vput(t, db, kv...)
 			_, err := tx.Get([]byte("k000")) // a new statement, a new snapshot
 			require.NoError(t, err)
 			_, err = db.Vacuum(context.Background())

@@ -30,7 +30,7 @@ func openVac(t testing.TB, opts *mvcc.Options) (*mvcc.DB, string) {
 	return db, path
 }
 
-func put(t testing.TB, db *mvcc.DB, kv ...string) {
+func vput(t testing.TB, db *mvcc.DB, kv ...string) {
 	t.Helper()
 	require.NoError(t, db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
 		for i := 0; i < len(kv); i += 2 {
@@ -42,7 +42,7 @@ func put(t testing.TB, db *mvcc.DB, kv ...string) {
 	}))
 }
 
-func del(t testing.TB, db *mvcc.DB, keys ...string) {
+func vdel(t testing.TB, db *mvcc.DB, keys ...string) {
 	t.Helper()
 	require.NoError(t, db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
 		for _, k := range keys {
@@ -55,7 +55,7 @@ func del(t testing.TB, db *mvcc.DB, keys ...string) {
 }
 
 // dump reads every key visible to tx.
-func dump(tx *mvcc.Txn) map[string]string {
+func vdump(tx *mvcc.Txn) map[string]string {
 	m := map[string]string{}
 	for k, v := range tx.Scan(nil, nil) {
 		m[string(k)] = string(v)
@@ -63,11 +63,11 @@ func dump(tx *mvcc.Txn) map[string]string {
 	return m
 }
 
-func contents(t testing.TB, db *mvcc.DB) map[string]string {
+func vcontents(t testing.TB, db *mvcc.DB) map[string]string {
 	t.Helper()
 	var m map[string]string
 	require.NoError(t, db.View(context.Background(), func(tx *mvcc.Txn) error {
-		m = dump(tx)
+		m = vdump(tx)
 		return nil
 	}))
 	return m
@@ -75,10 +75,10 @@ func contents(t testing.TB, db *mvcc.DB) map[string]string {
 
 func TestVacuumRemovesDeadVersions(t *testing.T) {
 	db, path := openVac(t, nil)
-	put(t, db, "a", "a1", "b", "b1", "c", "c1")
-	put(t, db, "a", "a2", "b", "b2")
-	put(t, db, "a", "a3")
-	del(t, db, "b")
+	vput(t, db, "a", "a1", "b", "b1", "c", "c1")
+	vput(t, db, "a", "a2", "b", "b2")
+	vput(t, db, "a", "a3")
+	vdel(t, db, "b")
 	// a: 3 versions (2 dead), b: 3 (all dead: b1, b2 and the tombstone), c: 1.
 	s := db.Stats()
 	assert.Equal(t, int64(7), s.Versions)
@@ -101,7 +101,7 @@ func TestVacuumRemovesDeadVersions(t *testing.T) {
 	assert.Equal(t, uint64(1), s.Vacuums)
 	assert.Equal(t, int64(5), s.VersionsVacuumed)
 	want := map[string]string{"a": "a3", "c": "c1"}
-	assert.Equal(t, want, contents(t, db))
+	assert.Equal(t, want, vcontents(t, db))
 
 	// The file holds exactly what the index holds: a reopen sees the same.
 	require.NoError(t, db.Close())
@@ -110,21 +110,21 @@ func TestVacuumRemovesDeadVersions(t *testing.T) {
 	defer db.Close()
 	assert.Equal(t, int64(2), db.Stats().Versions)
 	assert.Equal(t, int64(0), db.Stats().DeadVersions)
-	assert.Equal(t, want, contents(t, db))
+	assert.Equal(t, want, vcontents(t, db))
 }
 
 func TestVacuumKeepsWhatOpenTransactionsSee(t *testing.T) {
 	for _, level := range []mvcc.Level{mvcc.Snapshot, mvcc.Serializable, mvcc.ReadCommitted} {
 		t.Run(level.String(), func(t *testing.T) {
 			db, _ := openVac(t, nil)
-			put(t, db, "a", "a0")
-			put(t, db, "a", "a1", "b", "b1")
+			vput(t, db, "a", "a0")
+			vput(t, db, "a", "a1", "b", "b1")
 			old, err := db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: level, ReadOnly: true})
 			require.NoError(t, err)
-			before := dump(old) // for read committed this also fixes its horizon
-			put(t, db, "a", "a2")
-			del(t, db, "b")
-			put(t, db, "a", "a3")
+			before := vdump(old) // for read committed this also fixes its horizon
+			vput(t, db, "a", "a2")
+			vdel(t, db, "b")
+			vput(t, db, "a", "a3")
 
 			s := db.Stats()
 			assert.Equal(t, old.ReadTS(), s.Horizon)
@@ -136,7 +136,7 @@ func TestVacuumKeepsWhatOpenTransactionsSee(t *testing.T) {
 			// everything newer (a2, b's tombstone, a3).
 			assert.Equal(t, int64(1), vs.VersionsRemoved)
 			if level != mvcc.ReadCommitted {
-				assert.Equal(t, before, dump(old))
+				assert.Equal(t, before, vdump(old))
 				v, err := old.Get([]byte("b"))
 				require.NoError(t, err)
 				assert.Equal(t, "b1", string(v))
@@ -149,7 +149,7 @@ func TestVacuumKeepsWhatOpenTransactionsSee(t *testing.T) {
 			vs, err = db.Vacuum(context.Background())
 			require.NoError(t, err)
 			assert.Equal(t, int64(4), vs.VersionsRemoved) // a1 a2 b1 and the tombstone
-			assert.Equal(t, map[string]string{"a": "a3"}, contents(t, db))
+			assert.Equal(t, map[string]string{"a": "a3"}, vcontents(t, db))
 			assert.Equal(t, int64(1), db.Stats().Versions)
 		})
 	}
@@ -157,11 +157,11 @@ func TestVacuumKeepsWhatOpenTransactionsSee(t *testing.T) {
 
 func TestVacuumKeepsInFlightCommitsSnapshot(t *testing.T) {
 	db, _ := openVac(t, nil)
-	put(t, db, "k", "v1")
+	vput(t, db, "k", "v1")
 	tx, err := db.Begin(mvcc.Snapshot)
 	require.NoError(t, err)
 	require.NoError(t, tx.Put([]byte("other"), []byte("x")))
-	put(t, db, "k", "v2")
+	vput(t, db, "k", "v2")
 	// tx's snapshot still sees k=v1 until it finishes; vacuum must keep it.
 	_, err = db.Vacuum(context.Background())
 	require.NoError(t, err)
@@ -184,7 +184,7 @@ func TestVacuumOnClosedDB(t *testing.T) {
 func TestVacuumContextCanceled(t *testing.T) {
 	db, _ := openVac(t, &mvcc.Options{NoAutovacuum: true, VacuumBatchSize: 10})
 	for i := range 5 {
-		put(t, db, "k", fmt.Sprint(i))
+		vput(t, db, "k", fmt.Sprint(i))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -200,7 +200,7 @@ func TestConcurrentVacuumAndClose(t *testing.T) {
 		for k := range 1000 {
 			kv = append(kv, fmt.Sprintf("k%04d", k), fmt.Sprint(r))
 		}
-		put(t, db, kv...)
+		vput(t, db, kv...)
 	}
 	require.Equal(t, int64(3000), db.Stats().DeadVersions)
 
@@ -229,7 +229,7 @@ func TestConcurrentVacuumAndClose(t *testing.T) {
 	// Close while a pass runs: the pass stops at a batch boundary with
 	// ErrClosed and Close waits for it.
 	for k := range 1000 {
-		put(t, db, fmt.Sprintf("k%04d", k), "again")
+		vput(t, db, fmt.Sprintf("k%04d", k), "again")
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -250,7 +250,7 @@ func TestAutovacuum(t *testing.T) {
 		for k := range 100 {
 			kv = append(kv, fmt.Sprintf("k%03d", k), fmt.Sprint(r))
 		}
-		put(t, db, kv...)
+		vput(t, db, kv...)
 	}
 	require.Eventually(t, func() bool {
 		s := db.Stats()
@@ -263,7 +263,7 @@ func TestAutovacuum(t *testing.T) {
 	tx, err := db.Begin(mvcc.Snapshot)
 	require.NoError(t, err)
 	for r := range 3 {
-		put(t, db, "k000", fmt.Sprint("new", r))
+		vput(t, db, "k000", fmt.Sprint("new", r))
 	}
 	time.Sleep(20 * time.Millisecond) // many autovacuum intervals
 	assert.Equal(t, int64(3), db.Stats().DeadVersions)
@@ -276,7 +276,7 @@ func TestAutovacuum(t *testing.T) {
 func TestAutovacuumOff(t *testing.T) {
 	db, _ := openVac(t, &mvcc.Options{NoAutovacuum: true, AutovacuumInterval: time.Millisecond, AutovacuumThreshold: -1})
 	for r := range 3 {
-		put(t, db, "k", fmt.Sprint(r))
+		vput(t, db, "k", fmt.Sprint(r))
 	}
 	time.Sleep(20 * time.Millisecond)
 	s := db.Stats()
@@ -288,8 +288,8 @@ func TestVacuumThenWriteAgain(t *testing.T) {
 	// A key deleted and vacuumed away can be written again; conflicts are
 	// still detected against the new versions.
 	db, _ := openVac(t, nil)
-	put(t, db, "k", "v1")
-	del(t, db, "k")
+	vput(t, db, "k", "v1")
+	vdel(t, db, "k")
 	_, err := db.Vacuum(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, int64(0), db.Stats().Keys)
@@ -298,13 +298,13 @@ func TestVacuumThenWriteAgain(t *testing.T) {
 	require.NoError(t, err)
 	_, err = t1.Get([]byte("k"))
 	require.ErrorIs(t, err, mvcc.ErrNotFound)
-	put(t, db, "k", "v2")
+	vput(t, db, "k", "v2")
 	err = t1.Put([]byte("k"), []byte("mine"))
 	if err == nil {
 		err = t1.Commit()
 	}
 	assert.ErrorIs(t, err, mvcc.ErrConflict)
-	assert.Equal(t, map[string]string{"k": "v2"}, contents(t, db))
+	assert.Equal(t, map[string]string{"k": "v2"}, vcontents(t, db))
 }
 
 func TestVacuumErrorsAreNamed(t *testing.T) {
