@@ -145,3 +145,78 @@ func TestChainPrune(t *testing.T) {
 		})
 	}
 }
+
+// TestDocExample checks the worked example of doc.go, so that the package
+// documentation cannot drift from the code.
+func TestDocExample(t *testing.T) {
+	ix := New()
+	history := []struct {
+		ts  uint64
+		key string
+		val string // "" is a delete
+	}{
+		{1, "a", "apple"}, {2, "b", "berry"}, {3, "a", "avocado"}, {4, "b", ""},
+		{5, "c", "cherry"}, {6, "b", "banana"}, {7, "a", ""},
+	}
+	for _, h := range history {
+		ix.Add([]byte(h.key), Version{TS: h.ts, Tombstone: h.val == "", Value: []byte(h.val)})
+	}
+	table := map[uint64][3]string{ // "-" absent, "T" tombstone
+		0: {"-", "-", "-"},
+		2: {"apple", "berry", "-"},
+		4: {"avocado", "T", "-"},
+		5: {"avocado", "T", "cherry"},
+		6: {"avocado", "banana", "cherry"},
+		7: {"T", "banana", "cherry"},
+	}
+	read := func(key string, ts uint64) string {
+		x, ok := ix.Get([]byte(key), ts)
+		switch {
+		case !ok:
+			return "-"
+		case x.Tombstone:
+			return "T"
+		}
+		return string(x.Value)
+	}
+	for ts, row := range table {
+		for i, key := range []string{"a", "b", "c"} {
+			assert.Equal(t, row[i], read(key, ts), "%s at %d", key, ts)
+		}
+	}
+
+	chains := func() map[string][]uint64 {
+		out := map[string][]uint64{}
+		ix.tree.Ascend(func(c *chain) bool {
+			out[string(c.key)] = tss(c.versions)
+			return true
+		})
+		return out
+	}
+	prune := func(h uint64) {
+		ix.tree.Ascend(func(c *chain) bool {
+			c.prune(h)
+			return true
+		})
+	}
+	prune(5)
+	assert.Equal(t, map[string][]uint64{"a": {3, 7}, "b": {6}, "c": {5}}, chains())
+	for ts, row := range table {
+		if ts < 5 {
+			continue
+		}
+		for i, key := range []string{"a", "b", "c"} {
+			got := read(key, ts)
+			if got == "T" {
+				got = "-"
+			}
+			want := row[i]
+			if want == "T" {
+				want = "-"
+			}
+			assert.Equal(t, want, got, "%s at %d after prune(5)", key, ts)
+		}
+	}
+	prune(7)
+	assert.Equal(t, map[string][]uint64{"a": {}, "b": {6}, "c": {5}}, chains(), "a's chain empties at horizon 7")
+}
