@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // SSI makes snapshot isolation serializable (Serializable Snapshot
@@ -93,7 +94,7 @@ const maxRetained = 4096
 
 // SerTxn is SSI's record of one serializable transaction.
 type SerTxn struct {
-	snapshot uint64 // set once at begin, before any read
+	snapshot atomic.Uint64 // set once at begin, before any read (0 until then: the oldest possible)
 	readOnly bool   // declared read-only
 	safe     bool   // read-only on a safe snapshot: not tracked
 
@@ -130,7 +131,7 @@ func NewSSI() *SSI {
 func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 	t.readOnly = readOnly
 	if readOnly {
-		t.snapshot = snap()
+		t.snapshot.Store(snap())
 	}
 	s.mu.Lock()
 	if readOnly && s.activeRW == 0 {
@@ -144,10 +145,7 @@ func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 	}
 	s.mu.Unlock()
 	if !readOnly {
-		v := snap()
-		s.mu.Lock()
-		t.snapshot = v
-		s.mu.Unlock()
+		t.snapshot.Store(snap())
 	}
 }
 
@@ -155,7 +153,7 @@ func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 func (t *SerTxn) Safe() bool { return t.safe }
 
 // Snapshot returns t's snapshot timestamp.
-func (t *SerTxn) Snapshot() uint64 { return t.snapshot }
+func (t *SerTxn) Snapshot() uint64 { return t.snapshot.Load() }
 
 // RecordKey notes that t read key. Call it before looking the key up.
 func (t *SerTxn) RecordKey(key []byte) {
@@ -269,7 +267,7 @@ func dangerous(in *SerTxn, outTS uint64) bool {
 	if in.commitPos != 0 && 2*outTS > in.commitPos {
 		return false // T_out committed after T_in (equal: they are one transaction, a 2-cycle)
 	}
-	if in.effectivelyReadOnly() && outTS > in.snapshot {
+	if in.effectivelyReadOnly() && outTS > in.snapshot.Load() {
 		return false // a read-only T_in did not see T_out: no cycle through it
 	}
 	return true
@@ -428,8 +426,8 @@ func (s *SSI) End(t *SerTxn, committed bool, visible uint64) {
 func (s *SSI) prune() {
 	oldest, any := uint64(0), false
 	for t := range s.active {
-		if !any || t.snapshot < oldest {
-			oldest, any = t.snapshot, true
+		if snap := t.snapshot.Load(); !any || snap < oldest {
+			oldest, any = snap, true
 		}
 	}
 	kept := s.committed[:0]
