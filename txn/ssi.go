@@ -123,21 +123,25 @@ func NewSSI() *SSI {
 }
 
 // Begin registers t, a new (zero) serializable transaction record; snap
-// takes its snapshot. A
-// read-write transaction is registered before its snapshot is taken and a
-// read-only one after, which makes the safe-snapshot test sound: a
-// read-write transaction that a read-only one does not see as active
-// took its snapshot after the read-only one did.
+// takes its snapshot. A read-write transaction is registered before its
+// snapshot is taken; a read-only one takes its snapshot under the lock that
+// guards the count of active read-write transactions. That makes the
+// safe-snapshot test sound: a read-write transaction the read-only one
+// does not count either took its snapshot later or had already committed
+// inside the read-only one's snapshot.
 func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 	t.readOnly = readOnly
-	if readOnly {
-		t.snapshot.Store(snap())
-	}
 	s.mu.Lock()
-	if readOnly && s.activeRW == 0 {
-		s.mu.Unlock()
-		t.safe = true
-		return
+	if readOnly {
+		// The snapshot is taken under s.mu: a read-write transaction that
+		// ends (End also takes s.mu) before this has its commit inside the
+		// snapshot, and one that ends after is still counted in activeRW.
+		t.snapshot.Store(snap())
+		if s.activeRW == 0 {
+			s.mu.Unlock()
+			t.safe = true
+			return
+		}
 	}
 	s.active[t] = struct{}{}
 	if !readOnly {
