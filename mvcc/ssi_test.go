@@ -326,3 +326,41 @@ func TestSSIRandomizedPredicateLimit(t *testing.T) {
 	s := db.Stats()
 	t.Logf("commits %d, conflicts %d", s.Commits, s.Conflicts)
 }
+
+// A long-running serializable transaction keeps every transaction that
+// commits during its life relevant; SSI folds the older ones into a
+// summary so that its memory stays bounded, and still catches the write
+// skew the long transaction takes part in.
+func TestSSIStateBoundedWithLongRunningTxn(t *testing.T) {
+	db := openTestDB(t)
+	ctx := context.Background()
+	put(t, db, "on-call/alice", "1", "on-call/bob", "1")
+	long := begin(t, db, mvcc.Serializable)
+	require.Equal(t, 2, countRange(long, "on-call/", "on-call/\xff"))
+
+	const n = 6000 // enough to fold once
+	maxTracked := 0
+	for i := 0; i < n; i++ {
+		k := []byte(fmt.Sprintf("k%d", i%500))
+		require.NoError(t, db.Update(ctx, mvcc.Serializable, func(tx *mvcc.Txn) error {
+			_, _ = tx.Get([]byte(fmt.Sprintf("k%d", (i+1)%500)))
+			return tx.Put(k, []byte("v"))
+		}))
+		s := db.Stats()
+		maxTracked = max(maxTracked, s.SSIRetained)
+	}
+	require.Less(t, maxTracked, 4096+2, "retained committed transactions are folded")
+
+	// Bob goes off call after reading the roster (rw edge long -> bob's
+	// transaction is not needed: a plain write skew between the two).
+	bob := begin(t, db, mvcc.Serializable)
+	require.Equal(t, 2, countRange(bob, "on-call/", "on-call/\xff"))
+	require.NoError(t, bob.Delete([]byte("on-call/bob")))
+	require.NoError(t, bob.Commit())
+	require.NoError(t, long.Delete([]byte("on-call/alice")))
+	require.ErrorIs(t, long.Commit(), mvcc.ErrConflict)
+
+	s := db.Stats()
+	require.Zero(t, s.SSIActive)
+	require.Zero(t, s.SSIRetained)
+}
