@@ -130,7 +130,7 @@ func TestChainPrune(t *testing.T) {
 			for ts := tt.horizon; ts < tt.horizon+12; ts++ {
 				before[ts] = readAt(ts)
 			}
-			removed := c.prune(tt.horizon)
+			removed, _ := c.prune(tt.horizon, 1<<30)
 			if tt.removed == nil {
 				assert.Empty(t, removed)
 			} else {
@@ -140,7 +140,7 @@ func TestChainPrune(t *testing.T) {
 			for ts, want := range before {
 				assert.Equal(t, want, readAt(ts), "snapshot %d reads differently after prune", ts)
 			}
-			again := c.prune(tt.horizon)
+			again, _ := c.prune(tt.horizon, 1<<30)
 			assert.Empty(t, again, "pruning twice at one horizon removes nothing more")
 		})
 	}
@@ -195,7 +195,7 @@ func TestDocExample(t *testing.T) {
 	}
 	prune := func(h uint64) {
 		ix.tree.Ascend(func(c *chain) bool {
-			c.prune(h)
+			c.prune(h, 1<<30)
 			return true
 		})
 	}

@@ -77,6 +77,12 @@
 // before and after. With h = 7, a's chain empties completely and the key
 // may leave the index: no snapshot at or after 7 can see any version of it.
 //
+// Prune(h, limit) applies the rule in bounded batches without walking the
+// tree: every commit that supersedes or deletes a version records when that
+// garbage becomes removable, in timestamp order (the reclaim queue, see
+// prune.go), and Prune consumes the record up to h. Its cost is the
+// garbage removed, not the size of the index.
+//
 // # Invariants
 //
 //   - A chain is sorted by (TS, Seq), newest last; adding a version that
@@ -89,7 +95,8 @@
 //     callback use the Index.
 //   - Apply adds a batch under one write lock: a reader sees all of a
 //     commit's versions or none of them.
-//   - Versions counts every version held, tombstones included.
+//   - Versions counts every version held, tombstones included; Garbage
+//     counts the superseded and deleted ones among them, exactly.
 //
 // One RWMutex guards the tree and every chain in it. All use of
 // github.com/google/btree is inside this package, so that moving to a

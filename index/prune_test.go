@@ -18,8 +18,8 @@ type op struct {
 	want string
 }
 
-func put(k string, ts uint64) op { return op{key: k, ts: ts} }
-func del(k string, ts uint64) op { return op{key: k, ts: ts, del: true} }
+func pput(k string, ts uint64) op { return op{key: k, ts: ts} }
+func pdel(k string, ts uint64) op { return op{key: k, ts: ts, del: true} }
 
 func build(ops []op) *index.Index {
 	ix := index.New()
@@ -54,14 +54,14 @@ func TestPrune(t *testing.T) {
 		versions    int64
 		garbageLeft int64
 	}{
-		{"single put stays", []op{put("a", 1)}, 10, nil, 1, 1, 0},
-		{"overwrites keep the newest", []op{put("a", 1), put("a", 2), put("a", 3)}, 10, []string{"a@1", "a@2"}, 1, 1, 0},
-		{"horizon keeps the version it sees", []op{put("a", 1), put("a", 2), put("a", 5)}, 3, []string{"a@1"}, 1, 2, 1},
-		{"horizon below every overwrite", []op{put("a", 1), put("a", 5)}, 4, nil, 1, 2, 1},
-		{"delete drops the key", []op{put("a", 1), put("a", 2), del("a", 3)}, 3, []string{"a@1", "a@2", "a@3"}, 0, 0, 0},
-		{"delete above horizon waits", []op{put("a", 1), del("a", 3)}, 2, nil, 1, 2, 2},
-		{"tombstone below a newer put goes", []op{put("a", 1), del("a", 2), put("a", 4)}, 3, []string{"a@1", "a@2"}, 1, 1, 0},
-		{"keys are independent", []op{put("a", 1), put("b", 2), put("a", 3), del("b", 4), put("c", 5)}, 9,
+		{"single put stays", []op{pput("a", 1)}, 10, nil, 1, 1, 0},
+		{"overwrites keep the newest", []op{pput("a", 1), pput("a", 2), pput("a", 3)}, 10, []string{"a@1", "a@2"}, 1, 1, 0},
+		{"horizon keeps the version it sees", []op{pput("a", 1), pput("a", 2), pput("a", 5)}, 3, []string{"a@1"}, 1, 2, 1},
+		{"horizon below every overwrite", []op{pput("a", 1), pput("a", 5)}, 4, nil, 1, 2, 1},
+		{"delete drops the key", []op{pput("a", 1), pput("a", 2), pdel("a", 3)}, 3, []string{"a@1", "a@2", "a@3"}, 0, 0, 0},
+		{"delete above horizon waits", []op{pput("a", 1), pdel("a", 3)}, 2, nil, 1, 2, 2},
+		{"tombstone below a newer put goes", []op{pput("a", 1), pdel("a", 2), pput("a", 4)}, 3, []string{"a@1", "a@2"}, 1, 1, 0},
+		{"keys are independent", []op{pput("a", 1), pput("b", 2), pput("a", 3), pdel("b", 4), pput("c", 5)}, 9,
 			[]string{"a@1", "b@2", "b@4"}, 2, 2, 0},
 	}
 	for _, tt := range tests {
@@ -79,9 +79,9 @@ func TestPrune(t *testing.T) {
 func TestPruneSplitsOnlyHugeKeysOldestFirst(t *testing.T) {
 	var ops []op
 	for ts := uint64(1); ts <= 10; ts++ {
-		ops = append(ops, put("hot", ts))
+		ops = append(ops, pput("hot", ts))
 	}
-	ops = append(ops, del("hot", 11), put("a", 12), put("a", 13))
+	ops = append(ops, pdel("hot", 11), pput("a", 12), pput("a", 13))
 	ix := build(ops)
 
 	// Limit 4: the hot key (11 removable) is split, oldest first, and its
@@ -109,7 +109,7 @@ func TestPruneSplitsOnlyHugeKeysOldestFirst(t *testing.T) {
 
 	// A key that fits in a call is never split: limit 3 with two keys of two
 	// removable versions each takes one key per call.
-	ix = build([]op{put("x", 1), put("x", 2), put("x", 3), put("y", 4), put("y", 5), put("y", 6)})
+	ix = build([]op{pput("x", 1), pput("x", 2), pput("x", 3), pput("y", 4), pput("y", 5), pput("y", 6)})
 	r := ix.Prune(10, 3)
 	assert.Len(t, r.Removed, 2)
 	assert.True(t, r.More)
@@ -140,7 +140,7 @@ func TestPruneHotKeyOncePerPass(t *testing.T) {
 }
 
 func TestReclaimable(t *testing.T) {
-	ix := build([]op{put("a", 1), put("a", 2), put("b", 3), del("b", 4), put("c", 5), put("c", 6)})
+	ix := build([]op{pput("a", 1), pput("a", 2), pput("b", 3), pdel("b", 4), pput("c", 5), pput("c", 6)})
 	// garbage: a@1 (at 2), b@3 and b@4 (at 4), c@5 (at 6)
 	assert.Equal(t, int64(4), ix.Garbage())
 	for h, want := range map[uint64]int64{1: 0, 2: 1, 3: 1, 4: 3, 5: 3, 6: 4, 100: 4} {
@@ -152,7 +152,7 @@ func TestReclaimable(t *testing.T) {
 }
 
 func TestPruneKeyRecreated(t *testing.T) {
-	ix := build([]op{put("a", 1), del("a", 2)})
+	ix := build([]op{pput("a", 1), pdel("a", 2)})
 	pruneAll(ix, 2, 10)
 	require.Equal(t, 0, ix.Len())
 	ix.Add([]byte("a"), index.Version{TS: 3, Value: []byte("new")})
