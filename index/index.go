@@ -233,6 +233,7 @@ func (ix *Index) Remove(entries []Entry) {
 		if !found {
 			continue
 		}
+		g := c.garbage()
 		for i, v := range c.versions {
 			if v.TS == e.Version.TS && v.Seq == e.Version.Seq {
 				c.versions = append(c.versions[:i:i], c.versions[i+1:]...)
@@ -240,6 +241,9 @@ func (ix *Index) Remove(entries []Entry) {
 				break
 			}
 		}
+		// The reclaim queue keeps its entry for the removed version: a
+		// stale entry costs a skipped step in Prune, nothing more.
+		ix.garbage += c.garbage() - g
 		if len(c.versions) == 0 {
 			ix.tree.Delete(c)
 		}

@@ -239,3 +239,23 @@ func chainShape(ix *index.Index, key []byte, last uint64) (n int, tomb bool) {
 	v, ok := ix.Latest(key)
 	return len(seen), ok && v.Tombstone
 }
+
+// Remove (undoing an Apply that could not be persisted) keeps the garbage
+// count exact, and pruning afterwards still follows the rule.
+func TestRemoveKeepsGarbageExact(t *testing.T) {
+	ix := build([]op{pput("a", 1), pput("b", 2), pput("a", 3)})
+	require.Equal(t, int64(1), ix.Garbage())
+	undo := []index.Entry{
+		{Key: []byte("a"), Version: index.Version{TS: 4, Tombstone: true}},
+		{Key: []byte("b"), Version: index.Version{TS: 4, Seq: 1, Value: []byte("b4")}},
+		{Key: []byte("c"), Version: index.Version{TS: 4, Seq: 2, Value: []byte("c4")}},
+	}
+	ix.Apply(undo)
+	require.Equal(t, int64(1+2+1), ix.Garbage())
+	ix.Remove(undo)
+	assert.Equal(t, int64(1), ix.Garbage())
+	assert.Equal(t, int64(3), ix.Versions())
+	assert.Equal(t, []string{"a@1"}, pruneAll(ix, 10, 100))
+	assert.Equal(t, int64(0), ix.Garbage())
+	assert.Equal(t, int64(2), ix.Versions())
+}
