@@ -25,6 +25,12 @@ import "sort"
 // An entry whose chain was already pruned at or above its ts (chain.pruned)
 // is stale and skipped: a hot key overwritten a million times is pruned
 // once per pass, not a million times.
+//
+// The queue is sorted as long as timestamps only grow. A commit group
+// that fails to persist is removed again and its timestamps are reused;
+// its entries stay behind, out of order by a little. That delays the
+// entries behind them until the horizon passes them, and Reclaimable
+// counts their garbage until they are consumed: nothing worse.
 
 // Removed is a version taken out of the index by Prune, with its key, so
 // that the caller can delete it from durable storage.
