@@ -51,6 +51,10 @@ type Stats struct {
 	BytesFreed int64
 	// Batches counts the batches (storage write transactions).
 	Batches int64
+	// LongestBatch is the longest time one batch took (its index prune
+	// and its storage write): about the longest a commit waited for the
+	// pass.
+	LongestBatch time.Duration
 	// Duration is the pass's wall-clock time, pauses included.
 	Duration time.Duration
 }
@@ -135,10 +139,12 @@ func (c *Collector) vacuum(ctx context.Context, auto bool) (s Stats, err error) 
 			s.Batches++
 		}
 		s.add(r)
+		took := time.Since(t0)
+		s.LongestBatch = max(s.LongestBatch, took)
 		if !r.More {
 			return s, nil
 		}
-		if err := c.pause(ctx, time.Since(t0)); err != nil {
+		if err := c.pause(ctx, took); err != nil {
 			return s, err
 		}
 	}

@@ -114,7 +114,7 @@ func TestVacuumBatches(t *testing.T) {
 	// Nothing left: a second pass examines nothing.
 	s, err = c.Vacuum(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, gc.Stats{Horizon: last, Duration: s.Duration}, s)
+	assert.Equal(t, gc.Stats{Horizon: last, LongestBatch: s.LongestBatch, Duration: s.Duration}, s)
 	assert.Equal(t, uint64(2), c.Totals().Passes)
 	assert.Equal(t, int64(4800), c.Totals().VersionsRemoved)
 }

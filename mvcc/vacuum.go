@@ -28,6 +28,10 @@ type VacuumStats struct {
 	BytesFreed int64
 	// Batches counts the bbolt write transactions the pass made.
 	Batches int64
+	// LongestBatch is the longest one batch took (its index prune and its
+	// bbolt write transaction): about the longest a commit waited for the
+	// pass.
+	LongestBatch time.Duration
 	// Duration is the pass's wall-clock time.
 	Duration time.Duration
 }

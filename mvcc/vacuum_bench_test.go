@@ -169,11 +169,12 @@ func BenchmarkVacuumCommitLatency(b *testing.B) {
 		wg.Wait()
 		require.NoError(b, err)
 		require.NotEmpty(b, lat)
-		b.Logf("dead %d: vacuum removed %d versions in %v (%d batches); during it %d commits, slowest %v, mean %v; "+
+		b.Logf("dead %d: vacuum removed %d versions in %v (%d batches, longest %v); during it %d commits, slowest %v, mean %v; "+
 			"alone for 1s: %d commits, slowest %v, mean %v",
-			dead, st.VersionsRemoved, st.Duration, st.Batches, len(lat), lat[:min(5, len(lat))], mean(lat),
+			dead, st.VersionsRemoved, st.Duration, st.Batches, st.LongestBatch, len(lat), lat[:min(5, len(lat))], mean(lat),
 			len(base), base[:min(5, len(base))], mean(base))
 		b.ReportMetric(float64(st.Duration.Milliseconds()), "vacuum-ms")
+		b.ReportMetric(float64(st.LongestBatch.Microseconds())/1000, "longest-batch-ms")
 		b.ReportMetric(float64(lat[0].Microseconds())/1000, "worst-commit-ms")
 		b.ReportMetric(float64(mean(lat).Microseconds())/1000, "mean-commit-ms")
 		b.ReportMetric(float64(base[0].Microseconds())/1000, "base-worst-commit-ms")
