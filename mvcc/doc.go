@@ -66,5 +66,16 @@
 // # Garbage collection
 //
 // Old versions are kept exactly as long as an open transaction can see
-// them; DB.Vacuum removes the rest from memory and disk.
+// them; DB.Vacuum removes the rest from memory and disk (the rule is in the
+// gc package's documentation). It works in batches of a thousand versions,
+// one short bbolt write transaction each, so commits go on while it runs,
+// and its cost grows with the dead versions it removes, not with the data.
+// An autovacuum runs it in the background when the dead versions reach
+// Options.AutovacuumThreshold + Options.AutovacuumScaleFactor * live ones
+// (Options.NoAutovacuum turns it off). Stats.DeadVersions says how many
+// wait, and Stats.HorizonAge how long the transaction holding them back
+// has been open: a forgotten transaction is the usual cause of bloat.
+//
+// Vacuumed pages are reused by later writes, so the file stops growing but
+// does not shrink; Compact copies a closed database to a new, packed file.
 package mvcc
