@@ -37,50 +37,6 @@ type Store interface {
 	Delete(removed []index.Removed) error
 }
 
-// Stats reports what one pass did.
-type Stats struct {
-	// Horizon is the snapshot the pass kept versions for.
-	Horizon uint64
-	// KeysExamined counts the keys pruned, VersionsExamined the versions
-	// they held: the pass never looks at keys without garbage.
-	KeysExamined, VersionsExamined int64
-	// VersionsRemoved counts removed versions, tombstones included;
-	// KeysRemoved the keys left with nothing.
-	VersionsRemoved, KeysRemoved int64
-	// BytesFreed is the size of the removed keys and values.
-	BytesFreed int64
-	// Batches counts the batches (storage write transactions).
-	Batches int64
-	// LongestBatch is the longest time one batch took (its index prune
-	// and its storage write): about the longest a commit waited for the
-	// pass.
-	LongestBatch time.Duration
-	// Duration is the pass's wall-clock time, pauses included.
-	Duration time.Duration
-}
-
-func (s *Stats) add(r index.PruneResult) {
-	s.KeysExamined += r.KeysExamined
-	s.VersionsExamined += r.VersionsExamined
-	s.KeysRemoved += r.KeysRemoved
-	s.VersionsRemoved += int64(len(r.Removed))
-	for _, rm := range r.Removed {
-		s.BytesFreed += int64(len(rm.Key) + len(rm.Value))
-	}
-}
-
-// Totals are cumulative figures since the Collector was made.
-type Totals struct {
-	// Passes counts finished passes, AutoPasses those autovacuum started.
-	Passes, AutoPasses uint64
-	// VersionsRemoved counts versions removed by all passes.
-	VersionsRemoved int64
-	// Last is the last finished pass; LastErr the error of the last pass
-	// that failed (autovacuum has nobody else to tell).
-	Last    Stats
-	LastErr error
-}
-
 // Collector runs vacuum passes over one Index and Store. Passes never
 // overlap: a second Vacuum waits for the first to finish.
 type Collector struct {

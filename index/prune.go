@@ -22,7 +22,8 @@ import "sort"
 //	Prune(horizon 6)          chain [b@5 del@8]         removes a@3
 //	Prune(horizon 8)          chain gone                removes b@5, del@8
 //
-// An entry whose chain was already pruned at or above its ts (chain.pruned)
+// An entry costs 24 bytes while it waits, on top of the dead version it
+// stands for. An entry whose chain was already pruned at or above its ts (chain.pruned)
 // is stale and skipped: a hot key overwritten a million times is pruned
 // once per pass, not a million times.
 //
