@@ -118,7 +118,7 @@ func (ix *Index) noteGarbage(c *chain, delta int64) {
 // and 4*limit queue entries.
 func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 	limit = max(limit, 1)
-	var r PruneResult
+	r := PruneResult{Removed: make([]Removed, 0, min(limit, 4096))}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	q := &ix.reclaim

@@ -102,7 +102,8 @@ func BenchmarkVacuum(b *testing.B) {
 // 1,000,000), then runs a vacuum while a committer makes back-to-back
 // single-key commits, and reports the worst commit latency during the
 // vacuum against the vacuum's length, and the worst latency of the same
-// committer without a vacuum as a baseline.
+// committer without a vacuum as a baseline. MVKV_BENCH_PAUSE sets
+// Options.VacuumPause (default adaptive; "-1ns" for none).
 //
 //	MVKV_BENCH_DEAD=1000000 go test -run '^$' -bench CommitLatency -benchtime 1x -timeout 30m ./mvcc
 func BenchmarkVacuumCommitLatency(b *testing.B) {
@@ -112,7 +113,13 @@ func BenchmarkVacuumCommitLatency(b *testing.B) {
 		dead, err = strconv.Atoi(s)
 		require.NoError(b, err)
 	}
-	db, err := mvcc.Open(filepath.Join(b.TempDir(), "latency.db"), &mvcc.Options{NoAutovacuum: true})
+	var pause time.Duration // MVKV_BENCH_PAUSE: Options.VacuumPause, e.g. -1ns for none
+	if s := os.Getenv("MVKV_BENCH_PAUSE"); s != "" {
+		var err error
+		pause, err = time.ParseDuration(s)
+		require.NoError(b, err)
+	}
+	db, err := mvcc.Open(filepath.Join(b.TempDir(), "latency.db"), &mvcc.Options{NoAutovacuum: true, VacuumPause: pause})
 	require.NoError(b, err)
 	defer db.Close()
 	ctx := context.Background()
