@@ -64,9 +64,9 @@ func (a *Anomaly) Title() string {
 func (r *Result) Verdict() string {
 	var b strings.Builder
 	if r.Happened {
-		fmt.Fprintf(&b, "At %v the anomaly HAPPENS: %s.", r.Outcome.Level, r.Evidence)
+		fmt.Fprintf(&b, "Verdict at %v: the anomaly HAPPENS. %s.", r.Outcome.Level, capitalize(r.Evidence))
 	} else {
-		fmt.Fprintf(&b, "At %v it is prevented: %s.", r.Outcome.Level, r.Evidence)
+		fmt.Fprintf(&b, "Verdict at %v: prevented. %s.", r.Outcome.Level, capitalize(r.Evidence))
 	}
 	b.WriteString(" ")
 	b.WriteString(r.Anomaly.Lesson)
@@ -181,4 +181,11 @@ func wrap(text string, width int) string {
 		}
 	}
 	return b.String()
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -41,7 +41,7 @@ type Event struct {
 // Outcome is what running a scenario at one level produced.
 type Outcome struct {
 	Level    mvcc.Level
-	Sessions []string // in order of first appearance
+	Sessions []string // sorted by name
 	Events   []Event
 	// Final is the committed data after every session ended, in key order.
 	Final []KV

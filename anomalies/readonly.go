@@ -13,15 +13,15 @@ import (
 // withdraw takes 10 from checking, charging a 1 overdraft fee when, by what
 // the session read, checking plus savings would go below zero.
 func withdraw(session string) Step {
-	return Do(session, "withdraw 10 (fee 1 if total < 10)", func(s *Session) (string, error) {
-		c, sv := s.SeenInt("acct/checking"), s.SeenInt("acct/savings")
+	return Do(session, "withdraw 10, fee 1 if total<10", func(s *Session) (string, error) {
+		c, sv := s.SeenInt("checking"), s.SeenInt("savings")
 		v := c - 10
 		if c+sv < 10 {
 			v--
 			s.Note("fee", "charged")
 		}
 		out := strconv.Itoa(v)
-		return "checking=" + out, s.Tx.Put([]byte("acct/checking"), []byte(out))
+		return "checking=" + out, s.Tx.Put([]byte("checking"), []byte(out))
 	})
 }
 
@@ -37,30 +37,30 @@ var ReadOnlyAnomaly = &Anomaly{
 		"and commits; a read-only statement job (T3) prints both balances; then the " +
 		"withdrawal, computed from what it read, commits.",
 	Scenario: Scenario{
-		Setup:    []KV{{"acct/checking", "0"}, {"acct/savings", "0"}},
+		Setup:    []KV{{"checking", "0"}, {"savings", "0"}},
 		ReadOnly: []string{"T3"},
 		Steps: []Step{
-			Read("T2", "acct/checking"),
-			Read("T2", "acct/savings"),
-			Read("T1", "acct/savings"),
-			Add("T1", "acct/savings", 20),
+			Read("T2", "checking"),
+			Read("T2", "savings"),
+			Read("T1", "savings"),
+			Add("T1", "savings", 20),
 			Commit("T1"),
-			Read("T3", "acct/checking"),
-			Read("T3", "acct/savings"),
+			Read("T3", "checking"),
+			Read("T3", "savings"),
 			Commit("T3"),
 			withdraw("T2"),
 			Commit("T2"),
 		},
 	},
 	Check: func(o *Outcome) (bool, string) {
-		c, _ := o.Seen("T3", "acct/checking")
-		s, _ := o.Seen("T3", "acct/savings")
+		c, _ := o.Seen("T3", "checking")
+		s, _ := o.Seen("T3", "savings")
 		report := fmt.Sprintf("the statement showed checking %s, savings %s", c, s)
 		if o.Committed("T3") && c == "0" && s == "20" && o.Committed("T2") && o.Note("T2", "fee") == "charged" {
 			return true, report + fmt.Sprintf(", yet the withdrawal then charged the overdraft fee "+
-				"(checking %s): the deposit the customer saw should have covered it", o.Get("acct/checking"))
+				"(checking %s): the deposit the customer saw should have covered it", o.Get("checking"))
 		}
-		return false, report + fmt.Sprintf("; checking is %s, savings %s", o.Get("acct/checking"), o.Get("acct/savings")) +
+		return false, report + fmt.Sprintf("; the accounts end at checking %s, savings %s", o.Get("checking"), o.Get("savings")) +
 			stopped(o, "T1", "T2", "T3")
 	},
 	Lesson: "Without the statement, the two updates are serializable: the withdrawal " +

@@ -10,9 +10,9 @@ import (
 func TestReadOnlyAnomaly(t *testing.T) {
 	feeAfterDeposit := happens(func(t *testing.T, o *anomalies.Outcome) {
 		committed(t, o, "T1", "T2", "T3")
-		reads(t, o, "T3", "acct/checking", "0")
-		reads(t, o, "T3", "acct/savings", "20")
-		final(t, o, "acct/checking", "-11", "acct/savings", "20")
+		reads(t, o, "T3", "checking", "0")
+		reads(t, o, "T3", "savings", "20")
+		final(t, o, "checking", "-11", "savings", "20")
 	})
 	lesson(t, anomalies.ReadOnlyAnomaly, map[mvcc.Level]expect{
 		mvcc.ReadCommitted: feeAfterDeposit,

@@ -206,14 +206,20 @@ func (r *runner) run(sc *Scenario) error {
 		sr.pending = j
 		if waitDone(j.done, r.opts.Grace) {
 			r.finish(sr, Done)
+			if sr.ended {
+				// A transaction that ended released its locks.
+				r.resumeWaiters(r.opts.Grace, nil)
+			}
 		} else {
 			r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: j.op, Kind: Blocked})
+			// A new wait may close a cycle, and the engine may pick an
+			// earlier waiter as the deadlock victim.
+			r.resumeWaiters(r.opts.Grace, sr)
 		}
-		r.resumeWaiters(r.opts.Grace)
 	}
 	// After the last step, a step still blocked waits for nothing the
 	// script will do: give it the grace period, then cancel its wait.
-	r.resumeWaiters(r.opts.Grace)
+	r.resumeWaiters(r.opts.Grace, nil)
 	for _, sr := range r.order {
 		if sr.pending == nil {
 			continue
@@ -242,12 +248,17 @@ func (r *runner) run(sc *Scenario) error {
 	return nil
 }
 
-// resumeWaiters gives every blocked step up to d to finish and records,
-// in session order, those that did.
-func (r *runner) resumeWaiters(d time.Duration) {
+// resumeWaiters gives every blocked step (but except's) up to d to finish
+// and records, in session order, those that did.
+//
+// A step waits for a lock, and only the end of the holder's transaction
+// or a deadlock (a new wait closing a cycle) ends a wait, so the runner
+// looks for resumed steps only after a step that ended its transaction
+// (committed, rolled back, failed) or started waiting itself.
+func (r *runner) resumeWaiters(d time.Duration, except *sessionRun) {
 	deadline := time.Now().Add(d)
 	for _, sr := range r.order {
-		if sr.pending == nil {
+		if sr.pending == nil || sr == except {
 			continue
 		}
 		if waitDone(sr.pending.done, time.Until(deadline)) {

@@ -289,15 +289,14 @@ func (sc *Scenario) validate() error {
 	return nil
 }
 
-// sessions returns the session names in order of first appearance.
+// sessions returns the session names, sorted ("T1", "T2", ...).
 func (sc *Scenario) sessions() []string {
 	var names []string
-	seen := make(map[string]bool)
 	for _, st := range sc.Steps {
-		if !seen[st.Session] {
-			seen[st.Session] = true
+		if !slices.Contains(names, st.Session) {
 			names = append(names, st.Session)
 		}
 	}
+	slices.Sort(names)
 	return names
 }

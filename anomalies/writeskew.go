@@ -14,7 +14,7 @@ const onCall = "oncall/"
 // offCall is Alice's or Bob's decision: go off call if at least two doctors
 // are on call according to what the session read, else stay.
 func offCall(session, doctor string) Step {
-	return Do(session, "if ≥2 on call: "+doctor+" goes off", func(s *Session) (string, error) {
+	return Do(session, doctor+" off if ≥2 on call", func(s *Session) (string, error) {
 		n := 0
 		for _, kv := range s.SeenPrefix(onCall) {
 			if kv.Value == "on" {
@@ -23,11 +23,11 @@ func offCall(session, doctor string) Step {
 		}
 		if n < 2 {
 			s.Note("decision", "stay")
-			return fmt.Sprintf("%d on call: %s stays", n, doctor), nil
+			return fmt.Sprintf("%d on call: stays", n), nil
 		}
 		s.Note("decision", "off")
 		s.Note("doctor", doctor)
-		return fmt.Sprintf("%d on call: %s off", n, doctor), s.Tx.Put([]byte(onCall+doctor), []byte("off"))
+		return fmt.Sprintf("%d on call: off", n), s.Tx.Put([]byte(onCall+doctor), []byte("off"))
 	})
 }
 
