@@ -54,6 +54,12 @@ import (
 // Bounded state. A committed transaction's reads are kept while some
 // active serializable transaction overlaps it (the read-only anomaly needs
 // the reads of committed transactions) and dropped as soon as none does.
+// A long-running transaction would keep every transaction committed during
+// its life; past maxRetained, the older half is folded into one summary
+// record (the union of their reads, the latest of their commit positions,
+// the earliest of their pivots' out-edges), as PostgreSQL summarizes old
+// committed transactions. Folding loses precision, never conflicts: the
+// memory kept is then bounded by the keys and ranges read, not by time.
 //
 // False positives accepted. minOut keeps only the earliest T_out, which is
 // exact for the rule; but edges are per key and per range, not per value,
@@ -71,7 +77,19 @@ type SSI struct {
 	committed []*SerTxn            // ended and committed, still overlapping someone
 	writers   map[uint64]*SerTxn   // commit ts -> tracked writer (active or committed)
 	pruneAt   int                  // prune committed once it grows past this
+
+	// When a long-running transaction keeps too many committed ones
+	// alive, the oldest are folded into summary (their reads merged, their
+	// commit positions replaced by the latest of them) and, for their role
+	// as pivots, into foldedMaxTS/foldedMinOut. Both only add conflicts.
+	summary      *SerTxn
+	foldedMaxTS  uint64 // newest commit ts of a folded writer
+	foldedMinOut uint64 // earliest minOut below its own ts among folded writers; 0: none
 }
+
+// maxRetained is how many committed transactions SSI keeps in full before
+// folding the older half into the summary.
+const maxRetained = 4096
 
 // SerTxn is SSI's record of one serializable transaction.
 type SerTxn struct {
@@ -275,6 +293,10 @@ func (s *SSI) ReadNewer(t *SerTxn, newer []uint64) error {
 	t.mu.Unlock()
 	for _, ts := range newer {
 		p := s.writers[ts]
+		if p == nil && ts <= s.foldedMaxTS && s.foldedMinOut != 0 && s.foldedMinOut < ts && dangerous(t, s.foldedMinOut) {
+			t.Doom() // a folded writer may have been such a pivot
+			return ErrSerialization
+		}
 		if p == nil || p == t {
 			continue
 		}
@@ -321,6 +343,9 @@ func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error
 		// Committed readers matter only as T_in of this writer as pivot.
 		for _, r := range s.committed {
 			check(r)
+		}
+		if s.summary != nil {
+			check(s.summary)
 		}
 		rec.mu.Lock()
 		out, doomed := rec.minOut, rec.doomed
@@ -394,7 +419,7 @@ func (s *SSI) End(t *SerTxn, committed bool, visible uint64) {
 	// CheckCommit skips those that overlap nobody.
 	if len(s.active) == 0 || len(s.committed) >= s.pruneAt {
 		s.prune()
-		s.pruneAt = 2*len(s.committed) + 64
+		s.pruneAt = min(2*len(s.committed)+64, maxRetained+1)
 	}
 }
 
@@ -419,6 +444,52 @@ func (s *SSI) prune() {
 	}
 	clear(s.committed[len(kept):])
 	s.committed = kept
+	if s.summary != nil && (!any || s.summary.commitPos <= 2*oldest) {
+		s.summary, s.foldedMaxTS, s.foldedMinOut = nil, 0, 0
+	}
+	if len(s.committed) > maxRetained {
+		s.fold(len(s.committed) / 2)
+	}
+}
+
+// fold merges the n oldest committed transactions into the summary.
+// Called with s.mu held.
+func (s *SSI) fold(n int) {
+	if s.summary == nil {
+		s.summary = &SerTxn{points: make(map[string]struct{}), wrote: true}
+	}
+	sum := s.summary
+	seen := make(map[[2]string]bool, len(sum.ranges))
+	for _, r := range sum.ranges {
+		seen[[2]string{string(r.start), string(r.end)}] = true
+	}
+	for _, t := range s.committed[:n] {
+		t.mu.Lock()
+		for _, k := range t.few {
+			sum.points[string(k)] = struct{}{}
+		}
+		for k := range t.points {
+			sum.points[k] = struct{}{}
+		}
+		for _, r := range t.ranges {
+			if id := [2]string{string(r.start), string(r.end)}; !seen[id] {
+				seen[id] = true
+				sum.ranges = append(sum.ranges, r)
+			}
+		}
+		out := t.minOut
+		t.mu.Unlock()
+		sum.commitPos = max(sum.commitPos, t.commitPos)
+		if t.wrote {
+			ts := t.commitPos / 2
+			delete(s.writers, ts)
+			s.foldedMaxTS = max(s.foldedMaxTS, ts)
+			if out != 0 && out < ts && (s.foldedMinOut == 0 || out < s.foldedMinOut) {
+				s.foldedMinOut = out
+			}
+		}
+	}
+	s.committed = append(s.committed[:0], s.committed[n:]...)
 }
 
 // Tracked returns how many transactions SSI holds (active and retained
@@ -426,5 +497,9 @@ func (s *SSI) prune() {
 func (s *SSI) Tracked() (active, committed int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.active), len(s.committed)
+	committed = len(s.committed)
+	if s.summary != nil {
+		committed++
+	}
+	return len(s.active), committed
 }
