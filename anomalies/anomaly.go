@@ -145,7 +145,7 @@ func Matrix(results []*Result) string {
 	for _, rw := range rows {
 		name := rw.a.Title()
 		if rw.a.Fix {
-			name = "fix: " + name
+			name = "*" + name + "*"
 		}
 		fmt.Fprintf(&b, "| %s | `%s` |", name, rw.a.Test)
 		for _, l := range Levels {
