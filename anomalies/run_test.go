@@ -225,7 +225,9 @@ func TestTimelineLayout(t *testing.T) {
 	// The T2 column starts after the step (4), 3 spaces, the T1 column (as
 	// wide as its widest cell, "begin; write x=2 → ok": 21 runes) and 2
 	// spaces.
-	at := func(prefix string, col int) string { return prefix + strings.Repeat(" ", col-utf8.RuneCountInString(prefix)) }
+	at := func(prefix string, col int) string {
+		return prefix + strings.Repeat(" ", col-utf8.RuneCountInString(prefix))
+	}
 	assert.Equal(t, at("step   T1", 30)+"T2", lines[0], "sessions sorted, whatever their first step")
 	assert.Equal(t, at("   1", 30)+"begin; read x → 1", lines[2])
 	assert.Equal(t, "   2   begin; write x=2 → ok", lines[3])
