@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,7 +59,29 @@ func TestMatrix(t *testing.T) {
 	}
 	got, ok := currentSection(readme)
 	require.True(t, ok, "README.md has no %s ... %s section; run: go test ./anomalies -run TestMatrix -update", beginMarker, endMarker)
-	assert.Equal(t, section, got, "README.md's anomaly table is stale; run: go test ./anomalies -run TestMatrix -update")
+	if got != section {
+		t.Errorf("README.md's anomaly section is stale; run: go test ./anomalies -run TestMatrix -update\n%s",
+			lineDiff(got, section))
+	}
+}
+
+// lineDiff lists the lines only in the README ("-") and only in the
+// generated text ("+").
+func lineDiff(readme, generated string) string {
+	in := func(lines []string, l string) bool { return slices.Contains(lines, l) }
+	a, b := strings.Split(readme, "\n"), strings.Split(generated, "\n")
+	var out strings.Builder
+	for _, l := range a {
+		if !in(b, l) {
+			out.WriteString("- " + l + "\n")
+		}
+	}
+	for _, l := range b {
+		if !in(a, l) {
+			out.WriteString("+ " + l + "\n")
+		}
+	}
+	return out.String()
 }
 
 // readmeSection is the README text between the markers.
