@@ -20,14 +20,18 @@
 // session begins its transaction at its first step (that is when a snapshot
 // is taken), and runs one transaction.
 //
-// A step that does not finish within Options.Grace (a GetForUpdate waiting
-// for a lock, say) is shown as blocked, and the script goes on with the
-// other sessions; when it finishes, after a later step released what it
-// was waiting for, the timeline shows it resuming. A blocked step is only
-// ever waiting for a step the script has not run yet, so detection does
-// not depend on timing beyond that grace period. A session that gets an
-// error stops there: its later steps are shown as skipped and its
-// transaction is rolled back at the end.
+// A step that may wait for another session (ReadForUpdate: a GetForUpdate
+// behind someone else's lock) and has not finished within Options.Grace is
+// shown as blocked, and the script goes on with the other sessions; when
+// it finishes, after a later step ended the transaction it was waiting
+// for, the timeline shows it resuming. A truly blocked step waits for a
+// step the script has not run yet, so it is always seen as blocked;
+// timing only matters in the other direction (a lock taken without waiting
+// but slower than the grace period), hence a generous default. Steps that
+// cannot wait are simply waited for. A session that gets an error stops
+// there: its later steps are shown as skipped, and a transaction the
+// script leaves open is rolled back (a wait it leaves, cancelled through
+// the BeginTx context) at the end.
 //
 // # The catalog
 //

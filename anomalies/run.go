@@ -14,13 +14,15 @@ import (
 
 // Options tune Run. The zero value (or nil) is what the tests use.
 type Options struct {
-	// Grace is how long a step may take before the timeline shows it as
-	// blocked and the script goes on without it. It only has to be longer
-	// than any step that does not wait for another session. Default 400ms.
+	// Grace is how long a step that may wait (Step.MayWait) may take before
+	// the timeline shows it as blocked and the script goes on without it.
+	// It only has to be longer than such a step takes when it does not
+	// wait. Default 500ms.
 	Grace time.Duration
-	// Stuck is how long the runner waits for a blocked step when the script
-	// needs its session again, and for a cancelled wait at the end, before
-	// it gives up with an error. Default 10s.
+	// Stuck bounds every other wait of the runner: for a step that cannot
+	// wait, for a blocked step when the script needs its session again,
+	// for a cancelled wait at the end. Past it the run fails with ErrStuck.
+	// Default 10s.
 	Stuck time.Duration
 	// Dir is where the temporary database is created. Default os.TempDir().
 	Dir string
@@ -32,7 +34,7 @@ func (o *Options) withDefaults() Options {
 		r = *o
 	}
 	if r.Grace <= 0 {
-		r.Grace = 400 * time.Millisecond
+		r.Grace = 500 * time.Millisecond
 	}
 	if r.Stuck <= 0 {
 		r.Stuck = 10 * time.Second
@@ -204,12 +206,18 @@ func (r *runner) run(sc *Scenario) error {
 		}
 		sr.jobs <- j
 		sr.pending = j
-		if waitDone(j.done, r.opts.Grace) {
+		limit := r.opts.Stuck
+		if st.MayWait {
+			limit = r.opts.Grace
+		}
+		if waitDone(j.done, limit) {
 			r.finish(sr, Done)
 			if sr.ended {
 				// A transaction that ended released its locks.
 				r.resumeWaiters(r.opts.Grace, nil)
 			}
+		} else if !st.MayWait {
+			return fmt.Errorf("%w: step %d (%s %s) did not finish in %v", ErrStuck, step, st.Session, j.op, limit)
 		} else {
 			r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: j.op, Kind: Blocked})
 			// A new wait may close a cycle, and the engine may pick an

@@ -42,10 +42,12 @@ func rows(o *anomalies.Outcome) []row {
 }
 
 func wait(session, op string, ch <-chan struct{}) anomalies.Step {
-	return anomalies.Do(session, op, func(*anomalies.Session) (string, error) {
+	st := anomalies.Do(session, op, func(*anomalies.Session) (string, error) {
 		<-ch
 		return "released", nil
 	})
+	st.MayWait = true
+	return st
 }
 
 func signal(session string, ch chan struct{}) anomalies.Step {
@@ -160,6 +162,25 @@ func TestRunStuckStep(t *testing.T) {
 	}}, mvcc.Snapshot, &anomalies.Options{Grace: 20 * time.Millisecond, Stuck: 50 * time.Millisecond})
 	require.ErrorIs(t, err, anomalies.ErrStuck)
 	assert.Contains(t, err.Error(), "step 1")
+}
+
+// A step that cannot wait is waited for (no grace period), up to Stuck.
+func TestRunStepThatCannotWaitIsNotShownBlocked(t *testing.T) {
+	ch := make(chan struct{})
+	defer close(ch)
+	slow := anomalies.Do("T1", "slow", func(*anomalies.Session) (string, error) {
+		time.Sleep(60 * time.Millisecond) // longer than Grace
+		return "done", nil
+	})
+	o, err := anomalies.Run(&anomalies.Scenario{Steps: []anomalies.Step{slow, anomalies.Commit("T1")}},
+		mvcc.Snapshot, &anomalies.Options{Grace: 10 * time.Millisecond, Stuck: 5 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, []row{{1, "T1", anomalies.Done, "done"}, {2, "T1", anomalies.Done, "ok"}}, rows(o))
+
+	hang := anomalies.Do("T1", "hang", func(*anomalies.Session) (string, error) { <-ch; return "", nil })
+	_, err = anomalies.Run(&anomalies.Scenario{Steps: []anomalies.Step{hang}},
+		mvcc.Snapshot, &anomalies.Options{Grace: 10 * time.Millisecond, Stuck: 50 * time.Millisecond})
+	require.ErrorIs(t, err, anomalies.ErrStuck)
 }
 
 func TestRunBadScenario(t *testing.T) {

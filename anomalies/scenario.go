@@ -37,6 +37,11 @@ type Step struct {
 	// Commits is true for a step that, when it succeeds, commits the
 	// transaction.
 	Commits bool
+	// MayWait is true for a step that may wait for another session (a
+	// GetForUpdate). Only such a step is shown blocked when it takes longer
+	// than Options.Grace; the runner waits for any other step to finish, so
+	// a slow machine cannot reorder the script.
+	MayWait bool
 }
 
 // Session is one named transaction of a running scenario, as its steps
@@ -148,7 +153,7 @@ func Read(session, key string) Step {
 // ReadForUpdate reads key with GetForUpdate, locking it until the
 // transaction ends; it may block behind another session's lock.
 func ReadForUpdate(session, key string) Step {
-	return Step{Session: session, Op: "lock+read " + key, Do: func(s *Session) (string, error) {
+	return Step{Session: session, Op: "lock+read " + key, MayWait: true, Do: func(s *Session) (string, error) {
 		return s.read(key, true)
 	}}
 }
@@ -264,7 +269,8 @@ func Rollback(session string) Step {
 }
 
 // Do is a step that runs fn: an application's logic between reads and
-// writes (a check, a decision). op is what the timeline shows.
+// writes (a check, a decision). op is what the timeline shows. Set the
+// step's MayWait if fn may wait for another session.
 func Do(session, op string, fn func(s *Session) (string, error)) Step {
 	return Step{Session: session, Op: op, Do: fn}
 }
