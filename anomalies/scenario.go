@@ -223,9 +223,10 @@ func (s *Session) scan(prefix string) ([]KV, error) {
 	for k, v := range s.Tx.Scan([]byte(prefix), prefixEnd(prefix)) {
 		kvs = append(kvs, KV{string(k), string(v)})
 	}
-	// Scan has no error result: a transaction that failed during the scan
-	// yields nothing. Get with an empty key reports ErrTxnDone for a
-	// finished transaction and ErrEmptyKey (touching no data) otherwise.
+	// Scan has no error result: a transaction that ended during the scan
+	// yields nothing, and a serialization failure the scan found surfaces
+	// at the transaction's next call. Get with an empty key is that call:
+	// it reports such an error, or ErrEmptyKey (touching no data).
 	if _, err := s.Tx.Get(nil); !errors.Is(err, mvcc.ErrEmptyKey) {
 		return nil, fmt.Errorf("scan of %s*: %w", prefix, err)
 	}

@@ -154,14 +154,18 @@ func checkOnCall(o *Outcome) (bool, string) {
 		}
 	}
 	state := "nobody is on call"
-	if len(on) > 0 {
-		state = strings.Join(on, " and ") + " on call"
+	switch len(on) {
+	case 1:
+		state = "only " + on[0] + " is on call"
+	case 2:
+		state = on[0] + " and " + on[1] + " are on call"
 	}
 	for _, s := range []string{"T1", "T2"} {
 		if o.Committed(s) && o.Note(s, "decision") == "off" {
 			d := o.Note(s, "doctor")
 			if o.Get(onCall+d) != "off" {
-				return true, fmt.Sprintf("%s committed taking %s off call, yet %s is on call again (%s)", s, d, d, state)
+				return true, fmt.Sprintf("%s committed taking %s off call, yet %s is on call again: "+
+					"the other transaction overwrote the decision (%s)", s, d, d, state)
 			}
 		}
 	}
