@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // SSI makes snapshot isolation serializable (Serializable Snapshot
@@ -93,7 +94,7 @@ const maxRetained = 4096
 
 // SerTxn is SSI's record of one serializable transaction.
 type SerTxn struct {
-	snapshot uint64 // set once at begin, before any read
+	snapshot atomic.Uint64 // set once at begin, before any read (0 until then: the oldest possible)
 	readOnly bool   // declared read-only
 	safe     bool   // read-only on a safe snapshot: not tracked
 
@@ -122,21 +123,25 @@ func NewSSI() *SSI {
 }
 
 // Begin registers t, a new (zero) serializable transaction record; snap
-// takes its snapshot. A
-// read-write transaction is registered before its snapshot is taken and a
-// read-only one after, which makes the safe-snapshot test sound: a
-// read-write transaction that a read-only one does not see as active
-// took its snapshot after the read-only one did.
+// takes its snapshot. A read-write transaction is registered before its
+// snapshot is taken; a read-only one takes its snapshot under the lock that
+// guards the count of active read-write transactions. That makes the
+// safe-snapshot test sound: a read-write transaction the read-only one
+// does not count either took its snapshot later or had already committed
+// inside the read-only one's snapshot.
 func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 	t.readOnly = readOnly
-	if readOnly {
-		t.snapshot = snap()
-	}
 	s.mu.Lock()
-	if readOnly && s.activeRW == 0 {
-		s.mu.Unlock()
-		t.safe = true
-		return
+	if readOnly {
+		// The snapshot is taken under s.mu: a read-write transaction that
+		// ends (End also takes s.mu) before this has its commit inside the
+		// snapshot, and one that ends after is still counted in activeRW.
+		t.snapshot.Store(snap())
+		if s.activeRW == 0 {
+			s.mu.Unlock()
+			t.safe = true
+			return
+		}
 	}
 	s.active[t] = struct{}{}
 	if !readOnly {
@@ -144,10 +149,7 @@ func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 	}
 	s.mu.Unlock()
 	if !readOnly {
-		v := snap()
-		s.mu.Lock()
-		t.snapshot = v
-		s.mu.Unlock()
+		t.snapshot.Store(snap())
 	}
 }
 
@@ -155,7 +157,7 @@ func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 func (t *SerTxn) Safe() bool { return t.safe }
 
 // Snapshot returns t's snapshot timestamp.
-func (t *SerTxn) Snapshot() uint64 { return t.snapshot }
+func (t *SerTxn) Snapshot() uint64 { return t.snapshot.Load() }
 
 // RecordKey notes that t read key. Call it before looking the key up.
 func (t *SerTxn) RecordKey(key []byte) {
@@ -269,7 +271,7 @@ func dangerous(in *SerTxn, outTS uint64) bool {
 	if in.commitPos != 0 && 2*outTS > in.commitPos {
 		return false // T_out committed after T_in (equal: they are one transaction, a 2-cycle)
 	}
-	if in.effectivelyReadOnly() && outTS > in.snapshot {
+	if in.effectivelyReadOnly() && outTS > in.snapshot.Load() {
 		return false // a read-only T_in did not see T_out: no cycle through it
 	}
 	return true
@@ -428,8 +430,8 @@ func (s *SSI) End(t *SerTxn, committed bool, visible uint64) {
 func (s *SSI) prune() {
 	oldest, any := uint64(0), false
 	for t := range s.active {
-		if !any || t.snapshot < oldest {
-			oldest, any = t.snapshot, true
+		if snap := t.snapshot.Load(); !any || snap < oldest {
+			oldest, any = snap, true
 		}
 	}
 	kept := s.committed[:0]
