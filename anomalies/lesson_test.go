@@ -27,25 +27,36 @@ func prevented(check func(t *testing.T, o *anomalies.Outcome)) expect {
 	return expect{happens: false, check: check}
 }
 
-// results caches one run per anomaly and level, so that TestMatrix reuses
-// the lessons' runs when the whole package runs.
-var results = struct {
+// recorded keeps the latest run of each anomaly at each level, so that
+// TestMatrix can reuse the runs the lessons made instead of repeating them.
+var recorded = struct {
 	sync.Mutex
 	m map[string]*anomalies.Result
 }{m: make(map[string]*anomalies.Result)}
 
-func result(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomalies.Result {
+func recordKey(a *anomalies.Anomaly, level mvcc.Level) string { return a.Test + "/" + level.String() }
+
+// run runs a at level and records the result.
+func run(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomalies.Result {
 	t.Helper()
-	key := a.Test + "/" + level.String()
-	results.Lock()
-	defer results.Unlock()
-	if r := results.m[key]; r != nil {
-		return r
-	}
 	r, err := a.Run(level, nil)
 	require.NoError(t, err)
-	results.m[key] = r
+	recorded.Lock()
+	recorded.m[recordKey(a, level)] = r
+	recorded.Unlock()
 	return r
+}
+
+// recordedOrRun returns a recorded run of a at level, or runs it.
+func recordedOrRun(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomalies.Result {
+	t.Helper()
+	recorded.Lock()
+	r := recorded.m[recordKey(a, level)]
+	recorded.Unlock()
+	if r != nil {
+		return r
+	}
+	return run(t, a, level)
 }
 
 // lesson runs a at every level as subtests, prints the report with -v
@@ -55,7 +66,7 @@ func lesson(t *testing.T, a *anomalies.Anomaly, want map[mvcc.Level]expect) {
 	require.Len(t, want, len(anomalies.Levels), "an expectation for every level")
 	for _, level := range anomalies.Levels {
 		t.Run(level.String(), func(t *testing.T) {
-			r := result(t, a, level)
+			r := run(t, a, level)
 			show(t, r)
 			w := want[level]
 			if w.happens {
