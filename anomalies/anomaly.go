@@ -64,7 +64,7 @@ func (a *Anomaly) Title() string {
 func (r *Result) Verdict() string {
 	var b strings.Builder
 	if r.Happened {
-		fmt.Fprintf(&b, "Verdict at %v: the anomaly HAPPENS. %s.", r.Outcome.Level, capitalize(r.Evidence))
+		fmt.Fprintf(&b, "Verdict at %v: GOES WRONG. %s.", r.Outcome.Level, capitalize(r.Evidence))
 	} else {
 		fmt.Fprintf(&b, "Verdict at %v: prevented. %s.", r.Outcome.Level, capitalize(r.Evidence))
 	}

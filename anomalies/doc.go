@@ -7,8 +7,10 @@
 // prints, for read committed, snapshot and serializable in turn, the
 // interleaving as a timeline (one column per transaction), the data left
 // behind, and a verdict that says what went wrong and which mechanism stops
-// it. `go test ./anomalies -v` walks through all of them;
-// `-run TestMatrix` prints the summary table that the project README embeds.
+// it (`-run TestLostUpdate/snapshot` picks one level). `go test ./anomalies
+// -v` walks through all of them; `-run TestMatrix` prints the summary table
+// that the project README embeds (`-run TestMatrix -update` rewrites the
+// README's copy).
 //
 // # The scenario language
 //
