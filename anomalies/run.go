@@ -42,10 +42,11 @@ func (o *Options) withDefaults() Options {
 	return r
 }
 
-// ErrStuck reports a step that stayed blocked although the script needed
-// its session again (or the run was ending): nothing the script still
-// had to run could have released it.
-var ErrStuck = errors.New("anomalies: step stayed blocked")
+// ErrStuck reports a step that did not finish within Options.Stuck: one
+// that cannot wait, or a blocked one that the script needed to go on (or
+// whose wait was cancelled at the end). Nothing the script still had to
+// run could have released it.
+var ErrStuck = errors.New("anomalies: step did not finish")
 
 // Run executes the scenario at level on a fresh temporary database and
 // returns what happened. The error is about the run itself (a bad
