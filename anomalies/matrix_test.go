@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mvkv/mvkv/anomalies"
+	"github.com/mvkv/mvkv/mvcc"
 )
 
 var update = flag.Bool("update", false, "rewrite the README's anomaly table from this run")
@@ -50,7 +55,8 @@ func TestMatrix(t *testing.T) {
 		fmt.Println(matrix)
 	}
 
-	section := readmeSection(matrix)
+	sample := recordedOrRun(t, anomalies.LostUpdate, mvcc.ReadCommitted)
+	section := readmeSection(matrix, sample.Report())
 	readme, err := os.ReadFile(readmePath)
 	require.NoError(t, err)
 	if *update {
@@ -84,8 +90,29 @@ func lineDiff(readme, generated string) string {
 	return out.String()
 }
 
+// TestCatalogNamesItsTests checks that every lesson's Test (the README's
+// "test" column) is a test function of this package.
+func TestCatalogNamesItsTests(t *testing.T) {
+	fset := token.NewFileSet()
+	tests := make(map[string]bool)
+	files, err := filepath.Glob("*_test.go")
+	require.NoError(t, err)
+	for _, name := range files {
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		require.NoError(t, err)
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "Test") {
+				tests[fn.Name.Name] = true
+			}
+		}
+	}
+	for _, a := range append(anomalies.Catalog(), anomalies.Deadlock) {
+		assert.True(t, tests[a.Test], "%s names %s, which is not a test here", a.Name, a.Test)
+	}
+}
+
 // readmeSection is the README text between the markers.
-func readmeSection(matrix string) string {
+func readmeSection(matrix, sample string) string {
 	return `
 ## Anomalies, level by level
 
@@ -98,8 +125,11 @@ from those runs: **possible**, the run showed the anomaly; prevented, it did not
 Rows in italics show the remedies applied by hand.
 
 ` + matrix + `
-Regenerate this table with ` + "`go test ./anomalies -run TestMatrix -update`" + `
-(a test fails when it is stale).
+Regenerate this section with ` + "`go test ./anomalies -run TestMatrix -update`" + `
+(a test fails when it is stale). One lesson as it prints,
+` + "`go test ./anomalies -v -run TestLostUpdate/read-committed`" + `:
+
+` + "```text\n" + sample + "```" + `
 `
 }
 
