@@ -13,7 +13,8 @@ import (
 type EventKind uint8
 
 const (
-	// Done: the step ran and finished within the grace period.
+	// Done: the step ran and finished (a step that may wait: within the
+	// grace period).
 	Done EventKind = iota
 	// Blocked: the step started but had not finished within the grace
 	// period; the script went on without it.
@@ -27,6 +28,22 @@ const (
 	// or the cancellation of a wait) after the last step.
 	Cleanup
 )
+
+func (k EventKind) String() string {
+	switch k {
+	case Done:
+		return "done"
+	case Blocked:
+		return "blocked"
+	case Resumed:
+		return "resumed"
+	case Skipped:
+		return "skipped"
+	case Cleanup:
+		return "cleanup"
+	}
+	return "EventKind(" + strconv.Itoa(int(k)) + ")"
+}
 
 // Event is one row of the timeline.
 type Event struct {

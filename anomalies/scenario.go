@@ -71,8 +71,7 @@ func (s *Session) Seen(key string) (string, bool) {
 
 // SeenInt is Seen for integer values; absent or unparsable values are 0.
 func (s *Session) SeenInt(key string) int {
-	v, _ := s.seen[key]
-	n, _ := strconv.Atoi(v)
+	n, _ := strconv.Atoi(s.seen[key])
 	return n
 }
 
