@@ -12,10 +12,9 @@ import (
 )
 
 type op struct {
-	key  string
-	ts   uint64
-	del  bool
-	want string
+	key string
+	ts  uint64
+	del bool
 }
 
 func pput(k string, ts uint64) op { return op{key: k, ts: ts} }

@@ -12,14 +12,17 @@ import (
 //
 // Close stops vacuum before the file closes: it cancels ctx (a pass stops
 // at its next batch boundary), waits for the autovacuum goroutine, then
-// takes gate for writing, which waits for every DB.Vacuum in progress (each
-// holds gate for reading while it runs).
+// takes gate for writing to set stopped, which waits for every DB.Vacuum in
+// progress (each holds gate for reading while it runs) and turns away later
+// ones.
 type vacuumer struct {
 	gc       *gc.Collector
 	ctx      context.Context // canceled by Close
 	cancel   context.CancelFunc
-	gate     sync.RWMutex
 	autoDone chan struct{} // closed when autovacuum exits; nil when off
+
+	gate    sync.RWMutex
+	stopped bool // guarded by gate
 }
 
 func (db *DB) startVacuum() {
@@ -48,7 +51,8 @@ func (db *DB) stopVacuum() {
 		<-db.vac.autoDone
 	}
 	db.vac.gate.Lock()
-	db.vac.gate.Unlock() //nolint:staticcheck // an empty critical section: only waiting for readers
+	db.vac.stopped = true
+	db.vac.gate.Unlock()
 }
 
 // gcStore is the gc.Store of a DB.

@@ -55,7 +55,7 @@ func (db *DB) Vacuum(ctx context.Context) (VacuumStats, error) {
 	}
 	db.vac.gate.RLock()
 	defer db.vac.gate.RUnlock()
-	if db.closed.Load() {
+	if db.vac.stopped || db.closed.Load() {
 		return VacuumStats{}, ErrClosed
 	}
 	ctx, cancel := context.WithCancel(ctx)

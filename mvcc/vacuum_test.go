@@ -309,7 +309,7 @@ func TestVacuumThenWriteAgain(t *testing.T) {
 
 func TestVacuumErrorsAreNamed(t *testing.T) {
 	db, _ := openVac(t, nil)
-	_, err := db.Vacuum(nil) //nolint:staticcheck // a nil context is accepted
+	_, err := db.Vacuum(context.TODO())
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	_, err = db.Vacuum(context.Background())
