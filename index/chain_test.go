@@ -185,6 +185,18 @@ func TestDocExample(t *testing.T) {
 		}
 	}
 
+	type walked struct {
+		key     string
+		visible bool
+		newer   []uint64
+	}
+	var got []walked
+	ix.Walk(nil, nil, 2, true, func(it Item) bool {
+		got = append(got, walked{string(it.Key), it.Visible, it.Newer})
+		return true
+	})
+	assert.Equal(t, []walked{{"a", true, []uint64{3, 7}}, {"b", true, []uint64{4, 6}}, {"c", false, []uint64{5}}}, got)
+
 	chains := func() map[string][]uint64 {
 		out := map[string][]uint64{}
 		ix.tree.Ascend(func(c *chain) bool {
@@ -219,4 +231,23 @@ func TestDocExample(t *testing.T) {
 	}
 	prune(7)
 	assert.Equal(t, map[string][]uint64{"a": {}, "b": {6}, "c": {5}}, chains(), "a's chain empties at horizon 7")
+}
+
+func TestChainNewer(t *testing.T) {
+	c := chainOf(v(2, ""), v(5, ""), tomb(7), v(9, ""))
+	tests := []struct {
+		ts   uint64
+		want []uint64
+	}{
+		{0, []uint64{2, 5, 7, 9}},
+		{2, []uint64{5, 7, 9}},
+		{6, []uint64{7, 9}},
+		{8, []uint64{9}},
+		{9, nil},
+		{100, nil},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, c.newer(tt.ts), "newer(%d)", tt.ts)
+	}
+	assert.Nil(t, (&chain{}).newer(0))
 }

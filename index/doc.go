@@ -57,6 +57,13 @@
 // walk over everything yields a=avocado, b=T; at ts 7 it yields a=T,
 // b=banana, c=cherry.
 //
+// Walk is Ascend that also meets the keys with no version visible at ts,
+// and can list each key's versions newer than ts (Lookup does the same for
+// one key). A serializable reader learns from them which later commits
+// wrote what it read, phantoms included: keys created after its snapshot.
+// At ts 2, Walk over everything meets a (visible, newer at 3 and 7),
+// b (visible, newer at 4 and 6) and c (not visible, newer at 5).
+//
 // # Pruning
 //
 // The vacuum horizon h is the oldest snapshot any open transaction can
@@ -93,8 +100,10 @@
 //     so a walk needs no lock across callbacks: Ascend reads in chunks
 //     under the read lock and calls back without it, which lets the
 //     callback use the Index.
-//   - Apply adds a batch under one write lock: a reader sees all of a
-//     commit's versions or none of them.
+//   - Apply adds a batch under one write lock, and Write runs a function
+//     under it: a reader sees all of a commit's versions or none of them.
+//     Remove takes named versions out again (a commit that could not be
+//     persisted).
 //   - Versions counts every version held, tombstones included; Garbage
 //     counts the superseded and deleted ones among them, exactly.
 //

@@ -281,3 +281,128 @@ func TestConcurrentAddAndAscend(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestLookup(t *testing.T) {
+	ix := sample() // a: 1, 4; b: 2, 5(T); c: 3; d: 6
+	tests := []struct {
+		key   string
+		ts    uint64
+		ok    bool
+		val   string
+		newer []uint64
+	}{
+		{"a", 0, false, "", []uint64{1, 4}},
+		{"a", 1, true, "a1", []uint64{4}},
+		{"a", 4, true, "a4", nil},
+		{"b", 3, true, "b2", []uint64{5}},
+		{"d", 5, false, "", []uint64{6}},
+		{"zz", 1, false, "", nil},
+	}
+	for _, tt := range tests {
+		got, ok, newer := ix.Lookup([]byte(tt.key), tt.ts)
+		require.Equal(t, tt.ok, ok, "%s@%d", tt.key, tt.ts)
+		if ok {
+			assert.Equal(t, tt.val, string(got.Value))
+		}
+		assert.Equal(t, tt.newer, newer, "%s@%d", tt.key, tt.ts)
+		// Lookup agrees with Get.
+		g, gok := ix.Get([]byte(tt.key), tt.ts)
+		assert.Equal(t, gok, ok)
+		assert.Equal(t, g, got)
+	}
+}
+
+func TestWalkSeesInvisibleKeys(t *testing.T) {
+	ix := sample() // a: 1, 4; b: 2, 5(T); c: 3; d: 6
+	type seen struct {
+		Key     string
+		Visible bool
+		Newer   []uint64
+	}
+	walk := func(ts uint64, newer bool) []seen {
+		var out []seen
+		ix.Walk(nil, nil, ts, newer, func(it index.Item) bool {
+			out = append(out, seen{string(it.Key), it.Visible, it.Newer})
+			return true
+		})
+		return out
+	}
+	assert.Equal(t, []seen{
+		{"a", true, []uint64{4}},
+		{"b", true, []uint64{5}},
+		{"c", false, []uint64{3}},
+		{"d", false, []uint64{6}},
+	}, walk(2, true), "keys created after ts come with Visible false")
+	assert.Equal(t, []seen{
+		{"a", true, nil}, {"b", true, nil}, {"c", false, nil}, {"d", false, nil},
+	}, walk(2, false), "Newer only when asked")
+
+	// Ascend is Walk without the invisible keys.
+	var keys []string
+	ix.Ascend(nil, nil, 2, func(k []byte, _ index.Version) bool {
+		keys = append(keys, string(k))
+		return true
+	})
+	assert.Equal(t, []string{"a", "b"}, keys)
+}
+
+func TestWalkManyInvisibleKeys(t *testing.T) {
+	// More invisible keys than a walk chunk, between visible ones: every
+	// key is met once, in order.
+	ix := index.New()
+	for i := 0; i < 500; i++ {
+		ts := uint64(1)
+		if i%50 != 0 {
+			ts = 10
+		}
+		put(ix, fmt.Sprintf("k%03d", i), ts, "v")
+	}
+	n, visible := 0, 0
+	prev := ""
+	ix.Walk(nil, nil, 5, false, func(it index.Item) bool {
+		require.Greater(t, string(it.Key), prev)
+		prev = string(it.Key)
+		n++
+		if it.Visible {
+			visible++
+		}
+		return true
+	})
+	assert.Equal(t, 500, n)
+	assert.Equal(t, 10, visible)
+}
+
+func TestWriteAndRemove(t *testing.T) {
+	ix := index.New()
+	ix.Write(func(w index.Writer) {
+		assert.Equal(t, uint64(0), w.LatestTS([]byte("k")))
+		w.Add([]byte("k"), index.Version{TS: 3, Value: []byte("x")})
+		assert.Equal(t, uint64(3), w.LatestTS([]byte("k")), "sees its own additions")
+		w.Add([]byte("j"), index.Version{TS: 3, Seq: 1, Value: []byte("y")})
+	})
+	put(ix, "k", 5, "z")
+	assert.Equal(t, int64(3), ix.Versions())
+	assert.Equal(t, 2, ix.Len())
+
+	// Remove takes out exactly the named versions; a chain left empty
+	// goes; unknown versions and keys are ignored.
+	ix.Remove([]index.Entry{
+		{Key: []byte("k"), Version: index.Version{TS: 5}},
+		{Key: []byte("j"), Version: index.Version{TS: 3, Seq: 1}},
+		{Key: []byte("k"), Version: index.Version{TS: 99}},
+		{Key: []byte("nope"), Version: index.Version{TS: 3}},
+	})
+	assert.Equal(t, int64(1), ix.Versions())
+	assert.Equal(t, 1, ix.Len())
+	got, ok := ix.Get([]byte("k"), 100)
+	require.True(t, ok)
+	assert.Equal(t, "x", string(got.Value))
+	_, ok = ix.Get([]byte("j"), 100)
+	assert.False(t, ok)
+	var keys []string
+	ix.Walk(nil, nil, 100, false, func(it index.Item) bool {
+		keys = append(keys, string(it.Key))
+		return true
+	})
+	assert.Equal(t, []string{"k"}, keys, "an emptied chain leaves the tree")
+}

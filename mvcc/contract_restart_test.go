@@ -133,3 +133,41 @@ func TestRestartKeepsDeletes(t *testing.T) {
 	assert.Equal(t, []string{"j=v"}, dump(t, db2))
 	assert.Equal(t, int64(3), db2.Stats().Versions)
 }
+
+func TestSizeLimitsSurviveRestart(t *testing.T) {
+	db, path := ctOpen(t, nil)
+	maxKey := bytes.Repeat([]byte("k"), mvcc.MaxKeySize)
+	big := bytes.Repeat([]byte("v"), 1<<20)
+	require.NoError(t, db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		if err := tx.Put(maxKey, []byte("max key")); err != nil {
+			return err
+		}
+		if err := tx.Put([]byte("big"), big); err != nil {
+			return err
+		}
+		if err := tx.Put([]byte{0}, nil); err != nil {
+			return err
+		}
+		// The largest value is accepted.
+		return tx.Put([]byte("max value"), make([]byte, mvcc.MaxValueSize))
+	}))
+	require.NoError(t, db.Close())
+	db2, err := mvcc.Open(path, nil)
+	require.NoError(t, err)
+	defer db2.Close()
+	require.NoError(t, db2.View(context.Background(), func(tx *mvcc.Txn) error {
+		v, err := tx.Get(maxKey)
+		require.NoError(t, err)
+		assert.Equal(t, "max key", string(v))
+		v, err = tx.Get([]byte("big"))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(big, v))
+		v, err = tx.Get([]byte{0})
+		require.NoError(t, err, "an empty value is a value, not a delete")
+		assert.Empty(t, v)
+		v, err = tx.Get([]byte("max value"))
+		require.NoError(t, err)
+		assert.Len(t, v, mvcc.MaxValueSize)
+		return nil
+	}))
+}

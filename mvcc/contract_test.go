@@ -91,7 +91,7 @@ type txOp struct {
 	name string
 	// class says which precondition errors the op can return, and which
 	// input error an active read-write transaction gets.
-	write    bool  // rejected by read-only transactions
+	write    bool  // rejected by read-only transactions (writes and locks)
 	inputErr error // the error for its bad input, nil when the input is fine
 	run      func(tx *mvcc.Txn) error
 }
@@ -118,6 +118,12 @@ func txOps() []txOp {
 		{"Delete nil key", true, mvcc.ErrEmptyKey, func(tx *mvcc.Txn) error { return tx.Delete(nil) }},
 		{"Delete empty key", true, mvcc.ErrEmptyKey, func(tx *mvcc.Txn) error { return tx.Delete([]byte{}) }},
 		{"Delete key too large", true, mvcc.ErrKeyTooLarge, func(tx *mvcc.Txn) error { return tx.Delete(big) }},
+		// GetForUpdate's locking is tested with it; here only its inputs
+		// and preconditions (a read-only transaction cannot lock).
+		{"GetForUpdate", true, nil, func(tx *mvcc.Txn) error { _, err := tx.GetForUpdate([]byte("a")); return err }},
+		{"GetForUpdate nil key", true, mvcc.ErrEmptyKey, func(tx *mvcc.Txn) error { _, err := tx.GetForUpdate(nil); return err }},
+		{"GetForUpdate empty key", true, mvcc.ErrEmptyKey, func(tx *mvcc.Txn) error { _, err := tx.GetForUpdate([]byte{}); return err }},
+		{"GetForUpdate key too large", true, mvcc.ErrKeyTooLarge, func(tx *mvcc.Txn) error { _, err := tx.GetForUpdate(big); return err }},
 		{"Commit", false, nil, func(tx *mvcc.Txn) error { return tx.Commit() }},
 		{"Rollback", false, nil, func(tx *mvcc.Txn) error { return tx.Rollback() }},
 	}

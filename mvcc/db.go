@@ -109,7 +109,10 @@ func Open(path string, opts *Options) (*DB, error) {
 	if err := checkFile(path); err != nil {
 		return nil, err
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+	if err := checkPages(path, timeout, o.LockTimeout); err != nil {
+		return nil, err
+	}
+	bdb, err := openBolt(path, &bolt.Options{
 		Timeout:         timeout,
 		NoSync:          o.NoSync,
 		NoFreelistSync:  true, // the freelist is rebuilt at open; commits write less

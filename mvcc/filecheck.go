@@ -2,10 +2,16 @@ package mvcc
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"os"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // checkFile guards bbolt.Open against a truncated file. Opening read-write,
@@ -99,4 +105,65 @@ func readBoltMeta(f *os.File, off int64) (boltMeta, bool) {
 		return boltMeta{}, false
 	}
 	return m, true
+}
+
+// checkPages guards bbolt.Open against a damaged page. The read-write open
+// walks every reachable page in a goroutine of its own (see checkFile),
+// where bbolt's assertion on a page that is not what its parent says
+// ("page expected to be 12, but self identifies as ...") panics beyond any
+// recover and kills the process. A read-only open walks nothing, so the
+// same pages are read here first, through a read-only handle and in this
+// goroutine, where a fault or a panic becomes ErrCorrupt. Missing and
+// empty files pass (bbolt creates them); so does a file bbolt cannot open
+// read-only for another reason, for the read-write open to report. The
+// handle holds a shared lock: waiting for it past timeout is ErrLocked.
+func checkPages(path string, timeout, lockTimeout time.Duration) (err error) {
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 || !fi.Mode().IsRegular() {
+		return nil
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, lockTimeout)
+		}
+		return nil
+	}
+	defer bdb.Close()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: damaged page: %v", ErrCorrupt, path, r)
+		}
+	}()
+	return bdb.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			walkBucket(b)
+			return nil
+		})
+	})
+}
+
+// walkBucket visits every page of b and of its nested buckets: a cursor
+// going through all keys reads every branch and leaf page.
+func walkBucket(b *bolt.Bucket) {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v == nil {
+			if sub := b.Bucket(k); sub != nil {
+				walkBucket(sub)
+			}
+		}
+	}
+}
+
+// openBolt is bolt.Open, with a panic from bbolt's own goroutine-free
+// checks (a damaged file's page invariants fail while it rebuilds the
+// freelist) turned into ErrCorrupt.
+func openBolt(path string, opts *bolt.Options) (bdb *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			bdb, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
+		}
+	}()
+	return bolt.Open(path, 0o600, opts)
 }

@@ -1,0 +1,240 @@
+package mvcc_test
+
+// The crash test: a child process (this test binary, running
+// TestCrashChild) commits durable transactions from several goroutines and
+// prints each one as soon as Commit returns nil; the parent kills it with
+// SIGKILL at a random moment, reopens the database and checks that every
+// acknowledged transaction is there and that no transaction is there in
+// part. The database is reused across rounds, so recovery also runs on
+// files that went through earlier crashes.
+//
+// MVKV_CRASH_ROUNDS sets the number of kill rounds (default 3).
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+const (
+	crashEnvDB    = "MVKV_CRASH_CHILD_DB"
+	crashEnvRound = "MVKV_CRASH_CHILD_ROUND"
+	crashWriters  = 8
+)
+
+// Each child transaction, by writer g of round r with sequence number n
+// (id "r.g.n"), atomically:
+//
+//	puts    tx/<id>/a, tx/<id>/b, tx/<id>/c = <id> + filler
+//	puts    last/<r>/<g>                    = <id>   (an overwrite every time)
+//	puts    tmp/<r>/<g>/<n>                 = <id>
+//	deletes tmp/<r>/<g>/<n-1>                         (a tombstone every time)
+//
+// so that after any crash, for each writer: last/<r>/<g> names a complete
+// transaction no older than its last acknowledged one, and tmp/<r>/<g>/
+// holds exactly one key, for that same transaction.
+func crashTxnKeys(id string) []string {
+	return []string{"tx/" + id + "/a", "tx/" + id + "/b", "tx/" + id + "/c"}
+}
+
+func TestCrashChild(t *testing.T) {
+	path := os.Getenv(crashEnvDB)
+	if path == "" {
+		t.Skip("run by TestCrashKill9 as its child process")
+	}
+	round := os.Getenv(crashEnvRound)
+	db, err := mvcc.Open(path, nil) // durable: the point of the test
+	if err != nil {
+		fmt.Println("open error:", err)
+		os.Exit(2)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	var outMu sync.Mutex
+	// Never outlive a parent that died without killing us.
+	deadline := time.Now().Add(2 * time.Minute)
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for g := 0; g < crashWriters; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), uint64(len(round))))
+			for n := 1; time.Now().Before(deadline) && !failed.Load(); n++ {
+				id := fmt.Sprintf("%s.%d.%d", round, g, n)
+				filler := strings.Repeat("x", rng.IntN(3000))
+				err := db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
+					for _, k := range crashTxnKeys(id) {
+						if err := tx.Put([]byte(k), []byte(id+filler)); err != nil {
+							return err
+						}
+					}
+					if err := tx.Put([]byte(fmt.Sprintf("last/%s/%d", round, g)), []byte(id)); err != nil {
+						return err
+					}
+					if err := tx.Put([]byte(fmt.Sprintf("tmp/%s/%d/%09d", round, g, n)), []byte(id)); err != nil {
+						return err
+					}
+					return tx.Delete([]byte(fmt.Sprintf("tmp/%s/%d/%09d", round, g, n-1)))
+				})
+				if err != nil {
+					failed.Store(true)
+					fmt.Fprintln(os.Stderr, "commit error:", err)
+					return
+				}
+				// The acknowledgement goes to the pipe right away: once
+				// written, it survives our death.
+				outMu.Lock()
+				fmt.Fprintf(out, "ack %s\n", id)
+				_ = out.Flush()
+				outMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	_ = db.Close()
+	os.Exit(3) // reached only on error or at the safety deadline
+}
+
+func crashRounds(t *testing.T) int {
+	if s := os.Getenv("MVKV_CRASH_ROUNDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, "MVKV_CRASH_ROUNDS")
+		return n
+	}
+	return 3
+}
+
+func TestCrashKill9(t *testing.T) {
+	path := t.TempDir() + "/crash.db"
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	for round := 1; round <= crashRounds(t); round++ {
+		// Kill after a random number of acknowledgements, so that the kill
+		// lands at a different point of the commit pipeline each time.
+		killAfter := 20 + rng.IntN(400)
+		acked := runCrashChild(t, path, round, killAfter)
+		require.GreaterOrEqual(t, len(acked), killAfter, "round %d", round)
+		t.Logf("round %d: killed after %d acknowledged commits", round, len(acked))
+		checkAfterCrash(t, path, round, acked)
+	}
+}
+
+// runCrashChild runs one child until it has acknowledged killAfter
+// commits, kills it with SIGKILL, and returns every acknowledged id
+// (including those acknowledged between the decision and the kill).
+func runCrashChild(t *testing.T, path string, round, killAfter int) []string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashEnvDB+"="+path, crashEnvRound+"="+strconv.Itoa(round))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	timer := time.AfterFunc(90*time.Second, func() { _ = cmd.Process.Kill() }) // a hung child fails the test, not CI
+	defer timer.Stop()
+
+	var acked []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		id, ok := strings.CutPrefix(line, "ack ")
+		if !ok {
+			t.Logf("child: %s", line)
+			continue
+		}
+		acked = append(acked, id)
+		if len(acked) == killAfter && !killed {
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			killed = true
+		}
+	}
+	// Everything the child wrote before it died is read by now (EOF).
+	err = cmd.Wait()
+	require.Error(t, err, "the child must have been killed; stderr: %s", stderr.String())
+	if !killed {
+		t.Fatalf("child exited before the kill: %v\nstderr: %s", err, stderr.String())
+	}
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	require.True(t, ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL, "child ended by %v; stderr: %s", err, stderr.String())
+	return acked
+}
+
+func checkAfterCrash(t *testing.T, path string, round int, acked []string) {
+	t.Helper()
+	db, err := mvcc.Open(path, nil)
+	require.NoError(t, err, "reopen after kill -9")
+	defer db.Close()
+	r := strconv.Itoa(round)
+	require.NoError(t, db.View(context.Background(), func(tx *mvcc.Txn) error {
+		// Every acknowledged transaction is there, whole.
+		maxAcked := map[string]int{} // writer -> highest acknowledged n
+		for _, id := range acked {
+			for _, k := range crashTxnKeys(id) {
+				v, err := tx.Get([]byte(k))
+				require.NoError(t, err, "acknowledged %s lost", k)
+				require.True(t, strings.HasPrefix(string(v), id))
+			}
+			parts := strings.Split(id, ".")
+			n, _ := strconv.Atoi(parts[2])
+			maxAcked[parts[1]] = max(maxAcked[parts[1]], n)
+		}
+		// No transaction is there in part: each id has all its keys.
+		parts := map[string]int{}
+		for k, v := range tx.Scan([]byte("tx/"+r+"."), []byte("tx/"+r+"/")) {
+			f := strings.Split(string(k), "/")
+			require.Len(t, f, 3)
+			require.True(t, strings.HasPrefix(string(v), f[1]), "value of %s", k)
+			parts[f[1]]++
+		}
+		for id, n := range parts {
+			require.Equal(t, 3, n, "transaction %s is there in part", id)
+		}
+		// Per writer: the overwritten key and the put+delete pair agree
+		// on the writer's last transaction, which is complete and not
+		// older than its last acknowledged one.
+		for g := 0; g < crashWriters; g++ {
+			gs := strconv.Itoa(g)
+			last, err := tx.Get([]byte("last/" + r + "/" + gs))
+			if maxAcked[gs] == 0 && err != nil {
+				continue // this writer got nothing in
+			}
+			require.NoError(t, err)
+			id := string(last)
+			require.Contains(t, parts, id, "last/%s/%s names a missing transaction", r, gs)
+			n, _ := strconv.Atoi(strings.Split(id, ".")[2])
+			require.GreaterOrEqual(t, n, maxAcked[gs])
+			var tmp []string
+			prefix := "tmp/" + r + "/" + gs + "/"
+			for k, v := range tx.Scan([]byte(prefix), []byte(prefix+"\xff")) {
+				tmp = append(tmp, string(k))
+				assert.Equal(t, id, string(v))
+			}
+			require.Equal(t, []string{fmt.Sprintf("%s%09d", prefix, n)}, tmp)
+		}
+		return nil
+	}))
+	// The recovered database takes new commits.
+	ctPut(t, db, "after-crash/"+r, "ok")
+}
