@@ -23,14 +23,18 @@ type ListAppendConfig struct {
 	MaxOps  int // micro-operations per transaction, at least 1
 	Seed    uint64
 	Prefix  string // namespaces the keys
+	// ForUpdate makes appends read with GetForUpdate: at read committed
+	// that makes every read-modify-write atomic (no lost updates).
+	ForUpdate bool
 }
 
 // RunListAppend runs the workload and returns its history. Every key holds
 // a comma-separated list of integers; an append reads the list and writes
 // it back one element longer, and both the read and the append are
 // recorded. A transaction that fails with ErrConflict (at any step) is
-// recorded as Failed with the operations it got through; any other error
-// is returned. A final transaction reads every key.
+// recorded as Failed with the operations it got through (a deadlock
+// between GetForUpdate calls is such a conflict); any other error is
+// returned. A final transaction reads every key.
 func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 	var (
 		mu      sync.Mutex
@@ -57,7 +61,7 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 						plan = append(plan, elle.A(key, int(nextVal.Add(1))))
 					}
 				}
-				ops, status, err := runAppendTxn(db, cfg.Level, plan)
+				ops, status, err := runAppendTxn(db, cfg.Level, cfg.ForUpdate, plan)
 				if err != nil {
 					errs <- err
 					return
@@ -78,7 +82,7 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 	for k := range cfg.Keys {
 		final = append(final, elle.R(cfg.Prefix+strconv.Itoa(k), nil))
 	}
-	ops, status, err := runAppendTxn(db, mvcc.Snapshot, final)
+	ops, status, err := runAppendTxn(db, mvcc.Snapshot, false, final)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +92,7 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 
 // runAppendTxn performs plan in one transaction and returns the
 // operations as observed.
-func runAppendTxn(db *mvcc.DB, level mvcc.Level, plan []elle.Op) ([]elle.Op, elle.Status, error) {
+func runAppendTxn(db *mvcc.DB, level mvcc.Level, forUpdate bool, plan []elle.Op) ([]elle.Op, elle.Status, error) {
 	tx, err := db.Begin(level)
 	if err != nil {
 		return nil, 0, err
@@ -96,7 +100,11 @@ func runAppendTxn(db *mvcc.DB, level mvcc.Level, plan []elle.Op) ([]elle.Op, ell
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	var ops []elle.Op
 	for _, o := range plan {
-		list, err := readList(tx, o.Key)
+		read := tx.Get
+		if forUpdate && o.Kind == elle.Append {
+			read = tx.GetForUpdate
+		}
+		list, err := readList(read, o.Key)
 		if err == nil {
 			ops = append(ops, elle.R(o.Key, list))
 			if o.Kind == elle.Append {
@@ -123,8 +131,8 @@ func runAppendTxn(db *mvcc.DB, level mvcc.Level, plan []elle.Op) ([]elle.Op, ell
 	return ops, elle.OK, nil
 }
 
-func readList(tx *mvcc.Txn, key string) ([]int, error) {
-	v, err := tx.Get([]byte(key))
+func readList(read func([]byte) ([]byte, error), key string) ([]int, error) {
+	v, err := read([]byte(key))
 	if errors.Is(err, mvcc.ErrNotFound) || (err == nil && len(v) == 0) {
 		return nil, nil
 	}
