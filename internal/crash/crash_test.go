@@ -2,6 +2,7 @@ package crash_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -98,7 +99,8 @@ func killChild(t *testing.T, path string, run int, early bool, delay time.Durati
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envPath+"="+path, envRun+"="+strconv.Itoa(run))
 	cmd.ExtraFiles = []*os.File{w}
-	cmd.Stderr = os.Stderr
+	var output bytes.Buffer // the child's test output, for a failure report
+	cmd.Stdout, cmd.Stderr = &output, &output
 	require.NoError(t, cmd.Start())
 	w.Close()
 
@@ -140,7 +142,7 @@ func killChild(t *testing.T, path string, run int, early bool, delay time.Durati
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			killed = true
 		case err := <-exited:
-			t.Fatalf("child exited before the kill: %v", err)
+			t.Fatalf("child exited before the kill: %v\n%s", err, output.String())
 		}
 	}
 	<-exited

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mvkv/mvkv/mvcc"
 )
@@ -251,6 +250,3 @@ func (a *Acks) Parse(line string) error {
 	}
 	return nil
 }
-
-// deadline bounds a child that lost its parent.
-const deadline = time.Minute

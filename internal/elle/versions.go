@@ -159,7 +159,7 @@ func (a *analysis) checkRead(ti int, o Op) {
 		k--
 	}
 	v := a.root(o.Key)
-	var external *version = v
+	external := v
 	for i, e := range o.List {
 		v = v.child(e)
 		if i+1 == k {
