@@ -82,9 +82,12 @@ func TestCrashRecovery(t *testing.T) {
 		require.NoError(t, crash.CheckFile(path), "run %d: bbolt check", run)
 		sum, err := crash.CheckData(path, acks)
 		require.NoError(t, err, "run %d: after SIGKILL", run)
-		t.Logf("run %d: killed %v after %s; %d acks read; %d transfers on disk (%d acknowledged in all), counters %v, shared %d",
-			run, map[bool]string{true: "at start", false: "mid-workload"}[early], delay, len(lines),
-			sum.Transfers, len(acks.Transfers), sum.Counters, sum.Shared)
+		when := "after it was ready"
+		if early {
+			when = "after it started"
+		}
+		t.Logf("run %d: killed %s %s; %d acks read; %d transfers on disk (%d acknowledged in all), counters %v, shared %d",
+			run, delay, when, len(lines), sum.Transfers, len(acks.Transfers), sum.Counters, sum.Shared)
 	}
 	require.NotEmpty(t, acks.Transfers, "no transfer was ever acknowledged: the kills came too early to test anything")
 }
