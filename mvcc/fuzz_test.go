@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/mvkv/mvkv/mvcc"
 )
@@ -151,6 +152,10 @@ type fzRecord struct {
 
 type fuzzer struct {
 	t      *testing.T
+	// ctx bounds lock waits: the model never lets a GetForUpdate wait, so
+	// one that does would otherwise hang the program instead of failing.
+	ctx    context.Context
+	cancel context.CancelFunc
 	path   string
 	db     *mvcc.DB
 	store  map[string][]fzVersion
@@ -165,6 +170,7 @@ type fuzzer struct {
 
 func newFuzzer(t *testing.T) *fuzzer {
 	fz := &fuzzer{t: t, path: filepath.Join(t.TempDir(), "fuzz.db"), store: make(map[string][]fzVersion), allSer: true}
+	fz.ctx, fz.cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	fz.open()
 	return fz
 }
@@ -178,6 +184,11 @@ func (fz *fuzzer) open() {
 }
 
 func (fz *fuzzer) close() {
+	fz.cancel()
+	fz.closeDB()
+}
+
+func (fz *fuzzer) closeDB() {
 	if err := fz.db.Close(); err != nil {
 		fz.t.Errorf("close: %v", err)
 	}
@@ -310,7 +321,7 @@ func (fz *fuzzer) begin(slot int, level mvcc.Level, readOnly bool) {
 	if m := fz.slots[slot]; m != nil && !m.done && !m.closed {
 		return // one open transaction per slot
 	}
-	tx, err := fz.db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: level, ReadOnly: readOnly})
+	tx, err := fz.db.BeginTx(fz.ctx, mvcc.TxOptions{Isolation: level, ReadOnly: readOnly})
 	if err != nil {
 		fz.fatalf("begin: %v", err)
 	}
@@ -554,7 +565,7 @@ func (fz *fuzzer) rollback(slot int) {
 }
 
 func (fz *fuzzer) reopen() {
-	fz.close()
+	fz.closeDB()
 	for _, m := range fz.slots {
 		if m != nil { // finished or not: ErrClosed takes precedence
 			m.closed = true
