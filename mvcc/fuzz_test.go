@@ -151,7 +151,7 @@ type fzRecord struct {
 }
 
 type fuzzer struct {
-	t      *testing.T
+	t *testing.T
 	// ctx bounds lock waits: the model never lets a GetForUpdate wait, so
 	// one that does would otherwise hang the program instead of failing.
 	ctx    context.Context
