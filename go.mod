@@ -3,6 +3,7 @@ module github.com/mvkv/mvkv
 go 1.26.8
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/google/btree v1.1.3
 	github.com/stretchr/testify v1.12.1
 	go.etcd.io/bbolt v1.5.0

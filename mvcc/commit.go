@@ -44,6 +44,7 @@ type commitReq struct {
 func (db *DB) runCommits() {
 	defer close(db.pipelineDone)
 	batch := make([]*commitReq, 0, db.opts.MaxBatch)
+	var stopped error // set for good by a storage failure of unknown outcome
 	for {
 		batch = batch[:0]
 		select {
@@ -62,7 +63,14 @@ func (db *DB) runCommits() {
 				break gather
 			}
 		}
-		db.commitBatch(batch)
+		if stopped != nil {
+			for _, r := range batch {
+				r.err = fmt.Errorf("%w: %w (%w)", ErrClosed, errCommitsStopped, stopped)
+				close(r.done)
+			}
+			continue
+		}
+		stopped = db.commitBatch(batch)
 	}
 }
 
@@ -79,7 +87,9 @@ func (db *DB) failQueued() {
 	}
 }
 
-func (db *DB) commitBatch(batch []*commitReq) {
+// commitBatch commits one group. It returns a non-nil stop when the
+// pipeline must accept no more commits (see faults.go).
+func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	// Decide and apply under the index's write lock: each transaction is
 	// checked against the index as it stands after the group members
 	// before it were added, and SSI's edge search is atomic with the
@@ -114,9 +124,20 @@ func (db *DB) commitBatch(batch []*commitReq) {
 				if r.tx.ser != nil {
 					db.ssi.Forget(r.tx.ser, r.ts)
 				}
-				r.err = fmt.Errorf("mvkv: commit not persisted: %w", err)
 			}
-			db.oracle.Abandon()
+			// See faults.go: a group that may have reached the file stops
+			// the pipeline; one that certainly did not only fails.
+			if db.groupReachedFile(ok[len(ok)-1].ts) {
+				stop = err
+				for _, r := range ok {
+					r.err = fmt.Errorf("mvkv: commit outcome unknown (the transaction is either entirely durable or entirely absent after a reopen); %w: %w", errCommitsStopped, err)
+				}
+			} else {
+				db.oracle.Abandon()
+				for _, r := range ok {
+					r.err = fmt.Errorf("mvkv: commit not persisted (nothing was written): %w", err)
+				}
+			}
 		} else {
 			db.oracle.Publish(ok[len(ok)-1].ts)
 			db.stats.batches.Add(1)
@@ -125,6 +146,7 @@ func (db *DB) commitBatch(batch []*commitReq) {
 	for _, r := range batch {
 		close(r.done)
 	}
+	return stop
 }
 
 // validate applies first-committer-wins (Snapshot, Serializable): a key
@@ -146,7 +168,10 @@ func (db *DB) validate(w index.Writer, r *commitReq) error {
 // persist writes the group's versions in one bbolt transaction (one fsync
 // unless NoSync). Either all of them are durable or none is.
 func (db *DB) persist(ok []*commitReq) error {
-	return db.bolt.Update(func(btx *bolt.Tx) error {
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		if err := db.fault(faultBeforeWrite); err != nil {
+			return err
+		}
 		b := btx.Bucket(versionsBucket)
 		b.FillPercent = 1.0 // appends only: pack pages full
 		// bbolt keeps the slices given to Put until the commit, so every
@@ -171,6 +196,13 @@ func (db *DB) persist(ok []*commitReq) error {
 		}
 		var ts [8]byte
 		binary.BigEndian.PutUint64(ts[:], ok[len(ok)-1].ts)
-		return btx.Bucket(metaBucket).Put(tsKey, ts[:])
+		if err := btx.Bucket(metaBucket).Put(tsKey, ts[:]); err != nil {
+			return err
+		}
+		return db.fault(faultAfterWrite)
 	})
+	if err == nil {
+		err = db.fault(faultAfterCommit)
+	}
+	return err
 }

@@ -262,9 +262,12 @@ func (tx *Txn) write(key, value []byte, tombstone bool) error {
 	if tx.writes == nil {
 		tx.writes = make(map[string]*write)
 	}
-	if tombstone && (!exists || latest.Tombstone) {
+	if tombstone && (!exists || latest.Tombstone) && latest.TS <= tx.db.oracle.Visible() {
 		// Nothing committed to delete: dropping our own pending write is
-		// the whole effect, and no tombstone version is created.
+		// the whole effect, and no tombstone version is created. Only when
+		// the newest version is published: one still in the commit
+		// pipeline may fail to persist, and until it is visible a read
+		// after this Delete returned would still see the older value.
 		if _, ok := tx.writes[string(key)]; ok {
 			delete(tx.writes, string(key))
 			tx.sorted = nil

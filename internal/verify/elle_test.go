@@ -1,0 +1,89 @@
+package verify_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mvkv/mvkv/internal/elle"
+	"github.com/mvkv/mvkv/internal/verify"
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// What each level must never show, and what a correct engine at that level
+// can be expected to show under contention (the checker must find it:
+// otherwise the workload or the checker lost its teeth).
+var elleExpect = map[mvcc.Level]struct {
+	forbidden []elle.Kind
+	expected  []elle.Kind
+}{
+	mvcc.ReadCommitted: {
+		forbidden: []elle.Kind{elle.G0, elle.G1a, elle.G1b, elle.G1c, elle.DuplicateElements, elle.GarbageRead, elle.Internal},
+		expected:  []elle.Kind{elle.LostUpdate, elle.GSingle, elle.G2Item},
+	},
+	mvcc.Snapshot: {
+		forbidden: []elle.Kind{elle.G0, elle.G1a, elle.G1b, elle.G1c, elle.GSingle, elle.LostUpdate, elle.IncompatibleOrder, elle.DuplicateElements, elle.GarbageRead, elle.Internal},
+		expected:  []elle.Kind{elle.G2Item},
+	},
+	mvcc.Serializable: {
+		forbidden: elle.Kinds,
+	},
+}
+
+// At read committed with GetForUpdate on every append, read-modify-writes
+// are atomic: no lost update, and the versions of a key never fork. Read
+// skew and write skew remain.
+var rcForUpdate = struct {
+	forbidden []elle.Kind
+	expected  []elle.Kind
+}{
+	forbidden: append([]elle.Kind{elle.LostUpdate, elle.IncompatibleOrder}, elleExpect[mvcc.ReadCommitted].forbidden...),
+	expected:  []elle.Kind{elle.GSingle, elle.G2Item},
+}
+
+func TestListAppendAnomaliesByLevel(t *testing.T) {
+	type variant struct {
+		level     mvcc.Level
+		forUpdate bool
+	}
+	variants := []variant{{mvcc.ReadCommitted, false}, {mvcc.ReadCommitted, true}, {mvcc.Snapshot, false}, {mvcc.Serializable, false}}
+	for _, v := range variants {
+		level := v.level
+		name := level.String()
+		exp := elleExpect[level]
+		if v.forUpdate {
+			name += "+getforupdate"
+			exp = rcForUpdate
+		}
+		t.Run(name, func(t *testing.T) {
+			db := openDB(t)
+			found := make(map[elle.Kind]int)
+			runs := scale(30)
+			committed, total := 0, 0
+			for run := range runs {
+				h, err := verify.RunListAppend(db, verify.ListAppendConfig{
+					Level: level, Clients: 8, Txns: 50, Keys: 4, MaxOps: 4,
+					Seed: uint64(run), Prefix: fmt.Sprintf("la/%d/", run), ForUpdate: v.forUpdate,
+				})
+				require.NoError(t, err)
+				rep := elle.Check(h)
+				committed += rep.Committed
+				total += rep.Txns
+				for _, k := range rep.Kinds() {
+					found[k]++
+				}
+				for _, k := range exp.forbidden {
+					if !assert.False(t, rep.Has(k), "run %d: %s is forbidden at %s\n%s", run, k, level, rep) {
+						return
+					}
+				}
+			}
+			t.Logf("%s: %d runs, %d transactions (%d committed); runs with each anomaly: %v", name, runs, total, committed, found)
+			for _, k := range exp.expected {
+				assert.Positive(t, found[k], "%s never showed %s in %d runs: the checker or the workload lost its teeth", level, k, runs)
+			}
+		})
+	}
+}

@@ -1,0 +1,161 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mvkv/mvkv/internal/elle"
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// ListAppendConfig shapes a list-append workload for the elle checker.
+type ListAppendConfig struct {
+	Level   mvcc.Level
+	Clients int
+	Txns    int // per client
+	Keys    int
+	MaxOps  int // micro-operations per transaction, at least 1
+	Seed    uint64
+	Prefix  string // namespaces the keys
+	// ForUpdate makes appends read with GetForUpdate: at read committed
+	// that makes every read-modify-write atomic (no lost updates).
+	ForUpdate bool
+}
+
+// RunListAppend runs the workload and returns its history. Every key holds
+// a comma-separated list of integers; an append reads the list and writes
+// it back one element longer, and both the read and the append are
+// recorded. A transaction that fails with ErrConflict (at any step) is
+// recorded as Failed with the operations it got through (a deadlock
+// between GetForUpdate calls is such a conflict); any other error is
+// returned. A final transaction reads every key.
+func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
+	var (
+		mu      sync.Mutex
+		h       elle.History
+		nextID  atomic.Int64
+		nextVal atomic.Int64
+		wg      sync.WaitGroup
+	)
+	errs := make(chan error, cfg.Clients)
+	for c := range cfg.Clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
+			for range cfg.Txns {
+				t := elle.Txn{ID: int(nextID.Add(1))}
+				n := 1 + rng.IntN(cfg.MaxOps)
+				var plan []elle.Op
+				for range n {
+					key := cfg.Prefix + strconv.Itoa(rng.IntN(cfg.Keys))
+					if rng.IntN(2) == 0 {
+						plan = append(plan, elle.R(key, nil))
+					} else {
+						plan = append(plan, elle.A(key, int(nextVal.Add(1))))
+					}
+				}
+				ops, status, err := runAppendTxn(db, cfg.Level, cfg.ForUpdate, plan)
+				if err != nil {
+					errs <- err
+					return
+				}
+				t.Ops, t.Status = ops, status
+				mu.Lock()
+				h = append(h, t)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	var final []elle.Op
+	for k := range cfg.Keys {
+		final = append(final, elle.R(cfg.Prefix+strconv.Itoa(k), nil))
+	}
+	ops, status, err := runAppendTxn(db, mvcc.Snapshot, false, final)
+	if err != nil {
+		return nil, err
+	}
+	h = append(h, elle.Txn{ID: int(nextID.Add(1)), Status: status, Ops: ops})
+	return h, nil
+}
+
+// runAppendTxn performs plan in one transaction and returns the
+// operations as observed.
+func runAppendTxn(db *mvcc.DB, level mvcc.Level, forUpdate bool, plan []elle.Op) ([]elle.Op, elle.Status, error) {
+	tx, err := db.Begin(level)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var ops []elle.Op
+	for _, o := range plan {
+		read := tx.Get
+		if forUpdate && o.Kind == elle.Append {
+			read = tx.GetForUpdate
+		}
+		list, err := readList(read, o.Key)
+		if err == nil {
+			ops = append(ops, elle.R(o.Key, list))
+			if o.Kind == elle.Append {
+				err = tx.Put([]byte(o.Key), encodeList(append(list, o.Value)))
+				if err == nil {
+					ops = append(ops, o)
+				}
+			}
+		}
+		if errors.Is(err, mvcc.ErrConflict) {
+			return ops, elle.Failed, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		runtime.Gosched() // let the other clients interleave
+	}
+	if err := tx.Commit(); err != nil {
+		if errors.Is(err, mvcc.ErrConflict) {
+			return ops, elle.Failed, nil
+		}
+		return nil, 0, err
+	}
+	return ops, elle.OK, nil
+}
+
+func readList(read func([]byte) ([]byte, error), key string) ([]int, error) {
+	v, err := read([]byte(key))
+	if errors.Is(err, mvcc.ErrNotFound) || (err == nil && len(v) == 0) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	parts := strings.Split(string(v), ",")
+	list := make([]int, len(parts))
+	for i, p := range parts {
+		if list[i], err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("key %s holds %q: %w", key, v, err)
+		}
+	}
+	return list, nil
+}
+
+func encodeList(list []int) []byte {
+	var b []byte
+	for i, e := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(e), 10)
+	}
+	return b
+}

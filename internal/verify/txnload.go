@@ -1,0 +1,104 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/mvkv/mvkv/internal/linear"
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// TxnConfig shapes a multi-key workload whose transactions are checked as
+// single operations on the linear.Txns model.
+type TxnConfig struct {
+	Level   mvcc.Level
+	Clients int
+	Txns    int // per client
+	Keys    int // at most linear.MaxTxnKeys
+	MaxOps  int // steps per transaction, at least 1
+	Seed    uint64
+	// Prefix namespaces the keys, so that rounds can share a database.
+	Prefix string
+}
+
+// RunTxns runs the workload once (no retries) and returns the committed
+// transactions as a porcupine history. Aborted transactions had no effect
+// and are left out.
+func RunTxns(db *mvcc.DB, cfg TxnConfig) ([]porcupine.Operation, error) {
+	if cfg.Keys > linear.MaxTxnKeys {
+		return nil, fmt.Errorf("at most %d keys", linear.MaxTxnKeys)
+	}
+	var rec linear.Recorder
+	var wg sync.WaitGroup
+	errs := make(chan error, cfg.Clients)
+	for c := range cfg.Clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
+			for i := range cfg.Txns {
+				value := (c+1)*1_000_000 + i*100 // unique per write below
+				if err := oneTxn(db, &rec, cfg, rng, c, value); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return rec.Operations(), nil
+}
+
+func oneTxn(db *mvcc.DB, rec *linear.Recorder, cfg TxnConfig, rng *rand.Rand, client, value int) error {
+	call := rec.Now()
+	tx, err := db.Begin(cfg.Level)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	n := 1 + rng.IntN(cfg.MaxOps)
+	steps := make(linear.TxnInput, 0, n)
+	for j := range n {
+		s := linear.TxnStep{Key: rng.IntN(cfg.Keys), Write: rng.IntN(2) == 0}
+		key := []byte(cfg.Prefix + strconv.Itoa(s.Key))
+		if s.Write {
+			s.Value = value + j + 1
+			err = tx.Put(key, []byte(strconv.Itoa(s.Value)))
+		} else {
+			var v []byte
+			v, err = tx.Get(key)
+			if errors.Is(err, mvcc.ErrNotFound) {
+				err = nil
+			} else if err == nil {
+				s.Value, err = strconv.Atoi(string(v))
+			}
+		}
+		if err != nil {
+			break
+		}
+		steps = append(steps, s)
+		runtime.Gosched() // let the other clients interleave
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	ret := rec.Now()
+	switch {
+	case err == nil:
+		rec.Add(client, steps, nil, call, ret)
+		return nil
+	case errors.Is(err, mvcc.ErrConflict):
+		return nil
+	}
+	return err
+}
