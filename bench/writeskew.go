@@ -39,7 +39,9 @@ func newWriteSkew(cfg WorkloadConfig, shifts int) *writeSkew {
 
 func (w *writeSkew) Name() string { return "writeskew" }
 
-func doctorKey(shift, doctor int) []byte { return fmt.Appendf(nil, "shift%06d/doctor%d", shift, doctor) }
+func doctorKey(shift, doctor int) []byte {
+	return fmt.Appendf(nil, "shift%06d/doctor%d", shift, doctor)
+}
 
 var (
 	onCall  = []byte{1}

@@ -6,4 +6,6 @@ import (
 	"io"
 )
 
-func runGoals(ctx context.Context, o *options, stdout, stderr io.Writer) error { return errors.New("todo") }
+func runGoals(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	return errors.New("todo")
+}

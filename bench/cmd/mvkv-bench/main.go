@@ -154,7 +154,6 @@ func intList(s string) ([]int, error) {
 	return out, nil
 }
 
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parse(args, stderr)
 	if err != nil {
