@@ -28,6 +28,23 @@ func (c *chain) visible(ts uint64) (Version, bool) {
 	return Version{}, false
 }
 
+// newer returns the timestamps of the versions above ts, oldest first.
+func (c *chain) newer(ts uint64) []uint64 {
+	n := len(c.versions)
+	if n == 0 || c.versions[n-1].TS <= ts {
+		return nil
+	}
+	i := n
+	for i > 0 && c.versions[i-1].TS > ts {
+		i--
+	}
+	out := make([]uint64, 0, n-i)
+	for _, v := range c.versions[i:] {
+		out = append(out, v.TS)
+	}
+	return out
+}
+
 func (c *chain) latest() (Version, bool) {
 	if len(c.versions) == 0 {
 		return Version{}, false

@@ -101,16 +101,39 @@ func (ix *Index) addLocked(key []byte, v Version) {
 // Ascend calls fn for each key in [start, end) in ascending order with its
 // version visible at ts, skipping keys with none (but not tombstones: fn
 // sees them and decides). nil start or end is unbounded. Iteration stops
-// when fn returns false. The walk takes the read lock in chunks, never
-// while fn runs, so fn may use the Index; a key added or removed during
-// the walk may or may not be seen, but versions at or below ts are stable
-// as long as the caller's snapshot keeps them from being pruned.
+// when fn returns false. See Walk for the locking rules.
 func (ix *Index) Ascend(start, end []byte, ts uint64, fn func(key []byte, v Version) bool) {
-	type item struct {
-		key []byte
-		v   Version
-	}
-	buf := make([]item, 0, scanChunk)
+	ix.Walk(start, end, ts, false, func(it Item) bool {
+		if !it.Visible {
+			return true
+		}
+		return fn(it.Key, it.Version)
+	})
+}
+
+// Item is one key met by Walk.
+type Item struct {
+	Key     []byte
+	Version Version // the version visible at the walk's ts, if Visible
+	Visible bool
+	// Newer lists the commit timestamps of the key's versions above the
+	// walk's ts, oldest first (nil when there are none). A serializable
+	// reader learns from it which transactions wrote what it did not see.
+	Newer []uint64
+}
+
+// Walk calls fn for every key in [start, end) in ascending order, whether
+// or not a version is visible at ts (a key created after ts shows up with
+// Visible false and Newer set: the phantom a serializable scan must know
+// about). Newer is filled in only when newer is true. Iteration stops
+// when fn returns false.
+//
+// The walk takes the read lock in chunks and never while fn runs, so fn
+// may use the Index. A key added or removed during the walk may or may not
+// be seen, but versions at or below ts are stable as long as the caller's
+// snapshot keeps them from being pruned.
+func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bool) {
+	buf := make([]Item, 0, scanChunk)
 	from := start
 	inclusive := true
 	for {
@@ -127,9 +150,12 @@ func (ix *Index) Ascend(start, end []byte, ts uint64, fn func(key []byte, v Vers
 				more = true
 				return false
 			}
-			if v, ok := c.visible(ts); ok {
-				buf = append(buf, item{c.key, v})
+			it := Item{Key: c.key}
+			it.Version, it.Visible = c.visible(ts)
+			if newer {
+				it.Newer = c.newer(ts)
 			}
+			buf = append(buf, it)
 			return true
 		}
 		ix.mu.RLock()
@@ -140,16 +166,79 @@ func (ix *Index) Ascend(start, end []byte, ts uint64, fn func(key []byte, v Vers
 		}
 		ix.mu.RUnlock()
 		for _, it := range buf {
-			if !fn(it.key, it.v) {
+			if !fn(it) {
 				return
 			}
 		}
-		if !more {
+		if !more || len(buf) == 0 {
 			return
 		}
-		from, inclusive = buf[len(buf)-1].key, false
-		if len(buf) == 0 {
-			return
+		from, inclusive = buf[len(buf)-1].Key, false
+	}
+}
+
+// Lookup returns the version of key visible at ts (like Get) and the
+// commit timestamps of the versions newer than ts (nil when none).
+func (ix *Index) Lookup(key []byte, ts uint64) (v Version, ok bool, newer []uint64) {
+	probe := chain{key: key}
+	ix.mu.RLock()
+	c, found := ix.tree.Get(&probe)
+	if found {
+		v, ok = c.visible(ts)
+		newer = c.newer(ts)
+	}
+	ix.mu.RUnlock()
+	return v, ok, newer
+}
+
+// Writer adds versions under the Index's write lock (see Write).
+type Writer struct{ ix *Index }
+
+// Add adds one version.
+func (w Writer) Add(key []byte, v Version) { w.ix.addLocked(key, v) }
+
+// LatestTS returns the commit timestamp of key's newest version, 0 if none,
+// including versions added earlier in the same Write.
+func (w Writer) LatestTS(key []byte) uint64 {
+	probe := chain{key: key}
+	if c, ok := w.ix.tree.Get(&probe); ok {
+		v, _ := c.latest()
+		return v.TS
+	}
+	return 0
+}
+
+// Write runs fn under the write lock. Readers see all of fn's additions or
+// none, and a reader's lookup happens entirely before or entirely after
+// fn: whatever fn decides from other state is atomic with its additions
+// as far as readers of the Index can tell. fn must not call other Index
+// methods.
+func (ix *Index) Write(fn func(w Writer)) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	fn(Writer{ix})
+}
+
+// Remove takes out the named versions (key, TS, Seq), dropping chains left
+// empty. It undoes an Apply whose versions could not be persisted.
+func (ix *Index) Remove(entries []Entry) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, e := range entries {
+		probe := chain{key: e.Key}
+		c, found := ix.tree.Get(&probe)
+		if !found {
+			continue
+		}
+		for i, v := range c.versions {
+			if v.TS == e.Version.TS && v.Seq == e.Version.Seq {
+				c.versions = append(c.versions[:i:i], c.versions[i+1:]...)
+				ix.versions--
+				break
+			}
+		}
+		if len(c.versions) == 0 {
+			ix.tree.Delete(c)
 		}
 	}
 }

@@ -34,7 +34,8 @@ type write struct {
 
 type commitReq struct {
 	tx     *Txn
-	writes []write // sorted by key
+	writes []write   // sorted by key
+	keys   [][]byte // the writes' keys, for SSI
 	ts     uint64  // commit timestamp, set by the pipeline on success
 	err    error
 	done   chan struct{}
@@ -79,44 +80,44 @@ func (db *DB) failQueued() {
 }
 
 func (db *DB) commitBatch(batch []*commitReq) {
-	var inBatch map[string]uint64 // key -> commit ts of an earlier member of the group
-	if len(batch) > 1 {
-		inBatch = make(map[string]uint64)
-	}
-	ok := batch[:0:0]
-	for _, r := range batch {
-		if err := db.validate(r, inBatch); err != nil {
-			r.err = err
-			continue
-		}
-		r.ts = db.oracle.Next()
-		if inBatch != nil {
-			for _, w := range r.writes {
-				inBatch[string(w.key)] = r.ts
+	// Decide and apply under the index's write lock: each transaction is
+	// checked against the index as it stands after the group members
+	// before it were added, and SSI's edge search is atomic with the
+	// additions (see txn.SSI). The versions are invisible until Publish:
+	// their timestamps are above every snapshot handed out so far.
+	var ok []*commitReq
+	var entries []index.Entry
+	db.index.Write(func(w index.Writer) {
+		for _, r := range batch {
+			if err := db.validate(w, r); err != nil {
+				r.err = err
+				continue
 			}
+			ts := db.oracle.Next()
+			if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
+				r.err = &conflictError{msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
+				continue
+			}
+			r.ts = ts
+			for i, wr := range r.writes {
+				e := index.Entry{Key: wr.key, Version: index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}}
+				w.Add(e.Key, e.Version)
+				entries = append(entries, e)
+			}
+			ok = append(ok, r)
 		}
-		ok = append(ok, r)
-	}
+	})
 	if len(ok) > 0 {
 		if err := db.persist(ok); err != nil {
-			db.oracle.Abandon()
+			db.index.Remove(entries)
 			for _, r := range ok {
+				if r.tx.ser != nil {
+					db.ssi.Forget(r.tx.ser, r.ts)
+				}
 				r.err = fmt.Errorf("mvkv: commit not persisted: %w", err)
 			}
+			db.oracle.Abandon()
 		} else {
-			n := 0
-			for _, r := range ok {
-				n += len(r.writes)
-			}
-			entries := make([]index.Entry, 0, n)
-			for _, r := range ok {
-				for i, w := range r.writes {
-					entries = append(entries, index.Entry{Key: w.key, Version: index.Version{
-						TS: r.ts, Seq: uint32(i), Tombstone: w.tombstone, Value: w.value,
-					}})
-				}
-			}
-			db.index.Apply(entries)
 			db.oracle.Publish(ok[len(ok)-1].ts)
 			db.stats.batches.Add(1)
 		}
@@ -126,22 +127,17 @@ func (db *DB) commitBatch(batch []*commitReq) {
 	}
 }
 
-// validate decides whether r may commit after everything committed so far
-// and the group members before it.
-func (db *DB) validate(r *commitReq, inBatch map[string]uint64) error {
+// validate applies first-committer-wins (Snapshot, Serializable): a key
+// written by a transaction that committed after our snapshot means a
+// concurrent writer got there first. Read committed lets the last
+// committer win. Called under the index's write lock.
+func (db *DB) validate(w index.Writer, r *commitReq) error {
 	if r.tx.level == ReadCommitted {
-		return nil // last committer wins
+		return nil
 	}
-	// First-committer-wins: a key written by a transaction that committed
-	// after our snapshot was taken means a concurrent writer got there
-	// first.
-	for _, w := range r.writes {
-		latest := db.index.LatestTS(w.key)
-		if t := inBatch[string(w.key)]; t > latest {
-			latest = t
-		}
-		if latest > r.tx.readTS {
-			return &conflictError{msg: fmt.Sprintf("key %q was written at ts %d, after this transaction's snapshot at %d", w.key, latest, r.tx.readTS)}
+	for _, wr := range r.writes {
+		if latest := w.LatestTS(wr.key); latest > r.tx.readTS {
+			return r.tx.conflict(wr.key, latest)
 		}
 	}
 	return nil

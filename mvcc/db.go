@@ -25,6 +25,9 @@ type DB struct {
 	bolt   *bolt.DB
 	index  *index.Index
 	oracle *txn.Oracle
+	ssi    *txn.SSI
+	locks  *txn.LockTable
+	txnIDs atomic.Uint64 // owner IDs for the lock table
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -61,6 +64,12 @@ type Stats struct {
 	// Commits, Conflicts and Rollbacks count transactions since Open.
 	// Commits include read-only ones.
 	Commits, Conflicts, Rollbacks uint64
+	// LocksHeld is the number of GetForUpdate locks held.
+	LocksHeld int
+	// SSIActive and SSIRetained count the serializable transactions SSI
+	// tracks: active ones, and committed ones kept because an active one
+	// overlaps them. Both return to 0 when no serializable transaction runs.
+	SSIActive, SSIRetained int
 	// CommitBatches counts group commits: bbolt write transactions, each
 	// carrying one or more user commits (Commits/CommitBatches is the
 	// average group size).
@@ -101,6 +110,8 @@ func Open(path string, opts *Options) (*DB, error) {
 		opts:         o,
 		bolt:         bdb,
 		index:        index.New(),
+		ssi:          txn.NewSSI(),
+		locks:        txn.NewLockTable(),
 		closing:      make(chan struct{}),
 		commitCh:     make(chan *commitReq, o.MaxBatch),
 		pipelineDone: make(chan struct{}),
@@ -202,15 +213,22 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	slot := db.oracle.Begin()
-	return &Txn{
+	tx := &Txn{
 		db:       db,
 		ctx:      ctx,
 		level:    opts.Isolation,
 		readOnly: opts.ReadOnly,
-		slot:     slot,
-		readTS:   slot.TS(),
-	}, nil
+	}
+	if opts.Isolation == Serializable {
+		tx.ser = db.ssi.Begin(opts.ReadOnly, func() uint64 {
+			tx.slot = db.oracle.Begin()
+			return tx.slot.TS()
+		})
+	} else {
+		tx.slot = db.oracle.Begin()
+	}
+	tx.readTS = tx.slot.TS()
+	return tx, nil
 }
 
 // Stats returns current figures. It is cheap enough to poll.
@@ -226,6 +244,8 @@ func (db *DB) Stats() Stats {
 		Rollbacks:     db.stats.rollbacks.Load(),
 		CommitBatches: db.stats.batches.Load(),
 	}
+	s.LocksHeld = db.locks.Held()
+	s.SSIActive, s.SSIRetained = db.ssi.Tracked()
 	if !oldest.IsZero() {
 		s.OldestTxnAge = time.Since(oldest)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"sync"
@@ -24,14 +25,18 @@ type Txn struct {
 	ctx      context.Context
 	level    Level
 	readOnly bool
-	slot     *txn.Slot // registry entry: holds the vacuum horizon
-	readTS   uint64    // the snapshot (Snapshot, Serializable)
+	slot     *txn.Slot   // registry entry: holds the vacuum horizon
+	readTS   uint64      // the snapshot (Snapshot, Serializable)
+	ser      *txn.SerTxn // SSI's record; nil below Serializable
 
-	done atomic.Bool // set once Commit, Rollback or a conflict ended it
+	done  atomic.Bool // set once Commit, Rollback or a conflict ended it
+	ended atomic.Bool // set once the registry, SSI and locks let go of it
 
 	mu     sync.Mutex        // guards the fields below
 	writes map[string]*write // buffered writes by key
 	sorted []*write          // writes in key order; nil when stale
+	id     uint64            // lock owner ID, assigned at the first GetForUpdate
+	locked [][]byte          // keys locked by GetForUpdate
 }
 
 // Level returns the transaction's isolation level.
@@ -50,7 +55,15 @@ func (tx *Txn) usable() error {
 	if tx.done.Load() {
 		return ErrTxnDone
 	}
+	if tx.ser != nil && tx.ser.Doomed() {
+		tx.fail()
+		return tx.serializationError()
+	}
 	return nil
+}
+
+func (tx *Txn) serializationError() error {
+	return &conflictError{msg: "serialization failure: a read found a write that completes a dangerous structure of read-write dependencies"}
 }
 
 // snapshot returns the timestamp a statement reads at: the transaction's
@@ -65,12 +78,24 @@ func (tx *Txn) snapshot() uint64 {
 	return ts
 }
 
-// finish ends the transaction: no call succeeds after it.
+// finish ends the transaction without committing: no call succeeds after it.
 func (tx *Txn) finish() {
-	if tx.done.Swap(true) {
+	tx.done.Store(true)
+	tx.end(false)
+}
+
+// end releases what the transaction holds: its horizon slot, its SSI
+// record (kept as committed history when committed) and its locks, whose
+// waiters then see the outcome. It runs once.
+func (tx *Txn) end(committed bool) {
+	if tx.ended.Swap(true) {
 		return
 	}
 	tx.db.oracle.End(tx.slot)
+	if tx.ser != nil {
+		tx.db.ssi.End(tx.ser, committed, tx.db.oracle.Visible())
+	}
+	tx.db.locks.ReleaseAll(tx.id, tx.locked)
 }
 
 // Get returns the value of key visible to the transaction, or ErrNotFound.
@@ -93,25 +118,77 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 		}
 		return w.value, nil
 	}
-	v, ok := tx.db.index.Get(key, tx.snapshot())
+	var (
+		v  index.Version
+		ok bool
+	)
+	if tx.ser != nil {
+		// Record the read before looking: see txn.SSI for why the order
+		// matters.
+		tx.ser.RecordKey(key)
+		var newer []uint64
+		v, ok, newer = tx.db.index.Lookup(key, tx.readTS)
+		if err := tx.db.ssi.ReadNewer(tx.ser, newer); err != nil {
+			tx.fail()
+			return nil, tx.serializationError()
+		}
+	} else {
+		v, ok = tx.db.index.Get(key, tx.snapshot())
+	}
 	if !ok || v.Tombstone {
 		return nil, ErrNotFound
 	}
 	return v.Value, nil
 }
 
-// GetForUpdate reads key like Get and locks it against other
-// GetForUpdate calls until the transaction ends.
+// GetForUpdate reads key like Get and takes an exclusive lock on it until
+// the transaction ends. Another transaction's GetForUpdate on the same key
+// waits for the lock (plain Get, Put and Delete never wait). After the
+// wait, read committed reads the newest committed value; Snapshot and
+// Serializable fail with ErrConflict if a version newer than the snapshot
+// was committed. A wait that would close a cycle fails at once with an
+// error matching both ErrDeadlock and ErrConflict, and ends the
+// transaction. If the context given to BeginTx ends during the wait, the
+// transaction is rolled back and the context's error returned.
+// A read-only transaction gets ErrReadOnly: the lock announces a write.
 func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if err := tx.usable(); err != nil {
 		return nil, err
 	}
+	if tx.readOnly {
+		return nil, ErrReadOnly
+	}
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	return nil, errors.New("mvkv: GetForUpdate is not supported yet")
+	if tx.id == 0 {
+		tx.id = tx.db.txnIDs.Add(1)
+	}
+	newly, err := tx.db.locks.Acquire(tx.ctx, tx.db.closing, tx.id, key)
+	if err != nil {
+		switch {
+		case errors.Is(err, txn.ErrDeadlock):
+			tx.fail()
+			return nil, &conflictError{msg: "deadlock: waiting for the lock on key " + quoteKey(key) + " would close a cycle of waiters", deadlock: true}
+		case txn.IsClosedWait(err):
+			tx.finish()
+			return nil, ErrClosed
+		}
+		tx.finish()
+		return nil, fmt.Errorf("mvkv: waiting for the lock on key %s: %w", quoteKey(key), err)
+	}
+	if newly {
+		tx.locked = append(tx.locked, bytes.Clone(key))
+	}
+	if _, own := tx.writes[string(key)]; !own && tx.level != ReadCommitted {
+		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
+			tx.fail()
+			return nil, tx.conflict(key, latest)
+		}
+	}
+	return tx.get(key)
 }
 
 // Put buffers key=value. Under Snapshot and Serializable it fails early
@@ -208,6 +285,11 @@ func (tx *Txn) sortedWrites() []*write {
 // their values, in ascending order; nil start or end is unbounded. The
 // transaction's own writes are included. Breaking out of the loop is
 // allowed. A finished transaction or closed DB yields nothing.
+//
+// Under Serializable the range read is recorded (up to where the loop
+// stopped), so that a concurrent insert into it is a conflict. A
+// serialization failure found while scanning does not cut the scan short:
+// it is reported by the transaction's next call (or Commit).
 func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 	return func(yield func([]byte, []byte) bool) {
 		tx.mu.Lock()
@@ -225,49 +307,79 @@ func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 			hi, _ = slices.BinarySearchFunc(all, end, cmpWriteKey)
 		}
 		own := slices.Clone(all[lo:max(lo, hi)])
+		ranged := -1
+		if tx.ser != nil {
+			ranged = tx.ser.RecordRange(start, end)
+		}
 		tx.mu.Unlock()
 
-		stopped := false
-		emitOwnBefore := func(key []byte) bool {
-			for len(own) > 0 && (key == nil || bytes.Compare(own[0].key, key) < 0) {
-				w := own[0]
-				own = own[1:]
-				if !w.tombstone && !yield(w.key, w.value) {
-					stopped = true
-					return false
-				}
-			}
-			return true
-		}
-		tx.db.index.Ascend(start, end, ts, func(key []byte, v index.Version) bool {
-			if tx.done.Load() || !emitOwnBefore(key) {
+		m := merger{own: own, yield: yield}
+		var last []byte
+		walkedAll := true
+		tx.db.index.Walk(start, end, ts, tx.ser != nil, func(it index.Item) bool {
+			if tx.done.Load() {
+				walkedAll = false
 				return false
 			}
-			if len(own) > 0 && bytes.Equal(own[0].key, key) {
-				w := own[0]
-				own = own[1:]
-				if w.tombstone {
-					return true
-				}
-				if !yield(w.key, w.value) {
-					stopped = true
-					return false
-				}
-				return true
+			last = it.Key
+			if tx.ser != nil && len(it.Newer) > 0 {
+				// Dooms the transaction on a dangerous structure; the
+				// failure surfaces at its next call.
+				_ = tx.db.ssi.ReadNewer(tx.ser, it.Newer)
 			}
-			if v.Tombstone {
-				return true
-			}
-			if !yield(key, v.Value) {
-				stopped = true
+			if !m.item(it) {
+				walkedAll = false
 				return false
 			}
 			return true
 		})
-		if !stopped && !tx.done.Load() {
-			emitOwnBefore(nil)
+		if walkedAll && !m.stopped && !tx.done.Load() {
+			m.rest()
+		}
+		if tx.ser != nil && !walkedAll && last != nil {
+			tx.ser.NarrowRange(ranged, last)
 		}
 	}
+}
+
+// merger merges a transaction's own writes (sorted) into an index walk.
+type merger struct {
+	own     []*write
+	yield   func([]byte, []byte) bool
+	stopped bool
+}
+
+// before yields the own writes with keys below key (all when key is nil).
+func (m *merger) before(key []byte) bool {
+	for len(m.own) > 0 && (key == nil || bytes.Compare(m.own[0].key, key) < 0) {
+		w := m.own[0]
+		m.own = m.own[1:]
+		if !w.tombstone && !m.yield(w.key, w.value) {
+			m.stopped = true
+			return false
+		}
+	}
+	return true
+}
+
+func (m *merger) rest() { m.before(nil) }
+
+// item yields one walked key, or our own write of it, which shadows it.
+func (m *merger) item(it index.Item) bool {
+	if !m.before(it.Key) {
+		return false
+	}
+	k, v, present := it.Key, it.Version.Value, it.Visible && !it.Version.Tombstone
+	if len(m.own) > 0 && bytes.Equal(m.own[0].key, it.Key) {
+		w := m.own[0]
+		m.own = m.own[1:]
+		k, v, present = w.key, w.value, !w.tombstone
+	}
+	if present && !m.yield(k, v) {
+		m.stopped = true
+		return false
+	}
+	return true
 }
 
 // Commit makes the transaction's writes durable and visible, atomically.
@@ -281,22 +393,23 @@ func (tx *Txn) Commit() error {
 		return err
 	}
 	if len(tx.writes) == 0 {
-		tx.finish()
+		tx.done.Store(true)
+		tx.end(true)
 		tx.mu.Unlock()
 		tx.db.stats.commits.Add(1)
 		return nil
 	}
-	req := &commitReq{tx: tx, done: make(chan struct{})}
 	ws := tx.sortedWrites()
-	req.writes = make([]write, len(ws))
+	req := &commitReq{tx: tx, done: make(chan struct{}), writes: make([]write, len(ws)), keys: make([][]byte, len(ws))}
 	for i, w := range ws {
 		req.writes[i] = *w
+		req.keys[i] = w.key
 	}
-	tx.done.Store(true) // no more calls; the slot stays until the commit ends
+	tx.done.Store(true) // no more calls; what it holds is released when the commit ends
 	tx.mu.Unlock()
 
 	err := tx.db.submit(req)
-	tx.db.oracle.End(tx.slot)
+	tx.end(err == nil)
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			tx.db.stats.conflicts.Add(1)
@@ -332,11 +445,12 @@ func (db *DB) submit(req *commitReq) error {
 func (tx *Txn) Rollback() error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	if err := tx.usable(); err != nil {
-		if errors.Is(err, ErrClosed) {
-			tx.finish()
-		}
-		return err
+	if tx.db.closed.Load() {
+		tx.finish()
+		return ErrClosed
+	}
+	if tx.done.Load() {
+		return ErrTxnDone
 	}
 	tx.finish()
 	tx.db.stats.rollbacks.Add(1)
