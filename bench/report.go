@@ -19,10 +19,11 @@ func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tparam\tthreads\tengine\tlevel\tops/s\tp50\tp99\tp99.9\taborts\tversions peak→vacuumed\tinvariant\t")
 	notes := map[string]string{}
+	skipped := map[string]string{} // engine -> the levels it could not run
 	for _, r := range results {
 		notes[r.Engine] = r.Note
 		if r.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\tn/a\t\t\t\t\t\t(cannot express)\t\n", r.Workload, r.Param, r.Threads, r.Engine, r.Level)
+			skipped[r.Engine] = r.Level
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
@@ -40,6 +41,10 @@ func WriteTable(w io.Writer, results []Result) error {
 	sort.Strings(engines)
 	fmt.Fprintln(w)
 	for _, e := range engines {
+		if lv := skipped[e]; lv != "" {
+			fmt.Fprintf(w, "%s (%s: n/a): %s\n", e, lv, notes[e])
+			continue
+		}
 		fmt.Fprintf(w, "%s: %s\n", e, notes[e])
 	}
 	for _, r := range results {

@@ -59,6 +59,7 @@ type options struct {
 	goals              bool
 	goalKeys           int
 	progress           bool
+	threadsSet         bool
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -92,6 +93,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	fs.Visit(func(f *flag.Flag) { o.threadsSet = o.threadsSet || f.Name == "threads" })
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
