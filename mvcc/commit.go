@@ -34,9 +34,9 @@ type write struct {
 
 type commitReq struct {
 	tx     *Txn
-	writes []write   // sorted by key
+	writes []write  // sorted by key
 	keys   [][]byte // the writes' keys, for SSI
-	ts     uint64  // commit timestamp, set by the pipeline on success
+	ts     uint64   // commit timestamp, set by the pipeline on success
 	err    error
 	done   chan struct{}
 }

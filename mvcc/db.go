@@ -88,6 +88,9 @@ func Open(path string, opts *Options) (*DB, error) {
 	if timeout < 0 {
 		timeout = time.Nanosecond // try the lock once
 	}
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         timeout,
 		NoSync:          o.NoSync,
@@ -152,8 +155,10 @@ func (db *DB) load() (ts uint64, err error) {
 			return fmt.Errorf("%w: %s: unknown format %q", ErrCorrupt, db.path, f)
 		}
 		var err error
-		ts, err = recoverIndex(btx, db.index)
-		return err
+		if ts, err = recoverIndex(btx, db.index); err != nil {
+			return fmt.Errorf("mvkv: open %s: %w", db.path, err)
+		}
+		return nil
 	})
 	if err != nil || !fresh {
 		return ts, err
@@ -220,7 +225,8 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		readOnly: opts.ReadOnly,
 	}
 	if opts.Isolation == Serializable {
-		tx.ser = db.ssi.Begin(opts.ReadOnly, func() uint64 {
+		tx.ser = &tx.serRec
+		db.ssi.Begin(tx.ser, opts.ReadOnly, func() uint64 {
 			tx.slot = db.oracle.Begin()
 			return tx.slot.TS()
 		})

@@ -222,4 +222,3 @@ func TestGetForUpdateRules(t *testing.T) {
 	_, err = tx.GetForUpdate([]byte("k"))
 	require.True(t, errors.Is(err, mvcc.ErrTxnDone))
 }
-

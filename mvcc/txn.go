@@ -27,7 +27,8 @@ type Txn struct {
 	readOnly bool
 	slot     *txn.Slot   // registry entry: holds the vacuum horizon
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
-	ser      *txn.SerTxn // SSI's record; nil below Serializable
+	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
+	serRec   txn.SerTxn
 
 	done  atomic.Bool // set once Commit, Rollback or a conflict ended it
 	ended atomic.Bool // set once the registry, SSI and locks let go of it

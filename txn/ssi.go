@@ -3,8 +3,10 @@ package txn
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // SSI makes snapshot isolation serializable (Serializable Snapshot
@@ -53,6 +55,12 @@ import (
 // Bounded state. A committed transaction's reads are kept while some
 // active serializable transaction overlaps it (the read-only anomaly needs
 // the reads of committed transactions) and dropped as soon as none does.
+// A long-running transaction would keep every transaction committed during
+// its life; past maxRetained, the older half is folded into one summary
+// record (the union of their reads, the latest of their commit positions,
+// the earliest of their pivots' out-edges), as PostgreSQL summarizes old
+// committed transactions. Folding loses precision, never conflicts: the
+// memory kept is then bounded by the keys and ranges read, not by time.
 //
 // False positives accepted. minOut keeps only the earliest T_out, which is
 // exact for the rule; but edges are per key and per range, not per value,
@@ -69,11 +77,24 @@ type SSI struct {
 	activeRW  int                  // of those, how many are not declared read-only
 	committed []*SerTxn            // ended and committed, still overlapping someone
 	writers   map[uint64]*SerTxn   // commit ts -> tracked writer (active or committed)
+	pruneAt   int                  // prune committed once it grows past this
+
+	// When a long-running transaction keeps too many committed ones
+	// alive, the oldest are folded into summary (their reads merged, their
+	// commit positions replaced by the latest of them) and, for their role
+	// as pivots, into foldedMaxTS/foldedMinOut. Both only add conflicts.
+	summary      *SerTxn
+	foldedMaxTS  uint64 // newest commit ts of a folded writer
+	foldedMinOut uint64 // earliest minOut below its own ts among folded writers; 0: none
 }
+
+// maxRetained is how many committed transactions SSI keeps in full before
+// folding the older half into the summary.
+const maxRetained = 4096
 
 // SerTxn is SSI's record of one serializable transaction.
 type SerTxn struct {
-	snapshot uint64 // set once at begin, before any read
+	snapshot atomic.Uint64 // set once at begin, before any read (0 until then: the oldest possible)
 	readOnly bool   // declared read-only
 	safe     bool   // read-only on a safe snapshot: not tracked
 
@@ -82,6 +103,8 @@ type SerTxn struct {
 	wrote     bool
 
 	mu     sync.Mutex // guards the fields below
+	few    [][]byte   // keys read, while there are few of them (into arena)
+	arena  []byte
 	points map[string]struct{}
 	ranges []keyRange
 	minOut uint64 // earliest commit ts of a transaction this one has an rw edge to; 0: none
@@ -99,21 +122,26 @@ func NewSSI() *SSI {
 	return &SSI{active: make(map[*SerTxn]struct{}), writers: make(map[uint64]*SerTxn)}
 }
 
-// Begin registers a serializable transaction; snap takes its snapshot. A
-// read-write transaction is registered before its snapshot is taken and a
-// read-only one after, which makes the safe-snapshot test sound: a
-// read-write transaction that a read-only one does not see as active
-// took its snapshot after the read-only one did.
-func (s *SSI) Begin(readOnly bool, snap func() uint64) *SerTxn {
-	t := &SerTxn{readOnly: readOnly}
-	if readOnly {
-		t.snapshot = snap()
-	}
+// Begin registers t, a new (zero) serializable transaction record; snap
+// takes its snapshot. A read-write transaction is registered before its
+// snapshot is taken; a read-only one takes its snapshot under the lock that
+// guards the count of active read-write transactions. That makes the
+// safe-snapshot test sound: a read-write transaction the read-only one
+// does not count either took its snapshot later or had already committed
+// inside the read-only one's snapshot.
+func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
+	t.readOnly = readOnly
 	s.mu.Lock()
-	if readOnly && s.activeRW == 0 {
-		s.mu.Unlock()
-		t.safe = true
-		return t
+	if readOnly {
+		// The snapshot is taken under s.mu: a read-write transaction that
+		// ends (End also takes s.mu) before this has its commit inside the
+		// snapshot, and one that ends after is still counted in activeRW.
+		t.snapshot.Store(snap())
+		if s.activeRW == 0 {
+			s.mu.Unlock()
+			t.safe = true
+			return
+		}
 	}
 	s.active[t] = struct{}{}
 	if !readOnly {
@@ -121,19 +149,15 @@ func (s *SSI) Begin(readOnly bool, snap func() uint64) *SerTxn {
 	}
 	s.mu.Unlock()
 	if !readOnly {
-		v := snap()
-		s.mu.Lock()
-		t.snapshot = v
-		s.mu.Unlock()
+		t.snapshot.Store(snap())
 	}
-	return t
 }
 
 // Safe reports whether t runs on a safe snapshot (untracked, never aborts).
 func (t *SerTxn) Safe() bool { return t.safe }
 
 // Snapshot returns t's snapshot timestamp.
-func (t *SerTxn) Snapshot() uint64 { return t.snapshot }
+func (t *SerTxn) Snapshot() uint64 { return t.snapshot.Load() }
 
 // RecordKey notes that t read key. Call it before looking the key up.
 func (t *SerTxn) RecordKey(key []byte) {
@@ -141,14 +165,35 @@ func (t *SerTxn) RecordKey(key []byte) {
 		return
 	}
 	t.mu.Lock()
+	if t.points == nil && len(t.few) < smallReadSet {
+		if !slices.ContainsFunc(t.few, func(k []byte) bool { return bytes.Equal(k, key) }) {
+			if t.few == nil {
+				t.few = make([][]byte, 0, smallReadSet)
+				t.arena = make([]byte, 0, 16*smallReadSet)
+			}
+			n := len(t.arena)
+			t.arena = append(t.arena, key...)
+			t.few = append(t.few, t.arena[n:len(t.arena):len(t.arena)])
+		}
+		t.mu.Unlock()
+		return
+	}
 	if t.points == nil {
-		t.points = make(map[string]struct{})
+		t.points = make(map[string]struct{}, 2*smallReadSet)
+		for _, k := range t.few {
+			t.points[string(k)] = struct{}{}
+		}
+		t.few, t.arena = nil, nil
 	}
 	if _, ok := t.points[string(key)]; !ok {
 		t.points[string(key)] = struct{}{}
 	}
 	t.mu.Unlock()
 }
+
+// smallReadSet is how many point reads are kept in a slice before a map
+// pays off.
+const smallReadSet = 8
 
 // RecordRange notes that t read [start, end) and returns a handle for
 // NarrowRange. Call it before walking the range.
@@ -190,6 +235,11 @@ func (t *SerTxn) Doomed() bool {
 
 // readsAny reports whether t read any of keys (sorted). Called with t.mu held.
 func (t *SerTxn) readsAny(keys [][]byte) bool {
+	for _, k := range t.few {
+		if _, found := slices.BinarySearchFunc(keys, k, bytes.Compare); found {
+			return true
+		}
+	}
 	if len(t.points) > 0 {
 		for _, k := range keys {
 			if _, ok := t.points[string(k)]; ok {
@@ -221,7 +271,7 @@ func dangerous(in *SerTxn, outTS uint64) bool {
 	if in.commitPos != 0 && 2*outTS > in.commitPos {
 		return false // T_out committed after T_in (equal: they are one transaction, a 2-cycle)
 	}
-	if in.effectivelyReadOnly() && outTS > in.snapshot {
+	if in.effectivelyReadOnly() && outTS > in.snapshot.Load() {
 		return false // a read-only T_in did not see T_out: no cycle through it
 	}
 	return true
@@ -245,6 +295,10 @@ func (s *SSI) ReadNewer(t *SerTxn, newer []uint64) error {
 	t.mu.Unlock()
 	for _, ts := range newer {
 		p := s.writers[ts]
+		if p == nil && ts <= s.foldedMaxTS && s.foldedMinOut != 0 && s.foldedMinOut < ts && dangerous(t, s.foldedMinOut) {
+			t.Doom() // a folded writer may have been such a pivot
+			return ErrSerialization
+		}
 		if p == nil || p == t {
 			continue
 		}
@@ -291,6 +345,9 @@ func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error
 		// Committed readers matter only as T_in of this writer as pivot.
 		for _, r := range s.committed {
 			check(r)
+		}
+		if s.summary != nil {
+			check(s.summary)
 		}
 		rec.mu.Lock()
 		out, doomed := rec.minOut, rec.doomed
@@ -359,7 +416,13 @@ func (s *SSI) End(t *SerTxn, committed bool, visible uint64) {
 		delete(s.writers, t.commitPos/2)
 		t.commitPos = 0
 	}
-	s.prune()
+	// Pruning is lazy (amortized O(1) per transaction): a committed
+	// transaction kept a little longer than needed costs memory only, as
+	// CheckCommit skips those that overlap nobody.
+	if len(s.active) == 0 || len(s.committed) >= s.pruneAt {
+		s.prune()
+		s.pruneAt = min(2*len(s.committed)+64, maxRetained+1)
+	}
 }
 
 // prune drops committed transactions no active one overlaps. Called with
@@ -367,8 +430,8 @@ func (s *SSI) End(t *SerTxn, committed bool, visible uint64) {
 func (s *SSI) prune() {
 	oldest, any := uint64(0), false
 	for t := range s.active {
-		if !any || t.snapshot < oldest {
-			oldest, any = t.snapshot, true
+		if snap := t.snapshot.Load(); !any || snap < oldest {
+			oldest, any = snap, true
 		}
 	}
 	kept := s.committed[:0]
@@ -383,6 +446,52 @@ func (s *SSI) prune() {
 	}
 	clear(s.committed[len(kept):])
 	s.committed = kept
+	if s.summary != nil && (!any || s.summary.commitPos <= 2*oldest) {
+		s.summary, s.foldedMaxTS, s.foldedMinOut = nil, 0, 0
+	}
+	if len(s.committed) > maxRetained {
+		s.fold(len(s.committed) / 2)
+	}
+}
+
+// fold merges the n oldest committed transactions into the summary.
+// Called with s.mu held.
+func (s *SSI) fold(n int) {
+	if s.summary == nil {
+		s.summary = &SerTxn{points: make(map[string]struct{}), wrote: true}
+	}
+	sum := s.summary
+	seen := make(map[[2]string]bool, len(sum.ranges))
+	for _, r := range sum.ranges {
+		seen[[2]string{string(r.start), string(r.end)}] = true
+	}
+	for _, t := range s.committed[:n] {
+		t.mu.Lock()
+		for _, k := range t.few {
+			sum.points[string(k)] = struct{}{}
+		}
+		for k := range t.points {
+			sum.points[k] = struct{}{}
+		}
+		for _, r := range t.ranges {
+			if id := [2]string{string(r.start), string(r.end)}; !seen[id] {
+				seen[id] = true
+				sum.ranges = append(sum.ranges, r)
+			}
+		}
+		out := t.minOut
+		t.mu.Unlock()
+		sum.commitPos = max(sum.commitPos, t.commitPos)
+		if t.wrote {
+			ts := t.commitPos / 2
+			delete(s.writers, ts)
+			s.foldedMaxTS = max(s.foldedMaxTS, ts)
+			if out != 0 && out < ts && (s.foldedMinOut == 0 || out < s.foldedMinOut) {
+				s.foldedMinOut = out
+			}
+		}
+	}
+	s.committed = append(s.committed[:0], s.committed[n:]...)
 }
 
 // Tracked returns how many transactions SSI holds (active and retained
@@ -390,5 +499,9 @@ func (s *SSI) prune() {
 func (s *SSI) Tracked() (active, committed int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.active), len(s.committed)
+	committed = len(s.committed)
+	if s.summary != nil {
+		committed++
+	}
+	return len(s.active), committed
 }

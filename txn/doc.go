@@ -1,0 +1,41 @@
+// Package txn is mvkv's concurrency control, independent of storage: the
+// isolation levels, the timestamp oracle and registry of active
+// transactions (whose oldest snapshot is the vacuum horizon), serializable
+// snapshot isolation (SSI), and the key locks of GetForUpdate with
+// deadlock detection.
+//
+// # Timestamps and snapshots
+//
+// Every commit gets the next integer timestamp from the Oracle; a version
+// carries its writer's commit timestamp. A snapshot is a timestamp: it sees
+// exactly the versions at or below it. The oracle publishes a commit's
+// timestamp only after the commit's versions are in the index, so a new
+// snapshot never sees half a transaction.
+//
+//	commit ts:   1        2        3
+//	key a:       a=1               a=3
+//	key b:                b=2
+//	snapshot 2 reads a=1, b=2; snapshot 3 reads a=3, b=2.
+//
+// # Write-write conflicts: first committer wins
+//
+// Snapshot and Serializable refuse a commit that writes a key some other
+// transaction committed after the committer's snapshot. The first
+// committer wins, rather than the first updater (which would make a
+// writer wait on another's row lock): writes are buffered, so nobody
+// waits on a plain Put, the check is one index lookup per written key at
+// commit, and a Put that already sees a newer committed version fails at
+// once. Users who want first-updater-wins take GetForUpdate locks.
+//
+// # Serializable
+//
+// SSI (ssi.go) tracks what serializable transactions read, keys and
+// ranges, and aborts a transaction only when a dangerous structure of two
+// consecutive read-write antidependencies forms (see SSI). Readers never
+// wait.
+//
+// # Locks
+//
+// LockTable (locks.go) holds exclusive per-key locks until the owner ends;
+// a waiter whose wait would close a cycle fails at once with ErrDeadlock.
+package txn
