@@ -32,6 +32,9 @@ type GoalsConfig struct {
 	// [1,000,000].
 	RestartKeys int
 	ValueSize   int // [100]
+	// Only, if set, names the measurements to run: "commits", "reads",
+	// "serializable", "restart".
+	Only []string
 	// Progress, if set, is told which measurement starts.
 	Progress func(string)
 }
@@ -98,11 +101,14 @@ func MeasureGoals(ctx context.Context, cfg GoalsConfig) ([]Goal, error) {
 		name string
 		fn   func(context.Context, GoalsConfig, string) ([]Goal, error)
 	}{
-		{"durable commits", goalCommits},
-		{"point reads and scans", goalReads},
-		{"serializable vs snapshot", goalSerializable},
-		{"restart and memory", goalRestart},
+		{"commits", goalCommits},
+		{"reads", goalReads},
+		{"serializable", goalSerializable},
+		{"restart", goalRestart},
 	} {
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, m.name) {
+			continue
+		}
 		if ctx.Err() != nil {
 			return goals, ctx.Err()
 		}

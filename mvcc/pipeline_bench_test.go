@@ -1,13 +1,13 @@
 package mvcc_test
 
-// Microbenchmarks of the commit pipeline, range scans, serializable
-// bookkeeping and restart. Compare runs with benchstat:
+// Microbenchmarks of the commit pipeline, range scans and restart (the
+// cost of serializable's bookkeeping is in ssi_bench_test.go). Compare runs
+// with benchstat:
 //
-//	go test -run '^$' -bench 'Pipeline|Scan|SSI|Restart' -count 6 ./mvcc > new.txt
+//	go test -run '^$' -bench 'Pipeline|Scan1000|Restart' -count 6 ./mvcc > new.txt
 //	benchstat old.txt new.txt
 //
-// The side-by-side comparisons with bbolt are in bench_test.go and in
-// `mvkv-bench -goals`.
+// The side-by-side comparisons with bbolt are in `mvkv-bench -goals`.
 
 import (
 	"context"
@@ -115,42 +115,6 @@ func BenchmarkScan1000(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*scan), "ns/key")
-		})
-	}
-}
-
-// BenchmarkSSIReadMostly: transactions of 10 reads and, one time in 20, a
-// write, from GOMAXPROCS goroutines, at snapshot and at serializable: the
-// difference is the cost of serializable's read tracking.
-func BenchmarkSSIReadMostly(b *testing.B) {
-	const keys = 100_000
-	db := pbOpen(b, &mvcc.Options{NoSync: true}, keys)
-	for _, level := range []mvcc.Level{mvcc.Snapshot, mvcc.Serializable} {
-		b.Run(level.String(), func(b *testing.B) {
-			var seed, aborts atomic.Uint64
-			val := make([]byte, 100)
-			b.RunParallel(func(pb *testing.PB) {
-				r := rand.New(rand.NewPCG(seed.Add(1), 3))
-				for pb.Next() {
-					write := r.IntN(20) == 0
-					tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: level, ReadOnly: !write})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					for range 10 {
-						_, _ = tx.Get(pbKey(r.IntN(keys)))
-					}
-					if write {
-						_ = tx.Put(pbKey(r.IntN(keys)), val)
-					}
-					if err := tx.Commit(); err != nil {
-						aborts.Add(1)
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "txns/s")
-			b.ReportMetric(float64(aborts.Load())/float64(b.N), "aborts/txn")
 		})
 	}
 }

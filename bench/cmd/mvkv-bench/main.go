@@ -60,6 +60,7 @@ type options struct {
 	goalKeys           int
 	progress           bool
 	threadsSet         bool
+	goalOnly           []string
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -89,6 +90,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.dir, "dir", "", "parent of the temporary database directories (default: the system's)")
 	fs.BoolVar(&o.goals, "goals", false, "measure the performance goals side by side with bbolt instead")
 	fs.IntVar(&o.goalKeys, "goal-keys", 1_000_000, "-goals: keys of the restart (index rebuild) measurement")
+	only := fs.String("goal", "", "-goals: comma-separated subset to measure: commits, reads, serializable, restart")
 	noProgress := fs.Bool("quiet", false, "no live progress line")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -101,6 +103,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-json and -csv are exclusive")
 	}
 	o.wc.Distribution = bench.Distribution(dist)
+	o.goalOnly = splitList(*only)
 	o.workloads = splitList(workloads)
 	o.engines = splitList(engines)
 	for _, s := range splitList(levels) {
