@@ -99,6 +99,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	if o.plotFmt != "svg" && o.plotFmt != "png" {
+		return nil, fmt.Errorf("-plot-format %q: svg or png", o.plotFmt)
+	}
 	if o.json && o.csv {
 		return nil, errors.New("-json and -csv are exclusive")
 	}
