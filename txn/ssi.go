@@ -95,8 +95,8 @@ const maxRetained = 4096
 // SerTxn is SSI's record of one serializable transaction.
 type SerTxn struct {
 	snapshot atomic.Uint64 // set once at begin, before any read (0 until then: the oldest possible)
-	readOnly bool   // declared read-only
-	safe     bool   // read-only on a safe snapshot: not tracked
+	readOnly bool          // declared read-only
+	safe     bool          // read-only on a safe snapshot: not tracked
 
 	// Guarded by SSI.mu:
 	commitPos uint64 // 0 while active; 2*ts for a writer, 2*v+1 for a read-only commit after ts v

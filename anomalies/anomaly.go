@@ -1,0 +1,191 @@
+package anomalies
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// Levels are the isolation levels every anomaly is run at, weakest first.
+var Levels = []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable}
+
+// Anomaly is one lesson: a story, the interleaving that tells it, and how
+// to tell from an outcome whether the anomaly happened.
+type Anomaly struct {
+	// Name is the anomaly's common name ("lost update").
+	Name string
+	// Code is its name in the literature ("P4", "G2-item"); empty for a fix.
+	Code string
+	// Test is the test that runs it ("TestLostUpdate").
+	Test string
+	// Fix is true for a lesson that shows a remedy applied by hand rather
+	// than the anomaly itself.
+	Fix bool
+	// Story tells the situation in the words of its domain.
+	Story string
+	// Scenario is the interleaving.
+	Scenario Scenario
+	// Check reports whether the anomaly happened in o, with the evidence: the
+	// value that shows it, or what prevented it.
+	Check func(o *Outcome) (happened bool, evidence string)
+	// Lesson is the verdict's paragraph: what goes wrong, which level
+	// prevents it, and how.
+	Lesson string
+}
+
+// Result is an anomaly run at one level and checked.
+type Result struct {
+	Anomaly  *Anomaly
+	Outcome  *Outcome
+	Happened bool
+	Evidence string
+}
+
+// Run runs the anomaly's scenario at level and checks the outcome.
+func (a *Anomaly) Run(level mvcc.Level, opts *Options) (*Result, error) {
+	o, err := Run(&a.Scenario, level, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s at %v: %w", a.Name, level, err)
+	}
+	happened, evidence := a.Check(o)
+	return &Result{Anomaly: a, Outcome: o, Happened: happened, Evidence: evidence}, nil
+}
+
+// Title is "P4 lost update", or the name alone for a fix.
+func (a *Anomaly) Title() string {
+	if a.Code == "" {
+		return a.Name
+	}
+	return a.Code + " " + a.Name
+}
+
+// Verdict is the one-line result at this level followed by the lesson.
+func (r *Result) Verdict() string {
+	var b strings.Builder
+	if r.Happened {
+		fmt.Fprintf(&b, "Verdict at %v: GOES WRONG. %s.", r.Outcome.Level, capitalize(r.Evidence))
+	} else {
+		fmt.Fprintf(&b, "Verdict at %v: prevented. %s.", r.Outcome.Level, capitalize(r.Evidence))
+	}
+	b.WriteString(" ")
+	b.WriteString(r.Anomaly.Lesson)
+	return b.String()
+}
+
+// Cell is what the matrix shows for this result: "possible" or
+// "prevented", with how it was prevented when a transaction had to wait or
+// was aborted.
+func (r *Result) Cell() string {
+	if r.Happened {
+		return "**possible**"
+	}
+	var how []string
+	blocked, aborted := false, false
+	for _, s := range r.Outcome.Sessions {
+		blocked = blocked || r.Outcome.WasBlocked(s)
+		aborted = aborted || r.Outcome.Conflicted(s)
+	}
+	if blocked {
+		how = append(how, "waits")
+	}
+	if aborted {
+		how = append(how, "aborts")
+	}
+	if len(how) == 0 {
+		return "prevented"
+	}
+	return "prevented (" + strings.Join(how, ", ") + ")"
+}
+
+// Report is the whole lesson for one level: the story, the timeline, the
+// data left behind, and the verdict, wrapped for a terminal.
+func (r *Result) Report() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "=== %s at %v\n", r.Anomaly.Title(), r.Outcome.Level)
+	b.WriteString(wrap(r.Anomaly.Story, 88))
+	b.WriteString("\n\n")
+	b.WriteString(Timeline(r.Outcome))
+	b.WriteString("\nState after:\n")
+	b.WriteString(State(r.Outcome.Final))
+	b.WriteString("\n")
+	b.WriteString(wrap(r.Verdict(), 88))
+	b.WriteString("\n")
+	return b.String()
+}
+
+// Matrix renders results as a Markdown table, one row per anomaly (in the
+// order first seen) and one column per level.
+func Matrix(results []*Result) string {
+	type row struct {
+		a     *Anomaly
+		cells map[mvcc.Level]string
+	}
+	var rows []*row
+	byName := make(map[*Anomaly]*row)
+	for _, r := range results {
+		rw := byName[r.Anomaly]
+		if rw == nil {
+			rw = &row{a: r.Anomaly, cells: make(map[mvcc.Level]string)}
+			byName[r.Anomaly] = rw
+			rows = append(rows, rw)
+		}
+		rw.cells[r.Outcome.Level] = r.Cell()
+	}
+	var b strings.Builder
+	b.WriteString("| anomaly | test |")
+	for _, l := range Levels {
+		fmt.Fprintf(&b, " %v |", l)
+	}
+	b.WriteString("\n| --- | --- |")
+	for range Levels {
+		b.WriteString(" --- |")
+	}
+	b.WriteString("\n")
+	for _, rw := range rows {
+		name := rw.a.Title()
+		if rw.a.Fix {
+			name = "*" + name + "*"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` |", name, rw.a.Test)
+		for _, l := range Levels {
+			c := rw.cells[l]
+			if c == "" {
+				c = "not run"
+			}
+			fmt.Fprintf(&b, " %s |", c)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// wrap breaks text into lines of at most width columns at spaces.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	for pi, para := range strings.Split(text, "\n") {
+		if pi > 0 {
+			b.WriteString("\n")
+		}
+		n := 0
+		for i, w := range strings.Fields(para) {
+			if i > 0 && n+1+len(w) > width {
+				b.WriteString("\n")
+				n = 0
+			} else if i > 0 {
+				b.WriteString(" ")
+				n++
+			}
+			b.WriteString(w)
+			n += len(w)
+		}
+	}
+	return b.String()
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,55 @@
+// Package anomalies reproduces the classic concurrency anomalies against
+// mvkv and shows, level by level, which of them each isolation level lets
+// through and which it prevents. It is meant to be read by running it:
+//
+//	go test ./anomalies -v -run TestLostUpdate
+//
+// prints, for read committed, snapshot and serializable in turn, the
+// interleaving as a timeline (one column per transaction), the data left
+// behind, and a verdict that says what went wrong and which mechanism stops
+// it (`-run TestLostUpdate/snapshot` picks one level). `go test ./anomalies
+// -v` walks through all of them; `-run TestMatrix` prints the summary table
+// that the project README embeds (`-run TestMatrix -update` rewrites the
+// README's copy).
+//
+// # The scenario language
+//
+// A Scenario is a list of Steps. Each step belongs to a named session
+// ("T1", "T2", ...) and is one operation of that session's transaction:
+// Read, ReadForUpdate, Write, Add, Scan, Commit, Rollback, or Do for
+// anything else. Run executes the steps in the order written, each session
+// on its own goroutine, so the interleaving is exactly the script's. A
+// session begins its transaction at its first step (that is when a snapshot
+// is taken), and runs one transaction.
+//
+// A step that may wait for another session (ReadForUpdate: a GetForUpdate
+// behind someone else's lock) and has not finished within Options.Grace is
+// shown as blocked, and the script goes on with the other sessions; when
+// it finishes, after a later step ended the transaction it was waiting
+// for, the timeline shows it resuming. A truly blocked step waits for a
+// step the script has not run yet, so it is always seen as blocked;
+// timing only matters in the other direction (a lock taken without waiting
+// but slower than the grace period), hence a generous default. Steps that
+// cannot wait are simply waited for. A session that gets an error stops
+// there: its later steps are shown as skipped, and a transaction the
+// script leaves open is rolled back (a wait it leaves, cancelled through
+// the BeginTx context) at the end.
+//
+// # The catalog
+//
+// Catalog lists one Anomaly per classic anomaly (Adya's G0, G1a, G1b,
+// G1c, G-single, G2-item, G2; Berenson et al.'s P4 lost update; the
+// phantom; Hermitage's observed-transaction-vanishes; Fekete et al.'s
+// read-only anomaly), each told as a small story (a bank balance, doctors
+// on call, a meeting-room booking), plus the fixes users apply by hand
+// (GetForUpdate, writing the rows read, materializing the conflict). An
+// Anomaly's Check decides from an Outcome whether the anomaly happened and
+// gives the evidence: the value that shows it, or the error that
+// prevented it. Matrix turns a set of checked runs into the table
+// anomaly × level.
+//
+// Writes in mvkv are buffered until Commit, so the anomalies that need a
+// transaction to see or overwrite uncommitted data (G0, G1a, G1b, G1c)
+// cannot happen at any level. They are still run at all three levels, and
+// their verdicts say why they are prevented.
+package anomalies

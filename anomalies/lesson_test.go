@@ -1,0 +1,157 @@
+package anomalies_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mvkv/mvkv/anomalies"
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// expect is what must happen at one level: whether the anomaly occurs,
+// and the values or errors that show it.
+type expect struct {
+	happens bool
+	check   func(t *testing.T, o *anomalies.Outcome)
+}
+
+func happens(check func(t *testing.T, o *anomalies.Outcome)) expect {
+	return expect{happens: true, check: check}
+}
+
+func prevented(check func(t *testing.T, o *anomalies.Outcome)) expect {
+	return expect{happens: false, check: check}
+}
+
+// recorded keeps the latest run of each anomaly at each level, so that
+// TestMatrix can reuse the runs the lessons made instead of repeating them.
+var recorded = struct {
+	sync.Mutex
+	m map[string]*anomalies.Result
+}{m: make(map[string]*anomalies.Result)}
+
+func recordKey(a *anomalies.Anomaly, level mvcc.Level) string { return a.Test + "/" + level.String() }
+
+// run runs a at level and records the result.
+func run(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomalies.Result {
+	t.Helper()
+	r, err := a.Run(level, nil)
+	require.NoError(t, err)
+	recorded.Lock()
+	recorded.m[recordKey(a, level)] = r
+	recorded.Unlock()
+	return r
+}
+
+// recordedOrRun returns a recorded run of a at level, or runs it.
+func recordedOrRun(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomalies.Result {
+	t.Helper()
+	recorded.Lock()
+	r := recorded.m[recordKey(a, level)]
+	recorded.Unlock()
+	if r != nil {
+		return r
+	}
+	return run(t, a, level)
+}
+
+// lesson runs a at every level as subtests, prints the report with -v
+// (or when the subtest fails), and asserts the expectation for each level.
+func lesson(t *testing.T, a *anomalies.Anomaly, want map[mvcc.Level]expect) {
+	t.Helper()
+	require.Len(t, want, len(anomalies.Levels), "an expectation for every level")
+	for _, level := range anomalies.Levels {
+		t.Run(level.String(), func(t *testing.T) {
+			r := run(t, a, level)
+			show(t, r)
+			w := want[level]
+			if w.happens {
+				assert.True(t, r.Happened, "%s must be possible at %v: %s", a.Name, level, r.Evidence)
+			} else {
+				assert.False(t, r.Happened, "%s must be prevented at %v: %s", a.Name, level, r.Evidence)
+			}
+			if w.check != nil {
+				w.check(t, r.Outcome)
+			}
+		})
+	}
+}
+
+// show prints the lesson when the tests run with -v, and logs it when the
+// test fails otherwise.
+func show(t *testing.T, r *anomalies.Result) {
+	if testing.Verbose() {
+		fmt.Println(r.Report())
+		return
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log("\n" + r.Report())
+		}
+	})
+}
+
+// committed asserts which sessions committed.
+func committed(t *testing.T, o *anomalies.Outcome, sessions ...string) {
+	t.Helper()
+	for _, s := range sessions {
+		assert.True(t, o.Committed(s), "%s should have committed (error: %v)", s, o.Err(s))
+	}
+}
+
+// conflicted asserts the session was stopped by an error matching
+// mvcc.ErrConflict.
+func conflicted(t *testing.T, o *anomalies.Outcome, session string) {
+	t.Helper()
+	assert.ErrorIs(t, o.Err(session), mvcc.ErrConflict, "%s should have been stopped by ErrConflict", session)
+	assert.False(t, o.Committed(session), "%s must not commit", session)
+}
+
+// oneConflicted asserts that at least one of the sessions was stopped by
+// ErrConflict (which one is the engine's choice) and that the others
+// either committed or were stopped by ErrConflict too.
+func oneConflicted(t *testing.T, o *anomalies.Outcome, sessions ...string) {
+	t.Helper()
+	n := 0
+	for _, s := range sessions {
+		if o.Conflicted(s) {
+			n++
+		} else {
+			assert.True(t, o.Committed(s), "%s neither committed nor got ErrConflict: %v", s, o.Err(s))
+		}
+	}
+	assert.Positive(t, n, "one of %v must be stopped by ErrConflict", sessions)
+}
+
+// final asserts final committed values.
+func final(t *testing.T, o *anomalies.Outcome, kvs ...string) {
+	t.Helper()
+	require.Zero(t, len(kvs)%2)
+	for i := 0; i < len(kvs); i += 2 {
+		assert.Equal(t, kvs[i+1], o.Get(kvs[i]), "final value of %s", kvs[i])
+	}
+}
+
+// reads asserts the values a session read for key, in order.
+func reads(t *testing.T, o *anomalies.Outcome, session, key string, want ...string) {
+	t.Helper()
+	assert.Equal(t, want, o.Session(session).ReadsOf(key), "%s's reads of %s", session, key)
+}
+
+// consistentOrAborted is serializable's expectation where SSI may, at its
+// choice, abort the reader instead of letting it commit: either the
+// reader committed having read what check expects, or it got ErrConflict.
+func consistentOrAborted(session string, check func(t *testing.T, o *anomalies.Outcome)) func(t *testing.T, o *anomalies.Outcome) {
+	return func(t *testing.T, o *anomalies.Outcome) {
+		t.Helper()
+		if o.Conflicted(session) {
+			return
+		}
+		committed(t, o, session)
+		check(t, o)
+	}
+}

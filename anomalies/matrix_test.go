@@ -1,0 +1,164 @@
+package anomalies_test
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mvkv/mvkv/anomalies"
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+var update = flag.Bool("update", false, "rewrite the README's anomaly table from this run")
+
+const (
+	readmePath  = "../README.md"
+	beginMarker = "<!-- anomalies:begin -->"
+	endMarker   = "<!-- anomalies:end -->"
+)
+
+// TestMatrix runs every lesson at every level (reusing the runs of the
+// other tests), prints the table anomaly × level, checks that the levels
+// are ordered (what a level prevents, every stronger level prevents too),
+// and checks that the README carries the current table. With -update it
+// rewrites the README's copy instead.
+func TestMatrix(t *testing.T) {
+	var all []*anomalies.Result
+	for _, a := range anomalies.Catalog() {
+		prevented := false
+		for _, level := range anomalies.Levels {
+			r := recordedOrRun(t, a, level)
+			all = append(all, r)
+			if !a.Fix {
+				assert.False(t, prevented && r.Happened,
+					"%s is prevented at a weaker level than %v but happens there: %s", a.Name, level, r.Evidence)
+			}
+			prevented = prevented || !r.Happened
+		}
+		if !a.Fix {
+			assert.False(t, all[len(all)-1].Happened, "serializable must prevent %s", a.Name)
+		}
+	}
+	matrix := anomalies.Matrix(all)
+	if testing.Verbose() {
+		fmt.Println(matrix)
+	}
+
+	sample := recordedOrRun(t, anomalies.LostUpdate, mvcc.ReadCommitted)
+	section := readmeSection(matrix, sample.Report())
+	readme, err := os.ReadFile(readmePath)
+	require.NoError(t, err)
+	if *update {
+		require.NoError(t, os.WriteFile(readmePath, replaceSection(readme, section), 0o644))
+		return
+	}
+	got, ok := currentSection(readme)
+	require.True(t, ok, "README.md has no %s ... %s section; run: go test ./anomalies -run TestMatrix -update", beginMarker, endMarker)
+	if got != section {
+		t.Errorf("README.md's anomaly section is stale; run: go test ./anomalies -run TestMatrix -update\n%s",
+			lineDiff(got, section))
+	}
+}
+
+// lineDiff lists the lines only in the README ("-") and only in the
+// generated text ("+").
+func lineDiff(readme, generated string) string {
+	in := func(lines []string, l string) bool { return slices.Contains(lines, l) }
+	a, b := strings.Split(readme, "\n"), strings.Split(generated, "\n")
+	var out strings.Builder
+	for _, l := range a {
+		if !in(b, l) {
+			out.WriteString("- " + l + "\n")
+		}
+	}
+	for _, l := range b {
+		if !in(a, l) {
+			out.WriteString("+ " + l + "\n")
+		}
+	}
+	return out.String()
+}
+
+// TestCatalogNamesItsTests checks that every lesson's Test (the README's
+// "test" column) is a test function of this package.
+func TestCatalogNamesItsTests(t *testing.T) {
+	fset := token.NewFileSet()
+	tests := make(map[string]bool)
+	files, err := filepath.Glob("*_test.go")
+	require.NoError(t, err)
+	for _, name := range files {
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		require.NoError(t, err)
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "Test") {
+				tests[fn.Name.Name] = true
+			}
+		}
+	}
+	for _, a := range append(anomalies.Catalog(), anomalies.Deadlock) {
+		assert.True(t, tests[a.Test], "%s names %s, which is not a test here", a.Name, a.Test)
+	}
+}
+
+// readmeSection is the README text between the markers.
+func readmeSection(matrix, sample string) string {
+	return `
+## Anomalies, level by level
+
+Every classic concurrency anomaly is a test in [anomalies/](anomalies/) that replays it as a
+scripted interleaving, at each isolation level, and checks what must happen there.
+` + "`go test ./anomalies -v -run TestWriteSkew`" + ` prints each run as a timeline, one column per
+transaction, with the data left behind and a verdict that explains it. In the table, computed
+from those runs: **possible**, the run showed the anomaly; prevented, it did not happen
+(waits: a transaction waited for a ` + "`GetForUpdate`" + ` lock; aborts: one got ` + "`ErrConflict`" + `).
+Rows in italics show the remedies applied by hand.
+
+` + matrix + `
+Regenerate this section with ` + "`go test ./anomalies -run TestMatrix -update`" + `
+(a test fails when it is stale). One lesson as it prints,
+` + "`go test ./anomalies -v -run TestLostUpdate/read-committed`" + `:
+
+` + "```text\n" + sample + "```" + `
+`
+}
+
+func currentSection(readme []byte) (string, bool) {
+	_, rest, ok := bytes.Cut(readme, []byte(beginMarker))
+	if !ok {
+		return "", false
+	}
+	section, _, ok := bytes.Cut(rest, []byte(endMarker))
+	return string(section), ok
+}
+
+// replaceSection puts section between the markers, appending the markers
+// at the end of the README when they are missing.
+func replaceSection(readme []byte, section string) []byte {
+	before, rest, ok := bytes.Cut(readme, []byte(beginMarker))
+	if !ok {
+		out := strings.TrimRight(string(readme), "\n") + "\n\n" + beginMarker + section + endMarker + "\n"
+		return []byte(out)
+	}
+	_, after, ok := bytes.Cut(rest, []byte(endMarker))
+	if !ok {
+		after = nil
+	}
+	var b bytes.Buffer
+	b.Write(before)
+	b.WriteString(beginMarker)
+	b.WriteString(section)
+	b.WriteString(endMarker)
+	b.Write(after)
+	return b.Bytes()
+}

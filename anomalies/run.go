@@ -1,0 +1,340 @@
+package anomalies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// Options tune Run. The zero value (or nil) is what the tests use.
+type Options struct {
+	// Grace is how long a step that may wait (Step.MayWait) may take before
+	// the timeline shows it as blocked and the script goes on without it.
+	// It only has to be longer than such a step takes when it does not
+	// wait. Default 500ms.
+	Grace time.Duration
+	// Stuck bounds every other wait of the runner: for a step that cannot
+	// wait, for a blocked step when the script needs its session again,
+	// for a cancelled wait at the end. Past it the run fails with ErrStuck.
+	// Default 10s.
+	Stuck time.Duration
+	// Dir is where the temporary database is created. Default os.TempDir().
+	Dir string
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Grace <= 0 {
+		r.Grace = 500 * time.Millisecond
+	}
+	if r.Stuck <= 0 {
+		r.Stuck = 10 * time.Second
+	}
+	return r
+}
+
+// ErrStuck reports a step that did not finish within Options.Stuck: one
+// that cannot wait, or a blocked one that the script needed to go on (or
+// whose wait was cancelled at the end). Nothing the script still had to
+// run could have released it.
+var ErrStuck = errors.New("anomalies: step did not finish")
+
+// Run executes the scenario at level on a fresh temporary database and
+// returns what happened. The error is about the run itself (a bad
+// scenario, a database that would not open, a stuck step); what the
+// transactions got is in the Outcome.
+func Run(sc *Scenario, level mvcc.Level, opts *Options) (*Outcome, error) {
+	if err := sc.validate(); err != nil {
+		return nil, err
+	}
+	o := opts.withDefaults()
+	dir, err := os.MkdirTemp(o.Dir, "mvkv-anomaly-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	db, err := mvcc.Open(filepath.Join(dir, "db"), &mvcc.Options{NoSync: true, InitialMmapSize: 1 << 20})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if len(sc.Setup) > 0 {
+		err := db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
+			for _, kv := range sc.Setup {
+				if err := tx.Put([]byte(kv.Key), []byte(kv.Value)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("anomalies: setup: %w", err)
+		}
+	}
+	r := &runner{
+		db:       db,
+		level:    level,
+		opts:     o,
+		sessions: make(map[string]*sessionRun),
+		readOnly: make(map[string]bool),
+		out: &Outcome{
+			Level:    level,
+			Sessions: sc.sessions(),
+			sessions: make(map[string]*Session),
+			errs:     make(map[string]error),
+			commits:  make(map[string]bool),
+		},
+	}
+	for _, name := range sc.ReadOnly {
+		r.readOnly[name] = true
+	}
+	runErr := r.run(sc)
+	r.stopAll()
+	if runErr != nil {
+		return nil, runErr
+	}
+	err = db.View(context.Background(), func(tx *mvcc.Txn) error {
+		for k, v := range tx.Scan(nil, nil) {
+			r.out.Final = append(r.out.Final, KV{string(k), string(v)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.out, nil
+}
+
+// runner drives one run. Only the driving goroutine uses it.
+type runner struct {
+	db       *mvcc.DB
+	level    mvcc.Level
+	opts     Options
+	readOnly map[string]bool
+	sessions map[string]*sessionRun
+	order    []*sessionRun
+	out      *Outcome
+	wg       sync.WaitGroup
+}
+
+// sessionRun is a session's goroutine and what the driver knows of it.
+type sessionRun struct {
+	s      *Session
+	jobs   chan *job
+	cancel context.CancelFunc
+	began  bool // the driver has sent it a first step (so its Tx exists or failed)
+
+	pending *job // a step shown blocked that has not finished yet
+	ended   bool // committed, rolled back or failed: later steps are skipped
+}
+
+// job is one step handed to a session's goroutine. res and err are
+// written by that goroutine before done is closed.
+type job struct {
+	step  int
+	st    Step
+	op    string
+	begin bool
+	done  chan struct{}
+	res   string
+	err   error
+}
+
+func (r *runner) session(name string) *sessionRun {
+	if sr := r.sessions[name]; sr != nil {
+		return sr
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sr := &sessionRun{s: &Session{Name: name}, jobs: make(chan *job), cancel: cancel}
+	r.sessions[name] = sr
+	r.order = append(r.order, sr)
+	r.out.sessions[name] = sr.s
+	r.wg.Add(1)
+	go r.loop(ctx, sr)
+	return sr
+}
+
+// loop is a session's goroutine: it begins the transaction with the first
+// step and runs the steps it is given, one at a time.
+func (r *runner) loop(ctx context.Context, sr *sessionRun) {
+	defer r.wg.Done()
+	for j := range sr.jobs {
+		if j.begin {
+			tx, err := r.db.BeginTx(ctx, mvcc.TxOptions{Isolation: r.level, ReadOnly: r.readOnly[sr.s.Name]})
+			if err != nil {
+				j.err = fmt.Errorf("begin: %w", err)
+				close(j.done)
+				continue
+			}
+			sr.s.Tx = tx
+		}
+		j.res, j.err = j.st.Do(sr.s)
+		close(j.done)
+	}
+}
+
+func (r *runner) run(sc *Scenario) error {
+	for i, st := range sc.Steps {
+		step := i + 1
+		sr := r.session(st.Session)
+		if sr.pending != nil {
+			// The script needs this session again while its previous step
+			// still waits: the application would be waiting too.
+			if !waitDone(sr.pending.done, r.opts.Stuck) {
+				return fmt.Errorf("%w: step %d (%s %s) was still waiting when step %d needed %s",
+					ErrStuck, sr.pending.step, st.Session, sr.pending.op, step, st.Session)
+			}
+			r.finish(sr, Resumed)
+		}
+		if sr.ended {
+			r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: st.Op, Kind: Skipped})
+			continue
+		}
+		j := &job{step: step, st: st, op: st.Op, done: make(chan struct{})}
+		if !sr.began {
+			sr.began = true
+			j.begin = true
+			j.op = "begin; " + st.Op
+		}
+		sr.jobs <- j
+		sr.pending = j
+		limit := r.opts.Stuck
+		if st.MayWait {
+			limit = r.opts.Grace
+		}
+		if waitDone(j.done, limit) {
+			r.finish(sr, Done)
+			if sr.ended {
+				// A transaction that ended released its locks.
+				r.resumeWaiters(r.opts.Grace, nil)
+			}
+		} else if !st.MayWait {
+			return fmt.Errorf("%w: step %d (%s %s) did not finish in %v", ErrStuck, step, st.Session, j.op, limit)
+		} else {
+			r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: j.op, Kind: Blocked})
+			// A new wait may close a cycle, and the engine may pick an
+			// earlier waiter as the deadlock victim.
+			r.resumeWaiters(r.opts.Grace, sr)
+		}
+	}
+	// After the last step, a step still blocked waits for nothing the
+	// script will do: give it the grace period, then cancel its wait.
+	r.resumeWaiters(r.opts.Grace, nil)
+	for _, sr := range r.order {
+		if sr.pending == nil {
+			continue
+		}
+		sr.cancel()
+		if !waitDone(sr.pending.done, r.opts.Stuck) {
+			return fmt.Errorf("%w: step %d (%s %s) ignored the cancellation of its context",
+				ErrStuck, sr.pending.step, sr.s.Name, sr.pending.op)
+		}
+		j := sr.pending
+		sr.pending = nil
+		sr.ended = true
+		r.out.Events = append(r.out.Events, Event{Session: sr.s.Name, Op: "(end of script) cancel the wait of step " + fmt.Sprint(j.step), Kind: Cleanup, Result: j.res, Err: j.err})
+		if j.err != nil && r.out.errs[sr.s.Name] == nil {
+			r.out.errs[sr.s.Name] = j.err
+		}
+	}
+	for _, sr := range r.order {
+		if sr.ended || sr.s.Tx == nil {
+			continue
+		}
+		err := sr.s.Tx.Rollback()
+		sr.ended = true
+		r.out.Events = append(r.out.Events, Event{Session: sr.s.Name, Op: "(end of script) rollback", Kind: Cleanup, Result: "ok", Err: err})
+	}
+	return nil
+}
+
+// resumeWaiters gives every blocked step (but except's) up to d to finish
+// and records, in session order, those that did.
+//
+// A step waits for a lock, and only the end of the holder's transaction
+// or a deadlock (a new wait closing a cycle) ends a wait, so the runner
+// looks for resumed steps only after a step that ended its transaction
+// (committed, rolled back, failed) or started waiting itself.
+func (r *runner) resumeWaiters(d time.Duration, except *sessionRun) {
+	deadline := time.Now().Add(d)
+	for _, sr := range r.order {
+		if sr.pending == nil || sr == except {
+			continue
+		}
+		if waitDone(sr.pending.done, time.Until(deadline)) {
+			r.finish(sr, Resumed)
+		}
+	}
+}
+
+// finish records the result of sr's pending step, which has completed.
+func (r *runner) finish(sr *sessionRun, kind EventKind) {
+	j := sr.pending
+	sr.pending = nil
+	r.out.Events = append(r.out.Events, Event{Step: j.step, Session: sr.s.Name, Op: j.op, Kind: kind, Result: j.res, Err: j.err})
+	if j.err != nil {
+		sr.ended = true
+		if r.out.errs[sr.s.Name] == nil {
+			r.out.errs[sr.s.Name] = j.err
+		}
+		return
+	}
+	if j.st.Ends {
+		sr.ended = true
+		if j.st.Commits {
+			r.out.commits[sr.s.Name] = true
+		}
+	}
+}
+
+// stopAll ends the session goroutines and waits for them.
+func (r *runner) stopAll() {
+	for _, sr := range r.order {
+		if sr.pending != nil {
+			sr.cancel()
+		}
+		close(sr.jobs)
+	}
+	waited := make(chan struct{})
+	go func() { r.wg.Wait(); close(waited) }()
+	// A step that ignores the cancellation is abandoned; its session
+	// then fails with ErrClosed when the database closes under it.
+	if !waitDone(waited, r.opts.Stuck) {
+		return
+	}
+	for _, sr := range r.order {
+		sr.cancel()
+		if sr.s.Tx != nil {
+			_ = sr.s.Tx.Rollback() // no-op (ErrTxnDone) for ended ones
+		}
+	}
+}
+
+// waitDone waits up to d for ch to be closed.
+func waitDone(ch <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+	}
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
