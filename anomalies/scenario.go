@@ -224,9 +224,8 @@ func (s *Session) scan(prefix string) ([]KV, error) {
 	}
 	// Scan has no error result: a transaction that ended during the scan
 	// yields nothing, and a serialization failure the scan found surfaces
-	// at the transaction's next call. Get with an empty key is that call:
-	// it reports such an error, or ErrEmptyKey (touching no data).
-	if _, err := s.Tx.Get(nil); !errors.Is(err, mvcc.ErrEmptyKey) {
+	// at the transaction's next call; Err reports it without touching data.
+	if err := s.Tx.Err(); err != nil {
 		return nil, fmt.Errorf("scan of %s*: %w", prefix, err)
 	}
 	for k := range s.seen {

@@ -63,6 +63,17 @@ func (tx *Txn) usable() error {
 	return nil
 }
 
+// Err reports whether the transaction can still be used: nil if so,
+// otherwise the error its next call would return (ErrClosed, ErrTxnDone,
+// or the serialization failure a Scan found, which also ends the
+// transaction). Scan has no error result; call Err after the loop to learn
+// of a failure without touching data.
+func (tx *Txn) Err() error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.usable()
+}
+
 func (tx *Txn) serializationError() error {
 	return &conflictError{msg: "serialization failure: a read found a write that completes a dangerous structure of read-write dependencies"}
 }
