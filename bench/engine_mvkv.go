@@ -84,5 +84,7 @@ func (t mvkvTx) Scan(start, end []byte, limit int, fn func(key, value []byte) bo
 			break
 		}
 	}
-	return nil
+	// A serializable scan that meets a dangerous structure ends the
+	// transaction; Err says so.
+	return t.tx.Err()
 }
