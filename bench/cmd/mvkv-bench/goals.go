@@ -15,7 +15,7 @@ import (
 // prints each figure, its reference, the ratio and whether it is met.
 func runGoals(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	cfg := bench.GoalsConfig{Dir: o.dir, RestartKeys: o.goalKeys, ValueSize: o.wc.ValueSize, Only: o.goalOnly}
-	if o.duration > 0 {
+	if o.durationSet && o.duration > 0 {
 		cfg.Duration = o.duration
 	}
 	if o.wc.Records > 0 {

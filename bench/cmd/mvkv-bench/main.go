@@ -60,6 +60,7 @@ type options struct {
 	goalKeys           int
 	progress           bool
 	threadsSet         bool
+	durationSet        bool
 	goalOnly           []string
 }
 
@@ -72,7 +73,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&engines, "engines", strings.Join(bench.Engines(), ","), "comma-separated engines: "+strings.Join(bench.Engines(), ", "))
 	fs.StringVar(&levels, "levels", "read-committed,snapshot,serializable", "comma-separated isolation levels (peers run only the levels they can express)")
 	fs.StringVar(&threads, "threads", "16", "comma-separated goroutine counts (several: a sweep)")
-	fs.DurationVar(&o.duration, "duration", time.Second, "measured time of each run")
+	fs.DurationVar(&o.duration, "duration", time.Second, "measured time of each run (-goals: of each measurement, default 2s)")
 	fs.DurationVar(&o.warmup, "warmup", 200*time.Millisecond, "unrecorded warm-up before each run")
 	fs.Int64Var(&o.ops, "ops", 0, "end each run after this many operations instead (with -duration 0)")
 	fs.BoolVar(&o.durable, "durable", true, "fsync every commit (mvkv, bbolt: NoSync=false; Badger: SyncWrites)")
@@ -95,7 +96,10 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	fs.Visit(func(f *flag.Flag) { o.threadsSet = o.threadsSet || f.Name == "threads" })
+	fs.Visit(func(f *flag.Flag) {
+		o.threadsSet = o.threadsSet || f.Name == "threads"
+		o.durationSet = o.durationSet || f.Name == "duration"
+	})
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
