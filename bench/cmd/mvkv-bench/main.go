@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,8 @@ type options struct {
 	goalKeys           int
 	progress           bool
 	threadsSet         bool
+	rounds             int
+	cpuProfile         string
 	durationSet        bool
 	goalOnly           []string
 }
@@ -91,7 +94,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.dir, "dir", "", "parent of the temporary database directories (default: the system's)")
 	fs.BoolVar(&o.goals, "goals", false, "measure the performance goals side by side with bbolt instead")
 	fs.IntVar(&o.goalKeys, "goal-keys", 1_000_000, "-goals: keys of the restart (index rebuild) measurement")
+	fs.IntVar(&o.rounds, "rounds", 3, "-goals: alternating rounds per comparison (the median counts)")
 	only := fs.String("goal", "", "-goals: comma-separated subset to measure: commits, reads, serializable, restart")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	noProgress := fs.Bool("quiet", false, "no live progress line")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -170,6 +175,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parse(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if o.goals {
 		return runGoals(ctx, o, stdout, stderr)
