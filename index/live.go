@@ -2,9 +2,15 @@ package index
 
 import "bytes"
 
-// liveChunk is how many live keys AscendLive collects under the read lock
-// before releasing it to call back the caller.
-const liveChunk = 128
+// AscendLive collects keys under the read lock in chunks and releases it to
+// call back the caller between them; each chunk after the first starts
+// with a descent from the root (a few cache misses). The first chunk is
+// small, for short scans that stop early; later ones are large, for long
+// scans, and still bound the time the lock is held to some microseconds.
+const (
+	firstLiveChunk = 64
+	liveChunk      = 512
+)
 
 // AscendLive calls fn for each key in [start, end) whose version visible at
 // ts exists and is not a tombstone, in ascending order, with that
@@ -15,6 +21,7 @@ func (ix *Index) AscendLive(start, end []byte, ts uint64, fn func(key, value []b
 	type kv struct{ key, value []byte }
 	var buf [liveChunk]kv
 	from, inclusive := start, true
+	limit := firstLiveChunk
 	for {
 		n, more, first := 0, false, true
 		var lastKey []byte
@@ -28,7 +35,7 @@ func (ix *Index) AscendLive(start, end []byte, ts uint64, fn func(key, value []b
 			if end != nil && bytes.Compare(c.key, end) >= 0 {
 				return false
 			}
-			if n == liveChunk {
+			if n == limit {
 				more = true
 				return false
 			}
@@ -55,5 +62,6 @@ func (ix *Index) AscendLive(start, end []byte, ts uint64, fn func(key, value []b
 			return
 		}
 		from, inclusive = lastKey, false
+		limit = liveChunk
 	}
 }
