@@ -142,9 +142,15 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 	for {
 		buf = buf[:0]
 		more := false
+		first := true
 		visit := func(c *chain) bool {
-			if !inclusive && bytes.Equal(c.key, from) {
-				return true
+			// Resuming after from: only the first key met can be from
+			// itself (it may also be gone, then the first is past it).
+			if first {
+				first = false
+				if !inclusive && bytes.Equal(c.key, from) {
+					return true
+				}
 			}
 			if end != nil && bytes.Compare(c.key, end) >= 0 {
 				return false

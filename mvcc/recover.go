@@ -26,16 +26,13 @@ func recoverIndex(btx *bolt.Tx, ix *index.Index) (uint64, error) {
 	if versions == nil {
 		return 0, fmt.Errorf("%w: missing versions bucket", ErrCorrupt)
 	}
-	// Values are copied into one arena per chunk to spare the allocator a
-	// million small objects; the chunk is applied to the index in one go.
-	const chunk = 4096
-	entries := make([]index.Entry, 0, chunk)
+	// Every version is collected first and handed to the index in one
+	// bulk load, which sorts by key and builds the tree in key order
+	// (index.Load says why that is several times faster than inserting in
+	// commit order). Keys and values are copied out of the mmap into
+	// arenas, sparing the allocator a million small objects.
+	entries := make([]index.Entry, 0, versions.Stats().KeyN)
 	var arena []byte
-	flush := func() {
-		ix.Apply(entries)
-		entries = entries[:0]
-		arena = nil
-	}
 	c := versions.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		ts, seq, err := decodeRev(k)
@@ -46,9 +43,6 @@ func recoverIndex(btx *bolt.Tx, ix *index.Index) (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%w (version %d.%d)", err, ts, seq)
 		}
-		if arena == nil {
-			arena = make([]byte, 0, 256<<10)
-		}
 		if cap(arena)-len(arena) < len(key)+len(value) {
 			arena = make([]byte, 0, max(256<<10, len(key)+len(value)))
 		}
@@ -58,13 +52,10 @@ func recoverIndex(btx *bolt.Tx, ix *index.Index) (uint64, error) {
 		kc := arena[start : start+len(key) : start+len(key)]
 		vc := arena[start+len(key) : len(arena) : len(arena)]
 		entries = append(entries, index.Entry{Key: kc, Version: index.Version{TS: ts, Seq: seq, Tombstone: tomb, Value: vc}})
-		if len(entries) == chunk {
-			flush()
-		}
 		if ts > last {
 			last = ts
 		}
 	}
-	flush()
+	ix.Load(entries)
 	return last, nil
 }

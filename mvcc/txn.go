@@ -336,6 +336,13 @@ func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 		}
 		tx.mu.Unlock()
 
+		if tx.ser == nil && len(own) == 0 {
+			// Nothing to merge or track: the lean walk.
+			tx.db.index.AscendLive(start, end, ts, func(k, v []byte) bool {
+				return !tx.done.Load() && yield(k, v)
+			})
+			return
+		}
 		m := merger{own: own, yield: yield}
 		var last []byte
 		walkedAll := true

@@ -20,7 +20,6 @@ import (
 
 const benchValueSize = 100
 
-func benchKey(i int) []byte { return []byte(fmt.Sprintf("key%08d", i)) }
 
 // writeKeys commits one version of each key i*stride for i in [0, n), 1000
 // keys per transaction.

@@ -1,0 +1,291 @@
+// Command mvkv-bench measures what each isolation level of mvkv costs and
+// how mvkv compares with raw bbolt and Badger on the same workloads.
+//
+// With no flags it runs a quick comparison (under a minute) of the three
+// levels and the peers on a temporary database it removes afterwards:
+//
+//	go run ./bench/cmd/mvkv-bench
+//
+// Larger runs choose workloads, levels, engines, thread counts and more:
+//
+//	go run ./bench/cmd/mvkv-bench -workload ycsb-a,ycsb-b -threads 1,4,16,64 -duration 5s -plot out/
+//	go run ./bench/cmd/mvkv-bench -workload hotkey -hot-keys 1,4,16,64,256 -plot out/
+//	go run ./bench/cmd/mvkv-bench -goals
+//
+// A live progress line goes to stderr when it is a terminal; the results
+// go to stdout as a table, or as JSON (-json) or CSV (-csv).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mvkv/mvkv/bench"
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "mvkv-bench:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// options are the parsed flags.
+type options struct {
+	workloads, engines []string
+	levels             []mvcc.Level
+	threads, hotKeys   []int
+	duration, warmup   time.Duration
+	ops                int64
+	durable            bool
+	wc                 bench.WorkloadConfig
+	json, csv          bool
+	plotDir, plotFmt   string
+	dir                string
+	goals              bool
+	goalKeys           int
+	progress           bool
+	threadsSet         bool
+	rounds             int
+	cpuProfile         string
+	durationSet        bool
+	goalOnly           []string
+}
+
+func parse(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("mvkv-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{}
+	var workloads, engines, levels, threads, hotKeys, dist string
+	fs.StringVar(&workloads, "workload", "ycsb-b,ycsb-a,bank,writeskew", "comma-separated workloads: "+strings.Join(bench.Workloads(), ", "))
+	fs.StringVar(&engines, "engines", strings.Join(bench.Engines(), ","), "comma-separated engines: "+strings.Join(bench.Engines(), ", "))
+	fs.StringVar(&levels, "levels", "read-committed,snapshot,serializable", "comma-separated isolation levels (peers run only the levels they can express)")
+	fs.StringVar(&threads, "threads", "16", "comma-separated goroutine counts (several: a sweep)")
+	fs.DurationVar(&o.duration, "duration", time.Second, "measured time of each run (-goals: of each measurement, default 2s)")
+	fs.DurationVar(&o.warmup, "warmup", 200*time.Millisecond, "unrecorded warm-up before each run")
+	fs.Int64Var(&o.ops, "ops", 0, "end each run after this many operations instead (with -duration 0)")
+	fs.BoolVar(&o.durable, "durable", true, "fsync every commit (mvkv, bbolt: NoSync=false; Badger: SyncWrites)")
+	fs.IntVar(&o.wc.Records, "records", 0, "records loaded (default 10000; bank: 1000 accounts)")
+	fs.IntVar(&o.wc.ValueSize, "value-size", 100, "value size in bytes")
+	fs.StringVar(&dist, "dist", "", "YCSB request distribution: zipfian, uniform, latest (default: latest for ycsb-d, zipfian otherwise)")
+	fs.Float64Var(&o.wc.ZipfConstant, "zipf", 0.99, "zipfian constant")
+	fs.StringVar(&hotKeys, "hot-keys", "", "hotkey: comma-separated numbers of hot keys (a contention sweep; default 1,4,16,64); writeskew: shifts (default 4)")
+	fs.DurationVar(&o.wc.Think, "think", 0, "pause inside bank, writeskew and hotkey transactions between reads and writes")
+	fs.DurationVar(&o.wc.ReaderHold, "reader-hold", 500*time.Millisecond, "longreader: how long each read transaction stays open")
+	fs.BoolVar(&o.json, "json", false, "write results as JSON on stdout")
+	fs.BoolVar(&o.csv, "csv", false, "write results as CSV on stdout")
+	fs.StringVar(&o.plotDir, "plot", "", "write charts into this directory")
+	fs.StringVar(&o.plotFmt, "plot-format", "svg", "chart format: svg or png")
+	fs.StringVar(&o.dir, "dir", "", "parent of the temporary database directories (default: the system's)")
+	fs.BoolVar(&o.goals, "goals", false, "measure the performance goals side by side with bbolt instead")
+	fs.IntVar(&o.goalKeys, "goal-keys", 1_000_000, "-goals: keys of the restart (index rebuild) measurement")
+	fs.IntVar(&o.rounds, "rounds", 3, "-goals: alternating rounds per comparison (the median counts)")
+	only := fs.String("goal", "", "-goals: comma-separated subset to measure: commits, reads, serializable, restart")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	noProgress := fs.Bool("quiet", false, "no live progress line")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		o.threadsSet = o.threadsSet || f.Name == "threads"
+		o.durationSet = o.durationSet || f.Name == "duration"
+	})
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.plotFmt != "svg" && o.plotFmt != "png" {
+		return nil, fmt.Errorf("-plot-format %q: svg or png", o.plotFmt)
+	}
+	if o.json && o.csv {
+		return nil, errors.New("-json and -csv are exclusive")
+	}
+	o.wc.Distribution = bench.Distribution(dist)
+	o.goalOnly = splitList(*only)
+	o.workloads = splitList(workloads)
+	o.engines = splitList(engines)
+	for _, s := range splitList(levels) {
+		l, err := mvcc.ParseLevel(s)
+		if err != nil {
+			return nil, err
+		}
+		o.levels = append(o.levels, l)
+	}
+	var err error
+	if o.threads, err = intList(threads); err != nil {
+		return nil, fmt.Errorf("-threads: %w", err)
+	}
+	if o.hotKeys, err = intList(hotKeys); err != nil {
+		return nil, fmt.Errorf("-hot-keys: %w", err)
+	}
+	if len(o.workloads) == 0 || len(o.engines) == 0 || len(o.levels) == 0 || len(o.threads) == 0 {
+		return nil, errors.New("-workload, -engines, -levels and -threads need at least one value each")
+	}
+	for _, w := range o.workloads { // fail on a typo before running anything
+		if _, err := bench.NewWorkload(w, bench.WorkloadConfig{Records: 2, HotKeys: 1}); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range o.engines {
+		if !slices.Contains(bench.Engines(), e) {
+			return nil, fmt.Errorf("%w: %q", bench.ErrUnknownEngine, e)
+		}
+	}
+	o.progress = !*noProgress && isTerminal(stderr)
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, strings.ToLower(f))
+		}
+	}
+	return out
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if o.goals {
+		return runGoals(ctx, o, stdout, stderr)
+	}
+	results, err := runAll(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.json:
+		err = bench.WriteJSON(stdout, results)
+	case o.csv:
+		err = bench.WriteCSV(stdout, results)
+	default:
+		err = bench.WriteTable(stdout, results)
+	}
+	if err != nil {
+		return err
+	}
+	if o.plotDir != "" {
+		files, err := bench.WritePlots(o.plotDir, o.plotFmt, results)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %d charts into %s\n", len(files), o.plotDir)
+	}
+	for _, r := range results {
+		if r.Invariant.Broken() {
+			return fmt.Errorf("%s on %s at %s broke its invariant: %s", r.Workload, r.Engine, r.Level, r.Invariant.Detail)
+		}
+	}
+	return nil
+}
+
+// runAll runs every combination: workload × sweep point × threads ×
+// engine × level. A peer runs only the levels it can express; the others
+// appear once, as skipped, with the reason.
+func runAll(ctx context.Context, o *options, stderr io.Writer) ([]bench.Result, error) {
+	var results []bench.Result
+	show := newProgress(o.progress, stderr)
+	defer show.done()
+	for _, w := range o.workloads {
+		params := []int{0}
+		switch {
+		case w == "hotkey" && len(o.hotKeys) > 0:
+			params = o.hotKeys
+		case w == "hotkey":
+			params = []int{1, 4, 16, 64}
+		case w == "writeskew" && len(o.hotKeys) > 0:
+			params = o.hotKeys[:1]
+		}
+		for _, hot := range params {
+			for _, threads := range o.threads {
+				for _, engine := range o.engines {
+					supported, note, err := bench.EngineLevels(engine)
+					if err != nil {
+						return results, err
+					}
+					var skipped []string
+					for _, level := range o.levels {
+						if !slices.Contains(supported, level) {
+							skipped = append(skipped, level.String())
+							continue
+						}
+						if ctx.Err() != nil {
+							return results, ctx.Err()
+						}
+						wc := o.wc
+						param := ""
+						if hot > 0 {
+							wc.HotKeys = hot
+							if w == "hotkey" {
+								param = bench.HotKeysParam(hot)
+							}
+						}
+						wl, err := bench.NewWorkload(w, wc)
+						if err != nil {
+							return results, err
+						}
+						res, err := bench.Run(ctx, bench.Config{
+							Engine: engine, Dir: o.dir, EngineOptions: bench.EngineOptions{Durable: o.durable},
+							Workload: wl, Level: level, Threads: threads,
+							Duration: o.duration, Ops: o.ops, Warmup: o.warmup, Param: param,
+							Progress: show.update,
+						})
+						if err != nil {
+							return results, fmt.Errorf("%s on %s at %s: %w", w, engine, level, err)
+						}
+						results = append(results, res)
+					}
+					if len(skipped) > 0 {
+						results = append(results, bench.Result{
+							Engine: engine, Workload: w, Level: strings.Join(skipped, "+"), Threads: threads,
+							Durable: o.durable, Note: note,
+							Skipped: engine + " cannot express " + strings.Join(skipped, " or "),
+						})
+					}
+				}
+			}
+		}
+	}
+	return results, nil
+}

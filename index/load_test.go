@@ -1,0 +1,101 @@
+package index_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mvkv/mvkv/index"
+)
+
+// loadEntries makes versions of keys of varied lengths (prefixes of one
+// another, longer than 16 bytes, sharing long prefixes), several per key,
+// in a shuffled order.
+func loadEntries(r *rand.Rand) []index.Entry {
+	var out []index.Entry
+	ts := uint64(0)
+	keys := []string{"a", "a\x00", "ab", "abcdefghijklmnop", "abcdefghijklmnopq", "abcdefghijklmnopr", "b", "zzzzzzzzzzzzzzzzzzzzzzzz"}
+	for i := range 200 {
+		keys = append(keys, fmt.Sprintf("key%05d", i), fmt.Sprintf("long/common/prefix/%05d", i))
+	}
+	for round := range 4 {
+		for _, k := range keys {
+			if r.IntN(3) == 0 {
+				continue
+			}
+			ts++
+			out = append(out, index.Entry{Key: []byte(k), Version: index.Version{
+				TS: ts, Seq: uint32(round), Tombstone: r.IntN(5) == 0, Value: []byte(fmt.Sprintf("%s@%d", k, ts)),
+			}})
+		}
+	}
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+type loadedKV struct {
+	key, value string
+	tomb       bool
+}
+
+func dumpLoaded(ix *index.Index, ts uint64) []loadedKV {
+	var out []loadedKV
+	ix.Ascend(nil, nil, ts, func(k []byte, v index.Version) bool {
+		out = append(out, loadedKV{string(k), string(v.Value), v.Tombstone})
+		return true
+	})
+	return out
+}
+
+// TestLoadMatchesApply: a bulk load gives the index that applying the
+// same versions one by one gives, at every snapshot.
+func TestLoadMatchesApply(t *testing.T) {
+	for seed := range uint64(5) {
+		entries := loadEntries(rand.New(rand.NewPCG(seed, 1)))
+		loaded, applied := index.New(), index.New()
+		loaded.Load(entries)
+		for _, e := range entries {
+			applied.Add(e.Key, e.Version)
+		}
+		require.Equal(t, applied.Len(), loaded.Len())
+		require.Equal(t, applied.Versions(), loaded.Versions())
+		for _, ts := range []uint64{0, 1, 50, 200, 400, 1 << 40} {
+			require.Equal(t, dumpLoaded(applied, ts), dumpLoaded(loaded, ts), "seed %d ts %d", seed, ts)
+		}
+		// The loaded index takes later commits like any other.
+		e := index.Entry{Key: []byte("key00007"), Version: index.Version{TS: 1 << 30, Value: []byte("new")}}
+		loaded.Apply([]index.Entry{e})
+		v, ok := loaded.Get(e.Key, 1<<31)
+		require.True(t, ok)
+		require.Equal(t, "new", string(v.Value))
+	}
+}
+
+// TestLoadIntoNonEmptyIndex adds to what is there.
+func TestLoadIntoNonEmptyIndex(t *testing.T) {
+	ix := index.New()
+	ix.Add([]byte("k"), index.Version{TS: 1, Value: []byte("one")})
+	ix.Load([]index.Entry{
+		{Key: []byte("k"), Version: index.Version{TS: 2, Value: []byte("two")}},
+		{Key: []byte("j"), Version: index.Version{TS: 2, Seq: 1, Value: []byte("jay")}},
+	})
+	require.Equal(t, int64(3), ix.Versions())
+	require.Equal(t, []loadedKV{{"j", "jay", false}, {"k", "two", false}}, dumpLoaded(ix, 2))
+	require.Equal(t, []loadedKV{{"k", "one", false}}, dumpLoaded(ix, 1))
+}
+
+// TestLoadDuplicateVersion: the same (key, TS, Seq) twice keeps one
+// version, the later in the input, as Apply does.
+func TestLoadDuplicateVersion(t *testing.T) {
+	ix := index.New()
+	ix.Load([]index.Entry{
+		{Key: []byte("k"), Version: index.Version{TS: 1, Value: []byte("first")}},
+		{Key: []byte("k"), Version: index.Version{TS: 1, Value: []byte("second")}},
+	})
+	require.Equal(t, int64(1), ix.Versions())
+	v, ok := ix.Get([]byte("k"), 1)
+	require.True(t, ok)
+	require.Equal(t, "second", string(v.Value))
+}
