@@ -20,7 +20,6 @@ import (
 
 const benchValueSize = 100
 
-
 // writeKeys commits one version of each key i*stride for i in [0, n), 1000
 // keys per transaction.
 func writeKeys(b testing.TB, db *mvcc.DB, n, stride, round int) {
