@@ -62,6 +62,24 @@ func (ix *Index) Load(entries []Entry) {
 	}
 	closeChain()
 	ix.versions += int64(len(versions))
+	// Record the loaded garbage for vacuum, in timestamp order as the
+	// reclaim queue expects.
+	type dead struct {
+		c  *chain
+		ts uint64
+		n  int64
+	}
+	var garbage []dead
+	for i := range chains {
+		c := &chains[i]
+		if n := c.garbage(); n > 0 {
+			garbage = append(garbage, dead{c, c.versions[len(c.versions)-1].TS, n})
+		}
+	}
+	slices.SortFunc(garbage, func(a, b dead) int { return cmpU64(a.ts, b.ts) })
+	for _, g := range garbage {
+		ix.noteGarbage(g.c, g.n)
+	}
 }
 
 // sortKey orders entries: the key's first 16 bytes inline (most

@@ -99,3 +99,24 @@ func TestLoadDuplicateVersion(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "second", string(v.Value))
 }
+
+// A bulk-loaded index knows its garbage: vacuum after a restart finds the
+// superseded versions and tombstones that Load brought back.
+func TestLoadRecordsGarbageForPrune(t *testing.T) {
+	ix := index.New()
+	ix.Load([]index.Entry{
+		{Key: []byte("b"), Version: index.Version{TS: 4, Value: []byte("b2")}},
+		{Key: []byte("a"), Version: index.Version{TS: 1, Value: []byte("a1")}},
+		{Key: []byte("b"), Version: index.Version{TS: 2, Value: []byte("b1")}},
+		{Key: []byte("a"), Version: index.Version{TS: 3, Value: []byte("a2")}},
+		{Key: []byte("c"), Version: index.Version{TS: 5, Tombstone: true}},
+		{Key: []byte("d"), Version: index.Version{TS: 6, Value: []byte("d1")}},
+	})
+	require.EqualValues(t, 6, ix.Versions())
+	require.EqualValues(t, 3, ix.Garbage()) // a@1, b@2, the tombstone c@5
+	res := ix.Prune(10, 100)
+	require.Len(t, res.Removed, 3)
+	require.EqualValues(t, 3, ix.Versions())
+	require.Zero(t, ix.Garbage())
+	require.Equal(t, 3, ix.Len())
+}
