@@ -199,15 +199,15 @@ func TestDocExample(t *testing.T) {
 
 	chains := func() map[string][]uint64 {
 		out := map[string][]uint64{}
-		ix.tree.Ascend(func(c *chain) bool {
-			out[string(c.key)] = tss(c.versions)
+		ix.tree.Ascend(func(e entry) bool {
+			out[string(e.key)] = tss(e.c.versions)
 			return true
 		})
 		return out
 	}
 	prune := func(h uint64) {
-		ix.tree.Ascend(func(c *chain) bool {
-			c.prune(h, 1<<30)
+		ix.tree.Ascend(func(e entry) bool {
+			e.c.prune(h, 1<<30)
 			return true
 		})
 	}

@@ -106,6 +106,12 @@
 //     persisted).
 //   - Versions counts every version held, tombstones included; Garbage
 //     counts the superseded and deleted ones among them, exactly.
+//   - The tree holds one entry per key, by value: the key's first 16 bytes
+//     inline, the key, a copy of the chain's newest version and the chain.
+//     The copy always equals the chain's newest version (every change to a
+//     chain ends with refresh), so a read at a snapshot that sees the
+//     newest version, the common case, never leaves the tree's node
+//     arrays, and a range walk streams through them.
 //
 // One RWMutex guards the tree and every chain in it. All use of
 // github.com/google/btree is inside this package, so that moving to a

@@ -7,26 +7,107 @@ import (
 	"github.com/google/btree"
 )
 
-// degree of the B-tree: 32 keeps nodes around a cache-friendly size and the
-// tree shallow (four levels hold ~1M keys).
-const degree = 32
+// degree of the B-tree. Entries are held by value (see entry), so a range
+// walk reads a node's entries from one contiguous array; wide nodes make
+// those runs long enough for the hardware prefetcher to stream them, and
+// keep the tree shallow (three levels hold ~1M keys). An insert moves at
+// most a node's worth of entries, about 9 KB.
+const degree = 128
 
-// scanChunk is how many keys a range walk collects under the read lock
-// before releasing it to call back the caller.
-const scanChunk = 64
+// Range walks collect keys under the read lock in chunks and release it to
+// call back the caller between them; each chunk after the first starts
+// with a descent from the root. The first chunk is small, for short scans
+// that stop early; later ones are large, for long scans, and still bound
+// the time the lock is held to some microseconds.
+const (
+	firstChunk = 64
+	chunk      = 512
+)
+
+// entry is what the B-tree holds for a key, by value: the key, a copy of
+// its newest version, and the chain of all its versions. Most reads are at
+// a snapshot that sees the newest version, and they find it in the tree
+// node itself: a range walk streams through the nodes' entry arrays
+// without a pointer dereference per key. The copy is kept equal to the
+// chain's newest version by every change to the chain (refresh).
+//
+// The key's first 16 bytes are inline too (p0, p1): comparisons in a
+// descent or a walk's bound checks mostly end there, without loading the
+// key's bytes from wherever they were allocated.
+type entry struct {
+	p0, p1 uint64 // prefix(key)
+	key    []byte
+	top    Version
+	c      *chain
+}
+
+// probe returns the entry to search the tree for key.
+func probe(key []byte) entry {
+	p0, p1 := prefix(key)
+	return entry{p0: p0, p1: p1, key: key}
+}
+
+// compare orders entries by key, as bytes.Compare orders the keys.
+func compare(a, b *entry) int {
+	switch {
+	case a.p0 != b.p0:
+		return cmpU64(a.p0, b.p0)
+	case a.p1 != b.p1:
+		return cmpU64(a.p1, b.p1)
+	case len(a.key) > 16 || len(b.key) > 16:
+		return bytes.Compare(a.key, b.key)
+	}
+	// Equal zero-padded prefixes of keys of at most 16 bytes: the shorter
+	// key is a prefix of the longer, so it sorts first.
+	return cmpU64(uint64(len(a.key)), uint64(len(b.key)))
+}
+
+// visible returns the version visible at ts, from the copy when it is.
+func (e *entry) visible(ts uint64) (Version, bool) {
+	if e.top.TS <= ts {
+		return e.top, true
+	}
+	return e.c.visible(ts)
+}
+
+// newer returns the timestamps of the versions above ts (see chain.newer).
+func (e *entry) newer(ts uint64) []uint64 {
+	if e.top.TS <= ts {
+		return nil
+	}
+	return e.c.newer(ts)
+}
 
 // Index maps keys to their version chains. It is safe for concurrent use:
 // mu guards tree and every chain in it. Callbacks never run under mu, so
 // they may call back into the Index.
 type Index struct {
 	mu       sync.RWMutex
-	tree     *btree.BTreeG[*chain]
+	tree     *btree.BTreeG[entry]
 	versions int64 // total versions held, tombstones included; guarded by mu
 	garbage  int64 // versions superseded or deleted, see Garbage; guarded by mu
 	reclaim  reclaimQueue
 }
 
-func less(a, b *chain) bool { return bytes.Compare(a.key, b.key) < 0 }
+func less(a, b entry) bool { return compare(&a, &b) < 0 }
+
+// lookup returns key's entry. Called with ix.mu held.
+func (ix *Index) lookup(key []byte) (entry, bool) {
+	return ix.tree.Get(probe(key))
+}
+
+// refresh makes the tree's entry for c match the chain after a change:
+// gone when the chain is empty, else carrying its newest version. Called
+// with ix.mu held for writing.
+func (ix *Index) refresh(c *chain) {
+	if len(c.versions) == 0 {
+		ix.tree.Delete(probe(c.key))
+		return
+	}
+	e := probe(c.key)
+	e.top, e.c = c.versions[len(c.versions)-1], c
+	ix.tree.ReplaceOrInsert(e)
+}
 
 // New returns an empty Index.
 func New() *Index {
@@ -36,11 +117,10 @@ func New() *Index {
 // Get returns the version of key visible at ts: the newest with TS <= ts.
 // ok is false when there is none (the caller treats a tombstone as absent).
 func (ix *Index) Get(key []byte, ts uint64) (v Version, ok bool) {
-	probe := chain{key: key}
 	ix.mu.RLock()
-	c, found := ix.tree.Get(&probe)
+	e, found := ix.lookup(key)
 	if found {
-		v, ok = c.visible(ts)
+		v, ok = e.visible(ts)
 	}
 	ix.mu.RUnlock()
 	return v, ok
@@ -48,11 +128,10 @@ func (ix *Index) Get(key []byte, ts uint64) (v Version, ok bool) {
 
 // Latest returns the newest committed version of key, whatever its TS.
 func (ix *Index) Latest(key []byte) (v Version, ok bool) {
-	probe := chain{key: key}
 	ix.mu.RLock()
-	c, found := ix.tree.Get(&probe)
+	e, found := ix.lookup(key)
 	if found {
-		v, ok = c.latest()
+		v, ok = e.top, true
 	}
 	ix.mu.RUnlock()
 	return v, ok
@@ -89,16 +168,20 @@ func (ix *Index) Add(key []byte, v Version) {
 }
 
 func (ix *Index) addLocked(key []byte, v Version) {
-	probe := chain{key: key}
-	c, found := ix.tree.Get(&probe)
+	e, found := ix.lookup(key)
+	c := e.c
 	if !found {
 		c = &chain{key: key}
-		ix.tree.ReplaceOrInsert(c)
 	}
 	before, g := len(c.versions), c.garbage()
 	c.add(v)
 	ix.versions += int64(len(c.versions) - before)
 	ix.noteGarbage(c, c.garbage()-g)
+	// The copy in the entry changes when v became the newest version (or
+	// replaced it).
+	if top := c.versions[len(c.versions)-1]; !found || (top.TS == v.TS && top.Seq == v.Seq) {
+		ix.refresh(c)
+	}
 }
 
 // Ascend calls fn for each key in [start, end) in ascending order with its
@@ -125,6 +208,13 @@ type Item struct {
 	Newer []uint64
 }
 
+// itemBufs and liveBufs hold the chunk buffers of Walk and AscendLive:
+// allocating one per scan would cost more than the scan of a short range.
+var (
+	itemBufs = sync.Pool{New: func() any { b := make([]Item, 0, chunk); return &b }}
+	liveBufs = sync.Pool{New: func() any { return new([chunk]keyValue) }}
+)
+
 // Walk calls fn for every key in [start, end) in ascending order, whether
 // or not a version is visible at ts (a key created after ts shows up with
 // Visible false and Newer set: the phantom a serializable scan must know
@@ -136,33 +226,45 @@ type Item struct {
 // be seen, but versions at or below ts are stable as long as the caller's
 // snapshot keeps them from being pruned.
 func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bool) {
-	buf := make([]Item, 0, scanChunk)
+	bp := itemBufs.Get().(*[]Item)
+	buf := (*bp)[:0]
+	defer func() {
+		clear(buf) // drop the references to keys and values
+		*bp = buf[:0]
+		itemBufs.Put(bp)
+	}()
 	from := start
 	inclusive := true
+	limit := firstChunk
+	var endProbe entry
+	if end != nil {
+		endProbe = probe(end)
+	}
 	for {
+		clear(buf)
 		buf = buf[:0]
 		more := false
 		first := true
-		visit := func(c *chain) bool {
+		visit := func(e entry) bool {
 			// Resuming after from: only the first key met can be from
 			// itself (it may also be gone, then the first is past it).
 			if first {
 				first = false
-				if !inclusive && bytes.Equal(c.key, from) {
+				if !inclusive && bytes.Equal(e.key, from) {
 					return true
 				}
 			}
-			if end != nil && bytes.Compare(c.key, end) >= 0 {
+			if end != nil && compare(&e, &endProbe) >= 0 {
 				return false
 			}
-			if len(buf) == scanChunk {
+			if len(buf) == limit {
 				more = true
 				return false
 			}
-			it := Item{Key: c.key}
-			it.Version, it.Visible = c.visible(ts)
+			it := Item{Key: e.key}
+			it.Version, it.Visible = e.visible(ts)
 			if newer {
-				it.Newer = c.newer(ts)
+				it.Newer = e.newer(ts)
 			}
 			buf = append(buf, it)
 			return true
@@ -171,7 +273,7 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 		if from == nil {
 			ix.tree.Ascend(visit)
 		} else {
-			ix.tree.AscendGreaterOrEqual(&chain{key: from}, visit)
+			ix.tree.AscendGreaterOrEqual(probe(from), visit)
 		}
 		ix.mu.RUnlock()
 		for _, it := range buf {
@@ -183,18 +285,18 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 			return
 		}
 		from, inclusive = buf[len(buf)-1].Key, false
+		limit = chunk
 	}
 }
 
 // Lookup returns the version of key visible at ts (like Get) and the
 // commit timestamps of the versions newer than ts (nil when none).
 func (ix *Index) Lookup(key []byte, ts uint64) (v Version, ok bool, newer []uint64) {
-	probe := chain{key: key}
 	ix.mu.RLock()
-	c, found := ix.tree.Get(&probe)
+	e, found := ix.lookup(key)
 	if found {
-		v, ok = c.visible(ts)
-		newer = c.newer(ts)
+		v, ok = e.visible(ts)
+		newer = e.newer(ts)
 	}
 	ix.mu.RUnlock()
 	return v, ok, newer
@@ -209,10 +311,8 @@ func (w Writer) Add(key []byte, v Version) { w.ix.addLocked(key, v) }
 // LatestTS returns the commit timestamp of key's newest version, 0 if none,
 // including versions added earlier in the same Write.
 func (w Writer) LatestTS(key []byte) uint64 {
-	probe := chain{key: key}
-	if c, ok := w.ix.tree.Get(&probe); ok {
-		v, _ := c.latest()
-		return v.TS
+	if e, ok := w.ix.lookup(key); ok {
+		return e.top.TS
 	}
 	return 0
 }
@@ -233,15 +333,15 @@ func (ix *Index) Write(fn func(w Writer)) {
 func (ix *Index) Remove(entries []Entry) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	for _, e := range entries {
-		probe := chain{key: e.Key}
-		c, found := ix.tree.Get(&probe)
+	for _, en := range entries {
+		e, found := ix.lookup(en.Key)
 		if !found {
 			continue
 		}
+		c := e.c
 		g := c.garbage()
 		for i, v := range c.versions {
-			if v.TS == e.Version.TS && v.Seq == e.Version.Seq {
+			if v.TS == en.Version.TS && v.Seq == en.Version.Seq {
 				c.versions = append(c.versions[:i:i], c.versions[i+1:]...)
 				ix.versions--
 				break
@@ -250,8 +350,8 @@ func (ix *Index) Remove(entries []Entry) {
 		// The reclaim queue keeps its entry for the removed version: a
 		// stale entry costs a skipped step in Prune, nothing more.
 		ix.garbage += c.garbage() - g
-		if len(c.versions) == 0 {
-			ix.tree.Delete(c)
+		if n := len(c.versions); n == 0 || c.versions[n-1].TS != e.top.TS || c.versions[n-1].Seq != e.top.Seq {
+			ix.refresh(c)
 		}
 	}
 }

@@ -2,15 +2,7 @@ package index
 
 import "bytes"
 
-// AscendLive collects keys under the read lock in chunks and releases it to
-// call back the caller between them; each chunk after the first starts
-// with a descent from the root (a few cache misses). The first chunk is
-// small, for short scans that stop early; later ones are large, for long
-// scans, and still bound the time the lock is held to some microseconds.
-const (
-	firstLiveChunk = 64
-	liveChunk      = 512
-)
+type keyValue struct{ key, value []byte }
 
 // AscendLive calls fn for each key in [start, end) whose version visible at
 // ts exists and is not a tombstone, in ascending order, with that
@@ -18,30 +10,38 @@ const (
 // (invisible keys, tombstones, newer timestamps): each key costs a copy of
 // two slices instead of a full Item. The locking rules are Walk's.
 func (ix *Index) AscendLive(start, end []byte, ts uint64, fn func(key, value []byte) bool) {
-	type kv struct{ key, value []byte }
-	var buf [liveChunk]kv
+	buf := liveBufs.Get().(*[chunk]keyValue)
+	used := 0 // entries of buf written so far
+	defer func() {
+		clear(buf[:used]) // drop the references to keys and values
+		liveBufs.Put(buf)
+	}()
 	from, inclusive := start, true
-	limit := firstLiveChunk
+	limit := firstChunk
+	var endProbe entry
+	if end != nil {
+		endProbe = probe(end)
+	}
 	for {
 		n, more, first := 0, false, true
 		var lastKey []byte
-		visit := func(c *chain) bool {
+		visit := func(e entry) bool {
 			if first {
 				first = false
-				if !inclusive && bytes.Equal(c.key, from) {
+				if !inclusive && bytes.Equal(e.key, from) {
 					return true
 				}
 			}
-			if end != nil && bytes.Compare(c.key, end) >= 0 {
+			if end != nil && compare(&e, &endProbe) >= 0 {
 				return false
 			}
 			if n == limit {
 				more = true
 				return false
 			}
-			lastKey = c.key
-			if v, ok := c.visible(ts); ok && !v.Tombstone {
-				buf[n] = kv{c.key, v.Value}
+			lastKey = e.key
+			if v, ok := e.visible(ts); ok && !v.Tombstone {
+				buf[n] = keyValue{e.key, v.Value}
 				n++
 			}
 			return true
@@ -50,9 +50,10 @@ func (ix *Index) AscendLive(start, end []byte, ts uint64, fn func(key, value []b
 		if from == nil {
 			ix.tree.Ascend(visit)
 		} else {
-			ix.tree.AscendGreaterOrEqual(&chain{key: from}, visit)
+			ix.tree.AscendGreaterOrEqual(probe(from), visit)
 		}
 		ix.mu.RUnlock()
+		used = max(used, n)
 		for i := range n {
 			if !fn(buf[i].key, buf[i].value) {
 				return
@@ -62,6 +63,6 @@ func (ix *Index) AscendLive(start, end []byte, ts uint64, fn func(key, value []b
 			return
 		}
 		from, inclusive = lastKey, false
-		limit = liveChunk
+		limit = chunk
 	}
 }

@@ -45,7 +45,7 @@ func (ix *Index) Load(entries []Entry) {
 		if len(chains) > 0 {
 			c := &chains[len(chains)-1]
 			c.versions = versions[base:len(versions):len(versions)]
-			ix.tree.ReplaceOrInsert(c)
+			ix.refresh(c)
 		}
 	}
 	for i, o := range order {

@@ -159,7 +159,7 @@ func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 		c.pruned = horizon
 		q.pop()
 		if len(c.versions) == 0 {
-			ix.tree.Delete(c)
+			ix.refresh(c) // takes the entry out
 			r.KeysRemoved++
 		}
 	}

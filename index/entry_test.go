@@ -1,0 +1,78 @@
+package index
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCompareMatchesBytesCompare: the inline-prefix comparison orders keys
+// exactly as bytes.Compare does, around the 16-byte prefix boundary, with
+// zero bytes (the padding value) and with shared prefixes.
+func TestCompareMatchesBytesCompare(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	alphabet := []byte{0, 1, 'a', 0xff}
+	gen := func() []byte {
+		k := make([]byte, r.IntN(20))
+		for i := range k {
+			k[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		return k
+	}
+	keys := [][]byte{nil, {}, {0}, {0, 0}, bytes.Repeat([]byte{0}, 16), bytes.Repeat([]byte{0}, 17), []byte("key0000000000001"), []byte("key00000000000010")}
+	for range 2000 {
+		keys = append(keys, gen())
+	}
+	for i, a := range keys {
+		for _, b := range keys[max(0, i-40):min(len(keys), i+40)] {
+			pa, pb := probe(a), probe(b)
+			assert.Equal(t, bytes.Compare(a, b), compare(&pa, &pb), "%q vs %q", a, b)
+		}
+	}
+}
+
+// TestEntryTracksNewestVersion: after any mix of adds (in and out of
+// order, replacements), removals and prunes, every entry in the tree
+// carries its chain's newest version and no chain is empty.
+func TestEntryTracksNewestVersion(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	ix := New()
+	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a\x00"), []byte("long-key-over-sixteen-bytes-1"), []byte("long-key-over-sixteen-bytes-2")}
+	var added []Entry
+	ts := uint64(0)
+	for step := range 5000 {
+		switch op := r.IntN(10); {
+		case op < 6:
+			ts++
+			e := Entry{Key: keys[r.IntN(len(keys))], Version: Version{TS: ts, Tombstone: r.IntN(5) == 0, Value: []byte{byte(step)}}}
+			if r.IntN(8) == 0 && ts > 3 { // out of order, as recovery may add
+				e.Version.TS = ts - uint64(r.IntN(3))
+				e.Version.Seq = uint32(1 + r.IntN(2))
+			}
+			ix.Add(e.Key, e.Version)
+			added = append(added, e)
+		case op < 8 && len(added) > 0:
+			i := r.IntN(len(added))
+			ix.Remove([]Entry{added[i]})
+			added = append(added[:i], added[i+1:]...)
+		default:
+			ix.Prune(ts-uint64(r.IntN(4)), 1+r.IntN(4))
+		}
+		ix.mu.RLock()
+		n := 0
+		ix.tree.Ascend(func(e entry) bool {
+			n++
+			require.NotEmpty(t, e.c.versions, "step %d: empty chain for %q left in the tree", step, e.key)
+			last := e.c.versions[len(e.c.versions)-1]
+			require.Equal(t, last, e.top, "step %d: entry %q", step, e.key)
+			p0, p1 := prefix(e.key)
+			require.Equal(t, [2]uint64{p0, p1}, [2]uint64{e.p0, e.p1})
+			return true
+		})
+		require.Equal(t, n, ix.tree.Len())
+		ix.mu.RUnlock()
+	}
+}
