@@ -200,14 +200,14 @@ func TestDocExample(t *testing.T) {
 	chains := func() map[string][]uint64 {
 		out := map[string][]uint64{}
 		ix.tree.Ascend(func(e entry) bool {
-			out[string(e.key)] = tss(e.c.versions)
+			out[string(e.key)] = tss(e.chain().versions)
 			return true
 		})
 		return out
 	}
 	prune := func(h uint64) {
 		ix.tree.Ascend(func(e entry) bool {
-			e.c.prune(h, 1<<30)
+			e.chain().prune(h, 1<<30)
 			return true
 		})
 	}

@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -38,11 +39,33 @@ func TestCompareMatchesBytesCompare(t *testing.T) {
 // order, replacements), removals and prunes, every entry in the tree
 // carries its chain's newest version and no chain is empty.
 func TestEntryTracksNewestVersion(t *testing.T) {
+	for _, load := range []bool{false, true} {
+		t.Run(map[bool]string{false: "from-empty", true: "after-load"}[load], func(t *testing.T) {
+			testEntryTracksNewestVersion(t, load)
+		})
+	}
+}
+
+func testEntryTracksNewestVersion(t *testing.T, load bool) {
 	r := rand.New(rand.NewPCG(2, 2))
 	ix := New()
-	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a\x00"), []byte("long-key-over-sixteen-bytes-1"), []byte("long-key-over-sixteen-bytes-2")}
+	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a\x00"), []byte("long-key-over-sixteen-bytes-1"), []byte("long-key-over-sixteen-bytes-2"), []byte("c"), []byte("d")}
 	var added []Entry
 	ts := uint64(0)
+	if load {
+		// Recovery: a single version, several, a lone tombstone, a
+		// tombstone over a version, out of order.
+		added = []Entry{
+			{Key: []byte("a"), Version: Version{TS: 3, Value: []byte("a3")}},
+			{Key: []byte("b"), Version: Version{TS: 2, Value: []byte("b2")}},
+			{Key: []byte("a"), Version: Version{TS: 1, Value: []byte("a1")}},
+			{Key: []byte("c"), Version: Version{TS: 4, Tombstone: true}},
+			{Key: []byte("d"), Version: Version{TS: 5, Value: []byte("d5")}},
+			{Key: []byte("d"), Version: Version{TS: 6, Tombstone: true}},
+		}
+		ix.Load(slices.Clone(added))
+		ts = 6
+	}
 	for step := range 5000 {
 		switch op := r.IntN(10); {
 		case op < 6:
@@ -62,9 +85,14 @@ func TestEntryTracksNewestVersion(t *testing.T) {
 			ix.Prune(ts-uint64(r.IntN(4)), 1+r.IntN(4))
 		}
 		ix.mu.RLock()
-		n := 0
+		n, versions := 0, int64(0)
 		ix.tree.Ascend(func(e entry) bool {
 			n++
+			versions += int64(len(e.chain().versions))
+			if e.c == nil {
+				require.False(t, e.top.Tombstone, "step %d: a lone tombstone without a chain for %q", step, e.key)
+				return true
+			}
 			require.NotEmpty(t, e.c.versions, "step %d: empty chain for %q left in the tree", step, e.key)
 			last := e.c.versions[len(e.c.versions)-1]
 			require.Equal(t, last, e.top, "step %d: entry %q", step, e.key)
@@ -73,6 +101,7 @@ func TestEntryTracksNewestVersion(t *testing.T) {
 			return true
 		})
 		require.Equal(t, n, ix.tree.Len())
+		require.Equal(t, versions, ix.versions, "step %d: versions counted", step)
 		ix.mu.RUnlock()
 	}
 }

@@ -34,11 +34,14 @@ const (
 // The key's first 16 bytes are inline too (p0, p1): comparisons in a
 // descent or a walk's bound checks mostly end there, without loading the
 // key's bytes from wherever they were allocated.
+//
+// A key whose only version is top (not a tombstone), the common case once
+// vacuum has run, has no chain at all: c is nil.
 type entry struct {
 	p0, p1 uint64 // prefix(key)
 	key    []byte
 	top    Version
-	c      *chain
+	c      *chain // nil: top is the only version
 }
 
 // probe returns the entry to search the tree for key.
@@ -67,6 +70,9 @@ func (e *entry) visible(ts uint64) (Version, bool) {
 	if e.top.TS <= ts {
 		return e.top, true
 	}
+	if e.c == nil {
+		return Version{}, false
+	}
 	return e.c.visible(ts)
 }
 
@@ -75,7 +81,18 @@ func (e *entry) newer(ts uint64) []uint64 {
 	if e.top.TS <= ts {
 		return nil
 	}
+	if e.c == nil {
+		return []uint64{e.top.TS}
+	}
 	return e.c.newer(ts)
+}
+
+// chain returns e's chain, making one for a key that has none.
+func (e *entry) chain() *chain {
+	if e.c != nil {
+		return e.c
+	}
+	return &chain{key: e.key, versions: []Version{e.top}}
 }
 
 // Index maps keys to their version chains. It is safe for concurrent use:
@@ -97,15 +114,23 @@ func (ix *Index) lookup(key []byte) (entry, bool) {
 }
 
 // refresh makes the tree's entry for c match the chain after a change:
-// gone when the chain is empty, else carrying its newest version. Called
-// with ix.mu held for writing.
+// gone when the chain is empty, else carrying its newest version, and
+// without the chain when that is the only version left. A chain dropped so
+// is emptied: entries of the reclaim queue that still name it are then
+// skipped. Called with ix.mu held for writing.
 func (ix *Index) refresh(c *chain) {
-	if len(c.versions) == 0 {
+	n := len(c.versions)
+	if n == 0 {
 		ix.tree.Delete(probe(c.key))
 		return
 	}
 	e := probe(c.key)
-	e.top, e.c = c.versions[len(c.versions)-1], c
+	e.top = c.versions[n-1]
+	if n > 1 || e.top.Tombstone {
+		e.c = c
+	} else {
+		c.versions = nil
+	}
 	ix.tree.ReplaceOrInsert(e)
 }
 
@@ -169,17 +194,25 @@ func (ix *Index) Add(key []byte, v Version) {
 
 func (ix *Index) addLocked(key []byte, v Version) {
 	e, found := ix.lookup(key)
-	c := e.c
-	if !found {
-		c = &chain{key: key}
+	if !found && !v.Tombstone {
+		// A new key: one version, no chain.
+		e = probe(key)
+		e.top = v
+		ix.tree.ReplaceOrInsert(e)
+		ix.versions++
+		return
+	}
+	c := &chain{key: key}
+	if found {
+		c = e.chain()
 	}
 	before, g := len(c.versions), c.garbage()
 	c.add(v)
 	ix.versions += int64(len(c.versions) - before)
 	ix.noteGarbage(c, c.garbage()-g)
-	// The copy in the entry changes when v became the newest version (or
-	// replaced it).
-	if top := c.versions[len(c.versions)-1]; !found || (top.TS == v.TS && top.Seq == v.Seq) {
+	// The entry changes when it had no chain, or when v became the newest
+	// version (or replaced it).
+	if top := c.versions[len(c.versions)-1]; !found || e.c == nil || (top.TS == v.TS && top.Seq == v.Seq) {
 		ix.refresh(c)
 	}
 }
@@ -338,7 +371,7 @@ func (ix *Index) Remove(entries []Entry) {
 		if !found {
 			continue
 		}
-		c := e.c
+		c := e.chain()
 		g := c.garbage()
 		for i, v := range c.versions {
 			if v.TS == en.Version.TS && v.Seq == en.Version.Seq {
@@ -350,7 +383,7 @@ func (ix *Index) Remove(entries []Entry) {
 		// The reclaim queue keeps its entry for the removed version: a
 		// stale entry costs a skipped step in Prune, nothing more.
 		ix.garbage += c.garbage() - g
-		if n := len(c.versions); n == 0 || c.versions[n-1].TS != e.top.TS || c.versions[n-1].Seq != e.top.Seq {
+		if n := len(c.versions); n <= 1 || c.versions[n-1].TS != e.top.TS || c.versions[n-1].Seq != e.top.Seq {
 			ix.refresh(c)
 		}
 	}

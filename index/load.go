@@ -29,39 +29,58 @@ func (ix *Index) Load(entries []Entry) {
 		return
 	}
 	order := sortEntries(entries)
-	keys := 0
-	for i, o := range order {
-		if i == 0 || !bytes.Equal(entries[o.i].Key, entries[order[i-1].i].Key) {
-			keys++
+	// Keys with more than one version, or a tombstone, need a chain; the
+	// others (most, after a vacuum) hold their version in the tree entry
+	// alone. Count them first, so that the slabs never grow: a chain must
+	// not move once the tree points to it.
+	chainKeys, chainVersions := 0, 1
+	for i := 0; i < len(order); {
+		j := i + 1
+		for j < len(order) && bytes.Equal(entries[order[j].i].Key, entries[order[i].i].Key) {
+			j++
 		}
+		if j-i > 1 || entries[order[j-1].i].Version.Tombstone {
+			chainKeys++
+			chainVersions += j - i
+		}
+		i = j
 	}
-	chains := make([]chain, 0, keys)
-	versions := make([]Version, 0, len(entries))
-	// A chain's versions are versions[base:] while it is being filled; the
-	// slice is capped at its length so that a later commit's append
-	// reallocates instead of overwriting the next chain.
+	chains := make([]chain, 0, chainKeys)
+	versions := make([]Version, 0, chainVersions)
+	// A key's versions are versions[base:] while it is being read; a
+	// chain's slice is capped at its length so that a later commit's
+	// append reallocates instead of overwriting the next chain.
+	var key []byte
 	base := 0
-	closeChain := func() {
-		if len(chains) > 0 {
-			c := &chains[len(chains)-1]
-			c.versions = versions[base:len(versions):len(versions)]
-			ix.refresh(c)
+	closeKey := func() {
+		if key == nil {
+			return
 		}
-	}
-	for i, o := range order {
-		e := &entries[o.i]
-		if i == 0 || !bytes.Equal(e.Key, chains[len(chains)-1].key) {
-			closeChain()
-			chains = append(chains, chain{key: e.Key})
+		vs := versions[base:len(versions):len(versions)]
+		ix.versions += int64(len(vs))
+		e := probe(key)
+		e.top = vs[len(vs)-1]
+		if len(vs) > 1 || e.top.Tombstone {
+			chains = append(chains, chain{key: key, versions: vs})
+			e.c = &chains[len(chains)-1]
 			base = len(versions)
+		} else {
+			versions = versions[:base] // the next key reuses the slot
+		}
+		ix.tree.ReplaceOrInsert(e)
+	}
+	for _, o := range order {
+		e := &entries[o.i]
+		if key == nil || !bytes.Equal(e.Key, key) {
+			closeKey()
+			key = e.Key
 		} else if last := &versions[len(versions)-1]; last.TS == e.Version.TS && last.Seq == e.Version.Seq {
 			*last = e.Version // the same version twice: the later wins, as in Apply
 			continue
 		}
 		versions = append(versions, e.Version)
 	}
-	closeChain()
-	ix.versions += int64(len(versions))
+	closeKey()
 	// Record the loaded garbage for vacuum, in timestamp order as the
 	// reclaim queue expects.
 	type dead struct {

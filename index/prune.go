@@ -158,9 +158,12 @@ func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 		}
 		c.pruned = horizon
 		q.pop()
-		if len(c.versions) == 0 {
+		switch n := len(c.versions); {
+		case n == 0:
 			ix.refresh(c) // takes the entry out
 			r.KeysRemoved++
+		case n == 1 && !c.versions[0].Tombstone:
+			ix.refresh(c) // the key keeps its version without a chain
 		}
 	}
 	return r
