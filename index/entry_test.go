@@ -105,3 +105,29 @@ func testEntryTracksNewestVersion(t *testing.T, load bool) {
 		ix.mu.RUnlock()
 	}
 }
+
+// TestParallelSort: with any number of parts the result is sorted and
+// holds every element once.
+func TestParallelSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, n := range []int{0, 1, 7, 1000, 10_001} {
+		s := make([]sortKey, n)
+		for i := range s {
+			s[i] = sortKey{p0: uint64(r.IntN(50)), i: uint32(i)}
+		}
+		// Compare by p0 only, so that ties exist; the stable order is by i.
+		cmp := func(a, b sortKey) int { return cmpU64(a.p0, b.p0) }
+		for parts := 1; parts <= 8; parts++ {
+			got := parallelSort(slices.Clone(s), cmp, parts)
+			require.True(t, slices.IsSortedFunc(got, cmp), "n=%d parts=%d", n, parts)
+			gi := make([]uint32, n)
+			for i, k := range got {
+				gi[i] = k.i
+			}
+			slices.Sort(gi)
+			for i := range gi {
+				require.Equal(t, uint32(i), gi[i], "n=%d parts=%d: an element lost or doubled", n, parts)
+			}
+		}
+	}
+}

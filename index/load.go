@@ -3,7 +3,10 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // Load adds versions in bulk: the rebuild of an index at startup. entries
@@ -12,93 +15,131 @@ import (
 // versions into one chain and inserts the chains in ascending key order:
 // every insert then follows the tree's rightmost path, which stays in
 // cache, where inserting a million keys in commit order costs a cache miss
-// per comparison. Chains and their version arrays are carved from a few
-// large allocations, which spares the allocator and the garbage collector
-// a million small objects; the price is that such a slab is freed only
-// when every chain carved from it is gone.
+// per comparison. The sort runs on several cores, and making the tree
+// entries overlaps inserting them. Chains and their version arrays are
+// carved from a few large allocations, which spares the allocator and the
+// garbage collector many small objects; the price is that such a slab is
+// freed only when every chain carved from it is gone.
 //
-// On an index that already holds keys, Load adds the entries one by one,
-// as Apply does. The Index keeps the key and value slices.
+// On an index that already holds keys (or given more than 2^32 entries),
+// Load adds the entries one by one, as Apply does. The Index keeps the key
+// and value slices.
 func (ix *Index) Load(entries []Entry) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if ix.tree.Len() > 0 {
+	if ix.tree.Len() > 0 || len(entries) > math.MaxUint32 {
 		for i := range entries {
 			ix.addLocked(entries[i].Key, entries[i].Version)
 		}
 		return
 	}
 	order := sortEntries(entries)
-	// Keys with more than one version, or a tombstone, need a chain; the
-	// others (most, after a vacuum) hold their version in the tree entry
-	// alone. Count them first, so that the slabs never grow: a chain must
-	// not move once the tree points to it.
-	chainKeys, chainVersions := 0, 1
-	for i := 0; i < len(order); {
-		j := i + 1
-		for j < len(order) && bytes.Equal(entries[order[j].i].Key, entries[order[i].i].Key) {
-			j++
-		}
-		if j-i > 1 || entries[order[j-1].i].Version.Tombstone {
-			chainKeys++
-			chainVersions += j - i
-		}
-		i = j
+	// Two stages run side by side: build reads the entries in key order
+	// (scattered reads: recovery collected them in commit order) and makes
+	// the tree entries and chains; this goroutine inserts them into the
+	// tree, which is the larger cost. Batches travel between them, and come
+	// back to be reused.
+	const batch = 1024
+	full := make(chan []entry, 4)
+	free := make(chan []entry, 4)
+	for range cap(free) {
+		free <- make([]entry, 0, batch)
 	}
-	chains := make([]chain, 0, chainKeys)
-	versions := make([]Version, 0, chainVersions)
-	// A key's versions are versions[base:] while it is being read; a
-	// chain's slice is capped at its length so that a later commit's
-	// append reallocates instead of overwriting the next chain.
-	var key []byte
-	base := 0
-	closeKey := func() {
-		if key == nil {
-			return
+	var b loadBuilder
+	go func() {
+		defer close(full)
+		buf := <-free
+		for i := 0; i < len(order); {
+			j := i + 1
+			for j < len(order) && sameKey(entries, order[i], order[j]) {
+				j++
+			}
+			buf = append(buf, b.entry(entries, order[i:j]))
+			if len(buf) == batch {
+				full <- buf
+				buf = (<-free)[:0]
+			}
+			i = j
 		}
-		vs := versions[base:len(versions):len(versions)]
-		ix.versions += int64(len(vs))
-		e := probe(key)
-		e.top = vs[len(vs)-1]
-		if len(vs) > 1 || e.top.Tombstone {
-			chains = append(chains, chain{key: key, versions: vs})
-			e.c = &chains[len(chains)-1]
-			base = len(versions)
-		} else {
-			versions = versions[:base] // the next key reuses the slot
+		full <- buf
+	}()
+	for buf := range full {
+		for i := range buf {
+			ix.tree.ReplaceOrInsert(buf[i])
 		}
-		ix.tree.ReplaceOrInsert(e)
+		clear(buf)
+		select {
+		case free <- buf:
+		default:
+		}
 	}
-	for _, o := range order {
-		e := &entries[o.i]
-		if key == nil || !bytes.Equal(e.Key, key) {
-			closeKey()
-			key = e.Key
-		} else if last := &versions[len(versions)-1]; last.TS == e.Version.TS && last.Seq == e.Version.Seq {
-			*last = e.Version // the same version twice: the later wins, as in Apply
-			continue
-		}
-		versions = append(versions, e.Version)
-	}
-	closeKey()
+	ix.versions += b.versionsLoaded
 	// Record the loaded garbage for vacuum, in timestamp order as the
 	// reclaim queue expects.
-	type dead struct {
-		c  *chain
-		ts uint64
-		n  int64
-	}
-	var garbage []dead
-	for i := range chains {
-		c := &chains[i]
-		if n := c.garbage(); n > 0 {
-			garbage = append(garbage, dead{c, c.versions[len(c.versions)-1].TS, n})
-		}
-	}
-	slices.SortFunc(garbage, func(a, b dead) int { return cmpU64(a.ts, b.ts) })
-	for _, g := range garbage {
+	slices.SortFunc(b.garbage, func(a, b deadChain) int { return cmpU64(a.ts, b.ts) })
+	for _, g := range b.garbage {
 		ix.noteGarbage(g.c, g.n)
 	}
+}
+
+// loadBuilder makes Load's tree entries. Keys with more than one version,
+// or a tombstone, need a chain; the others (most, after a vacuum) hold
+// their version in the tree entry alone. Chains and their versions come
+// from blocks that never grow: a chain must not move once the tree points
+// to it. A chain's slice is capped at its length so that a later commit's
+// append reallocates instead of overwriting the next chain.
+type loadBuilder struct {
+	chains         []chain
+	versions       []Version
+	versionsLoaded int64
+	garbage        []deadChain
+}
+
+// deadChain is a loaded chain holding n garbage versions, removable once
+// the horizon reaches ts.
+type deadChain struct {
+	c  *chain
+	ts uint64
+	n  int64
+}
+
+// entry returns the tree entry of one key, whose versions are group
+// (sorted, see sortEntries).
+func (b *loadBuilder) entry(entries []Entry, group []sortKey) entry {
+	first := &entries[group[0].i]
+	e := entry{p0: group[0].p0, p1: group[0].p1, key: first.Key}
+	if len(group) == 1 && !first.Version.Tombstone {
+		e.top = first.Version
+		b.versionsLoaded++
+		return e
+	}
+	if cap(b.versions)-len(b.versions) < len(group) {
+		b.versions = make([]Version, 0, max(loadBlock, len(group)))
+	}
+	base := len(b.versions)
+	for _, o := range group {
+		v := entries[o.i].Version
+		if n := len(b.versions); n > base && b.versions[n-1].TS == v.TS && b.versions[n-1].Seq == v.Seq {
+			b.versions[n-1] = v // the same version twice: the later wins, as in Apply
+			continue
+		}
+		b.versions = append(b.versions, v)
+	}
+	vs := b.versions[base:len(b.versions):len(b.versions)]
+	b.versionsLoaded += int64(len(vs))
+	e.top = vs[len(vs)-1]
+	if len(vs) == 1 && !e.top.Tombstone {
+		return e // duplicates of one version
+	}
+	if len(b.chains) == cap(b.chains) {
+		b.chains = make([]chain, 0, loadBlock)
+	}
+	b.chains = append(b.chains, chain{key: first.Key, versions: vs})
+	e.c = &b.chains[len(b.chains)-1]
+	if n := e.c.garbage(); n > 0 {
+		b.garbage = append(b.garbage, deadChain{e.c, e.top.TS, n})
+	}
+	return e
 }
 
 // sortKey orders entries: the key's first 16 bytes inline (most
@@ -107,7 +148,19 @@ func (ix *Index) Load(entries []Entry) {
 // identical versions the later one in entries ends up last.
 type sortKey struct {
 	p0, p1 uint64
-	i      int
+	n, i   uint32 // the key's length (capped), its entry's position
+}
+
+// loadBlock is how many chains, or versions, Load allocates at once.
+const loadBlock = 4096
+
+// sameKey reports whether a and b stand for entries with equal keys,
+// mostly from the inline prefix and length alone.
+func sameKey(entries []Entry, a, b sortKey) bool {
+	if a.p0 != b.p0 || a.p1 != b.p1 || a.n != b.n {
+		return false
+	}
+	return a.n <= 16 || bytes.Equal(entries[a.i].Key, entries[b.i].Key)
 }
 
 func prefix(key []byte) (p0, p1 uint64) {
@@ -120,9 +173,9 @@ func sortEntries(entries []Entry) []sortKey {
 	order := make([]sortKey, len(entries))
 	for i := range entries {
 		p0, p1 := prefix(entries[i].Key)
-		order[i] = sortKey{p0, p1, i}
+		order[i] = sortKey{p0, p1, uint32(min(len(entries[i].Key), math.MaxUint32)), uint32(i)}
 	}
-	slices.SortFunc(order, func(a, b sortKey) int {
+	cmp := func(a, b sortKey) int {
 		switch {
 		case a.p0 != b.p0:
 			return cmpU64(a.p0, b.p0)
@@ -130,14 +183,14 @@ func sortEntries(entries []Entry) []sortKey {
 			return cmpU64(a.p1, b.p1)
 		}
 		ea, eb := &entries[a.i], &entries[b.i]
-		if len(ea.Key) > 16 || len(eb.Key) > 16 {
+		if a.n > 16 || b.n > 16 {
 			if c := bytes.Compare(ea.Key, eb.Key); c != 0 {
 				return c
 			}
-		} else if len(ea.Key) != len(eb.Key) {
+		} else if a.n != b.n {
 			// Equal 16-byte prefixes with zero padding: the shorter
 			// key is a prefix of the longer, so it sorts first.
-			return cmpU64(uint64(len(ea.Key)), uint64(len(eb.Key)))
+			return cmpU64(uint64(a.n), uint64(b.n))
 		}
 		if ea.Version.TS != eb.Version.TS {
 			return cmpU64(ea.Version.TS, eb.Version.TS)
@@ -145,9 +198,65 @@ func sortEntries(entries []Entry) []sortKey {
 		if ea.Version.Seq != eb.Version.Seq {
 			return cmpU64(uint64(ea.Version.Seq), uint64(eb.Version.Seq))
 		}
-		return a.i - b.i
-	})
-	return order
+		return cmpU64(uint64(a.i), uint64(b.i))
+	}
+	return parallelSort(order, cmp, min(runtime.GOMAXPROCS(0), 8, len(order)/(1<<15)))
+}
+
+// parallelSort sorts s by cmp on up to parts cores: runs sorted side by
+// side, then merged pairwise, each round's merges side by side too. It
+// returns the sorted slice, s or a buffer of its size.
+func parallelSort(s []sortKey, cmp func(a, b sortKey) int, parts int) []sortKey {
+	if parts < 2 || len(s) < parts {
+		slices.SortFunc(s, cmp)
+		return s
+	}
+	bounds := make([]int, parts+1)
+	for p := range bounds {
+		bounds[p] = p * len(s) / parts
+	}
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() { slices.SortFunc(s[bounds[p]:bounds[p+1]], cmp) })
+	}
+	wg.Wait()
+	src, dst := s, make([]sortKey, len(s))
+	for len(bounds) > 2 {
+		var next []int
+		for p := 0; p+1 < len(bounds); p += 2 {
+			lo := bounds[p]
+			next = append(next, lo)
+			if p+2 >= len(bounds) { // an odd run out: carried over
+				copy(dst[lo:bounds[p+1]], src[lo:bounds[p+1]])
+				continue
+			}
+			mid, hi := bounds[p+1], bounds[p+2]
+			wg.Go(func() { mergeRuns(dst[lo:hi], src[lo:mid], src[mid:hi], cmp) })
+		}
+		next = append(next, len(s))
+		wg.Wait()
+		bounds = next
+		src, dst = dst, src
+	}
+	return src
+}
+
+// mergeRuns merges the sorted runs a and b into dst (len(a)+len(b) long),
+// a's elements first among equals.
+func mergeRuns(dst, a, b []sortKey, cmp func(a, b sortKey) int) {
+	i, j, k := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		if cmp(b[j], a[i]) < 0 {
+			dst[k] = b[j]
+			j++
+		} else {
+			dst[k] = a[i]
+			i++
+		}
+		k++
+	}
+	k += copy(dst[k:], a[i:])
+	copy(dst[k:], b[j:])
 }
 
 func cmpU64(a, b uint64) int {

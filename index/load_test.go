@@ -13,11 +13,15 @@ import (
 // loadEntries makes versions of keys of varied lengths (prefixes of one
 // another, longer than 16 bytes, sharing long prefixes), several per key,
 // in a shuffled order.
-func loadEntries(r *rand.Rand) []index.Entry {
+func loadEntries(r *rand.Rand) []index.Entry { return loadEntriesN(r, 200) }
+
+// loadEntriesN: keys short and long, with common prefixes, written in four
+// rounds that skip a third of them, some as tombstones, shuffled.
+func loadEntriesN(r *rand.Rand, n int) []index.Entry {
 	var out []index.Entry
 	ts := uint64(0)
 	keys := []string{"a", "a\x00", "ab", "abcdefghijklmnop", "abcdefghijklmnopq", "abcdefghijklmnopr", "b", "zzzzzzzzzzzzzzzzzzzzzzzz"}
-	for i := range 200 {
+	for i := range n {
 		keys = append(keys, fmt.Sprintf("key%05d", i), fmt.Sprintf("long/common/prefix/%05d", i))
 	}
 	for round := range 4 {
@@ -70,6 +74,23 @@ func TestLoadMatchesApply(t *testing.T) {
 		v, ok := loaded.Get(e.Key, 1<<31)
 		require.True(t, ok)
 		require.Equal(t, "new", string(v.Value))
+	}
+}
+
+// TestLoadMatchesApplyLarge: enough entries for Load to sort on several
+// cores and to fill many batches.
+func TestLoadMatchesApplyLarge(t *testing.T) {
+	entries := loadEntriesN(rand.New(rand.NewPCG(9, 9)), 12_000)
+	loaded, applied := index.New(), index.New()
+	loaded.Load(entries)
+	for _, e := range entries {
+		applied.Add(e.Key, e.Version)
+	}
+	require.Equal(t, applied.Len(), loaded.Len())
+	require.Equal(t, applied.Versions(), loaded.Versions())
+	require.Equal(t, applied.Garbage(), loaded.Garbage())
+	for _, ts := range []uint64{0, 1000, uint64(len(entries)) / 2, 1 << 40} {
+		require.Equal(t, dumpLoaded(applied, ts), dumpLoaded(loaded, ts), "ts %d", ts)
 	}
 }
 
