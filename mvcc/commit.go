@@ -90,33 +90,44 @@ func (db *DB) failQueued() {
 // commitBatch commits one group. It returns a non-nil stop when the
 // pipeline must accept no more commits (see faults.go).
 func (db *DB) commitBatch(batch []*commitReq) (stop error) {
-	// Decide and apply under the index's write lock: each transaction is
+	// Each transaction in turn: first-committer-wins and the addition of
+	// its versions happen under the index's write lock, so that it is
 	// checked against the index as it stands after the group members
-	// before it were added, and SSI's edge search is atomic with the
-	// additions (see txn.SSI). The versions are invisible until Publish:
-	// their timestamps are above every snapshot handed out so far.
+	// before it were added; SSI's edge search follows, outside that lock,
+	// so that readers are not held up by it. The versions are invisible
+	// until Publish: their timestamps are above every snapshot handed out
+	// so far. A serializable reader may meet them as newer versions before
+	// the edge search has run; txn.SSI explains why no edge is lost that
+	// way. A transaction the search refuses has its versions taken out
+	// again.
 	var ok []*commitReq
 	var entries []index.Entry
-	db.index.Write(func(w index.Writer) {
-		for _, r := range batch {
-			if err := db.validate(w, r); err != nil {
-				r.err = err
-				continue
+	for _, r := range batch {
+		var ts uint64
+		mine := len(entries)
+		db.index.Write(func(w index.Writer) {
+			if r.err = db.validate(w, r); r.err != nil {
+				return
 			}
-			ts := db.oracle.Next()
-			if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
-				r.err = &conflictError{msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
-				continue
-			}
-			r.ts = ts
+			ts = db.oracle.Next()
 			for i, wr := range r.writes {
 				e := index.Entry{Key: wr.key, Version: index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}}
 				w.Add(e.Key, e.Version)
 				entries = append(entries, e)
 			}
-			ok = append(ok, r)
+		})
+		if r.err != nil {
+			continue
 		}
-	})
+		if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
+			db.index.Remove(entries[mine:])
+			entries = entries[:mine]
+			r.err = &conflictError{msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
+			continue
+		}
+		r.ts = ts
+		ok = append(ok, r)
+	}
 	if len(ok) > 0 {
 		if err := db.persist(ok); err != nil {
 			db.index.Remove(entries)

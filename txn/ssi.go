@@ -33,12 +33,21 @@ import (
 //
 // Where edges are found. Writes are buffered until commit, so an rw edge
 // R -> W is found at one of two moments: when W commits (CheckCommit, run
-// by the commit pipeline under the index's write lock, looks up W's keys
-// in every concurrent reader's reads) or, if R reads after W committed,
-// at that read (ReadNewer: the index reports versions newer than R's
-// snapshot). Recording a read happens before the index lookup, and
-// CheckCommit plus the index update of W are atomic with respect to index
-// lookups, so every edge is found by one side or the other.
+// by the commit pipeline after W's versions are in the index, looks up W's
+// keys in every concurrent reader's reads and registers W) or, if R reads
+// after that, at that read (ReadNewer: the index reports versions newer
+// than R's snapshot, and W is registered). Every edge is found by one side
+// or the other: R records a read (under R's lock) before its index lookup,
+// and CheckCommit holds SSI's lock from its look at R's reads (under R's
+// lock) to W's registration. If R's record comes first, CheckCommit sees
+// it; if it comes after CheckCommit looked, R's lookup comes after W's
+// versions were added and its ReadNewer after W was registered.
+//
+// R may also meet W's versions before CheckCommit has run for W. Then R
+// takes an out edge to W's timestamp (minOut) without finding W's record;
+// if CheckCommit then refuses W, that edge points at a transaction that
+// never committed: a false positive R may pay for later, never a missed
+// edge.
 //
 // Where aborts happen. A committing pivot whose readers and earlier
 // committed T_out form a dangerous structure fails its commit. A reader
@@ -67,7 +76,9 @@ import (
 // so a write of an unchanged value, or a write into a scanned range
 // outside the rows the reader cared about, counts as a conflict; a
 // transaction whose commit fails on I/O after its check leaves its edges
-// behind until the readers end; and the read-only rule is applied to
+// behind until the readers end; a reader that meets the versions of a
+// writer whose check then fails keeps an edge to it (see above); and the
+// read-only rule is applied to
 // undeclared read-only transactions only once they have committed.
 // Transactions at other levels are not protected: their reads are not
 // tracked (their writes still count as T_out for serializable readers).
@@ -320,7 +331,8 @@ func (s *SSI) ReadNewer(t *SerTxn, newer []uint64) error {
 // commit is refused with ErrSerialization and nothing is recorded.
 // Otherwise the edges are recorded and rec is registered as the writer at
 // ts. The commit pipeline calls it for every committing transaction, in
-// commit order, atomically with adding its versions to the index.
+// commit order, after adding its versions to the index (see the package
+// comment for why that order finds every edge).
 func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -341,14 +353,10 @@ func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error
 	for r := range s.active {
 		check(r)
 	}
+	// The edges from active readers are recorded: each may yet become a
+	// pivot, with this writer as its T_out.
+	active := len(in)
 	if rec != nil {
-		// Committed readers matter only as T_in of this writer as pivot.
-		for _, r := range s.committed {
-			check(r)
-		}
-		if s.summary != nil {
-			check(s.summary)
-		}
 		rec.mu.Lock()
 		out, doomed := rec.minOut, rec.doomed
 		rec.mu.Unlock()
@@ -356,6 +364,18 @@ func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error
 			return ErrSerialization
 		}
 		if out != 0 && out < ts {
+			// rec has an edge out to a transaction that committed
+			// first: it is a pivot if a concurrent reader, active or
+			// committed, has an edge in. Committed readers matter only
+			// here: an edge from one to rec never makes that reader a
+			// pivot, since rec commits after it. So a writer without
+			// such an out edge, the common case, skips them all.
+			for _, r := range s.committed {
+				check(r)
+			}
+			if s.summary != nil {
+				check(s.summary)
+			}
 			for _, r := range in {
 				if dangerous(r, out) {
 					return ErrSerialization
@@ -363,7 +383,7 @@ func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error
 			}
 		}
 	}
-	for _, r := range in {
+	for _, r := range in[:active] {
 		r.mu.Lock()
 		if r.minOut == 0 || ts < r.minOut {
 			r.minOut = ts
