@@ -163,7 +163,12 @@ func sameKey(entries []Entry, a, b sortKey) bool {
 	return a.n <= 16 || bytes.Equal(entries[a.i].Key, entries[b.i].Key)
 }
 
+// prefix returns key's first 16 bytes as two big-endian words, padded
+// with zero bytes.
 func prefix(key []byte) (p0, p1 uint64) {
+	if len(key) >= 16 {
+		return binary.BigEndian.Uint64(key), binary.BigEndian.Uint64(key[8:])
+	}
 	var b [16]byte
 	copy(b[:], key)
 	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
