@@ -35,8 +35,9 @@ const (
 // descent or a walk's bound checks mostly end there, without loading the
 // key's bytes from wherever they were allocated.
 //
-// A key whose only version is top (not a tombstone), the common case once
-// vacuum has run, has no chain at all: c is nil.
+// A key whose only version is top (not a tombstone) has no chain at all
+// (c is nil), or, once vacuum has pruned it down to that version, a hollow
+// one (no versions): vacuum does not pay a tree update per key to drop it.
 type entry struct {
 	p0, p1 uint64 // prefix(key)
 	key    []byte
@@ -81,18 +82,22 @@ func (e *entry) newer(ts uint64) []uint64 {
 	if e.top.TS <= ts {
 		return nil
 	}
-	if e.c == nil {
+	if e.c == nil || len(e.c.versions) == 0 {
 		return []uint64{e.top.TS}
 	}
 	return e.c.newer(ts)
 }
 
-// chain returns e's chain, making one for a key that has none.
+// chain returns e's chain, making one for a key that has none and filling
+// a hollow one.
 func (e *entry) chain() *chain {
-	if e.c != nil {
-		return e.c
+	if e.c == nil {
+		return &chain{key: e.key, versions: []Version{e.top}}
 	}
-	return &chain{key: e.key, versions: []Version{e.top}}
+	if len(e.c.versions) == 0 {
+		e.c.versions = []Version{e.top}
+	}
+	return e.c
 }
 
 // Index maps keys to their version chains. It is safe for concurrent use:

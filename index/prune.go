@@ -163,7 +163,10 @@ func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 			ix.refresh(c) // takes the entry out
 			r.KeysRemoved++
 		case n == 1 && !c.versions[0].Tombstone:
-			ix.refresh(c) // the key keeps its version without a chain
+			// The entry's copy is the key's only version now: the chain
+			// goes hollow and its array is freed. Dropping the chain from
+			// the entry would cost a tree update per key.
+			c.versions = nil
 		}
 	}
 	return r
