@@ -11,7 +11,7 @@ import (
 // walk reads a node's entries from one contiguous array; wide nodes make
 // those runs long enough for the hardware prefetcher to stream them, and
 // keep the tree shallow (three levels hold ~1M keys). An insert moves at
-// most a node's worth of entries, about 9 KB.
+// most a node's worth of entries (255 of 88 bytes).
 const degree = 128
 
 // Range walks collect keys under the read lock in chunks and release it to
@@ -25,7 +25,8 @@ const (
 )
 
 // entry is what the B-tree holds for a key, by value: the key, a copy of
-// its newest version, and the chain of all its versions. Most reads are at
+// its newest version, and the chain of all its versions (see below for
+// keys with one version). Most reads are at
 // a snapshot that sees the newest version, and they find it in the tree
 // node itself: a range walk streams through the nodes' entry arrays
 // without a pointer dereference per key. The copy is kept equal to the
@@ -207,9 +208,11 @@ func (ix *Index) addLocked(key []byte, v Version) {
 		ix.versions++
 		return
 	}
-	c := &chain{key: key}
+	var c *chain
 	if found {
 		c = e.chain()
+	} else {
+		c = &chain{key: key} // a new key whose first version is a tombstone
 	}
 	before, g := len(c.versions), c.garbage()
 	c.add(v)

@@ -12,7 +12,8 @@ import (
 // Load adds versions in bulk: the rebuild of an index at startup. entries
 // may come in any order (recovery reads them in commit order, which is not
 // key order). Load sorts them by key and (TS, Seq), groups each key's
-// versions into one chain and inserts the chains in ascending key order:
+// versions into one tree entry (and a chain, for a key with several) and
+// inserts the entries in ascending key order:
 // every insert then follows the tree's rightmost path, which stays in
 // cache, where inserting a million keys in commit order costs a cache miss
 // per comparison. The sort runs on several cores, and making the tree
