@@ -53,21 +53,31 @@ func dumpLoaded(ix *index.Index, ts uint64) []loadedKV {
 	return out
 }
 
+// requireLoadMatchesApply loads entries into a new index and requires it
+// to equal the index that adding them one by one gives, at each of the
+// snapshots tss. It returns the loaded index.
+func requireLoadMatchesApply(t *testing.T, entries []index.Entry, tss ...uint64) *index.Index {
+	t.Helper()
+	loaded, applied := index.New(), index.New()
+	loaded.Load(entries)
+	for _, e := range entries {
+		applied.Add(e.Key, e.Version)
+	}
+	require.Equal(t, applied.Len(), loaded.Len())
+	require.Equal(t, applied.Versions(), loaded.Versions())
+	require.Equal(t, applied.Garbage(), loaded.Garbage())
+	for _, ts := range tss {
+		require.Equal(t, dumpLoaded(applied, ts), dumpLoaded(loaded, ts), "ts %d", ts)
+	}
+	return loaded
+}
+
 // TestLoadMatchesApply: a bulk load gives the index that applying the
 // same versions one by one gives, at every snapshot.
 func TestLoadMatchesApply(t *testing.T) {
 	for seed := range uint64(5) {
 		entries := loadEntries(rand.New(rand.NewPCG(seed, 1)))
-		loaded, applied := index.New(), index.New()
-		loaded.Load(entries)
-		for _, e := range entries {
-			applied.Add(e.Key, e.Version)
-		}
-		require.Equal(t, applied.Len(), loaded.Len())
-		require.Equal(t, applied.Versions(), loaded.Versions())
-		for _, ts := range []uint64{0, 1, 50, 200, 400, 1 << 40} {
-			require.Equal(t, dumpLoaded(applied, ts), dumpLoaded(loaded, ts), "seed %d ts %d", seed, ts)
-		}
+		loaded := requireLoadMatchesApply(t, entries, 0, 1, 50, 200, 400, 1<<40)
 		// The loaded index takes later commits like any other.
 		e := index.Entry{Key: []byte("key00007"), Version: index.Version{TS: 1 << 30, Value: []byte("new")}}
 		loaded.Apply([]index.Entry{e})
@@ -81,17 +91,7 @@ func TestLoadMatchesApply(t *testing.T) {
 // cores and to fill many batches.
 func TestLoadMatchesApplyLarge(t *testing.T) {
 	entries := loadEntriesN(rand.New(rand.NewPCG(9, 9)), 12_000)
-	loaded, applied := index.New(), index.New()
-	loaded.Load(entries)
-	for _, e := range entries {
-		applied.Add(e.Key, e.Version)
-	}
-	require.Equal(t, applied.Len(), loaded.Len())
-	require.Equal(t, applied.Versions(), loaded.Versions())
-	require.Equal(t, applied.Garbage(), loaded.Garbage())
-	for _, ts := range []uint64{0, 1000, uint64(len(entries)) / 2, 1 << 40} {
-		require.Equal(t, dumpLoaded(applied, ts), dumpLoaded(loaded, ts), "ts %d", ts)
-	}
+	requireLoadMatchesApply(t, entries, 0, 1000, uint64(len(entries))/2, 1<<40)
 }
 
 // TestLoadIntoNonEmptyIndex adds to what is there.
