@@ -26,10 +26,10 @@ const (
 
 // entry is what the B-tree holds for a key, by value: the key, a copy of
 // its newest version, and the chain of all its versions (see below for
-// keys with one version). Most reads are at
-// a snapshot that sees the newest version, and they find it in the tree
-// node itself: a range walk streams through the nodes' entry arrays
-// without a pointer dereference per key. The copy is kept equal to the
+// keys with one version). Most reads are at a snapshot that sees the
+// newest version, and they find it in the tree node itself: a range walk
+// streams through the nodes' entry arrays without a pointer dereference
+// per key. The copy is kept equal to the
 // chain's newest version by every change to the chain (refresh).
 //
 // The key's first 16 bytes are inline too (p0, p1): comparisons in a
@@ -269,8 +269,9 @@ var (
 func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bool) {
 	bp := itemBufs.Get().(*[]Item)
 	buf := (*bp)[:0]
+	used := 0 // items of buf written so far
 	defer func() {
-		clear(buf) // drop the references to keys and values
+		clear(buf[:used]) // drop the references to keys and values
 		*bp = buf[:0]
 		itemBufs.Put(bp)
 	}()
@@ -282,7 +283,6 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 		endProbe = probe(end)
 	}
 	for {
-		clear(buf)
 		buf = buf[:0]
 		more := false
 		first := true
@@ -325,6 +325,7 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 			ix.tree.AscendGreaterOrEqual(probe(from), visit)
 		}
 		ix.mu.RUnlock()
+		used = max(used, len(buf))
 		for _, it := range buf {
 			if !fn(it) {
 				return

@@ -69,10 +69,7 @@ func (ix *Index) Load(entries []Entry) {
 			ix.tree.ReplaceOrInsert(buf[i])
 		}
 		clear(buf)
-		select {
-		case free <- buf:
-		default:
-		}
+		free <- buf // never blocks: free has room for every batch there is
 	}
 	ix.versions += b.versionsLoaded
 	// Record the loaded garbage for vacuum, in timestamp order as the
