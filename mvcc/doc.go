@@ -46,8 +46,11 @@
 //   - GetForUpdate, under Snapshot and Serializable, when a newer version
 //     was committed after the snapshot, or on a deadlock (also ErrDeadlock).
 //
-// After a conflict the transaction is finished: later calls return
-// ErrTxnDone. DB.Update reruns its function on conflicts, with backoff.
+// After a conflict the transaction is finished: later calls return an
+// error matching ErrTxnDone that also still matches ErrConflict, until
+// Rollback (then plain ErrTxnDone). So a failure that a Scan found, and
+// that some later call reported, is still a conflict to whoever checks
+// last. DB.Update reruns its function on conflicts, with backoff.
 //
 // # Locks
 //

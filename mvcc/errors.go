@@ -71,3 +71,16 @@ func checkValue(v []byte) error {
 	}
 	return nil
 }
+
+// endedError is what a call on a transaction that a conflict ended
+// returns: it matches ErrTxnDone (the transaction is finished) and the
+// conflict (so a retry loop still sees ErrConflict).
+type endedError struct{ cause error }
+
+func (e *endedError) Error() string {
+	return ErrTxnDone.Error() + " by a conflict: " + e.cause.Error()
+}
+
+func (e *endedError) Is(target error) bool { return target == ErrTxnDone }
+
+func (e *endedError) Unwrap() error { return e.cause }

@@ -35,6 +35,7 @@ type Txn struct {
 	scans atomic.Int32 // Scan loops running; while > 0 the slot stays put
 
 	mu     sync.Mutex        // guards the fields below
+	failed error             // the conflict that ended it, until Rollback
 	writes map[string]*write // buffered writes by key
 	sorted []*write          // writes in key order; nil when stale
 	id     uint64            // lock owner ID, assigned at the first GetForUpdate
@@ -55,11 +56,13 @@ func (tx *Txn) usable() error {
 		return ErrClosed
 	}
 	if tx.done.Load() {
+		if tx.failed != nil {
+			return &endedError{cause: tx.failed}
+		}
 		return ErrTxnDone
 	}
 	if tx.ser != nil && tx.ser.Doomed() {
-		tx.fail()
-		return tx.serializationError()
+		return tx.fail(tx.serializationError())
 	}
 	return nil
 }
@@ -68,7 +71,10 @@ func (tx *Txn) usable() error {
 // otherwise the error its next call would return (ErrClosed, ErrTxnDone,
 // or the serialization failure a Scan found, which also ends the
 // transaction). Scan has no error result; call Err after the loop to learn
-// of a failure without touching data.
+// of a failure without touching data. A transaction ended by a conflict
+// keeps reporting it (errors matching both ErrConflict and ErrTxnDone)
+// until it is rolled back, so that DB.Update retries it whichever call
+// noticed the failure first.
 func (tx *Txn) Err() error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
@@ -147,8 +153,7 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 		var newer []uint64
 		v, ok, newer = tx.db.index.Lookup(key, tx.readTS)
 		if err := tx.db.ssi.ReadNewer(tx.ser, newer); err != nil {
-			tx.fail()
-			return nil, tx.serializationError()
+			return nil, tx.fail(tx.serializationError())
 		}
 	} else {
 		v, ok = tx.db.index.Get(key, tx.snapshot())
@@ -188,8 +193,7 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, txn.ErrDeadlock):
-			tx.fail()
-			return nil, &conflictError{msg: "deadlock: waiting for the lock on key " + quoteKey(key) + " would close a cycle of waiters", deadlock: true}
+			return nil, tx.fail(&conflictError{msg: "deadlock: waiting for the lock on key " + quoteKey(key) + " would close a cycle of waiters", deadlock: true})
 		case txn.IsClosedWait(err):
 			tx.finish()
 			return nil, ErrClosed
@@ -202,8 +206,7 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 	}
 	if _, own := tx.writes[string(key)]; !own && tx.level != ReadCommitted {
 		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
-			tx.fail()
-			return nil, tx.conflict(key, latest)
+			return nil, tx.fail(tx.conflict(key, latest))
 		}
 	}
 	return tx.get(key)
@@ -220,7 +223,10 @@ func (tx *Txn) Put(key, value []byte) error {
 }
 
 // Delete buffers the removal of key. Deleting an absent key is not an
-// error.
+// error. The removal is a write like any other, whether or not the key
+// exists when Delete is called: it takes part in first-committer-wins and
+// in SSI's edge search, and the transaction's own reads see the key as
+// absent from then on (a concurrent insert committed meanwhile included).
 func (tx *Txn) Delete(key []byte) error {
 	return tx.write(key, nil, true)
 }
@@ -254,26 +260,18 @@ func (tx *Txn) write(key, value []byte, tombstone bool) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	latest, exists := tx.db.index.Latest(key)
-	if tx.level != ReadCommitted && latest.TS > tx.readTS {
-		tx.fail()
-		return tx.conflict(key, latest.TS)
+	if tx.level != ReadCommitted {
+		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
+			return tx.fail(tx.conflict(key, latest))
+		}
 	}
 	if tx.writes == nil {
 		tx.writes = make(map[string]*write)
 	}
-	if tombstone && (!exists || latest.Tombstone) && latest.TS <= tx.db.oracle.Visible() {
-		// Nothing committed to delete: dropping our own pending write is
-		// the whole effect, and no tombstone version is created. Only when
-		// the newest version is published: one still in the commit
-		// pipeline may fail to persist, and until it is visible a read
-		// after this Delete returned would still see the older value.
-		if _, ok := tx.writes[string(key)]; ok {
-			delete(tx.writes, string(key))
-			tx.sorted = nil
-		}
-		return nil
-	}
+	// A Delete always buffers its tombstone, even of a key absent now: a
+	// concurrent writer of the key must meet it at commit (first committer
+	// wins, SSI), and a read-committed transaction must keep seeing its
+	// own delete after someone else inserts the key.
 	w := &write{key: bytes.Clone(key), tombstone: tombstone}
 	if !tombstone {
 		w.value = append(make([]byte, 0, len(value)), value...)
@@ -442,6 +440,9 @@ func (tx *Txn) Commit() error {
 	tx.end(err == nil)
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
+			tx.mu.Lock()
+			tx.failed = err
+			tx.mu.Unlock()
 			tx.db.stats.conflicts.Add(1)
 		}
 		return err
@@ -480,6 +481,7 @@ func (tx *Txn) Rollback() error {
 		return ErrClosed
 	}
 	if tx.done.Load() {
+		tx.failed = nil
 		return ErrTxnDone
 	}
 	tx.finish()
@@ -487,10 +489,13 @@ func (tx *Txn) Rollback() error {
 	return nil
 }
 
-// fail ends the transaction after a conflict. Called with tx.mu held.
-func (tx *Txn) fail() {
+// fail ends the transaction after the conflict err, which it returns and
+// which later calls keep reporting until Rollback. Called with tx.mu held.
+func (tx *Txn) fail(err error) error {
+	tx.failed = err
 	tx.finish()
 	tx.db.stats.conflicts.Add(1)
+	return err
 }
 
 func (tx *Txn) conflict(key []byte, ts uint64) error {

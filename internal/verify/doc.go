@@ -25,8 +25,12 @@
 //     level (at read committed the read-modify-write locks with
 //     GetForUpdate).
 //   - whole transactions on three keys (porcupine, one operation per
-//     transaction): serializable histories are strictly serializable;
-//     snapshot ones are caught failing.
+//     transaction), with reads, puts, blind deletes (of keys that may be
+//     absent) and put-then-delete: serializable histories are strictly
+//     serializable; snapshot ones are caught failing. The list-append
+//     workload has no deletes: its checker orders versions by list
+//     prefixes, which a delete would break; absence is a plain value in
+//     this model, so blind deletes are checked here.
 //
 // A porcupine failure writes an HTML visualization to MVKV_PORCUPINE_DIR
 // (default: mvkv-porcupine in the system temporary directory) and names

@@ -67,14 +67,28 @@ func oneTxn(db *mvcc.DB, rec *linear.Recorder, cfg TxnConfig, rng *rand.Rand, cl
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	n := 1 + rng.IntN(cfg.MaxOps)
-	steps := make(linear.TxnInput, 0, n)
+	steps := make(linear.TxnInput, 0, n+1)
 	for j := range n {
 		s := linear.TxnStep{Key: rng.IntN(cfg.Keys), Write: rng.IntN(2) == 0}
 		key := []byte(cfg.Prefix + strconv.Itoa(s.Key))
-		if s.Write {
+		switch {
+		case s.Write && rng.IntN(3) == 0:
+			// A delete, blind: the key may well be absent (value 0 in the
+			// model), and it is a write all the same.
+			err = tx.Delete(key)
+		case s.Write && rng.IntN(4) == 0:
+			// Put then delete: the transaction's net effect on the key
+			// is its absence, whatever was there before.
+			s.Value = value + j + 1
+			if err = tx.Put(key, []byte(strconv.Itoa(s.Value))); err == nil {
+				steps = append(steps, s)
+				s.Value = 0
+				err = tx.Delete(key)
+			}
+		case s.Write:
 			s.Value = value + j + 1
 			err = tx.Put(key, []byte(strconv.Itoa(s.Value)))
-		} else {
+		default:
 			var v []byte
 			v, err = tx.Get(key)
 			if errors.Is(err, mvcc.ErrNotFound) {
