@@ -3,7 +3,6 @@ package gc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -31,29 +30,32 @@ type Horizon interface {
 	Horizon() uint64
 }
 
-// Store is durable storage. Delete removes the given versions in one
-// atomic write: after a crash either all of them are gone or none is.
-type Store interface {
-	Delete(removed []index.Removed) error
-}
-
-// Collector runs vacuum passes over one Index and Store. Passes never
+// Collector runs vacuum passes over one Index. Passes never
 // overlap: a second Vacuum waits for the first to finish.
 type Collector struct {
 	ix  Index
 	h   Horizon
-	st  Store
 	cfg Config
 
-	run chan struct{} // a one-slot semaphore: held while a pass runs
+	run  chan struct{} // a one-slot semaphore: held while a pass runs
+	kick chan struct{} // one slot: wakes Auto before its next tick
 
 	mu     sync.Mutex // guards totals
 	totals Totals
 }
 
 // New returns a Collector; zero fields of cfg take their defaults.
-func New(ix Index, h Horizon, st Store, cfg Config) *Collector {
-	return &Collector{ix: ix, h: h, st: st, cfg: cfg.withDefaults(), run: make(chan struct{}, 1)}
+func New(ix Index, h Horizon, cfg Config) *Collector {
+	return &Collector{ix: ix, h: h, cfg: cfg.withDefaults(), run: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+}
+
+// Kick asks Auto to check the policy now instead of at its next tick. It
+// never blocks: the engine calls it after commits that grew memory.
+func (c *Collector) Kick() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Config returns the configuration in effect, defaults filled in.
@@ -62,9 +64,9 @@ func (c *Collector) Config() Config { return c.cfg }
 // Vacuum runs one pass now: it removes every version invisible at and
 // above the current horizon. It stops between batches when ctx ends and
 // then returns what it did so far with ctx's error; a batch is never left
-// half done. If Store.Delete fails, the pass stops: the batch is gone from
-// the Index but stays in storage, where it is harmless (older versions a
-// restart reloads as garbage) until a later pass after a restart.
+// half done. A pass touches memory only: the file holds each key's newest
+// version, which no prune removes from it, so there is no storage write
+// to fail and nothing a crash mid-pass could leave half done.
 func (c *Collector) Vacuum(ctx context.Context) (Stats, error) {
 	return c.vacuum(ctx, false)
 }
@@ -88,10 +90,7 @@ func (c *Collector) vacuum(ctx context.Context, auto bool) (s Stats, err error) 
 		}
 		t0 := time.Now()
 		r := c.ix.Prune(s.Horizon, c.cfg.BatchSize)
-		if len(r.Removed) > 0 {
-			if err := c.st.Delete(r.Removed); err != nil {
-				return s, fmt.Errorf("gc: deleting %d versions: %w", len(r.Removed), err)
-			}
+		if r.VersionsRemoved > 0 {
 			s.Batches++
 		}
 		s.add(r)
@@ -151,16 +150,16 @@ func (c *Collector) Totals() Totals {
 }
 
 // Due reports whether the policy calls for a pass now, with the figures it
-// decided on: versions a pass could remove now (an estimate, see
-// index.Index.Reclaimable) and live versions (held minus garbage).
-func (c *Collector) Due() (due bool, reclaimable, live int64) {
+// decided on: versions a pass could remove from memory now (an estimate,
+// see index.Index.Reclaimable) and the versions it would keep there.
+func (c *Collector) Due() (due bool, reclaimable, kept int64) {
 	reclaimable = c.ix.Reclaimable(c.h.Horizon())
-	live = c.ix.Versions() - c.ix.Garbage()
-	return c.cfg.Policy.Due(reclaimable, live), reclaimable, live
+	kept = max(c.ix.Versions()-reclaimable, 0)
+	return c.cfg.Policy.Due(reclaimable, kept), reclaimable, kept
 }
 
-// Auto is autovacuum: every Config.Interval it checks the policy and runs a
-// pass when it is due. It returns when ctx ends, after the pass in
+// Auto is autovacuum: every Config.Interval, and whenever Kick asks, it
+// checks the policy and runs a pass when it is due. It returns when ctx ends, after the pass in
 // progress stops at its next batch boundary.
 func (c *Collector) Auto(ctx context.Context) {
 	t := time.NewTicker(c.cfg.Interval)
@@ -170,6 +169,7 @@ func (c *Collector) Auto(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-c.kick:
 		}
 		if due, _, _ := c.Due(); due {
 			_, _ = c.vacuum(ctx, true) // the error is kept in Totals

@@ -1,59 +1,65 @@
-// Package gc is vacuum: it removes the versions no open transaction can
-// see, from the in-memory index and from durable storage, in small batches,
-// and decides when to do it on its own (autovacuum).
+// Package gc is vacuum: it gives back the memory held by versions no open
+// transaction needs from memory any more, in small batches, and decides
+// when to do it on its own (autovacuum).
+//
+// # Where versions live
+//
+// The file holds each key's newest committed version; the in-memory index
+// holds the versions written since the oldest open snapshot: the
+// before-images that older snapshots still read, and the commit
+// timestamps of recent writes that conflict checks need. Vacuum trims the
+// index as the horizon moves. It never writes the file: nothing a pass
+// does can fail on a full disk, or be half done after a crash.
 //
 // # The rule
 //
 // The horizon is the oldest snapshot any active transaction holds,
 // commits in flight included (a committing transaction keeps its snapshot
-// until its commit has finished). For each key, vacuum keeps the newest
-// version at or below the horizon and every newer one; everything older is
-// invisible to every snapshot that exists or can still be taken. When that
-// kept version is a tombstone it goes too (with nothing older left, the key
-// reads as absent either way), and a key left with no version is removed.
+// until its commit has finished). For each key held in memory:
 //
-//	key k: a@3  b@5  del@8  c@12        horizon 9
-//	         gone gone gone  kept       (del@8 is what a snapshot at 9..11 sees:
-//	                                     absent; so it goes, and c@12 stays)
+//   - when its newest version is at or below the horizon, the whole key
+//     leaves memory: every snapshot sees that newest version, and the
+//     file holds it (a tombstone: the file holds nothing, which reads the
+//     same);
+//   - otherwise vacuum keeps the newest version at or below the horizon
+//     and every newer one; everything older goes, and the kept one goes
+//     too when it is a tombstone.
+//
+//	key k: old@1  a@3  del@8  c@12       horizon 9
+//	       gone   gone gone   kept       (del@8 is what a snapshot at 9..11
+//	                                      sees: absent; so it goes)
+//	                                     horizon 12: k leaves memory; the
+//	                                     file holds c@12
 //
 // # Batches
 //
 // A pass takes the horizon once and then works in batches of
-// Config.BatchSize versions: it prunes a batch from the index under the
-// index lock (no I/O under it), deletes that batch from storage in one
-// write transaction (Store.Delete), and pauses before the next so that
-// commits get the index lock and the storage writer in between: no lock and
-// no write transaction is ever held for more than one batch. This is the
-// lesson of etcd's compaction (etcd-io/etcd#11421, #19406): one big delete
-// stalls every writer for its whole length, and the pause must come after
-// each batch has finished, not on a fixed tick.
+// Config.BatchSize versions, each one short hold of the index lock, with a
+// pause before the next so that commits and readers get the lock in
+// between: no lock is ever held for more than one batch. This is the
+// lesson of etcd's compaction: one big delete stalls every writer for its
+// whole length, and the pause must come after each batch has finished,
+// not on a fixed tick.
 //
-// Crash safety: the removed versions of one key are deleted from storage
-// in the same batch, so a crash never leaves an older put on disk without
-// the tombstone that hid it. The one exception is a key with more removable
-// versions than a batch holds; its versions then go oldest first over
-// several batches, the newest (possibly the tombstone) in the last, so
-// every state a crash can leave still reads right.
-//
-// Finding the work costs O(garbage), not O(data): the index records, as
-// commits append, when each superseded version becomes removable (see
+// Finding the work costs O(work), not O(data): the index records, as
+// commits install versions, when each key may next shed some (see
 // index.Prune), and a pass consumes that record up to its horizon.
 //
 // # Autovacuum
 //
-// Like PostgreSQL's autovacuum, a background loop wakes every
-// Config.Interval and starts a pass when the versions it could remove
-// reach Policy.Threshold + Policy.ScaleFactor * live versions: a table of
-// a million live versions tolerates 200,000 dead ones at the default 0.2,
-// a small one is vacuumed after a thousand.
+// Like PostgreSQL's autovacuum, a background loop starts a pass when the
+// versions it could remove reach Policy.Threshold + Policy.ScaleFactor *
+// the versions it would keep; it checks every Config.Interval and whenever
+// the engine kicks it (after commits that grew memory past the
+// threshold), so that a bulk load does not fill memory between ticks.
 //
-// Example, with the index as the only store:
+// Example:
 //
-//	c := gc.New(ix, oracle, store, gc.Config{})
+//	c := gc.New(ix, oracle, gc.Config{})
 //	st, err := c.Vacuum(ctx) // st.VersionsRemoved, st.Horizon, ...
 //	go c.Auto(ctx)           // until ctx ends
 //
 // gc never calls into the engine: the engine hands it an Index (the
-// index.Index), a Horizon (the transaction oracle) and a Store (the
-// on-disk delete), and gc calls nothing else.
+// index.Index) and a Horizon (the transaction oracle), and gc calls
+// nothing else.
 package gc

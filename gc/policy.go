@@ -3,17 +3,18 @@ package gc
 import "time"
 
 // Policy decides when autovacuum starts a pass: when the versions it could
-// remove now reach Threshold + ScaleFactor * live versions (PostgreSQL's
-// autovacuum_vacuum_threshold and autovacuum_vacuum_scale_factor). The
-// threshold keeps small databases from being vacuumed for every few dead
-// versions; the scale factor makes the cost of a pass proportional to the
-// garbage it removes relative to the data, so large databases are not
-// vacuumed constantly.
+// remove from memory now reach Threshold + ScaleFactor * the versions it
+// would keep there (PostgreSQL's autovacuum_vacuum_threshold and
+// autovacuum_vacuum_scale_factor, applied to memory, not to the data: the
+// file holds the data, and a pass never touches it). The threshold keeps
+// passes from running for every few versions; the scale factor makes a
+// pass's work proportional to what it gives back when a long snapshot
+// keeps many versions in memory.
 type Policy struct {
 	// Threshold is the fixed part, in versions. Default (zero) 1000;
 	// negative means 0.
 	Threshold int64
-	// ScaleFactor is the part proportional to live versions. Default
+	// ScaleFactor is the part proportional to the versions kept. Default
 	// (zero) 0.2; negative means 0.
 	ScaleFactor float64
 }
@@ -28,8 +29,8 @@ const (
 	DefaultMaxPause = 10 * time.Millisecond
 )
 
-// Due reports whether reclaimable dead versions justify a pass when live
-// versions are live.
+// Due reports whether reclaimable versions justify a pass when kept
+// versions stay.
 func (p Policy) Due(reclaimable, live int64) bool {
 	if reclaimable <= 0 {
 		return false
@@ -41,8 +42,7 @@ func (p Policy) Due(reclaimable, live int64) bool {
 // takes its default.
 type Config struct {
 	// BatchSize is how many versions one batch removes: one index lock
-	// hold and one storage write transaction. Default 1000 (etcd's
-	// compaction batch). Larger batches finish a pass sooner but make
+	// hold. Default 1000 (etcd's compaction batch). Larger batches finish a pass sooner but make
 	// commits that arrive during a batch wait longer.
 	BatchSize int
 	// Pause is how long a pass sleeps after each batch. Zero means
@@ -52,8 +52,9 @@ type Config struct {
 	Pause time.Duration
 	// Policy decides when Auto starts a pass. Zero fields take defaults.
 	Policy Policy
-	// Interval is how often Auto checks the policy. Default 1s. A check
-	// costs O(log garbage) and one horizon computation.
+	// Interval is how often Auto checks the policy when nothing kicks it.
+	// Default 1s. A check costs O(log versions) and one horizon
+	// computation.
 	Interval time.Duration
 }
 

@@ -16,13 +16,12 @@ type Stats struct {
 	// VersionsRemoved counts removed versions, tombstones included;
 	// KeysRemoved the keys left with nothing.
 	VersionsRemoved, KeysRemoved int64
-	// BytesFreed is the size of the removed keys and values.
+	// BytesFreed is the size of the values removed from memory.
 	BytesFreed int64
-	// Batches counts the batches (storage write transactions).
+	// Batches counts the batches that removed something.
 	Batches int64
-	// LongestBatch is the longest time one batch took (its index prune
-	// and its storage write): about the longest a commit waited for the
-	// pass.
+	// LongestBatch is the longest time one batch held the index lock:
+	// about the longest a commit or a reader waited for the pass.
 	LongestBatch time.Duration
 	// Duration is the pass's wall-clock time, pauses included.
 	Duration time.Duration
@@ -32,10 +31,8 @@ func (s *Stats) add(r index.PruneResult) {
 	s.KeysExamined += r.KeysExamined
 	s.VersionsExamined += r.VersionsExamined
 	s.KeysRemoved += r.KeysRemoved
-	s.VersionsRemoved += int64(len(r.Removed))
-	for _, rm := range r.Removed {
-		s.BytesFreed += int64(len(rm.Key) + len(rm.Value))
-	}
+	s.VersionsRemoved += r.VersionsRemoved
+	s.BytesFreed += r.BytesFreed
 }
 
 // Totals are cumulative figures since the Collector was made.

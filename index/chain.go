@@ -4,11 +4,17 @@ import "sort"
 
 // Version is one committed version of a key. TS is the commit timestamp of
 // the transaction that wrote it; Seq orders the writes inside that
-// transaction, so (TS, Seq) is unique and names the version on disk.
+// transaction, so (TS, Seq) is unique.
+//
+// InFile marks a version whose value the index does not hold: it is the
+// key's newest committed version, and the file holds it (with its TS).
+// Only a chain's newest version can be InFile: a commit that supersedes it
+// turns it into a before-image with its value (see Writer.Install).
 type Version struct {
 	TS        uint64
 	Seq       uint32
 	Tombstone bool
+	InFile    bool
 	Value     []byte
 }
 
@@ -18,9 +24,6 @@ type Version struct {
 type chain struct {
 	key      []byte
 	versions []Version
-	// pruned is the horizon of the last prune that left nothing removable:
-	// garbage created at or below it is gone already (see reclaimQueue).
-	pruned uint64
 }
 
 // visible returns the newest version with TS <= ts.
@@ -50,15 +53,9 @@ func (c *chain) newer(ts uint64) []uint64 {
 	return out
 }
 
-func (c *chain) latest() (Version, bool) {
-	if len(c.versions) == 0 {
-		return Version{}, false
-	}
-	return c.versions[len(c.versions)-1], true
-}
-
 // add inserts v keeping TS order. Commits arrive in TS order, so this is an
-// append in all but recovery-from-unordered-input cases.
+// append in all but test-driven cases; a version that already exists (same
+// TS and Seq) is replaced.
 func (c *chain) add(v Version) {
 	n := len(c.versions)
 	if n == 0 || c.versions[n-1].TS < v.TS || (c.versions[n-1].TS == v.TS && c.versions[n-1].Seq < v.Seq) {
@@ -79,12 +76,23 @@ func (c *chain) add(v Version) {
 }
 
 // removable returns how many versions, from the oldest, no snapshot at or
-// above horizon can see: all but the newest version with TS <= horizon,
-// and that one too when it is a tombstone (a deleted key reads as absent
-// either way, so the tombstone and everything before it may go).
+// above horizon needs from memory:
+//
+//   - all of them when the newest has TS <= horizon: every such snapshot
+//     sees the newest version, and the file holds it (or, for a
+//     tombstone, holds nothing, which reads the same);
+//   - otherwise all but the newest version with TS <= horizon, and that
+//     one too when it is a tombstone (with nothing older left, the key
+//     reads as absent at those snapshots either way).
 func (c *chain) removable(horizon uint64) int {
-	// keep is the newest version at or below the horizon.
-	keep := sort.Search(len(c.versions), func(i int) bool { return c.versions[i].TS > horizon }) - 1
+	n := len(c.versions)
+	if n == 0 {
+		return 0
+	}
+	if c.versions[n-1].TS <= horizon {
+		return n
+	}
+	keep := sort.Search(n, func(i int) bool { return c.versions[i].TS > horizon }) - 1
 	if keep < 0 {
 		return 0
 	}
@@ -95,18 +103,16 @@ func (c *chain) removable(horizon uint64) int {
 }
 
 // prune removes up to limit of the removable versions, oldest first, and
-// returns them; complete reports that nothing removable is left. Removing
-// the oldest first keeps every intermediate state a valid chain: the newest
-// version is the last to go, so a partial prune never turns a deleted key
-// back into a live one. The chain may become empty.
-func (c *chain) prune(horizon uint64, limit int) (removed []Version, complete bool) {
+// returns how many it removed; complete reports that nothing removable is
+// left. Removing the oldest first keeps every intermediate state a valid
+// chain: the newest version is the last to go, so a partial prune never
+// turns a deleted key back into a live one. The chain may become empty.
+func (c *chain) prune(horizon uint64, limit int) (removed int, complete bool) {
 	n := c.removable(horizon)
 	if n == 0 {
-		return nil, true
+		return 0, true
 	}
 	cut := min(n, max(limit, 1))
-	removed = make([]Version, cut)
-	copy(removed, c.versions[:cut])
 	// Drop the references so the removed values can be freed, and give the
 	// survivors a fresh array once the dead prefix dominates the old one.
 	clear(c.versions[:cut])
@@ -114,12 +120,12 @@ func (c *chain) prune(horizon uint64, limit int) (removed []Version, complete bo
 	if cap(c.versions) > 2*len(c.versions)+8 {
 		c.versions = append([]Version(nil), c.versions...)
 	}
-	return removed, cut == n
+	return cut, cut == n
 }
 
-// garbage counts the versions that vacuum will remove once the horizon
-// reaches the newest version: all but the newest, and the newest too when
-// it is a tombstone.
+// garbage counts the versions that are superseded or deleted: all but the
+// newest, and the newest too when it is a tombstone. The one it leaves
+// out, a live newest version, is the one the file holds.
 func (c *chain) garbage() int64 {
 	n := len(c.versions)
 	if n == 0 {

@@ -2,7 +2,11 @@ package index
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/btree"
 )
@@ -37,8 +41,7 @@ const (
 // key's bytes from wherever they were allocated.
 //
 // A key whose only version is top (not a tombstone) has no chain at all
-// (c is nil), or, once vacuum has pruned it down to that version, a hollow
-// one (no versions): vacuum does not pay a tree update per key to drop it.
+// (c is nil): a key inserted since the last vacuum costs one tree entry.
 type entry struct {
 	p0, p1 uint64 // prefix(key)
 	key    []byte
@@ -83,20 +86,16 @@ func (e *entry) newer(ts uint64) []uint64 {
 	if e.top.TS <= ts {
 		return nil
 	}
-	if e.c == nil || len(e.c.versions) == 0 {
+	if e.c == nil {
 		return []uint64{e.top.TS}
 	}
 	return e.c.newer(ts)
 }
 
-// chain returns e's chain, making one for a key that has none and filling
-// a hollow one.
+// chain returns e's chain, making one for a key that has none.
 func (e *entry) chain() *chain {
 	if e.c == nil {
 		return &chain{key: e.key, versions: []Version{e.top}}
-	}
-	if len(e.c.versions) == 0 {
-		e.c.versions = []Version{e.top}
 	}
 	return e.c
 }
@@ -107,8 +106,8 @@ func (e *entry) chain() *chain {
 type Index struct {
 	mu       sync.RWMutex
 	tree     *btree.BTreeG[entry]
-	versions int64 // total versions held, tombstones included; guarded by mu
-	garbage  int64 // versions superseded or deleted, see Garbage; guarded by mu
+	versions atomic.Int64 // versions held, tombstones included; written under mu
+	garbage  int64        // versions superseded or deleted, see Garbage; guarded by mu
 	reclaim  reclaimQueue
 }
 
@@ -121,9 +120,8 @@ func (ix *Index) lookup(key []byte) (entry, bool) {
 
 // refresh makes the tree's entry for c match the chain after a change:
 // gone when the chain is empty, else carrying its newest version, and
-// without the chain when that is the only version left. A chain dropped so
-// is emptied: entries of the reclaim queue that still name it are then
-// skipped. Called with ix.mu held for writing.
+// without the chain when that is the only version left (and not a
+// tombstone). Called with ix.mu held for writing.
 func (ix *Index) refresh(c *chain) {
 	n := len(c.versions)
 	if n == 0 {
@@ -134,8 +132,6 @@ func (ix *Index) refresh(c *chain) {
 	e.top = c.versions[n-1]
 	if n > 1 || e.top.Tombstone {
 		e.c = c
-	} else {
-		c.versions = nil
 	}
 	ix.tree.ReplaceOrInsert(e)
 }
@@ -145,33 +141,33 @@ func New() *Index {
 	return &Index{tree: btree.NewG(degree, less)}
 }
 
-// Get returns the version of key visible at ts: the newest with TS <= ts.
-// ok is false when there is none (the caller treats a tombstone as absent).
-func (ix *Index) Get(key []byte, ts uint64) (v Version, ok bool) {
+// Find returns the version of key visible at ts: the newest with TS <= ts.
+// held reports whether the index holds key at all; when it does, its
+// answer is the whole truth for ts (visible false: the key is absent at
+// ts), and when it does not, the file's newest version is what every
+// snapshot at or above the horizon sees. A visible version may be InFile:
+// its value is then the file's.
+func (ix *Index) Find(key []byte, ts uint64) (v Version, visible, held bool) {
 	ix.mu.RLock()
-	e, found := ix.lookup(key)
-	if found {
-		v, ok = e.visible(ts)
+	e, held := ix.lookup(key)
+	if held {
+		v, visible = e.visible(ts)
 	}
 	ix.mu.RUnlock()
-	return v, ok
+	return v, visible, held
 }
 
-// Latest returns the newest committed version of key, whatever its TS.
-func (ix *Index) Latest(key []byte) (v Version, ok bool) {
-	ix.mu.RLock()
-	e, found := ix.lookup(key)
-	if found {
-		v, ok = e.top, true
-	}
-	ix.mu.RUnlock()
-	return v, ok
-}
-
-// LatestTS returns the commit timestamp of key's newest version, 0 if none.
+// LatestTS returns the commit timestamp of key's newest version held, 0 if
+// the index holds none (then every version of key is at or below the
+// horizon it was pruned at).
 func (ix *Index) LatestTS(key []byte) uint64 {
-	v, _ := ix.Latest(key)
-	return v.TS
+	ix.mu.RLock()
+	e, found := ix.lookup(key)
+	ix.mu.RUnlock()
+	if !found {
+		return 0
+	}
+	return e.top.TS
 }
 
 // Entry is one write to apply: a key and its new version.
@@ -186,7 +182,7 @@ type Entry struct {
 func (ix *Index) Apply(entries []Entry) {
 	ix.mu.Lock()
 	for i := range entries {
-		ix.addLocked(entries[i].Key, entries[i].Version)
+		ix.addLocked(entries[i].Key, nil, entries[i].Version)
 	}
 	ix.mu.Unlock()
 }
@@ -194,35 +190,57 @@ func (ix *Index) Apply(entries []Entry) {
 // Add adds one version (see Apply).
 func (ix *Index) Add(key []byte, v Version) {
 	ix.mu.Lock()
-	ix.addLocked(key, v)
+	ix.addLocked(key, nil, v)
 	ix.mu.Unlock()
 }
 
-func (ix *Index) addLocked(key []byte, v Version) {
+// errBeforeImage reports a before-image that does not match the version
+// the index holds as the file's.
+var errBeforeImage = errors.New("index: the file's version of the key is not the one the index holds")
+
+// addLocked adds v to key's chain. before is the key's newest version in
+// the file, with its value (nil: absent there), when the caller read it: a
+// key the index does not hold starts its chain with it, and a newest
+// version held as InFile takes its value, so that snapshots older than v
+// keep reading it. Called with ix.mu held for writing.
+func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 	e, found := ix.lookup(key)
-	if !found && !v.Tombstone {
+	if !found && before == nil && !v.Tombstone {
 		// A new key: one version, no chain.
 		e = probe(key)
 		e.top = v
 		ix.tree.ReplaceOrInsert(e)
-		ix.versions++
-		return
+		ix.versions.Add(1)
+		ix.reclaim.push(e.key, v.TS, 1)
+		return nil
 	}
 	var c *chain
-	if found {
+	added := int64(1)
+	switch {
+	case found:
 		c = e.chain()
-	} else {
-		c = &chain{key: key} // a new key whose first version is a tombstone
+		if top := &c.versions[len(c.versions)-1]; top.InFile && v.TS > top.TS {
+			if before == nil || before.TS != top.TS || before.Tombstone {
+				return fmt.Errorf("%w (key %q at ts %d)", errBeforeImage, key, top.TS)
+			}
+			*top = Version{TS: top.TS, Seq: top.Seq, Value: before.Value}
+		}
+	default:
+		c = &chain{key: key}
+		if before != nil {
+			b := *before
+			b.InFile = false
+			c.versions = append(c.versions, b)
+			added++
+		}
 	}
-	before, g := len(c.versions), c.garbage()
+	before0, g := len(c.versions), c.garbage()
 	c.add(v)
-	ix.versions += int64(len(c.versions) - before)
-	ix.noteGarbage(c, c.garbage()-g)
-	// The entry changes when it had no chain, or when v became the newest
-	// version (or replaced it).
-	if top := c.versions[len(c.versions)-1]; !found || e.c == nil || (top.TS == v.TS && top.Seq == v.Seq) {
-		ix.refresh(c)
-	}
+	ix.versions.Add(int64(len(c.versions)-before0) + added - 1)
+	ix.garbage += c.garbage() - g
+	ix.reclaim.push(c.key, c.versions[len(c.versions)-1].TS, added)
+	ix.refresh(c)
+	return nil
 }
 
 // Ascend calls fn for each key in [start, end) in ascending order with its
@@ -249,12 +267,9 @@ type Item struct {
 	Newer []uint64
 }
 
-// itemBufs and liveBufs hold the chunk buffers of Walk and AscendLive:
-// allocating one per scan would cost more than the scan of a short range.
-var (
-	itemBufs = sync.Pool{New: func() any { b := make([]Item, 0, chunk); return &b }}
-	liveBufs = sync.Pool{New: func() any { return new([chunk]keyValue) }}
-)
+// itemBufs holds the chunk buffers of Walk: allocating one per scan would
+// cost more than the scan of a short range.
+var itemBufs = sync.Pool{New: func() any { b := make([]Item, 0, chunk); return &b }}
 
 // Walk calls fn for every key in [start, end) in ascending order, whether
 // or not a version is visible at ts (a key created after ts shows up with
@@ -339,27 +354,34 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 	}
 }
 
-// Lookup returns the version of key visible at ts (like Get) and the
-// commit timestamps of the versions newer than ts (nil when none).
-func (ix *Index) Lookup(key []byte, ts uint64) (v Version, ok bool, newer []uint64) {
+// Lookup is Find that also returns the commit timestamps of the versions
+// newer than ts (nil when none): what a serializable reader must know of
+// the writes it did not see.
+func (ix *Index) Lookup(key []byte, ts uint64) (v Version, visible, held bool, newer []uint64) {
 	ix.mu.RLock()
-	e, found := ix.lookup(key)
-	if found {
-		v, ok = e.visible(ts)
+	e, held := ix.lookup(key)
+	if held {
+		v, visible = e.visible(ts)
 		newer = e.newer(ts)
 	}
 	ix.mu.RUnlock()
-	return v, ok, newer
+	return v, visible, held, newer
 }
 
 // Writer adds versions under the Index's write lock (see Write).
 type Writer struct{ ix *Index }
 
-// Add adds one version.
-func (w Writer) Add(key []byte, v Version) { w.ix.addLocked(key, v) }
+// Install adds v, a new committed version of key, and records before, the
+// key's newest version in the file with its value (nil when the file does
+// not hold the key), as the version snapshots older than v still read. It
+// fails, changing nothing, when before does not match the version the
+// index holds as the file's.
+func (w Writer) Install(key []byte, before *Version, v Version) error {
+	return w.ix.addLocked(key, before, v)
+}
 
-// LatestTS returns the commit timestamp of key's newest version, 0 if none,
-// including versions added earlier in the same Write.
+// LatestTS returns the commit timestamp of key's newest version held, 0 if
+// none, including versions added earlier in the same Write.
 func (w Writer) LatestTS(key []byte) uint64 {
 	if e, ok := w.ix.lookup(key); ok {
 		return e.top.TS
@@ -379,7 +401,9 @@ func (ix *Index) Write(fn func(w Writer)) {
 }
 
 // Remove takes out the named versions (key, TS, Seq), dropping chains left
-// empty. It undoes an Apply whose versions could not be persisted.
+// empty. It undoes an Install whose versions could not be persisted; a
+// before-image it recorded stays, as the key's newest version, with its
+// value: it is what the file still holds.
 func (ix *Index) Remove(entries []Entry) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -393,29 +417,45 @@ func (ix *Index) Remove(entries []Entry) {
 		for i, v := range c.versions {
 			if v.TS == en.Version.TS && v.Seq == en.Version.Seq {
 				c.versions = append(c.versions[:i:i], c.versions[i+1:]...)
-				ix.versions--
+				ix.versions.Add(-1)
 				break
 			}
 		}
 		// The reclaim queue keeps its entry for the removed version: a
 		// stale entry costs a skipped step in Prune, nothing more.
 		ix.garbage += c.garbage() - g
-		if n := len(c.versions); n <= 1 || c.versions[n-1].TS != e.top.TS || c.versions[n-1].Seq != e.top.Seq {
-			ix.refresh(c)
-		}
+		ix.refresh(c)
 	}
 }
 
-// Len returns the number of keys (chains) held.
+// Len returns the number of keys held.
 func (ix *Index) Len() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	return ix.tree.Len()
 }
 
-// Versions returns the number of versions held, tombstones included.
-func (ix *Index) Versions() int64 {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return ix.versions
+// Versions returns the number of versions held, tombstones included. It
+// takes no lock.
+func (ix *Index) Versions() int64 { return ix.versions.Load() }
+
+// prefix returns the first 16 bytes of key, zero-padded, as two integers
+// whose order is the bytes' order.
+func prefix(key []byte) (p0, p1 uint64) {
+	if len(key) >= 16 {
+		return binary.BigEndian.Uint64(key), binary.BigEndian.Uint64(key[8:])
+	}
+	var b [16]byte
+	copy(b[:], key)
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

@@ -2,64 +2,55 @@ package index
 
 import "sort"
 
-// Pruning: finding dead versions without walking the whole index.
+// Pruning: giving memory back without walking the whole index.
 //
-// A version becomes garbage the moment a newer version of its key is
-// committed (or, for a tombstone, the moment it is committed): from then
-// on only snapshots older than the newer version can see it, and once the
-// horizon reaches the newer version nobody can. So every commit that
-// creates garbage records (chain, ts) in the reclaim queue, ts being the
-// timestamp at which that garbage becomes removable. Commits arrive in
-// timestamp order, so the queue is sorted by ts and the removable work is
-// exactly its prefix with ts <= horizon. Vacuum consumes that prefix: its
-// cost grows with the garbage removed, not with the size of the index.
+// Every version the index holds leaves memory at the latest when the
+// horizon reaches the newest version of its key: from then on every
+// snapshot sees that newest version, which the file holds (or, for a
+// tombstone, the absence the file shows). Before that, the versions older
+// than the one visible at the horizon go. So every commit records (key, ts)
+// in the reclaim queue, ts being its version's timestamp, the moment its
+// key may leave memory. Commits arrive in timestamp order, so the queue is
+// sorted by ts and the work due is exactly its prefix with ts <= horizon.
+// Vacuum consumes that prefix: its cost grows with what it removes, not
+// with the size of the index or of the data.
 //
-// Example, key k, no transaction open:
+// Example, key k, the file holding k=old@1:
 //
-//	commit put k=a  at ts 3   chain [a@3]               queue []
-//	commit put k=b  at ts 5   chain [a@3 b@5]           queue [(k,5)]
-//	commit del k    at ts 8   chain [a@3 b@5 del@8]     queue [(k,5) (k,8)]
-//	Prune(horizon 6)          chain [b@5 del@8]         removes a@3
-//	Prune(horizon 8)          chain gone                removes b@5, del@8
+//	commit put k=a  at ts 3   chain [old@1 a@3]          queue [(k,3)]
+//	commit put k=b  at ts 5   chain [old@1 a@3 b@5]      queue [(k,3) (k,5)]
+//	commit del k    at ts 8   chain [old@1 a@3 b@5 T@8]  queue [(k,3) (k,5) (k,8)]
+//	Prune(horizon 6)          chain [b@5 T@8]            removes old@1, a@3
+//	Prune(horizon 8)          k leaves the index         removes b@5, T@8
 //
-// An entry costs 24 bytes while it waits, on top of the dead version it
-// stands for. An entry whose chain was already pruned at or above its ts (chain.pruned)
-// is stale and skipped: a hot key overwritten a million times is pruned
-// once per pass, not a million times.
+// An entry costs 40 bytes while it waits. An entry whose key was already
+// pruned as far as its ts allows is stale: a lookup shows nothing to
+// remove and it is skipped, so a hot key overwritten a million times is
+// pruned once per pass, plus a lookup per stale entry.
 //
-// The queue is sorted as long as timestamps only grow. A commit group
-// that fails to persist is removed again and its timestamps are reused;
-// its entries stay behind, out of order by a little. That delays the
-// entries behind them until the horizon passes them, and Reclaimable
-// counts their garbage until they are consumed: nothing worse.
-
-// Removed is a version taken out of the index by Prune, with its key, so
-// that the caller can delete it from durable storage.
-type Removed struct {
-	Key []byte
-	Version
-}
+// The queue is sorted as long as timestamps only grow, and they do: the
+// commit pipeline never reuses the timestamps of a group that failed.
 
 // PruneResult is what one Prune call did.
 type PruneResult struct {
-	// Removed lists the removed versions. The versions of one key appear
-	// oldest first and contiguously.
-	Removed []Removed
-	// KeysExamined counts the chains pruned; VersionsExamined the versions
+	// VersionsRemoved counts the versions taken out of memory.
+	VersionsRemoved int64
+	// BytesFreed is the size of the values removed with them.
+	BytesFreed int64
+	// KeysExamined counts the keys pruned; VersionsExamined the versions
 	// they held before pruning.
 	KeysExamined, VersionsExamined int64
-	// KeysRemoved counts the keys left with no version, taken out of the
-	// index.
+	// KeysRemoved counts the keys that left the index.
 	KeysRemoved int64
 	// More reports that removable work at or below the horizon remains.
 	More bool
 }
 
-// reclaimEntry says: chain c holds garbage that becomes removable once
-// the horizon reaches ts. cum is the running total of garbage versions
-// recorded in the queue up to and including this entry.
+// reclaimEntry says: key may have versions to remove once the horizon
+// reaches ts. cum is the running total of versions recorded in the queue
+// up to and including this entry.
 type reclaimEntry struct {
-	c   *chain
+	key []byte
 	ts  uint64
 	cum int64
 }
@@ -69,13 +60,13 @@ type reclaimEntry struct {
 type reclaimQueue struct {
 	entries []reclaimEntry
 	head    int   // entries[:head] are consumed
-	total   int64 // garbage versions ever recorded
+	total   int64 // versions ever recorded
 	done    int64 // cum of the last consumed entry
 }
 
-func (q *reclaimQueue) push(c *chain, ts uint64, n int64) {
+func (q *reclaimQueue) push(key []byte, ts uint64, n int64) {
 	q.total += n
-	q.entries = append(q.entries, reclaimEntry{c: c, ts: ts, cum: q.total})
+	q.entries = append(q.entries, reclaimEntry{key: key, ts: ts, cum: q.total})
 }
 
 func (q *reclaimQueue) pop() {
@@ -92,89 +83,77 @@ func (q *reclaimQueue) pop() {
 	}
 }
 
-// noteGarbage records the garbage a change to c created (delta, from
-// chain.garbage before and after). Called with ix.mu held.
-func (ix *Index) noteGarbage(c *chain, delta int64) {
-	ix.garbage += delta
-	if delta > 0 {
-		// The newest version is what the new garbage waits for. For an
-		// in-order append it is the version just added.
-		ix.reclaim.push(c, c.versions[len(c.versions)-1].TS, delta)
-	}
-}
-
-// Prune removes versions no snapshot at or above horizon can see, at most
-// about limit of them, consuming the reclaim queue in timestamp order. The
-// caller must guarantee that no open transaction reads below horizon and
-// that every version with TS <= horizon is in the index.
+// Prune removes from memory the versions no snapshot at or above horizon
+// needs from it (see chain.removable), at most about limit of them,
+// consuming the reclaim queue in timestamp order. The caller must
+// guarantee that no open transaction reads below horizon and that every
+// commit at or below horizon is in the file.
 //
 // The versions of one key are never split across calls unless that key
 // alone has more than limit removable versions; then its oldest go first
-// and the newest (a tombstone, possibly) goes last, so every intermediate
-// state still reads right. Keys left empty are taken out of the index.
+// and the newest goes last, so every intermediate state still reads right.
 //
 // Prune holds the write lock for the whole call, so limit bounds how long
 // commits and readers wait: the lock is held for at most limit removals
 // and 4*limit queue entries.
 func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 	limit = max(limit, 1)
-	r := PruneResult{Removed: make([]Removed, 0, min(limit, 4096))}
+	var r PruneResult
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	q := &ix.reclaim
 	steps := 0
 	for q.head < len(q.entries) {
-		e := q.entries[q.head]
-		if e.ts > horizon {
+		qe := q.entries[q.head]
+		if qe.ts > horizon {
 			break
 		}
-		if len(r.Removed) >= limit || steps >= 4*limit {
+		if r.VersionsRemoved >= int64(limit) || steps >= 4*limit {
 			r.More = true
 			break
 		}
 		steps++
-		c := e.c
-		if c.pruned >= e.ts || len(c.versions) == 0 {
+		e, found := ix.lookup(qe.key)
+		if !found {
 			q.pop()
 			continue
 		}
-		room := limit - len(r.Removed)
-		if len(r.Removed) > 0 && c.removable(horizon) > room {
+		c := e.chain()
+		n := c.removable(horizon)
+		if n == 0 {
+			q.pop()
+			continue
+		}
+		room := limit - int(r.VersionsRemoved)
+		if r.VersionsRemoved > 0 && n > room {
 			r.More = true // the next call takes this key whole
 			break
 		}
 		before, g := len(c.versions), c.garbage()
+		for _, v := range c.versions[:min(n, room)] {
+			r.BytesFreed += int64(len(v.Value))
+		}
 		removed, complete := c.prune(horizon, room)
 		r.KeysExamined++
 		r.VersionsExamined += int64(before)
-		for _, v := range removed {
-			r.Removed = append(r.Removed, Removed{Key: c.key, Version: v})
-		}
-		ix.versions -= int64(len(removed))
+		r.VersionsRemoved += int64(removed)
+		ix.versions.Add(-int64(removed))
 		ix.garbage += c.garbage() - g
+		ix.refresh(c)
+		if len(c.versions) == 0 {
+			r.KeysRemoved++
+		}
 		if !complete {
 			r.More = true
 			break
 		}
-		c.pruned = horizon
 		q.pop()
-		switch n := len(c.versions); {
-		case n == 0:
-			ix.refresh(c) // takes the entry out
-			r.KeysRemoved++
-		case n == 1 && !c.versions[0].Tombstone:
-			// The entry's copy is the key's only version now: the chain
-			// goes hollow and its array is freed. Dropping the chain from
-			// the entry would cost a tree update per key.
-			c.versions = nil
-		}
 	}
 	return r
 }
 
 // Garbage returns the number of versions held that are superseded or
-// deleted: vacuum removes them once no open transaction can see them. It
-// is exact, maintained as commits append and Prune removes.
+// deleted. It is exact, maintained as commits add and Prune removes.
 func (ix *Index) Garbage() int64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -182,10 +161,9 @@ func (ix *Index) Garbage() int64 {
 }
 
 // Reclaimable estimates how many versions Prune(horizon) would remove now,
-// in O(log n): the garbage recorded in the reclaim queue at or below
-// horizon. It overestimates by the garbage that stale entries stand for
-// (already removed by a prune that did not consume them yet), which is
-// rare: a pass consumes every entry up to its horizon.
+// in O(log n): the versions recorded in the reclaim queue at or below
+// horizon. It overestimates by those a newer commit of the same key keeps
+// (the version visible at the horizon) and by stale entries.
 func (ix *Index) Reclaimable(horizon uint64) int64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()

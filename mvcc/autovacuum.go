@@ -7,8 +7,9 @@ import (
 	"github.com/mvkv/mvkv/gc"
 )
 
-// vacuumer wires the gc package to the DB: the index is the gc.Index, the
-// oracle the gc.Horizon, and the bbolt file the gc.Store (deleteVersions).
+// vacuumer wires the gc package to the DB: the index is the gc.Index and
+// the oracle the gc.Horizon. The commit pipeline kicks autovacuum once the
+// index holds kickAt versions.
 //
 // Close stops vacuum before the file closes: it cancels ctx (a pass stops
 // at its next batch boundary), waits for the autovacuum goroutine, then
@@ -20,6 +21,7 @@ type vacuumer struct {
 	ctx      context.Context // canceled by Close
 	cancel   context.CancelFunc
 	autoDone chan struct{} // closed when autovacuum exits; nil when off
+	kickAt   int64         // index versions at which commits kick autovacuum
 
 	gate    sync.RWMutex
 	stopped bool // guarded by gate
@@ -27,16 +29,18 @@ type vacuumer struct {
 
 func (db *DB) startVacuum() {
 	o := db.opts
-	db.vac.gc = gc.New(db.index, db.oracle, gcStore{db}, gc.Config{
+	db.vac.gc = gc.New(db.index, db.oracle, gc.Config{
 		BatchSize: o.VacuumBatchSize,
 		Pause:     o.VacuumPause,
 		Policy:    gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
 		Interval:  o.AutovacuumInterval,
 	})
 	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
+	db.vac.kickAt = 1<<62
 	if o.NoAutovacuum {
 		return
 	}
+	db.vac.kickAt = max(db.vac.gc.Config().Policy.Threshold, 1)
 	db.vac.autoDone = make(chan struct{})
 	go func() {
 		defer close(db.vac.autoDone)
@@ -54,6 +58,3 @@ func (db *DB) stopVacuum() {
 	db.vac.stopped = true
 	db.vac.gate.Unlock()
 }
-
-// gcStore is the gc.Store of a DB.
-type gcStore struct{ db *DB }

@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -87,71 +88,133 @@ func (db *DB) failQueued() {
 	}
 }
 
-// commitBatch commits one group. It returns a non-nil stop when the
-// pipeline must accept no more commits (see faults.go).
+// commitBatch commits one group in one bbolt write transaction. It
+// returns a non-nil stop when the pipeline must accept no more commits
+// (see faults.go).
+//
+// Inside the bbolt transaction, each member in turn:
+//
+//  1. reads the file's version of every key it writes (the before-images;
+//     the bbolt transaction sees the earlier members' writes);
+//  2. under the index's write lock, passes first-committer-wins against
+//     the index as it stands after the members before it, takes its
+//     commit timestamp, and installs its versions with the before-images
+//     (package index): snapshots older than the commit keep reading the
+//     before-images from memory;
+//  3. passes SSI's edge search, outside that lock (txn.SSI says why no
+//     edge is lost that way), or has its versions taken out again;
+//  4. writes its keys to the data bucket (puts, and deletes of the keys
+//     the file holds).
+//
+// Then the group's last timestamp and the key count go to the meta
+// bucket, the shared view is retired, and bbolt commits (one fsync). The
+// versions stay invisible until Publish: their timestamps are above every
+// snapshot handed out so far. A new view is installed before Publish, so
+// that every snapshot at or after the group reads a view that includes it.
 func (db *DB) commitBatch(batch []*commitReq) (stop error) {
-	// Each transaction in turn: first-committer-wins and the addition of
-	// its versions happen under the index's write lock, so that it is
-	// checked against the index as it stands after the group members
-	// before it were added; SSI's edge search follows, outside that lock,
-	// so that readers are not held up by it. The versions are invisible
-	// until Publish: their timestamps are above every snapshot handed out
-	// so far. A serializable reader may meet them as newer versions before
-	// the edge search has run; txn.SSI explains why no edge is lost that
-	// way. A transaction the search refuses has its versions taken out
-	// again.
-	var ok []*commitReq
-	var entries []index.Entry
-	for _, r := range batch {
-		var ts uint64
-		mine := len(entries)
-		db.index.Write(func(w index.Writer) {
-			if r.err = db.validate(w, r); r.err != nil {
-				return
+	var (
+		ok      []*commitReq
+		entries []index.Entry // versions installed, to take out if the group fails
+		keys    = db.keys.Load()
+	)
+	err := db.files().update(func(btx *bolt.Tx) error {
+		data := btx.Bucket(dataBucket)
+		data.FillPercent = 0.9
+		size := 0
+		for _, r := range batch {
+			for _, w := range r.writes {
+				size += recordHeader + len(w.value)
 			}
-			ts = db.oracle.Next()
-			for i, wr := range r.writes {
-				e := index.Entry{Key: wr.key, Version: index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}}
-				w.Add(e.Key, e.Version)
-				entries = append(entries, e)
+		}
+		buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
+		for _, r := range batch {
+			befores, err := readBefores(data, r.writes)
+			if err != nil {
+				r.err = err
+				continue
 			}
-		})
-		if r.err != nil {
-			continue
+			ts, err := db.install(r, befores, &entries)
+			if err != nil {
+				r.err = err
+				continue
+			}
+			mine := len(entries) - len(r.writes)
+			if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
+				db.index.Remove(entries[mine:])
+				entries = entries[:mine]
+				r.err = &conflictError{msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
+				continue
+			}
+			for i, w := range r.writes {
+				switch {
+				case w.tombstone && befores[i] != nil:
+					err = data.Delete(w.key)
+					keys--
+				case w.tombstone:
+				default:
+					s := len(buf)
+					buf = appendRecord(buf, w.key, w.value, ts)
+					err = data.Put(w.key, buf[s:len(buf):len(buf)])
+					if befores[i] == nil {
+						keys++
+					}
+				}
+				if err != nil {
+					return err
+				}
+			}
+			r.ts = ts
+			ok = append(ok, r)
 		}
-		if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
-			db.index.Remove(entries[mine:])
-			entries = entries[:mine]
-			r.err = &conflictError{msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
-			continue
+		if len(ok) == 0 {
+			return errNothingToCommit
 		}
-		r.ts = ts
-		ok = append(ok, r)
-	}
-	if len(ok) > 0 {
-		if err := db.persist(ok); err != nil {
-			db.index.Remove(entries)
+		meta := btx.Bucket(metaBucket)
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:8], ok[len(ok)-1].ts)
+		binary.BigEndian.PutUint64(b[8:], uint64(keys))
+		if err := meta.Put(tsKey, b[:8]); err != nil {
+			return err
+		}
+		if err := meta.Put(keysKey, b[8:]); err != nil {
+			return err
+		}
+		// bbolt's commit may remap the file, which waits for every read
+		// transaction: the shared one must not be among them.
+		db.retireView()
+		return nil
+	})
+	db.renewView()
+	switch {
+	case err == nil:
+		db.keys.Store(keys)
+		db.oracle.Publish(ok[len(ok)-1].ts)
+		db.stats.batches.Add(1)
+		if db.index.Versions() >= db.vac.kickAt {
+			db.vac.gc.Kick()
+		}
+	case errors.Is(err, errNothingToCommit):
+	default:
+		db.index.Remove(entries)
+		for _, r := range ok {
+			if r.tx.ser != nil {
+				db.ssi.Forget(r.tx.ser, r.ts)
+			}
+		}
+		// See faults.go: a group that may have reached the file stops
+		// the pipeline; one that certainly did not only fails. Either
+		// way its timestamps are never used again.
+		if len(ok) > 0 && db.groupReachedFile(ok[len(ok)-1].ts) {
+			stop = err
 			for _, r := range ok {
-				if r.tx.ser != nil {
-					db.ssi.Forget(r.tx.ser, r.ts)
-				}
+				r.err = fmt.Errorf("mvkv: commit outcome unknown (the transaction is either entirely durable or entirely absent after a reopen); %w: %w", errCommitsStopped, err)
 			}
-			// See faults.go: a group that may have reached the file stops
-			// the pipeline; one that certainly did not only fails.
-			if db.groupReachedFile(ok[len(ok)-1].ts) {
-				stop = err
-				for _, r := range ok {
-					r.err = fmt.Errorf("mvkv: commit outcome unknown (the transaction is either entirely durable or entirely absent after a reopen); %w: %w", errCommitsStopped, err)
-				}
-			} else {
-				db.oracle.Abandon()
-				for _, r := range ok {
+		} else {
+			for _, r := range batch {
+				if r.err == nil {
 					r.err = fmt.Errorf("mvkv: commit not persisted (nothing was written): %w", err)
 				}
 			}
-		} else {
-			db.oracle.Publish(ok[len(ok)-1].ts)
-			db.stats.batches.Add(1)
 		}
 	}
 	for _, r := range batch {
@@ -160,10 +223,60 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	return stop
 }
 
+// errNothingToCommit rolls back a group whose members all failed.
+var errNothingToCommit = errors.New("mvkv: no transaction of the group passed its checks")
+
+// readBefores returns the file's version of each key written, with a
+// copy of its value (nil where the file does not hold the key).
+func readBefores(data *bolt.Bucket, writes []write) ([]*index.Version, error) {
+	befores := make([]*index.Version, len(writes))
+	for i, w := range writes {
+		rec := data.Get(w.key)
+		if rec == nil {
+			continue
+		}
+		ts, val, err := decodeRecord(w.key, rec)
+		if err != nil {
+			return nil, err
+		}
+		befores[i] = &index.Version{TS: ts, Value: cloneValue(val)}
+	}
+	return befores, nil
+}
+
+// install runs first-committer-wins and installs r's versions under the
+// index's write lock, appending them to entries; it returns r's commit
+// timestamp. On failure nothing of r stays in the index.
+func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.Entry) (ts uint64, err error) {
+	mine := len(*entries)
+	db.index.Write(func(w index.Writer) {
+		if err = db.validate(w, r); err != nil {
+			return
+		}
+		ts = db.oracle.Next()
+		for i, wr := range r.writes {
+			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, InFile: !wr.tombstone}
+			if err = w.Install(wr.key, befores[i], v); err != nil {
+				err = fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
+				return
+			}
+			*entries = append(*entries, index.Entry{Key: wr.key, Version: v})
+		}
+	})
+	if err != nil && len(*entries) > mine {
+		db.index.Remove((*entries)[mine:])
+		*entries = (*entries)[:mine]
+	}
+	return ts, err
+}
+
 // validate applies first-committer-wins (Snapshot, Serializable): a key
 // written by a transaction that committed after our snapshot means a
-// concurrent writer got there first. Read committed lets the last
-// committer win. Called under the index's write lock.
+// concurrent writer got there first. The index holds the newest version of
+// every key written after the horizon, and every snapshot is at or above
+// it, so a key it does not hold has nothing newer than the snapshot. Read
+// committed lets the last committer win. Called under the index's write
+// lock.
 func (db *DB) validate(w index.Writer, r *commitReq) error {
 	if r.tx.level == ReadCommitted {
 		return nil
@@ -174,46 +287,4 @@ func (db *DB) validate(w index.Writer, r *commitReq) error {
 		}
 	}
 	return nil
-}
-
-// persist writes the group's versions in one bbolt transaction (one fsync
-// unless NoSync). Either all of them are durable or none is.
-func (db *DB) persist(ok []*commitReq) error {
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
-		if err := db.fault(faultBeforeWrite); err != nil {
-			return err
-		}
-		b := btx.Bucket(versionsBucket)
-		b.FillPercent = 1.0 // appends only: pack pages full
-		// bbolt keeps the slices given to Put until the commit, so every
-		// key and record of the group goes into one buffer sized up front.
-		size := 0
-		for _, r := range ok {
-			for _, w := range r.writes {
-				size += revSize + 1 + binary.MaxVarintLen32 + len(w.key) + len(w.value)
-			}
-		}
-		buf := make([]byte, 0, size)
-		for _, r := range ok {
-			for i, w := range r.writes {
-				start := len(buf)
-				buf = encodeRev(buf, r.ts, uint32(i))
-				mid := len(buf)
-				buf = encodeRecord(buf, w.key, w.value, w.tombstone)
-				if err := b.Put(buf[start:mid:mid], buf[mid:]); err != nil {
-					return err
-				}
-			}
-		}
-		var ts [8]byte
-		binary.BigEndian.PutUint64(ts[:], ok[len(ok)-1].ts)
-		if err := btx.Bucket(metaBucket).Put(tsKey, ts[:]); err != nil {
-			return err
-		}
-		return db.fault(faultAfterWrite)
-	})
-	if err == nil {
-		err = db.fault(faultAfterCommit)
-	}
-	return err
 }

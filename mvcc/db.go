@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -37,6 +38,10 @@ type DB struct {
 	commitCh     chan *commitReq
 	pipelineDone chan struct{} // closed when the commit pipeline has exited
 
+	store atomic.Pointer[fileStore] // the pipeline's access to the file
+	view  atomic.Pointer[view]      // the shared read transaction, see view.go
+	keys  atomic.Int64              // keys in the file; written by the pipeline
+
 	stats counters
 	vac   vacuumer // vacuum and autovacuum, see autovacuum.go
 }
@@ -51,10 +56,17 @@ type counters struct {
 
 // Stats is a snapshot of the engine's state and counters.
 type Stats struct {
-	// Versions held in memory (and on disk), tombstones included.
+	// Versions counts the versions held: each live key's newest version
+	// (in the file) and the older versions and tombstones that memory
+	// keeps for open snapshots (DeadVersions).
 	Versions int64
-	// Keys is the number of keys with at least one version.
+	// Keys is the number of live keys: the keys the file holds.
 	Keys int64
+	// MemVersions counts the versions the in-memory index holds (see
+	// package index): versions written since the oldest open snapshot and
+	// the before-images they replaced. Vacuum gives them back as the
+	// horizon moves; it does not grow with the data.
+	MemVersions int64
 	// ActiveTxns is the number of open transactions.
 	ActiveTxns int
 	// OldestTxnAge is how long the oldest open transaction has been open:
@@ -106,16 +118,18 @@ func Open(path string, opts *Options) (*DB, error) {
 	if timeout < 0 {
 		timeout = time.Nanosecond // try the lock once
 	}
-	if err := checkFile(path); err != nil {
+	walks, err := checkFile(path)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkPages(path, timeout, o.LockTimeout); err != nil {
-		return nil, err
+	if walks {
+		if err := checkPages(path, timeout, o.LockTimeout); err != nil {
+			return nil, err
+		}
 	}
 	bdb, err := openBolt(path, &bolt.Options{
 		Timeout:         timeout,
 		NoSync:          o.NoSync,
-		NoFreelistSync:  true, // the freelist is rebuilt at open; commits write less
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: o.InitialMmapSize,
 	})
@@ -140,19 +154,24 @@ func Open(path string, opts *Options) (*DB, error) {
 		commitCh:     make(chan *commitReq, o.MaxBatch),
 		pipelineDone: make(chan struct{}),
 	}
+	var fs fileStore = boltStore{bdb}
+	db.store.Store(&fs)
 	lastTS, err := db.load()
 	if err != nil {
 		_ = bdb.Close()
 		return nil, err
 	}
 	db.oracle = txn.NewOracle(lastTS)
+	db.renewView()
 	go db.runCommits()
 	db.startVacuum()
 	return db, nil
 }
 
 // load checks the file is an mvkv database (initializing a new one) and
-// rebuilds the index from it. It turns a fault reading a damaged or
+// reads the last commit timestamp and the key count: no snapshot survives a
+// restart, so there is nothing else to rebuild, and Open costs the same
+// whatever the size of the data. It turns a fault reading a damaged or
 // truncated mapping into ErrCorrupt instead of a crash.
 func (db *DB) load() (ts uint64, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -173,13 +192,18 @@ func (db *DB) load() (ts uint64, err error) {
 			fresh = true
 			return nil
 		}
-		if f := meta.Get(formatKey); string(f) != string(formatValue) {
+		switch f := meta.Get(formatKey); {
+		case string(f) == "mvkv/1":
+			return fmt.Errorf("%w: %s: format %q (versions logged by commit timestamp) is not readable by this version, which reads %q: open it with the release that wrote it and copy the data over", ErrCorrupt, db.path, f, formatValue)
+		case string(f) != string(formatValue):
 			return fmt.Errorf("%w: %s: unknown format %q", ErrCorrupt, db.path, f)
 		}
-		var err error
-		if ts, err = recoverIndex(btx, db.index); err != nil {
-			return fmt.Errorf("mvkv: open %s: %w", db.path, err)
+		b, k := meta.Get(tsKey), meta.Get(keysKey)
+		if len(b) != 8 || len(k) != 8 || btx.Bucket(dataBucket) == nil {
+			return fmt.Errorf("%w: %s: damaged meta bucket", ErrCorrupt, db.path)
 		}
+		ts = binary.BigEndian.Uint64(b)
+		db.keys.Store(int64(binary.BigEndian.Uint64(k)))
 		return nil
 	})
 	if err != nil || !fresh {
@@ -190,10 +214,13 @@ func (db *DB) load() (ts uint64, err error) {
 		if err != nil {
 			return err
 		}
-		if _, err := btx.CreateBucket(versionsBucket); err != nil {
+		if _, err := btx.CreateBucket(dataBucket); err != nil {
 			return err
 		}
 		if err := meta.Put(formatKey, formatValue); err != nil {
+			return err
+		}
+		if err := meta.Put(keysKey, make([]byte, 8)); err != nil {
 			return err
 		}
 		return meta.Put(tsKey, make([]byte, 8))
@@ -213,6 +240,7 @@ func (db *DB) Close() error {
 		close(db.closing)
 		db.stopVacuum()
 		<-db.pipelineDone
+		db.retireView()
 		db.closeErr = db.bolt.Close()
 	})
 	return db.closeErr
@@ -263,9 +291,10 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 // Stats returns current figures. It is cheap enough to poll.
 func (db *DB) Stats() Stats {
 	n, oldest := db.oracle.Active()
+	garbage := db.index.Garbage()
 	s := Stats{
-		Versions:      db.index.Versions(),
-		Keys:          int64(db.index.Len()),
+		Keys:          db.keys.Load(),
+		MemVersions:   db.index.Versions(),
 		ActiveTxns:    n,
 		LastCommitTS:  db.oracle.Visible(),
 		Commits:       db.stats.commits.Load(),
@@ -283,7 +312,8 @@ func (db *DB) Stats() Stats {
 	if !since.IsZero() {
 		s.HorizonAge = time.Since(since)
 	}
-	s.DeadVersions = db.index.Garbage()
+	s.DeadVersions = garbage
+	s.Versions = s.Keys + garbage
 	t := db.vac.gc.Totals()
 	s.Vacuums, s.AutoVacuums, s.VersionsVacuumed = t.Passes, t.AutoPasses, t.VersionsRemoved
 	return s

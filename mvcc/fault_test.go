@@ -16,19 +16,60 @@ import (
 
 var errInjected = errors.New("injected storage failure")
 
+// faultPoint names a point of a group commit where tests inject failures.
+type faultPoint int
+
+const (
+	// faultBeforeWrite: inside the bbolt transaction, before any record of
+	// the group is written.
+	faultBeforeWrite faultPoint = iota
+	// faultAfterWrite: inside the bbolt transaction, after every record is
+	// written, before bbolt commits (as a failing data write or fsync).
+	faultAfterWrite
+	// faultAfterCommit: bbolt committed; the commit is reported as failed
+	// anyway (as an fsync error on a meta page that reached the disk).
+	faultAfterCommit
+)
+
+// faultyStore is a fileStore that fails once at its point.
+type faultyStore struct {
+	inner fileStore
+	at    faultPoint
+	fired *atomic.Int32
+}
+
+func (s faultyStore) fire(p faultPoint) error {
+	if p == s.at && s.fired.CompareAndSwap(0, 1) {
+		return errInjected
+	}
+	return nil
+}
+
+func (s faultyStore) update(fn func(*bolt.Tx) error) error {
+	err := s.inner.update(func(tx *bolt.Tx) error {
+		if err := s.fire(faultBeforeWrite); err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return s.fire(faultAfterWrite)
+	})
+	if err == nil {
+		err = s.fire(faultAfterCommit)
+	}
+	return err
+}
+
 // injectOnce arms db so that the next group commit fails at p, once. It
 // returns a counter of the failures injected.
 func injectOnce(t *testing.T, db *DB, p faultPoint) *atomic.Int32 {
 	t.Helper()
 	var fired atomic.Int32
-	faults.Store(db, func(at faultPoint) error {
-		if at == p && fired.CompareAndSwap(0, 1) {
-			return errInjected
-		}
-		return nil
-	})
-	faultsArmed.Store(true)
-	t.Cleanup(func() { faults.Delete(db) })
+	inner := db.files()
+	var fs fileStore = faultyStore{inner: inner, at: p, fired: &fired}
+	db.store.Store(&fs)
+	t.Cleanup(func() { db.store.Store(&inner) })
 	return &fired
 }
 

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,7 +17,7 @@ import (
 //     back), or bbolt failing before it wrote its meta page (growing the
 //     file on a full disk, writing or syncing the data pages). The file
 //     still ends at the previous group. The group's committers get an
-//     error, the DB stays usable, and the group's timestamps are reused.
+//     error, and the DB stays usable.
 //   - Unknown: bbolt wrote the meta page but its fsync failed. The page
 //     may sit in the page cache and reach the disk later, and bbolt's own
 //     view (its meta pages are read through the mmap) already includes
@@ -36,41 +34,25 @@ import (
 // bbolt holds: it is the group's last timestamp exactly when bbolt's view
 // includes the group. A failure bbolt reports after its commit took
 // effect cannot be produced from outside bbolt, so the tests inject one
-// through a hook (faultAfterCommit) after a commit that succeeded: the
-// worst case, a group that is durable although its commit failed.
+// through a substitute fileStore after a commit that succeeded: the worst
+// case, a group that is durable although its commit failed.
 
-// faultPoint names a point of a group commit where tests inject failures.
-type faultPoint int
-
-const (
-	// faultBeforeWrite: inside the bbolt transaction, before any record of
-	// the group is written.
-	faultBeforeWrite faultPoint = iota
-	// faultAfterWrite: inside the bbolt transaction, after every record is
-	// written, before bbolt commits (as a failing data write or fsync).
-	faultAfterWrite
-	// faultAfterCommit: bbolt committed; the commit is reported as failed
-	// anyway (as an fsync error on a meta page that reached the disk).
-	faultAfterCommit
-)
-
-// faults maps a *DB to its injection hook (tests only). faultsArmed keeps
-// the lookup off the commit path when no test uses it.
-var (
-	faults      sync.Map // *DB -> func(faultPoint) error
-	faultsArmed atomic.Bool
-)
-
-// fault returns the error a test injects at p, if any.
-func (db *DB) fault(p faultPoint) error {
-	if !faultsArmed.Load() {
-		return nil
-	}
-	if fn, ok := faults.Load(db); ok {
-		return fn.(func(faultPoint) error)(p)
-	}
-	return nil
+// fileStore is the commit pipeline's access to the file: one bbolt write
+// transaction per group. Production uses boltStore; the fault tests
+// substitute one that fails at chosen points of a group commit (before
+// any record is written, after all are, after bbolt committed).
+type fileStore interface {
+	// update runs fn in a write transaction and commits it, as
+	// bbolt.DB.Update does.
+	update(fn func(*bolt.Tx) error) error
 }
+
+type boltStore struct{ db *bolt.DB }
+
+func (s boltStore) update(fn func(*bolt.Tx) error) error { return s.db.Update(fn) }
+
+// files returns the fileStore in use.
+func (db *DB) files() fileStore { return *db.store.Load() }
 
 // errCommitsStopped is the cause carried by every commit refused after a
 // failure whose outcome is unknown.

@@ -26,10 +26,14 @@ import (
 // The meta pages are read before the size: a holder writing the file
 // concurrently grows it before it writes a meta page naming the new pages,
 // and bbolt never shrinks a file, so a live file always passes.
-func checkFile(path string) error {
+//
+// It also reports whether bbolt's open will walk the pages: only when the
+// file carries no freelist (written with NoFreelistSync, as mvkv/1 files
+// were); mvkv/2 files carry one, and their open reads no data page.
+func checkFile(path string) (walks bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil // missing (created by bbolt), or an error bbolt reports
+		return false, nil // missing (created by bbolt), or an error bbolt reports
 	}
 	defer f.Close()
 	m0, ok0 := readBoltMeta(f, 0)
@@ -46,7 +50,7 @@ func checkFile(path string) error {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return nil
+		return false, nil
 	}
 	var m boltMeta
 	switch {
@@ -57,21 +61,25 @@ func checkFile(path string) error {
 	case fi.Size() > 0 && fi.Size() < 2*4096:
 		// bbolt would guess the page size and fail with an error of its
 		// own making ("file size too small"): say what it is.
-		return fmt.Errorf("%w: %s: %d bytes, too short for a database", ErrCorrupt, path, fi.Size())
+		return false, fmt.Errorf("%w: %s: %d bytes, too short for a database", ErrCorrupt, path, fi.Size())
 	default:
-		return nil
+		return false, nil
 	}
 	if need := m.pgid * uint64(m.pageSize); uint64(fi.Size()) < need {
-		return fmt.Errorf("%w: %s: truncated: %d bytes, its meta page needs %d", ErrCorrupt, path, fi.Size(), need)
+		return false, fmt.Errorf("%w: %s: truncated: %d bytes, its meta page needs %d", ErrCorrupt, path, fi.Size(), need)
 	}
-	return nil
+	return m.freelist == noFreelist, nil
 }
+
+// noFreelist is the freelist page id of a file written without one.
+const noFreelist = ^uint64(0)
 
 // boltMeta is what checkFile needs from a bbolt meta page.
 type boltMeta struct {
 	pageSize uint32
 	pgid     uint64 // high-water mark: pages [0, pgid) are in use
 	txid     uint64
+	freelist uint64
 }
 
 // readBoltMeta reads and validates the meta page at off. bbolt writes it in
@@ -100,7 +108,7 @@ func readBoltMeta(f *os.File, off int64) (boltMeta, bool) {
 	if h.Sum64() != e.Uint64(b[checksum:]) {
 		return boltMeta{}, false
 	}
-	m := boltMeta{pageSize: e.Uint32(b[8:]), pgid: e.Uint64(b[40:]), txid: e.Uint64(b[48:])}
+	m := boltMeta{pageSize: e.Uint32(b[8:]), freelist: e.Uint64(b[32:]), pgid: e.Uint64(b[40:]), txid: e.Uint64(b[48:])}
 	if m.pageSize < 1024 {
 		return boltMeta{}, false
 	}

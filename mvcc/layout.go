@@ -3,68 +3,62 @@ package mvcc
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 )
 
-// On-disk layout (one bbolt file):
+// On-disk layout (one bbolt file, format "mvkv/2"):
 //
-//	bucket "mvkv"      format -> "mvkv/1"
-//	                   ts     -> uint64 BE, last commit timestamp written
-//	bucket "versions"  rev    -> record
+//	bucket "mvkv"  format -> "mvkv/2"
+//	               ts     -> uint64 BE, the last commit timestamp written
+//	               keys   -> uint64 BE, the number of keys in "data"
+//	bucket "data"  key    -> record: the key's newest committed version
 //
-// rev is the version's name: its commit timestamp and its sequence number
-// inside the transaction, 8+4 bytes big-endian. Commit timestamps only grow,
-// so every commit appends at the right edge of the versions bucket and bbolt
-// fills its pages sequentially (the idea of etcd's revision keys). Vacuum
-// deletes old revs; bbolt reuses the freed pages.
+// record is: CRC-32C (4 bytes BE) of everything after it and of the key,
+// the commit timestamp (8 bytes BE), then the value. The file holds only
+// the newest committed version of each live key: bbolt is the B+tree of
+// the data, in key order. A commit puts the keys it writes and deletes
+// the keys it deletes, so the file never holds a tombstone; the older
+// versions that open snapshots may still read live in memory (package
+// index) and never reach the file. Overwrites free pages that bbolt
+// reuses.
 //
-// record is: flags (1 byte: bit 0 = tombstone), uvarint key length, key,
-// value. Recovery reads the bucket in rev order and rebuilds the index.
+// The checksum covers the key as well as the record, so a damaged value, a
+// damaged timestamp and a key whose bytes changed under its record all
+// read as ErrCorrupt, never as data.
 var (
-	metaBucket     = []byte("mvkv")
-	versionsBucket = []byte("versions")
-	formatKey      = []byte("format")
-	tsKey          = []byte("ts")
-	formatValue    = []byte("mvkv/1")
+	metaBucket  = []byte("mvkv")
+	dataBucket  = []byte("data")
+	formatKey   = []byte("format")
+	tsKey       = []byte("ts")
+	keysKey     = []byte("keys")
+	formatValue = []byte("mvkv/2")
 )
 
-const revSize = 12
+const recordHeader = 4 + 8
 
-const flagTombstone = 1
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func encodeRev(dst []byte, ts uint64, seq uint32) []byte {
+// appendRecord appends the record of a value committed at ts.
+func appendRecord(dst, key, value []byte, ts uint64) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint64(dst, ts)
-	return binary.BigEndian.AppendUint32(dst, seq)
+	dst = append(dst, value...)
+	sum := crc32.Update(crc32.Checksum(dst[start+4:], castagnoli), castagnoli, key)
+	binary.BigEndian.PutUint32(dst[start:], sum)
+	return dst
 }
 
-func decodeRev(b []byte) (ts uint64, seq uint32, err error) {
-	if len(b) != revSize {
-		return 0, 0, fmt.Errorf("%w: version key of %d bytes", ErrCorrupt, len(b))
+// decodeRecord returns the timestamp and the value of key's record; the
+// value aliases rec (the mmap: copy what you keep past the bbolt
+// transaction).
+func decodeRecord(key, rec []byte) (ts uint64, value []byte, err error) {
+	if len(rec) < recordHeader {
+		return 0, nil, fmt.Errorf("%w: record of key %s: %d bytes", ErrCorrupt, quoteKey(key), len(rec))
 	}
-	return binary.BigEndian.Uint64(b), binary.BigEndian.Uint32(b[8:]), nil
-}
-
-func encodeRecord(dst []byte, key, value []byte, tombstone bool) []byte {
-	var flags byte
-	if tombstone {
-		flags |= flagTombstone
+	sum := crc32.Update(crc32.Checksum(rec[4:], castagnoli), castagnoli, key)
+	if sum != binary.BigEndian.Uint32(rec) {
+		return 0, nil, fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(key))
 	}
-	dst = append(dst, flags)
-	dst = binary.AppendUvarint(dst, uint64(len(key)))
-	dst = append(dst, key...)
-	return append(dst, value...)
-}
-
-// decodeRecord returns slices into b; callers copy what they keep beyond
-// the bbolt transaction.
-func decodeRecord(b []byte) (key, value []byte, tombstone bool, err error) {
-	if len(b) < 2 || b[0]&^flagTombstone != 0 {
-		return nil, nil, false, fmt.Errorf("%w: bad version record", ErrCorrupt)
-	}
-	n, w := binary.Uvarint(b[1:])
-	if w <= 0 || n == 0 || n > MaxKeySize || uint64(len(b)-1-w) < n {
-		return nil, nil, false, fmt.Errorf("%w: bad version record key", ErrCorrupt)
-	}
-	key = b[1+w : 1+w+int(n)]
-	value = b[1+w+int(n):]
-	return key, value, b[0]&flagTombstone != 0, nil
+	return binary.BigEndian.Uint64(rec[4:]), rec[recordHeader:], nil
 }

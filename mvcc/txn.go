@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/mvkv/mvkv/index"
 	"github.com/mvkv/mvkv/txn"
 )
 
@@ -34,8 +33,9 @@ type Txn struct {
 	ended atomic.Bool  // set once the registry, SSI and locks let go of it
 	scans atomic.Int32 // Scan loops running; while > 0 the slot stays put
 
-	mu     sync.Mutex        // guards the fields below
-	failed error             // the conflict that ended it, until Rollback
+	mu      sync.Mutex        // guards the fields below
+	failed  error             // the conflict that ended it, until Rollback
+	corrupt error             // the damaged record a Scan met
 	writes map[string]*write // buffered writes by key
 	sorted []*write          // writes in key order; nil when stale
 	id     uint64            // lock owner ID, assigned at the first GetForUpdate
@@ -56,8 +56,11 @@ func (tx *Txn) usable() error {
 		return ErrClosed
 	}
 	if tx.done.Load() {
-		if tx.failed != nil {
+		switch {
+		case tx.failed != nil:
 			return &endedError{cause: tx.failed}
+		case tx.corrupt != nil:
+			return fmt.Errorf("%w: %w", ErrTxnDone, tx.corrupt)
 		}
 		return ErrTxnDone
 	}
@@ -140,28 +143,29 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 		if w.tombstone {
 			return nil, ErrNotFound
 		}
-		return w.value, nil
+		return cloneValue(w.value), nil
 	}
-	var (
-		v  index.Version
-		ok bool
-	)
-	if tx.ser != nil {
-		// Record the read before looking: see txn.SSI for why the order
-		// matters.
-		tx.ser.RecordKey(key)
-		var newer []uint64
-		v, ok, newer = tx.db.index.Lookup(key, tx.readTS)
-		if err := tx.db.ssi.ReadNewer(tx.ser, newer); err != nil {
-			return nil, tx.fail(tx.serializationError())
+	if tx.ser == nil {
+		v, ok, _, err := tx.db.readAt(key, tx.snapshot())
+		if err == nil && !ok {
+			err = ErrNotFound
 		}
-	} else {
-		v, ok = tx.db.index.Get(key, tx.snapshot())
+		return v, err
 	}
-	if !ok || v.Tombstone {
+	// Record the read before looking: see txn.SSI for why the order
+	// matters.
+	tx.ser.RecordKey(key)
+	v, ok, newer, err := tx.db.readAt(key, tx.readTS)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.db.ssi.ReadNewer(tx.ser, newer); err != nil {
+		return nil, tx.fail(tx.serializationError())
+	}
+	if !ok {
 		return nil, ErrNotFound
 	}
-	return v.Value, nil
+	return v, nil
 }
 
 // GetForUpdate reads key like Get and takes an exclusive lock on it until
@@ -334,26 +338,19 @@ func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 		}
 		tx.mu.Unlock()
 
-		if tx.ser == nil && len(own) == 0 {
-			// Nothing to merge or track: the lean walk.
-			tx.db.index.AscendLive(start, end, ts, func(k, v []byte) bool {
-				return !tx.done.Load() && yield(k, v)
-			})
-			return
-		}
 		m := merger{own: own, yield: yield}
 		var last []byte
 		walkedAll := true
-		tx.db.index.Walk(start, end, ts, tx.ser != nil, func(it index.Item) bool {
+		err := tx.db.scanStore(start, end, ts, tx.ser != nil, func(it storeItem) bool {
 			if tx.done.Load() {
 				walkedAll = false
 				return false
 			}
-			last = it.Key
-			if tx.ser != nil && len(it.Newer) > 0 {
+			last = it.key
+			if tx.ser != nil && len(it.newer) > 0 {
 				// Dooms the transaction on a dangerous structure; the
 				// failure surfaces at its next call.
-				_ = tx.db.ssi.ReadNewer(tx.ser, it.Newer)
+				_ = tx.db.ssi.ReadNewer(tx.ser, it.newer)
 			}
 			if !m.item(it) {
 				walkedAll = false
@@ -361,6 +358,15 @@ func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 			}
 			return true
 		})
+		if err != nil {
+			// A damaged record: the transaction cannot go on reading a
+			// state it cannot trust. Err and the next call report it.
+			tx.mu.Lock()
+			tx.corrupt = err
+			tx.finish()
+			tx.mu.Unlock()
+			return
+		}
 		if walkedAll && !m.stopped && !tx.done.Load() {
 			m.rest()
 		}
@@ -370,7 +376,7 @@ func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 	}
 }
 
-// merger merges a transaction's own writes (sorted) into an index walk.
+// merger merges a transaction's own writes (sorted) into a store scan.
 type merger struct {
 	own     []*write
 	yield   func([]byte, []byte) bool
@@ -382,7 +388,7 @@ func (m *merger) before(key []byte) bool {
 	for len(m.own) > 0 && (key == nil || bytes.Compare(m.own[0].key, key) < 0) {
 		w := m.own[0]
 		m.own = m.own[1:]
-		if !w.tombstone && !m.yield(w.key, w.value) {
+		if !w.tombstone && !m.yield(bytes.Clone(w.key), cloneValue(w.value)) {
 			m.stopped = true
 			return false
 		}
@@ -392,16 +398,16 @@ func (m *merger) before(key []byte) bool {
 
 func (m *merger) rest() { m.before(nil) }
 
-// item yields one walked key, or our own write of it, which shadows it.
-func (m *merger) item(it index.Item) bool {
-	if !m.before(it.Key) {
+// item yields one scanned key, or our own write of it, which shadows it.
+func (m *merger) item(it storeItem) bool {
+	if !m.before(it.key) {
 		return false
 	}
-	k, v, present := it.Key, it.Version.Value, it.Visible && !it.Version.Tombstone
-	if len(m.own) > 0 && bytes.Equal(m.own[0].key, it.Key) {
+	k, v, present := it.key, it.value, it.present
+	if len(m.own) > 0 && bytes.Equal(m.own[0].key, it.key) {
 		w := m.own[0]
 		m.own = m.own[1:]
-		k, v, present = w.key, w.value, !w.tombstone
+		v, present = cloneValue(w.value), !w.tombstone
 	}
 	if present && !m.yield(k, v) {
 		m.stopped = true

@@ -1,16 +1,10 @@
 package mvcc
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/mvkv/mvkv/gc"
-	"github.com/mvkv/mvkv/index"
 )
 
 // VacuumStats reports what one vacuum pass did.
@@ -24,28 +18,29 @@ type VacuumStats struct {
 	// VersionsRemoved counts removed versions (tombstones included) and
 	// KeysRemoved the keys that had nothing left.
 	VersionsRemoved, KeysRemoved int64
-	// BytesFreed is the size of the removed keys and values.
+	// BytesFreed is the size of the values removed from memory.
 	BytesFreed int64
-	// Batches counts the bbolt write transactions the pass made.
+	// Batches counts the batches that removed something.
 	Batches int64
-	// LongestBatch is the longest one batch took (its index prune and its
-	// bbolt write transaction): about the longest a commit waited for the
-	// pass.
+	// LongestBatch is the longest one batch held the index lock: about
+	// the longest a commit or a reader waited for the pass.
 	LongestBatch time.Duration
 	// Duration is the pass's wall-clock time.
 	Duration time.Duration
 }
 
-// Vacuum removes, now, every version no open transaction can see: for each
-// key, every version older than the newest one at or below the horizon
-// (the oldest snapshot an open transaction holds), and that one too when
-// it is a deletion. It removes them from memory and from the file, in
-// batches of Options.VacuumBatchSize versions (one bbolt write transaction
+// Vacuum gives back, now, the memory of every version no open transaction
+// needs from memory: for each key written since the horizon (the oldest
+// snapshot an open transaction holds) moved, the versions older than the
+// newest one at or below the horizon, and the whole key once the horizon
+// passes its newest version, which the file holds. It works in batches of
+// Options.VacuumBatchSize versions (one short hold of the index lock
 // each) with a pause between batches, so commits proceed while it runs.
-// Its cost grows with the dead versions it removes, not with the data.
+// Its cost grows with the versions it removes, not with the data.
 //
-// The pages freed in the file are reused by later writes; the file does
-// not shrink (see Compact). Vacuum stops between batches when ctx ends,
+// Vacuum never writes the file: each commit already replaced or deleted
+// the keys it wrote there, and bbolt reuses the pages that freed; the file
+// does not shrink (see Compact). Vacuum stops between batches when ctx ends,
 // returning what it did and ctx's error. Concurrent calls run one after
 // the other. On a closed DB it returns ErrClosed; Close waits for a pass
 // in progress to finish its batch.
@@ -68,30 +63,3 @@ func (db *DB) Vacuum(ctx context.Context) (VacuumStats, error) {
 	return VacuumStats(s), err
 }
 
-// Delete removes vacuumed versions from the versions bucket, all in one
-// bbolt transaction. gc hands over every removed version of a key in the
-// same batch (see the gc package), so a crash never leaves an older put on
-// disk without the tombstone that hid it. Deleting a version that is not
-// there is not an error (bbolt's Delete of a missing key is a no-op).
-func (s gcStore) Delete(removed []index.Removed) error {
-	revs := make([][]byte, len(removed))
-	buf := make([]byte, 0, len(removed)*revSize)
-	for i, rm := range removed {
-		start := len(buf)
-		buf = encodeRev(buf, rm.TS, rm.Seq)
-		revs[i] = buf[start:len(buf):len(buf)]
-	}
-	// In rev order the deletes walk the bucket's leaves left to right.
-	slices.SortFunc(revs, bytes.Compare)
-	return s.db.bolt.Update(func(btx *bolt.Tx) error {
-		b := btx.Bucket(versionsBucket)
-		for _, r := range revs {
-			if err := b.Delete(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-var _ gc.Store = gcStore{}
