@@ -90,7 +90,7 @@ func (c *Collector) vacuum(ctx context.Context, auto bool) (s Stats, err error) 
 		}
 		t0 := time.Now()
 		r := c.ix.Prune(s.Horizon, c.cfg.BatchSize)
-		if r.VersionsRemoved > 0 {
+		if r.Released > 0 {
 			s.Batches++
 		}
 		s.add(r)

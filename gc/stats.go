@@ -13,9 +13,12 @@ type Stats struct {
 	// KeysExamined counts the keys pruned, VersionsExamined the versions
 	// they held: the pass never looks at keys without garbage.
 	KeysExamined, VersionsExamined int64
-	// VersionsRemoved counts removed versions, tombstones included;
-	// KeysRemoved the keys left with nothing.
+	// VersionsRemoved counts the dead versions removed (superseded ones
+	// and tombstones); KeysRemoved the deleted keys gone for good.
 	VersionsRemoved, KeysRemoved int64
+	// VersionsReleased counts every version let go from memory: the dead
+	// ones and the live newest versions, which the file holds.
+	VersionsReleased int64
 	// BytesFreed is the size of the values removed from memory.
 	BytesFreed int64
 	// Batches counts the batches that removed something.
@@ -32,6 +35,7 @@ func (s *Stats) add(r index.PruneResult) {
 	s.VersionsExamined += r.VersionsExamined
 	s.KeysRemoved += r.KeysRemoved
 	s.VersionsRemoved += r.VersionsRemoved
+	s.VersionsReleased += r.Released
 	s.BytesFreed += r.BytesFreed
 }
 

@@ -33,14 +33,19 @@ import "sort"
 
 // PruneResult is what one Prune call did.
 type PruneResult struct {
-	// VersionsRemoved counts the versions taken out of memory.
+	// VersionsRemoved counts the dead versions removed: superseded ones
+	// and tombstones, gone for good (see Garbage).
 	VersionsRemoved int64
-	// BytesFreed is the size of the values removed with them.
+	// Released counts every version taken out of memory: the dead ones
+	// and the live newest versions the file holds.
+	Released int64
+	// BytesFreed is the size of the values taken out of memory.
 	BytesFreed int64
 	// KeysExamined counts the keys pruned; VersionsExamined the versions
 	// they held before pruning.
 	KeysExamined, VersionsExamined int64
-	// KeysRemoved counts the keys that left the index.
+	// KeysRemoved counts the deleted keys whose tombstone went: the keys
+	// that are gone for good.
 	KeysRemoved int64
 	// More reports that removable work at or below the horizon remains.
 	More bool
@@ -108,7 +113,7 @@ func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 		if qe.ts > horizon {
 			break
 		}
-		if r.VersionsRemoved >= int64(limit) || steps >= 4*limit {
+		if r.Released >= int64(limit) || steps >= 4*limit {
 			r.More = true
 			break
 		}
@@ -124,23 +129,25 @@ func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 			q.pop()
 			continue
 		}
-		room := limit - int(r.VersionsRemoved)
-		if r.VersionsRemoved > 0 && n > room {
+		room := limit - int(r.Released)
+		if r.Released > 0 && n > room {
 			r.More = true // the next call takes this key whole
 			break
 		}
 		before, g := len(c.versions), c.garbage()
+		deleted := c.versions[before-1].Tombstone
 		for _, v := range c.versions[:min(n, room)] {
 			r.BytesFreed += int64(len(v.Value))
 		}
 		removed, complete := c.prune(horizon, room)
 		r.KeysExamined++
 		r.VersionsExamined += int64(before)
-		r.VersionsRemoved += int64(removed)
+		r.Released += int64(removed)
+		r.VersionsRemoved += g - c.garbage()
 		ix.versions.Add(-int64(removed))
 		ix.garbage += c.garbage() - g
 		ix.refresh(c)
-		if len(c.versions) == 0 {
+		if len(c.versions) == 0 && deleted {
 			r.KeysRemoved++
 		}
 		if !complete {

@@ -117,72 +117,74 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		entries []index.Entry // versions installed, to take out if the group fails
 		keys    = db.keys.Load()
 	)
-	err := db.files().update(func(btx *bolt.Tx) error {
-		data := btx.Bucket(dataBucket)
-		data.FillPercent = 0.9
-		size := 0
-		for _, r := range batch {
-			for _, w := range r.writes {
-				size += recordHeader + len(w.value)
+	err := db.guard(func() error {
+		return db.files().update(func(btx *bolt.Tx) error {
+			data := btx.Bucket(dataBucket)
+			data.FillPercent = 0.9
+			size := 0
+			for _, r := range batch {
+				for _, w := range r.writes {
+					size += recordHeader + len(w.value)
+				}
 			}
-		}
-		buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
-		for _, r := range batch {
-			befores, err := readBefores(data, r.writes)
-			if err != nil {
-				r.err = err
-				continue
-			}
-			ts, err := db.install(r, befores, &entries)
-			if err != nil {
-				r.err = err
-				continue
-			}
-			mine := len(entries) - len(r.writes)
-			if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
-				db.index.Remove(entries[mine:])
-				entries = entries[:mine]
-				r.err = &conflictError{msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
-				continue
-			}
-			for i, w := range r.writes {
-				switch {
-				case w.tombstone && befores[i] != nil:
-					err = data.Delete(w.key)
-					keys--
-				case w.tombstone:
-				default:
-					s := len(buf)
-					buf = appendRecord(buf, w.key, w.value, ts)
-					err = data.Put(w.key, buf[s:len(buf):len(buf)])
-					if befores[i] == nil {
-						keys++
+			buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
+			for _, r := range batch {
+				befores, err := readBefores(data, r.writes)
+				if err != nil {
+					r.err = err
+					continue
+				}
+				ts, err := db.install(r, befores, &entries)
+				if err != nil {
+					r.err = err
+					continue
+				}
+				mine := len(entries) - len(r.writes)
+				if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
+					db.index.Remove(entries[mine:])
+					entries = entries[:mine]
+					r.err = &conflictError{msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
+					continue
+				}
+				for i, w := range r.writes {
+					switch {
+					case w.tombstone && befores[i] != nil:
+						err = data.Delete(w.key)
+						keys--
+					case w.tombstone:
+					default:
+						s := len(buf)
+						buf = appendRecord(buf, w.key, w.value, ts)
+						err = data.Put(w.key, buf[s:len(buf):len(buf)])
+						if befores[i] == nil {
+							keys++
+						}
+					}
+					if err != nil {
+						return err
 					}
 				}
-				if err != nil {
-					return err
-				}
+				r.ts = ts
+				ok = append(ok, r)
 			}
-			r.ts = ts
-			ok = append(ok, r)
-		}
-		if len(ok) == 0 {
-			return errNothingToCommit
-		}
-		meta := btx.Bucket(metaBucket)
-		var b [16]byte
-		binary.BigEndian.PutUint64(b[:8], ok[len(ok)-1].ts)
-		binary.BigEndian.PutUint64(b[8:], uint64(keys))
-		if err := meta.Put(tsKey, b[:8]); err != nil {
-			return err
-		}
-		if err := meta.Put(keysKey, b[8:]); err != nil {
-			return err
-		}
-		// bbolt's commit may remap the file, which waits for every read
-		// transaction: the shared one must not be among them.
-		db.retireView()
-		return nil
+			if len(ok) == 0 {
+				return errNothingToCommit
+			}
+			meta := btx.Bucket(metaBucket)
+			var b [16]byte
+			binary.BigEndian.PutUint64(b[:8], ok[len(ok)-1].ts)
+			binary.BigEndian.PutUint64(b[8:], uint64(keys))
+			if err := meta.Put(tsKey, b[:8]); err != nil {
+				return err
+			}
+			if err := meta.Put(keysKey, b[8:]); err != nil {
+				return err
+			}
+			// bbolt's commit may remap the file, which waits for every read
+			// transaction: the shared one must not be among them.
+			db.retireView()
+			return nil
+		})
 	})
 	db.renewView()
 	switch {
@@ -195,7 +197,6 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		}
 	case errors.Is(err, errNothingToCommit):
 	default:
-		db.index.Remove(entries)
 		for _, r := range ok {
 			if r.tx.ser != nil {
 				db.ssi.Forget(r.tx.ser, r.ts)
@@ -203,13 +204,17 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		}
 		// See faults.go: a group that may have reached the file stops
 		// the pipeline; one that certainly did not only fails. Either
-		// way its timestamps are never used again.
+		// way its timestamps are never used again, and never published.
 		if len(ok) > 0 && db.groupReachedFile(ok[len(ok)-1].ts) {
+			// Its versions stay in the index, unpublished: the file may
+			// hold them, and the index must then answer for those keys
+			// (with the before-images) to every snapshot until Close.
 			stop = err
 			for _, r := range ok {
 				r.err = fmt.Errorf("mvkv: commit outcome unknown (the transaction is either entirely durable or entirely absent after a reopen); %w: %w", errCommitsStopped, err)
 			}
 		} else {
+			db.index.Remove(entries)
 			for _, r := range batch {
 				if r.err == nil {
 					r.err = fmt.Errorf("mvkv: commit not persisted (nothing was written): %w", err)

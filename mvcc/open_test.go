@@ -261,10 +261,10 @@ func TestOpenWaitsForLockRelease(t *testing.T) {
 
 func TestOpenDamagedPages(t *testing.T) {
 	// Damage the header or the first elements of each used page in turn.
-	// Open must fail with ErrCorrupt leaving the file as it was, or (for a
-	// page nobody uses any more) succeed; it must never take the process
-	// down, which bbolt's own page checks do when they run in a goroutine
-	// of theirs.
+	// Open, or else a scan of everything, must fail with ErrCorrupt
+	// leaving the file as it was, or (for a page nobody uses any more)
+	// succeed; it must never take the process down, which bbolt's own
+	// page checks do when they run in a goroutine of theirs.
 	valid := validDB(t)
 	used := usedSize(t, valid)
 	corrupt := 0
@@ -278,9 +278,16 @@ func TestOpenDamagedPages(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, d, 0o600))
 			db, err := mvcc.Open(path, nil)
 			if err == nil {
-				_ = dump(t, db)
+				// Open reads no data page: damage there shows at the read.
+				err = db.View(context.Background(), func(tx *mvcc.Txn) error {
+					for range tx.Scan(nil, nil) {
+					}
+					return tx.Err()
+				})
 				require.NoError(t, db.Close())
-				continue
+				if err == nil {
+					continue
+				}
 			}
 			corrupt++
 			require.ErrorIs(t, err, mvcc.ErrCorrupt, "page %d offset %d", pg, off)

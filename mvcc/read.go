@@ -35,21 +35,25 @@ type fileVersion struct {
 }
 
 // fileGet reads key's record from the file.
-func (db *DB) fileGet(key []byte) (fileVersion, error) {
+func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 	v, err := db.acquireView()
 	if err != nil {
 		return fileVersion{}, err
 	}
 	defer v.release()
-	rec := v.data.Get(key)
-	if rec == nil {
-		return fileVersion{}, nil
-	}
-	ts, val, err := decodeRecord(key, rec)
-	if err != nil {
-		return fileVersion{}, err
-	}
-	return fileVersion{ts: ts, value: bytes.Clone(val), present: true}, nil
+	err = db.guard(func() error {
+		rec := v.data.Get(key)
+		if rec == nil {
+			return nil
+		}
+		ts, val, err := decodeRecord(key, rec)
+		if err != nil {
+			return err
+		}
+		f = fileVersion{ts: ts, value: cloneValue(val), present: true}
+		return nil
+	})
+	return f, err
 }
 
 // readAt returns key's value visible at ts (a copy the caller owns), or
@@ -131,6 +135,10 @@ func (db *DB) readChunk(from, end []byte, inclusive bool, fc *fileChunk) error {
 		return err
 	}
 	defer v.release()
+	return db.guard(func() error { return readRecords(v, from, end, inclusive, fc) })
+}
+
+func readRecords(v *view, from, end []byte, inclusive bool, fc *fileChunk) error {
 	c := v.data.Cursor()
 	var k, rec []byte
 	if from == nil {

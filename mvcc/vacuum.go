@@ -15,9 +15,14 @@ type VacuumStats struct {
 	// KeysExamined and VersionsExamined count what the pass looked at:
 	// only keys with dead versions, and the versions they held.
 	KeysExamined, VersionsExamined int64
-	// VersionsRemoved counts removed versions (tombstones included) and
-	// KeysRemoved the keys that had nothing left.
+	// VersionsRemoved counts the dead versions removed (superseded ones
+	// and tombstones: Stats.Versions drops by as many) and KeysRemoved the
+	// deleted keys gone for good.
 	VersionsRemoved, KeysRemoved int64
+	// VersionsReleased counts every version let go from memory: the dead
+	// ones and the live newest versions, which the file holds
+	// (Stats.MemVersions drops by as many).
+	VersionsReleased int64
 	// BytesFreed is the size of the values removed from memory.
 	BytesFreed int64
 	// Batches counts the batches that removed something.

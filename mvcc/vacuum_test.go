@@ -89,15 +89,17 @@ func TestVacuumRemovesDeadVersions(t *testing.T) {
 	assert.Equal(t, s.LastCommitTS, vs.Horizon)
 	assert.Equal(t, int64(5), vs.VersionsRemoved)
 	assert.Equal(t, int64(1), vs.KeysRemoved)
-	assert.Equal(t, int64(2), vs.KeysExamined)
-	assert.Equal(t, int64(6), vs.VersionsExamined)
-	assert.Equal(t, int64(4*3+1), vs.BytesFreed) // a=a1 a=a2 b=b1 b=b2, and the tombstone of b
+	assert.Equal(t, int64(3), vs.KeysExamined) // a, b and c leave memory
+	assert.Equal(t, int64(7), vs.VersionsExamined)
+	assert.Equal(t, int64(7), vs.VersionsReleased)
+	assert.Equal(t, int64(4*2), vs.BytesFreed) // the before-images a1 a2 b1 b2; a3 and c1 were in the file only
 	assert.Equal(t, int64(1), vs.Batches)
 
 	s = db.Stats()
 	assert.Equal(t, int64(2), s.Versions)
 	assert.Equal(t, int64(0), s.DeadVersions)
 	assert.Equal(t, int64(2), s.Keys)
+	assert.Zero(t, s.MemVersions)
 	assert.Equal(t, uint64(1), s.Vacuums)
 	assert.Equal(t, int64(5), s.VersionsVacuumed)
 	want := map[string]string{"a": "a3", "c": "c1"}
