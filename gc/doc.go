@@ -21,15 +21,16 @@
 //     leaves memory: every snapshot sees that newest version, and the
 //     file holds it (a tombstone: the file holds nothing, which reads the
 //     same);
+//
 //   - otherwise vacuum keeps the newest version at or below the horizon
 //     and every newer one; everything older goes, and the kept one goes
 //     too when it is a tombstone.
 //
-//	key k: old@1  a@3  del@8  c@12       horizon 9
-//	       gone   gone gone   kept       (del@8 is what a snapshot at 9..11
-//	                                      sees: absent; so it goes)
-//	                                     horizon 12: k leaves memory; the
-//	                                     file holds c@12
+//     key k: old@1  a@3  del@8  c@12       horizon 9
+//     gone   gone gone   kept       (del@8 is what a snapshot at 9..11
+//     sees: absent; so it goes)
+//     horizon 12: k leaves memory; the
+//     file holds c@12
 //
 // # Batches
 //

@@ -36,7 +36,7 @@ func (db *DB) startVacuum() {
 		Interval:  o.AutovacuumInterval,
 	})
 	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
-	db.vac.kickAt = 1<<62
+	db.vac.kickAt = 1 << 62
 	if o.NoAutovacuum {
 		return
 	}

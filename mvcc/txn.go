@@ -36,10 +36,10 @@ type Txn struct {
 	mu      sync.Mutex        // guards the fields below
 	failed  error             // the conflict that ended it, until Rollback
 	corrupt error             // the damaged record a Scan met
-	writes map[string]*write // buffered writes by key
-	sorted []*write          // writes in key order; nil when stale
-	id     uint64            // lock owner ID, assigned at the first GetForUpdate
-	locked [][]byte          // keys locked by GetForUpdate
+	writes  map[string]*write // buffered writes by key
+	sorted  []*write          // writes in key order; nil when stale
+	id      uint64            // lock owner ID, assigned at the first GetForUpdate
+	locked  [][]byte          // keys locked by GetForUpdate
 }
 
 // Level returns the transaction's isolation level.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
 )
 
 // VacuumStats reports what one vacuum pass did.
@@ -67,4 +66,3 @@ func (db *DB) Vacuum(ctx context.Context) (VacuumStats, error) {
 	}
 	return VacuumStats(s), err
 }
-
