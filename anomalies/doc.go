@@ -2,15 +2,17 @@
 // mvkv and shows, level by level, which of them each isolation level lets
 // through and which it prevents. It is meant to be read by running it:
 //
-//	go test ./anomalies -v -run TestLostUpdate
+//	go test ./anomalies -v -run 'TestLostUpdate$'
 //
-// prints, for read committed, snapshot and serializable in turn, the
-// interleaving as a timeline (one column per transaction), the data left
-// behind, and a verdict that says what went wrong and which mechanism stops
-// it (`-run TestLostUpdate/snapshot` picks one level). `go test ./anomalies
-// -v` walks through all of them; `-run TestMatrix` prints the summary table
-// that the project README embeds (`-run TestMatrix -update` rewrites the
-// README's copy).
+// prints the lesson: its story once, then for read committed, snapshot
+// and serializable in turn the interleaving as a timeline (one column per
+// transaction), the data left behind and a one-line verdict, and last, once,
+// the explanation of what went wrong and which mechanism stops it
+// (`-run 'TestLostUpdate$/snapshot'` picks one level; the `$` keeps the
+// pattern from also running TestLostUpdateFixedWithGetForUpdate). `go test
+// ./anomalies -v` walks through all of them; `-run TestMatrix` prints the
+// summary table that the project README embeds (`-run TestMatrix -update`
+// rewrites the README's copy).
 //
 // # The scenario language
 //

@@ -59,11 +59,17 @@ func recordedOrRun(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomal
 	return run(t, a, level)
 }
 
-// lesson runs a at every level as subtests, prints the report with -v
-// (or when the subtest fails), and asserts the expectation for each level.
+// lesson runs a at every level as subtests and asserts the expectation
+// for each level. With -v it prints the lesson: the intro once, each
+// level's timeline and verdict, then the explanation once; without -v, a
+// failing subtest logs its level's whole lesson.
 func lesson(t *testing.T, a *anomalies.Anomaly, want map[mvcc.Level]expect) {
 	t.Helper()
 	require.Len(t, want, len(anomalies.Levels), "an expectation for every level")
+	if testing.Verbose() {
+		fmt.Println(a.Intro())
+		defer fmt.Print(a.Explanation())
+	}
 	for _, level := range anomalies.Levels {
 		t.Run(level.String(), func(t *testing.T) {
 			r := run(t, a, level)
@@ -81,11 +87,11 @@ func lesson(t *testing.T, a *anomalies.Anomaly, want map[mvcc.Level]expect) {
 	}
 }
 
-// show prints the lesson when the tests run with -v, and logs it when the
-// test fails otherwise.
+// show prints the level's report when the tests run with -v, and logs the
+// whole lesson at that level when the test fails otherwise.
 func show(t *testing.T, r *anomalies.Result) {
 	if testing.Verbose() {
-		fmt.Println(r.Report())
+		fmt.Println(r.LevelReport())
 		return
 	}
 	t.Cleanup(func() {
