@@ -9,6 +9,23 @@ import (
 	"github.com/mvkv/mvkv/mvcc"
 )
 
+func TestNonRepeatableRead(t *testing.T) {
+	sameFare := func(t *testing.T, o *anomalies.Outcome) {
+		reads(t, o, "T1", "flight/fare", "300", "300")
+	}
+	lesson(t, anomalies.NonRepeatableRead, map[mvcc.Level]expect{
+		mvcc.ReadCommitted: happens(func(t *testing.T, o *anomalies.Outcome) {
+			reads(t, o, "T1", "flight/fare", "300", "350")
+			committed(t, o, "T1", "T2")
+		}),
+		mvcc.Snapshot: prevented(func(t *testing.T, o *anomalies.Outcome) {
+			sameFare(t, o)
+			committed(t, o, "T1", "T2")
+		}),
+		mvcc.Serializable: prevented(consistentOrAborted("T1", sameFare)),
+	})
+}
+
 func TestReadSkew(t *testing.T) {
 	snapshotView := func(t *testing.T, o *anomalies.Outcome) {
 		reads(t, o, "T1", "alice/checking", "500")

@@ -1,0 +1,42 @@
+package anomalies_test
+
+import (
+	"testing"
+
+	"github.com/mvkv/mvkv/anomalies"
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+func TestInterference(t *testing.T) {
+	firstWins := prevented(func(t *testing.T, o *anomalies.Outcome) {
+		reads(t, o, "T2", "price/apple", "2")
+		committed(t, o, "T1")
+		conflicted(t, o, "T2")
+		final(t, o, "price/apple", "3", "price/pear", "5")
+	})
+	lesson(t, anomalies.Interference, map[mvcc.Level]expect{
+		mvcc.ReadCommitted: happens(func(t *testing.T, o *anomalies.Outcome) {
+			reads(t, o, "T2", "price/apple", "3")
+			committed(t, o, "T1", "T2")
+			final(t, o, "price/apple", "3", "price/pear", "6")
+		}),
+		mvcc.Snapshot:     firstWins,
+		mvcc.Serializable: firstWins,
+	})
+}
+
+func TestMissedEffects(t *testing.T) {
+	firstWins := prevented(func(t *testing.T, o *anomalies.Outcome) {
+		committed(t, o, "T2")
+		conflicted(t, o, "T1")
+		final(t, o, "net/pear", "8", "gross/pear", "10")
+	})
+	lesson(t, anomalies.MissedEffects, map[mvcc.Level]expect{
+		mvcc.ReadCommitted: happens(func(t *testing.T, o *anomalies.Outcome) {
+			committed(t, o, "T1", "T2")
+			final(t, o, "net/pear", "8", "gross/pear", "5")
+		}),
+		mvcc.Snapshot:     firstWins,
+		mvcc.Serializable: firstWins,
+	})
+}
