@@ -79,7 +79,7 @@ var ReadSkew = &Anomaly{
 		ev := fmt.Sprintf("Alice saw checking %s + savings %s = %d", c, s, total)
 		return total != 1000, ev
 	},
-	Lesson: "Read skew (nonrepeatable read): the reader sees the checking account before " +
+	Lesson: "Read skew (a non-repeatable read across two rows): the reader sees the checking account before " +
 		"the transfer and the savings account after it, so 100 seem to have vanished. " +
 		"Nothing is corrupted (read again, it adds up), but a backup, a report or an " +
 		"integrity check taken this way is wrong. Read committed allows it: each read sees " +

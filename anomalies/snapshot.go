@@ -17,38 +17,38 @@ var Interference = &Anomaly{
 	Name: "interference",
 	Code: "G-SIa",
 	Test: "TestInterference",
-	Story: "A shop's prices: apples 2, pears 4, cherries 7. At 9:00 the manager (T2) " +
-		"opens the price list and looks at the cherries. At 9:01 the nightly update (T1) " +
+	Story: "A shop's prices: apples 2, pears 4, cherries 7. At 9:00 the manager (T1) " +
+		"opens the price list and looks at the cherries. At 9:01 the nightly update (T2) " +
 		"raises apples to 3 and pears to 5 and commits. Then the manager looks at the " +
 		"apples and sets pears to 6. A transaction that began at 9:00 is to see the " +
 		"prices of 9:00, and change only prices as it saw them.",
 	Scenario: Scenario{
 		Setup: []KV{{"price/apple", "2"}, {"price/cherry", "7"}, {"price/pear", "4"}},
 		Steps: []Step{
-			Read("T2", "price/cherry"),
-			Write("T1", "price/apple", "3"),
-			Write("T1", "price/pear", "5"),
-			Commit("T1"),
-			Read("T2", "price/apple"),
-			Write("T2", "price/pear", "6"),
+			Read("T1", "price/cherry"),
+			Write("T2", "price/apple", "3"),
+			Write("T2", "price/pear", "5"),
 			Commit("T2"),
+			Read("T1", "price/apple"),
+			Write("T1", "price/pear", "6"),
+			Commit("T1"),
 		},
 	},
 	Check: func(o *Outcome) (bool, string) {
-		apple, _ := o.Seen("T2", "price/apple")
+		apple, _ := o.Seen("T1", "price/apple")
 		ev := "the manager, who began before the update committed, read apples at " + apple
 		if apple == "3" {
 			ev += " (the update's price)"
 		}
-		if o.Committed("T2") {
+		if o.Committed("T1") {
 			ev += " and replaced the update's pears at 5 with 6"
 		}
-		return apple == "3" || o.Committed("T2"), ev + stopped(o, "T2")
+		return apple == "3" || o.Committed("T1"), ev + stopped(o, "T1")
 	},
 	Lesson: "Interference (G-SIa) is a transaction reading or overwriting the writes of " +
 		"another that committed after it began: here both, the manager read the update's " +
 		"apple price and overwrote its pear price. It breaks no serial order on its own " +
-		"(this history is T1 then T2, and read committed, which allows it, is right to), " +
+		"(this history is T2 then T1, and read committed, which allows it, is right to), " +
 		"but it is the first half of what snapshot isolation promises: a transaction sees " +
 		"the database as of its start, and nothing that commits later, neither by reading " +
 		"it nor by writing over it. Snapshot and serializable prevent both halves: the " +

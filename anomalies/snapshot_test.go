@@ -9,15 +9,15 @@ import (
 
 func TestInterference(t *testing.T) {
 	firstWins := prevented(func(t *testing.T, o *anomalies.Outcome) {
-		reads(t, o, "T2", "price/apple", "2")
-		committed(t, o, "T1")
-		conflicted(t, o, "T2")
+		reads(t, o, "T1", "price/apple", "2")
+		committed(t, o, "T2")
+		conflicted(t, o, "T1")
 		final(t, o, "price/apple", "3", "price/pear", "5")
 	})
 	lesson(t, anomalies.Interference, map[mvcc.Level]expect{
 		mvcc.ReadCommitted: happens(func(t *testing.T, o *anomalies.Outcome) {
-			reads(t, o, "T2", "price/apple", "3")
-			committed(t, o, "T1", "T2")
+			reads(t, o, "T1", "price/apple", "3")
+			committed(t, o, "T2", "T1")
 			final(t, o, "price/apple", "3", "price/pear", "6")
 		}),
 		mvcc.Snapshot:     firstWins,
