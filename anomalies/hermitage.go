@@ -101,6 +101,16 @@ var PhantomWrite = &Anomaly{
 		"waits for the lock), and the retry sees 1 → 20 and deletes it.",
 }
 
+// singleWriteStart opens both G-single-write interleavings: T1 reads row 1,
+// T2 reads the table and moves row 1 to 12.
+func singleWriteStart(more ...Step) []Step {
+	return append([]Step{
+		Read("T1", table+"1"),
+		Scan("T2", table),
+		Write("T2", table+"1", "12"),
+	}, more...)
+}
+
 // partnerOfRow1 is the value of row 2 that completes row 1 to 30, by
 // what the session read of row 1.
 func partnerOfRow1(s *Session) int { return 30 - s.SeenInt(table+"1") }
@@ -117,15 +127,12 @@ var ReadSkewDelete = &Anomaly{
 		"(12 and 18) and commits. Whichever runs first, T1 must delete row 2.",
 	Scenario: Scenario{
 		Setup: hermitageSetup,
-		Steps: []Step{
-			Read("T1", table+"1"),
-			Scan("T2", table),
-			Write("T2", table+"1", "12"),
+		Steps: singleWriteStart(
 			Write("T2", table+"2", "18"),
 			Commit("T2"),
 			deleteWhere("T1", "value=30−row 1", partnerOfRow1),
 			Commit("T1"),
-		},
+		),
 	},
 	Check: func(o *Outcome) (bool, string) {
 		state := "the table holds " + formatKVs(o.Prefix(table), table)
@@ -164,15 +171,12 @@ var ReadSkewDeleteRolledBack = &Anomaly{
 		"and T2 commits. T1's delete must leave no trace, and T2 must commit both rows.",
 	Scenario: Scenario{
 		Setup: hermitageSetup,
-		Steps: []Step{
-			Read("T1", table+"1"),
-			Scan("T2", table),
-			Write("T2", table+"1", "12"),
+		Steps: singleWriteStart(
 			deleteWhere("T1", "value=30−row 1", partnerOfRow1),
 			Write("T2", table+"2", "18"),
 			Rollback("T1"),
 			Commit("T2"),
-		},
+		),
 	},
 	Check: func(o *Outcome) (bool, string) {
 		state := "the table holds " + formatKVs(o.Prefix(table), table)

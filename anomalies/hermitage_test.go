@@ -10,11 +10,7 @@ import (
 )
 
 func TestPhantomWrite(t *testing.T) {
-	firstWins := prevented(func(t *testing.T, o *anomalies.Outcome) {
-		committed(t, o, "T1")
-		conflicted(t, o, "T2")
-		final(t, o, "test/1", "20", "test/2", "30")
-	})
+	firstCommits := prevented(firstWins("T1", "T2", "test/1", "20", "test/2", "30"))
 	lesson(t, anomalies.PhantomWrite, map[mvcc.Level]expect{
 		mvcc.ReadCommitted: happens(func(t *testing.T, o *anomalies.Outcome) {
 			committed(t, o, "T1", "T2")
@@ -22,17 +18,15 @@ func TestPhantomWrite(t *testing.T) {
 			reads(t, o, "T2", "test/*", "1=10 2=20", "1=20")
 			final(t, o, "test/1", "20", "test/2", anomalies.Absent) // T1's 30 lost with the row
 		}),
-		mvcc.Snapshot:     firstWins,
-		mvcc.Serializable: firstWins,
+		mvcc.Snapshot:     firstCommits,
+		mvcc.Serializable: firstCommits,
 	})
 }
 
 func TestReadSkewDelete(t *testing.T) {
-	firstWins := prevented(func(t *testing.T, o *anomalies.Outcome) {
-		committed(t, o, "T2")
-		conflicted(t, o, "T1")
+	firstCommits := prevented(func(t *testing.T, o *anomalies.Outcome) {
 		reads(t, o, "T1", "test/*", "1=10 2=20")
-		final(t, o, "test/1", "12", "test/2", "18")
+		firstWins("T2", "T1", "test/1", "12", "test/2", "18")(t, o)
 	})
 	lesson(t, anomalies.ReadSkewDelete, map[mvcc.Level]expect{
 		mvcc.ReadCommitted: happens(func(t *testing.T, o *anomalies.Outcome) {
@@ -42,8 +36,8 @@ func TestReadSkewDelete(t *testing.T) {
 			assert.Empty(t, o.Note("T1", "deleted"))
 			final(t, o, "test/1", "12", "test/2", "18")
 		}),
-		mvcc.Snapshot:     firstWins,
-		mvcc.Serializable: firstWins,
+		mvcc.Snapshot:     firstCommits,
+		mvcc.Serializable: firstCommits,
 	})
 }
 

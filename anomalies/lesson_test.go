@@ -117,6 +117,17 @@ func conflicted(t *testing.T, o *anomalies.Outcome, session string) {
 	assert.False(t, o.Committed(session), "%s must not commit", session)
 }
 
+// firstWins checks first-committer-wins: winner committed, loser was
+// stopped by ErrConflict, and the final values are kvs (key, value, ...).
+func firstWins(winner, loser string, kvs ...string) func(t *testing.T, o *anomalies.Outcome) {
+	return func(t *testing.T, o *anomalies.Outcome) {
+		t.Helper()
+		committed(t, o, winner)
+		conflicted(t, o, loser)
+		final(t, o, kvs...)
+	}
+}
+
 // oneConflicted asserts that at least one of the sessions was stopped by
 // ErrConflict (which one is the engine's choice) and that the others
 // either committed or were stopped by ErrConflict too.
@@ -146,6 +157,17 @@ func final(t *testing.T, o *anomalies.Outcome, kvs ...string) {
 func reads(t *testing.T, o *anomalies.Outcome, session, key string, want ...string) {
 	t.Helper()
 	assert.Equal(t, want, o.Session(session).ReadsOf(key), "%s's reads of %s", session, key)
+}
+
+// seesSnapshot is what snapshot and serializable give a reader (T1)
+// that another transaction's commit must not disturb: at snapshot both
+// commit and T1 saw view; at serializable the same, or T1 got ErrConflict.
+func seesSnapshot(view func(t *testing.T, o *anomalies.Outcome)) (snapshot, serializable expect) {
+	snapshot = prevented(func(t *testing.T, o *anomalies.Outcome) {
+		view(t, o)
+		committed(t, o, "T1", "T2")
+	})
+	return snapshot, prevented(consistentOrAborted("T1", view))
 }
 
 // consistentOrAborted is serializable's expectation where SSI may, at its
