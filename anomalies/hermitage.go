@@ -72,33 +72,40 @@ var PhantomWrite = &Anomaly{
 		},
 	},
 	Check: func(o *Outcome) (bool, string) {
-		state := "the table holds " + formatKVs(o.Prefix(table), table)
-		if !o.Committed("T2") {
+		state := "the table ends as " + formatKVs(o.Prefix(table), table)
+		scans := o.Session("T2").ReadsOf(table + "*")
+		if !o.Committed("T2") || len(scans) < 2 {
 			return false, state + stopped(o, "T2")
 		}
-		for _, kv := range o.Prefix(table) {
-			if kv.Value == "20" {
-				return true, fmt.Sprintf("T2 committed its delete of every row worth 20, yet %s: "+
-					"row %s is worth 20", state, strings.TrimPrefix(kv.Key, table))
+		after := scans[len(scans)-1]
+		ev := fmt.Sprintf("after deleting every row worth 20, T2 found %s and committed; %s", after, state)
+		if o.Committed("T1") && o.Get(table+"2") == Absent {
+			ev += ", and T1's raise of row 2 to 30 was lost with the row"
+		}
+		for _, row := range strings.Fields(after) {
+			if strings.HasSuffix(row, "=20") {
+				return true, ev
 			}
 		}
-		return false, state
+		return false, ev
 	},
-	Lesson: "T2's delete decided which rows match on the table as it was before T1's " +
-		"commit, and T1 changed which rows match: in the end a row worth 20 survives a " +
-		"committed delete of every row worth 20, which neither serial order gives (T1 then " +
-		"T2 leaves 2 → 30; T2 then T1 leaves 1 → 20 and T1 never touches row 2). Adya calls " +
-		"it PMP (predicate-many-preceders) for a predicate that a write, not a read, " +
-		"evaluated. Read committed allows it. In mvkv T2 deletes row 2, the row that matched " +
-		"in what it read, and as the last committer it wins: T1's raise of row 2 to 30 is " +
-		"lost with the row, and row 1, now 20, stays. PostgreSQL at read committed loses " +
-		"differently, as Hermitage records: T2's delete waits for T1's row lock, then " +
-		"re-checks row 2 alone, finds it worth 30 and deletes nothing. mvkv takes no lock " +
-		"on a write and re-checks nothing, since writes are buffered until Commit. Snapshot " +
-		"and serializable prevent it as PostgreSQL's repeatable read does: T2 deleted a " +
-		"row that T1 committed after T2's snapshot, so first-committer-wins gives T2 " +
-		"ErrConflict (at its commit in mvkv, at the delete in PostgreSQL, where the write " +
-		"waits for the lock), and the retry sees 1 → 20 and deletes it.",
+	Lesson: "T2's delete chose its rows in the table as it was before T1's commit, and " +
+		"T1 changed which rows match: T2 then finds, in its own transaction, a row worth 20 " +
+		"right after deleting every row worth 20, and commits. No serial order shows T2 " +
+		"that: run first, it sees 1 → 10 and deletes row 2; run second, it sees 1 → 20 and " +
+		"2 → 30 and deletes row 1. Adya calls it PMP (predicate-many-preceders), here for a " +
+		"predicate that a write evaluated. Read committed allows it. In mvkv T2 deletes row " +
+		"2, the row that matched in what it read, and as the last committer it wins: T1's " +
+		"raise of row 2 to 30, committed, is lost with the row. PostgreSQL at read " +
+		"committed goes wrong differently, as Hermitage records: T2's delete waits for T1's " +
+		"row lock, then re-checks row 2 alone, finds it worth 30 and deletes nothing, so " +
+		"both rows survive. mvkv takes no lock on a write and re-checks nothing, since " +
+		"writes are buffered until Commit. Snapshot and serializable prevent it, as " +
+		"PostgreSQL's repeatable read does: T2's second look still sees its snapshot " +
+		"(1 → 10), and T2 deleted a row that T1 committed after that snapshot, so " +
+		"first-committer-wins gives T2 ErrConflict (at its commit in mvkv; at the delete in " +
+		"PostgreSQL, where the write waits for the lock). The retry sees 1 → 20 and 2 → 30 " +
+		"and deletes row 1.",
 }
 
 // singleWriteStart opens both G-single-write interleavings: T1 reads row 1,
