@@ -60,17 +60,14 @@ func (a *Anomaly) Title() string {
 	return a.Code + " " + a.Name
 }
 
-// Verdict is the one-line result at this level followed by the lesson.
+// Verdict is the short result at this level: what happened, and the
+// evidence. Why the levels differ is the anomaly's Lesson, told once
+// (Explanation), not at every level.
 func (r *Result) Verdict() string {
-	var b strings.Builder
 	if r.Happened {
-		fmt.Fprintf(&b, "Verdict at %v: GOES WRONG. %s.", r.Outcome.Level, capitalize(r.Evidence))
-	} else {
-		fmt.Fprintf(&b, "Verdict at %v: prevented. %s.", r.Outcome.Level, capitalize(r.Evidence))
+		return fmt.Sprintf("Verdict at %v: GOES WRONG. %s.", r.Outcome.Level, capitalize(r.Evidence))
 	}
-	b.WriteString(" ")
-	b.WriteString(r.Anomaly.Lesson)
-	return b.String()
+	return fmt.Sprintf("Verdict at %v: prevented. %s.", r.Outcome.Level, capitalize(r.Evidence))
 }
 
 // Cell is what the matrix shows for this result: "possible" or
@@ -98,13 +95,23 @@ func (r *Result) Cell() string {
 	return "prevented (" + strings.Join(how, ", ") + ")"
 }
 
-// Report is the whole lesson for one level: the story, the timeline, the
-// data left behind, and the verdict, wrapped for a terminal.
-func (r *Result) Report() string {
+// Intro opens the lesson, once for all levels: the title and the story,
+// wrapped for a terminal.
+func (a *Anomaly) Intro() string {
+	return "=== " + a.Title() + "\n" + wrap(a.Story, 88) + "\n"
+}
+
+// Explanation closes the lesson, once for all levels: what goes wrong,
+// which level prevents it, and how.
+func (a *Anomaly) Explanation() string {
+	return wrap("Why: "+a.Lesson, 88) + "\n"
+}
+
+// LevelReport is what one level adds to the lesson: the timeline, the data
+// left behind, and the verdict.
+func (r *Result) LevelReport() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "=== %s at %v\n", r.Anomaly.Title(), r.Outcome.Level)
-	b.WriteString(wrap(r.Anomaly.Story, 88))
-	b.WriteString("\n\n")
+	fmt.Fprintf(&b, "At %v:\n", r.Outcome.Level)
 	b.WriteString(Timeline(r.Outcome))
 	b.WriteString("\nState after:\n")
 	b.WriteString(State(r.Outcome.Final))
@@ -112,6 +119,13 @@ func (r *Result) Report() string {
 	b.WriteString(wrap(r.Verdict(), 88))
 	b.WriteString("\n")
 	return b.String()
+}
+
+// Report is the whole lesson at one level, as `go test -v -run
+// 'TestX$/level'` prints it: the intro, the level's report, the
+// explanation.
+func (r *Result) Report() string {
+	return r.Anomaly.Intro() + "\n" + r.LevelReport() + "\n" + r.Anomaly.Explanation()
 }
 
 // Matrix renders results as a Markdown table, one row per anomaly (in the

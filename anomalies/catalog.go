@@ -1,8 +1,10 @@
 package anomalies
 
 // Catalog returns every lesson in teaching order: the dirty anomalies
-// first, then lost update, read skew and phantoms, write skew, the
-// read-only anomaly, each followed by the fixes users apply by hand.
+// first, then lost update, the non-repeatable read, read skew (with the
+// writes that close it) and phantoms, what snapshot isolation forbids,
+// write skew, the read-only anomaly and its cycle through three
+// transactions, each followed by the fixes users apply by hand.
 func Catalog() []*Anomaly {
 	return []*Anomaly{
 		DirtyWrite,
@@ -12,14 +14,21 @@ func Catalog() []*Anomaly {
 		ObservedTransactionVanishes,
 		LostUpdate,
 		LostUpdateFixedWithGetForUpdate,
+		NonRepeatableRead,
 		ReadSkew,
 		ReadSkewPredicate,
+		ReadSkewDelete,
+		ReadSkewDeleteRolledBack,
 		Phantom,
+		PhantomWrite,
+		Interference,
+		MissedEffects,
 		WriteSkew,
 		WriteSkewFixedWithGetForUpdate,
 		WriteSkewFixedByWritingReads,
 		WriteSkewRange,
 		WriteSkewRangeFixedByMaterializing,
 		ReadOnlyAnomaly,
+		TwoAntiDependencies,
 	}
 }

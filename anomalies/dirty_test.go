@@ -15,15 +15,11 @@ func TestDirtyWrite(t *testing.T) {
 		committed(t, o, "T1", "T2")
 		final(t, o, "car42/buyer", "bob", "car42/invoice", "bob")
 	})
-	firstWins := prevented(func(t *testing.T, o *anomalies.Outcome) {
-		committed(t, o, "T1")
-		conflicted(t, o, "T2")
-		final(t, o, "car42/buyer", "alice", "car42/invoice", "alice")
-	})
+	firstCommits := prevented(firstWins("T1", "T2", "car42/buyer", "alice", "car42/invoice", "alice"))
 	lesson(t, anomalies.DirtyWrite, map[mvcc.Level]expect{
 		mvcc.ReadCommitted: lastWins,
-		mvcc.Snapshot:      firstWins,
-		mvcc.Serializable:  firstWins,
+		mvcc.Snapshot:      firstCommits,
+		mvcc.Serializable:  firstCommits,
 	})
 }
 

@@ -59,11 +59,17 @@ func recordedOrRun(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomal
 	return run(t, a, level)
 }
 
-// lesson runs a at every level as subtests, prints the report with -v
-// (or when the subtest fails), and asserts the expectation for each level.
+// lesson runs a at every level as subtests and asserts the expectation
+// for each level. With -v it prints the lesson: the intro once, each
+// level's timeline and verdict, then the explanation once; without -v, a
+// failing subtest logs its level's whole lesson.
 func lesson(t *testing.T, a *anomalies.Anomaly, want map[mvcc.Level]expect) {
 	t.Helper()
 	require.Len(t, want, len(anomalies.Levels), "an expectation for every level")
+	if testing.Verbose() {
+		fmt.Println(a.Intro())
+		defer fmt.Print(a.Explanation())
+	}
 	for _, level := range anomalies.Levels {
 		t.Run(level.String(), func(t *testing.T) {
 			r := run(t, a, level)
@@ -81,11 +87,11 @@ func lesson(t *testing.T, a *anomalies.Anomaly, want map[mvcc.Level]expect) {
 	}
 }
 
-// show prints the lesson when the tests run with -v, and logs it when the
-// test fails otherwise.
+// show prints the level's report when the tests run with -v, and logs the
+// whole lesson at that level when the test fails otherwise.
 func show(t *testing.T, r *anomalies.Result) {
 	if testing.Verbose() {
-		fmt.Println(r.Report())
+		fmt.Println(r.LevelReport())
 		return
 	}
 	t.Cleanup(func() {
@@ -109,6 +115,17 @@ func conflicted(t *testing.T, o *anomalies.Outcome, session string) {
 	t.Helper()
 	assert.ErrorIs(t, o.Err(session), mvcc.ErrConflict, "%s should have been stopped by ErrConflict", session)
 	assert.False(t, o.Committed(session), "%s must not commit", session)
+}
+
+// firstWins checks first-committer-wins: winner committed, loser was
+// stopped by ErrConflict, and the final values are kvs (key, value, ...).
+func firstWins(winner, loser string, kvs ...string) func(t *testing.T, o *anomalies.Outcome) {
+	return func(t *testing.T, o *anomalies.Outcome) {
+		t.Helper()
+		committed(t, o, winner)
+		conflicted(t, o, loser)
+		final(t, o, kvs...)
+	}
 }
 
 // oneConflicted asserts that at least one of the sessions was stopped by
@@ -140,6 +157,17 @@ func final(t *testing.T, o *anomalies.Outcome, kvs ...string) {
 func reads(t *testing.T, o *anomalies.Outcome, session, key string, want ...string) {
 	t.Helper()
 	assert.Equal(t, want, o.Session(session).ReadsOf(key), "%s's reads of %s", session, key)
+}
+
+// seesSnapshot is what snapshot and serializable give a reader (T1)
+// that another transaction's commit must not disturb: at snapshot both
+// commit and T1 saw view; at serializable the same, or T1 got ErrConflict.
+func seesSnapshot(view func(t *testing.T, o *anomalies.Outcome)) (snapshot, serializable expect) {
+	snapshot = prevented(func(t *testing.T, o *anomalies.Outcome) {
+		view(t, o)
+		committed(t, o, "T1", "T2")
+	})
+	return snapshot, prevented(consistentOrAborted("T1", view))
 }
 
 // consistentOrAborted is serializable's expectation where SSI may, at its

@@ -10,18 +10,14 @@ import (
 )
 
 func TestLostUpdate(t *testing.T) {
-	firstWins := prevented(func(t *testing.T, o *anomalies.Outcome) {
-		committed(t, o, "T1")
-		conflicted(t, o, "T2")
-		final(t, o, "balance", "150")
-	})
+	firstCommits := prevented(firstWins("T1", "T2", "balance", "150"))
 	lesson(t, anomalies.LostUpdate, map[mvcc.Level]expect{
 		mvcc.ReadCommitted: happens(func(t *testing.T, o *anomalies.Outcome) {
 			committed(t, o, "T1", "T2")
 			final(t, o, "balance", "120") // T1's +50 is gone
 		}),
-		mvcc.Snapshot:     firstWins,
-		mvcc.Serializable: firstWins,
+		mvcc.Snapshot:     firstCommits,
+		mvcc.Serializable: firstCommits,
 	})
 }
 

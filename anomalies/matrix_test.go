@@ -35,7 +35,7 @@ const (
 // rewrites the README's copy instead.
 func TestMatrix(t *testing.T) {
 	var all []*anomalies.Result
-	for _, a := range anomalies.Catalog() {
+	for _, a := range append(anomalies.Catalog(), anomalies.Deadlock) {
 		prevented := false
 		for _, level := range anomalies.Levels {
 			r := recordedOrRun(t, a, level)
@@ -118,16 +118,24 @@ func readmeSection(matrix, sample string) string {
 
 Every classic concurrency anomaly is a test in [anomalies/](anomalies/) that replays it as a
 scripted interleaving, at each isolation level, and checks what must happen there.
-` + "`go test ./anomalies -v -run TestWriteSkew`" + ` prints each run as a timeline, one column per
-transaction, with the data left behind and a verdict that explains it. In the table, computed
+` + "`go test ./anomalies -v -run 'TestWriteSkew$'`" + ` prints the lesson it names: the story, then
+each level's run as a timeline (one column per transaction) with the data left behind and a
+one-line verdict, then, once, the explanation of why the levels differ. In the table, computed
 from those runs: **possible**, the run showed the anomaly; prevented, it did not happen
 (waits: a transaction waited for a ` + "`GetForUpdate`" + ` lock; aborts: one got ` + "`ErrConflict`" + `).
-Rows in italics show the remedies applied by hand.
+Rows in italics show the remedies applied by hand. The last row is no anomaly but the price
+of locking: a lock cycle, broken at every level by aborting one waiter.
+
+P4C, the lost update through a cursor, has no row: mvkv's only cursor is ` + "`Scan`" + `, which locks
+nothing, so reading a row through it and writing the row back is the plain lost update
+(` + "`TestLostUpdate`" + `); the remedy cursor stability brings, a lock on the row read until it is
+written, is ` + "`GetForUpdate`" + ` (` + "`TestLostUpdateFixedWithGetForUpdate`" + `).
 
 ` + matrix + `
 Regenerate this section with ` + "`go test ./anomalies -run TestMatrix -update`" + `
 (a test fails when it is stale). One lesson as it prints,
-` + "`go test ./anomalies -v -run TestLostUpdate/read-committed`" + `:
+` + "`go test ./anomalies -v -run 'TestLostUpdate$/read-committed'`" + ` (less the ` + "`=== RUN`" + ` and
+` + "`--- PASS`" + ` lines of go test itself):
 
 ` + "```text\n" + sample + "```" + `
 `

@@ -9,6 +9,44 @@ import (
 // Read skew and phantoms: a transaction that reads twice and sees the
 // database at two different moments.
 
+// NonRepeatableRead is P2, the fuzzy read: one key read twice, two
+// committed values.
+var NonRepeatableRead = &Anomaly{
+	Name: "non-repeatable (fuzzy) read",
+	Code: "P2",
+	Test: "TestNonRepeatableRead",
+	Story: "Bob is booking a flight (T1). His app reads the fare, 300, to show it, then " +
+		"reads it again to print on the ticket. In between, the airline (T2) raises the " +
+		"fare to 350 and commits. Within Bob's transaction the fare must not change.",
+	Scenario: Scenario{
+		Setup: []KV{{"flight/fare", "300"}},
+		Steps: []Step{
+			Read("T1", "flight/fare"),
+			Write("T2", "flight/fare", "350"),
+			Commit("T2"),
+			Read("T1", "flight/fare"),
+			Commit("T1"),
+		},
+	},
+	Check: func(o *Outcome) (bool, string) {
+		fares := o.Session("T1").ReadsOf("flight/fare")
+		if len(fares) < 2 {
+			return false, "Bob's second read did not return" + stopped(o, "T1")
+		}
+		ev := fmt.Sprintf("Bob read the fare as %s, then %s", fares[0], fares[1])
+		return fares[0] != fares[1], ev
+	},
+	Lesson: "A non-repeatable (fuzzy) read is one row read twice by one transaction " +
+		"with two different committed values, because another transaction updated it and " +
+		"committed in between: Bob was shown 300 and ticketed at 350. It is P2 of Berenson " +
+		"et al., the phenomenon that separates read committed from repeatable read in the " +
+		"SQL standard. Read committed allows it: each read sees what is committed at that " +
+		"moment. Snapshot and serializable prevent it: every read of the transaction sees " +
+		"its snapshot, taken at Begin, so Bob reads 300 twice; the airline's commit is " +
+		"not an error for either (Bob only read). Read skew (TestReadSkew) is the same " +
+		"thing across two rows, and a phantom (TestPhantom) across a range.",
+}
+
 // ReadSkew is G-single with point reads: a reader sees one account before
 // a transfer and the other after it.
 var ReadSkew = &Anomaly{
@@ -41,7 +79,7 @@ var ReadSkew = &Anomaly{
 		ev := fmt.Sprintf("Alice saw checking %s + savings %s = %d", c, s, total)
 		return total != 1000, ev
 	},
-	Lesson: "Read skew (nonrepeatable read): the reader sees the checking account before " +
+	Lesson: "Read skew (a non-repeatable read across two rows): the reader sees the checking account before " +
 		"the transfer and the savings account after it, so 100 seem to have vanished. " +
 		"Nothing is corrupted (read again, it adds up), but a backup, a report or an " +
 		"integrity check taken this way is wrong. Read committed allows it: each read sees " +
