@@ -21,6 +21,16 @@ import (
 
 // ctOpen opens a fresh database in a test directory, closed at cleanup.
 // opts nil means NoSync (contract tests do not need fsync).
+// checkAtEnd runs the DB's consistency check (memory against the file)
+// when the test ends, before the DB closes.
+func checkAtEnd(t testing.TB, db *mvcc.DB) {
+	t.Cleanup(func() {
+		if err := mvcc.Check(db); err != nil {
+			t.Errorf("at the end of the test: %v", err)
+		}
+	})
+}
+
 func ctOpen(t testing.TB, opts *mvcc.Options) (*mvcc.DB, string) {
 	t.Helper()
 	if opts == nil {
@@ -30,6 +40,7 @@ func ctOpen(t testing.TB, opts *mvcc.Options) (*mvcc.DB, string) {
 	db, err := mvcc.Open(path, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
+	checkAtEnd(t, db)
 	return db, path
 }
 

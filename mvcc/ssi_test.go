@@ -20,6 +20,7 @@ func openTestDB(t testing.TB) *mvcc.DB {
 	db, err := mvcc.Open(filepath.Join(t.TempDir(), "test.db"), &mvcc.Options{NoSync: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
+	checkAtEnd(t, db)
 	return db
 }
 

@@ -27,6 +27,7 @@ func openVac(t testing.TB, opts *mvcc.Options) (*mvcc.DB, string) {
 	db, err := mvcc.Open(path, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
+	checkAtEnd(t, db)
 	return db, path
 }
 
