@@ -148,8 +148,12 @@ func updateField(tx Tx, key []byte, field int, data []byte) error {
 	if off+len(data) > len(rec) {
 		return fmt.Errorf("bench: ycsb record %s has %d bytes, field %d needs %d", key, len(rec), field, off+len(data))
 	}
-	copy(rec[off:], data)
-	return tx.Put(key, rec)
+	// A new slice, never the one Get returned: engines differ in how long
+	// that one is the caller's.
+	next := make([]byte, len(rec))
+	copy(next, rec)
+	copy(next[off:], data)
+	return tx.Put(key, next)
 }
 
 func (k *ycsbWorker) Next() Op {
