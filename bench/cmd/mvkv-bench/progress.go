@@ -88,12 +88,12 @@ func (p *progress) line() string {
 	if s.Elapsed > 0 {
 		rate = float64(s.Ops) / s.Elapsed.Seconds()
 	}
-	what := "ops/s"
+	what := fmt.Sprintf("%.0f ops/s", rate)
 	if s.Warmup {
 		what = "warming up"
 	}
-	return fmt.Sprintf("run %d/%d %s %s %s %s: %.0f %s, about %v left",
-		min(p.finished+1, p.total), p.total, s.Workload, s.Engine, s.Level, p.round, rate, what, p.left())
+	return fmt.Sprintf("run %d/%d %s %s %s %s: %s, about %v left",
+		min(p.finished+1, p.total), p.total, s.Workload, s.Engine, s.Level, p.round, what, p.left())
 }
 
 func (p *progress) end(r bench.Result) {
