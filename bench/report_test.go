@@ -148,6 +148,38 @@ func TestWritePlots(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestChartsSayWhatTheTableSays: a violated invariant is marked on every
+// chart that shows the cell, latencies come in a readable unit, and a
+// swept axis labels the values swept.
+func TestChartsSayWhatTheTableSays(t *testing.T) {
+	charts, err := bench.Charts(sweepReport())
+	require.NoError(t, err)
+	svg := map[string]string{}
+	for _, c := range charts {
+		var buf bytes.Buffer
+		require.NoError(t, c.Render(&buf, "svg"))
+		svg[c.Name] = buf.String()
+	}
+	for name, s := range svg {
+		if strings.HasPrefix(name, "throughput-") || strings.HasPrefix(name, "p99-") {
+			assert.Contains(t, s, "mvkv read-committed [violated]", name)
+			assert.Contains(t, s, ">invariant violated<", name)
+		} else {
+			assert.Contains(t, s, ">invariant violated<", name, "the cross marking violated points")
+		}
+	}
+	assert.Contains(t, svg["p99-hotkey-hot-keys256-t8"], "p99 latency (ms)")
+	assert.NotContains(t, svg["p99-hotkey-hot-keys256-t8"], ".00<")
+	assert.Contains(t, svg["throughput-hotkey-hot-keys1-t8"], ">10.0k<")
+	threads := svg["threads-hotkey-hot-keys16-throughput"]
+	assert.Contains(t, threads, ">2<")
+	assert.Contains(t, threads, ">8<")
+	contention := svg["contention-hotkey-abort-rate"]
+	for _, hot := range []string{">1<", ">16<", ">256<"} {
+		assert.Contains(t, contention, hot, "a tick at each swept hot-key count")
+	}
+}
+
 // TestMeasureGoalsSmall runs every goal measurement at a tiny size: it
 // checks that each produces a figure, not what the figure is.
 func TestMeasureGoalsSmall(t *testing.T) {
