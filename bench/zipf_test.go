@@ -102,7 +102,7 @@ func TestSkewedLatestFollowsInserts(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, last := range []int64{records - 1, records + 500, records + 501} {
 		newest := 0
-		const draws = 100_000
+		const draws = 50_000
 		for range draws {
 			v := l.next(r, last)
 			require.LessOrEqual(t, v, last)
