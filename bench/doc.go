@@ -9,14 +9,25 @@
 // histogram (p50 to p99.9), abort and retry rates, the versions the engine
 // held, Go GC activity, and the outcome of the workload's invariant check.
 //
+// One run proves little on a shared machine, so a cell (workload, threads,
+// engine, level) is run for several rounds: Summarize folds them into a
+// Summary of medians with their range (min–max), and Ties names the rows
+// whose ranges overlap, which the rounds cannot rank. A Report carries the
+// summaries, every run, and the Meta needed to read them later (settings,
+// Go version, CPUs, commit, date); WriteTable, WriteJSON, WriteCSV,
+// WritePlots and WriteHTML (one self-contained page) write it. Charts mark
+// every cell whose invariant failed.
+//
 // Engines: "mvkv" (this module), and the peers "bbolt" (one Update per
 // transaction), "bbolt-batch" (bbolt's DB.Batch, which coalesces
 // concurrent writers) and "badger" (Badger v4, optimistic transactions with
 // conflict detection). A peer declares the levels it can express; a run at
 // any other level is reported as skipped with the reason, never faked.
 //
-// Workloads: YCSB core A–F (with an explicit request distribution:
-// zipfian, uniform or latest), bank transfers (the total is checked at the
+// Workloads: YCSB core A–F, with YCSB's generators (scrambled zipfian over
+// 10^10 items, skewed latest over acknowledged inserts, hashed keys, 10
+// fields of 100 bytes) and an explicit request distribution (zipfian,
+// uniform or latest), bank transfers (the total is checked at the
 // end), write skew (doctors on call: the invariant shows what each level
 // allows), a hot-key contention sweep, and a long-running reader beside
 // writers (version chains grow until the reader ends; vacuum then frees

@@ -12,6 +12,8 @@ type Result struct {
 	Workload string `json:"workload"`
 	Level    string `json:"level"`
 	Threads  int    `json:"threads"`
+	// Round numbers the run among its cell's rounds, from 1.
+	Round int `json:"round,omitempty"`
 	// Param names the swept parameter of this run, if any ("hot-keys=16").
 	Param   string `json:"param,omitempty"`
 	Durable bool   `json:"durable"`

@@ -75,8 +75,12 @@ type WorkloadConfig struct {
 	// Records loaded before the run (YCSB records, bank accounts,
 	// long-reader keys). Default 10,000 (bank: 1,000).
 	Records int
-	// ValueSize in bytes of YCSB and long-reader values. Default 100.
+	// ValueSize in bytes of a YCSB field and of a long-reader value.
+	// Default 100 (YCSB's fieldlength).
 	ValueSize int
+	// Fields of a YCSB record, stored as one value of Fields × ValueSize
+	// bytes. Default 10 (YCSB's fieldcount).
+	Fields int
 	// Distribution of YCSB requests; empty means each workload's YCSB
 	// default (latest for D, zipfian for the others).
 	Distribution Distribution
@@ -102,6 +106,9 @@ func (c WorkloadConfig) withDefaults() WorkloadConfig {
 	}
 	if c.ValueSize <= 0 {
 		c.ValueSize = 100
+	}
+	if c.Fields <= 0 {
+		c.Fields = 10
 	}
 	if c.ZipfConstant <= 0 {
 		c.ZipfConstant = 0.99

@@ -1,8 +1,10 @@
 // Command mvkv-bench measures what each isolation level of mvkv costs and
 // how mvkv compares with raw bbolt and Badger on the same workloads.
 //
-// With no flags it runs a quick comparison (under a minute) of the three
-// levels and the peers on a temporary database it removes afterwards:
+// With no flags it runs a quick comparison (about a minute) of the three
+// levels and the peers on a temporary database it removes afterwards;
+// every cell runs three rounds, interleaved across engines and levels, and
+// the figures are medians with their range:
 //
 //	go run ./bench/cmd/mvkv-bench
 //
@@ -10,10 +12,13 @@
 //
 //	go run ./bench/cmd/mvkv-bench -workload ycsb-a,ycsb-b -threads 1,4,16,64 -duration 5s -plot out/
 //	go run ./bench/cmd/mvkv-bench -workload hotkey -hot-keys 1,4,16,64,256 -plot out/
+//	go run ./bench/cmd/mvkv-bench -report out/   # one HTML page: settings, tables, charts
 //	go run ./bench/cmd/mvkv-bench -goals
 //
-// A live progress line goes to stderr when it is a terminal; the results
-// go to stdout as a table, or as JSON (-json) or CSV (-csv).
+// Progress goes to stderr: a live line on a terminal, a line every few
+// seconds otherwise. The results go to stdout as a table, or as JSON
+// (-json) or CSV (-csv), with the settings, Go version, CPUs, commit and
+// date.
 package main
 
 import (
@@ -38,9 +43,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "mvkv-bench:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the usage was asked for, not an error
 		}
+		fmt.Fprintln(os.Stderr, "mvkv-bench:", err)
 		os.Exit(2)
 	}
 }
@@ -56,6 +62,9 @@ type options struct {
 	wc                 bench.WorkloadConfig
 	json, csv          bool
 	plotDir, plotFmt   string
+	reportDir          string
+	args               []string
+	settings           map[string]string
 	dir                string
 	goals              bool
 	goalKeys           int
@@ -76,12 +85,13 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&engines, "engines", strings.Join(bench.Engines(), ","), "comma-separated engines: "+strings.Join(bench.Engines(), ", "))
 	fs.StringVar(&levels, "levels", "read-committed,snapshot,serializable", "comma-separated isolation levels (peers run only the levels they can express)")
 	fs.StringVar(&threads, "threads", "16", "comma-separated goroutine counts (several: a sweep)")
-	fs.DurationVar(&o.duration, "duration", time.Second, "measured time of each run (-goals: of each measurement, default 2s)")
-	fs.DurationVar(&o.warmup, "warmup", 200*time.Millisecond, "unrecorded warm-up before each run")
+	fs.DurationVar(&o.duration, "duration", 400*time.Millisecond, "measured time of each run; with -goals, of each measurement (then 2s unless set)")
+	fs.DurationVar(&o.warmup, "warmup", 100*time.Millisecond, "unrecorded warm-up before each run")
 	fs.Int64Var(&o.ops, "ops", 0, "end each run after this many operations instead (with -duration 0)")
 	fs.BoolVar(&o.durable, "durable", true, "fsync every commit (mvkv, bbolt: NoSync=false; Badger: SyncWrites)")
 	fs.IntVar(&o.wc.Records, "records", 0, "records loaded (default 10000; bank: 1000 accounts)")
-	fs.IntVar(&o.wc.ValueSize, "value-size", 100, "value size in bytes")
+	fs.IntVar(&o.wc.ValueSize, "value-size", 100, "bytes of a YCSB field and of a longreader value")
+	fs.IntVar(&o.wc.Fields, "fields", 10, "fields of a YCSB record (stored as one value of fields × value-size bytes)")
 	fs.StringVar(&dist, "dist", "", "YCSB request distribution: zipfian, uniform, latest (default: latest for ycsb-d, zipfian otherwise)")
 	fs.Float64Var(&o.wc.ZipfConstant, "zipf", 0.99, "zipfian constant")
 	fs.StringVar(&hotKeys, "hot-keys", "", "hotkey: comma-separated numbers of hot keys (a contention sweep; default 1,4,16,64); writeskew: shifts (default 4)")
@@ -90,11 +100,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.json, "json", false, "write results as JSON on stdout")
 	fs.BoolVar(&o.csv, "csv", false, "write results as CSV on stdout")
 	fs.StringVar(&o.plotDir, "plot", "", "write charts into this directory")
+	fs.StringVar(&o.reportDir, "report", "", "write one self-contained HTML page (settings, tables, charts) as DIR/index.html")
 	fs.StringVar(&o.plotFmt, "plot-format", "svg", "chart format: svg or png")
 	fs.StringVar(&o.dir, "dir", "", "parent of the temporary database directories (default: the system's)")
 	fs.BoolVar(&o.goals, "goals", false, "measure the performance goals side by side with bbolt instead")
 	fs.IntVar(&o.goalKeys, "goal-keys", 1_000_000, "-goals: keys of the restart (index rebuild) measurement")
-	fs.IntVar(&o.rounds, "rounds", 3, "-goals: alternating rounds per comparison (the median counts)")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of each cell, interleaved across engines and levels (-goals: of each comparison); the median counts")
 	only := fs.String("goal", "", "-goals: comma-separated subset to measure: commits, reads, serializable, restart")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	noProgress := fs.Bool("quiet", false, "no live progress line")
@@ -105,6 +116,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		o.threadsSet = o.threadsSet || f.Name == "threads"
 		o.durationSet = o.durationSet || f.Name == "duration"
 	})
+	o.args = args
+	o.settings = map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { o.settings[f.Name] = f.Value.String() })
+	if o.rounds <= 0 {
+		return nil, fmt.Errorf("-rounds %d: at least 1", o.rounds)
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
@@ -145,7 +162,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("%w: %q", bench.ErrUnknownEngine, e)
 		}
 	}
-	o.progress = !*noProgress && isTerminal(stderr)
+	o.progress = !*noProgress
 	return o, nil
 }
 
@@ -194,39 +211,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rep := bench.NewReport(bench.NewMeta(o.args, o.settings), results)
 	switch {
 	case o.json:
-		err = bench.WriteJSON(stdout, results)
+		err = bench.WriteJSON(stdout, rep)
 	case o.csv:
-		err = bench.WriteCSV(stdout, results)
+		err = bench.WriteCSV(stdout, rep)
 	default:
-		err = bench.WriteTable(stdout, results)
+		err = bench.WriteTable(stdout, rep)
 	}
 	if err != nil {
 		return err
 	}
 	if o.plotDir != "" {
-		files, err := bench.WritePlots(o.plotDir, o.plotFmt, results)
+		files, err := bench.WritePlots(o.plotDir, o.plotFmt, rep)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "wrote %d charts into %s\n", len(files), o.plotDir)
 	}
-	for _, r := range results {
-		if r.Invariant.Broken() {
-			return fmt.Errorf("%s on %s at %s broke its invariant: %s", r.Workload, r.Engine, r.Level, r.Invariant.Detail)
+	if o.reportDir != "" {
+		path, err := bench.WriteHTML(o.reportDir, rep)
+		if err != nil {
+			return err
 		}
+		fmt.Fprintf(stderr, "wrote the report %s\n", path)
+	}
+	if broken := rep.Broken(); len(broken) > 0 {
+		s := broken[0]
+		return fmt.Errorf("%s on %s at %s broke its invariant: %s", s.Workload, s.Engine, s.Level, s.Invariant.Detail)
 	}
 	return nil
 }
 
-// runAll runs every combination: workload × sweep point × threads ×
-// engine × level. A peer runs only the levels it can express; the others
-// appear once, as skipped, with the reason.
-func runAll(ctx context.Context, o *options, stderr io.Writer) ([]bench.Result, error) {
-	var results []bench.Result
-	show := newProgress(o.progress, stderr)
-	defer show.done()
+// cell is one combination the grid runs.
+type cell struct {
+	workload, param string
+	wc              bench.WorkloadConfig
+	threads         int
+	engine          string
+	level           mvcc.Level
+}
+
+// plan lists every combination: workload × sweep point × threads × engine
+// × level. A peer runs only the levels it can express; the others come
+// back as one skipped Result each, with the reason, at their place.
+func plan(o *options) ([]cell, []*bench.Result, error) {
+	var cells []cell
+	var skips []*bench.Result // parallel to cells: a skipped row goes before cell i
 	for _, w := range o.workloads {
 		params := []int{0}
 		switch {
@@ -238,11 +270,18 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]bench.Result, 
 			params = o.hotKeys[:1]
 		}
 		for _, hot := range params {
+			wc, param := o.wc, ""
+			if hot > 0 {
+				wc.HotKeys = hot
+				if w == "hotkey" {
+					param = bench.HotKeysParam(hot)
+				}
+			}
 			for _, threads := range o.threads {
 				for _, engine := range o.engines {
 					supported, note, err := bench.EngineLevels(engine)
 					if err != nil {
-						return results, err
+						return nil, nil, err
 					}
 					var skipped []string
 					for _, level := range o.levels {
@@ -250,41 +289,70 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]bench.Result, 
 							skipped = append(skipped, level.String())
 							continue
 						}
-						if ctx.Err() != nil {
-							return results, ctx.Err()
-						}
-						wc := o.wc
-						param := ""
-						if hot > 0 {
-							wc.HotKeys = hot
-							if w == "hotkey" {
-								param = bench.HotKeysParam(hot)
-							}
-						}
-						wl, err := bench.NewWorkload(w, wc)
-						if err != nil {
-							return results, err
-						}
-						res, err := bench.Run(ctx, bench.Config{
-							Engine: engine, Dir: o.dir, EngineOptions: bench.EngineOptions{Durable: o.durable},
-							Workload: wl, Level: level, Threads: threads,
-							Duration: o.duration, Ops: o.ops, Warmup: o.warmup, Param: param,
-							Progress: show.update,
-						})
-						if err != nil {
-							return results, fmt.Errorf("%s on %s at %s: %w", w, engine, level, err)
-						}
-						results = append(results, res)
+						cells = append(cells, cell{w, param, wc, threads, engine, level})
+						skips = append(skips, nil)
 					}
 					if len(skipped) > 0 {
-						results = append(results, bench.Result{
-							Engine: engine, Workload: w, Level: strings.Join(skipped, "+"), Threads: threads,
+						cells = append(cells, cell{})
+						skips = append(skips, &bench.Result{
+							Engine: engine, Workload: w, Level: strings.Join(skipped, "+"), Threads: threads, Param: param,
 							Durable: o.durable, Note: note,
 							Skipped: engine + " cannot express " + strings.Join(skipped, " or "),
 						})
 					}
 				}
 			}
+		}
+	}
+	return cells, skips, nil
+}
+
+// runAll runs every cell o.rounds times, one round of all cells after
+// another, so that drift on a noisy machine (another process, a warming
+// disk) spreads over every engine and level instead of favouring
+// whichever ran at a quiet moment. -goals alternates its rounds likewise.
+func runAll(ctx context.Context, o *options, stderr io.Writer) ([]bench.Result, error) {
+	cells, skips, err := plan(o)
+	if err != nil {
+		return nil, err
+	}
+	runs := 0
+	for _, s := range skips {
+		if s == nil {
+			runs++
+		}
+	}
+	show := newProgress(o.progress, stderr, runs*o.rounds, o.warmup+o.duration)
+	defer show.done()
+	var results []bench.Result
+	for round := 1; round <= o.rounds; round++ {
+		for i, c := range cells {
+			if skips[i] != nil {
+				if round == 1 {
+					results = append(results, *skips[i])
+				}
+				continue
+			}
+			if ctx.Err() != nil {
+				return results, ctx.Err()
+			}
+			wl, err := bench.NewWorkload(c.workload, c.wc)
+			if err != nil {
+				return results, err
+			}
+			show.begin(fmt.Sprintf("round %d/%d", round, o.rounds))
+			res, err := bench.Run(ctx, bench.Config{
+				Engine: c.engine, Dir: o.dir, EngineOptions: bench.EngineOptions{Durable: o.durable},
+				Workload: wl, Level: c.level, Threads: c.threads,
+				Duration: o.duration, Ops: o.ops, Warmup: o.warmup, Param: c.param,
+				Progress: show.update,
+			})
+			if err != nil {
+				return results, fmt.Errorf("%s on %s at %s: %w", c.workload, c.engine, c.level, err)
+			}
+			res.Round = round
+			show.end(res)
+			results = append(results, res)
 		}
 	}
 	return results, nil

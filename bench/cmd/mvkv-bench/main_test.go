@@ -19,32 +19,51 @@ import (
 func TestJSONOutputParses(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{
-		"-json", "-workload", "bank,ycsb-b", "-engines", "mvkv,bbolt", "-levels", "snapshot,serializable",
+		"-json", "-rounds", "2", "-workload", "bank,ycsb-b", "-engines", "mvkv,bbolt", "-levels", "snapshot,serializable",
 		"-threads", "2", "-duration", "100ms", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(),
 	}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
-	var results []bench.Result
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &results), stdout.String())
+	var rep bench.Report
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
 	// mvkv at two levels, bbolt at serializable plus one skipped row, per workload.
-	require.Len(t, results, 2*4)
-	for _, r := range results {
+	require.Len(t, rep.Summaries, 2*4)
+	assert.Equal(t, "2", rep.Meta.Settings["rounds"])
+	assert.Equal(t, "100ms", rep.Meta.Settings["duration"])
+	assert.NotEmpty(t, rep.Meta.GoVersion)
+	assert.Positive(t, rep.Meta.CPUs)
+	assert.False(t, rep.Meta.Date.IsZero())
+	require.Len(t, rep.Runs, 2*(2*3)+2, "two rounds of the six cells that run, one skipped row each")
+	for _, r := range rep.Summaries {
 		if r.Skipped != "" {
 			assert.Equal(t, "bbolt", r.Engine)
 			assert.Equal(t, "snapshot", r.Level)
 			continue
 		}
-		assert.Positive(t, r.Ops, "%s %s %s", r.Workload, r.Engine, r.Level)
+		assert.Equal(t, 2, r.Rounds)
+		assert.Positive(t, r.Throughput.Median, "%s %s %s", r.Workload, r.Engine, r.Level)
+		assert.LessOrEqual(t, r.Throughput.Min, r.Throughput.Median)
 		assert.False(t, r.Durable)
 		assert.True(t, r.Invariant.Holds, r.Invariant.Detail)
 	}
-	assert.Empty(t, stderr.String(), "no progress line when stderr is not a terminal")
+	// Without a terminal, progress comes as plain lines; the last says
+	// where the invocation ended.
+	assert.Contains(t, stderr.String(), "run 12/12 (")
+}
+
+func TestQuietIsQuiet(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-quiet", "-workload", "ycsb-c", "-engines", "mvkv", "-levels", "snapshot",
+		"-threads", "1", "-rounds", "1", "-duration", "20ms", "-warmup", "0s", "-durable=false", "-dir", t.TempDir()}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	assert.Empty(t, stderr.String())
+	assert.Contains(t, stdout.String(), "one round per cell")
 }
 
 func TestCSVAndPlots(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	plots := filepath.Join(t.TempDir(), "plots")
 	err := run(context.Background(), []string{
-		"-csv", "-workload", "hotkey", "-hot-keys", "1,8", "-engines", "mvkv", "-levels", "snapshot",
+		"-csv", "-rounds", "1", "-workload", "hotkey", "-hot-keys", "1,8", "-engines", "mvkv", "-levels", "snapshot",
 		"-threads", "1,2", "-duration", "50ms", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(), "-plot", plots,
 	}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
@@ -63,7 +82,7 @@ func TestCSVAndPlots(t *testing.T) {
 
 func TestTableIsTheDefaultOutput(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"-workload", "writeskew", "-engines", "mvkv", "-levels", "snapshot",
+	err := run(context.Background(), []string{"-rounds", "1", "-workload", "writeskew", "-engines", "mvkv", "-levels", "snapshot",
 		"-threads", "2", "-duration", "50ms", "-durable=false", "-dir", t.TempDir()}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
 	assert.Contains(t, stdout.String(), "ops/s")
@@ -78,6 +97,7 @@ func TestBadFlags(t *testing.T) {
 		{"-threads", "0"},
 		{"-json", "-csv"},
 		{"stray"},
+		{"-rounds", "0"},
 		{"-plot-format", "gif", "-plot", "x", "-duration", "1ms", "-workload", "ycsb-c", "-engines", "mvkv", "-levels", "snapshot"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -88,4 +108,24 @@ func TestBadFlags(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	assert.ErrorIs(t, run(context.Background(), []string{"-h"}, &stdout, &stderr), flag.ErrHelp)
 	assert.Contains(t, stderr.String(), "-workload")
+	assert.NotRegexp(t, `default [^)]*\) \(default`, stderr.String(), "one default per flag")
+}
+
+// TestReport: -report writes one page holding the context, a table per
+// group and the charts inline; bench's TestHTMLReportRendersInChromium
+// checks that a browser draws it.
+func TestReport(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	dir := filepath.Join(t.TempDir(), "report")
+	err := run(context.Background(), []string{"-report", dir, "-rounds", "1", "-workload", "bank", "-engines", "mvkv", "-levels", "read-committed,snapshot",
+		"-threads", "2", "-duration", "50ms", "-warmup", "0s", "-durable=false", "-think", "1ms", "-dir", t.TempDir()}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	require.NoError(t, err)
+	s := string(page)
+	assert.Contains(t, s, "bank, 2 threads")
+	assert.Contains(t, s, `src="data:image/svg`)
+	assert.Contains(t, s, `id="throughput-bank-t2"`)
+	assert.Contains(t, s, "-think")
+	assert.Contains(t, stderr.String(), "wrote the report")
 }
