@@ -1,117 +1,112 @@
-// Package index is mvkv's in-memory ordered map from a key to its version
-// chain: every committed version of the key that some transaction may
-// still read. It answers one question, "which version of k does a reader
-// at timestamp ts see?", for one key (Get) and for a key range in order
-// (Ascend), and it drops the versions nobody can see any more (pruning,
-// driven by vacuum). It does no I/O; the bbolt file below it is the mvcc
-// package's business, and the index is rebuilt from it at Open.
+// Package index is mvkv's in-memory version store: an ordered map from a
+// key to its version chain, for the keys written since the oldest open
+// snapshot began. It answers one question, "which version of k does a
+// reader at timestamp ts see?", for one key (Find, Lookup) and for a key
+// range in order (Walk, Ascend), and it lets go of the versions nobody
+// needs from memory any more (Prune, driven by vacuum). It does no I/O.
+//
+// The data itself lives in a file below it (the mvcc package's business)
+// that holds each live key's newest committed version. The index holds
+// what concurrency needs on top of that: the versions written recently,
+// the before-images that older snapshots still read, and the commit
+// timestamps that conflict checks ask for. A key the index does not hold
+// reads, at every snapshot in use, as whatever the file holds.
 //
 // # Timestamps and versions
 //
 // Every commit gets the next integer timestamp (TS). All versions written by
 // one transaction carry its TS and a sequence number Seq inside it, so
-// (TS, Seq) names a version uniquely (it is also its key on disk). A reader
-// holds a snapshot timestamp: a snapshot at ts sees, for each key, the
-// newest version with TS <= ts. A delete is a version too, a tombstone: it
-// hides the older versions from snapshots at or after it, while snapshots
-// taken before it still read the value it deleted.
+// (TS, Seq) names a version uniquely. A reader holds a snapshot timestamp: a
+// snapshot at ts sees, for each key, the newest version with TS <= ts. A
+// delete is a version too, a tombstone: it hides the older versions from
+// snapshots at or after it, while snapshots taken before it still read the
+// value it deleted. A version marked InFile is a key's newest: the index
+// keeps its timestamp but not its value, which the file holds.
 //
 // # A worked example
 //
-// Take this history of commits:
+// The file holds a=apple@1 and b=berry@2; the index is empty, and a
+// transaction R holds snapshot 2. Then these commits arrive (each one
+// installs its versions with Writer.Install, giving the file's version of
+// the key as its before-image):
 //
-//	ts 1  put  a=apple
-//	ts 2  put  b=berry
-//	ts 3  put  a=avocado
-//	ts 4  del  b
-//	ts 5  put  c=cherry
-//	ts 6  put  b=banana
-//	ts 7  del  a
+//	ts 3  put  a=avocado   a: [1 apple] [3 ·]          (· : InFile)
+//	ts 4  del  b           b: [2 berry] [4 T]          (T : tombstone)
+//	ts 5  put  c=cherry    c: [5 ·]                    (new key: no before-image)
+//	ts 6  put  b=banana    b: [2 berry] [4 T] [6 ·]
+//	ts 7  put  a=apricot   a: [1 apple] [3 avocado] [7 ·]
 //
-// The index then holds three chains, oldest version first (T marks a
-// tombstone):
+// When ts 7 arrived, a's newest version 3 was InFile: Install took its
+// value from the before-image the committer read from the file, so that a
+// snapshot at 3..6 keeps reading avocado from memory once the file holds
+// apricot. What a reader sees depends only on its snapshot:
 //
-//	a: [1 apple] [3 avocado] [7 T]
-//	b: [2 berry] [4 T] [6 banana]
-//	c: [5 cherry]
+//	snapshot   a         b        c
+//	2          apple     berry    -
+//	4          avocado   T        -
+//	5          avocado   T        cherry
+//	6          avocado   banana   cherry
+//	7          apricot   banana   cherry
 //
-// What a reader sees depends only on its snapshot. Get(k, ts) walks the
-// chain from the newest end to the first version with TS <= ts, so the
-// common case (a recent snapshot) stops at the first step:
+// (banana, cherry and apricot are InFile: their values are the file's.)
+// Find returns the visible version and whether the index holds the key at
+// all: a key it holds is answered by its chain (nothing visible means
+// absent), and a key it does not hold goes to the file.
 //
-//	snapshot   a        b        c
-//	0          -        -        -
-//	2          apple    berry    -
-//	4          avocado  T        -
-//	5          avocado  T        cherry
-//	6          avocado  banana   cherry
-//	7          T        banana   cherry
-//
-// A tombstone is returned to the caller (Get reports it, Ascend yields it)
-// because only the caller knows what it means for it: the mvcc package
-// turns it into "not found", and the conflict check needs to know that the
-// key was written at ts 7 even though it reads as absent.
-//
-// Ascend(start, end, ts) walks the keys of [start, end) in byte order with
-// each key's version at ts, skipping keys that have none at ts. At ts 4 the
-// walk over everything yields a=avocado, b=T; at ts 7 it yields a=T,
-// b=banana, c=cherry.
-//
-// Walk is Ascend that also meets the keys with no version visible at ts,
-// and can list each key's versions newer than ts (Lookup does the same for
-// one key). A serializable reader learns from them which later commits
-// wrote what it read, phantoms included: keys created after its snapshot.
-// At ts 2, Walk over everything meets a (visible, newer at 3 and 7),
-// b (visible, newer at 4 and 6) and c (not visible, newer at 5).
+// Walk visits the keys of a range in byte order with each key's visible
+// version, the keys with none visible included, and can list each key's
+// versions newer than the snapshot (Lookup does the same for one key): a
+// serializable reader learns from them which later commits wrote what it
+// read, phantoms included. At snapshot 2, Walk over everything meets a
+// (visible, newer at 3 and 7), b (visible, newer at 4 and 6) and c (not
+// visible, newer at 5).
 //
 // # Pruning
 //
-// The vacuum horizon h is the oldest snapshot any open transaction can
-// still read at (the txn package computes it). For each chain, the newest
-// version with TS <= h is what every such reader sees when it does not see
-// a newer one; everything older is invisible to all of them and may go.
-// That newest version itself may go too when it is a tombstone: a reader
-// at or after h finds either a newer version or nothing, and nothing reads
-// as absent exactly like the tombstone did.
+// The horizon h is the oldest snapshot any open transaction can still
+// read at. For each key:
 //
-// With h = 5 in the example:
+//   - when its newest version has TS <= h, the whole key leaves the index:
+//     every snapshot in use sees that newest version, which the file holds
+//     (for a tombstone, the file holds nothing, which reads the same);
+//   - otherwise the versions older than the newest one with TS <= h go,
+//     and that one too when it is a tombstone.
 //
-//	a: [1 apple] [3 avocado] [7 T]   ->  [3 avocado] [7 T]   (1 goes)
-//	b: [2 berry] [4 T] [6 banana]    ->  [6 banana]          (2 and the tombstone 4 go)
-//	c: [5 cherry]                    ->  [5 cherry]          (the only visible version stays)
+// With h = 5 (R has ended, a reader at 5 remains) in the example:
 //
-// Check it against the table above: every row from 5 on reads the same
-// before and after. With h = 7, a's chain empties completely and the key
-// may leave the index: no snapshot at or after 7 can see any version of it.
+//	a: [1 apple] [3 avocado] [7 ·]     ->  [3 avocado] [7 ·]   (1 goes)
+//	b: [2 berry] [4 T] [6 ·]           ->  [6 ·]               (2 and the tombstone 4 go)
+//	c: [5 ·]                           ->  gone                (the file has cherry@5)
+//
+// Check it against the table: every row from 5 on reads the same before
+// and after. With h = 7 the index is empty.
 //
 // Prune(h, limit) applies the rule in bounded batches without walking the
-// tree: every commit that supersedes or deletes a version records when that
-// garbage becomes removable, in timestamp order (the reclaim queue, see
-// prune.go), and Prune consumes the record up to h. Its cost is the
-// garbage removed, not the size of the index.
+// tree: every install records (key, ts) in the reclaim queue, in
+// timestamp order (see prune.go), and Prune consumes the record up to h.
+// Its cost is the versions removed, not the size of the index.
 //
 // # Invariants
 //
-//   - A chain is sorted by (TS, Seq), newest last; adding a version that
-//     already exists (same TS and Seq) replaces it, so replaying a commit
-//     is idempotent.
+//   - A chain is sorted by (TS, Seq), newest last, and is not empty.
+//   - Only a chain's newest version may be InFile, and it is not a
+//     tombstone: a commit that supersedes it turns it into a before-image
+//     with its value, in the same Write.
 //   - Versions with TS <= a reader's snapshot never change while the
 //     reader holds the snapshot (the caller keeps it above the horizon),
-//     so a walk needs no lock across callbacks: Ascend reads in chunks
+//     so a walk needs no lock across callbacks: Walk reads in chunks
 //     under the read lock and calls back without it, which lets the
 //     callback use the Index.
-//   - Apply adds a batch under one write lock, and Write runs a function
-//     under it: a reader sees all of a commit's versions or none of them.
-//     Remove takes named versions out again (a commit that could not be
-//     persisted).
+//   - Write runs a function under the write lock: a reader sees all of a
+//     commit's versions or none of them. Remove takes named versions out
+//     again (a commit that could not be persisted).
 //   - Versions counts every version held, tombstones included; Garbage
 //     counts the superseded and deleted ones among them, exactly.
 //   - The tree holds one entry per key, by value: the key's first 16 bytes
-//     inline, the key, a copy of the chain's newest version and the chain.
-//     The copy always equals the chain's newest version (every change to a
-//     chain ends with refresh), so a read at a snapshot that sees the
-//     newest version, the common case, never leaves the tree's node
-//     arrays, and a range walk streams through them.
+//     inline, the key, a copy of the chain's newest version and the chain
+//     (none for a key with one live version).
+//
+// Check verifies all of these; tests call it.
 //
 // One RWMutex guards the tree and every chain in it. All use of
 // github.com/google/btree is inside this package, so that moving to a

@@ -10,17 +10,55 @@
 //		return tx.Put([]byte("counter"), next)
 //	})
 //
-// # Data model
+// # Data model and storage
 //
 // Keys and values are byte strings (keys 1..MaxKeySize bytes, values up to
 // MaxValueSize). Every committed write creates a version stamped with its
 // transaction's commit timestamp; a delete creates a tombstone version.
-// Versions live in an in-memory B-tree (package index) and in a bbolt file,
-// where each version is appended under its (timestamp, sequence) name.
-// Reads are served from memory and never open a bbolt transaction, so they
-// neither pin file pages nor wait on writers. The whole dataset, with the
-// versions still visible to someone, must fit in memory; Open rebuilds the
-// index from the file.
+//
+// The data lives in a bbolt file: one B+tree, in key order, holding each
+// live key's newest committed version with its commit timestamp and a
+// CRC-32C checksum (layout.go). Memory holds what concurrency needs (the
+// way InnoDB and Oracle keep the newest row in the table and older ones
+// in an undo store): an in-memory B-tree (package index) with the version
+// chains of the keys written since the oldest open snapshot began, that
+// is the before-images those snapshots still read and the commit
+// timestamps that first-committer-wins and SSI check against. Vacuum
+// trims the chains as snapshots end. So the data may be far larger than
+// memory, memory grows with the versions written since the oldest open
+// snapshot (not with the data), and Open reads two meta values and
+// rebuilds nothing: no snapshot survives a restart.
+//
+// A worked example. The file holds a=1@5 and b=1@5 (value@commit
+// timestamp); no transaction is open, and memory holds nothing.
+//
+//	T1 begins (snapshot 5).
+//	T2 puts a=2 and deletes b; it commits at 6. Inside the commit's bbolt
+//	    transaction the pipeline reads the file's a=1@5 and b=1@5 (the
+//	    before-images), installs in memory
+//	        a: [1@5] [2@6, value in the file]
+//	        b: [1@5] [tombstone@6]
+//	    then writes a=2@6 and deletes b in the file, commits the bbolt
+//	    transaction, and only then publishes 6 to new snapshots.
+//	T3 begins (snapshot 6).
+//	T1 reads a: memory holds a; the version visible at 5 is 1@5, in
+//	    memory: 1. It reads b: 1, also from memory.
+//	T3 reads a: visible at 6 is 2@6, marked as in the file: it reads the
+//	    file, finds a=2@6 and returns 2. It reads b: tombstone: absent.
+//	    A read of c (in no chain) goes to the file: absent.
+//	T1 and T3 end; vacuum runs with horizon 6. Every snapshot now sees
+//	    the newest versions, which the file holds: a and b leave memory.
+//
+// Reads ask memory first, then the file through a bbolt read transaction
+// shared by all readers and renewed after each commit group (view.go),
+// held for one read or one chunk of a scan only; a scan walks the file in
+// chunks and merges each with the chains of the same span (read.go says
+// why that order is safe against commits that race it). Readers never
+// wait for writers; the file's pages are never pinned by a long snapshot.
+//
+// Slices returned by Get and yielded by Scan are copies the caller owns:
+// modifying them changes nothing in the database or in what other
+// transactions read.
 //
 // # Isolation levels
 //
@@ -68,17 +106,42 @@
 //
 // # Garbage collection
 //
-// Old versions are kept exactly as long as an open transaction can see
-// them; DB.Vacuum removes the rest from memory and disk (the rule is in the
-// gc package's documentation). It works in batches of a thousand versions,
-// one short bbolt write transaction each, so commits go on while it runs,
-// and its cost grows with the dead versions it removes, not with the data.
-// An autovacuum runs it in the background when the dead versions reach
-// Options.AutovacuumThreshold + Options.AutovacuumScaleFactor * live ones
-// (Options.NoAutovacuum turns it off). Stats.DeadVersions says how many
-// wait, and Stats.HorizonAge how long the transaction holding them back
-// has been open: a forgotten transaction is the usual cause of bloat.
+// Versions stay in memory exactly as long as an open transaction can see
+// them there; DB.Vacuum gives back the rest (the rule is in the gc
+// package's documentation). It works in batches of a thousand versions,
+// each one short hold of the index lock, so commits go on while it runs,
+// and its cost grows with the versions it removes, not with the data. It
+// never writes the file: each commit already replaced or deleted the keys
+// it wrote there. An autovacuum runs it in the background when the
+// versions it could remove reach Options.AutovacuumThreshold +
+// Options.AutovacuumScaleFactor * the ones it would keep, checked every
+// Options.AutovacuumInterval and after any commit group that leaves more
+// than the threshold in memory (Options.NoAutovacuum turns it off).
+// Stats.MemVersions says how many versions memory holds, and
+// Stats.HorizonAge how long the transaction holding them back has been
+// open: a forgotten transaction is the usual cause of memory growth.
 //
-// Vacuumed pages are reused by later writes, so the file stops growing but
-// does not shrink; Compact copies a closed database to a new, packed file.
+// Overwrites and deletes free pages in the file that bbolt reuses, so the
+// file stops growing but does not shrink; Compact copies a closed database
+// to a new, packed file.
+//
+// # Lock order
+//
+// Where one lock is taken while another is held, always in this order
+// (later ones under earlier ones, never the reverse):
+//
+//	Txn.mu -> the lock table's mutex (released while a GetForUpdate waits)
+//	Txn.mu -> Index.mu
+//	Txn.mu -> SSI.mu -> a serializable transaction's mu -> Oracle.mu
+//
+// Index.mu is never held while another of these is taken: the commit
+// pipeline takes it for first-committer-wins and the install, and lets it
+// go before SSI's edge search.
+//
+// bbolt's writer lock is held only by the commit pipeline (inside it the
+// pipeline takes Index.mu, then releases it before SSI's edge search); no
+// other lock is held while waiting for it. A shared view holds bbolt's
+// mmap lock for reading for one read or one scan chunk, during which the
+// reader takes no lock but Index.mu and releases the view before it calls
+// back the caller or waits for anything.
 package mvcc
