@@ -184,7 +184,7 @@ func TestChartsSayWhatTheTableSays(t *testing.T) {
 // checks that each produces a figure, not what the figure is.
 func TestMeasureGoalsSmall(t *testing.T) {
 	goals, err := bench.MeasureGoals(t.Context(), bench.GoalsConfig{
-		Dir: t.TempDir(), Duration: 50 * time.Millisecond, Rounds: 1, Writers: 8, Keys: 3000, RestartKeys: 5000,
+		Dir: t.TempDir(), Duration: 50 * time.Millisecond, Rounds: 1, Writers: 8, Keys: 3000, StorageKeys: 5000,
 	})
 	require.NoError(t, err)
 	require.Len(t, goals, 7)

@@ -12,12 +12,9 @@ type horizon uint64
 
 func (h horizon) Horizon() uint64 { return uint64(h) }
 
-type discard struct{}
-
-func (discard) Delete([]index.Removed) error { return nil }
-
 // A key written three times and another written then deleted: with the
-// horizon past every commit, vacuum keeps only the newest live version.
+// horizon past every commit, vacuum lets every version go from memory (the
+// file holds a's newest), four of them dead for good.
 func Example() {
 	ix := index.New()
 	ix.Add([]byte("a"), index.Version{TS: 1, Value: []byte("a1")})
@@ -26,8 +23,9 @@ func Example() {
 	ix.Add([]byte("a"), index.Version{TS: 4, Value: []byte("a3")})
 	ix.Add([]byte("b"), index.Version{TS: 5, Tombstone: true})
 
-	c := gc.New(ix, horizon(5), discard{}, gc.Config{})
+	c := gc.New(ix, horizon(5), gc.Config{})
 	st, _ := c.Vacuum(context.Background())
-	fmt.Printf("removed %d versions, %d keys; %d versions left\n", st.VersionsRemoved, st.KeysRemoved, ix.Versions())
-	// Output: removed 4 versions, 1 keys; 1 versions left
+	fmt.Printf("removed %d dead versions, %d keys; released %d; %d versions left\n",
+		st.VersionsRemoved, st.KeysRemoved, st.VersionsReleased, ix.Versions())
+	// Output: removed 4 dead versions, 1 keys; released 5; 0 versions left
 }

@@ -53,12 +53,7 @@ func TestChainVisible(t *testing.T) {
 			assert.Equal(t, tt.tombstone, got.Tombstone, "ts=%d", tt.ts)
 		}
 	}
-	l, ok := c.latest()
-	require.True(t, ok)
-	assert.Equal(t, uint64(9), l.TS)
-	_, ok = (&chain{}).latest()
-	assert.False(t, ok)
-	_, ok = (&chain{}).visible(100)
+	_, ok := (&chain{}).visible(100)
 	assert.False(t, ok)
 }
 
@@ -91,150 +86,118 @@ func TestChainAddKeepsOrder(t *testing.T) {
 	assert.Equal(t, "new", string(got.Value), "a re-added (TS, Seq) replaces the version")
 }
 
+// read is what a snapshot at ts reads of a key whose chain is c, the file
+// holding file (nil: nothing): the chain when it holds anything, else the
+// file. "-" is absent.
+func read(c *chain, file *Version, ts uint64) string {
+	if len(c.versions) == 0 {
+		if file == nil {
+			return "-"
+		}
+		return string(file.Value)
+	}
+	x, ok := c.visible(ts)
+	if !ok || x.Tombstone {
+		return "-"
+	}
+	return string(x.Value)
+}
+
+// fileOf is the file's version of a key whose chain is c: the newest,
+// nil when it is a tombstone.
+func fileOf(c *chain) *Version {
+	if n := len(c.versions); n > 0 && !c.versions[n-1].Tombstone {
+		f := c.versions[n-1]
+		return &f
+	}
+	return nil
+}
+
 func TestChainPrune(t *testing.T) {
 	tests := []struct {
 		name    string
 		chain   []Version
 		horizon uint64
-		removed []uint64
 		kept    []uint64
 	}{
-		{"horizon below all", []Version{v(5, ""), v(7, "")}, 4, nil, []uint64{5, 7}},
-		{"only the newest at horizon kept", []Version{v(1, ""), v(3, ""), v(5, ""), v(8, "")}, 6, []uint64{1, 3}, []uint64{5, 8}},
-		{"horizon exactly on a version", []Version{v(1, ""), v(3, ""), v(5, "")}, 3, []uint64{1}, []uint64{3, 5}},
-		{"single live version stays", []Version{v(2, "")}, 10, nil, []uint64{2}},
-		{"tombstone at horizon goes with all below", []Version{v(1, ""), v(2, ""), tomb(4)}, 4, []uint64{1, 2, 4}, []uint64{}},
-		{"tombstone above horizon stays", []Version{v(1, ""), v(2, ""), tomb(6)}, 4, []uint64{1}, []uint64{2, 6}},
-		{"tombstone then newer value", []Version{v(1, ""), tomb(3), v(5, "")}, 9, []uint64{1, 3}, []uint64{5}},
-		{"lone tombstone", []Version{tomb(3)}, 3, []uint64{3}, []uint64{}},
-		{"empty chain", nil, 10, nil, []uint64{}},
+		{"horizon below all", []Version{v(5, "5"), v(7, "7")}, 4, []uint64{5, 7}},
+		{"older than the version at the horizon go", []Version{v(1, "1"), v(3, "3"), v(5, "5"), v(8, "8")}, 6, []uint64{5, 8}},
+		{"horizon exactly on a version", []Version{v(1, "1"), v(3, "3"), v(5, "5")}, 3, []uint64{3, 5}},
+		{"newest at the horizon: the whole key goes", []Version{v(1, "1"), v(3, "3"), v(5, "5")}, 5, []uint64{}},
+		{"single version below the horizon goes", []Version{v(2, "2")}, 10, []uint64{}},
+		{"single version above the horizon stays", []Version{v(2, "2")}, 1, []uint64{2}},
+		{"tombstone at horizon goes with all below", []Version{v(1, "1"), v(2, "2"), tomb(4)}, 4, []uint64{}},
+		{"tombstone visible at the horizon goes", []Version{v(1, "1"), tomb(3), v(6, "6")}, 4, []uint64{6}},
+		{"tombstone above horizon stays", []Version{v(1, "1"), v(2, "2"), tomb(6)}, 4, []uint64{2, 6}},
+		{"tombstone then newer value, all below", []Version{v(1, "1"), tomb(3), v(5, "5")}, 9, []uint64{}},
+		{"lone tombstone", []Version{tomb(3)}, 3, []uint64{}},
+		{"lone tombstone above", []Version{tomb(3)}, 2, []uint64{3}},
+		{"empty chain", nil, 10, []uint64{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := chainOf(tt.chain...)
+			file := fileOf(c)
+			n := len(c.versions)
+			assert.Equal(t, n-len(tt.kept), c.removable(tt.horizon))
 			// Every snapshot at or above the horizon must read the same
 			// thing before and after pruning (a tombstone and nothing are
-			// the same to a reader).
-			type read struct {
-				ok  bool
-				val string
-			}
-			readAt := func(ts uint64) read {
-				x, ok := c.visible(ts)
-				if !ok || x.Tombstone {
-					return read{}
-				}
-				return read{true, string(x.Value)}
-			}
-			before := map[uint64]read{}
+			// the same to a reader; an emptied chain reads the file).
+			before := map[uint64]string{}
 			for ts := tt.horizon; ts < tt.horizon+12; ts++ {
-				before[ts] = readAt(ts)
+				before[ts] = read(c, file, ts)
 			}
-			removed, _ := c.prune(tt.horizon, 1<<30)
-			if tt.removed == nil {
-				assert.Empty(t, removed)
-			} else {
-				assert.Equal(t, tt.removed, tss(removed))
-			}
+			removed, complete := c.prune(tt.horizon, 1<<30)
+			assert.Equal(t, n-len(tt.kept), removed)
+			assert.True(t, complete)
 			assert.Equal(t, tt.kept, tss(c.versions))
 			for ts, want := range before {
-				assert.Equal(t, want, readAt(ts), "snapshot %d reads differently after prune", ts)
+				assert.Equal(t, want, read(c, file, ts), "snapshot %d reads differently after prune", ts)
 			}
-			again, _ := c.prune(tt.horizon, 1<<30)
-			assert.Empty(t, again, "pruning twice at one horizon removes nothing more")
+			again, complete := c.prune(tt.horizon, 1<<30)
+			assert.Zero(t, again, "pruning twice at one horizon removes nothing more")
+			assert.True(t, complete)
 		})
 	}
 }
 
-// TestDocExample checks the worked example of doc.go, so that the package
-// documentation cannot drift from the code.
-func TestDocExample(t *testing.T) {
-	ix := New()
-	history := []struct {
-		ts  uint64
-		key string
-		val string // "" is a delete
-	}{
-		{1, "a", "apple"}, {2, "b", "berry"}, {3, "a", "avocado"}, {4, "b", ""},
-		{5, "c", "cherry"}, {6, "b", "banana"}, {7, "a", ""},
-	}
-	for _, h := range history {
-		ix.Add([]byte(h.key), Version{TS: h.ts, Tombstone: h.val == "", Value: []byte(h.val)})
-	}
-	table := map[uint64][3]string{ // "-" absent, "T" tombstone
-		0: {"-", "-", "-"},
-		2: {"apple", "berry", "-"},
-		4: {"avocado", "T", "-"},
-		5: {"avocado", "T", "cherry"},
-		6: {"avocado", "banana", "cherry"},
-		7: {"T", "banana", "cherry"},
-	}
-	read := func(key string, ts uint64) string {
-		x, ok := ix.Get([]byte(key), ts)
-		switch {
-		case !ok:
-			return "-"
-		case x.Tombstone:
-			return "T"
+// TestChainPrunePartial: a prune with a small limit takes the oldest
+// first and the newest last, so every intermediate chain reads the same
+// at and above the horizon, and a deleted key never reads live.
+func TestChainPrunePartial(t *testing.T) {
+	for _, last := range []Version{tomb(11), v(11, "11")} {
+		var vs []Version
+		for ts := uint64(1); ts <= 10; ts++ {
+			vs = append(vs, v(ts, string(rune('0'+ts))))
 		}
-		return string(x.Value)
-	}
-	for ts, row := range table {
-		for i, key := range []string{"a", "b", "c"} {
-			assert.Equal(t, row[i], read(key, ts), "%s at %d", key, ts)
-		}
-	}
-
-	type walked struct {
-		key     string
-		visible bool
-		newer   []uint64
-	}
-	var got []walked
-	ix.Walk(nil, nil, 2, true, func(it Item) bool {
-		got = append(got, walked{string(it.Key), it.Visible, it.Newer})
-		return true
-	})
-	assert.Equal(t, []walked{{"a", true, []uint64{3, 7}}, {"b", true, []uint64{4, 6}}, {"c", false, []uint64{5}}}, got)
-
-	chains := func() map[string][]uint64 {
-		out := map[string][]uint64{}
-		ix.tree.Ascend(func(e entry) bool {
-			vs := []Version{e.top}
-			if e.c != nil {
-				vs = e.c.versions // as pruned below, hollow or not
+		c := chainOf(append(vs, last)...)
+		file := fileOf(c)
+		for _, h := range []uint64{6, 20} {
+			want := map[uint64]string{}
+			for ts := h; ts < 25; ts++ {
+				want[ts] = read(c, file, ts)
 			}
-			out[string(e.key)] = tss(vs)
-			return true
-		})
-		return out
-	}
-	prune := func(h uint64) {
-		ix.tree.Ascend(func(e entry) bool {
-			e.chain().prune(h, 1<<30)
-			return true
-		})
-	}
-	prune(5)
-	assert.Equal(t, map[string][]uint64{"a": {3, 7}, "b": {6}, "c": {5}}, chains())
-	for ts, row := range table {
-		if ts < 5 {
-			continue
-		}
-		for i, key := range []string{"a", "b", "c"} {
-			got := read(key, ts)
-			if got == "T" {
-				got = "-"
+			for {
+				n := len(c.versions)
+				removed, complete := c.prune(h, 2)
+				assert.LessOrEqual(t, removed, 2)
+				if n > 0 && removed > 0 {
+					assert.Equal(t, n-removed, len(c.versions))
+				}
+				for ts, w := range want {
+					require.Equal(t, w, read(c, file, ts), "h %d, %d left: snapshot %d", h, len(c.versions), ts)
+				}
+				if complete {
+					break
+				}
 			}
-			want := row[i]
-			if want == "T" {
-				want = "-"
+			if h == 6 {
+				assert.Equal(t, []uint64{6, 7, 8, 9, 10, 11}, tss(c.versions))
+			} else {
+				assert.Empty(t, c.versions)
 			}
-			assert.Equal(t, want, got, "%s at %d after prune(5)", key, ts)
 		}
 	}
-	prune(7)
-	assert.Equal(t, map[string][]uint64{"a": {}, "b": {6}, "c": {5}}, chains(), "a's chain empties at horizon 7")
 }
 
 func TestChainNewer(t *testing.T) {
@@ -254,4 +217,12 @@ func TestChainNewer(t *testing.T) {
 		assert.Equal(t, tt.want, c.newer(tt.ts), "newer(%d)", tt.ts)
 	}
 	assert.Nil(t, (&chain{}).newer(0))
+}
+
+func TestChainGarbage(t *testing.T) {
+	assert.Equal(t, int64(0), chainOf().garbage())
+	assert.Equal(t, int64(0), chainOf(v(1, "")).garbage(), "the live newest is the file's")
+	assert.Equal(t, int64(1), chainOf(tomb(1)).garbage())
+	assert.Equal(t, int64(2), chainOf(v(1, ""), tomb(2), v(3, "")).garbage())
+	assert.Equal(t, int64(3), chainOf(v(1, ""), tomb(2), tomb(3)).garbage())
 }

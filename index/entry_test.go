@@ -3,7 +3,6 @@ package index
 import (
 	"bytes"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,105 +35,120 @@ func TestCompareMatchesBytesCompare(t *testing.T) {
 }
 
 // TestEntryTracksNewestVersion: after any mix of adds (in and out of
-// order, replacements), removals and prunes, every entry in the tree
-// carries its chain's newest version and no chain is empty.
+// order, replacements), Installs (matching before-images and not),
+// removals and prunes, the index passes Check (every entry carries its
+// chain's newest version, no chain is empty, InFile only on a newest live
+// version, exact counters) and, checked here too, a key with a single
+// live version has no chain.
 func TestEntryTracksNewestVersion(t *testing.T) {
-	for _, load := range []bool{false, true} {
-		t.Run(map[bool]string{false: "from-empty", true: "after-load"}[load], func(t *testing.T) {
-			testEntryTracksNewestVersion(t, load)
-		})
-	}
-}
-
-func testEntryTracksNewestVersion(t *testing.T, load bool) {
 	r := rand.New(rand.NewPCG(2, 2))
 	ix := New()
 	keys := [][]byte{[]byte("a"), []byte("b"), []byte("a\x00"), []byte("long-key-over-sixteen-bytes-1"), []byte("long-key-over-sixteen-bytes-2"), []byte("c"), []byte("d")}
+	// file: each key's newest installed live version, the before-image
+	// an Install gives; it goes stale when a test-only Add or a Remove
+	// changes the key, and then Install may fail, which is fine: it must
+	// change nothing.
+	file := map[string]Version{}
 	var added []Entry
-	ts := uint64(0)
-	if load {
-		// Recovery: a single version, several, a lone tombstone, a
-		// tombstone over a version, out of order.
-		added = []Entry{
-			{Key: []byte("a"), Version: Version{TS: 3, Value: []byte("a3")}},
-			{Key: []byte("b"), Version: Version{TS: 2, Value: []byte("b2")}},
-			{Key: []byte("a"), Version: Version{TS: 1, Value: []byte("a1")}},
-			{Key: []byte("c"), Version: Version{TS: 4, Tombstone: true}},
-			{Key: []byte("d"), Version: Version{TS: 5, Value: []byte("d5")}},
-			{Key: []byte("d"), Version: Version{TS: 6, Tombstone: true}},
-		}
-		ix.Load(slices.Clone(added))
-		ts = 6
-	}
+	ts, horizon := uint64(0), uint64(0)
 	for step := range 5000 {
-		switch op := r.IntN(10); {
-		case op < 6:
+		switch op := r.IntN(12); {
+		case op < 4:
 			ts++
 			e := Entry{Key: keys[r.IntN(len(keys))], Version: Version{TS: ts, Tombstone: r.IntN(5) == 0, Value: []byte{byte(step)}}}
-			if r.IntN(8) == 0 && ts > 3 { // out of order, as recovery may add
+			if r.IntN(8) == 0 && ts > 3 && ts-3 > horizon { // out of order
 				e.Version.TS = ts - uint64(r.IntN(3))
 				e.Version.Seq = uint32(1 + r.IntN(2))
+				if e.Version.TS >= ix.LatestTS(e.Key) {
+					// Not over an InFile newest: see
+					// TestInstallSameTSHigherSeqOverInFile.
+					e.Version.TS, e.Version.Seq = ts, 0
+				}
 			}
 			ix.Add(e.Key, e.Version)
 			added = append(added, e)
-		case op < 8 && len(added) > 0:
+		case op < 7:
+			ts++
+			k := keys[r.IntN(len(keys))]
+			v := Version{TS: ts, Tombstone: r.IntN(5) == 0}
+			v.InFile = !v.Tombstone
+			var before *Version
+			if f, ok := file[string(k)]; ok && r.IntN(10) > 0 {
+				before = &Version{TS: f.TS, Value: []byte{byte(step)}}
+			}
+			versions, garbage, n := ix.Versions(), ix.Garbage(), ix.Len()
+			var err error
+			ix.Write(func(w Writer) { err = w.Install(k, before, v) })
+			if err != nil {
+				require.Equal(t, []int64{versions, garbage, int64(n)}, []int64{ix.Versions(), ix.Garbage(), int64(ix.Len())},
+					"step %d: a failed Install changed the index", step)
+				break
+			}
+			added = append(added, Entry{Key: k, Version: v})
+			if v.Tombstone {
+				delete(file, string(k))
+			} else {
+				file[string(k)] = v
+			}
+		case op < 9 && len(added) > 0:
 			i := r.IntN(len(added))
 			ix.Remove([]Entry{added[i]})
 			added = append(added[:i], added[i+1:]...)
 		default:
-			ix.Prune(ts-uint64(r.IntN(4)), 1+r.IntN(4))
+			horizon = max(horizon, ts-min(ts, uint64(r.IntN(4))))
+			ix.Prune(horizon, 1+r.IntN(4))
 		}
+		require.NoError(t, ix.Check(), "step %d", step)
 		ix.mu.RLock()
-		n, versions := 0, int64(0)
 		ix.tree.Ascend(func(e entry) bool {
-			n++
-			if e.c == nil || len(e.c.versions) == 0 {
-				versions++ // the entry's copy alone
-			} else {
-				versions += int64(len(e.c.versions))
+			if e.c != nil && len(e.c.versions) == 1 {
+				require.True(t, e.top.Tombstone, "step %d: %q: a chain for a single live version", step, e.key)
 			}
-			if e.c == nil {
-				require.False(t, e.top.Tombstone, "step %d: a lone tombstone without a chain for %q", step, e.key)
-				return true
-			}
-			if len(e.c.versions) == 0 { // hollow, after a prune
-				require.False(t, e.top.Tombstone, "step %d: a lone tombstone in a hollow chain for %q", step, e.key)
-				return true
-			}
-			last := e.c.versions[len(e.c.versions)-1]
-			require.Equal(t, last, e.top, "step %d: entry %q", step, e.key)
-			p0, p1 := prefix(e.key)
-			require.Equal(t, [2]uint64{p0, p1}, [2]uint64{e.p0, e.p1})
 			return true
 		})
-		require.Equal(t, n, ix.tree.Len())
-		require.Equal(t, versions, ix.versions, "step %d: versions counted", step)
 		ix.mu.RUnlock()
 	}
 }
 
-// TestParallelSort: with any number of parts the result is sorted and
-// holds every element once.
-func TestParallelSort(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 3))
-	for _, n := range []int{0, 1, 7, 1000, 10_001} {
-		s := make([]sortKey, n)
-		for i := range s {
-			s[i] = sortKey{p0: uint64(r.IntN(50)), i: uint32(i)}
-		}
-		// Compare by p0 only, so that ties exist; the stable order is by i.
-		cmp := func(a, b sortKey) int { return cmpU64(a.p0, b.p0) }
-		for parts := 1; parts <= 8; parts++ {
-			got := parallelSort(slices.Clone(s), cmp, parts)
-			require.True(t, slices.IsSortedFunc(got, cmp), "n=%d parts=%d", n, parts)
-			gi := make([]uint32, n)
-			for i, k := range got {
-				gi[i] = k.i
-			}
-			slices.Sort(gi)
-			for i := range gi {
-				require.Equal(t, uint32(i), gi[i], "n=%d parts=%d: an element lost or doubled", n, parts)
-			}
-		}
+// TestCheckCatchesCorruption: Check reports what it promises to.
+func TestCheckCatchesCorruption(t *testing.T) {
+	corrupt := map[string]func(ix *Index){
+		"entry copy differs": func(ix *Index) {
+			e, _ := ix.lookup([]byte("a"))
+			e.top.TS = 99
+			ix.tree.ReplaceOrInsert(e)
+		},
+		"InFile not newest": func(ix *Index) {
+			e, _ := ix.lookup([]byte("a"))
+			e.c.versions[0].InFile = true
+		},
+		"InFile tombstone": func(ix *Index) {
+			e, _ := ix.lookup([]byte("b"))
+			e.c.versions[0].InFile = true
+			e.top.InFile = true
+			ix.tree.ReplaceOrInsert(e)
+		},
+		"out of order": func(ix *Index) {
+			e, _ := ix.lookup([]byte("a"))
+			e.c.versions[0].TS = 5
+		},
+		"version counter": func(ix *Index) { ix.versions.Add(1) },
+		"garbage counter": func(ix *Index) { ix.garbage++ },
+		"chainless tombstone": func(ix *Index) {
+			e, _ := ix.lookup([]byte("b"))
+			e.c = nil
+			ix.tree.ReplaceOrInsert(e)
+		},
+	}
+	for name, f := range corrupt {
+		t.Run(name, func(t *testing.T) {
+			ix := New()
+			ix.Add([]byte("a"), Version{TS: 1, Value: []byte("1")})
+			ix.Add([]byte("a"), Version{TS: 2, Value: []byte("2")})
+			ix.Add([]byte("b"), Version{TS: 3, Tombstone: true})
+			require.NoError(t, ix.Check())
+			f(ix)
+			assert.Error(t, ix.Check())
+		})
 	}
 }

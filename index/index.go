@@ -219,7 +219,7 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 	switch {
 	case found:
 		c = e.chain()
-		if top := &c.versions[len(c.versions)-1]; top.InFile && v.TS > top.TS {
+		if top := &c.versions[len(c.versions)-1]; top.InFile && (v.TS > top.TS || v.TS == top.TS && v.Seq > top.Seq) {
 			if before == nil || before.TS != top.TS || before.Tombstone {
 				return fmt.Errorf("%w (key %q at ts %d)", errBeforeImage, key, top.TS)
 			}

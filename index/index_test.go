@@ -19,7 +19,7 @@ func del(ix *index.Index, key string, ts uint64) {
 	ix.Add([]byte(key), index.Version{TS: ts, Tombstone: true})
 }
 
-// sample builds:
+// sample builds, with values held in memory (Add):
 //
 //	a: 1=a1 4=a4
 //	b: 2=b2 5=tombstone
@@ -36,64 +36,171 @@ func sample() *index.Index {
 	return ix
 }
 
-func TestGetAtTimestamp(t *testing.T) {
+func TestFindAtTimestamp(t *testing.T) {
 	ix := sample()
 	tests := []struct {
-		key  string
-		ts   uint64
-		ok   bool
-		val  string
-		tomb bool
+		key     string
+		ts      uint64
+		held    bool
+		visible bool
+		val     string
+		tomb    bool
 	}{
-		{"a", 0, false, "", false},
-		{"a", 1, true, "a1", false},
-		{"a", 3, true, "a1", false},
-		{"a", 4, true, "a4", false},
-		{"a", 100, true, "a4", false},
-		{"b", 1, false, "", false},
-		{"b", 4, true, "b2", false},
-		{"b", 5, true, "", true},
-		{"c", 2, false, "", false},
-		{"c", 3, true, "c3", false},
-		{"d", 5, false, "", false},
-		{"zz", 100, false, "", false},
+		{"a", 0, true, false, "", false}, // held: the index's "absent" is authoritative
+		{"a", 1, true, true, "a1", false},
+		{"a", 3, true, true, "a1", false},
+		{"a", 4, true, true, "a4", false},
+		{"a", 100, true, true, "a4", false},
+		{"b", 1, true, false, "", false},
+		{"b", 4, true, true, "b2", false},
+		{"b", 5, true, true, "", true},
+		{"c", 2, true, false, "", false},
+		{"c", 3, true, true, "c3", false},
+		{"d", 5, true, false, "", false},
+		{"zz", 100, false, false, "", false}, // not held: the file answers
+		{"", 100, false, false, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s@%d", tt.key, tt.ts), func(t *testing.T) {
-			got, ok := ix.Get([]byte(tt.key), tt.ts)
-			require.Equal(t, tt.ok, ok)
-			if ok {
+			got, visible, held := ix.Find([]byte(tt.key), tt.ts)
+			require.Equal(t, tt.held, held)
+			require.Equal(t, tt.visible, visible)
+			if visible {
 				assert.Equal(t, tt.val, string(got.Value))
 				assert.Equal(t, tt.tomb, got.Tombstone)
+				assert.False(t, got.InFile)
+			} else {
+				assert.Equal(t, index.Version{}, got)
 			}
 		})
 	}
+	require.NoError(t, ix.Check())
 }
 
-func TestLatest(t *testing.T) {
+// TestDocExample is the package documentation's worked example, run the
+// way the engine runs it: commits install their versions with the file's
+// before-images, and what a key not held reads is the file's.
+func TestDocExample(t *testing.T) {
+	s := newStore(t)
+	s.put("a", 1, "apple")
+	s.put("b", 2, "berry")
+	s.put("a", 3, "avocado")
+	s.del("b", 4)
+	s.put("c", 5, "cherry")
+	s.put("b", 6, "banana")
+	s.del("a", 7)
+
+	table := map[uint64][3]string{ // "-": absent (deleted or never written)
+		0: {"-", "-", "-"},
+		1: {"apple", "-", "-"},
+		2: {"apple", "berry", "-"},
+		3: {"avocado", "berry", "-"},
+		4: {"avocado", "-", "-"},
+		5: {"avocado", "-", "cherry"},
+		6: {"avocado", "banana", "cherry"},
+		7: {"-", "banana", "cherry"},
+	}
+	check := func(from uint64, msg string) {
+		t.Helper()
+		for ts, row := range table {
+			if ts < from {
+				continue
+			}
+			for i, key := range []string{"a", "b", "c"} {
+				assert.Equal(t, row[i], s.read(key, ts), "%s: %s at %d", msg, key, ts)
+			}
+		}
+		s.checkSnapshots(from, 7, msg)
+		require.NoError(t, s.ix.Check())
+	}
+	check(0, "before any prune")
+	assert.Equal(t, []uint64{1, 3, 7}, heldTS(s.ix, "a"))
+	assert.Equal(t, []uint64{2, 4, 6}, heldTS(s.ix, "b"))
+	assert.Equal(t, []uint64{5}, heldTS(s.ix, "c"))
+	assert.Equal(t, int64(7), s.ix.Versions())
+	assert.Equal(t, int64(5), s.ix.Garbage(), "apple, avocado, the tombstones of a and b, berry")
+
+	// Superseded versions hold their values (the before-images); the
+	// newest live ones are InFile.
+	v, _, _ := s.ix.Find([]byte("a"), 3)
+	assert.Equal(t, index.Version{TS: 3, Value: []byte("avocado")}, v)
+	v, _, _ = s.ix.Find([]byte("b"), 6)
+	assert.Equal(t, index.Version{TS: 6, InFile: true}, v)
+
+	type walked struct {
+		key     string
+		visible bool
+		newer   []uint64
+	}
+	var got []walked
+	s.ix.Walk(nil, nil, 2, true, func(it index.Item) bool {
+		got = append(got, walked{string(it.Key), it.Visible, it.Newer})
+		return true
+	})
+	assert.Equal(t, []walked{{"a", true, []uint64{3, 7}}, {"b", true, []uint64{4, 6}}, {"c", false, []uint64{5}}}, got)
+
+	type yielded struct {
+		key       string
+		ts        uint64
+		tombstone bool
+	}
+	ascend := func(ts uint64) []yielded {
+		var out []yielded
+		s.ix.Ascend(nil, nil, ts, func(k []byte, v index.Version) bool {
+			out = append(out, yielded{string(k), v.TS, v.Tombstone})
+			return true
+		})
+		return out
+	}
+	assert.Equal(t, []yielded{{"a", 3, false}, {"b", 4, true}}, ascend(4))
+	assert.Equal(t, []yielded{{"a", 7, true}, {"b", 6, false}, {"c", 5, false}}, ascend(7))
+
+	// Horizon 5: apple goes (avocado is what 5 and 6 see), berry and the
+	// tombstone at 4 go, and c leaves memory: the file holds cherry@5.
+	r := s.ix.Prune(5, 100)
+	assert.Equal(t, index.PruneResult{VersionsRemoved: 3, Released: 4, BytesFreed: int64(len("apple") + len("berry")),
+		KeysExamined: 3, VersionsExamined: 7}, r)
+	assert.Equal(t, []uint64{3, 7}, heldTS(s.ix, "a"))
+	assert.Equal(t, []uint64{6}, heldTS(s.ix, "b"))
+	assert.Nil(t, heldTS(s.ix, "c"))
+	check(5, "after prune(5)")
+
+	// Horizon 7: everything is in the file; a's tombstone goes for good.
+	r = s.ix.Prune(7, 100)
+	assert.Equal(t, index.PruneResult{VersionsRemoved: 2, Released: 3, BytesFreed: int64(len("avocado")),
+		KeysExamined: 2, VersionsExamined: 3, KeysRemoved: 1}, r)
+	assert.Equal(t, 0, s.ix.Len())
+	assert.Equal(t, int64(0), s.ix.Versions())
+	assert.Equal(t, int64(0), s.ix.Garbage())
+	check(7, "after prune(7)")
+}
+
+func TestLatestTS(t *testing.T) {
 	ix := sample()
-	l, ok := ix.Latest([]byte("b"))
-	require.True(t, ok)
-	assert.True(t, l.Tombstone)
-	assert.Equal(t, uint64(5), l.TS)
-	assert.Equal(t, uint64(5), ix.LatestTS([]byte("b")))
+	assert.Equal(t, uint64(5), ix.LatestTS([]byte("b")), "a tombstone is a version")
 	assert.Equal(t, uint64(4), ix.LatestTS([]byte("a")))
 	assert.Equal(t, uint64(0), ix.LatestTS([]byte("nope")))
-	_, ok = ix.Latest([]byte("nope"))
-	assert.False(t, ok)
+	ix.Prune(6, 100) // everything leaves memory
+	assert.Equal(t, uint64(0), ix.LatestTS([]byte("d")), "a key let go reports 0")
 }
 
 func TestCounts(t *testing.T) {
 	ix := index.New()
 	assert.Equal(t, 0, ix.Len())
 	assert.Equal(t, int64(0), ix.Versions())
+	assert.Equal(t, int64(0), ix.Garbage())
 	ix = sample()
 	assert.Equal(t, 4, ix.Len())
 	assert.Equal(t, int64(6), ix.Versions(), "tombstones count as versions")
+	assert.Equal(t, int64(3), ix.Garbage(), "a1, b2 and b's tombstone")
 	put(ix, "a", 4, "again") // same (TS, Seq): replaces
 	assert.Equal(t, int64(6), ix.Versions())
+	v, _, _ := ix.Find([]byte("a"), 4)
+	assert.Equal(t, "again", string(v.Value))
 	ix.Add([]byte("a"), index.Version{TS: 4, Seq: 1, Value: []byte("second write")})
 	assert.Equal(t, int64(7), ix.Versions())
+	assert.Equal(t, int64(4), ix.Garbage())
+	require.NoError(t, ix.Check())
 }
 
 func TestApplyIsAtomicForReaders(t *testing.T) {
@@ -106,8 +213,6 @@ func TestApplyIsAtomicForReaders(t *testing.T) {
 		{Key: []byte("y"), Version: index.Version{TS: 1, Seq: 1, Value: []byte("1")}},
 	})
 	var wg sync.WaitGroup
-	var last sync.Map
-	last.Store("ts", uint64(1))
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -117,10 +222,9 @@ func TestApplyIsAtomicForReaders(t *testing.T) {
 				{Key: []byte("x"), Version: index.Version{TS: ts, Value: val}},
 				{Key: []byte("y"), Version: index.Version{TS: ts, Seq: 1, Value: val}},
 			})
-			last.Store("ts", ts)
 		}
 	}()
-	for i := 0; i < 2000; i++ {
+	for range 2000 {
 		// Reading at MaxUint64 means "the newest", exactly what a torn
 		// Apply would expose.
 		var x, y index.Version
@@ -138,6 +242,7 @@ func TestApplyIsAtomicForReaders(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, int64(2*1999), ix.Versions())
+	require.NoError(t, ix.Check())
 }
 
 type kv struct {
@@ -190,7 +295,7 @@ func TestAscendManyKeysInOrder(t *testing.T) {
 	// prefixes of each other.
 	ix := index.New()
 	var want []string
-	for i := 0; i < 1000; i++ {
+	for i := range 1000 {
 		k := fmt.Sprintf("k%04d", i)
 		ts := uint64(10)
 		if i%7 == 3 {
@@ -222,8 +327,8 @@ func TestAscendManyKeysInOrder(t *testing.T) {
 		require.Less(t, got[i-1], got[i])
 	}
 
-	// Stopping at every position yields exactly that prefix.
-	for _, n := range []int{1, 63, 64, 65, 128, 129, 500} {
+	// Stopping at every chunk boundary yields exactly that prefix.
+	for _, n := range []int{1, 63, 64, 65, 128, 129, 500, 576, 577} {
 		assert.Equal(t, want[:n], keysOf(collect(ix, nil, nil, 15, n)), "limit %d", n)
 	}
 }
@@ -243,34 +348,40 @@ func TestAscendCallbackMayUseIndex(t *testing.T) {
 	ix := sample()
 	n := 0
 	ix.Ascend(nil, nil, 100, func(k []byte, v index.Version) bool {
-		_, _ = ix.Get(k, 100)
+		got, visible, held := ix.Find(k, 100)
+		assert.True(t, held && visible)
+		assert.Equal(t, v, got)
 		ix.Add([]byte("zz"+string(k)), index.Version{TS: 200, Value: []byte("x")})
+		ix.Write(func(w index.Writer) {
+			assert.NoError(t, w.Install([]byte("zy"+string(k)), nil, index.Version{TS: 201, InFile: true}))
+		})
 		n++
 		return true
 	})
 	assert.Equal(t, 4, n, "versions newer than the walk's timestamp are not seen")
-	assert.Equal(t, 8, ix.Len())
+	assert.Equal(t, 12, ix.Len())
+	require.NoError(t, ix.Check())
 }
 
 func TestConcurrentAddAndAscend(t *testing.T) {
 	// Versions at or below a reader's timestamp never change under it while
 	// writers add newer ones (run with -race).
 	ix := index.New()
-	for i := 0; i < 300; i++ {
+	for i := range 300 {
 		put(ix, fmt.Sprintf("k%03d", i), 1, "v1")
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
-	for w := 0; w < 2; w++ {
-		go func(w int) {
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
 			defer wg.Done()
-			for i := 0; i < 300; i++ {
+			for i := range 300 {
 				put(ix, fmt.Sprintf("k%03d", (i*7+w)%300), uint64(2+w*1000+i), "new")
 				put(ix, fmt.Sprintf("n%03d-%d", i, w), uint64(2+w*1000+i), "new")
 			}
-		}(w)
+		}()
 	}
-	for r := 0; r < 20; r++ {
+	for range 20 {
 		n := 0
 		ix.Ascend(nil, []byte("l"), 1, func(k []byte, v index.Version) bool {
 			require.Equal(t, "v1", string(v.Value))
@@ -278,37 +389,45 @@ func TestConcurrentAddAndAscend(t *testing.T) {
 			return true
 		})
 		require.Equal(t, 300, n)
+		ix.Walk([]byte("l"), nil, 1, true, func(it index.Item) bool {
+			require.False(t, it.Visible, "%s was created after 1", it.Key)
+			require.Len(t, it.Newer, 1)
+			return true
+		})
 	}
 	wg.Wait()
+	require.NoError(t, ix.Check())
 }
 
 func TestLookup(t *testing.T) {
 	ix := sample() // a: 1, 4; b: 2, 5(T); c: 3; d: 6
 	tests := []struct {
-		key   string
-		ts    uint64
-		ok    bool
-		val   string
-		newer []uint64
+		key     string
+		ts      uint64
+		held    bool
+		visible bool
+		val     string
+		newer   []uint64
 	}{
-		{"a", 0, false, "", []uint64{1, 4}},
-		{"a", 1, true, "a1", []uint64{4}},
-		{"a", 4, true, "a4", nil},
-		{"b", 3, true, "b2", []uint64{5}},
-		{"d", 5, false, "", []uint64{6}},
-		{"zz", 1, false, "", nil},
+		{"a", 0, true, false, "", []uint64{1, 4}},
+		{"a", 1, true, true, "a1", []uint64{4}},
+		{"a", 4, true, true, "a4", nil},
+		{"b", 3, true, true, "b2", []uint64{5}},
+		{"b", 5, true, true, "", nil},
+		{"d", 5, true, false, "", []uint64{6}},
+		{"zz", 1, false, false, "", nil},
 	}
 	for _, tt := range tests {
-		got, ok, newer := ix.Lookup([]byte(tt.key), tt.ts)
-		require.Equal(t, tt.ok, ok, "%s@%d", tt.key, tt.ts)
-		if ok {
+		got, visible, held, newer := ix.Lookup([]byte(tt.key), tt.ts)
+		require.Equal(t, tt.held, held, "%s@%d", tt.key, tt.ts)
+		require.Equal(t, tt.visible, visible, "%s@%d", tt.key, tt.ts)
+		if visible {
 			assert.Equal(t, tt.val, string(got.Value))
 		}
 		assert.Equal(t, tt.newer, newer, "%s@%d", tt.key, tt.ts)
-		// Lookup agrees with Get.
-		g, gok := ix.Get([]byte(tt.key), tt.ts)
-		assert.Equal(t, gok, ok)
-		assert.Equal(t, g, got)
+		// Lookup agrees with Find.
+		f, fvisible, fheld := ix.Find([]byte(tt.key), tt.ts)
+		assert.Equal(t, []any{f, fvisible, fheld}, []any{got, visible, held})
 	}
 }
 
@@ -336,6 +455,9 @@ func TestWalkSeesInvisibleKeys(t *testing.T) {
 	assert.Equal(t, []seen{
 		{"a", true, nil}, {"b", true, nil}, {"c", false, nil}, {"d", false, nil},
 	}, walk(2, false), "Newer only when asked")
+	assert.Equal(t, []seen{
+		{"a", false, []uint64{1, 4}}, {"b", false, []uint64{2, 5}}, {"c", false, []uint64{3}}, {"d", false, []uint64{6}},
+	}, walk(0, true))
 
 	// Ascend is Walk without the invisible keys.
 	var keys []string
@@ -348,61 +470,36 @@ func TestWalkSeesInvisibleKeys(t *testing.T) {
 
 func TestWalkManyInvisibleKeys(t *testing.T) {
 	// More invisible keys than a walk chunk, between visible ones: every
-	// key is met once, in order.
+	// key is met once, in order, and stopping early stops.
 	ix := index.New()
-	for i := 0; i < 500; i++ {
+	for i := range 1500 {
 		ts := uint64(1)
 		if i%50 != 0 {
 			ts = 10
 		}
-		put(ix, fmt.Sprintf("k%03d", i), ts, "v")
+		put(ix, fmt.Sprintf("k%04d", i), ts, "v")
 	}
 	n, visible := 0, 0
 	prev := ""
-	ix.Walk(nil, nil, 5, false, func(it index.Item) bool {
+	ix.Walk(nil, nil, 5, true, func(it index.Item) bool {
 		require.Greater(t, string(it.Key), prev)
 		prev = string(it.Key)
 		n++
 		if it.Visible {
 			visible++
+			assert.Nil(t, it.Newer)
+		} else {
+			assert.Equal(t, []uint64{10}, it.Newer)
 		}
 		return true
 	})
-	assert.Equal(t, 500, n)
-	assert.Equal(t, 10, visible)
-}
+	assert.Equal(t, 1500, n)
+	assert.Equal(t, 30, visible)
 
-func TestWriteAndRemove(t *testing.T) {
-	ix := index.New()
-	ix.Write(func(w index.Writer) {
-		assert.Equal(t, uint64(0), w.LatestTS([]byte("k")))
-		w.Add([]byte("k"), index.Version{TS: 3, Value: []byte("x")})
-		assert.Equal(t, uint64(3), w.LatestTS([]byte("k")), "sees its own additions")
-		w.Add([]byte("j"), index.Version{TS: 3, Seq: 1, Value: []byte("y")})
+	n = 0
+	ix.Walk([]byte("k0100"), []byte("k1200"), 5, false, func(it index.Item) bool {
+		n++
+		return n < 700
 	})
-	put(ix, "k", 5, "z")
-	assert.Equal(t, int64(3), ix.Versions())
-	assert.Equal(t, 2, ix.Len())
-
-	// Remove takes out exactly the named versions; a chain left empty
-	// goes; unknown versions and keys are ignored.
-	ix.Remove([]index.Entry{
-		{Key: []byte("k"), Version: index.Version{TS: 5}},
-		{Key: []byte("j"), Version: index.Version{TS: 3, Seq: 1}},
-		{Key: []byte("k"), Version: index.Version{TS: 99}},
-		{Key: []byte("nope"), Version: index.Version{TS: 3}},
-	})
-	assert.Equal(t, int64(1), ix.Versions())
-	assert.Equal(t, 1, ix.Len())
-	got, ok := ix.Get([]byte("k"), 100)
-	require.True(t, ok)
-	assert.Equal(t, "x", string(got.Value))
-	_, ok = ix.Get([]byte("j"), 100)
-	assert.False(t, ok)
-	var keys []string
-	ix.Walk(nil, nil, 100, false, func(it index.Item) bool {
-		keys = append(keys, string(it.Key))
-		return true
-	})
-	assert.Equal(t, []string{"k"}, keys, "an emptied chain leaves the tree")
+	assert.Equal(t, 700, n)
 }

@@ -167,10 +167,13 @@ func (ix *Index) Garbage() int64 {
 	return ix.garbage
 }
 
-// Reclaimable estimates how many versions Prune(horizon) would remove now,
-// in O(log n): the versions recorded in the reclaim queue at or below
+// Reclaimable estimates how many versions Prune(horizon) would release
+// now, in O(log n): the versions recorded in the reclaim queue at or below
 // horizon. It overestimates by those a newer commit of the same key keeps
-// (the version visible at the horizon) and by stale entries.
+// (the version visible at the horizon) and by stale entries, and
+// underestimates by one version per key that an earlier prune left with
+// its visible version kept (that version's entry was consumed then). It
+// decides when autovacuum runs, nothing else.
 func (ix *Index) Reclaimable(horizon uint64) int64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()

@@ -13,8 +13,8 @@ import (
 //	               keys   -> uint64 BE, the number of keys in "data"
 //	bucket "data"  key    -> record: the key's newest committed version
 //
-// record is: CRC-32C (4 bytes BE) of everything after it and of the key,
-// the commit timestamp (8 bytes BE), then the value. The file holds only
+// record is: CRC-32C (4 bytes BE) of the key followed by the rest of the
+// record, the commit timestamp (8 bytes BE), then the value. The file holds only
 // the newest committed version of each live key: bbolt is the B+tree of
 // the data, in key order. A commit puts the keys it writes and deletes
 // the keys it deletes, so the file never holds a tombstone; the older
@@ -44,8 +44,7 @@ func appendRecord(dst, key, value []byte, ts uint64) []byte {
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint64(dst, ts)
 	dst = append(dst, value...)
-	sum := crc32.Update(crc32.Checksum(dst[start+4:], castagnoli), castagnoli, key)
-	binary.BigEndian.PutUint32(dst[start:], sum)
+	binary.BigEndian.PutUint32(dst[start:], recordSum(key, dst[start+4:]))
 	return dst
 }
 
@@ -56,9 +55,14 @@ func decodeRecord(key, rec []byte) (ts uint64, value []byte, err error) {
 	if len(rec) < recordHeader {
 		return 0, nil, fmt.Errorf("%w: record of key %s: %d bytes", ErrCorrupt, quoteKey(key), len(rec))
 	}
-	sum := crc32.Update(crc32.Checksum(rec[4:], castagnoli), castagnoli, key)
-	if sum != binary.BigEndian.Uint32(rec) {
+	if recordSum(key, rec[4:]) != binary.BigEndian.Uint32(rec) {
 		return 0, nil, fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(key))
 	}
 	return binary.BigEndian.Uint64(rec[4:]), rec[recordHeader:], nil
+}
+
+// recordSum is the checksum of key followed by body (a record without its
+// checksum).
+func recordSum(key, body []byte) uint32 {
+	return crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, body)
 }

@@ -2,7 +2,10 @@ package mvcc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
+	"sync"
 
 	"github.com/mvkv/mvkv/index"
 )
@@ -115,30 +118,73 @@ type storeItem struct {
 	newer      []uint64
 }
 
-// scanChunk is how many keys a scan reads from the file per view.
-const scanChunk = 256
+// A scan reads the file in chunks, a view each: a small first one, for
+// scans that stop early, then larger ones.
+const (
+	firstScanChunk = 64
+	scanChunk      = 1024
+)
 
-// fileChunk is one chunk of a scan read from the file: keys and values
-// copied into one arena.
+// fileChunk is one chunk of a scan read from the file. Every record is
+// copied into arena as its key, its timestamp (8 bytes) and its value, in
+// one piece, which is also what its checksum covers (see layout.go); the
+// index arrays hold offsets, not slices, so that they hold no pointers.
 type fileChunk struct {
-	keys, values [][]byte
-	ts           []uint64
-	more         bool // the chunk stopped at its size, not at the range's end
+	arena []byte
+	ends  []int    // end of record i in arena; it starts where i-1 ends
+	klen  []uint32 // key length of record i
+	more  bool     // the chunk stopped at its size, not at the range's end
 }
 
-// readChunk reads up to scanChunk records of [from, end) (from excluded
-// unless inclusive) from the file.
-func (db *DB) readChunk(from, end []byte, inclusive bool, fc *fileChunk) error {
-	fc.keys, fc.values, fc.ts, fc.more = fc.keys[:0], fc.values[:0], fc.ts[:0], false
+func (fc *fileChunk) len() int { return len(fc.ends) }
+
+func (fc *fileChunk) start(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return fc.ends[i-1]
+}
+
+// key and value return record i's key and value: capped subslices of the
+// arena, which belongs to the caller once passed on.
+func (fc *fileChunk) key(i int) []byte {
+	s := fc.start(i)
+	e := s + int(fc.klen[i])
+	return fc.arena[s:e:e]
+}
+
+func (fc *fileChunk) ts(i int) uint64 {
+	s := fc.start(i) + int(fc.klen[i])
+	return binary.BigEndian.Uint64(fc.arena[s:])
+}
+
+func (fc *fileChunk) value(i int) []byte {
+	return fc.arena[fc.start(i)+int(fc.klen[i])+8 : fc.ends[i] : fc.ends[i]]
+}
+
+// chunkPool holds fileChunks for their offset arrays (which hold no
+// pointers); arenas are never reused.
+var chunkPool = sync.Pool{New: func() any {
+	return &fileChunk{ends: make([]int, 0, scanChunk), klen: make([]uint32, 0, scanChunk)}
+}}
+
+// arenaSize is the arena a chunk of limit records starts with: room for
+// records of about 128 bytes. A chunk ends early when its arena is full.
+func arenaSize(limit int) int { return limit * 128 }
+
+// readChunk reads up to limit records of [from, end) (from excluded
+// unless inclusive) from the file, into a fresh arena.
+func (db *DB) readChunk(from, end []byte, inclusive bool, limit int, fc *fileChunk) error {
+	fc.arena, fc.ends, fc.klen, fc.more = nil, fc.ends[:0], fc.klen[:0], false
 	v, err := db.acquireView()
 	if err != nil {
 		return err
 	}
 	defer v.release()
-	return db.guard(func() error { return readRecords(v, from, end, inclusive, fc) })
+	return db.guard(func() error { return fc.read(v, from, end, inclusive, limit) })
 }
 
-func readRecords(v *view, from, end []byte, inclusive bool, fc *fileChunk) error {
+func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) error {
 	c := v.data.Cursor()
 	var k, rec []byte
 	if from == nil {
@@ -149,33 +195,38 @@ func readRecords(v *view, from, end []byte, inclusive bool, fc *fileChunk) error
 			k, rec = c.Next()
 		}
 	}
-	var arena []byte
+	arena := fc.arena
 	for ; k != nil; k, rec = c.Next() {
 		if end != nil && bytes.Compare(k, end) >= 0 {
-			return nil
+			break
 		}
-		if len(fc.keys) == scanChunk {
+		if len(fc.ends) == limit {
 			fc.more = true
-			return nil
+			break
 		}
-		ts, val, err := decodeRecord(k, rec)
-		if err != nil {
-			return err
+		if len(rec) < recordHeader {
+			return fmt.Errorf("%w: record of key %s: %d bytes", ErrCorrupt, quoteKey(k), len(rec))
 		}
-		if cap(arena)-len(arena) < len(k)+len(val) {
-			arena = make([]byte, 0, max(16<<10, len(k)+len(val)))
+		need := len(k) + len(rec) - 4
+		if cap(arena)-len(arena) < need {
+			if len(fc.ends) > 0 {
+				fc.more = true // the arena is full: the next chunk goes on
+				break
+			}
+			arena = make([]byte, 0, max(need, arenaSize(limit)))
 		}
 		s := len(arena)
 		arena = append(arena, k...)
-		arena = append(arena, val...)
-		m := s + len(k)
-		fc.keys = append(fc.keys, arena[s:m:m])
-		fc.values = append(fc.values, arena[m:len(arena):len(arena)])
-		fc.ts = append(fc.ts, ts)
+		arena = append(arena, rec[4:]...)
+		if crc32.Checksum(arena[s:], castagnoli) != binary.BigEndian.Uint32(rec) {
+			return fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(k))
+		}
+		fc.ends = append(fc.ends, len(arena))
+		fc.klen = append(fc.klen, uint32(len(k)))
 	}
+	fc.arena = arena
 	return nil
 }
-
 // scanStore calls fn for the keys of [start, end) in ascending order, as
 // the committed data stands at ts: every key with a version visible at ts,
 // and, when all is true, the keys the index holds with none (absent at ts,
@@ -187,43 +238,53 @@ func readRecords(v *view, from, end []byte, inclusive bool, fc *fileChunk) error
 // index's keys over the same span, read after the chunk (the order the
 // point read argues for).
 func (db *DB) scanStore(start, end []byte, ts uint64, all bool, fn func(storeItem) bool) error {
-	var fc fileChunk
+	fc := chunkPool.Get().(*fileChunk)
+	defer func() {
+		fc.arena = nil // the caller's now
+		chunkPool.Put(fc)
+	}()
 	from, inclusive := start, true
-	for {
-		if err := db.readChunk(from, end, inclusive, &fc); err != nil {
+	for limit := firstScanChunk; ; limit = scanChunk {
+		if err := db.readChunk(from, end, inclusive, limit, fc); err != nil {
 			return err
 		}
+		n := fc.len()
 		// The span of this chunk: up to its last key when more follow,
 		// else to the range's end.
 		hi := end
 		if fc.more {
-			last := fc.keys[len(fc.keys)-1]
+			last := fc.key(n - 1)
 			hi = append(append(make([]byte, 0, len(last)+1), last...), 0)
 		}
-		i := 0 // next file key to merge
-		stopped := false
+		i := 0 // next file record to merge
 		var ferr error
+		// emitFile passes on the file's records below upto (all when nil).
 		emitFile := func(upto []byte) bool {
-			for ; i < len(fc.keys) && (upto == nil || bytes.Compare(fc.keys[i], upto) < 0); i++ {
-				if fc.ts[i] > ts {
+			for ; i < n; i++ {
+				k := fc.key(i)
+				if upto != nil && bytes.Compare(k, upto) >= 0 {
+					return true
+				}
+				if fc.ts(i) > ts {
 					// Not held by the index a moment ago, yet newer than ts:
 					// a commit that raced the walk; the point read settles it.
-					val, ok, nw, err := db.readAt(fc.keys[i], ts)
+					val, ok, nw, err := db.readAt(k, ts)
 					if err != nil {
 						ferr = err
 						return false
 					}
-					if (ok || all) && !fn(storeItem{key: fc.keys[i], value: val, present: ok, newer: nw}) {
+					if (ok || all) && !fn(storeItem{key: k, value: val, present: ok, newer: nw}) {
 						return false
 					}
 					continue
 				}
-				if !fn(storeItem{key: fc.keys[i], value: fc.values[i], present: true}) {
+				if !fn(storeItem{key: k, value: fc.value(i), present: true}) {
 					return false
 				}
 			}
 			return true
 		}
+		stopped := false
 		db.index.Walk(from, hi, ts, all, func(it index.Item) bool {
 			if !inclusive && bytes.Equal(it.Key, from) {
 				return true
@@ -232,20 +293,14 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all bool, fn func(storeIte
 				stopped = true
 				return false
 			}
-			var fv []byte
-			var fts uint64
-			inFile := i < len(fc.keys) && bytes.Equal(fc.keys[i], it.Key)
-			if inFile {
-				fv, fts = fc.values[i], fc.ts[i]
-				i++
-			}
 			item := storeItem{key: bytes.Clone(it.Key), newer: it.Newer}
+			inFile := i < n && bytes.Equal(fc.key(i), it.Key)
 			switch v := it.Version; {
 			case !it.Visible || v.Tombstone:
 			case !v.InFile:
 				item.value, item.present = cloneValue(v.Value), true
-			case inFile && fts == v.TS:
-				item.value, item.present = fv, true
+			case inFile && fc.ts(i) == v.TS:
+				item.key, item.value, item.present = fc.key(i), fc.value(i), true
 			default:
 				val, ok, _, err := db.readAt(it.Key, ts)
 				if err != nil {
@@ -255,24 +310,25 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all bool, fn func(storeIte
 				}
 				item.value, item.present = val, ok
 			}
+			if inFile {
+				i++
+			}
 			if (item.present || all) && !fn(item) {
 				stopped = true
 				return false
 			}
 			return true
 		})
-		if ferr != nil {
+		switch {
+		case ferr != nil:
 			return ferr
-		}
-		if stopped {
+		case stopped:
+			return nil
+		case !emitFile(nil):
+			return ferr
+		case !fc.more:
 			return nil
 		}
-		if !emitFile(nil) {
-			return ferr
-		}
-		if !fc.more {
-			return nil
-		}
-		from, inclusive = fc.keys[len(fc.keys)-1], false
+		from, inclusive = fc.key(n-1), false
 	}
 }

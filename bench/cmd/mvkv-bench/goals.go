@@ -14,7 +14,7 @@ import (
 // runGoals measures the performance goals side by side with bbolt and
 // prints each figure, its reference, the ratio and whether it is met.
 func runGoals(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	cfg := bench.GoalsConfig{Dir: o.dir, RestartKeys: o.goalKeys, ValueSize: o.wc.ValueSize, Only: o.goalOnly, Rounds: o.rounds}
+	cfg := bench.GoalsConfig{Dir: o.dir, StorageKeys: o.goalKeys, ValueSize: o.wc.ValueSize, Only: o.goalOnly, Rounds: o.rounds}
 	if o.durationSet && o.duration > 0 {
 		cfg.Duration = o.duration
 	}

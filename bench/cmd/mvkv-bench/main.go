@@ -104,9 +104,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.plotFmt, "plot-format", "svg", "chart format: svg or png")
 	fs.StringVar(&o.dir, "dir", "", "parent of the temporary database directories (default: the system's)")
 	fs.BoolVar(&o.goals, "goals", false, "measure the performance goals side by side with bbolt instead")
-	fs.IntVar(&o.goalKeys, "goal-keys", 1_000_000, "-goals: keys of the restart (index rebuild) measurement")
+	fs.IntVar(&o.goalKeys, "goal-keys", 1_000_000, "-goals: keys (of 1,000 bytes) of the storage measurement: heap, Open, reads over the dataset")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of each cell, interleaved across engines and levels (-goals: of each comparison); the median counts")
-	only := fs.String("goal", "", "-goals: comma-separated subset to measure: commits, reads, serializable, restart")
+	only := fs.String("goal", "", "-goals: comma-separated subset to measure: commits, reads, serializable, storage")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	noProgress := fs.Bool("quiet", false, "no live progress line")
 	if err := fs.Parse(args); err != nil {
