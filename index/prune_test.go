@@ -227,7 +227,6 @@ func TestReclaimable(t *testing.T) {
 	assert.Equal(t, int64(0), ix.Reclaimable(100))
 }
 
-
 func TestPruneKeyRecreated(t *testing.T) {
 	// Deleted, pruned away, written again: a new key.
 	ix := build([]op{pput("a", 1), pdel("a", 2)})

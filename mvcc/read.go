@@ -227,6 +227,7 @@ func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) 
 	fc.arena = arena
 	return nil
 }
+
 // scanStore calls fn for the keys of [start, end) in ascending order, as
 // the committed data stands at ts: every key with a version visible at ts,
 // and, when all is true, the keys the index holds with none (absent at ts,
