@@ -64,9 +64,9 @@ func (a *Anomaly) Title() string {
 func (r *Result) Verdict() string {
 	var b strings.Builder
 	if r.Happened {
-		fmt.Fprintf(&b, "Verdict at %v: GOES WRONG. %s.", r.Outcome.Level, capitalize(r.Evidence))
+		fmt.Fprintf(&b, "Verdict at %s: GOES WRONG. %s.", r.Outcome.Target, capitalize(r.Evidence))
 	} else {
-		fmt.Fprintf(&b, "Verdict at %v: prevented. %s.", r.Outcome.Level, capitalize(r.Evidence))
+		fmt.Fprintf(&b, "Verdict at %s: prevented. %s.", r.Outcome.Target, capitalize(r.Evidence))
 	}
 	b.WriteString(" ")
 	b.WriteString(r.Anomaly.Lesson)
@@ -102,7 +102,7 @@ func (r *Result) Cell() string {
 // data left behind, and the verdict, wrapped for a terminal.
 func (r *Result) Report() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "=== %s at %v\n", r.Anomaly.Title(), r.Outcome.Level)
+	fmt.Fprintf(&b, "=== %s at %s\n", r.Anomaly.Title(), r.Outcome.Target)
 	b.WriteString(wrap(r.Anomaly.Story, 88))
 	b.WriteString("\n\n")
 	b.WriteString(Timeline(r.Outcome))

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -48,46 +46,39 @@ func (o *Options) withDefaults() Options {
 // run could have released it.
 var ErrStuck = errors.New("anomalies: step did not finish")
 
-// Run executes the scenario at level on a fresh temporary database and
-// returns what happened. The error is about the run itself (a bad
+// Run executes the scenario at level on a fresh temporary mvkv database
+// and returns what happened. The error is about the run itself (a bad
 // scenario, a database that would not open, a stuck step); what the
 // transactions got is in the Outcome.
 func Run(sc *Scenario, level mvcc.Level, opts *Options) (*Outcome, error) {
+	return RunOn(sc, MVKV(level, opts.withDefaults().Dir), opts)
+}
+
+// RunOn is Run on any target: a fresh store of its engine at its level.
+func RunOn(sc *Scenario, target Target, opts *Options) (*Outcome, error) {
 	if err := sc.validate(); err != nil {
 		return nil, err
 	}
 	o := opts.withDefaults()
-	dir, err := os.MkdirTemp(o.Dir, "mvkv-anomaly-*")
+	store, err := target.Open()
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	db, err := mvcc.Open(filepath.Join(dir, "db"), &mvcc.Options{NoSync: true, InitialMmapSize: 1 << 20})
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
+	defer store.Close()
 	if len(sc.Setup) > 0 {
-		err := db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
-			for _, kv := range sc.Setup {
-				if err := tx.Put([]byte(kv.Key), []byte(kv.Value)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := store.Load(sc.Setup); err != nil {
 			return nil, fmt.Errorf("anomalies: setup: %w", err)
 		}
 	}
 	r := &runner{
-		db:       db,
-		level:    level,
-		opts:     o,
-		sessions: make(map[string]*sessionRun),
-		readOnly: make(map[string]bool),
+		store:      store,
+		writesWait: target.WritesWait,
+		opts:       o,
+		sessions:   make(map[string]*sessionRun),
+		readOnly:   make(map[string]bool),
 		out: &Outcome{
-			Level:    level,
+			Level:    target.Like,
+			Target:   target.Name(),
 			Sessions: sc.sessions(),
 			sessions: make(map[string]*Session),
 			errs:     make(map[string]error),
@@ -102,13 +93,7 @@ func Run(sc *Scenario, level mvcc.Level, opts *Options) (*Outcome, error) {
 	if runErr != nil {
 		return nil, runErr
 	}
-	err = db.View(context.Background(), func(tx *mvcc.Txn) error {
-		for k, v := range tx.Scan(nil, nil) {
-			r.out.Final = append(r.out.Final, KV{string(k), string(v)})
-		}
-		return nil
-	})
-	if err != nil {
+	if r.out.Final, err = store.Dump(); err != nil {
 		return nil, err
 	}
 	return r.out, nil
@@ -116,14 +101,14 @@ func Run(sc *Scenario, level mvcc.Level, opts *Options) (*Outcome, error) {
 
 // runner drives one run. Only the driving goroutine uses it.
 type runner struct {
-	db       *mvcc.DB
-	level    mvcc.Level
-	opts     Options
-	readOnly map[string]bool
-	sessions map[string]*sessionRun
-	order    []*sessionRun
-	out      *Outcome
-	wg       sync.WaitGroup
+	store      Store
+	writesWait bool // every step may wait (Target.WritesWait)
+	opts       Options
+	readOnly   map[string]bool
+	sessions   map[string]*sessionRun
+	order      []*sessionRun
+	out        *Outcome
+	wg         sync.WaitGroup
 }
 
 // sessionRun is a session's goroutine and what the driver knows of it.
@@ -169,7 +154,7 @@ func (r *runner) loop(ctx context.Context, sr *sessionRun) {
 	defer r.wg.Done()
 	for j := range sr.jobs {
 		if j.begin {
-			tx, err := r.db.BeginTx(ctx, mvcc.TxOptions{Isolation: r.level, ReadOnly: r.readOnly[sr.s.Name]})
+			tx, err := r.store.Begin(ctx, r.readOnly[sr.s.Name])
 			if err != nil {
 				j.err = fmt.Errorf("begin: %w", err)
 				close(j.done)
@@ -207,8 +192,9 @@ func (r *runner) run(sc *Scenario) error {
 		}
 		sr.jobs <- j
 		sr.pending = j
+		mayWait := st.MayWait || r.writesWait
 		limit := r.opts.Stuck
-		if st.MayWait {
+		if mayWait {
 			limit = r.opts.Grace
 		}
 		if waitDone(j.done, limit) {
@@ -217,7 +203,7 @@ func (r *runner) run(sc *Scenario) error {
 				// A transaction that ended released its locks.
 				r.resumeWaiters(r.opts.Grace, nil)
 			}
-		} else if !st.MayWait {
+		} else if !mayWait {
 			return fmt.Errorf("%w: step %d (%s %s) did not finish in %v", ErrStuck, step, st.Session, j.op, limit)
 		} else {
 			r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: j.op, Kind: Blocked})
