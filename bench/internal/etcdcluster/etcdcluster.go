@@ -175,7 +175,13 @@ func (c *Cluster) Stop() {
 	for _, e := range c.members {
 		if e != nil {
 			wg.Add(1)
-			go func() { defer wg.Done(); e.Close() }()
+			go func() {
+				defer wg.Done()
+				// No leadership transfer: the whole cluster goes, and a
+				// transfer to a member that is stopping waits seconds.
+				e.Server.HardStop()
+				e.Close()
+			}()
 		}
 	}
 	wg.Wait()
