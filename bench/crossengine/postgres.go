@@ -191,7 +191,24 @@ func (t *pgTx) exec(query string, args ...any) error {
 	return nil
 }
 
-func (t *pgTx) Put(key, value []byte) error { return t.exec(t.s.upsert(), string(key), string(value)) }
+// Put updates the row, or inserts it when the transaction sees none. The
+// UPDATE comes first because only it conflicts with a concurrent DELETE
+// at repeatable read and serializable: an INSERT over a row that a
+// concurrent transaction deleted succeeds, and a read-modify-write would
+// silently undo the delete.
+func (t *pgTx) Put(key, value []byte) error {
+	if t.done {
+		return mvcc.ErrTxnDone
+	}
+	tag, err := t.tx.Exec(t.ctx, "UPDATE "+t.s.table+" SET v = $2 WHERE k = $1", string(key), string(value))
+	if err != nil {
+		return t.end(err)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	return t.exec(t.s.upsert(), string(key), string(value))
+}
 
 func (t *pgTx) Delete(key []byte) error {
 	return t.exec("DELETE FROM "+t.s.table+" WHERE k = $1", string(key))
