@@ -80,6 +80,9 @@ func Start(opts Options) (*Cluster, error) {
 		// Loopback: a short heartbeat and election keep startup fast.
 		cfg.TickMs, cfg.ElectionMs = 20, 200
 		cfg.UnsafeNoFsync = !opts.Durable
+		// The benchmark loads 1,000 records per transaction, and an STM
+		// commit compares every key it read.
+		cfg.MaxTxnOps = 1 << 16
 		cfg.Logger, cfg.LogLevel = "zap", "error"
 		cfg.LogOutputs = []string{"stderr"}
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
