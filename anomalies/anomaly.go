@@ -65,9 +65,9 @@ func (a *Anomaly) Title() string {
 // (Explanation), not at every level.
 func (r *Result) Verdict() string {
 	if r.Happened {
-		return fmt.Sprintf("Verdict at %v: GOES WRONG. %s.", r.Outcome.Level, capitalize(r.Evidence))
+		return fmt.Sprintf("Verdict at %s: GOES WRONG. %s.", r.Outcome.Target, capitalize(r.Evidence))
 	}
-	return fmt.Sprintf("Verdict at %v: prevented. %s.", r.Outcome.Level, capitalize(r.Evidence))
+	return fmt.Sprintf("Verdict at %s: prevented. %s.", r.Outcome.Target, capitalize(r.Evidence))
 }
 
 // Cell is what the matrix shows for this result: "possible" or
@@ -111,7 +111,7 @@ func (a *Anomaly) Explanation() string {
 // left behind, and the verdict.
 func (r *Result) LevelReport() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "At %v:\n", r.Outcome.Level)
+	fmt.Fprintf(&b, "At %s:\n", r.Outcome.Target)
 	b.WriteString(Timeline(r.Outcome))
 	b.WriteString("\nState after:\n")
 	b.WriteString(State(r.Outcome.Final))

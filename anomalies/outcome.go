@@ -57,7 +57,11 @@ type Event struct {
 
 // Outcome is what running a scenario at one level produced.
 type Outcome struct {
-	Level    mvcc.Level
+	// Level is the mvkv level the run was at, or the one its target is
+	// compared with (Target.Like).
+	Level mvcc.Level
+	// Target names where it ran (Target.Name: the level alone on mvkv).
+	Target   string
 	Sessions []string // sorted by name
 	Events   []Event
 	// Final is the committed data after every session ended, in key order.

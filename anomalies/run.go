@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -48,46 +46,39 @@ func (o *Options) withDefaults() Options {
 // run could have released it.
 var ErrStuck = errors.New("anomalies: step did not finish")
 
-// Run executes the scenario at level on a fresh temporary database and
-// returns what happened. The error is about the run itself (a bad
+// Run executes the scenario at level on a fresh temporary mvkv database
+// and returns what happened. The error is about the run itself (a bad
 // scenario, a database that would not open, a stuck step); what the
 // transactions got is in the Outcome.
 func Run(sc *Scenario, level mvcc.Level, opts *Options) (*Outcome, error) {
+	return RunOn(sc, MVKV(level, opts.withDefaults().Dir), opts)
+}
+
+// RunOn is Run on any target: a fresh store of its engine at its level.
+func RunOn(sc *Scenario, target Target, opts *Options) (*Outcome, error) {
 	if err := sc.validate(); err != nil {
 		return nil, err
 	}
 	o := opts.withDefaults()
-	dir, err := os.MkdirTemp(o.Dir, "mvkv-anomaly-*")
+	store, err := target.Open()
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	db, err := mvcc.Open(filepath.Join(dir, "db"), &mvcc.Options{NoSync: true, InitialMmapSize: 1 << 20})
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
+	defer store.Close()
 	if len(sc.Setup) > 0 {
-		err := db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
-			for _, kv := range sc.Setup {
-				if err := tx.Put([]byte(kv.Key), []byte(kv.Value)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := store.Load(sc.Setup); err != nil {
 			return nil, fmt.Errorf("anomalies: setup: %w", err)
 		}
 	}
 	r := &runner{
-		db:       db,
-		level:    level,
-		opts:     o,
-		sessions: make(map[string]*sessionRun),
-		readOnly: make(map[string]bool),
+		store:      store,
+		writesWait: target.WritesWait,
+		opts:       o,
+		sessions:   make(map[string]*sessionRun),
+		readOnly:   make(map[string]bool),
 		out: &Outcome{
-			Level:    level,
+			Level:    target.Like,
+			Target:   target.Name(),
 			Sessions: sc.sessions(),
 			sessions: make(map[string]*Session),
 			errs:     make(map[string]error),
@@ -102,13 +93,7 @@ func Run(sc *Scenario, level mvcc.Level, opts *Options) (*Outcome, error) {
 	if runErr != nil {
 		return nil, runErr
 	}
-	err = db.View(context.Background(), func(tx *mvcc.Txn) error {
-		for k, v := range tx.Scan(nil, nil) {
-			r.out.Final = append(r.out.Final, KV{string(k), string(v)})
-		}
-		return nil
-	})
-	if err != nil {
+	if r.out.Final, err = store.Dump(); err != nil {
 		return nil, err
 	}
 	return r.out, nil
@@ -116,14 +101,14 @@ func Run(sc *Scenario, level mvcc.Level, opts *Options) (*Outcome, error) {
 
 // runner drives one run. Only the driving goroutine uses it.
 type runner struct {
-	db       *mvcc.DB
-	level    mvcc.Level
-	opts     Options
-	readOnly map[string]bool
-	sessions map[string]*sessionRun
-	order    []*sessionRun
-	out      *Outcome
-	wg       sync.WaitGroup
+	store      Store
+	writesWait bool // every step may wait (Target.WritesWait)
+	opts       Options
+	readOnly   map[string]bool
+	sessions   map[string]*sessionRun
+	order      []*sessionRun
+	out        *Outcome
+	wg         sync.WaitGroup
 }
 
 // sessionRun is a session's goroutine and what the driver knows of it.
@@ -133,8 +118,15 @@ type sessionRun struct {
 	cancel context.CancelFunc
 	began  bool // the driver has sent it a first step (so its Tx exists or failed)
 
-	pending *job // a step shown blocked that has not finished yet
-	ended   bool // committed, rolled back or failed: later steps are skipped
+	pending *job     // a step shown blocked that has not finished yet
+	queue   []queued // steps the script gave sr while pending was blocked (Target.WritesWait)
+	ended   bool     // committed, rolled back or failed: later steps are skipped
+}
+
+// queued is a step waiting for its session's blocked step.
+type queued struct {
+	step int
+	st   Step
 }
 
 // job is one step handed to a session's goroutine. res and err are
@@ -169,7 +161,7 @@ func (r *runner) loop(ctx context.Context, sr *sessionRun) {
 	defer r.wg.Done()
 	for j := range sr.jobs {
 		if j.begin {
-			tx, err := r.db.BeginTx(ctx, mvcc.TxOptions{Isolation: r.level, ReadOnly: r.readOnly[sr.s.Name]})
+			tx, err := r.store.Begin(ctx, r.readOnly[sr.s.Name])
 			if err != nil {
 				j.err = fmt.Errorf("begin: %w", err)
 				close(j.done)
@@ -186,6 +178,14 @@ func (r *runner) run(sc *Scenario) error {
 	for i, st := range sc.Steps {
 		step := i + 1
 		sr := r.session(st.Session)
+		if sr.pending != nil && r.writesWait {
+			// On an engine whose writes wait for row locks, any step may
+			// block, and the application's other sessions go on while
+			// this one waits: its later steps queue behind the blocked
+			// one and run when it resumes.
+			sr.queue = append(sr.queue, queued{step, st})
+			continue
+		}
 		if sr.pending != nil {
 			// The script needs this session again while its previous step
 			// still waits: the application would be waiting too.
@@ -195,36 +195,12 @@ func (r *runner) run(sc *Scenario) error {
 			}
 			r.finish(sr, Resumed)
 		}
-		if sr.ended {
-			r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: st.Op, Kind: Skipped})
-			continue
+		if err := r.dispatch(sr, step, st); err != nil {
+			return err
 		}
-		j := &job{step: step, st: st, op: st.Op, done: make(chan struct{})}
-		if !sr.began {
-			sr.began = true
-			j.begin = true
-			j.op = "begin; " + st.Op
-		}
-		sr.jobs <- j
-		sr.pending = j
-		limit := r.opts.Stuck
-		if st.MayWait {
-			limit = r.opts.Grace
-		}
-		if waitDone(j.done, limit) {
-			r.finish(sr, Done)
-			if sr.ended {
-				// A transaction that ended released its locks.
-				r.resumeWaiters(r.opts.Grace, nil)
-			}
-		} else if !st.MayWait {
-			return fmt.Errorf("%w: step %d (%s %s) did not finish in %v", ErrStuck, step, st.Session, j.op, limit)
-		} else {
-			r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: j.op, Kind: Blocked})
-			// A new wait may close a cycle, and the engine may pick an
-			// earlier waiter as the deadlock victim.
-			r.resumeWaiters(r.opts.Grace, sr)
-		}
+	}
+	// Queued steps run as the steps they wait behind resume.
+	for r.queued() && r.resumeWaiters(r.opts.Grace, nil) {
 	}
 	// After the last step, a step still blocked waits for nothing the
 	// script will do: give it the grace period, then cancel its wait.
@@ -245,6 +221,7 @@ func (r *runner) run(sc *Scenario) error {
 		if j.err != nil && r.out.errs[sr.s.Name] == nil {
 			r.out.errs[sr.s.Name] = j.err
 		}
+		r.drain(sr) // skips what was queued behind the cancelled wait
 	}
 	for _, sr := range r.order {
 		if sr.ended || sr.s.Tx == nil {
@@ -257,6 +234,66 @@ func (r *runner) run(sc *Scenario) error {
 	return nil
 }
 
+// dispatch hands step st to sr's goroutine and waits for it: up to the
+// grace period for a step that may wait (then it is shown blocked and the
+// script goes on), up to Options.Stuck for any other.
+func (r *runner) dispatch(sr *sessionRun, step int, st Step) error {
+	if sr.ended {
+		r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: st.Op, Kind: Skipped})
+		return nil
+	}
+	j := &job{step: step, st: st, op: st.Op, done: make(chan struct{})}
+	if !sr.began {
+		sr.began = true
+		j.begin = true
+		j.op = "begin; " + st.Op
+	}
+	sr.jobs <- j
+	sr.pending = j
+	mayWait := st.MayWait || r.writesWait
+	limit := r.opts.Stuck
+	if mayWait {
+		limit = r.opts.Grace
+	}
+	switch {
+	case waitDone(j.done, limit):
+		r.finish(sr, Done)
+		if sr.ended {
+			// A transaction that ended released its locks.
+			r.resumeWaiters(r.opts.Grace, nil)
+		}
+	case !mayWait:
+		return fmt.Errorf("%w: step %d (%s %s) did not finish in %v", ErrStuck, step, st.Session, j.op, limit)
+	default:
+		r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: j.op, Kind: Blocked})
+		// A new wait may close a cycle, and the engine may pick an
+		// earlier waiter as the deadlock victim.
+		r.resumeWaiters(r.opts.Grace, sr)
+	}
+	return nil
+}
+
+// drain runs the steps queued behind sr's step that has just finished,
+// until one blocks. Only engines whose writes wait queue steps, and there
+// every step may wait, so dispatch cannot fail.
+func (r *runner) drain(sr *sessionRun) {
+	for len(sr.queue) > 0 && sr.pending == nil {
+		q := sr.queue[0]
+		sr.queue = sr.queue[1:]
+		_ = r.dispatch(sr, q.step, q.st)
+	}
+}
+
+// queued reports whether some session has steps queued.
+func (r *runner) queued() bool {
+	for _, sr := range r.order {
+		if len(sr.queue) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // resumeWaiters gives every blocked step (but except's) up to d to finish
 // and records, in session order, those that did.
 //
@@ -264,16 +301,22 @@ func (r *runner) run(sc *Scenario) error {
 // or a deadlock (a new wait closing a cycle) ends a wait, so the runner
 // looks for resumed steps only after a step that ended its transaction
 // (committed, rolled back, failed) or started waiting itself.
-func (r *runner) resumeWaiters(d time.Duration, except *sessionRun) {
+//
+// It reports whether some step resumed.
+func (r *runner) resumeWaiters(d time.Duration, except *sessionRun) bool {
 	deadline := time.Now().Add(d)
+	resumed := false
 	for _, sr := range r.order {
 		if sr.pending == nil || sr == except {
 			continue
 		}
 		if waitDone(sr.pending.done, time.Until(deadline)) {
 			r.finish(sr, Resumed)
+			resumed = true
+			r.drain(sr)
 		}
 	}
+	return resumed
 }
 
 // finish records the result of sr's pending step, which has completed.

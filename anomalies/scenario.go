@@ -50,8 +50,9 @@ type Step struct {
 type Session struct {
 	// Name is the session's name in the script ("T1").
 	Name string
-	// Tx is the session's transaction, begun at its first step.
-	Tx *mvcc.Txn
+	// Tx is the session's transaction, begun at its first step: an
+	// *mvcc.Txn on mvkv.
+	Tx Tx
 
 	seen    map[string]string // key -> last value read (Absent when missing)
 	history []KV              // every read in order; a scan as "prefix*" -> what it found

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mvkv/mvkv/bench/internal/pgserver"
 	"github.com/mvkv/mvkv/mvcc"
 )
 
@@ -71,7 +72,13 @@ type EngineOptions struct {
 }
 
 // Engines lists the engine names OpenEngine accepts, mvkv first.
-func Engines() []string { return []string{"mvkv", "bbolt", "bbolt-batch", "badger"} }
+func Engines() []string {
+	return []string{"mvkv", "bbolt", "bbolt-batch", "badger", "postgres", "etcd"}
+}
+
+// DefaultEngines are those a run uses when it names none: the embedded
+// ones. postgres and etcd start servers and run when named.
+func DefaultEngines() []string { return []string{"mvkv", "bbolt", "bbolt-batch", "badger"} }
 
 // OpenEngine opens engine name with its files under dir (which must exist
 // and should be empty).
@@ -85,6 +92,10 @@ func OpenEngine(name, dir string, opts EngineOptions) (Engine, error) {
 		return openBolt(dir, opts, true)
 	case "badger":
 		return openBadger(dir, opts)
+	case "postgres":
+		return openPostgres(opts)
+	case "etcd":
+		return openEtcd(dir, opts)
 	}
 	return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnknownEngine, name, strings.Join(Engines(), ", "))
 }
@@ -110,6 +121,14 @@ var engineInfo = map[string]struct {
 		[]mvcc.Level{mvcc.Serializable},
 		"optimistic transactions checking read keys against later commits (serializable for point reads; range reads untracked, so phantoms are possible); no read committed or snapshot mode",
 	},
+	"postgres": {
+		[]mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable},
+		"PostgreSQL server started for the run, over a Unix socket: read committed, repeatable read (snapshot), serializable (SSI); one server, no replica; -durable: WAL fsync at each commit",
+	},
+	"etcd": {
+		[]mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable},
+		"three-member etcd cluster in this process on loopback, Raft-replicated: a commit is acknowledged once two members have it in their WAL (fsynced with -durable); client on one member; STM levels ReadCommitted, RepeatableReads as snapshot, SerializableSnapshot as serializable; scans list keys outside the STM",
+	},
 }
 
 // EngineLevels returns the levels engine can express and a note on how
@@ -118,6 +137,12 @@ func EngineLevels(engine string) ([]mvcc.Level, string, error) {
 	info, ok := engineInfo[strings.ToLower(engine)]
 	if !ok {
 		return nil, "", fmt.Errorf("%w: %q (known: %s)", ErrUnknownEngine, engine, strings.Join(Engines(), ", "))
+	}
+	if strings.EqualFold(engine, "postgres") {
+		if _, err := pgserver.Bin(); err != nil {
+			// No server: every level is reported skipped, with why.
+			return nil, err.Error(), nil
+		}
 	}
 	return info.levels, info.note, nil
 }

@@ -82,7 +82,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	var workloads, engines, levels, threads, hotKeys, dist string
 	fs.StringVar(&workloads, "workload", "ycsb-b,ycsb-a,bank,writeskew", "comma-separated workloads: "+strings.Join(bench.Workloads(), ", "))
-	fs.StringVar(&engines, "engines", strings.Join(bench.Engines(), ","), "comma-separated engines: "+strings.Join(bench.Engines(), ", "))
+	fs.StringVar(&engines, "engines", strings.Join(bench.DefaultEngines(), ","), "comma-separated engines: "+strings.Join(bench.Engines(), ", "))
 	fs.StringVar(&levels, "levels", "read-committed,snapshot,serializable", "comma-separated isolation levels (peers run only the levels they can express)")
 	fs.StringVar(&threads, "threads", "16", "comma-separated goroutine counts (several: a sweep)")
 	fs.DurationVar(&o.duration, "duration", 400*time.Millisecond, "measured time of each run; with -goals, of each measurement (then 2s unless set)")

@@ -1,0 +1,30 @@
+// Package crossengine runs what surrounds mvkv (the anomaly lessons of
+// package anomalies and the history checkers of internal/elle and
+// internal/linear) unchanged against the distributed stores mvkv's users
+// grow into: PostgreSQL (through pgx) and an etcd cluster (through
+// clientv3 and its STM).
+//
+// Postgres and Etcd give each of their isolation levels as an
+// anomalies.Target, so that any scenario runs on them as it runs on mvkv:
+//
+//	go test ./bench/crossengine -v -run TestMatrix              the table, engine × level
+//	go test ./bench/crossengine -v -run 'TestAnomalies/etcd'    every lesson's timeline on etcd
+//	go test ./bench/crossengine -run TestMatrix -update         rewrite the README's copy
+//
+// How the steps map: on PostgreSQL a read is SELECT v FROM kv WHERE k=$1,
+// GetForUpdate adds FOR UPDATE, a write is an INSERT ... ON CONFLICT DO
+// UPDATE, a scan one SELECT over the key range, each session a connection
+// of its own; serialization failures (SQLSTATE 40001) and deadlocks
+// (40P01) come back as mvcc.ErrConflict and mvcc.ErrDeadlock. On etcd a
+// session is one attempt of concurrency.NewSTM at the chosen isolation
+// (see EtcdLevels), driven one step at a time; a failed commit compare,
+// which the STM would retry, is mvcc.ErrConflict. The STM has no range
+// read and no locking read: a scan lists the keys with a plain range read
+// and reads each through the STM, and GetForUpdate takes a
+// concurrency.Mutex on the key until the transaction ends.
+//
+// The servers: the tests start a throwaway PostgreSQL cluster (package
+// pgserver; it needs apt-get install postgresql, and the tests that need it
+// skip without it) and a three-member etcd cluster inside the test process
+// (package etcdcluster), once per test binary.
+package crossengine

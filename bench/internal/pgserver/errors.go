@@ -1,0 +1,58 @@
+package pgserver
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// PostgreSQL's SQLSTATEs for a transaction that must be retried.
+const (
+	SerializationFailure = "40001" // a write-write conflict at repeatable read, or an SSI abort
+	DeadlockDetected     = "40P01"
+)
+
+// MapError maps a PostgreSQL error onto mvcc's sentinels, keeping the
+// server's message: a serialization failure matches mvcc.ErrConflict, a
+// deadlock both mvcc.ErrDeadlock and mvcc.ErrConflict. Other errors come
+// back unchanged.
+func MapError(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Code {
+	case SerializationFailure:
+		return fmt.Errorf("%w: postgres: %s (SQLSTATE %s)", mvcc.ErrConflict, pe.Message, pe.Code)
+	case DeadlockDetected:
+		return fmt.Errorf("%w (%w): postgres: %s (SQLSTATE %s)", mvcc.ErrDeadlock, mvcc.ErrConflict, pe.Message, pe.Code)
+	}
+	return err
+}
+
+// AbortCause names why a transaction was aborted, as the benchmark counts
+// it ("write-write", "serialization", "deadlock"), or "" for an error
+// that is no abort.
+func AbortCause(err error) string {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	switch pe.Code {
+	case DeadlockDetected:
+		return "deadlock"
+	case SerializationFailure:
+		// "could not serialize access due to concurrent update" (or
+		// delete) is first-updater-wins; "... due to read/write
+		// dependencies among transactions" is SSI.
+		if strings.Contains(pe.Message, "concurrent") {
+			return "write-write"
+		}
+		return "serialization"
+	}
+	return ""
+}
