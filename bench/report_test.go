@@ -187,7 +187,7 @@ func TestMeasureGoalsSmall(t *testing.T) {
 		Dir: t.TempDir(), Duration: 50 * time.Millisecond, Rounds: 1, Writers: 8, Keys: 3000, StorageKeys: 5000,
 	})
 	require.NoError(t, err)
-	require.Len(t, goals, 7)
+	require.Len(t, goals, 10)
 	for _, g := range goals {
 		assert.Positive(t, g.Ours, g.Name)
 		assert.Positive(t, g.Value, g.Name)
