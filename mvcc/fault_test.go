@@ -160,6 +160,11 @@ func TestFaultFailedCommit(t *testing.T) {
 			} else {
 				require.NoError(t, err)
 				assert.Equal(t, "1", faultGet(t, db, "after"))
+				if tc.point == faultAfterWrite {
+					// The failed group had taken timestamp 11: it is
+					// never handed out again.
+					assert.Equal(t, uint64(12), db.Stats().LastCommitTS)
+				}
 			}
 			for i := range 10 { // reads go on either way
 				assert.Equal(t, "v", faultGet(t, db, fmt.Sprintf("acked/%d", i)))
