@@ -52,8 +52,8 @@ func appendRecord(dst, key, value []byte, ts uint64) []byte {
 // value aliases rec (the mmap: copy what you keep past the bbolt
 // transaction).
 func decodeRecord(key, rec []byte) (ts uint64, value []byte, err error) {
-	if len(rec) < recordHeader {
-		return 0, nil, fmt.Errorf("%w: record of key %s: %d bytes", ErrCorrupt, quoteKey(key), len(rec))
+	if err := checkRecordSize(key, rec); err != nil {
+		return 0, nil, err
 	}
 	if recordSum(key, rec[4:]) != binary.BigEndian.Uint32(rec) {
 		return 0, nil, fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(key))
@@ -65,4 +65,15 @@ func decodeRecord(key, rec []byte) (ts uint64, value []byte, err error) {
 // checksum).
 func recordSum(key, body []byte) uint32 {
 	return crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, body)
+}
+
+// checkRecordSize refuses a record too short to hold its header (or nil:
+// a nested bucket where a record should be) and a key or record larger
+// than any commit writes: a damaged length must not make a reader
+// allocate or checksum gigabytes.
+func checkRecordSize(key, rec []byte) error {
+	if len(rec) < recordHeader || len(rec) > recordHeader+MaxValueSize || len(key) > MaxKeySize {
+		return fmt.Errorf("%w: record of key %s: key of %d bytes, record of %d", ErrCorrupt, quoteKey(key), len(key), len(rec))
+	}
+	return nil
 }

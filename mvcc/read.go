@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"sync"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/mvkv/mvkv/index"
 )
 
@@ -38,6 +40,14 @@ type fileVersion struct {
 }
 
 // fileGet reads key's record from the file.
+//
+// A damaged page can hide a key from bbolt's Get: a flipped bit in a key
+// (or in its length or position) renames the record, and one in its flags
+// makes it look like a nested bucket, and Get then answers "absent". So
+// the read goes through a cursor, and a miss is believed only when the
+// records on either side of where key would be are themselves sound and
+// in order: a renamed record stays where its old name sorted, so it is
+// one of those two, and its checksum (which covers the key) fails.
 func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 	v, err := db.acquireView()
 	if err != nil {
@@ -45,9 +55,9 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 	}
 	defer v.release()
 	err = db.guard(func() error {
-		rec := v.data.Get(key)
-		if rec == nil {
-			return nil
+		rec, err := getRecord(v.data, key)
+		if rec == nil || err != nil {
+			return err
 		}
 		ts, val, err := decodeRecord(key, rec)
 		if err != nil {
@@ -57,6 +67,36 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 		return nil
 	})
 	return f, err
+}
+
+// getRecord returns key's record in b (the mmap), nil when b does not
+// hold key, or ErrCorrupt when the records around where it would be are
+// damaged or out of order (see fileGet). Call it under db.guard.
+func getRecord(b *bolt.Bucket, key []byte) ([]byte, error) {
+	c := b.Cursor()
+	k, rec := c.Seek(key)
+	if bytes.Equal(k, key) {
+		return rec, checkRecordSize(k, rec)
+	}
+	if k != nil {
+		if bytes.Compare(k, key) < 0 {
+			return nil, fmt.Errorf("%w: key %s found looking for %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
+		}
+		if _, _, err := decodeRecord(k, rec); err != nil {
+			return nil, err
+		}
+		k, rec = c.Prev()
+	} else {
+		k, rec = c.Last()
+	}
+	if k == nil {
+		return nil, nil
+	}
+	if bytes.Compare(k, key) >= 0 {
+		return nil, fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
+	}
+	_, _, err := decodeRecord(k, rec)
+	return nil, err
 }
 
 // readAt returns key's value visible at ts (a copy the caller owns), or
@@ -191,21 +231,53 @@ func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) 
 		k, rec = c.First()
 	} else {
 		k, rec = c.Seek(from)
+		// As in getRecord: a renamed record where the walk starts would
+		// make Seek skip keys. The one before must be sound and below.
+		if pk, prec := c.Prev(); pk == nil {
+			k, rec = c.Seek(from)
+		} else {
+			if bytes.Compare(pk, from) >= 0 {
+				return fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(pk), quoteKey(from))
+			}
+			if _, _, err := decodeRecord(pk, prec); err != nil {
+				return err
+			}
+			nk, nrec := c.Next()
+			if !bytes.Equal(nk, k) {
+				return fmt.Errorf("%w: key %s then %s: cursor not stable", ErrCorrupt, quoteKey(k), quoteKey(nk))
+			}
+			k, rec = nk, nrec
+		}
 		if k != nil && !inclusive && bytes.Equal(k, from) {
 			k, rec = c.Next()
 		}
 	}
 	arena := fc.arena
+	// A damaged branch page can send the cursor to the wrong page: keys
+	// must come strictly in order, after from. (A cursor never yields a
+	// key twice in a sound tree, so the walk ends.)
+	prev, prevInclusive := from, inclusive
 	for ; k != nil; k, rec = c.Next() {
+		if prev != nil {
+			if cmp := bytes.Compare(k, prev); cmp < 0 || cmp == 0 && !prevInclusive {
+				return fmt.Errorf("%w: key %s after %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(prev))
+			}
+		}
+		prev, prevInclusive = k, false
 		if end != nil && bytes.Compare(k, end) >= 0 {
+			// The key that ends the walk may be a renamed one of the
+			// range: it must be sound too.
+			if _, _, err := decodeRecord(k, rec); err != nil {
+				return err
+			}
 			break
 		}
 		if len(fc.ends) == limit {
 			fc.more = true
 			break
 		}
-		if len(rec) < recordHeader {
-			return fmt.Errorf("%w: record of key %s: %d bytes", ErrCorrupt, quoteKey(k), len(rec))
+		if err := checkRecordSize(k, rec); err != nil {
+			return err
 		}
 		need := len(k) + len(rec) - 4
 		if cap(arena)-len(arena) < need {

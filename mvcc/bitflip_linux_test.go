@@ -1,0 +1,379 @@
+//go:build linux
+
+package mvcc_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// The bit-flip campaign: single-bit flips in the pages of a database of a
+// few thousand known records (every page but the two meta pages, whose
+// damage bbolt's checksum catches and rolls back). Each trial opens the
+// damaged copy and reads everything back: every key written, keys never
+// written or deleted, a full scan and range scans. A trial must end with
+// ErrCorrupt (at Open or at a read) or with every read returning exactly
+// what was written: never a crash, a hang, a wrong value, a lost key, an
+// invented key or a scan out of order.
+//
+// Trials run in child processes (a crash or a hang must not take the test
+// down), several children at once and many trials per child, each child
+// under a deadline and an address-space limit. MVKV_BITFLIPS sets the
+// number of trials (default 240), MVKV_BITFLIP_SEED the seed.
+
+const (
+	envFlipBase   = "MVKV_BITFLIP_BASE"   // the child's: the undamaged database
+	envFlipTrials = "MVKV_BITFLIP_TRIALS" // the child's: comma-separated trial numbers
+	envFlipSeed   = "MVKV_BITFLIP_SEED"
+	flipRecords   = 3000
+	flipPage      = 4096
+)
+
+// flipKey and flipWant define the campaign's data: record i's key, and its
+// value (absent for every seventh, deleted after being written).
+func flipKey(i int) string { return fmt.Sprintf("rec/%05d", i) }
+
+func flipWant(i int) (string, bool) {
+	if i%7 == 3 {
+		return "", false
+	}
+	n := 20 + (i*37)%180
+	if i%500 == 11 {
+		n = 6000 // overflow pages
+	}
+	v := []byte(fmt.Sprintf("value of %d, second version|", i))
+	return string(bytes.Repeat(v, n/len(v)+1)[:n]), true
+}
+
+// flipBuild writes the campaign's database: every record, then a second
+// version of each, then the deletes, so the file also holds freed pages
+// and a freelist.
+func flipBuild(t *testing.T, path string) {
+	db, err := mvcc.Open(path, &mvcc.Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	for round := range 2 {
+		for lo := 0; lo < flipRecords; lo += 250 {
+			require.NoError(t, db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
+				for i := lo; i < lo+250; i++ {
+					v, _ := flipWant(i)
+					if round == 0 {
+						v = "first version " + strconv.Itoa(i)
+					}
+					if err := tx.Put([]byte(flipKey(i)), []byte(v)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+		}
+	}
+	require.NoError(t, db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		for i := range flipRecords {
+			if _, ok := flipWant(i); !ok {
+				if err := tx.Delete([]byte(flipKey(i))); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, db.Close())
+}
+
+// flipAt is trial n's flip: a byte offset in the file and a bit. Half the
+// trials hit the first 256 bytes of a page (its header and element
+// headers, where a flip moves or renames things rather than changing
+// bytes of a value).
+func flipAt(seed uint64, n, pages int) (off int64, bit uint) {
+	rng := rand.New(rand.NewPCG(seed, uint64(n)))
+	pg := 2 + rng.IntN(pages-2)
+	in := rng.IntN(flipPage)
+	if n%2 == 0 {
+		in = rng.IntN(256)
+	}
+	return int64(pg*flipPage + in), uint(rng.IntN(8))
+}
+
+func flipSeed() uint64 {
+	if s := os.Getenv(envFlipSeed); s != "" {
+		n, _ := strconv.ParseUint(s, 10, 64)
+		return n
+	}
+	return 13
+}
+
+func TestBitFlipCampaign(t *testing.T) {
+	if os.Getenv(envFlipBase) != "" {
+		t.Skip("this is a child process")
+	}
+	trials := 240
+	if s := os.Getenv("MVKV_BITFLIPS"); s != "" {
+		trials, _ = strconv.Atoi(s)
+	}
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.db")
+	flipBuild(t, base)
+	data, err := os.ReadFile(base)
+	require.NoError(t, err)
+	pages := usedSize(t, data) / flipPage
+	require.Greater(t, pages, 20)
+
+	// Each worker runs a child over its share of the trials; a child that
+	// dies or runs past its deadline has its trial in progress counted as
+	// a crash or a hang, and a new child takes the rest.
+	only := -1 // MVKV_BITFLIP_ONLY=n reruns trial n alone
+	if s := os.Getenv("MVKV_BITFLIP_ONLY"); s != "" {
+		only, _ = strconv.Atoi(s)
+	}
+	workers := min(max(runtime.NumCPU(), 2), 8)
+	results := make(map[int]string, trials)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range workers {
+		var mine []int
+		for n := w; n < trials; n += workers {
+			if only < 0 || n == only {
+				mine = append(mine, n)
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for len(mine) > 0 {
+				done, failed := runFlipChild(t, base, mine)
+				mu.Lock()
+				for n, r := range done {
+					results[n] = r
+				}
+				mu.Unlock()
+				var rest []int
+				for _, n := range mine {
+					if _, ok := done[n]; !ok {
+						rest = append(rest, n)
+					}
+				}
+				if len(rest) > 0 {
+					// The first trial not reported is the one that
+					// killed the child.
+					mu.Lock()
+					results[rest[0]] = failed
+					mu.Unlock()
+					rest = rest[1:]
+				}
+				mine = rest
+			}
+		}()
+	}
+	wg.Wait()
+
+	counts := map[string]int{}
+	var bad []string
+	for n := range trials {
+		r, ok := results[n]
+		if !ok {
+			continue
+		}
+		kind, _, _ := strings.Cut(r, " ")
+		counts[kind]++
+		if kind != "open-corrupt" && kind != "read-corrupt" && kind != "intact" {
+			off, bit := flipAt(flipSeed(), n, pages)
+			bad = append(bad, fmt.Sprintf("trial %d (page %d byte %d bit %d, page type %#x): %s",
+				n, off/flipPage, off%flipPage, bit, data[off/flipPage*flipPage+8], r))
+		}
+	}
+	t.Logf("%d single-bit flips in pages 2..%d of a %d-record database: %v", trials, pages-1, flipRecords, counts)
+	require.Empty(t, bad, "trials that crashed, hung, served wrong data or failed otherwise")
+	if only < 0 {
+		require.Equal(t, trials, counts["open-corrupt"]+counts["read-corrupt"]+counts["intact"])
+	}
+}
+
+// runFlipChild runs the trials in a child process and returns the outcome
+// of each trial it reported, and the outcome to give the first one it did
+// not (a crash or a hang).
+func runFlipChild(t *testing.T, base string, trials []int) (map[int]string, string) {
+	ids := make([]string, len(trials))
+	for i, n := range trials {
+		ids[i] = strconv.Itoa(n)
+	}
+	// A trial takes milliseconds; the deadline is for the whole child.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second+time.Duration(len(trials))*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBitFlipChild$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(),
+		envFlipBase+"="+base,
+		envFlipTrials+"="+strings.Join(ids, ","),
+		envFlipSeed+"="+strconv.FormatUint(flipSeed(), 10))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	done := map[int]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, "flip-trial ")
+		if !ok {
+			continue
+		}
+		num, outcome, _ := strings.Cut(rest, " ")
+		n, _ := strconv.Atoi(num)
+		done[n] = outcome
+	}
+	if err == nil && len(done) == len(trials) {
+		return done, ""
+	}
+	head := func(b []byte) string { return string(b[:min(len(b), 3000)]) }
+	if ctx.Err() != nil {
+		return done, "hang (child killed at its deadline)"
+	}
+	return done, fmt.Sprintf("crash (%v): %s %s", err, head(stderr.Bytes()), head(out))
+}
+
+// TestBitFlipChild runs the trials TestBitFlipCampaign gives it, printing
+// one line per trial.
+func TestBitFlipChild(t *testing.T) {
+	base := os.Getenv(envFlipBase)
+	if base == "" {
+		t.Skip("runs only as TestBitFlipCampaign's child process")
+	}
+	// A runaway trial dies fast and small instead of eating the machine.
+	lim := syscall.Rlimit{Cur: 4 << 30, Max: 4 << 30}
+	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_AS, &lim))
+	debug.SetMaxStack(64 << 20)
+	data, err := os.ReadFile(base)
+	require.NoError(t, err)
+	pages := usedSize(t, data) / flipPage
+	seed := flipSeed()
+	dir := t.TempDir()
+	for _, s := range strings.Split(os.Getenv(envFlipTrials), ",") {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		off, bit := flipAt(seed, n, pages)
+		d := bytes.Clone(data)
+		d[off] ^= 1 << bit
+		path := filepath.Join(dir, fmt.Sprintf("trial%d.db", n))
+		require.NoError(t, os.WriteFile(path, d, 0o600))
+		outcome := flipTrial(path)
+		fmt.Printf("flip-trial %d %s\n", n, strings.ReplaceAll(outcome, "\n", " "))
+		_ = os.Remove(path)
+	}
+}
+
+// flipTrial opens a damaged copy and reads everything back.
+func flipTrial(path string) string {
+	db, err := mvcc.Open(path, &mvcc.Options{LockTimeout: time.Second})
+	if err != nil {
+		if errors.Is(err, mvcc.ErrCorrupt) {
+			return "open-corrupt"
+		}
+		return "open-error " + err.Error()
+	}
+	var wrong []string
+	corrupt := false
+	note := func(err error) {
+		if errors.Is(err, mvcc.ErrCorrupt) {
+			corrupt = true
+		} else if err != nil {
+			wrong = append(wrong, "error not ErrCorrupt: "+err.Error())
+		}
+	}
+	// Point reads: every key written, and keys never written (between and
+	// around the records).
+	_ = db.View(context.Background(), func(tx *mvcc.Txn) error {
+		for i := range flipRecords {
+			want, ok := flipWant(i)
+			for _, k := range []string{flipKey(i), flipKey(i) + "-", "rec/" + strconv.Itoa(i)} {
+				v, err := tx.Get([]byte(k))
+				switch {
+				case errors.Is(err, mvcc.ErrNotFound):
+					if ok && k == flipKey(i) {
+						wrong = append(wrong, "lost key "+k)
+					}
+				case err != nil:
+					note(err)
+				case k != flipKey(i) || !ok:
+					wrong = append(wrong, "invented key "+k)
+				case string(v) != want:
+					wrong = append(wrong, fmt.Sprintf("wrong value of %s: %.40q", k, v))
+				}
+			}
+		}
+		return nil
+	})
+	// Scans: all, and ranges.
+	for _, r := range [][2]int{{-1, -1}, {0, 100}, {1000, 1500}, {2900, -1}} {
+		var start, end []byte
+		lo, hi := 0, flipRecords
+		if r[0] >= 0 {
+			start, lo = []byte(flipKey(r[0])), r[0]
+		}
+		if r[1] >= 0 {
+			end, hi = []byte(flipKey(r[1])), r[1]
+		}
+		var keys []string
+		err := db.View(context.Background(), func(tx *mvcc.Txn) error {
+			for k, v := range tx.Scan(start, end) {
+				keys = append(keys, string(k))
+				i, err := strconv.Atoi(strings.TrimPrefix(string(k), "rec/"))
+				want, ok := flipWant(i)
+				switch {
+				case err != nil || flipKey(i) != string(k) || !ok || i < lo || i >= hi:
+					wrong = append(wrong, fmt.Sprintf("scan invented key %q", k))
+				case string(v) != want:
+					wrong = append(wrong, fmt.Sprintf("scan: wrong value of %s", k))
+				}
+			}
+			return tx.Err()
+		})
+		if !slices.IsSorted(keys) || len(slices.Compact(slices.Clone(keys))) != len(keys) {
+			wrong = append(wrong, "scan out of order")
+		}
+		if err != nil {
+			note(err)
+			continue
+		}
+		n := 0
+		for i := lo; i < hi; i++ {
+			if _, ok := flipWant(i); ok {
+				n++
+			}
+		}
+		if len(keys) < n {
+			wrong = append(wrong, fmt.Sprintf("scan [%d,%d) lost keys: %d of %d", lo, hi, len(keys), n))
+		}
+	}
+	if err := db.Close(); err != nil {
+		note(err)
+	}
+	switch {
+	case len(wrong) > 0:
+		if len(wrong) > 5 {
+			wrong = append(wrong[:5], fmt.Sprintf("(%d more)", len(wrong)-5))
+		}
+		return "WRONG " + strings.Join(wrong, "; ")
+	case corrupt:
+		return "read-corrupt"
+	}
+	return "intact"
+}
