@@ -103,12 +103,31 @@ func flipBuild(t *testing.T, path string) {
 // flipAt is trial n's flip: a byte offset in the file and a bit. Half the
 // trials hit the first 256 bytes of a page (its header and element
 // headers, where a flip moves or renames things rather than changing
-// bytes of a value).
-func flipAt(seed uint64, n, pages int) (off int64, bit uint) {
+// bytes of a value); one in eight hits a branch page, one in eight the
+// freelist page (found by their type in the page header).
+func flipAt(data []byte, seed uint64, n, pages int) (off int64, bit uint) {
 	rng := rand.New(rand.NewPCG(seed, uint64(n)))
 	pg := 2 + rng.IntN(pages-2)
+	var want byte
+	switch n % 8 {
+	case 1:
+		want = 0x01 // branch
+	case 5:
+		want = 0x10 // freelist
+	}
+	if want != 0 {
+		var of []int
+		for p := 2; p < pages; p++ {
+			if data[p*flipPage+8] == want {
+				of = append(of, p)
+			}
+		}
+		if len(of) > 0 {
+			pg = of[rng.IntN(len(of))]
+		}
+	}
 	in := rng.IntN(flipPage)
-	if n%2 == 0 {
+	if n%2 == 0 || want != 0 {
 		in = rng.IntN(256)
 	}
 	return int64(pg*flipPage + in), uint(rng.IntN(8))
@@ -196,11 +215,17 @@ func TestBitFlipCampaign(t *testing.T) {
 		kind, _, _ := strings.Cut(r, " ")
 		counts[kind]++
 		if kind != "open-corrupt" && kind != "read-corrupt" && kind != "intact" {
-			off, bit := flipAt(flipSeed(), n, pages)
+			off, bit := flipAt(data, flipSeed(), n, pages)
 			bad = append(bad, fmt.Sprintf("trial %d (page %d byte %d bit %d, page type %#x): %s",
 				n, off/flipPage, off%flipPage, bit, data[off/flipPage*flipPage+8], r))
 		}
 	}
+	types := map[string]int{}
+	for n := range trials {
+		off, _ := flipAt(data, flipSeed(), n, pages)
+		types[fmt.Sprintf("%#x", data[off/flipPage*flipPage+8])]++
+	}
+	t.Logf("flips by page type (1 branch, 2 leaf, 0x10 freelist, other: free): %v", types)
 	t.Logf("%d single-bit flips in pages 2..%d of a %d-record database: %v", trials, pages-1, flipRecords, counts)
 	require.Empty(t, bad, "trials that crashed, hung, served wrong data or failed otherwise")
 	if only < 0 {
@@ -269,7 +294,7 @@ func TestBitFlipChild(t *testing.T) {
 	for _, s := range strings.Split(os.Getenv(envFlipTrials), ",") {
 		n, err := strconv.Atoi(s)
 		require.NoError(t, err)
-		off, bit := flipAt(seed, n, pages)
+		off, bit := flipAt(data, seed, n, pages)
 		d := bytes.Clone(data)
 		d[off] ^= 1 << bit
 		path := filepath.Join(dir, fmt.Sprintf("trial%d.db", n))

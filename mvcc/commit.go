@@ -236,7 +236,7 @@ var errNothingToCommit = errors.New("mvkv: no transaction of the group passed it
 func readBefores(data *bolt.Bucket, writes []write) ([]*index.Version, error) {
 	befores := make([]*index.Version, len(writes))
 	for i, w := range writes {
-		rec, err := getRecord(data, w.key)
+		rec, err := getRecord(data, w.key, leafCheck{})
 		if err != nil {
 			return nil, err
 		}

@@ -198,9 +198,12 @@ func (db *DB) load() (ts uint64, err error) {
 		case string(f) != string(formatValue):
 			return fmt.Errorf("%w: %s: unknown format %q", ErrCorrupt, db.path, f)
 		}
-		b, k := meta.Get(tsKey), meta.Get(keysKey)
-		if len(b) != 8 || len(k) != 8 || btx.Bucket(dataBucket) == nil {
+		b, k, data := meta.Get(tsKey), meta.Get(keysKey), btx.Bucket(dataBucket)
+		if len(b) != 8 || len(k) != 8 || data == nil {
 			return fmt.Errorf("%w: %s: damaged meta bucket", ErrCorrupt, db.path)
+		}
+		if err := checkTree(db.path, uint64(data.Root())); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
 		}
 		ts = binary.BigEndian.Uint64(b)
 		db.keys.Store(int64(binary.BigEndian.Uint64(k)))

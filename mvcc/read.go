@@ -55,7 +55,7 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 	}
 	defer v.release()
 	err = db.guard(func() error {
-		rec, err := getRecord(v.data, key)
+		rec, err := getRecord(v.data, key, v.leaf)
 		if rec == nil || err != nil {
 			return err
 		}
@@ -72,12 +72,17 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 // getRecord returns key's record in b (the mmap), nil when b does not
 // hold key, or ErrCorrupt when the records around where it would be are
 // damaged or out of order (see fileGet). Call it under db.guard.
-func getRecord(b *bolt.Bucket, key []byte) ([]byte, error) {
+//
+// A miss between two pages also checks the page before it yielded all its
+// records (see leafCheck): a lowered count hides a page's last records.
+// lc is off (zero) in a write transaction, whose pages may be in memory.
+func getRecord(b *bolt.Bucket, key []byte, lc leafCheck) ([]byte, error) {
 	c := b.Cursor()
 	k, rec := c.Seek(key)
 	if bytes.Equal(k, key) {
 		return rec, checkRecordSize(k, rec)
 	}
+	after := k
 	if k != nil {
 		if bytes.Compare(k, key) < 0 {
 			return nil, fmt.Errorf("%w: key %s found looking for %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
@@ -95,8 +100,14 @@ func getRecord(b *bolt.Bucket, key []byte) ([]byte, error) {
 	if bytes.Compare(k, key) >= 0 {
 		return nil, fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
 	}
-	_, _, err := decodeRecord(k, rec)
-	return nil, err
+	if _, _, err := decodeRecord(k, rec); err != nil {
+		return nil, err
+	}
+	if after == nil || addr(after) != addr(k)+uintptr(len(k)+len(rec)) {
+		lc.start(c, k, rec)
+		return nil, lc.pageDone()
+	}
+	return nil, nil
 }
 
 // readAt returns key's value visible at ts (a copy the caller owns), or
@@ -226,8 +237,11 @@ func (db *DB) readChunk(from, end []byte, inclusive bool, limit int, fc *fileChu
 
 func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) error {
 	c := v.data.Cursor()
+	lc := v.leaf
 	var k, rec []byte
 	if from == nil {
+		k, rec = c.First()
+		lc.start(c, k, rec)
 		k, rec = c.First()
 	} else {
 		k, rec = c.Seek(from)
@@ -248,8 +262,17 @@ func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) 
 			}
 			k, rec = nk, nrec
 		}
+		if k != nil {
+			lc.start(c, k, rec)
+			if again, _ := c.Seek(k); addr(again) != addr(k) {
+				return fmt.Errorf("%w: seeking %s twice found two records", ErrCorrupt, quoteKey(k))
+			}
+		}
 		if k != nil && !inclusive && bytes.Equal(k, from) {
 			k, rec = c.Next()
+			if err := lc.next(k, rec); err != nil {
+				return err
+			}
 		}
 	}
 	arena := fc.arena
@@ -257,7 +280,17 @@ func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) 
 	// must come strictly in order, after from. (A cursor never yields a
 	// key twice in a sound tree, so the walk ends.)
 	prev, prevInclusive := from, inclusive
-	for ; k != nil; k, rec = c.Next() {
+	// noted: lc has counted the record the cursor is on (lc.start counts
+	// the one it starts at).
+	for noted := true; k != nil; noted = false {
+		if !noted {
+			if k, rec = c.Next(); k == nil {
+				break
+			}
+			if err := lc.next(k, rec); err != nil {
+				return err
+			}
+		}
 		if prev != nil {
 			if cmp := bytes.Compare(k, prev); cmp < 0 || cmp == 0 && !prevInclusive {
 				return fmt.Errorf("%w: key %s after %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(prev))
@@ -295,6 +328,11 @@ func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) 
 		}
 		fc.ends = append(fc.ends, len(arena))
 		fc.klen = append(fc.klen, uint32(len(k)))
+	}
+	if k == nil {
+		if err := lc.next(nil, nil); err != nil {
+			return err
+		}
 	}
 	fc.arena = arena
 	return nil

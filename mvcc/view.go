@@ -29,6 +29,7 @@ import (
 type view struct {
 	tx   *bolt.Tx
 	data *bolt.Bucket // read-only bucket: safe for concurrent cursors
+	leaf leafCheck    // for cursors of data: the mapping's address and page size
 	refs atomic.Int64
 }
 
@@ -52,6 +53,7 @@ func (db *DB) beginView() (*view, error) {
 		_ = tx.Rollback()
 		return nil, fmt.Errorf("%w: %s: missing data bucket", ErrCorrupt, db.path)
 	}
+	v.leaf = newLeafCheck(db.bolt, v.data)
 	v.refs.Store(1)
 	return v, nil
 }
