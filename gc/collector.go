@@ -3,6 +3,7 @@ package gc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -81,7 +82,17 @@ func (c *Collector) vacuum(ctx context.Context, auto bool) (s Stats, err error) 
 	start := time.Now()
 	defer func() {
 		s.Duration = time.Since(start)
-		c.record(s, err, auto)
+		if c.record(s, err, auto) && c.cfg.OnError != nil {
+			c.cfg.OnError(err, auto)
+		}
+	}()
+	// A pass that panics (a broken index invariant) fails, instead of
+	// taking down the process from autovacuum's goroutine: Prune releases
+	// the index lock as it unwinds.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("gc: vacuum pass failed: %v", r)
+		}
 	}()
 	s.Horizon = c.h.Horizon()
 	for {
@@ -125,21 +136,25 @@ func (c *Collector) pause(ctx context.Context, batch time.Duration) error {
 	}
 }
 
-func (c *Collector) record(s Stats, err error, auto bool) {
+// record adds a pass to the totals; it reports whether the pass failed
+// (stopped by its context is not failing).
+func (c *Collector) record(s Stats, err error, auto bool) (failed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.totals.VersionsRemoved += s.VersionsRemoved
 	if err != nil {
-		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			c.totals.LastErr = err
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return false
 		}
-		return
+		c.totals.LastErr, c.totals.LastErrTime = err, time.Now()
+		return true
 	}
 	c.totals.Passes++
 	if auto {
 		c.totals.AutoPasses++
 	}
 	c.totals.Last = s
+	return false
 }
 
 // Totals returns the cumulative figures.

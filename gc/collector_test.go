@@ -427,3 +427,53 @@ func TestAutoStopsBetweenBatches(t *testing.T) {
 	assert.NoError(t, tot.LastErr)
 	assert.Equal(t, int64(10), p.released.Load())
 }
+
+// A pass that fails (here: the index panics, a broken invariant) is an
+// error, not a crash, also on autovacuum's goroutine; the last failure and
+// its time stay in Totals, and Config.OnError hears of each. A pass stopped
+// by its context has not failed.
+func TestFailedPassIsReported(t *testing.T) {
+	ix := index.New()
+	p := newProbe(ix)
+	p.onPrune = func(int) { panic("broken invariant") }
+	h := &fixedHorizon{}
+	type failure struct {
+		err  error
+		auto bool
+	}
+	failures := make(chan failure, 10)
+	c := gc.New(p, h, gc.Config{Interval: time.Millisecond, Policy: gc.Policy{Threshold: 1, ScaleFactor: -1},
+		OnError: func(err error, auto bool) {
+			select {
+			case failures <- failure{err, auto}:
+			default:
+			}
+		}})
+	h.ts.Store(overwrite(ix, 10, 2))
+
+	before := time.Now()
+	_, err := c.Vacuum(context.Background())
+	require.ErrorContains(t, err, "broken invariant")
+	f := <-failures
+	assert.Equal(t, err, f.err)
+	assert.False(t, f.auto)
+	tot := c.Totals()
+	assert.Equal(t, err, tot.LastErr)
+	assert.False(t, tot.LastErrTime.Before(before))
+	assert.Zero(t, tot.Passes)
+
+	stop := runAuto(t, c)
+	f = <-failures
+	stop()
+	assert.True(t, f.auto)
+	assert.ErrorContains(t, f.err, "broken invariant")
+
+	// Stopped by its context: no failure.
+	p.onPrune = nil
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	last := c.Totals().LastErrTime
+	_, err = c.Vacuum(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, last, c.Totals().LastErrTime)
+}

@@ -56,6 +56,10 @@ type Config struct {
 	// Default 1s. A check costs O(log versions) and one horizon
 	// computation.
 	Interval time.Duration
+	// OnError, when set, is told of every pass that fails (not of passes
+	// stopped by their context), autovacuum's included, which have nobody
+	// else to tell. It runs on the pass's goroutine, after the pass.
+	OnError func(err error, auto bool)
 }
 
 func (c Config) withDefaults() Config {

@@ -46,7 +46,9 @@ type Totals struct {
 	// VersionsRemoved counts versions removed by all passes.
 	VersionsRemoved int64
 	// Last is the last finished pass; LastErr the error of the last pass
-	// that failed (autovacuum has nobody else to tell).
-	Last    Stats
-	LastErr error
+	// that failed (autovacuum has nobody else to tell) and LastErrTime
+	// when it failed. A pass stopped by its context did not fail.
+	Last        Stats
+	LastErr     error
+	LastErrTime time.Time
 }

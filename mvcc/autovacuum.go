@@ -34,6 +34,11 @@ func (db *DB) startVacuum() {
 		Pause:     o.VacuumPause,
 		Policy:    gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
 		Interval:  o.AutovacuumInterval,
+		OnError: func(err error, auto bool) {
+			if o.Logger != nil {
+				o.Logger.Error("mvkv: vacuum failed", "path", db.path, "auto", auto, "err", err)
+			}
+		},
 	})
 	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
 	db.vac.kickAt = 1 << 62

@@ -197,6 +197,9 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		}
 	case errors.Is(err, errNothingToCommit):
 	default:
+		if db.opts.Logger != nil {
+			db.opts.Logger.Error("mvkv: group commit failed", "path", db.path, "transactions", len(batch), "err", err)
+		}
 		for _, r := range ok {
 			if r.tx.ser != nil {
 				db.ssi.Forget(r.tx.ser, r.ts)

@@ -29,9 +29,13 @@ type CompactStats struct {
 //
 // It opens src (so src must not be open elsewhere: it fails with ErrLocked
 // after opts.LockTimeout), vacuums it completely (no transaction is open),
-// copies every bucket to dst with bbolt's Compact, and closes both. dst
-// must not exist. src is left as it was, vacuumed; to shrink in place,
-// rename dst over src afterwards, while no DB has src open:
+// copies every bucket with bbolt's Compact to a temporary file next to
+// dst, syncs it, and only then gives it the name dst, which must not
+// exist. A crash or a kill at any moment leaves either no dst or a
+// complete one (and perhaps a temporary file named dst.tmp-*, which may be
+// removed); a failure (a full disk) leaves no dst. src is left as it was,
+// vacuumed; to shrink in place, rename dst over src afterwards, while no
+// DB has src open:
 //
 //	st, err := mvcc.Compact("app.db.compact", "app.db", nil)
 //	// check err, then:
@@ -41,8 +45,8 @@ type CompactStats struct {
 // nil.
 func Compact(dst, src string, opts *Options) (CompactStats, error) {
 	var st CompactStats
-	if _, err := os.Stat(dst); err == nil {
-		return st, fmt.Errorf("mvkv: compact: %s already exists", dst)
+	if _, err := os.Lstat(dst); err == nil {
+		return st, fmt.Errorf("mvkv: compact: %s %w", dst, errExists)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return st, fmt.Errorf("mvkv: compact: %w", err)
 	}
@@ -57,22 +61,14 @@ func Compact(dst, src string, opts *Options) (CompactStats, error) {
 	if st.Vacuum, err = db.Vacuum(context.Background()); err != nil {
 		return st, fmt.Errorf("mvkv: compact: vacuum %s: %w", src, err)
 	}
-	out, err := bolt.Open(dst, 0o600, &bolt.Options{
-		NoSync:         o.NoSync,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+	// db holds src's file lock, so nobody writes it during the copy. The
+	// copy keeps its freelist (bbolt's default), so opening it reads no
+	// data page.
+	err = writeNew(dst, &bolt.Options{NoSync: o.NoSync, FreelistType: bolt.FreelistMapType}, func(out *bolt.DB) error {
+		return db.guard(func() error { return bolt.Compact(out, db.bolt, compactTxSize) })
 	})
 	if err != nil {
-		return st, fmt.Errorf("mvkv: compact: create %s: %w", dst, err)
-	}
-	// db holds src's file lock, so nobody writes it during the copy.
-	if err := bolt.Compact(out, db.bolt, compactTxSize); err != nil {
-		_ = out.Close()
-		_ = os.Remove(dst)
 		return st, fmt.Errorf("mvkv: compact %s to %s: %w", src, dst, err)
-	}
-	if err := out.Close(); err != nil {
-		return st, fmt.Errorf("mvkv: compact: close %s: %w", dst, err)
 	}
 	if err := db.Close(); err != nil {
 		return st, err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -104,6 +105,12 @@ type Stats struct {
 	// removed.
 	Vacuums, AutoVacuums uint64
 	VersionsVacuumed     int64
+	// LastVacuumError is the error of the last vacuum pass that failed,
+	// autovacuum's included (nil if none has), and LastVacuumErrorTime
+	// when it failed. A pass stopped by its context or by Close has not
+	// failed. Options.Logger is told of each failure as it happens.
+	LastVacuumError     error
+	LastVacuumErrorTime time.Time
 }
 
 // Open opens or creates the database at path. opts may be nil.
@@ -122,6 +129,16 @@ func Open(path string, opts *Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	fi, err := os.Stat(path)
+	switch {
+	case path == "":
+		return nil, fmt.Errorf("mvkv: open: empty path")
+	case errors.Is(err, fs.ErrNotExist):
+		if err := createDB(path, o); err != nil {
+			return nil, fmt.Errorf("mvkv: create %s: %w", path, err)
+		}
+	}
+	wasEmpty := err == nil && fi.Size() == 0
 	if walks {
 		if err := checkPages(path, timeout, o.LockTimeout); err != nil {
 			return nil, err
@@ -156,7 +173,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	var fs fileStore = boltStore{bdb}
 	db.store.Store(&fs)
-	lastTS, err := db.load()
+	lastTS, err := db.load(wasEmpty)
 	if err != nil {
 		_ = bdb.Close()
 		return nil, err
@@ -173,7 +190,10 @@ func Open(path string, opts *Options) (*DB, error) {
 // restart, so there is nothing else to rebuild, and Open costs the same
 // whatever the size of the data. It turns a fault reading a damaged or
 // truncated mapping into ErrCorrupt instead of a crash.
-func (db *DB) load() (ts uint64, err error) {
+//
+// wasEmpty says the file was empty (zero bytes) before Open: bbolt has
+// just initialized it, and mvkv's buckets are to be created.
+func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -186,8 +206,16 @@ func (db *DB) load() (ts uint64, err error) {
 		if meta == nil {
 			empty := true
 			_ = btx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
-			if !empty {
+			switch {
+			case !empty:
 				return fmt.Errorf("%w: %s: a bbolt file of another application", ErrCorrupt, db.path)
+			case !wasEmpty:
+				// A new database is created complete (publish.go) or in an
+				// empty file: an empty bbolt database that was there
+				// before is someone else's, or a creation in an empty
+				// file that a crash cut short. Either way not ours to
+				// fill.
+				return fmt.Errorf("%w: %s: an empty bbolt database, not an mvkv one (remove it to create a new database there)", ErrCorrupt, db.path)
 			}
 			fresh = true
 			return nil
@@ -212,22 +240,7 @@ func (db *DB) load() (ts uint64, err error) {
 	if err != nil || !fresh {
 		return ts, err
 	}
-	err = db.bolt.Update(func(btx *bolt.Tx) error {
-		meta, err := btx.CreateBucket(metaBucket)
-		if err != nil {
-			return err
-		}
-		if _, err := btx.CreateBucket(dataBucket); err != nil {
-			return err
-		}
-		if err := meta.Put(formatKey, formatValue); err != nil {
-			return err
-		}
-		if err := meta.Put(keysKey, make([]byte, 8)); err != nil {
-			return err
-		}
-		return meta.Put(tsKey, make([]byte, 8))
-	})
+	err = db.bolt.Update(initLayout)
 	if err != nil {
 		return 0, fmt.Errorf("mvkv: initialize %s: %w", db.path, err)
 	}
@@ -319,6 +332,7 @@ func (db *DB) Stats() Stats {
 	s.Versions = s.Keys + garbage
 	t := db.vac.gc.Totals()
 	s.Vacuums, s.AutoVacuums, s.VersionsVacuumed = t.Passes, t.AutoPasses, t.VersionsRemoved
+	s.LastVacuumError, s.LastVacuumErrorTime = t.LastErr, t.LastErrTime
 	return s
 }
 

@@ -392,7 +392,18 @@ func readPage(f *os.File, id uint64, m boltMeta) (rawPage, error) {
 	if _, err := f.ReadAt(b, int64(id)*ps); err != nil {
 		return rawPage{}, fmt.Errorf("read page %d: %v", id, err)
 	}
-	return rawPage{b: b, flags: flags, count: count}, nil
+	p := rawPage{b: b, flags: flags, count: count}
+	// bbolt writes the keys and values right after the element headers,
+	// in order: element 0's key says how many headers precede it. A count
+	// made smaller would hide the page's last elements.
+	first, err := p.firstKey()
+	if err != nil {
+		return rawPage{}, err
+	}
+	if at := addr(first) - addr(b); at != uintptr(16+16*count) {
+		return rawPage{}, fmt.Errorf("page %d: says it holds %d elements, its first key is at offset %d", id, count, at)
+	}
+	return p, nil
 }
 
 // key returns the key of element i, whose offset and size are at off and

@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/mvkv/mvkv/txn"
@@ -80,6 +81,13 @@ type Options struct {
 	// took, at most 10ms, so vacuum takes at most about half of the write
 	// capacity. Negative means no pause.
 	VacuumPause time.Duration
+
+	// Logger, when set, is told of failures that no caller sees or that
+	// an operator should: a vacuum pass that failed (autovacuum's
+	// included; Stats.LastVacuumError keeps the last one) and a group
+	// commit the file refused (a full disk, an I/O error). Default nil:
+	// silent.
+	Logger *slog.Logger
 }
 
 func (o *Options) withDefaults() Options {
