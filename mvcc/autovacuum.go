@@ -27,9 +27,11 @@ type vacuumer struct {
 	stopped bool // guarded by gate
 }
 
-func (db *DB) startVacuum() {
+// vacuumConfig is the gc configuration the options ask for. A failed pass
+// goes to Options.Logger (Stats.LastVacuumError keeps the last one).
+func (db *DB) vacuumConfig() gc.Config {
 	o := db.opts
-	db.vac.gc = gc.New(db.index, db.oracle, gc.Config{
+	return gc.Config{
 		BatchSize: o.VacuumBatchSize,
 		Pause:     o.VacuumPause,
 		Policy:    gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
@@ -39,7 +41,12 @@ func (db *DB) startVacuum() {
 				o.Logger.Error("mvkv: vacuum failed", "path", db.path, "auto", auto, "err", err)
 			}
 		},
-	})
+	}
+}
+
+func (db *DB) startVacuum() {
+	o := db.opts
+	db.vac.gc = gc.New(db.index, db.oracle, db.vacuumConfig())
 	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
 	db.vac.kickAt = 1 << 62
 	if o.NoAutovacuum {
