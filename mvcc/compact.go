@@ -31,7 +31,8 @@ type CompactStats struct {
 // after opts.LockTimeout), vacuums it completely (no transaction is open),
 // copies every bucket with bbolt's Compact to a temporary file next to
 // dst, syncs it, and only then gives it the name dst, which must not
-// exist. A crash or a kill at any moment leaves either no dst or a
+// exist. A damaged source (a record that fails its checksum) fails with
+// ErrCorrupt. A crash or a kill at any moment leaves either no dst or a
 // complete one (and perhaps a temporary file named dst.tmp-*, which may be
 // removed); a failure (a full disk) leaves no dst. src is left as it was,
 // vacuumed; to shrink in place, rename dst over src afterwards, while no
@@ -60,6 +61,11 @@ func Compact(dst, src string, opts *Options) (CompactStats, error) {
 	st.SrcSize = fileSize(src)
 	if st.Vacuum, err = db.Vacuum(context.Background()); err != nil {
 		return st, fmt.Errorf("mvkv: compact: vacuum %s: %w", src, err)
+	}
+	// Every record is read through the checks of a scan first: a damaged
+	// source fails with ErrCorrupt instead of being copied.
+	if err := db.scanStore(nil, nil, db.oracle.Visible(), false, func(storeItem) bool { return true }); err != nil {
+		return st, fmt.Errorf("mvkv: compact: %w", err)
 	}
 	// db holds src's file lock, so nobody writes it during the copy. The
 	// copy keeps its freelist (bbolt's default), so opening it reads no

@@ -125,6 +125,52 @@
 // file stops growing but does not shrink; Compact copies a closed database
 // to a new, packed file.
 //
+// # Damage and recovery
+//
+// What is detected. Every record in the file carries a CRC-32C of its
+// key, commit timestamp and value (layout.go): a damaged value, timestamp
+// or key, and an element header that points a record at the wrong bytes,
+// read as ErrCorrupt, from Get, Scan and the commit that reads the
+// before-image. A point read that finds no key believes it only if the
+// records on either side are sound and in order (a renamed record stays
+// where its old name sorted); a scan checks that keys come strictly in
+// order, and that each leaf page yielded as many records as its layout
+// says it holds (leafcheck.go), so a damaged element count hides nothing.
+// A record length past MaxValueSize is damage, not an allocation. Reads
+// run under a guard that turns a fault in bbolt's mapping (a damaged page
+// pointing past the file) and a panic of bbolt's page checks into
+// ErrCorrupt. Open is a bounded check, whatever the size of the file
+// (filecheck.go): bbolt's meta page and the file's length, the freelist
+// page (every id in range, in order; bbolt would otherwise read past its
+// mapping or hand out a live page again), and the top of the data tree
+// (for up to a thousand pages from the root: every child pointer names a
+// branch or leaf page in use, met once, no cycle, holding keys between
+// its separators). Junk, truncated files, directories, named pipes,
+// other applications' bbolt files (empty ones included) and files of
+// another format fail Open with ErrCorrupt and are left as they were.
+// Open never writes a file it refuses.
+//
+// What is not. bbolt's meta pages carry a checksum and there are two: a
+// damaged newest one makes bbolt fall back to the other, so the database
+// opens as of the commit before, silently, as bbolt does. Below the top
+// of a large tree, a damaged child pointer that names another sound page
+// is not seen at Open; a scan through it usually fails its order check,
+// but a point read may call a key absent. A freelist id still in order
+// that names a page in use is not seen either: a later commit may reuse
+// that page and damage the tree. Only a full check finds these: bbolt's
+// (bbolt check, or tx.Check) on a copy.
+//
+// What to do. ErrCorrupt means the file cannot be trusted: stop writing
+// to it and restore the last backup (a copy taken while no DB had the
+// file open, or by Compact, which reads every record and so also checks
+// them all). Keep the damaged file for inspection. A full disk damages
+// nothing: a commit that cannot grow the file fails and leaves the file
+// at the commit before, the DB stays usable once space is back; vacuum
+// never writes the file; Compact builds its copy in a temporary file that
+// is named only when complete and synced (publish.go), so a failure or a
+// kill leaves no partial copy. Stats.LastVacuumError and
+// Options.Logger report what failed in the background.
+//
 // # Lock order
 //
 // Where one lock is taken while another is held, always in this order

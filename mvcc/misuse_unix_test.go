@@ -204,3 +204,24 @@ func TestCompactKilledLeavesNoPartialFile(t *testing.T) {
 	}
 	t.Logf("%d kills over %v: %d while copying, %d left a complete destination, the others none", kills, whole, midway, complete)
 }
+
+// Compact reads every record through its checksum: a damaged source fails
+// with ErrCorrupt and no copy of the damage appears.
+func TestCompactRefusesDamagedSource(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	db, err := mvcc.Open(src, &mvcc.Options{NoSync: true})
+	require.NoError(t, err)
+	ctPut(t, db, "a", "1", "needle", "a value to damage", "z", "2")
+	require.NoError(t, db.Close())
+	b, err := os.ReadFile(src)
+	require.NoError(t, err)
+	i := strings.Index(string(b), "a value to damage")
+	require.Positive(t, i)
+	b[i+3] ^= 1
+	require.NoError(t, os.WriteFile(src, b, 0o600))
+	dst := filepath.Join(dir, "dst.db")
+	_, err = mvcc.Compact(dst, src, &mvcc.Options{NoSync: true})
+	require.ErrorIs(t, err, mvcc.ErrCorrupt)
+	assert.NoFileExists(t, dst)
+}
