@@ -367,6 +367,12 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 // newer than ts (nil when none): what a serializable reader must know of
 // the writes it did not see.
 func (ix *Index) Lookup(key []byte, ts uint64) (v Version, visible, held bool, newer []uint64) {
+	if ix.versions.Load() == 0 {
+		// Nothing held (the common case for data at rest): no lock. A
+		// version added meanwhile is one a caller must be ready to meet
+		// after the call anyway.
+		return v, false, false, nil
+	}
 	ix.mu.RLock()
 	e, held := ix.lookup(key)
 	if held {

@@ -38,7 +38,7 @@ import (
 // else: the log is bounded, so Open is too.
 const (
 	checkpointRecords = 16 << 10
-	checkpointBytes   = 16 << 20
+	checkpointBytes   = 8 << 20
 )
 
 // logState is what the pipeline knows of the log; only the pipeline (and
@@ -84,6 +84,9 @@ func (db *DB) checkpoint() error {
 // the log was empty).
 func applyLog(btx *bolt.Tx) (last uint64, err error) {
 	meta, data, log := btx.Bucket(metaBucket), btx.Bucket(dataBucket), btx.Bucket(logBucket)
+	// Keys arrive in key order: pack the pages they fill, leaving a little
+	// room for the keys later checkpoints insert between.
+	data.FillPercent = 0.9
 	type logged struct {
 		key, value []byte
 		ts         uint64

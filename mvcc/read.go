@@ -49,11 +49,19 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 		if rec == nil {
 			return nil
 		}
-		ts, val, err := decodeRecord(key, rec)
-		if err != nil {
-			return err
+		if len(rec) < recordHeader {
+			return fmt.Errorf("%w: record of key %s: %d bytes", ErrCorrupt, quoteKey(key), len(rec))
 		}
-		f = fileVersion{ts: ts, value: cloneValue(val), present: true}
+		// Key and record side by side in one buffer: one checksum call
+		// over both (layout.go), and the value is a capped slice of it.
+		buf := make([]byte, len(key)+len(rec)-4)
+		copy(buf, key)
+		copy(buf[len(key):], rec[4:])
+		if crc32.Checksum(buf, castagnoli) != binary.BigEndian.Uint32(rec) {
+			return fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(key))
+		}
+		ts := binary.BigEndian.Uint64(buf[len(key):])
+		f = fileVersion{ts: ts, value: buf[len(key)+8 : len(buf) : len(buf)], present: true}
 		return nil
 	})
 	return f, err
