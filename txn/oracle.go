@@ -11,8 +11,9 @@ import (
 // Timestamps: every commit gets the next integer; a snapshot is the last
 // commit timestamp whose writes are fully applied (Visible). A snapshot at
 // ts sees exactly the versions with TS <= ts. The commit pipeline is the
-// only caller of Next and Publish, so commit timestamps are dense and
-// published in order.
+// only caller of Next and Publish, so commit timestamps are published in
+// order; a group that failed leaves a gap (its timestamps are never handed
+// out again, so nothing that may have reached the file shares one).
 //
 // Horizon: the oldest snapshot any active transaction may still read at.
 // Versions older than the newest one at or below the horizon are invisible
