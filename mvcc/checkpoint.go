@@ -17,7 +17,7 @@ import (
 // the data bucket instead would dirty a page per key written, scattered
 // over the file: a group of 32 random keys costs bbolt about four times
 // as long. So the data bucket is brought up to date in large batches: once
-// the log holds checkpointRecords writes or checkpointBytes, the pipeline
+// the log holds checkpointRecords writes or Options.CheckpointBytes, the pipeline
 // applies all of it in one bbolt transaction (in key order, the newest
 // write of each key), deletes it, and moves "applied" to its last commit.
 // Commits queue meanwhile and go in the next, larger group.
@@ -36,10 +36,7 @@ import (
 //
 // Open applies what a crash left in the log the same way, before anything
 // else: the log is bounded, so Open is too.
-const (
-	checkpointRecords = 16 << 10
-	checkpointBytes   = 8 << 20
-)
+const checkpointRecords = 16 << 10
 
 // logState is what the pipeline knows of the log; only the pipeline (and
 // Open and Close, when it is not running) touches it.

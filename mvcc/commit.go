@@ -215,7 +215,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		db.logged.bytes += logged
 		db.oracle.Publish(ok[len(ok)-1].ts)
 		db.stats.batches.Add(1)
-		if db.logged.records >= checkpointRecords || db.logged.bytes >= checkpointBytes {
+		if db.logged.records >= checkpointRecords || db.logged.bytes >= int64(db.opts.CheckpointBytes) {
 			if err := db.checkpoint(); err != nil {
 				// The log keeps the writes; the next checkpoint, or the
 				// next Open, applies them.
