@@ -94,6 +94,11 @@ func (c *Collector) vacuum(ctx context.Context, auto bool) (s Stats, err error) 
 			err = fmt.Errorf("gc: vacuum pass failed: %v", r)
 		}
 	}()
+	if c.cfg.Prepare != nil {
+		if err := c.cfg.Prepare(ctx); err != nil {
+			return s, fmt.Errorf("gc: preparing the pass: %w", err)
+		}
+	}
 	s.Horizon = c.h.Horizon()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -168,7 +173,11 @@ func (c *Collector) Totals() Totals {
 // decided on: versions a pass could remove from memory now (an estimate,
 // see index.Index.Reclaimable) and the versions it would keep there.
 func (c *Collector) Due() (due bool, reclaimable, kept int64) {
-	reclaimable = c.ix.Reclaimable(c.h.Horizon())
+	h := c.h.Horizon
+	if c.cfg.DueHorizon != nil {
+		h = c.cfg.DueHorizon
+	}
+	reclaimable = c.ix.Reclaimable(h())
 	kept = max(c.ix.Versions()-reclaimable, 0)
 	return c.cfg.Policy.Due(reclaimable, kept), reclaimable, kept
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/mvkv/mvkv/gc"
+	"github.com/mvkv/mvkv/txn"
 )
 
 // vacuumer wires the gc package to the DB: the index is the gc.Index and
@@ -32,10 +33,14 @@ type vacuumer struct {
 func (db *DB) vacuumConfig() gc.Config {
 	o := db.opts
 	return gc.Config{
-		BatchSize: o.VacuumBatchSize,
-		Pause:     o.VacuumPause,
-		Policy:    gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
-		Interval:  o.AutovacuumInterval,
+		// What the log holds must reach the data bucket before memory can
+		// let it go (see checkpoint.go).
+		Prepare:    func(context.Context) error { return db.requestCheckpoint() },
+		DueHorizon: db.oracle.Horizon,
+		BatchSize:  o.VacuumBatchSize,
+		Pause:      o.VacuumPause,
+		Policy:     gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
+		Interval:   o.AutovacuumInterval,
 		OnError: func(err error, auto bool) {
 			if o.Logger != nil {
 				o.Logger.Error("mvkv: vacuum failed", "path", db.path, "auto", auto, "err", err)
@@ -46,7 +51,7 @@ func (db *DB) vacuumConfig() gc.Config {
 
 func (db *DB) startVacuum() {
 	o := db.opts
-	db.vac.gc = gc.New(db.index, db.oracle, db.vacuumConfig())
+	db.vac.gc = gc.New(db.index, pruneHorizon{db.oracle}, db.vacuumConfig())
 	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
 	db.vac.kickAt = 1 << 62
 	if o.NoAutovacuum {
@@ -70,3 +75,9 @@ func (db *DB) stopVacuum() {
 	db.vac.stopped = true
 	db.vac.gate.Unlock()
 }
+
+// pruneHorizon is the gc.Horizon of a DB: the snapshot horizon, capped at
+// the oldest applied mark a reader may rely on (see checkpoint.go).
+type pruneHorizon struct{ o *txn.Oracle }
+
+func (h pruneHorizon) Horizon() uint64 { return h.o.PruneHorizon() }

@@ -99,14 +99,18 @@ func initLayout(btx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := btx.CreateBucket(dataBucket); err != nil {
-		return err
+	for _, b := range [][]byte{dataBucket, logBucket} {
+		if _, err := btx.CreateBucket(b); err != nil {
+			return err
+		}
 	}
 	if err := meta.Put(formatKey, formatValue); err != nil {
 		return err
 	}
-	if err := meta.Put(keysKey, make([]byte, 8)); err != nil {
-		return err
+	for _, k := range [][]byte{keysKey, tsKey, appliedKey} {
+		if err := meta.Put(k, make([]byte, 8)); err != nil {
+			return err
+		}
 	}
-	return meta.Put(tsKey, make([]byte, 8))
+	return nil
 }

@@ -42,9 +42,11 @@ type VacuumStats struct {
 // each) with a pause between batches, so commits proceed while it runs.
 // Its cost grows with the versions it removes, not with the data.
 //
-// Vacuum never writes the file: each commit already replaced or deleted
-// the keys it wrote there, and bbolt reuses the pages that freed; the file
-// does not shrink (see Compact). Vacuum stops between batches when ctx ends,
+// Vacuum writes the file only through the checkpoint it asks for first
+// (the log applied to the data, checkpoint.go); when that fails (a full
+// disk) the pass fails, loses nothing (the log keeps every commit) and
+// shows in Stats.LastVacuumError and Options.Logger. The file does not
+// shrink (see Compact). Vacuum stops between batches when ctx ends,
 // returning what it did and ctx's error. Concurrent calls run one after
 // the other. On a closed DB it returns ErrClosed; Close waits for a pass
 // in progress to finish its batch.
