@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -34,14 +33,9 @@ func TestFullDiskLosesNothing(t *testing.T) {
 	if os.Getenv(envFullDiskChild) != "" {
 		t.Skip("this is the child process")
 	}
-	// A hang (an Open that once waited forever on its own view after a
-	// failed replay) fails the test in minutes, with the child's stacks.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFullDiskChild$", "-test.count=1", "-test.v", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), envFullDiskChild+"="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	t.Logf("child:\n%s", out)
-	require.NoError(t, err)
-	require.Contains(t, string(out), "--- PASS: TestFullDiskChild")
+	// (A hang, as of an Open that once waited forever on its own view
+	// after a failed replay, fails in minutes.)
+	runChildTest(t, "TestFullDiskChild", envFullDiskChild)
 }
 
 // setFileLimit sets RLIMIT_FSIZE (0: back to the original) and returns

@@ -27,12 +27,19 @@ func TestFaultDiskFull(t *testing.T) {
 	if os.Getenv(envDiskFullChild) != "" {
 		t.Skip("this is the child process")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFaultDiskFullChild$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envDiskFullChild+"="+t.TempDir())
+	runChildTest(t, "TestFaultDiskFullChild", envDiskFullChild)
+}
+
+// runChildTest runs the test child in a child process of the test binary,
+// with the environment variable env naming a fresh directory, and fails t
+// unless it passes. A hang fails it in minutes, with the child's stacks.
+func runChildTest(t *testing.T, child, env string) {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1", "-test.v", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), env+"="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	t.Logf("child:\n%s", out)
 	require.NoError(t, err)
-	require.Contains(t, string(out), "--- PASS: TestFaultDiskFullChild")
+	require.Contains(t, string(out), "--- PASS: "+child)
 }
 
 func TestFaultDiskFullChild(t *testing.T) {
