@@ -186,6 +186,8 @@ func TestOpenChecksTreeTop(t *testing.T) {
 				_ = db.Close()
 			}
 			require.ErrorIs(t, err, ErrCorrupt)
+			// Nothing leaks: the file is not left locked (nor mapped).
+			assertUnlocked(t, path)
 			after, err := os.ReadFile(path)
 			require.NoError(t, err)
 			assert.True(t, bytes.Equal(d, after), "the file is left as it was")

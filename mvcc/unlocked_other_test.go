@@ -1,0 +1,7 @@
+//go:build !unix
+
+package mvcc
+
+import "testing"
+
+func assertUnlocked(*testing.T, string) {}
