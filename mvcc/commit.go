@@ -283,8 +283,8 @@ func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.E
 // committed lets the last committer win. Called under the index's write
 // lock.
 func (db *DB) validate(w index.Writer, r *commitReq) error {
-	if r.tx.level == ReadCommitted {
-		return nil
+	if r.tx.level == ReadCommitted || r.tx.locking {
+		return nil // a locking transaction held its keys' locks since before it read them
 	}
 	for _, wr := range r.writes {
 		if latest := w.LatestTS(wr.key); latest > r.tx.readTS {

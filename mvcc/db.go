@@ -263,6 +263,9 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 	if !opts.Isolation.Valid() {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidLevel, opts.Isolation)
 	}
+	if opts.Locking && opts.Isolation != Serializable {
+		return nil, fmt.Errorf("%w: Locking is two-phase locking for Serializable, not %s", ErrInvalidLevel, opts.Isolation)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -274,10 +277,13 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		ctx:      ctx,
 		level:    opts.Isolation,
 		readOnly: opts.ReadOnly,
+		locking:  opts.Locking,
 	}
 	if opts.Isolation == Serializable {
 		tx.ser = &tx.serRec
-		db.ssi.Begin(tx.ser, opts.ReadOnly, func() uint64 {
+		// A locking transaction is never on a safe snapshot: it reads
+		// the newest data, and SSI must see its reads (txn.SSI).
+		db.ssi.Begin(tx.ser, opts.ReadOnly && !opts.Locking, func() uint64 {
 			tx.slot = db.oracle.Begin()
 			return tx.slot.TS()
 		})

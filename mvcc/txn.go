@@ -24,6 +24,7 @@ type Txn struct {
 	ctx      context.Context
 	level    Level
 	readOnly bool
+	locking  bool        // two-phase locking (Serializable only)
 	slot     *txn.Slot   // registry entry: holds the vacuum horizon
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
 	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
@@ -38,8 +39,10 @@ type Txn struct {
 	corrupt error             // the damaged record a Scan met
 	writes  map[string]*write // buffered writes by key
 	sorted  []*write          // writes in key order; nil when stale
-	id      uint64            // lock owner ID, assigned at the first GetForUpdate
-	locked  [][]byte          // keys locked by GetForUpdate
+	id      uint64            // lock owner ID, assigned at the first lock
+	// committing is set while Commit waits for its write locks: a
+	// Rollback may still end the transaction then.
+	committing bool
 }
 
 // Level returns the transaction's isolation level.
@@ -122,7 +125,88 @@ func (tx *Txn) end(committed bool) {
 	if tx.ser != nil {
 		tx.db.ssi.End(tx.ser, committed, tx.db.oracle.Visible())
 	}
-	tx.db.locks.ReleaseAll(tx.id, tx.locked)
+	tx.db.locks.ReleaseAll(tx.id)
+}
+
+// lockKey takes key's lock in mode for the transaction. It waits, if it
+// must, without holding tx.mu, so that Rollback (or the context) ends the
+// wait at once. Called with tx.mu held; returns with it held. Any error
+// has ended the transaction.
+func (tx *Txn) lockKey(key []byte, mode txn.LockMode) error {
+	if tx.id == 0 {
+		tx.id = tx.db.txnIDs.Add(1)
+	}
+	w, err := tx.db.locks.Lock(tx.id, key, mode)
+	return tx.lockWait(w, err, "the lock on key "+quoteKey(key))
+}
+
+// lockRange takes a shared range lock on [start, end), like lockKey.
+func (tx *Txn) lockRange(start, end []byte) error {
+	if tx.id == 0 {
+		tx.id = tx.db.txnIDs.Add(1)
+	}
+	w, err := tx.db.locks.LockRange(tx.id, start, end)
+	return tx.lockWait(w, err, "the range lock on ["+quoteKey(start)+", "+quoteKey(end)+")")
+}
+
+func (tx *Txn) lockWait(w *txn.LockWait, err error, what string) error {
+	if err == nil && w != nil {
+		tx.mu.Unlock()
+		err = w.Wait(tx.ctx, tx.db.closing)
+		tx.mu.Lock()
+	}
+	if err == nil && tx.done.Load() {
+		return tx.usable() // ended (rolled back) while it waited
+	}
+	return tx.lockFailed(err, what)
+}
+
+// lockFailed turns a lock table error into the transaction's: a deadlock
+// is a conflict (and ErrDeadlock), a wait ended by Rollback is
+// ErrTxnDone, by Close ErrClosed, by the context its error. Called with
+// tx.mu held.
+func (tx *Txn) lockFailed(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, txn.ErrDeadlock):
+		return tx.fail(&conflictError{msg: "deadlock: waiting for " + what + " would close a cycle of waiters", deadlock: true})
+	case errors.Is(err, txn.ErrLockReleased):
+		return tx.usable()
+	case txn.IsClosedWait(err):
+		tx.finish()
+		return ErrClosed
+	}
+	tx.finish()
+	return fmt.Errorf("mvkv: waiting for %s: %w", what, err)
+}
+
+// lockedRead reads key at the newest committed data, for a locking
+// transaction that holds a lock on it: nobody can commit a newer version
+// until the transaction ends. The read is recorded by SSI (see txn.SSI on
+// locking transactions). Called with tx.mu held.
+func (tx *Txn) lockedRead(key []byte) ([]byte, error) {
+	if w, ok := tx.writes[string(key)]; ok {
+		if w.tombstone {
+			return nil, ErrNotFound
+		}
+		return cloneValue(w.value), nil
+	}
+	ts := tx.latest()
+	tx.ser.RecordKey(key)
+	v, ok, _, err := tx.db.readAt(key, ts)
+	if err == nil && !ok {
+		err = ErrNotFound
+	}
+	return v, err
+}
+
+// latest returns the newest committed timestamp, which a locking
+// transaction reads at, and advances its SSI snapshot to it.
+func (tx *Txn) latest() uint64 {
+	ts := tx.db.oracle.Visible()
+	tx.ser.AdvanceSnapshot(ts)
+	return ts
 }
 
 // Get returns the value of key visible to the transaction, or ErrNotFound.
@@ -134,6 +218,14 @@ func (tx *Txn) Get(key []byte) ([]byte, error) {
 	}
 	if err := checkKey(key); err != nil {
 		return nil, err
+	}
+	if tx.locking {
+		if _, own := tx.writes[string(key)]; !own {
+			if err := tx.lockKey(key, txn.Shared); err != nil {
+				return nil, err
+			}
+		}
+		return tx.lockedRead(key)
 	}
 	return tx.get(key)
 }
@@ -170,13 +262,15 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 
 // GetForUpdate reads key like Get and takes an exclusive lock on it until
 // the transaction ends. Another transaction's GetForUpdate on the same key
-// waits for the lock (plain Get, Put and Delete never wait). After the
-// wait, read committed reads the newest committed value; Snapshot and
-// Serializable fail with ErrConflict if a version newer than the snapshot
-// was committed. A wait that would close a cycle fails at once with an
-// error matching both ErrDeadlock and ErrConflict, and ends the
-// transaction. If the context given to BeginTx ends during the wait, the
-// transaction is rolled back and the context's error returned.
+// waits for the lock, and so does every other writer of the key, at its
+// commit (plain Get never waits, except in a locking transaction). After
+// the wait, read committed (and a locking transaction) reads the newest
+// committed value; Snapshot and Serializable fail with ErrConflict if a
+// version newer than the snapshot was committed. A wait that would close a
+// cycle fails at once with an error matching both ErrDeadlock and
+// ErrConflict, and ends the transaction. If the context given to BeginTx
+// ends during the wait, the transaction is rolled back and the context's
+// error returned; a Rollback from another goroutine ends the wait too.
 // A read-only transaction gets ErrReadOnly: the lock announces a write.
 func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 	tx.mu.Lock()
@@ -190,23 +284,11 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	if tx.id == 0 {
-		tx.id = tx.db.txnIDs.Add(1)
+	if err := tx.lockKey(key, txn.Exclusive); err != nil {
+		return nil, err
 	}
-	newly, err := tx.db.locks.Acquire(tx.ctx, tx.db.closing, tx.id, key)
-	if err != nil {
-		switch {
-		case errors.Is(err, txn.ErrDeadlock):
-			return nil, tx.fail(&conflictError{msg: "deadlock: waiting for the lock on key " + quoteKey(key) + " would close a cycle of waiters", deadlock: true})
-		case txn.IsClosedWait(err):
-			tx.finish()
-			return nil, ErrClosed
-		}
-		tx.finish()
-		return nil, fmt.Errorf("mvkv: waiting for the lock on key %s: %w", quoteKey(key), err)
-	}
-	if newly {
-		tx.locked = append(tx.locked, bytes.Clone(key))
+	if tx.locking {
+		return tx.lockedRead(key)
 	}
 	if _, own := tx.writes[string(key)]; !own && tx.level != ReadCommitted {
 		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
@@ -264,7 +346,11 @@ func (tx *Txn) write(key, value []byte, tombstone bool) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if tx.level != ReadCommitted {
+	if tx.locking {
+		if err := tx.lockKey(key, txn.Exclusive); err != nil {
+			return err
+		}
+	} else if tx.level != ReadCommitted {
 		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
 			return tx.fail(tx.conflict(key, latest))
 		}
@@ -320,7 +406,16 @@ func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 			tx.mu.Unlock()
 			return
 		}
-		ts := tx.snapshot()
+		var ts uint64
+		if tx.locking {
+			if tx.lockRange(start, end) != nil {
+				tx.mu.Unlock()
+				return // Err reports the failure
+			}
+			ts = tx.latest()
+		} else {
+			ts = tx.snapshot()
+		}
 		tx.scans.Add(1)
 		defer tx.scans.Add(-1)
 		// Our own writes in range, copied so that writes made while the
@@ -440,6 +535,32 @@ func (tx *Txn) Commit() error {
 		req.keys[i] = w.key
 	}
 	tx.done.Store(true) // no more calls; what it holds is released when the commit ends
+	if !tx.locking {
+		// Every writer waits for the locks others hold on its keys
+		// (GetForUpdate, locking readers and scanners): a plain writer
+		// takes intent locks at commit, which only other plain writers
+		// share, and holds them until its commit is published.
+		if tx.id == 0 {
+			tx.id = tx.db.txnIDs.Add(1)
+		}
+		tx.committing = true
+		tx.mu.Unlock()
+		err := tx.db.locks.LockAll(tx.ctx, tx.db.closing, tx.id, req.keys, txn.Intent)
+		tx.mu.Lock()
+		tx.committing = false
+		if tx.ended.Load() {
+			// Rolled back while it waited: locks taken after the
+			// rollback's release go now.
+			tx.db.locks.ReleaseAll(tx.id)
+			tx.mu.Unlock()
+			return ErrTxnDone
+		}
+		if err != nil {
+			err = tx.lockFailed(err, "the write locks of its commit")
+			tx.mu.Unlock()
+			return err
+		}
+	}
 	tx.mu.Unlock()
 
 	err := tx.db.submit(req)
@@ -486,11 +607,12 @@ func (tx *Txn) Rollback() error {
 		tx.finish()
 		return ErrClosed
 	}
-	if tx.done.Load() {
+	if tx.done.Load() && !tx.committing {
 		tx.failed = nil
 		return ErrTxnDone
 	}
-	tx.finish()
+	tx.finish() // a Commit waiting for its locks gives up
+
 	tx.db.stats.rollbacks.Add(1)
 	return nil
 }
