@@ -82,12 +82,12 @@ func covers(h, r LockMode) bool { return h == r || h == Exclusive }
 // by the wait.
 type LockTable struct {
 	mu     sync.Mutex
-	keys   map[string]*keyLock  // granted key locks; guarded by mu
-	ranges []rangeLock          // granted range locks; guarded by mu
-	queue  []*request           // waiting requests, in grant order; guarded by mu
-	waits  map[uint64]*request  // owner -> its queued request; guarded by mu
+	keys   map[string]*keyLock   // granted key locks; guarded by mu
+	ranges []rangeLock           // granted range locks; guarded by mu
+	queue  []*request            // waiting requests, in grant order; guarded by mu
+	waits  map[uint64]*request   // owner -> its queued request; guarded by mu
 	owners map[uint64]*heldLocks // owner -> what it holds; guarded by mu
-	free   []*keyLock           // recycled keyLocks; guarded by mu
+	free   []*keyLock            // recycled keyLocks; guarded by mu
 }
 
 type keyLock struct {
