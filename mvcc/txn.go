@@ -40,6 +40,9 @@ type Txn struct {
 	writes  map[string]*write // buffered writes by key
 	sorted  []*write          // writes in key order; nil when stale
 	id      uint64            // lock owner ID, assigned at the first lock
+	// locks is set once the lock table may hold something of the
+	// transaction's (a lock, a queued request): end must release it.
+	locks bool
 	// committing is set while Commit waits for its write locks: a
 	// Rollback may still end the transaction then.
 	committing bool
@@ -125,7 +128,9 @@ func (tx *Txn) end(committed bool) {
 	if tx.ser != nil {
 		tx.db.ssi.End(tx.ser, committed, tx.db.oracle.Visible())
 	}
-	tx.db.locks.ReleaseAll(tx.id)
+	if tx.locks {
+		tx.db.locks.ReleaseAll(tx.id)
+	}
 }
 
 // lockKey takes key's lock in mode for the transaction. It waits, if it
@@ -133,20 +138,25 @@ func (tx *Txn) end(committed bool) {
 // wait at once. Called with tx.mu held; returns with it held. Any error
 // has ended the transaction.
 func (tx *Txn) lockKey(key []byte, mode txn.LockMode) error {
-	if tx.id == 0 {
-		tx.id = tx.db.txnIDs.Add(1)
-	}
+	tx.takesLocks()
 	w, err := tx.db.locks.Lock(tx.id, key, mode)
 	return tx.lockWait(w, err, "the lock on key "+quoteKey(key))
 }
 
 // lockRange takes a shared range lock on [start, end), like lockKey.
 func (tx *Txn) lockRange(start, end []byte) error {
+	tx.takesLocks()
+	w, err := tx.db.locks.LockRange(tx.id, start, end)
+	return tx.lockWait(w, err, "the range lock on ["+quoteKey(start)+", "+quoteKey(end)+")")
+}
+
+// takesLocks gives the transaction its lock owner ID and marks it as one
+// whose end releases locks. Called with tx.mu held.
+func (tx *Txn) takesLocks() {
 	if tx.id == 0 {
 		tx.id = tx.db.txnIDs.Add(1)
 	}
-	w, err := tx.db.locks.LockRange(tx.id, start, end)
-	return tx.lockWait(w, err, "the range lock on ["+quoteKey(start)+", "+quoteKey(end)+")")
+	tx.locks = true
 }
 
 func (tx *Txn) lockWait(w *txn.LockWait, err error, what string) error {
@@ -535,22 +545,28 @@ func (tx *Txn) Commit() error {
 		req.keys[i] = w.key
 	}
 	tx.done.Store(true) // no more calls; what it holds is released when the commit ends
+	fast := false       // no strong lock existed: intents unregistered, gate held (txn.LockTable)
 	if !tx.locking {
 		// Every writer waits for the locks others hold on its keys
 		// (GetForUpdate, locking readers and scanners): a plain writer
 		// takes intent locks at commit, which only other plain writers
 		// share, and holds them until its commit is published.
-		if tx.id == 0 {
-			tx.id = tx.db.txnIDs.Add(1)
-		}
+		tx.takesLocks()
 		tx.committing = true
 		tx.mu.Unlock()
-		err := tx.db.locks.LockAll(tx.ctx, tx.db.closing, tx.id, req.keys, txn.Intent)
+		var err error
+		fast, err = tx.db.locks.LockIntents(tx.ctx, tx.db.closing, tx.id, req.keys)
 		tx.mu.Lock()
+		if fast && !tx.ended.Load() {
+			tx.locks = false // a fast commit: nothing of it is in the table
+		}
 		tx.committing = false
 		if tx.ended.Load() {
 			// Rolled back while it waited: locks taken after the
 			// rollback's release go now.
+			if fast {
+				tx.db.locks.EndIntents()
+			}
 			tx.db.locks.ReleaseAll(tx.id)
 			tx.mu.Unlock()
 			return ErrTxnDone
@@ -564,6 +580,9 @@ func (tx *Txn) Commit() error {
 	tx.mu.Unlock()
 
 	err := tx.db.submit(req)
+	if fast {
+		tx.db.locks.EndIntents()
+	}
 	tx.end(err == nil)
 	if err != nil {
 		if errors.Is(err, ErrConflict) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // LockMode is what a lock lets its holder do, and so whom it keeps out.
@@ -75,12 +76,29 @@ func covers(h, r LockMode) bool { return h == r || h == Exclusive }
 // lock is granted to an owner that is not waiting, so every cycle is
 // found by the request that closes it.
 //
+// The fast path. Most commits meet no lock at all, and registering their
+// intents would cost every commit two holds of the table's mutex. So while
+// no owner holds or waits for a Shared, Exclusive or range lock (strong
+// is 0), a plain committer registers nothing: LockIntents takes gate for
+// reading and keeps it until its commit is published (EndIntents). The
+// first owner to ask for a strong lock raises strong and then drains the
+// gate (takes it for writing once), which waits for every such commit in
+// flight; commits that begin after that see strong > 0 and register
+// their intents in the table as usual. strong falls back to 0 when the
+// last strong owner ends.
+//
 // Waiting never holds the table's mutex: Lock and LockRange only queue
 // the request and return a *LockWait, which the caller waits on after
 // releasing its own locks, so that a Rollback from another goroutine
 // (which ends in ReleaseAll, failing the queued request) is never blocked
 // by the wait.
 type LockTable struct {
+	// gate is held for reading by fast-path commits (see above), for
+	// writing only to drain them; never while mu is held.
+	gate    sync.RWMutex
+	drainMu sync.Mutex   // serializes strong's rises from 0 with their drains
+	strong  atomic.Int64 // owners holding or waiting for non-intent locks
+
 	mu     sync.Mutex
 	keys   map[string]*keyLock   // granted key locks; guarded by mu
 	ranges []rangeLock           // granted range locks; guarded by mu
@@ -107,6 +125,7 @@ type rangeLock struct {
 type heldLocks struct {
 	keys   []string
 	ranges int
+	strong bool // counted in LockTable.strong
 }
 
 type request struct {
@@ -154,6 +173,9 @@ type LockWait struct {
 // or a stronger one), ErrDeadlock when waiting would close a cycle, and
 // otherwise a queued request to Wait on.
 func (lt *LockTable) Lock(owner uint64, key []byte, mode LockMode) (*LockWait, error) {
+	if mode != Intent {
+		lt.markStrong(owner)
+	}
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	return lt.request(&request{owner: owner, key: string(key), mode: mode})
@@ -163,10 +185,47 @@ func (lt *LockTable) Lock(owner uint64, key []byte, mode LockMode) (*LockWait, e
 // owner, with Lock's results: writers of keys inside it wait until owner
 // ends, and owner waits for those already writing there.
 func (lt *LockTable) LockRange(owner uint64, start, end []byte) (*LockWait, error) {
+	lt.markStrong(owner)
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	return lt.request(&request{owner: owner, isRange: true, start: bytes.Clone(start), end: bytes.Clone(end), mode: Shared})
 }
+
+// markStrong counts owner among the strong owners, once, and drains the
+// fast-path commits in flight if it is the first. Calls for one owner
+// must not race with its ReleaseAll (the transaction's mutex orders them).
+func (lt *LockTable) markStrong(owner uint64) {
+	lt.mu.Lock()
+	hl := lt.held(owner)
+	if hl.strong {
+		lt.mu.Unlock()
+		return
+	}
+	hl.strong = true
+	lt.mu.Unlock()
+	lt.drainMu.Lock()
+	if lt.strong.Add(1) == 1 {
+		lt.gate.Lock()
+		lt.gate.Unlock() //nolint:staticcheck // an empty critical section: the drain
+	}
+	lt.drainMu.Unlock()
+}
+
+// LockIntents is a plain committer's LockAll(keys, Intent). While no
+// strong lock exists it registers nothing and returns fast = true: the
+// caller must then call EndIntents once its commit is published (and
+// before anything else of the lock table). Otherwise it is LockAll.
+func (lt *LockTable) LockIntents(ctx context.Context, closing <-chan struct{}, owner uint64, keys [][]byte) (fast bool, err error) {
+	lt.gate.RLock()
+	if lt.strong.Load() == 0 {
+		return true, nil
+	}
+	lt.gate.RUnlock()
+	return false, lt.LockAll(ctx, closing, owner, keys, Intent)
+}
+
+// EndIntents ends a fast LockIntents.
+func (lt *LockTable) EndIntents() { lt.gate.RUnlock() }
 
 // LockAll takes key locks in mode on keys, in the given order, waiting
 // for each as needed with Wait's rules. The keys that were free are taken
@@ -369,11 +428,7 @@ func (lt *LockTable) position(r *request) int {
 // grant records r as held. Called with mu held.
 func (lt *LockTable) grant(r *request) {
 	r.granted = true
-	hl := lt.owners[r.owner]
-	if hl == nil {
-		hl = &heldLocks{}
-		lt.owners[r.owner] = hl
-	}
+	hl := lt.held(r.owner)
 	if r.isRange {
 		lt.ranges = append(lt.ranges, rangeLock{owner: r.owner, start: r.start, end: r.end})
 		hl.ranges++
@@ -396,6 +451,16 @@ func (lt *LockTable) grant(r *request) {
 	}
 	kl.holders = append(kl.holders, holding{owner: r.owner, mode: r.mode})
 	hl.keys = append(hl.keys, r.key)
+}
+
+// held returns owner's record, created if needed. Called with mu held.
+func (lt *LockTable) held(owner uint64) *heldLocks {
+	hl := lt.owners[owner]
+	if hl == nil {
+		hl = &heldLocks{}
+		lt.owners[owner] = hl
+	}
+	return hl
 }
 
 // grantWaiting walks the queue in order and grants (and wakes) every
@@ -438,6 +503,9 @@ func (lt *LockTable) ReleaseAll(owner uint64) {
 		return
 	}
 	delete(lt.owners, owner)
+	if hl.strong {
+		lt.strong.Add(-1)
+	}
 	for _, k := range hl.keys {
 		kl := lt.keys[k]
 		if kl == nil {

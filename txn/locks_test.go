@@ -149,25 +149,38 @@ func TestLockWaitEnds(t *testing.T) {
 }
 
 // BenchmarkLockTableCommit: what a plain writer's commit pays in the lock
-// table when it meets no lock: intent locks on its keys, then the release.
+// table when it meets no lock: nothing but the gate while no strong lock
+// exists (fast), intent locks on its keys and their release otherwise
+// (registered: some other owner holds a lock elsewhere).
 func BenchmarkLockTableCommit(b *testing.B) {
-	for _, n := range []int{1, 2, 10} {
-		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
-			lt := txn.NewLockTable()
-			var next atomic.Uint64
-			b.RunParallel(func(pb *testing.PB) {
-				keys := make([][]byte, n)
-				for pb.Next() {
-					owner := next.Add(1)
-					for i := range keys {
-						keys[i] = fmt.Appendf(keys[i][:0], "k%d.%d", owner, i)
-					}
-					if err := lt.LockAll(context.Background(), nil, owner, keys, txn.Intent); err != nil {
-						b.Fatal(err)
-					}
-					lt.ReleaseAll(owner)
+	for _, registered := range []bool{false, true} {
+		for _, n := range []int{1, 10} {
+			b.Run(fmt.Sprintf("registered=%v/keys=%d", registered, n), func(b *testing.B) {
+				lt := txn.NewLockTable()
+				if registered {
+					_, err := lt.Lock(1<<60, []byte("elsewhere"), txn.Shared)
+					require.NoError(b, err)
 				}
+				var next atomic.Uint64
+				b.RunParallel(func(pb *testing.PB) {
+					keys := make([][]byte, n)
+					for pb.Next() {
+						owner := next.Add(1)
+						for i := range keys {
+							keys[i] = fmt.Appendf(keys[i][:0], "k%d.%d", owner, i)
+						}
+						fast, err := lt.LockIntents(context.Background(), nil, owner, keys)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if fast {
+							lt.EndIntents()
+						} else {
+							lt.ReleaseAll(owner)
+						}
+					}
+				})
 			})
-		})
+		}
 	}
 }
