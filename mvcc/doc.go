@@ -202,6 +202,11 @@
 //
 //	Txn.mu -> the lock table's mutex (never held while waiting: Txn.mu is
 //	          released before a lock wait and taken again after it)
+//	Txn.mu -> the lock table's gate, taken for writing and let go at once
+//	          by the first strong locker (a drain, never under the lock
+//	          table's mutex: see txn.LockTable)
+//	the gate, held for reading by a plain commit from its intent check
+//	          until its commit is published -> the commit pipeline's locks
 //	Txn.mu -> Index.mu
 //	Txn.mu -> SSI.mu -> a serializable transaction's mu -> Oracle.mu
 //
