@@ -11,7 +11,8 @@ var (
 	// isolation level (a write-write conflict, a serialization failure, a
 	// deadlock). The transaction is finished; retrying it may succeed.
 	ErrConflict = errors.New("mvkv: transaction conflict")
-	// ErrDeadlock: a GetForUpdate wait would close a cycle of waiters.
+	// ErrDeadlock: a lock wait (GetForUpdate, a commit's write locks, or
+	// any call of a locking transaction) would close a cycle of waiters.
 	// Errors carrying it also match ErrConflict.
 	ErrDeadlock = errors.New("mvkv: deadlock")
 	// ErrTxnDone: the transaction already committed, rolled back, or failed.

@@ -184,3 +184,22 @@ func BenchmarkLockTableCommit(b *testing.B) {
 		}
 	}
 }
+
+// A plain committer's intents take part in deadlock detection like any
+// lock: it holds an intent on a and waits for b, held exclusively by a
+// transaction that then asks to read a.
+func TestLockIntentDeadlock(t *testing.T) {
+	lt := txn.NewLockTable()
+	require.Nil(t, mustLock(t, lt, 1, "b", txn.Exclusive))
+	done := make(chan error, 1)
+	go func() {
+		done <- lt.LockAll(context.Background(), nil, 2, [][]byte{[]byte("a"), []byte("b")}, txn.Intent)
+	}()
+	require.Eventually(t, func() bool { return lt.Waiting() == 1 }, time.Second, time.Millisecond)
+	_, err := lt.Lock(1, []byte("a"), txn.Shared)
+	require.ErrorIs(t, err, txn.ErrDeadlock)
+	lt.ReleaseAll(1)
+	require.NoError(t, <-done)
+	lt.ReleaseAll(2)
+	require.Zero(t, lt.Held())
+}
