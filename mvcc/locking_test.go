@@ -61,9 +61,9 @@ func TestLockingScanBlocksInsert(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, plain.Put([]byte("b"), []byte("1")))
 	plainCommit := goDo(plain.Commit)
+	requireBlocked(t, plainCommit) // queued first: it gets b first
 	other := beginLocking(t, db)
 	lockingPut := goDo(func() error { return other.Put([]byte("b"), []byte("2")) })
-	requireBlocked(t, plainCommit)
 	requireBlocked(t, lockingPut)
 
 	require.NoError(t, ctCommitPut(t, db, "c", "2"), "outside the range: no wait")
