@@ -213,10 +213,15 @@ func (tx *Txn) lockedRead(key []byte) ([]byte, error) {
 }
 
 // latest returns the newest committed timestamp, which a locking
-// transaction reads at, and advances its SSI snapshot to it.
+// transaction reads at, and advances its SSI snapshot to it, and its
+// horizon slot as read committed does (snapshot says why not during a
+// scan). Called with tx.mu held.
 func (tx *Txn) latest() uint64 {
 	ts := tx.db.oracle.Visible()
 	tx.ser.AdvanceSnapshot(ts)
+	if tx.scans.Load() == 0 {
+		tx.slot.Advance(ts)
+	}
 	return ts
 }
 
