@@ -143,7 +143,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 				if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
 					db.index.Remove(entries[mine:])
 					entries = entries[:mine]
-					r.err = &conflictError{msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
+					r.err = &ConflictError{Kind: SerializationFailure, msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
 					continue
 				}
 				for i, w := range r.writes {

@@ -24,6 +24,7 @@ type Txn struct {
 	ctx      context.Context
 	level    Level
 	readOnly bool
+	managed  bool        // run by Update or View: Commit and Rollback refuse; set before fn runs
 	slot     *txn.Slot   // registry entry: holds the vacuum horizon
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
 	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
@@ -65,7 +66,7 @@ func (tx *Txn) usable() error {
 		return ErrTxnDone
 	}
 	if tx.ser != nil && tx.ser.Doomed() {
-		return tx.fail(tx.serializationError())
+		return tx.fail(tx.serializationError(nil))
 	}
 	return nil
 }
@@ -84,8 +85,14 @@ func (tx *Txn) Err() error {
 	return tx.usable()
 }
 
-func (tx *Txn) serializationError() error {
-	return &conflictError{msg: "serialization failure: a read found a write that completes a dangerous structure of read-write dependencies"}
+// serializationError is the failure of a read that completed a dangerous
+// structure; key is the key read (nil for a Scan).
+func (tx *Txn) serializationError(key []byte) error {
+	msg := "serialization failure: a read found a write that completes a dangerous structure of read-write dependencies"
+	if key != nil {
+		msg = "serialization failure: the read of key " + quoteKey(key) + " found a write that completes a dangerous structure of read-write dependencies"
+	}
+	return &ConflictError{Kind: SerializationFailure, Key: bytes.Clone(key), msg: msg}
 }
 
 // snapshot returns the timestamp a statement reads at: the transaction's
@@ -160,7 +167,7 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	if err := tx.db.ssi.ReadNewer(tx.ser, newer); err != nil {
-		return nil, tx.fail(tx.serializationError())
+		return nil, tx.fail(tx.serializationError(key))
 	}
 	if !ok {
 		return nil, ErrNotFound
@@ -197,7 +204,7 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, txn.ErrDeadlock):
-			return nil, tx.fail(&conflictError{msg: "deadlock: waiting for the lock on key " + quoteKey(key) + " would close a cycle of waiters", deadlock: true})
+			return nil, tx.fail(&ConflictError{Kind: DeadlockFailure, Key: bytes.Clone(key), msg: "deadlock: waiting for the lock on key " + quoteKey(key) + " would close a cycle of waiters"})
 		case txn.IsClosedWait(err):
 			tx.finish()
 			return nil, ErrClosed
@@ -420,7 +427,17 @@ func (m *merger) item(it storeItem) bool {
 // Under Snapshot and Serializable it fails with ErrConflict when a
 // concurrent transaction committed a write to the same key first. In every
 // case the transaction is finished afterwards.
+//
+// Inside DB.Update and DB.View, Commit returns ErrManagedTxn and changes
+// nothing: the function's return commits or rolls back.
 func (tx *Txn) Commit() error {
+	if tx.managed {
+		return ErrManagedTxn
+	}
+	return tx.commit()
+}
+
+func (tx *Txn) commit() error {
 	tx.mu.Lock()
 	if err := tx.usable(); err != nil {
 		tx.mu.Unlock()
@@ -478,8 +495,16 @@ func (db *DB) submit(req *commitReq) error {
 }
 
 // Rollback discards the transaction's writes. It returns ErrTxnDone if the
-// transaction already ended, so `defer tx.Rollback()` is safe.
+// transaction already ended, so `defer tx.Rollback()` is safe. Inside
+// DB.Update and DB.View it returns ErrManagedTxn and changes nothing.
 func (tx *Txn) Rollback() error {
+	if tx.managed {
+		return ErrManagedTxn
+	}
+	return tx.rollback()
+}
+
+func (tx *Txn) rollback() error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.db.closed.Load() {
@@ -505,5 +530,5 @@ func (tx *Txn) fail(err error) error {
 }
 
 func (tx *Txn) conflict(key []byte, ts uint64) error {
-	return &conflictError{msg: "key " + quoteKey(key) + " was committed at ts " + itoa(ts) + " after this transaction's snapshot at " + itoa(tx.readTS)}
+	return &ConflictError{Kind: WriteConflict, Key: bytes.Clone(key), TS: ts, msg: "key " + quoteKey(key) + " was committed at ts " + itoa(ts) + " after this transaction's snapshot at " + itoa(tx.readTS)}
 }

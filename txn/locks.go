@@ -33,8 +33,9 @@ type keyLock struct {
 	wake   chan struct{} // closed when the holder releases; nil when none waits
 }
 
-// ErrDeadlock: waiting for the lock would close a cycle of waiters.
-var ErrDeadlock = errors.New("lock wait would deadlock")
+// ErrDeadlock: waiting for the lock would close a cycle of waiters. It is
+// also mvcc.ErrDeadlock (the same value).
+var ErrDeadlock = errors.New("mvkv: deadlock")
 
 // NewLockTable returns an empty lock table.
 func NewLockTable() *LockTable {

@@ -125,8 +125,10 @@ type SerTxn struct {
 type keyRange struct{ start, end []byte } // [start, end); nil: unbounded
 
 // ErrSerialization is returned when committing or reading would complete
-// a dangerous structure.
-var ErrSerialization = errors.New("serialization failure")
+// a dangerous structure. Package mvcc reports it as a *mvcc.ConflictError
+// of kind SerializationFailure, which matches both mvcc.ErrConflict and
+// this error.
+var ErrSerialization = errors.New("mvkv: serialization failure")
 
 // NewSSI returns an empty tracker.
 func NewSSI() *SSI {
