@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -309,118 +308,6 @@ func (tx *Txn) sortedWrites() []*write {
 		slices.SortFunc(tx.sorted, func(a, b *write) int { return bytes.Compare(a.key, b.key) })
 	}
 	return tx.sorted
-}
-
-// Scan yields the keys in [start, end) visible to the transaction, with
-// their values, in ascending order; nil start or end is unbounded. The
-// transaction's own writes are included. Breaking out of the loop is
-// allowed. A finished transaction or closed DB yields nothing.
-//
-// Under Serializable the range read is recorded (up to where the loop
-// stopped), so that a concurrent insert into it is a conflict. A
-// serialization failure found while scanning does not cut the scan short:
-// it is reported by the transaction's next call (or Commit).
-func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
-	return func(yield func([]byte, []byte) bool) {
-		tx.mu.Lock()
-		if tx.usable() != nil {
-			tx.mu.Unlock()
-			return
-		}
-		ts := tx.snapshot()
-		tx.scans.Add(1)
-		defer tx.scans.Add(-1)
-		// Our own writes in range, copied so that writes made while the
-		// caller loops do not disturb the iteration.
-		all := tx.sortedWrites()
-		lo, _ := slices.BinarySearchFunc(all, start, cmpWriteKey)
-		hi := len(all)
-		if end != nil {
-			hi, _ = slices.BinarySearchFunc(all, end, cmpWriteKey)
-		}
-		own := slices.Clone(all[lo:max(lo, hi)])
-		ranged := -1
-		if tx.ser != nil {
-			ranged = tx.ser.RecordRange(start, end)
-		}
-		tx.mu.Unlock()
-
-		m := merger{own: own, yield: yield}
-		var last []byte
-		walkedAll := true
-		err := tx.db.scanStore(start, end, ts, tx.ser != nil, func(it storeItem) bool {
-			if tx.done.Load() {
-				walkedAll = false
-				return false
-			}
-			last = it.key
-			if tx.ser != nil && len(it.newer) > 0 {
-				// Dooms the transaction on a dangerous structure; the
-				// failure surfaces at its next call.
-				_ = tx.db.ssi.ReadNewer(tx.ser, it.newer)
-			}
-			if !m.item(it) {
-				walkedAll = false
-				return false
-			}
-			return true
-		})
-		if err != nil {
-			// A damaged record: the transaction cannot go on reading a
-			// state it cannot trust. Err and the next call report it.
-			tx.mu.Lock()
-			tx.corrupt = err
-			tx.finish()
-			tx.mu.Unlock()
-			return
-		}
-		if walkedAll && !m.stopped && !tx.done.Load() {
-			m.rest()
-		}
-		if tx.ser != nil && !walkedAll && last != nil {
-			tx.ser.NarrowRange(ranged, last)
-		}
-	}
-}
-
-// merger merges a transaction's own writes (sorted) into a store scan.
-type merger struct {
-	own     []*write
-	yield   func([]byte, []byte) bool
-	stopped bool
-}
-
-// before yields the own writes with keys below key (all when key is nil).
-func (m *merger) before(key []byte) bool {
-	for len(m.own) > 0 && (key == nil || bytes.Compare(m.own[0].key, key) < 0) {
-		w := m.own[0]
-		m.own = m.own[1:]
-		if !w.tombstone && !m.yield(bytes.Clone(w.key), cloneValue(w.value)) {
-			m.stopped = true
-			return false
-		}
-	}
-	return true
-}
-
-func (m *merger) rest() { m.before(nil) }
-
-// item yields one scanned key, or our own write of it, which shadows it.
-func (m *merger) item(it storeItem) bool {
-	if !m.before(it.key) {
-		return false
-	}
-	k, v, present := it.key, it.value, it.present
-	if len(m.own) > 0 && bytes.Equal(m.own[0].key, it.key) {
-		w := m.own[0]
-		m.own = m.own[1:]
-		v, present = cloneValue(w.value), !w.tombstone
-	}
-	if present && !m.yield(k, v) {
-		m.stopped = true
-		return false
-	}
-	return true
 }
 
 // Commit makes the transaction's writes durable and visible, atomically.

@@ -232,6 +232,17 @@ func (t *SerTxn) NarrowRange(h int, last []byte) {
 	t.ranges[h].end = end
 }
 
+// NarrowRangeStart shrinks a recorded range to [first, end) once a
+// descending walk stopped early at first: keys below it were never read.
+func (t *SerTxn) NarrowRangeStart(h int, first []byte) {
+	if h < 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ranges[h].start = bytes.Clone(first)
+}
+
 // Doom marks t as failed: its next call reports a serialization failure.
 func (t *SerTxn) Doom() {
 	t.mu.Lock()
