@@ -176,24 +176,6 @@ type Entry struct {
 	Version Version
 }
 
-// Apply adds versions atomically with respect to readers: a reader sees
-// all of them or none. The Index keeps the key and value slices; callers
-// must not modify them afterwards.
-func (ix *Index) Apply(entries []Entry) {
-	ix.mu.Lock()
-	for i := range entries {
-		ix.addLocked(entries[i].Key, nil, entries[i].Version)
-	}
-	ix.mu.Unlock()
-}
-
-// Add adds one version (see Apply).
-func (ix *Index) Add(key []byte, v Version) {
-	ix.mu.Lock()
-	ix.addLocked(key, nil, v)
-	ix.mu.Unlock()
-}
-
 // errBeforeImage reports a before-image that does not match the version
 // the index holds as the file's.
 var errBeforeImage = errors.New("index: the file's version of the key is not the one the index holds")
@@ -241,19 +223,6 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 	ix.reclaim.push(c.key, c.versions[len(c.versions)-1].TS, added)
 	ix.refresh(c)
 	return nil
-}
-
-// Ascend calls fn for each key in [start, end) in ascending order with its
-// version visible at ts, skipping keys with none (but not tombstones: fn
-// sees them and decides). nil start or end is unbounded. Iteration stops
-// when fn returns false. See Walk for the locking rules.
-func (ix *Index) Ascend(start, end []byte, ts uint64, fn func(key []byte, v Version) bool) {
-	ix.Walk(start, end, ts, false, func(it Item) bool {
-		if !it.Visible {
-			return true
-		}
-		return fn(it.Key, it.Version)
-	})
 }
 
 // Item is one key met by Walk.

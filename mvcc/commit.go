@@ -258,7 +258,8 @@ func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.E
 		if err = db.validate(w, r); err != nil {
 			return
 		}
-		ts = db.oracle.Next()
+		db.lastTS++
+		ts = db.lastTS
 		for i, wr := range r.writes {
 			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, InFile: !wr.tombstone}
 			if err = w.Install(wr.key, befores[i], v); err != nil {

@@ -41,6 +41,9 @@ type DB struct {
 	store atomic.Pointer[fileStore] // the pipeline's access to the file
 	view  atomic.Pointer[view]      // the shared read transaction, see view.go
 	keys  atomic.Int64              // keys in the file; written by the pipeline
+	// lastTS is the last commit timestamp assigned; only the commit
+	// pipeline uses it (after Open), so commit timestamps are dense.
+	lastTS uint64
 
 	stats counters
 	vac   vacuumer // vacuum and autovacuum, see autovacuum.go
@@ -162,6 +165,7 @@ func Open(path string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	db.oracle = txn.NewOracle(lastTS)
+	db.lastTS = lastTS
 	db.renewView()
 	go db.runCommits()
 	db.startVacuum()

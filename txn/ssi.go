@@ -166,12 +166,6 @@ func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 	}
 }
 
-// Safe reports whether t runs on a safe snapshot (untracked, never aborts).
-func (t *SerTxn) Safe() bool { return t.safe }
-
-// Snapshot returns t's snapshot timestamp.
-func (t *SerTxn) Snapshot() uint64 { return t.snapshot.Load() }
-
 // RecordKey notes that t read key. Call it before looking the key up.
 func (t *SerTxn) RecordKey(key []byte) {
 	if t.safe {
