@@ -34,4 +34,3 @@ func (ix *Index) Ascend(start, end []byte, ts uint64, fn func(key []byte, v Vers
 		return fn(it.Key, it.Version)
 	})
 }
-
