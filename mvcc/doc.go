@@ -54,7 +54,14 @@
 // held for one read or one chunk of a scan only; a scan walks the file in
 // chunks and merges each with the chains of the same span (read.go says
 // why that order is safe against commits that race it). Readers never
-// wait for writers; the file's pages are never pinned by a long snapshot.
+// wait for writers; the file's pages are never pinned by a long snapshot
+// (only Backup holds one read transaction for its whole length).
+//
+// Scan, ScanReverse and ScanPrefix walk a range in ascending or
+// descending key order, merging the transaction's own writes; under
+// Serializable each records the range it read (up to where the loop
+// stopped, from either side), so a concurrent insert into it is a
+// conflict.
 //
 // Slices returned by Get and yielded by Scan are copies the caller owns:
 // modifying them changes nothing in the database or in what other
@@ -83,6 +90,10 @@
 //     failure is returned by the transaction's next call or Commit;
 //   - GetForUpdate, under Snapshot and Serializable, when a newer version
 //     was committed after the snapshot, or on a deadlock (also ErrDeadlock).
+//
+// Every conflict is a *ConflictError: errors.As gives its Kind (write
+// conflict, serialization failure, deadlock) and, where there is one, the
+// key it was found on.
 //
 // After a conflict the transaction is finished: later calls return an
 // error matching ErrTxnDone that also still matches ErrConflict, until
@@ -123,7 +134,13 @@
 //
 // Overwrites and deletes free pages in the file that bbolt reuses, so the
 // file stops growing but does not shrink; Compact copies a closed database
-// to a new, packed file.
+// to a new, packed file. DB.Backup copies an open one, consistent as of
+// one commit group, while it serves reads and commits.
+//
+// # Monitoring
+//
+// DB.Stats returns the engine's figures; Stats.Metrics, Stats.WritePrometheus
+// and DB.StatsVar (an expvar.Var) export them for monitoring systems.
 //
 // # Lock order
 //
