@@ -18,21 +18,12 @@ func TestManagedTxnCommitRollbackRefused(t *testing.T) {
 	before := db.Stats()
 	err := db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
 		require.NoError(t, tx.Put([]byte("k"), []byte("v")))
-		require.ErrorIs(t, tx.Commit(), mvcc.ErrManagedTxn)
-		require.ErrorIs(t, tx.Rollback(), mvcc.ErrManagedTxn)
-		// Still usable: the refused calls changed nothing.
-		v, err := tx.Get([]byte("k"))
-		require.NoError(t, err)
-		require.Equal(t, "v", string(v))
+		requireManaged(t, tx)
 		return nil
 	})
 	require.NoError(t, err)
 	require.NoError(t, db.View(ctx, func(tx *mvcc.Txn) error {
-		require.ErrorIs(t, tx.Commit(), mvcc.ErrManagedTxn)
-		require.ErrorIs(t, tx.Rollback(), mvcc.ErrManagedTxn)
-		v, err := tx.Get([]byte("k"))
-		require.NoError(t, err)
-		require.Equal(t, "v", string(v))
+		requireManaged(t, tx)
 		return nil
 	}))
 	after := db.Stats()
@@ -49,6 +40,17 @@ func TestManagedTxnCommitRollbackRefused(t *testing.T) {
 		require.ErrorIs(t, err, mvcc.ErrNotFound)
 		return nil
 	}))
+}
+
+// requireManaged checks that Commit and Rollback are refused and that the
+// transaction is still usable afterwards: it still reads k=v.
+func requireManaged(t *testing.T, tx *mvcc.Txn) {
+	t.Helper()
+	require.ErrorIs(t, tx.Commit(), mvcc.ErrManagedTxn)
+	require.ErrorIs(t, tx.Rollback(), mvcc.ErrManagedTxn)
+	v, err := tx.Get([]byte("k"))
+	require.NoError(t, err)
+	require.Equal(t, "v", string(v))
 }
 
 // The size errors say the size and the limit; conflicts are typed errors
