@@ -81,7 +81,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	defer e.Close()
+	defer e.Close() //nolint:errcheck // a throwaway benchmark database
 	res.Engine, res.Note = e.Name(), e.Note()
 	if !Supports(e, cfg.Level) {
 		res.Skipped = fmt.Sprintf("%s cannot express %s: %s", e.Name(), cfg.Level, e.Note())

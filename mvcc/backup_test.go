@@ -27,8 +27,10 @@ func bankKey(i int) []byte { return fmt.Appendf(nil, "acct/%03d", i) }
 
 func bankBalance(t testing.TB, v []byte) int64 {
 	require.Len(t, v, 8)
-	return int64(binary.BigEndian.Uint64(v))
+	return balance(v)
 }
+
+func balance(v []byte) int64 { return int64(binary.BigEndian.Uint64(v)) }
 
 // bankTotal sums every account, failing on a missing one.
 func bankTotal(t testing.TB, db *mvcc.DB) int64 {
@@ -51,7 +53,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	dir := t.TempDir()
 	db, err := mvcc.Open(filepath.Join(dir, "db"), &mvcc.Options{NoSync: true})
 	require.NoError(t, err)
-	defer db.Close() //nolint:errcheck // test cleanup
+	defer db.Close()
 	ctx := context.Background()
 	require.NoError(t, db.Update(ctx, mvcc.Serializable, func(tx *mvcc.Txn) error {
 		for i := range bankAccounts {
@@ -94,10 +96,10 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 						return err
 					}
 					amt := int64(r.IntN(10))
-					if err := tx.Put(bankKey(a), binary.BigEndian.AppendUint64(nil, uint64(bankBalance(t, va)-amt))); err != nil {
+					if err := tx.Put(bankKey(a), binary.BigEndian.AppendUint64(nil, uint64(balance(va)-amt))); err != nil {
 						return err
 					}
-					return tx.Put(bankKey(b), binary.BigEndian.AppendUint64(nil, uint64(bankBalance(t, vb)+amt)))
+					return tx.Put(bankKey(b), binary.BigEndian.AppendUint64(nil, uint64(balance(vb)+amt)))
 				})
 				if err != nil {
 					t.Error(err)

@@ -2,7 +2,6 @@ package mvcc_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,7 +58,7 @@ func TestErrorDetails(t *testing.T) {
 	db := openTestDB(t)
 	tx, err := db.Begin(mvcc.Snapshot)
 	require.NoError(t, err)
-	defer tx.Rollback() //nolint:errcheck // test cleanup
+	defer tx.Rollback()
 	err = tx.Put(make([]byte, mvcc.MaxKeySize+1), nil)
 	require.ErrorIs(t, err, mvcc.ErrKeyTooLarge)
 	require.Contains(t, err.Error(), "32769 bytes, the limit is 32768")
@@ -73,7 +72,7 @@ func TestErrorDetails(t *testing.T) {
 	err = tx.Put([]byte("k"), []byte("mine"))
 	require.ErrorIs(t, err, mvcc.ErrConflict)
 	var ce *mvcc.ConflictError
-	require.True(t, errors.As(err, &ce))
+	require.ErrorAs(t, err, &ce)
 	require.Equal(t, mvcc.WriteConflict, ce.Kind)
 	require.Equal(t, "k", string(ce.Key))
 	require.NotZero(t, ce.TS)

@@ -45,7 +45,7 @@ func TestScanReverseMatchesScan(t *testing.T) {
 	}
 	old, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, ReadOnly: true})
 	require.NoError(t, err)
-	defer old.Rollback() //nolint:errcheck // test cleanup
+	defer old.Rollback()
 	require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
 		for i := 0; i < n; i += 7 {
 			var err error
@@ -65,7 +65,7 @@ func TestScanReverseMatchesScan(t *testing.T) {
 	}))
 	mine, err := db.Begin(mvcc.Snapshot)
 	require.NoError(t, err)
-	defer mine.Rollback() //nolint:errcheck // test cleanup
+	defer mine.Rollback()
 	for i := 5; i < n; i += 97 {
 		require.NoError(t, mine.Put(key(i), []byte("own")))
 		require.NoError(t, mine.Delete(key(i+1)))

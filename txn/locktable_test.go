@@ -2,7 +2,6 @@ package txn_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -114,6 +113,6 @@ func TestLockTableWaitEnds(t *testing.T) {
 	close(done)
 	err = <-ch
 	require.True(t, txn.IsClosedWait(err), "got %v", err)
-	require.False(t, errors.Is(err, txn.ErrDeadlock))
+	require.NotErrorIs(t, err, txn.ErrDeadlock)
 	require.Equal(t, 1, lt.Held())
 }
