@@ -3,6 +3,7 @@ package gc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -83,6 +84,11 @@ func (c *Collector) vacuum(ctx context.Context, auto bool) (s Stats, err error) 
 		s.Duration = time.Since(start)
 		c.record(s, err, auto)
 	}()
+	if c.cfg.Prepare != nil {
+		if err := c.cfg.Prepare(ctx); err != nil {
+			return s, fmt.Errorf("gc: preparing the pass: %w", err)
+		}
+	}
 	s.Horizon = c.h.Horizon()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -153,7 +159,11 @@ func (c *Collector) Totals() Totals {
 // decided on: versions a pass could remove from memory now (an estimate,
 // see index.Index.Reclaimable) and the versions it would keep there.
 func (c *Collector) Due() (due bool, reclaimable, kept int64) {
-	reclaimable = c.ix.Reclaimable(c.h.Horizon())
+	h := c.h.Horizon
+	if c.cfg.DueHorizon != nil {
+		h = c.cfg.DueHorizon
+	}
+	reclaimable = c.ix.Reclaimable(h())
 	kept = max(c.ix.Versions()-reclaimable, 0)
 	return c.cfg.Policy.Due(reclaimable, kept), reclaimable, kept
 }

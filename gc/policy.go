@@ -1,6 +1,9 @@
 package gc
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Policy decides when autovacuum starts a pass: when the versions it could
 // remove from memory now reach Threshold + ScaleFactor * the versions it
@@ -52,6 +55,15 @@ type Config struct {
 	Pause time.Duration
 	// Policy decides when Auto starts a pass. Zero fields take defaults.
 	Policy Policy
+	// Prepare, if set, runs at the start of every pass, before the
+	// horizon is taken; its error fails the pass. The engine uses it to
+	// have the file catch up with memory, so that the pass may let go of
+	// what it holds.
+	Prepare func(context.Context) error
+	// DueHorizon, if set, is the horizon Due estimates the work at,
+	// instead of the Horizon a pass uses: for an engine whose Prepare
+	// moves the pass's horizon forward.
+	DueHorizon func() uint64
 	// Interval is how often Auto checks the policy when nothing kicks it.
 	// Default 1s. A check costs O(log versions) and one horizon
 	// computation.

@@ -109,6 +109,7 @@ type Index struct {
 	versions atomic.Int64 // versions held, tombstones included; written under mu
 	garbage  int64        // versions superseded or deleted, see Garbage; guarded by mu
 	reclaim  reclaimQueue
+	applied  atomic.Uint64 // see SetApplied
 }
 
 func less(a, b entry) bool { return compare(&a, &b) < 0 }
@@ -138,8 +139,16 @@ func (ix *Index) refresh(c *chain) {
 
 // New returns an empty Index.
 func New() *Index {
-	return &Index{tree: btree.NewG(degree, less)}
+	ix := &Index{tree: btree.NewG(degree, less)}
+	ix.applied.Store(^uint64(0))
+	return ix
 }
+
+// SetApplied tells the index that the file's data holds every commit up
+// to ts and none after it: Prune never lets a key go whose newest version
+// is after ts, since no reader could find it in the file. Until it is
+// called, the file is taken to hold every commit.
+func (ix *Index) SetApplied(ts uint64) { ix.applied.Store(ts) }
 
 // Find returns the version of key visible at ts: the newest with TS <= ts.
 // held reports whether the index holds key at all; when it does, its
@@ -349,6 +358,12 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 // newer than ts (nil when none): what a serializable reader must know of
 // the writes it did not see.
 func (ix *Index) Lookup(key []byte, ts uint64) (v Version, visible, held bool, newer []uint64) {
+	if ix.versions.Load() == 0 {
+		// Nothing held (the common case for data at rest): no lock. A
+		// version added meanwhile is one a caller must be ready to meet
+		// after the call anyway.
+		return v, false, false, nil
+	}
 	ix.mu.RLock()
 	e, held := ix.lookup(key)
 	if held {
@@ -369,6 +384,13 @@ type Writer struct{ ix *Index }
 // index holds as the file's.
 func (w Writer) Install(key []byte, before *Version, v Version) error {
 	return w.ix.addLocked(key, before, v)
+}
+
+// Newest returns key's newest version held, and whether the index holds
+// key, including versions added earlier in the same Write.
+func (w Writer) Newest(key []byte) (Version, bool) {
+	e, ok := w.ix.lookup(key)
+	return e.top, ok
 }
 
 // LatestTS returns the commit timestamp of key's newest version held, 0 if

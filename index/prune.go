@@ -89,7 +89,8 @@ func (q *reclaimQueue) pop() {
 }
 
 // Prune removes from memory the versions no snapshot at or above horizon
-// needs from it (see chain.removable), at most about limit of them,
+// needs from it (see chain.removable; the horizon is capped at what the
+// file holds, see SetApplied), at most about limit of them,
 // consuming the reclaim queue in timestamp order. The caller must
 // guarantee that no open transaction reads below horizon and that every
 // commit at or below horizon is in the file.
@@ -102,6 +103,7 @@ func (q *reclaimQueue) pop() {
 // commits and readers wait: the lock is held for at most limit removals
 // and 4*limit queue entries.
 func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
+	horizon = min(horizon, ix.applied.Load())
 	limit = max(limit, 1)
 	var r PruneResult
 	ix.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/mvkv/mvkv/gc"
+	"github.com/mvkv/mvkv/txn"
 )
 
 // vacuumer wires the gc package to the DB: the index is the gc.Index and
@@ -29,11 +30,15 @@ type vacuumer struct {
 
 func (db *DB) startVacuum() {
 	o := db.opts
-	db.vac.gc = gc.New(db.index, db.oracle, gc.Config{
-		BatchSize: o.VacuumBatchSize,
-		Pause:     o.VacuumPause,
-		Policy:    gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
-		Interval:  o.AutovacuumInterval,
+	db.vac.gc = gc.New(db.index, pruneHorizon{db.oracle}, gc.Config{
+		// What the log holds must reach the data bucket before memory can
+		// let it go (see checkpoint.go).
+		Prepare:    func(context.Context) error { return db.requestCheckpoint() },
+		DueHorizon: db.oracle.Horizon,
+		BatchSize:  o.VacuumBatchSize,
+		Pause:      o.VacuumPause,
+		Policy:     gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
+		Interval:   o.AutovacuumInterval,
 	})
 	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
 	db.vac.kickAt = 1 << 62
@@ -58,3 +63,9 @@ func (db *DB) stopVacuum() {
 	db.vac.stopped = true
 	db.vac.gate.Unlock()
 }
+
+// pruneHorizon is the gc.Horizon of a DB: the snapshot horizon, capped at
+// the oldest applied mark a reader may rely on (see checkpoint.go).
+type pruneHorizon struct{ o *txn.Oracle }
+
+func (h pruneHorizon) Horizon() uint64 { return h.o.PruneHorizon() }

@@ -23,7 +23,7 @@ import (
 // TestDataLargerThanMemoryChild in a child process whose Go memory is
 // limited (GOMEMLIMIT and debug.SetMemoryLimit), so that nothing the parent
 // test process holds counts: the child writes 200,000 keys of 1 KB (about
-// four times its limit), checks that the heap stays under the limit
+// four times its limit; half as many under the race detector), checks that the heap stays under the limit
 // after the load, reads every key back, scans them all in order, and
 // does it again after a reopen. MVKV_BIGDATA_KEYS changes the key count.
 func TestDataLargerThanMemory(t *testing.T) {
@@ -62,6 +62,9 @@ func TestDataLargerThanMemoryChild(t *testing.T) {
 	}
 	debug.SetMemoryLimit(bigdataLimit)
 	n := 200_000
+	if raceEnabled {
+		n = 100_000 // still twice the limit
+	}
 	if s := os.Getenv("MVKV_BIGDATA_KEYS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}

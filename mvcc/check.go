@@ -11,22 +11,24 @@ import (
 )
 
 // check verifies that memory and the file agree, for tests (as bbolt's
-// tests call Tx.Check): the index's own invariants; every record's
-// checksum; no record newer than the newest published commit; the key
-// count and the last timestamp in the meta bucket; and, for every key the
-// index holds, that its newest version is what the file holds (an InFile
-// or in-memory value: the same timestamp, and the same value when memory
-// has it; a tombstone: no record). It reads everything: not for
-// production paths. Call it with no commit in flight.
+// tests call Tx.Check): the index's own invariants; every record's and
+// logged write's checksum; the log holding only commits after "applied"
+// and none after the newest published one; the meta bucket's key count
+// against the data bucket; and, for every key the index holds, that its
+// newest version is where it should be: in the data bucket (the same
+// timestamp, and value when memory has it; a tombstone: no record) when
+// applied, in the log otherwise. With an empty log, the key count in
+// memory must match the file's. It reads everything: not for production
+// paths. Call it with no commit in flight.
 func (db *DB) check() error {
 	if err := db.index.Check(); err != nil {
 		return err
 	}
-	visible := db.oracle.Visible()
+	visible, applied := db.oracle.Visible(), db.applied.Load()
 	return db.guard(func() error {
 		return db.bolt.View(func(btx *bolt.Tx) error {
-			data, meta := btx.Bucket(dataBucket), btx.Bucket(metaBucket)
-			if data == nil || meta == nil {
+			data, meta, log := btx.Bucket(dataBucket), btx.Bucket(metaBucket), btx.Bucket(logBucket)
+			if data == nil || meta == nil || log == nil {
 				return fmt.Errorf("check: missing buckets")
 			}
 			var n int64
@@ -35,8 +37,8 @@ func (db *DB) check() error {
 				if err != nil {
 					return err
 				}
-				if ts > visible {
-					return fmt.Errorf("check: key %s: record at ts %d, newest commit %d", quoteKey(k), ts, visible)
+				if ts > applied {
+					return fmt.Errorf("check: key %s: record at ts %d, applied %d", quoteKey(k), ts, applied)
 				}
 				n++
 				return nil
@@ -44,16 +46,40 @@ func (db *DB) check() error {
 			if err != nil {
 				return err
 			}
-			if got := int64(binary.BigEndian.Uint64(meta.Get(keysKey))); got != n || db.keys.Load() != n {
-				return fmt.Errorf("check: %d keys in the file, meta says %d, memory %d", n, got, db.keys.Load())
+			inLog := map[string]bool{}
+			err = log.ForEach(func(rev, b []byte) error {
+				ts, key, _, _, err := decodeLogged(rev, b)
+				if err != nil {
+					return err
+				}
+				if ts <= applied || ts > visible {
+					return fmt.Errorf("check: logged write of key %s at ts %d, applied %d, newest commit %d", quoteKey(key), ts, applied, visible)
+				}
+				inLog[string(rev)] = true
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if got := int64(binary.BigEndian.Uint64(meta.Get(keysKey))); got != n {
+				return fmt.Errorf("check: %d keys in the data bucket, meta says %d", n, got)
+			}
+			if len(inLog) == 0 && db.keys.Load() != n {
+				return fmt.Errorf("check: %d keys in the file, memory says %d", n, db.keys.Load())
 			}
 			if ts := binary.BigEndian.Uint64(meta.Get(tsKey)); ts != visible {
 				return fmt.Errorf("check: meta timestamp %d, newest commit %d", ts, visible)
 			}
 			var ferr error
 			db.index.Walk(nil, nil, ^uint64(0), false, func(it index.Item) bool {
-				rec := data.Get(it.Key)
 				v := it.Version
+				if v.TS > applied {
+					if !inLog[string(appendRev(nil, v.TS, v.Seq))] {
+						ferr = fmt.Errorf("check: key %s at ts %d, after applied %d, is not in the log", quoteKey(it.Key), v.TS, applied)
+					}
+					return ferr == nil
+				}
+				rec := data.Get(it.Key)
 				switch {
 				case v.Tombstone && rec != nil:
 					ferr = fmt.Errorf("check: key %s deleted at ts %d, still in the file", quoteKey(it.Key), v.TS)

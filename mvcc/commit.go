@@ -34,12 +34,15 @@ type write struct {
 }
 
 type commitReq struct {
-	tx     *Txn
-	writes []write  // sorted by key
-	keys   [][]byte // the writes' keys, for SSI
-	ts     uint64   // commit timestamp, set by the pipeline on success
-	err    error
-	done   chan struct{}
+	// checkpoint asks the pipeline to apply the log (DB.Vacuum); such a
+	// request carries no transaction.
+	checkpoint bool
+	tx         *Txn
+	writes     []write  // sorted by key
+	keys       [][]byte // the writes' keys, for SSI
+	ts         uint64   // commit timestamp, set by the pipeline on success
+	err        error
+	done       chan struct{}
 }
 
 func (db *DB) runCommits() {
@@ -71,8 +74,37 @@ func (db *DB) runCommits() {
 			}
 			continue
 		}
-		stopped = db.commitBatch(batch)
+		commits := batch[:0:0]
+		var checkpoints []*commitReq
+		for _, r := range batch {
+			if r.checkpoint {
+				checkpoints = append(checkpoints, r)
+			} else {
+				commits = append(commits, r)
+			}
+		}
+		if len(commits) > 0 {
+			stopped = db.commitBatch(commits)
+		}
+		if len(checkpoints) > 0 {
+			var err error
+			if stopped == nil {
+				err = db.checkpoint()
+			} else {
+				err = fmt.Errorf("%w: %w (%w)", ErrClosed, errCommitsStopped, stopped)
+			}
+			for _, r := range checkpoints {
+				r.err = err
+				close(r.done)
+			}
+		}
 	}
+}
+
+// requestCheckpoint has the pipeline apply the commit log to the data bucket now,
+// and waits for it.
+func (db *DB) requestCheckpoint() error {
+	return db.submit(&commitReq{checkpoint: true, done: make(chan struct{})})
 }
 
 // failQueued fails every request still queued at Close.
@@ -94,37 +126,38 @@ func (db *DB) failQueued() {
 //
 // Inside the bbolt transaction, each member in turn:
 //
-//  1. reads the file's version of every key it writes (the before-images;
-//     the bbolt transaction sees the earlier members' writes);
+//  1. reads the file's version of every key it writes (the before-images:
+//     what snapshots older than the commit read once the index holds the
+//     key, for a key it does not hold yet);
 //  2. under the index's write lock, passes first-committer-wins against
 //     the index as it stands after the members before it, takes its
-//     commit timestamp, and installs its versions with the before-images
-//     (package index): snapshots older than the commit keep reading the
-//     before-images from memory;
+//     commit timestamp, and installs its versions, values included, with
+//     the before-images (package index);
 //  3. passes SSI's edge search, outside that lock (txn.SSI says why no
 //     edge is lost that way), or has its versions taken out again;
-//  4. writes its keys to the data bucket (puts, and deletes of the keys
-//     the file holds).
+//  4. appends its writes to the log bucket.
 //
-// Then the group's last timestamp and the key count go to the meta
-// bucket, the shared view is retired, and bbolt commits (one fsync). The
-// versions stay invisible until Publish: their timestamps are above every
-// snapshot handed out so far. A new view is installed before Publish, so
-// that every snapshot at or after the group reads a view that includes it.
+// Then the group's last timestamp goes to the meta bucket, the shared view
+// is retired, and bbolt commits (one fsync). The versions stay invisible
+// until Publish: their timestamps are above every snapshot handed out so
+// far. The data bucket is not written: the checkpoint applies the log to
+// it later, in large batches (checkpoint.go), and until then the index
+// holds the new versions with their values.
 func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	var (
 		ok      []*commitReq
 		entries []index.Entry // versions installed, to take out if the group fails
-		keys    = db.keys.Load()
+		keys    int64         // change in the number of live keys
+		logged  int64         // bytes appended to the log
 	)
 	err := db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
-			data := btx.Bucket(dataBucket)
-			data.FillPercent = 0.9
+			data, log := btx.Bucket(dataBucket), btx.Bucket(logBucket)
+			log.FillPercent = 1.0 // appends only: pack pages full
 			size := 0
 			for _, r := range batch {
 				for _, w := range r.writes {
-					size += recordHeader + len(w.value)
+					size += revSize + 6 + len(w.key) + len(w.value)
 				}
 			}
 			buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
@@ -134,7 +167,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 					r.err = err
 					continue
 				}
-				ts, err := db.install(r, befores, &entries)
+				ts, delta, err := db.install(r, befores, &entries)
 				if err != nil {
 					r.err = err
 					continue
@@ -147,37 +180,25 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 					continue
 				}
 				for i, w := range r.writes {
-					switch {
-					case w.tombstone && befores[i] != nil:
-						err = data.Delete(w.key)
-						keys--
-					case w.tombstone:
-					default:
-						s := len(buf)
-						buf = appendRecord(buf, w.key, w.value, ts)
-						err = data.Put(w.key, buf[s:len(buf):len(buf)])
-						if befores[i] == nil {
-							keys++
-						}
-					}
-					if err != nil {
+					s := len(buf)
+					buf = appendRev(buf, ts, uint32(i))
+					m := len(buf)
+					buf = appendLogged(buf, w.key, w.value, w.tombstone)
+					if err := log.Put(buf[s:m:m], buf[m:len(buf):len(buf)]); err != nil {
 						return err
 					}
 				}
+				keys += delta
 				r.ts = ts
 				ok = append(ok, r)
 			}
 			if len(ok) == 0 {
 				return errNothingToCommit
 			}
-			meta := btx.Bucket(metaBucket)
-			var b [16]byte
-			binary.BigEndian.PutUint64(b[:8], ok[len(ok)-1].ts)
-			binary.BigEndian.PutUint64(b[8:], uint64(keys))
-			if err := meta.Put(tsKey, b[:8]); err != nil {
-				return err
-			}
-			if err := meta.Put(keysKey, b[8:]); err != nil {
+			logged = int64(len(buf))
+			var b [8]byte
+			binary.BigEndian.PutUint64(b[:], ok[len(ok)-1].ts)
+			if err := btx.Bucket(metaBucket).Put(tsKey, b[:]); err != nil {
 				return err
 			}
 			// bbolt's commit may remap the file, which waits for every read
@@ -189,9 +210,18 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	db.renewView()
 	switch {
 	case err == nil:
-		db.keys.Store(keys)
+		db.keys.Add(keys)
+		db.logged.records += int64(len(entries))
+		db.logged.bytes += logged
 		db.oracle.Publish(ok[len(ok)-1].ts)
 		db.stats.batches.Add(1)
+		if db.logged.records >= checkpointRecords || db.logged.bytes >= int64(db.opts.CheckpointBytes) {
+			if err := db.checkpoint(); err != nil {
+				// The log keeps the writes; the next checkpoint, or the
+				// next Open, applies them.
+				db.noteCheckpointError(err)
+			}
+		}
 		if db.index.Versions() >= db.vac.kickAt {
 			db.vac.gc.Kick()
 		}
@@ -207,8 +237,8 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		// way its timestamps are never used again, and never published.
 		if len(ok) > 0 && db.groupReachedFile(ok[len(ok)-1].ts) {
 			// Its versions stay in the index, unpublished: the file may
-			// hold them, and the index must then answer for those keys
-			// (with the before-images) to every snapshot until Close.
+			// hold them, and a reopen may apply them; until Close no
+			// snapshot sees them.
 			stop = err
 			for _, r := range ok {
 				r.err = fmt.Errorf("mvkv: commit outcome unknown (the transaction is either entirely durable or entirely absent after a reopen); %w: %w", errCommitsStopped, err)
@@ -231,8 +261,10 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 // errNothingToCommit rolls back a group whose members all failed.
 var errNothingToCommit = errors.New("mvkv: no transaction of the group passed its checks")
 
-// readBefores returns the file's version of each key written, with a
-// copy of its value (nil where the file does not hold the key).
+// readBefores returns the data bucket's version of each key written, with
+// a copy of its value (nil where it does not hold the key). For a key the
+// index does not hold, that is the key's newest committed version: the
+// index lets a key go only once the checkpoint applied its newest version.
 func readBefores(data *bolt.Bucket, writes []write) ([]*index.Version, error) {
 	befores := make([]*index.Version, len(writes))
 	for i, w := range writes {
@@ -251,8 +283,9 @@ func readBefores(data *bolt.Bucket, writes []write) ([]*index.Version, error) {
 
 // install runs first-committer-wins and installs r's versions under the
 // index's write lock, appending them to entries; it returns r's commit
-// timestamp. On failure nothing of r stays in the index.
-func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.Entry) (ts uint64, err error) {
+// timestamp and the change it makes to the number of live keys. On
+// failure nothing of r stays in the index.
+func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.Entry) (ts uint64, keys int64, err error) {
 	mine := len(*entries)
 	db.index.Write(func(w index.Writer) {
 		if err = db.validate(w, r); err != nil {
@@ -261,7 +294,18 @@ func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.E
 		db.lastTS++
 		ts = db.lastTS
 		for i, wr := range r.writes {
-			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, InFile: !wr.tombstone}
+			top, held := w.Newest(wr.key)
+			existed := befores[i] != nil
+			if held {
+				existed = !top.Tombstone
+			}
+			switch {
+			case existed && wr.tombstone:
+				keys--
+			case !existed && !wr.tombstone:
+				keys++
+			}
+			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}
 			if err = w.Install(wr.key, befores[i], v); err != nil {
 				err = fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
 				return
@@ -273,7 +317,7 @@ func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.E
 		db.index.Remove((*entries)[mine:])
 		*entries = (*entries)[:mine]
 	}
-	return ts, err
+	return ts, keys, err
 }
 
 // validate applies first-committer-wins (Snapshot, Serializable): a key

@@ -40,10 +40,19 @@ type DB struct {
 
 	store atomic.Pointer[fileStore] // the pipeline's access to the file
 	view  atomic.Pointer[view]      // the shared read transaction, see view.go
-	keys  atomic.Int64              // keys in the file; written by the pipeline
+	keys  atomic.Int64              // live keys, as committed; written by the pipeline
 	// lastTS is the last commit timestamp assigned; only the commit
-	// pipeline uses it (after Open), so commit timestamps are dense.
+	// pipeline uses it (after Open). A group that failed leaves a gap: its
+	// timestamps are never handed out again, so nothing that may have
+	// reached the file shares one.
 	lastTS uint64
+
+	applied atomic.Uint64 // every commit up to it is in the data bucket
+	logged  logState      // the log since the last checkpoint: the pipeline's
+
+	ckMu    sync.Mutex // guards ckErr and ckErrAt
+	ckErr   error      // the last checkpoint failure
+	ckErrAt time.Time
 
 	stats counters
 	vac   vacuumer // vacuum and autovacuum, see autovacuum.go
@@ -63,7 +72,7 @@ type Stats struct {
 	// (in the file) and the older versions and tombstones that memory
 	// keeps for open snapshots (DeadVersions).
 	Versions int64
-	// Keys is the number of live keys: the keys the file holds.
+	// Keys is the number of live keys.
 	Keys int64
 	// MemVersions counts the versions the in-memory index holds (see
 	// package index): versions written since the oldest open snapshot and
@@ -107,6 +116,21 @@ type Stats struct {
 	// removed.
 	Vacuums, AutoVacuums uint64
 	VersionsVacuumed     int64
+
+	// LastCheckpointError is the last failure to apply the commit log to
+	// the data (see Options and the package documentation), and
+	// LastCheckpointErrorAt when it happened; nil while none failed. No
+	// commit is lost by one: the log keeps them, and the next checkpoint,
+	// or the next Open, applies them.
+	LastCheckpointError   error
+	LastCheckpointErrorAt time.Time
+}
+
+// noteCheckpointError records a checkpoint failure for Stats.
+func (db *DB) noteCheckpointError(err error) {
+	db.ckMu.Lock()
+	db.ckErr, db.ckErrAt = err, time.Now()
+	db.ckMu.Unlock()
 }
 
 // Open opens or creates the database at path. opts may be nil.
@@ -164,8 +188,10 @@ func Open(path string, opts *Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, err
 	}
+	db.index.SetApplied(db.applied.Load())
 	db.oracle = txn.NewOracle(lastTS)
 	db.lastTS = lastTS
+	db.oracle.SetApplied(db.applied.Load())
 	db.renewView()
 	go db.runCommits()
 	db.startVacuum()
@@ -184,7 +210,7 @@ func (db *DB) load() (ts uint64, err error) {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
 		}
 	}()
-	fresh := false
+	fresh, replay := false, false
 	err = db.bolt.View(func(btx *bolt.Tx) error {
 		meta := btx.Bucket(metaBucket)
 		if meta == nil {
@@ -202,15 +228,29 @@ func (db *DB) load() (ts uint64, err error) {
 		case string(f) != string(formatValue):
 			return fmt.Errorf("%w: %s: unknown format %q", ErrCorrupt, db.path, f)
 		}
-		b, k := meta.Get(tsKey), meta.Get(keysKey)
-		if len(b) != 8 || len(k) != 8 || btx.Bucket(dataBucket) == nil {
+		b, k, a := meta.Get(tsKey), meta.Get(keysKey), meta.Get(appliedKey)
+		if len(b) != 8 || len(k) != 8 || len(a) != 8 || btx.Bucket(dataBucket) == nil || btx.Bucket(logBucket) == nil {
 			return fmt.Errorf("%w: %s: damaged meta bucket", ErrCorrupt, db.path)
 		}
 		ts = binary.BigEndian.Uint64(b)
-		db.keys.Store(int64(binary.BigEndian.Uint64(k)))
+		db.applied.Store(binary.BigEndian.Uint64(a))
+		replay = btx.Bucket(logBucket).Stats().KeyN > 0
 		return nil
 	})
-	if err != nil || !fresh {
+	switch {
+	case err != nil:
+		return ts, err
+	case replay:
+		// A crash left writes in the log: apply them before anything else.
+		if err := db.checkpoint(); err != nil {
+			return ts, err
+		}
+		fallthrough
+	case !fresh:
+		err = db.bolt.View(func(btx *bolt.Tx) error {
+			db.keys.Store(int64(binary.BigEndian.Uint64(btx.Bucket(metaBucket).Get(keysKey))))
+			return nil
+		})
 		return ts, err
 	}
 	err = db.bolt.Update(func(btx *bolt.Tx) error {
@@ -218,16 +258,20 @@ func (db *DB) load() (ts uint64, err error) {
 		if err != nil {
 			return err
 		}
-		if _, err := btx.CreateBucket(dataBucket); err != nil {
-			return err
+		for _, b := range [][]byte{dataBucket, logBucket} {
+			if _, err := btx.CreateBucket(b); err != nil {
+				return err
+			}
 		}
 		if err := meta.Put(formatKey, formatValue); err != nil {
 			return err
 		}
-		if err := meta.Put(keysKey, make([]byte, 8)); err != nil {
-			return err
+		for _, k := range [][]byte{keysKey, tsKey, appliedKey} {
+			if err := meta.Put(k, make([]byte, 8)); err != nil {
+				return err
+			}
 		}
-		return meta.Put(tsKey, make([]byte, 8))
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("mvkv: initialize %s: %w", db.path, err)
@@ -244,6 +288,12 @@ func (db *DB) Close() error {
 		close(db.closing)
 		db.stopVacuum()
 		<-db.pipelineDone
+		if db.logged.records > 0 {
+			// Apply the log now, so that the next Open has nothing to
+			// replay. A failure costs nothing: the log stays, and the next
+			// Open applies it.
+			_ = db.checkpoint()
+		}
 		db.retireView()
 		db.closeErr = db.bolt.Close()
 	})
@@ -318,6 +368,9 @@ func (db *DB) Stats() Stats {
 	}
 	s.DeadVersions = garbage
 	s.Versions = s.Keys + garbage
+	db.ckMu.Lock()
+	s.LastCheckpointError, s.LastCheckpointErrorAt = db.ckErr, db.ckErrAt
+	db.ckMu.Unlock()
 	t := db.vac.gc.Totals()
 	s.Vacuums, s.AutoVacuums, s.VersionsVacuumed = t.Passes, t.AutoPasses, t.VersionsRemoved
 	return s

@@ -17,45 +17,56 @@
 // transaction's commit timestamp; a delete creates a tombstone version.
 //
 // The data lives in a bbolt file: one B+tree, in key order, holding each
-// live key's newest committed version with its commit timestamp and a
+// live key's newest applied version with its commit timestamp and a
 // CRC-32C checksum (layout.go). Memory holds what concurrency needs (the
 // way InnoDB and Oracle keep the newest row in the table and older ones
 // in an undo store): an in-memory B-tree (package index) with the version
-// chains of the keys written since the oldest open snapshot began, that
-// is the before-images those snapshots still read and the commit
-// timestamps that first-committer-wins and SSI check against. Vacuum
-// trims the chains as snapshots end. So the data may be far larger than
-// memory, memory grows with the versions written since the oldest open
-// snapshot (not with the data), and Open reads two meta values and
-// rebuilds nothing: no snapshot survives a restart.
+// chains of the keys written recently, that is the versions written since
+// the oldest open snapshot began, the before-images those snapshots still
+// read, and the commit timestamps that first-committer-wins and SSI check
+// against. Vacuum trims the chains as snapshots end. So the data may be
+// far larger than memory, memory grows with the versions written since
+// the oldest open snapshot (not with the data), and Open reads a few meta
+// values: no snapshot survives a restart, and there is nothing to rebuild.
 //
-// A worked example. The file holds a=1@5 and b=1@5 (value@commit
+// Commits are durable in a log inside the same file, not in the B+tree
+// (checkpoint.go): a commit group appends its writes to the log in one
+// bbolt transaction, a few sequential pages and one fsync whatever keys it
+// wrote, and a checkpoint applies the log to the B+tree in large batches
+// (every 8 MiB or 16,384 writes, before each vacuum pass, and at Close).
+// Until then memory holds those versions, values included; Open applies
+// what a crash left in the log, which is bounded, so Open is too.
+//
+// A worked example. The data holds a=1@5 and b=1@5 (value@commit
 // timestamp); no transaction is open, and memory holds nothing.
 //
 //	T1 begins (snapshot 5).
 //	T2 puts a=2 and deletes b; it commits at 6. Inside the commit's bbolt
-//	    transaction the pipeline reads the file's a=1@5 and b=1@5 (the
+//	    transaction the pipeline reads the data's a=1@5 and b=1@5 (the
 //	    before-images), installs in memory
-//	        a: [1@5] [2@6, value in the file]
+//	        a: [1@5] [2@6]
 //	        b: [1@5] [tombstone@6]
-//	    then writes a=2@6 and deletes b in the file, commits the bbolt
-//	    transaction, and only then publishes 6 to new snapshots.
+//	    then appends "put a=2, delete b at 6" to the log, commits the bbolt
+//	    transaction (one fsync), and only then publishes 6 to new
+//	    snapshots.
 //	T3 begins (snapshot 6).
-//	T1 reads a: memory holds a; the version visible at 5 is 1@5, in
-//	    memory: 1. It reads b: 1, also from memory.
-//	T3 reads a: visible at 6 is 2@6, marked as in the file: it reads the
-//	    file, finds a=2@6 and returns 2. It reads b: tombstone: absent.
-//	    A read of c (in no chain) goes to the file: absent.
-//	T1 and T3 end; vacuum runs with horizon 6. Every snapshot now sees
-//	    the newest versions, which the file holds: a and b leave memory.
+//	T1 reads a: memory holds a; the version visible at 5 is 1@5: 1. It
+//	    reads b: 1, also from memory.
+//	T3 reads a: 2@6, from memory. It reads b: tombstone: absent. A read of
+//	    c (in no chain) goes to the data: absent.
+//	A checkpoint applies the log: the data now holds a=2@6 and no b.
+//	T1 and T3 end; vacuum runs with horizon 6. Every snapshot now sees the
+//	    newest versions, which the data holds: a and b leave memory.
 //
-// Reads ask memory first, then the file through a bbolt read transaction
+// Reads ask memory first, then the data through a bbolt read transaction
 // shared by all readers and renewed after each commit group (view.go),
-// held for one read or one chunk of a scan only; a scan walks the file in
-// chunks and merges each with the chains of the same span (read.go says
-// why that order is safe against commits that race it). Readers never
-// wait for writers; the file's pages are never pinned by a long snapshot
-// (only Backup holds one read transaction for its whole length).
+// held for one read or one chunk of a scan only; a scan walks the data in
+// chunks and merges each with the chains of the same span. Read.go argues
+// why a key memory does not hold is always found, at its newest version,
+// in the data a reader reads, commits and checkpoints racing it included.
+// Readers never wait for writers, and the file's pages are never pinned
+// by a long snapshot (only Backup holds one read transaction for its
+// whole length).
 //
 // Scan, ScanReverse and ScanPrefix walk a range in ascending or
 // descending key order, merging the transaction's own writes; under
@@ -117,13 +128,12 @@
 //
 // # Garbage collection
 //
-// Versions stay in memory exactly as long as an open transaction can see
-// them there; DB.Vacuum gives back the rest (the rule is in the gc
-// package's documentation). It works in batches of a thousand versions,
-// each one short hold of the index lock, so commits go on while it runs,
-// and its cost grows with the versions it removes, not with the data. It
-// never writes the file: each commit already replaced or deleted the keys
-// it wrote there. An autovacuum runs it in the background when the
+// Versions stay in memory as long as an open transaction can see them
+// there, or the log holds them; DB.Vacuum has the log applied, then gives
+// back the rest (the rule is in the gc package's documentation). It works
+// in batches of a thousand versions, each one short hold of the index
+// lock, so commits go on while it runs, and its cost grows with the
+// versions it removes, not with the data. An autovacuum runs it in the background when the
 // versions it could remove reach Options.AutovacuumThreshold +
 // Options.AutovacuumScaleFactor * the ones it would keep, checked every
 // Options.AutovacuumInterval and after any commit group that leaves more

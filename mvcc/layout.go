@@ -8,31 +8,90 @@ import (
 
 // On-disk layout (one bbolt file, format "mvkv/2"):
 //
-//	bucket "mvkv"  format -> "mvkv/2"
-//	               ts     -> uint64 BE, the last commit timestamp written
-//	               keys   -> uint64 BE, the number of keys in "data"
-//	bucket "data"  key    -> record: the key's newest committed version
+//	bucket "mvkv"  format  -> "mvkv/2"
+//	               ts      -> uint64 BE, the last commit timestamp written
+//	               applied -> uint64 BE, every commit up to it is in "data"
+//	               keys    -> uint64 BE, the number of keys in "data"
+//	bucket "data"  key     -> record: the key's newest applied version
+//	bucket "log"   rev     -> logged write of a commit after "applied"
 //
 // record is: CRC-32C (4 bytes BE) of the key followed by the rest of the
-// record, the commit timestamp (8 bytes BE), then the value. The file holds only
-// the newest committed version of each live key: bbolt is the B+tree of
-// the data, in key order. A commit puts the keys it writes and deletes
-// the keys it deletes, so the file never holds a tombstone; the older
-// versions that open snapshots may still read live in memory (package
-// index) and never reach the file. Overwrites free pages that bbolt
-// reuses.
+// record, the commit timestamp (8 bytes BE), then the value. "data" is the
+// B+tree of the data, in key order, one record per live key: no
+// tombstones, no old versions (those live in memory for the snapshots
+// that read them, package index, and never reach the file).
 //
-// The checksum covers the key as well as the record, so a damaged value, a
-// damaged timestamp and a key whose bytes changed under its record all
-// read as ErrCorrupt, never as data.
+// A commit group does not write "data": it appends its writes to "log",
+// under rev = commit timestamp and sequence number (8+4 bytes BE), which
+// only grows, so a group writes a few sequential pages with one fsync
+// whatever keys it wrote (etcd's revision keys, a write-ahead log inside
+// the file). The checkpoint (checkpoint.go) applies the log to "data" in
+// large batches, in key order, deletes what it applied and moves
+// "applied", all in one bbolt transaction. Open replays what a crash left
+// in the log the same way: the log is bounded, so Open is too.
+//
+// A logged write is: CRC-32C (4 bytes BE) of the rest, flags (1 byte:
+// bit 0 = tombstone), uvarint key length, key, value.
+//
+// The checksums cover the keys, so a damaged value, timestamp or key
+// reads as ErrCorrupt, never as data.
 var (
 	metaBucket  = []byte("mvkv")
 	dataBucket  = []byte("data")
+	logBucket   = []byte("log")
 	formatKey   = []byte("format")
 	tsKey       = []byte("ts")
+	appliedKey  = []byte("applied")
 	keysKey     = []byte("keys")
 	formatValue = []byte("mvkv/2")
 )
+
+const revSize = 12
+
+func appendRev(dst []byte, ts uint64, seq uint32) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, ts)
+	return binary.BigEndian.AppendUint32(dst, seq)
+}
+
+const flagTombstone = 1
+
+// appendLogged appends the logged form of a write.
+func appendLogged(dst, key, value []byte, tombstone bool) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	var flags byte
+	if tombstone {
+		flags = flagTombstone
+	}
+	dst = append(dst, flags)
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	dst = append(dst, value...)
+	binary.BigEndian.PutUint32(dst[start:], crc32.Checksum(dst[start+4:], castagnoli))
+	return dst
+}
+
+// decodeLogged returns a logged write's parts; they alias b.
+func decodeLogged(rev, b []byte) (ts uint64, key, value []byte, tombstone bool, err error) {
+	bad := func(what string) error {
+		return fmt.Errorf("%w: logged write %x: %s", ErrCorrupt, rev, what)
+	}
+	if len(rev) != revSize {
+		return 0, nil, nil, false, bad("bad name")
+	}
+	if len(b) < 6 || crc32.Checksum(b[4:], castagnoli) != binary.BigEndian.Uint32(b) {
+		return 0, nil, nil, false, bad("checksum mismatch")
+	}
+	if b[4]&^flagTombstone != 0 {
+		return 0, nil, nil, false, bad("unknown flags")
+	}
+	n, w := binary.Uvarint(b[5:])
+	if w <= 0 || n == 0 || n > MaxKeySize || uint64(len(b)-5-w) < n {
+		return 0, nil, nil, false, bad("bad key length")
+	}
+	key = b[5+w : 5+w+int(n)]
+	return binary.BigEndian.Uint64(rev), key, b[5+w+int(n):], b[4]&flagTombstone != 0, nil
+}
 
 const recordHeader = 4 + 8
 

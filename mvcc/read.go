@@ -12,23 +12,30 @@ import (
 
 // Reading a key at a snapshot.
 //
-// The index holds every version some open snapshot may need from memory;
-// the file holds each key's newest committed version. A commit installs
-// its versions in the index before its bbolt transaction commits, and the
-// index lets a key go only when the horizon has passed its newest version
-// (see package gc). Two consequences make reads simple:
+// The index holds every version some open snapshot may need from memory,
+// and every version the checkpoint has not yet applied to the data
+// bucket; the data bucket holds each key's newest applied version. A
+// commit installs its versions in the index before its bbolt transaction
+// commits, and the index lets a key go only when its newest version is
+// both at or below the horizon and applied, and applied as of the oldest
+// applied mark an open transaction holds (checkpoint.go). A view taken by
+// a transaction includes at least its mark. So:
 //
 //   - A key the index holds is answered by its chain: the version visible
-//     at ts, absent if none. A visible version marked InFile is the key's
-//     newest and its value is the file's.
-//   - A key the index does not hold, read from a view that includes every
-//     commit at or below ts: the file's version is the one visible at ts,
-//     unless the file shows a version newer than ts or no version at all.
-//     Either may be a commit that installed its versions after the index
-//     was asked; such a commit is still in the index (the reader holds the
-//     horizon below it), so a second look at the index answers.
+//     at ts, absent if none. (A visible version marked InFile would be the
+//     data's; the engine installs none today.)
+//   - A key the index did not hold when it was asked has its newest
+//     version in every view the reader takes afterwards, at or below ts.
+//   - A view may also show a key newer than ts, or no key at all, for a
+//     commit that installed its versions after the index was asked (and
+//     the checkpoint that applied them). Such a commit is still in the
+//     index: a second look answers.
 //
-// So a read asks the index, then the file, then (rarely) the index again.
+// So a read asks the index, then the data, then (rarely) the index again.
+// A scan reads a chunk of the data first and the index over the same span
+// after; a key the index does not hold then was pruned before, so the
+// chunk, read from a view at or above the reader's mark, has its newest
+// version.
 
 // fileVersion is what the file holds for a key.
 type fileVersion struct {
@@ -49,11 +56,19 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 		if rec == nil {
 			return nil
 		}
-		ts, val, err := decodeRecord(key, rec)
-		if err != nil {
-			return err
+		if len(rec) < recordHeader {
+			return fmt.Errorf("%w: record of key %s: %d bytes", ErrCorrupt, quoteKey(key), len(rec))
 		}
-		f = fileVersion{ts: ts, value: cloneValue(val), present: true}
+		// Key and record side by side in one buffer: one checksum call
+		// over both (layout.go), and the value is a capped slice of it.
+		buf := make([]byte, len(key)+len(rec)-4)
+		copy(buf, key)
+		copy(buf[len(key):], rec[4:])
+		if crc32.Checksum(buf, castagnoli) != binary.BigEndian.Uint32(rec) {
+			return fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(key))
+		}
+		ts := binary.BigEndian.Uint64(buf[len(key):])
+		f = fileVersion{ts: ts, value: buf[len(key)+8 : len(buf) : len(buf)], present: true}
 		return nil
 	})
 	return f, err

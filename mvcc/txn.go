@@ -106,6 +106,7 @@ func (tx *Txn) snapshot() uint64 {
 	// the slot past it would let vacuum remove what the scan is about to
 	// read. Reading at ts above the slot is safe either way.
 	if tx.scans.Load() == 0 {
+		tx.slot.AdvanceApplied(tx.db.oracle.Applied())
 		tx.slot.Advance(ts)
 	}
 	return ts

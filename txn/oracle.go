@@ -11,14 +11,16 @@ import (
 // Timestamps: every commit gets the next integer; a snapshot is the last
 // commit timestamp whose writes are fully applied (Visible). A snapshot at
 // ts sees exactly the versions with TS <= ts. The commit pipeline assigns
-// commit timestamps (in order, one above the other) and is the only
-// caller of Publish, so they are published in order.
+// commit timestamps in increasing order and is the only caller of
+// Publish, so they are published in order; a group that failed leaves a
+// gap (its timestamps are never handed out again).
 //
 // Horizon: the oldest snapshot any active transaction may still read at.
 // Versions older than the newest one at or below the horizon are invisible
 // to everybody and may be vacuumed.
 type Oracle struct {
 	visible atomic.Uint64 // last published commit timestamp
+	applied atomic.Uint64 // see SetApplied
 
 	mu     sync.Mutex
 	active map[*Slot]struct{} // guarded by mu
@@ -26,8 +28,9 @@ type Oracle struct {
 
 // Slot is an active transaction's entry in the registry.
 type Slot struct {
-	ts    atomic.Uint64 // the oldest snapshot this transaction may still read at
-	Start time.Time
+	ts      atomic.Uint64 // the oldest snapshot this transaction may still read at
+	applied atomic.Uint64 // the applied mark it may still rely on, see SetApplied
+	Start   time.Time
 }
 
 // TS returns the snapshot this slot holds the horizon at.
@@ -41,6 +44,38 @@ func (s *Slot) Advance(ts uint64) {
 	if ts > s.ts.Load() {
 		s.ts.Store(ts)
 	}
+}
+
+// AdvanceApplied moves the slot's applied mark forward to a (see
+// Oracle.SetApplied); like Advance, safe without the registry lock.
+func (s *Slot) AdvanceApplied(a uint64) {
+	if a > s.applied.Load() {
+		s.applied.Store(a)
+	}
+}
+
+// SetApplied records that the engine's storage now serves every commit up
+// to ts from its main store, so that readers who begin (or, at read
+// committed, start a statement) from now on may find there what memory no
+// longer holds. Each slot keeps the mark it began with; PruneHorizon never
+// passes the oldest one, so memory keeps what an older reader may not
+// find in the store version it reads.
+func (o *Oracle) SetApplied(ts uint64) { o.applied.Store(ts) }
+
+// Applied returns the mark SetApplied last recorded.
+func (o *Oracle) Applied() uint64 { return o.applied.Load() }
+
+// PruneHorizon is Horizon, also capped at the applied mark and at every
+// active slot's applied mark: the horizon up to which memory may let a
+// key's versions go.
+func (o *Oracle) PruneHorizon() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	h := min(o.visible.Load(), o.applied.Load())
+	for s := range o.active {
+		h = min(h, s.ts.Load(), s.applied.Load())
+	}
+	return h
 }
 
 // NewOracle returns an oracle whose last commit is at ts (from recovery).
@@ -61,6 +96,7 @@ func (o *Oracle) Begin() *Slot {
 	s := &Slot{Start: time.Now()}
 	o.mu.Lock()
 	s.ts.Store(o.visible.Load())
+	s.applied.Store(o.applied.Load())
 	o.active[s] = struct{}{}
 	o.mu.Unlock()
 	return s

@@ -60,7 +60,9 @@ func (a *ackWriter) printf(format string, args ...any) {
 // an unexpected error. run names this incarnation (transfer ids are
 // unique across runs).
 func RunChild(ctx context.Context, path string, run int, acks io.Writer) error {
-	db, err := mvcc.Open(path, nil) // durable: fsync on every commit
+	// Durable (fsync on every commit), with a small log, so that kills
+	// land in checkpoints too, and Open replays what they leave.
+	db, err := mvcc.Open(path, &mvcc.Options{CheckpointBytes: 16 << 10})
 	if err != nil {
 		return err
 	}

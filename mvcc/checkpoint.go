@@ -1,0 +1,157 @@
+package mvcc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The checkpoint: applying the log to the data bucket.
+//
+// Commit groups append to the log (layout.go): a few sequential pages and
+// one fsync per group, whatever keys the group wrote, which is what lets
+// durable commits scale with group commit. Writing each group's keys into
+// the data bucket instead would dirty a page per key written, scattered
+// over the file: a group of 32 random keys costs bbolt about four times
+// as long. So the data bucket is brought up to date in large batches: once
+// the log holds checkpointRecords writes or Options.CheckpointBytes, the pipeline
+// applies all of it in one bbolt transaction (in key order, the newest
+// write of each key), deletes it, and moves "applied" to its last commit.
+// Commits queue meanwhile and go in the next, larger group.
+//
+// Until a version is applied the index holds it with its value, and vacuum
+// lets it go only once it is (index.SetApplied; a vacuum pass first has
+// the pipeline apply the log, autovacuum.go). A reader may read an older
+// view of the data bucket than the newest, though: each transaction
+// records the applied mark when it begins (read committed: when each
+// statement begins), and vacuum keeps every version after the oldest mark
+// an open transaction holds (txn.Oracle.PruneHorizon). So a key the index
+// does not hold has its newest version in every view such a reader can
+// take, and reads stay simple (read.go). So a reader that does not find a key in the index finds
+// its newest committed version in the data bucket, and memory holds at
+// most the log's worth of values beyond what open snapshots need.
+//
+// Open applies what a crash left in the log the same way, before anything
+// else: the log is bounded, so Open is too.
+const checkpointRecords = 16 << 10
+
+// logState is what the pipeline knows of the log; only the pipeline (and
+// Open and Close, when it is not running) touches it.
+type logState struct {
+	records, bytes int64
+}
+
+// checkpoint applies the whole log to the data bucket in one bbolt
+// transaction. Called by the pipeline between groups, and by Open and
+// Close when the pipeline is not running.
+func (db *DB) checkpoint() error {
+	var applied uint64
+	err := db.guard(func() error {
+		return db.files().update(func(btx *bolt.Tx) error {
+			var err error
+			applied, err = applyLog(btx)
+			if err == nil {
+				db.retireView()
+			}
+			return err
+		})
+	})
+	db.renewView()
+	if err != nil {
+		return fmt.Errorf("mvkv: checkpoint %s: %w", db.path, err)
+	}
+	if applied > 0 {
+		// The new view, which holds the applied data, is in place: from
+		// now on readers may rely on it.
+		db.applied.Store(applied)
+		db.index.SetApplied(applied)
+		if db.oracle != nil {
+			db.oracle.SetApplied(applied)
+		}
+	}
+	db.logged = logState{}
+	return nil
+}
+
+// applyLog moves every logged write into the data bucket, empties the log
+// and records what it applied. It returns the last commit applied (0 when
+// the log was empty).
+func applyLog(btx *bolt.Tx) (last uint64, err error) {
+	meta, data, log := btx.Bucket(metaBucket), btx.Bucket(dataBucket), btx.Bucket(logBucket)
+	// Keys arrive in key order: pack the pages they fill, leaving a little
+	// room for the keys later checkpoints insert between.
+	data.FillPercent = 0.9
+	type logged struct {
+		key, value []byte
+		ts         uint64
+		tombstone  bool
+	}
+	// The newest write of each key, with copies of keys and values: the
+	// mapping they live in may move when this transaction grows the file.
+	newest := make(map[string]int)
+	var writes []logged
+	c := log.Cursor()
+	for rev, b := c.First(); rev != nil; rev, b = c.Next() {
+		ts, key, value, tomb, err := decodeLogged(rev, b)
+		if err != nil {
+			return 0, err
+		}
+		if ts < last {
+			return 0, fmt.Errorf("%w: the log goes back from ts %d to %d", ErrCorrupt, last, ts)
+		}
+		last = ts
+		w := logged{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
+		if i, ok := newest[string(key)]; ok {
+			writes[i] = w
+			continue
+		}
+		newest[string(w.key)] = len(writes)
+		writes = append(writes, w)
+	}
+	if len(writes) == 0 {
+		return 0, nil
+	}
+	slices.SortFunc(writes, func(a, b logged) int { return bytes.Compare(a.key, b.key) })
+	keys := int64(binary.BigEndian.Uint64(meta.Get(keysKey)))
+	size := 0
+	for _, w := range writes {
+		size += recordHeader + len(w.value)
+	}
+	buf := make([]byte, 0, size)
+	for _, w := range writes {
+		present := data.Get(w.key) != nil
+		switch {
+		case w.tombstone && present:
+			err = data.Delete(w.key)
+			keys--
+		case w.tombstone:
+		default:
+			s := len(buf)
+			buf = appendRecord(buf, w.key, w.value, w.ts)
+			err = data.Put(w.key, buf[s:len(buf):len(buf)])
+			if !present {
+				keys++
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	// Dropping the bucket frees its pages in one step.
+	if err := btx.DeleteBucket(logBucket); err != nil {
+		return 0, err
+	}
+	if _, err := btx.CreateBucket(logBucket); err != nil {
+		return 0, err
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], last)
+	binary.BigEndian.PutUint64(b[8:], uint64(keys))
+	if err := meta.Put(appliedKey, b[:8]); err != nil {
+		return 0, err
+	}
+	return last, meta.Put(keysKey, b[8:])
+}
