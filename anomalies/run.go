@@ -64,7 +64,7 @@ func RunOn(sc *Scenario, target Target, opts *Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer store.Close()
+	defer store.Close() //nolint:errcheck // a throwaway database of one run
 	if len(sc.Setup) > 0 {
 		if err := store.Load(sc.Setup); err != nil {
 			return nil, fmt.Errorf("anomalies: setup: %w", err)

@@ -41,6 +41,11 @@ type DB struct {
 	store atomic.Pointer[fileStore] // the pipeline's access to the file
 	view  atomic.Pointer[view]      // the shared read transaction, see view.go
 	keys  atomic.Int64              // live keys, as committed; written by the pipeline
+	// lastTS is the last commit timestamp assigned; only the commit
+	// pipeline uses it (after Open). A group that failed leaves a gap: its
+	// timestamps are never handed out again, so nothing that may have
+	// reached the file shares one.
+	lastTS uint64
 
 	applied atomic.Uint64 // every commit up to it is in the data bucket
 	logged  logState      // the log since the last checkpoint: the pipeline's
@@ -185,6 +190,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	db.index.SetApplied(db.applied.Load())
 	db.oracle = txn.NewOracle(lastTS)
+	db.lastTS = lastTS
 	db.oracle.SetApplied(db.applied.Load())
 	db.renewView()
 	go db.runCommits()

@@ -65,7 +65,14 @@
 // why a key memory does not hold is always found, at its newest version,
 // in the data a reader reads, commits and checkpoints racing it included.
 // Readers never wait for writers, and the file's pages are never pinned
-// by a long snapshot.
+// by a long snapshot (only Backup holds one read transaction for its
+// whole length).
+//
+// Scan, ScanReverse and ScanPrefix walk a range in ascending or
+// descending key order, merging the transaction's own writes; under
+// Serializable each records the range it read (up to where the loop
+// stopped, from either side), so a concurrent insert into it is a
+// conflict.
 //
 // Slices returned by Get and yielded by Scan are copies the caller owns:
 // modifying them changes nothing in the database or in what other
@@ -105,6 +112,10 @@
 //   - any call that waits for a lock (GetForUpdate, Commit, and in a
 //     locking transaction Get, Scan, Put and Delete) when waiting would
 //     close a cycle (also ErrDeadlock).
+//
+// Every conflict is a *ConflictError: errors.As gives its Kind (write
+// conflict, serialization failure, deadlock) and, where there is one, the
+// key it was found on.
 //
 // After a conflict the transaction is finished: later calls return an
 // error matching ErrTxnDone that also still matches ErrConflict, until
@@ -193,7 +204,13 @@
 //
 // Overwrites and deletes free pages in the file that bbolt reuses, so the
 // file stops growing but does not shrink; Compact copies a closed database
-// to a new, packed file.
+// to a new, packed file. DB.Backup copies an open one, consistent as of
+// one commit group, while it serves reads and commits.
+//
+// # Monitoring
+//
+// DB.Stats returns the engine's figures; Stats.Metrics, Stats.WritePrometheus
+// and DB.StatsVar (an expvar.Var) export them for monitoring systems.
 //
 // # Lock order
 //

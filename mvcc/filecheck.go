@@ -35,7 +35,7 @@ func checkFile(path string) (walks bool, err error) {
 	if err != nil {
 		return false, nil // missing (created by bbolt), or an error bbolt reports
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened for reading
 	m0, ok0 := readBoltMeta(f, 0)
 	var m1 boltMeta
 	ok1 := false
@@ -136,7 +136,7 @@ func checkPages(path string, timeout, lockTimeout time.Duration) (err error) {
 		}
 		return nil
 	}
-	defer bdb.Close()
+	defer bdb.Close() //nolint:errcheck // opened read-only for the check
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {

@@ -114,7 +114,14 @@ func (o *Options) withDefaults() Options {
 
 // TxOptions choose a transaction's isolation level, whether it may write,
 // and how Serializable is enforced.
+//
+// The zero TxOptions is a read-write transaction at ReadCommitted (the
+// zero Level), as in database/sql: name the level you need.
+// TxOptions{Isolation: Serializable, ReadOnly: true} is the serializable
+// read-only transaction: unlike View (Snapshot), it never observes the
+// read-only anomaly.
 type TxOptions struct {
+	// Isolation is the level; the zero value is ReadCommitted.
 	Isolation Level
 	// ReadOnly transactions reject writes with ErrReadOnly. Under
 	// Serializable they may still fail with ErrConflict (rarely).

@@ -187,33 +187,48 @@ var chunkPool = sync.Pool{New: func() any {
 // records of about 128 bytes. A chunk ends early when its arena is full.
 func arenaSize(limit int) int { return limit * 128 }
 
-// readChunk reads up to limit records of [from, end) (from excluded
-// unless inclusive) from the file, into a fresh arena.
-func (db *DB) readChunk(from, end []byte, inclusive bool, limit int, fc *fileChunk) error {
+// readChunk reads up to limit records from the file into a fresh arena:
+// ascending, those of [from, bound) (from excluded unless inclusive);
+// descending, those of [bound, from) from the last down (nil from: from
+// the file's last key).
+func (db *DB) readChunk(from, bound []byte, inclusive, desc bool, limit int, fc *fileChunk) error {
 	fc.arena, fc.ends, fc.klen, fc.more = nil, fc.ends[:0], fc.klen[:0], false
 	v, err := db.acquireView()
 	if err != nil {
 		return err
 	}
 	defer v.release()
-	return db.guard(func() error { return fc.read(v, from, end, inclusive, limit) })
+	return db.guard(func() error { return fc.read(v, from, bound, inclusive, desc, limit) })
 }
 
-func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) error {
+func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, limit int) error {
 	c := v.data.Cursor()
 	var k, rec []byte
-	if from == nil {
+	step := c.Next
+	switch {
+	case desc:
+		step = c.Prev
+		if from == nil {
+			k, rec = c.Last()
+		} else if k, _ = c.Seek(from); k == nil {
+			k, rec = c.Last() // every key is below from
+		} else {
+			k, rec = c.Prev() // the key at or after from is excluded
+		}
+	case from == nil:
 		k, rec = c.First()
-	} else {
+	default:
 		k, rec = c.Seek(from)
 		if k != nil && !inclusive && bytes.Equal(k, from) {
 			k, rec = c.Next()
 		}
 	}
 	arena := fc.arena
-	for ; k != nil; k, rec = c.Next() {
-		if end != nil && bytes.Compare(k, end) >= 0 {
-			break
+	for ; k != nil; k, rec = step() {
+		if bound != nil {
+			if cmp := bytes.Compare(k, bound); !desc && cmp >= 0 || desc && cmp < 0 {
+				break
+			}
 		}
 		if len(fc.ends) == limit {
 			fc.more = true
@@ -243,32 +258,50 @@ func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) 
 	return nil
 }
 
-// scanStore calls fn for the keys of [start, end) in ascending order, as
-// the committed data stands at ts: every key with a version visible at ts,
-// and, when all is true, the keys the index holds with none (absent at ts,
-// but written after it: what SSI must hear of). It stops when fn returns
-// false and returns the error that stopped it, if any.
+// scanStore calls fn for the keys of [start, end) in ascending order (in
+// descending order when desc is true), as the committed data stands at ts:
+// every key with a version visible at ts, and, when all is true, the keys
+// the index holds with none (absent at ts, but written after it: what SSI
+// must hear of). It stops when fn returns false and returns the error that
+// stopped it, if any.
 //
 // It reads the file in chunks, each under a view taken and released
 // before the chunk's keys are passed on, and merges each chunk with the
 // index's keys over the same span, read after the chunk (the order the
-// point read argues for).
-func (db *DB) scanStore(start, end []byte, ts uint64, all bool, fn func(storeItem) bool) error {
+// point read argues for). Descending, a chunk's span is [its last key,
+// where the previous chunk stopped), so the spans tile the range in both
+// directions.
+func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, fn func(storeItem) bool) error {
 	fc := chunkPool.Get().(*fileChunk)
 	defer func() {
 		fc.arena = nil // the caller's now
 		chunkPool.Put(fc)
 	}()
-	from, inclusive := start, true
+	from, inclusive, bound := start, true, end
+	walk := db.index.Walk
+	if desc {
+		from, inclusive, bound = end, false, start
+		walk = db.index.WalkDesc
+	}
+	// before reports whether a comes before b in the scan's order.
+	before := func(a, b []byte) bool {
+		c := bytes.Compare(a, b)
+		return !desc && c < 0 || desc && c > 0
+	}
 	for limit := firstScanChunk; ; limit = scanChunk {
-		if err := db.readChunk(from, end, inclusive, limit, fc); err != nil {
+		if err := db.readChunk(from, bound, inclusive, desc, limit, fc); err != nil {
 			return err
 		}
 		n := fc.len()
-		// The span of this chunk: up to its last key when more follow,
-		// else to the range's end.
-		hi := end
-		if fc.more {
+		// The span of this chunk, [lo, hi): up to its last key when more
+		// follow, else to the range's end.
+		lo, hi := from, end
+		switch {
+		case desc && fc.more:
+			lo, hi = fc.key(n-1), from
+		case desc:
+			lo, hi = start, from
+		case fc.more:
 			last := fc.key(n - 1)
 			hi = append(append(make([]byte, 0, len(last)+1), last...), 0)
 		}
@@ -278,7 +311,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all bool, fn func(storeIte
 		emitFile := func(upto []byte) bool {
 			for ; i < n; i++ {
 				k := fc.key(i)
-				if upto != nil && bytes.Compare(k, upto) >= 0 {
+				if upto != nil && !before(k, upto) {
 					return true
 				}
 				if fc.ts(i) > ts {
@@ -301,7 +334,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all bool, fn func(storeIte
 			return true
 		}
 		stopped := false
-		db.index.Walk(from, hi, ts, all, func(it index.Item) bool {
+		walk(lo, hi, ts, all, func(it index.Item) bool {
 			if !inclusive && bytes.Equal(it.Key, from) {
 				return true
 			}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,6 +23,7 @@ type Txn struct {
 	ctx      context.Context
 	level    Level
 	readOnly bool
+	managed  bool        // run by Update or View: Commit and Rollback refuse; set before fn runs
 	locking  bool        // two-phase locking (Serializable only)
 	slot     *txn.Slot   // registry entry: holds the vacuum horizon
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
@@ -71,7 +71,7 @@ func (tx *Txn) usable() error {
 		return ErrTxnDone
 	}
 	if tx.ser != nil && tx.ser.Doomed() {
-		return tx.fail(tx.serializationError())
+		return tx.fail(tx.serializationError(nil))
 	}
 	return nil
 }
@@ -90,8 +90,14 @@ func (tx *Txn) Err() error {
 	return tx.usable()
 }
 
-func (tx *Txn) serializationError() error {
-	return &conflictError{msg: "serialization failure: a read found a write that completes a dangerous structure of read-write dependencies"}
+// serializationError is the failure of a read that completed a dangerous
+// structure; key is the key read (nil for a Scan).
+func (tx *Txn) serializationError(key []byte) error {
+	msg := "serialization failure: a read found a write that completes a dangerous structure of read-write dependencies"
+	if key != nil {
+		msg = "serialization failure: the read of key " + quoteKey(key) + " found a write that completes a dangerous structure of read-write dependencies"
+	}
+	return &ConflictError{Kind: SerializationFailure, Key: bytes.Clone(key), msg: msg}
 }
 
 // snapshot returns the timestamp a statement reads at: the transaction's
@@ -141,14 +147,14 @@ func (tx *Txn) end(committed bool) {
 func (tx *Txn) lockKey(key []byte, mode txn.LockMode) error {
 	tx.takesLocks()
 	w, err := tx.db.locks.Lock(tx.id, key, mode)
-	return tx.lockWait(w, err, "the lock on key "+quoteKey(key))
+	return tx.lockWait(w, err, "the lock on key "+quoteKey(key), key)
 }
 
 // lockRange takes a shared range lock on [start, end), like lockKey.
 func (tx *Txn) lockRange(start, end []byte) error {
 	tx.takesLocks()
 	w, err := tx.db.locks.LockRange(tx.id, start, end)
-	return tx.lockWait(w, err, "the range lock on ["+quoteKey(start)+", "+quoteKey(end)+")")
+	return tx.lockWait(w, err, "the range lock on ["+quoteKey(start)+", "+quoteKey(end)+")", nil)
 }
 
 // takesLocks gives the transaction its lock owner ID and marks it as one
@@ -160,7 +166,7 @@ func (tx *Txn) takesLocks() {
 	tx.locks = true
 }
 
-func (tx *Txn) lockWait(w *txn.LockWait, err error, what string) error {
+func (tx *Txn) lockWait(w *txn.LockWait, err error, what string, key []byte) error {
 	if err == nil && w != nil {
 		tx.mu.Unlock()
 		err = w.Wait(tx.ctx, tx.db.closing)
@@ -169,19 +175,19 @@ func (tx *Txn) lockWait(w *txn.LockWait, err error, what string) error {
 	if err == nil && tx.done.Load() {
 		return tx.usable() // ended (rolled back) while it waited
 	}
-	return tx.lockFailed(err, what)
+	return tx.lockFailed(err, what, key)
 }
 
 // lockFailed turns a lock table error into the transaction's: a deadlock
 // is a conflict (and ErrDeadlock), a wait ended by Rollback is
 // ErrTxnDone, by Close ErrClosed, by the context its error. Called with
-// tx.mu held.
-func (tx *Txn) lockFailed(err error, what string) error {
+// tx.mu held. key is the key waited for (nil: a range or several keys).
+func (tx *Txn) lockFailed(err error, what string, key []byte) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, txn.ErrDeadlock):
-		return tx.fail(&conflictError{msg: "deadlock: waiting for " + what + " would close a cycle of waiters", deadlock: true})
+		return tx.fail(&ConflictError{Kind: DeadlockFailure, Key: bytes.Clone(key), msg: "deadlock: waiting for " + what + " would close a cycle of waiters"})
 	case errors.Is(err, txn.ErrLockReleased):
 		return tx.usable()
 	case txn.IsClosedWait(err):
@@ -220,6 +226,7 @@ func (tx *Txn) latest() uint64 {
 	ts := tx.db.oracle.Visible()
 	tx.ser.AdvanceSnapshot(ts)
 	if tx.scans.Load() == 0 {
+		tx.slot.AdvanceApplied(tx.db.oracle.Applied())
 		tx.slot.Advance(ts)
 	}
 	return ts
@@ -268,7 +275,7 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	if err := tx.db.ssi.ReadNewer(tx.ser, newer); err != nil {
-		return nil, tx.fail(tx.serializationError())
+		return nil, tx.fail(tx.serializationError(key))
 	}
 	if !ok {
 		return nil, ErrNotFound
@@ -406,132 +413,21 @@ func (tx *Txn) sortedWrites() []*write {
 	return tx.sorted
 }
 
-// Scan yields the keys in [start, end) visible to the transaction, with
-// their values, in ascending order; nil start or end is unbounded. The
-// transaction's own writes are included. Breaking out of the loop is
-// allowed. A finished transaction or closed DB yields nothing.
-//
-// Under Serializable the range read is recorded (up to where the loop
-// stopped), so that a concurrent insert into it is a conflict. A
-// serialization failure found while scanning does not cut the scan short:
-// it is reported by the transaction's next call (or Commit).
-func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
-	return func(yield func([]byte, []byte) bool) {
-		tx.mu.Lock()
-		if tx.usable() != nil {
-			tx.mu.Unlock()
-			return
-		}
-		var ts uint64
-		if tx.locking {
-			if tx.lockRange(start, end) != nil {
-				tx.mu.Unlock()
-				return // Err reports the failure
-			}
-			ts = tx.latest()
-		} else {
-			ts = tx.snapshot()
-		}
-		tx.scans.Add(1)
-		defer tx.scans.Add(-1)
-		// Our own writes in range, copied so that writes made while the
-		// caller loops do not disturb the iteration.
-		all := tx.sortedWrites()
-		lo, _ := slices.BinarySearchFunc(all, start, cmpWriteKey)
-		hi := len(all)
-		if end != nil {
-			hi, _ = slices.BinarySearchFunc(all, end, cmpWriteKey)
-		}
-		own := slices.Clone(all[lo:max(lo, hi)])
-		ranged := -1
-		if tx.ser != nil {
-			ranged = tx.ser.RecordRange(start, end)
-		}
-		tx.mu.Unlock()
-
-		m := merger{own: own, yield: yield}
-		var last []byte
-		walkedAll := true
-		err := tx.db.scanStore(start, end, ts, tx.ser != nil, func(it storeItem) bool {
-			if tx.done.Load() {
-				walkedAll = false
-				return false
-			}
-			last = it.key
-			if tx.ser != nil && len(it.newer) > 0 {
-				// Dooms the transaction on a dangerous structure; the
-				// failure surfaces at its next call.
-				_ = tx.db.ssi.ReadNewer(tx.ser, it.newer)
-			}
-			if !m.item(it) {
-				walkedAll = false
-				return false
-			}
-			return true
-		})
-		if err != nil {
-			// A damaged record: the transaction cannot go on reading a
-			// state it cannot trust. Err and the next call report it.
-			tx.mu.Lock()
-			tx.corrupt = err
-			tx.finish()
-			tx.mu.Unlock()
-			return
-		}
-		if walkedAll && !m.stopped && !tx.done.Load() {
-			m.rest()
-		}
-		if tx.ser != nil && !walkedAll && last != nil {
-			tx.ser.NarrowRange(ranged, last)
-		}
-	}
-}
-
-// merger merges a transaction's own writes (sorted) into a store scan.
-type merger struct {
-	own     []*write
-	yield   func([]byte, []byte) bool
-	stopped bool
-}
-
-// before yields the own writes with keys below key (all when key is nil).
-func (m *merger) before(key []byte) bool {
-	for len(m.own) > 0 && (key == nil || bytes.Compare(m.own[0].key, key) < 0) {
-		w := m.own[0]
-		m.own = m.own[1:]
-		if !w.tombstone && !m.yield(bytes.Clone(w.key), cloneValue(w.value)) {
-			m.stopped = true
-			return false
-		}
-	}
-	return true
-}
-
-func (m *merger) rest() { m.before(nil) }
-
-// item yields one scanned key, or our own write of it, which shadows it.
-func (m *merger) item(it storeItem) bool {
-	if !m.before(it.key) {
-		return false
-	}
-	k, v, present := it.key, it.value, it.present
-	if len(m.own) > 0 && bytes.Equal(m.own[0].key, it.key) {
-		w := m.own[0]
-		m.own = m.own[1:]
-		v, present = cloneValue(w.value), !w.tombstone
-	}
-	if present && !m.yield(k, v) {
-		m.stopped = true
-		return false
-	}
-	return true
-}
-
 // Commit makes the transaction's writes durable and visible, atomically.
 // Under Snapshot and Serializable it fails with ErrConflict when a
 // concurrent transaction committed a write to the same key first. In every
 // case the transaction is finished afterwards.
+//
+// Inside DB.Update and DB.View, Commit returns ErrManagedTxn and changes
+// nothing: the function's return commits or rolls back.
 func (tx *Txn) Commit() error {
+	if tx.managed {
+		return ErrManagedTxn
+	}
+	return tx.commit()
+}
+
+func (tx *Txn) commit() error {
 	tx.mu.Lock()
 	if err := tx.usable(); err != nil {
 		tx.mu.Unlock()
@@ -578,7 +474,7 @@ func (tx *Txn) Commit() error {
 			return ErrTxnDone
 		}
 		if err != nil {
-			err = tx.lockFailed(err, "the write locks of its commit")
+			err = tx.lockFailed(err, "the write locks of its commit", nil)
 			tx.mu.Unlock()
 			return err
 		}
@@ -624,8 +520,16 @@ func (db *DB) submit(req *commitReq) error {
 }
 
 // Rollback discards the transaction's writes. It returns ErrTxnDone if the
-// transaction already ended, so `defer tx.Rollback()` is safe.
+// transaction already ended, so `defer tx.Rollback()` is safe. Inside
+// DB.Update and DB.View it returns ErrManagedTxn and changes nothing.
 func (tx *Txn) Rollback() error {
+	if tx.managed {
+		return ErrManagedTxn
+	}
+	return tx.rollback()
+}
+
+func (tx *Txn) rollback() error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.db.closed.Load() {
@@ -652,5 +556,5 @@ func (tx *Txn) fail(err error) error {
 }
 
 func (tx *Txn) conflict(key []byte, ts uint64) error {
-	return &conflictError{msg: "key " + quoteKey(key) + " was committed at ts " + itoa(ts) + " after this transaction's snapshot at " + itoa(tx.readTS)}
+	return &ConflictError{Kind: WriteConflict, Key: bytes.Clone(key), TS: ts, msg: "key " + quoteKey(key) + " was committed at ts " + itoa(ts) + " after this transaction's snapshot at " + itoa(tx.readTS)}
 }

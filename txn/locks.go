@@ -140,8 +140,9 @@ type request struct {
 	granted    bool
 }
 
-// ErrDeadlock: waiting for the lock would close a cycle of waiters.
-var ErrDeadlock = errors.New("lock wait would deadlock")
+// ErrDeadlock: waiting for the lock would close a cycle of waiters. It is
+// also mvcc.ErrDeadlock (the same value).
+var ErrDeadlock = errors.New("mvkv: deadlock")
 
 // ErrLockReleased: the owner's locks were released (its transaction
 // ended, e.g. by a Rollback from another goroutine) while it waited.

@@ -134,8 +134,10 @@ type SerTxn struct {
 type keyRange struct{ start, end []byte } // [start, end); nil: unbounded
 
 // ErrSerialization is returned when committing or reading would complete
-// a dangerous structure.
-var ErrSerialization = errors.New("serialization failure")
+// a dangerous structure. Package mvcc reports it as a *mvcc.ConflictError
+// of kind SerializationFailure, which matches both mvcc.ErrConflict and
+// this error.
+var ErrSerialization = errors.New("mvkv: serialization failure")
 
 // NewSSI returns an empty tracker.
 func NewSSI() *SSI {
@@ -173,9 +175,6 @@ func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 	}
 }
 
-// Safe reports whether t runs on a safe snapshot (untracked, never aborts).
-func (t *SerTxn) Safe() bool { return t.safe }
-
 // AdvanceSnapshot moves t's snapshot forward to ts. A locking
 // (two-phase) transaction reads the newest committed data under its locks,
 // so what it may have seen is bounded by its latest read, not by its
@@ -186,9 +185,6 @@ func (t *SerTxn) AdvanceSnapshot(ts uint64) {
 		t.snapshot.Store(ts)
 	}
 }
-
-// Snapshot returns t's snapshot timestamp.
-func (t *SerTxn) Snapshot() uint64 { return t.snapshot.Load() }
 
 // RecordKey notes that t read key. Call it before looking the key up.
 func (t *SerTxn) RecordKey(key []byte) {
@@ -248,6 +244,17 @@ func (t *SerTxn) NarrowRange(h int, last []byte) {
 	defer t.mu.Unlock()
 	end := append(bytes.Clone(last), 0) // the successor of last
 	t.ranges[h].end = end
+}
+
+// NarrowRangeStart shrinks a recorded range to [first, end) once a
+// descending walk stopped early at first: keys below it were never read.
+func (t *SerTxn) NarrowRangeStart(h int, first []byte) {
+	if h < 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ranges[h].start = bytes.Clone(first)
 }
 
 // Doom marks t as failed: its next call reports a serialization failure.
