@@ -323,7 +323,9 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 
 // Put buffers key=value. Under Snapshot and Serializable it fails early
 // with ErrConflict if key was committed after the snapshot (the commit
-// would fail anyway).
+// would fail anyway). It takes no lock: Commit waits for the locks others
+// hold on the keys written. In a locking transaction it takes an
+// exclusive lock on key at once instead, waiting like GetForUpdate.
 func (tx *Txn) Put(key, value []byte) error {
 	if err := checkValue(value); err != nil {
 		return tx.checkWrite(key, err)
@@ -414,9 +416,12 @@ func (tx *Txn) sortedWrites() []*write {
 }
 
 // Commit makes the transaction's writes durable and visible, atomically.
-// Under Snapshot and Serializable it fails with ErrConflict when a
-// concurrent transaction committed a write to the same key first. In every
-// case the transaction is finished afterwards.
+// First it waits for any lock another transaction holds on a key it writes
+// (GetForUpdate's, a locking transaction's shared or range lock), like
+// GetForUpdate waits, and keeps the others out of those keys until the
+// commit is published. Under Snapshot and Serializable it fails with
+// ErrConflict when a concurrent transaction committed a write to the same
+// key first. In every case the transaction is finished afterwards.
 //
 // Inside DB.Update and DB.View, Commit returns ErrManagedTxn and changes
 // nothing: the function's return commits or rolls back.
