@@ -1,7 +1,9 @@
 package anomalies
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mvkv/mvkv/mvcc"
@@ -22,6 +24,10 @@ type Anomaly struct {
 	// Fix is true for a lesson that shows a remedy applied by hand rather
 	// than the anomaly itself.
 	Fix bool
+	// SnapshotOnly is true for an anomaly that breaks a promise of
+	// snapshots, not serializability: serializable by locking (which has
+	// no snapshot) allows it.
+	SnapshotOnly bool
 	// Story tells the situation in the words of its domain.
 	Story string
 	// Scenario is the interleaving.
@@ -71,20 +77,29 @@ func (r *Result) Verdict() string {
 }
 
 // Cell is what the matrix shows for this result: "possible" or
-// "prevented", with how it was prevented when a transaction had to wait or
-// was aborted.
+// "prevented", with how it was prevented when a transaction had to wait,
+// was chosen as a deadlock victim, or was aborted otherwise.
 func (r *Result) Cell() string {
 	if r.Happened {
 		return "**possible**"
 	}
 	var how []string
-	blocked, aborted := false, false
+	blocked, aborted, victim := false, false, false
 	for _, s := range r.Outcome.Sessions {
 		blocked = blocked || r.Outcome.WasBlocked(s)
-		aborted = aborted || r.Outcome.Conflicted(s)
+		if r.Outcome.Conflicted(s) {
+			if errors.Is(r.Outcome.Err(s), mvcc.ErrDeadlock) {
+				victim = true
+			} else {
+				aborted = true
+			}
+		}
 	}
 	if blocked {
 		how = append(how, "waits")
+	}
+	if victim {
+		how = append(how, "deadlock victim")
 	}
 	if aborted {
 		how = append(how, "aborts")
@@ -128,31 +143,36 @@ func (r *Result) Report() string {
 	return r.Anomaly.Intro() + "\n" + r.LevelReport() + "\n" + r.Anomaly.Explanation()
 }
 
-// Matrix renders results as a Markdown table, one row per anomaly (in the
-// order first seen) and one column per level.
+// Matrix renders results as a Markdown table, one row per anomaly and one
+// column per target (Outcome.Target: the level on mvkv, or Locking), both
+// in the order first seen.
 func Matrix(results []*Result) string {
 	type row struct {
 		a     *Anomaly
-		cells map[mvcc.Level]string
+		cells map[string]string
 	}
 	var rows []*row
+	var columns []string
 	byName := make(map[*Anomaly]*row)
 	for _, r := range results {
 		rw := byName[r.Anomaly]
 		if rw == nil {
-			rw = &row{a: r.Anomaly, cells: make(map[mvcc.Level]string)}
+			rw = &row{a: r.Anomaly, cells: make(map[string]string)}
 			byName[r.Anomaly] = rw
 			rows = append(rows, rw)
 		}
-		rw.cells[r.Outcome.Level] = r.Cell()
+		if !slices.Contains(columns, r.Outcome.Target) {
+			columns = append(columns, r.Outcome.Target)
+		}
+		rw.cells[r.Outcome.Target] = r.Cell()
 	}
 	var b strings.Builder
 	b.WriteString("| anomaly | test |")
-	for _, l := range Levels {
-		fmt.Fprintf(&b, " %v |", l)
+	for _, c := range columns {
+		fmt.Fprintf(&b, " %s |", c)
 	}
 	b.WriteString("\n| --- | --- |")
-	for range Levels {
+	for range columns {
 		b.WriteString(" --- |")
 	}
 	b.WriteString("\n")
@@ -162,8 +182,8 @@ func Matrix(results []*Result) string {
 			name = "*" + name + "*"
 		}
 		fmt.Fprintf(&b, "| %s | `%s` |", name, rw.a.Test)
-		for _, l := range Levels {
-			c := rw.cells[l]
+		for _, col := range columns {
+			c := rw.cells[col]
 			if c == "" {
 				c = "not run"
 			}

@@ -4,9 +4,11 @@
 //
 //	go test ./anomalies -v -run 'TestLostUpdate$'
 //
-// prints the lesson: its story once, then for read committed, snapshot
-// and serializable in turn the interleaving as a timeline (one column per
-// transaction), the data left behind and a one-line verdict, and last, once,
+// prints the lesson: its story once, then for read committed, snapshot,
+// serializable and serializable-locking (serializable by two-phase locking,
+// TxOptions.Locking: the Locking column, MVKVLocking) in turn the
+// interleaving as a timeline (one column per transaction), the data left
+// behind and a one-line verdict, and last, once,
 // the explanation of what went wrong and which mechanism stops it
 // (`-run 'TestLostUpdate$/snapshot'` picks one level; the `$` keeps the
 // pattern from also running TestLostUpdateFixedWithGetForUpdate). `go test
@@ -59,4 +61,10 @@
 // transaction to see or overwrite uncommitted data (G0, G1a, G1b, G1c)
 // cannot happen at any level. They are still run at all three levels, and
 // their verdicts say why they are prevented.
+//
+// The locking column prevents every anomaly by waits and deadlock
+// victims, never by a serialization failure; any step may wait there
+// (reads wait for writers), and a step that resumes names the session
+// whose end released it. Interference (G-SIa), a promise of snapshots and
+// not of serializability, is the one it allows (Anomaly.SnapshotOnly).
 package anomalies

@@ -78,7 +78,24 @@ func (t Target) Name() string {
 // MVKV is mvkv at level: each run on a new database in a temporary
 // directory under dir (os.TempDir() when empty), removed afterwards.
 func MVKV(level mvcc.Level, dir string) Target {
-	return Target{Engine: "mvkv", Level: level.String(), Like: level, Open: func() (Store, error) {
+	return mvkvTarget(level.String(), mvcc.TxOptions{Isolation: level}, dir)
+}
+
+// Locking names the matrix's fourth column: mvkv serializable by strict
+// two-phase locking with key-range locks (TxOptions.Locking).
+const Locking = "serializable-locking"
+
+// MVKVLocking is mvkv at serializable by two-phase locking: the column
+// Locking. Any step may wait there (a read waits for a writer's lock), so
+// the target has WritesWait.
+func MVKVLocking(dir string) Target {
+	t := mvkvTarget(Locking, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}, dir)
+	t.WritesWait = true
+	return t
+}
+
+func mvkvTarget(name string, opts mvcc.TxOptions, dir string) Target {
+	return Target{Engine: "mvkv", Level: name, Like: opts.Isolation, Open: func() (Store, error) {
 		d, err := os.MkdirTemp(dir, "mvkv-anomaly-*")
 		if err != nil {
 			return nil, err
@@ -88,15 +105,16 @@ func MVKV(level mvcc.Level, dir string) Target {
 			os.RemoveAll(d)
 			return nil, err
 		}
-		return &mvkvStore{db: db, dir: d, level: level}, nil
+		return &mvkvStore{db: db, dir: d, opts: opts}, nil
 	}}
 }
 
-// mvkvStore is the default store: an mvkv database at one level.
+// mvkvStore is the default store: an mvkv database whose transactions
+// begin with opts.
 type mvkvStore struct {
-	db    *mvcc.DB
-	dir   string
-	level mvcc.Level
+	db   *mvcc.DB
+	dir  string
+	opts mvcc.TxOptions
 }
 
 func (s *mvkvStore) Load(kvs []KV) error {
@@ -111,7 +129,9 @@ func (s *mvkvStore) Load(kvs []KV) error {
 }
 
 func (s *mvkvStore) Begin(ctx context.Context, readOnly bool) (Tx, error) {
-	tx, err := s.db.BeginTx(ctx, mvcc.TxOptions{Isolation: s.level, ReadOnly: readOnly})
+	opts := s.opts
+	opts.ReadOnly = readOnly
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

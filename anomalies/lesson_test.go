@@ -1,9 +1,11 @@
 package anomalies_test
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,15 +36,33 @@ var recorded = struct {
 	m map[string]*anomalies.Result
 }{m: make(map[string]*anomalies.Result)}
 
-func recordKey(a *anomalies.Anomaly, level mvcc.Level) string { return a.Test + "/" + level.String() }
+func recordKey(a *anomalies.Anomaly, column string) string { return a.Test + "/" + column }
+
+// lockingOpts are the options of the locking column's runs. Any step may
+// wait there, and the runner gives each one a grace period when it does;
+// a step that does not wait takes microseconds, so a short grace keeps
+// the column cheap.
+var lockingOpts = &anomalies.Options{Grace: 200 * time.Millisecond}
 
 // run runs a at level and records the result.
 func run(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomalies.Result {
 	t.Helper()
-	r, err := a.Run(level, nil)
+	return runOn(t, a, anomalies.MVKV(level, ""), nil)
+}
+
+// runLocking runs a at serializable by two-phase locking and records the
+// result.
+func runLocking(t *testing.T, a *anomalies.Anomaly) *anomalies.Result {
+	t.Helper()
+	return runOn(t, a, anomalies.MVKVLocking(""), lockingOpts)
+}
+
+func runOn(t *testing.T, a *anomalies.Anomaly, target anomalies.Target, opts *anomalies.Options) *anomalies.Result {
+	t.Helper()
+	r, err := a.RunOn(target, opts)
 	require.NoError(t, err)
 	recorded.Lock()
-	recorded.m[recordKey(a, level)] = r
+	recorded.m[recordKey(a, target.Name())] = r
 	recorded.Unlock()
 	return r
 }
@@ -50,13 +70,25 @@ func run(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomalies.Result
 // recordedOrRun returns a recorded run of a at level, or runs it.
 func recordedOrRun(t *testing.T, a *anomalies.Anomaly, level mvcc.Level) *anomalies.Result {
 	t.Helper()
-	recorded.Lock()
-	r := recorded.m[recordKey(a, level)]
-	recorded.Unlock()
-	if r != nil {
+	if r := recordedRun(a, level.String()); r != nil {
 		return r
 	}
 	return run(t, a, level)
+}
+
+// recordedOrRunLocking is recordedOrRun for the locking column.
+func recordedOrRunLocking(t *testing.T, a *anomalies.Anomaly) *anomalies.Result {
+	t.Helper()
+	if r := recordedRun(a, anomalies.Locking); r != nil {
+		return r
+	}
+	return runLocking(t, a)
+}
+
+func recordedRun(a *anomalies.Anomaly, column string) *anomalies.Result {
+	recorded.Lock()
+	defer recorded.Unlock()
+	return recorded.m[recordKey(a, column)]
 }
 
 // lesson runs a at every level as subtests and asserts the expectation
@@ -84,6 +116,25 @@ func lesson(t *testing.T, a *anomalies.Anomaly, want map[mvcc.Level]expect) {
 				w.check(t, r.Outcome)
 			}
 		})
+	}
+	t.Run(anomalies.Locking, func(t *testing.T) {
+		r := runLocking(t, a)
+		show(t, r)
+		requirePreventedByLocks(t, r)
+	})
+}
+
+// requirePreventedByLocks checks the locking column's promise: the
+// anomaly is prevented (unless it breaks only a promise of snapshots),
+// and no transaction fails but as a deadlock victim: locking prevents by
+// waits, never by serialization failures.
+func requirePreventedByLocks(t *testing.T, r *anomalies.Result) {
+	t.Helper()
+	assert.Equal(t, r.Anomaly.SnapshotOnly, r.Happened, "%s at serializable by locking: %s", r.Anomaly.Name, r.Evidence)
+	for _, s := range r.Outcome.Sessions {
+		if err := r.Outcome.Err(s); errors.Is(err, mvcc.ErrConflict) {
+			assert.ErrorIs(t, err, mvcc.ErrDeadlock, "under locking, %s may fail only as a deadlock victim", s)
+		}
 	}
 }
 

@@ -49,6 +49,9 @@ func TestMatrix(t *testing.T) {
 		if !a.Fix {
 			assert.False(t, all[len(all)-1].Happened, "serializable must prevent %s", a.Name)
 		}
+		r := recordedOrRunLocking(t, a)
+		all = append(all, r)
+		assert.Equal(t, a.SnapshotOnly, r.Happened, "serializable by locking must prevent %s (unless it is a snapshot's promise only)", a.Name)
 	}
 	matrix := anomalies.Matrix(all)
 	if testing.Verbose() {
@@ -122,9 +125,15 @@ scripted interleaving, at each isolation level, and checks what must happen ther
 each level's run as a timeline (one column per transaction) with the data left behind and a
 one-line verdict, then, once, the explanation of why the levels differ. In the table, computed
 from those runs: **possible**, the run showed the anomaly; prevented, it did not happen
-(waits: a transaction waited for a ` + "`GetForUpdate`" + ` lock; aborts: one got ` + "`ErrConflict`" + `).
+(waits: a transaction waited for a lock; deadlock victim: one got ` + "`ErrDeadlock`" + `; aborts: one
+got ` + "`ErrConflict`" + ` otherwise).
 Rows in italics show the remedies applied by hand. The last row is no anomaly but the price
-of locking: a lock cycle, broken at every level by aborting one waiter.
+of locking: a lock cycle, broken at every level by aborting one waiter (the deadlock victim).
+The last column, ` + "`serializable-locking`" + `, is serializable by strict two-phase locking with
+key-range locks (` + "`TxOptions{Isolation: Serializable, Locking: true}`" + `): it prevents every
+anomaly by waits and deadlock victims instead of SSI's aborts, except interference, a promise of
+snapshots that a serializable history without snapshots may break; its timelines show which
+transaction's end let a blocked step resume.
 
 P4C, the lost update through a cursor, has no row: mvkv's only cursor is ` + "`Scan`" + `, which locks
 nothing, so reading a row through it and writing the row back is the plain lost update

@@ -52,7 +52,10 @@ type Event struct {
 	Op      string // the step's Op, prefixed with "begin; " on the session's first step
 	Kind    EventKind
 	Result  string // the value read, "ok", ...; empty when Err is set
-	Err     error
+	// By is, for a Resumed step, the session whose transaction had just
+	// ended when it resumed (the one it waited for), if the runner knows.
+	By  string
+	Err error
 }
 
 // Outcome is what running a scenario at one level produced.

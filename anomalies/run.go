@@ -64,7 +64,7 @@ func RunOn(sc *Scenario, target Target, opts *Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer store.Close()
+	defer store.Close() //nolint:errcheck // a throwaway database of one run
 	if len(sc.Setup) > 0 {
 		if err := store.Load(sc.Setup); err != nil {
 			return nil, fmt.Errorf("anomalies: setup: %w", err)
@@ -200,11 +200,11 @@ func (r *runner) run(sc *Scenario) error {
 		}
 	}
 	// Queued steps run as the steps they wait behind resume.
-	for r.queued() && r.resumeWaiters(r.opts.Grace, nil) {
+	for r.queued() && r.resumeWaiters(r.opts.Grace, nil, "") {
 	}
 	// After the last step, a step still blocked waits for nothing the
 	// script will do: give it the grace period, then cancel its wait.
-	r.resumeWaiters(r.opts.Grace, nil)
+	r.resumeWaiters(r.opts.Grace, nil, "")
 	for _, sr := range r.order {
 		if sr.pending == nil {
 			continue
@@ -260,7 +260,7 @@ func (r *runner) dispatch(sr *sessionRun, step int, st Step) error {
 		r.finish(sr, Done)
 		if sr.ended {
 			// A transaction that ended released its locks.
-			r.resumeWaiters(r.opts.Grace, nil)
+			r.resumeWaiters(r.opts.Grace, nil, st.Session)
 		}
 	case !mayWait:
 		return fmt.Errorf("%w: step %d (%s %s) did not finish in %v", ErrStuck, step, st.Session, j.op, limit)
@@ -268,7 +268,7 @@ func (r *runner) dispatch(sr *sessionRun, step int, st Step) error {
 		r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: j.op, Kind: Blocked})
 		// A new wait may close a cycle, and the engine may pick an
 		// earlier waiter as the deadlock victim.
-		r.resumeWaiters(r.opts.Grace, sr)
+		r.resumeWaiters(r.opts.Grace, sr, "")
 	}
 	return nil
 }
@@ -302,8 +302,10 @@ func (r *runner) queued() bool {
 // looks for resumed steps only after a step that ended its transaction
 // (committed, rolled back, failed) or started waiting itself.
 //
-// It reports whether some step resumed.
-func (r *runner) resumeWaiters(d time.Duration, except *sessionRun) bool {
+// by names the session whose transaction just ended, if one did: the
+// steps that resume then were waiting for its locks, and the timeline
+// says so. It reports whether some step resumed.
+func (r *runner) resumeWaiters(d time.Duration, except *sessionRun, by string) bool {
 	deadline := time.Now().Add(d)
 	resumed := false
 	for _, sr := range r.order {
@@ -312,6 +314,7 @@ func (r *runner) resumeWaiters(d time.Duration, except *sessionRun) bool {
 		}
 		if waitDone(sr.pending.done, time.Until(deadline)) {
 			r.finish(sr, Resumed)
+			r.out.Events[len(r.out.Events)-1].By = by
 			resumed = true
 			r.drain(sr)
 		}

@@ -79,7 +79,7 @@ func TestRunBlockedStepResumesAfterATransactionEnds(t *testing.T) {
 	assert.True(t, o.Committed("T2"))
 	tl := anomalies.Timeline(o)
 	assert.Contains(t, tl, "begin; wait … blocked")
-	assert.Contains(t, tl, "↳ step 1 resumes → released")
+	assert.Contains(t, tl, "↳ step 1 resumes (T2 ended) → released")
 }
 
 func TestRunSessionNeededWhileBlockedWaitsForIt(t *testing.T) {

@@ -57,7 +57,12 @@ var Interference = &Anomaly{
 		"for a write that read nothing). That is the rule that makes a snapshot " +
 		"transaction's writes apply to the state it read; G-SIb (TestMissedEffects) shows " +
 		"the damage when they do not. Read skew (TestReadSkew) is interference too, where " +
-		"the reader also read something from before the other's commit.",
+		"the reader also read something from before the other's commit. Serializable by " +
+		"locking allows it, as every two-phase locking engine does: a locking transaction " +
+		"has no snapshot, it reads the newest data under its locks, so the manager sees " +
+		"apples at 3 and writes pears after the update; the history stays serializable " +
+		"(T2 then T1), which is all that column promises.",
+	SnapshotOnly: true,
 }
 
 // grossFromNet writes gross = net × 5/4 (a 25% tax) from the net price

@@ -83,6 +83,9 @@ func cell(e Event, notes *[]string) string {
 		return "(" + e.Op + ": skipped, " + e.Session + " has ended)"
 	case Resumed:
 		c = "↳ step " + fmt.Sprint(e.Step) + " resumes"
+		if e.By != "" {
+			c += " (" + e.By + " ended)"
+		}
 	default:
 		c = e.Op
 	}

@@ -77,7 +77,14 @@ var WriteSkew = &Anomaly{
 		"wrote (a cycle of read-write dependencies, impossible in any serial order), so it " +
 		"aborts one of them with ErrConflict; its retry sees one doctor on call and stays. " +
 		"At snapshot the fixes are by hand: lock the rows the decision depends on " +
-		"(TestWriteSkewFixedWithGetForUpdate) or write them (TestWriteSkewFixedByWritingReads).",
+		"(TestWriteSkewFixedWithGetForUpdate) or write them (TestWriteSkewFixedByWritingReads). " +
+		"Serializable by locking (two-phase locking, the column serializable-locking) prevents " +
+		"it the other way: each read took a shared lock held to the end, so T1's write waits " +
+		"for T2's lock on alice, and T2's write, waiting for T1's lock on bob, would close a " +
+		"cycle: T2 is the deadlock victim, at once, and T1 resumes and commits. The two ways " +
+		"compared: SSI never makes a reader or a writer wait and pays with aborts at commit " +
+		"when a dangerous structure forms; locking aborts only to break a deadlock, and pays " +
+		"with waits: every reader blocks every writer of what it read.",
 }
 
 // WriteSkewFixedWithGetForUpdate reads the doctors with GetForUpdate.

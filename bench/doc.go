@@ -18,7 +18,9 @@
 // WritePlots and WriteHTML (one self-contained page) write it. Charts mark
 // every cell whose invariant failed.
 //
-// Engines: "mvkv" (this module), and the peers "bbolt" (one Update per
+// Engines: "mvkv" (this module), "mvkv-locking" (mvkv's serializable by
+// two-phase locking, TxOptions.Locking: the fourth mvkv row, serializable
+// only), and the peers "bbolt" (one Update per
 // transaction), "bbolt-batch" (bbolt's DB.Batch, which coalesces
 // concurrent writers) and "badger" (Badger v4, optimistic transactions with
 // conflict detection). A peer declares the levels it can express; a run at

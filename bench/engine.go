@@ -73,19 +73,23 @@ type EngineOptions struct {
 
 // Engines lists the engine names OpenEngine accepts, mvkv first.
 func Engines() []string {
-	return []string{"mvkv", "bbolt", "bbolt-batch", "badger", "postgres", "etcd"}
+	return []string{"mvkv", "mvkv-locking", "bbolt", "bbolt-batch", "badger", "postgres", "etcd"}
 }
 
 // DefaultEngines are those a run uses when it names none: the embedded
 // ones. postgres and etcd start servers and run when named.
-func DefaultEngines() []string { return []string{"mvkv", "bbolt", "bbolt-batch", "badger"} }
+func DefaultEngines() []string {
+	return []string{"mvkv", "mvkv-locking", "bbolt", "bbolt-batch", "badger"}
+}
 
 // OpenEngine opens engine name with its files under dir (which must exist
 // and should be empty).
 func OpenEngine(name, dir string, opts EngineOptions) (Engine, error) {
 	switch strings.ToLower(name) {
 	case "mvkv":
-		return openMVKV(dir, opts)
+		return openMVKV(dir, opts, false)
+	case "mvkv-locking":
+		return openMVKV(dir, opts, true)
 	case "bbolt":
 		return openBolt(dir, opts, false)
 	case "bbolt-batch":
@@ -108,6 +112,10 @@ var engineInfo = map[string]struct {
 	"mvkv": {
 		[]mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable},
 		"all three levels; group commit (one fsync per group of concurrent commits)",
+	},
+	"mvkv-locking": {
+		[]mvcc.Level{mvcc.Serializable},
+		"mvkv's fourth row: serializable by strict two-phase locking with key-range locks (TxOptions.Locking) instead of SSI; reads take shared locks, scans range locks, writes exclusive locks, all held to the end, so conflicts are waits and deadlocks",
 	},
 	"bbolt": {
 		[]mvcc.Level{mvcc.Serializable},

@@ -9,29 +9,36 @@ import (
 	"github.com/mvkv/mvkv/mvcc"
 )
 
-// mvkvEngine runs transactions on an mvkv database.
+// mvkvEngine runs transactions on an mvkv database; with locking (the
+// engine "mvkv-locking"), serializable ones by two-phase locking.
 type mvkvEngine struct {
-	db *mvcc.DB
+	db      *mvcc.DB
+	locking bool
 }
 
-func openMVKV(dir string, opts EngineOptions) (*mvkvEngine, error) {
+func openMVKV(dir string, opts EngineOptions, locking bool) (*mvkvEngine, error) {
 	db, err := mvcc.Open(filepath.Join(dir, "mvkv.db"), &mvcc.Options{NoSync: !opts.Durable})
 	if err != nil {
 		return nil, err
 	}
-	return &mvkvEngine{db: db}, nil
+	return &mvkvEngine{db: db, locking: locking}, nil
 }
 
 // DB returns the underlying database (for stats).
 func (e *mvkvEngine) DB() *mvcc.DB { return e.db }
 
-func (e *mvkvEngine) Name() string { return "mvkv" }
+func (e *mvkvEngine) Name() string {
+	if e.locking {
+		return "mvkv-locking"
+	}
+	return "mvkv"
+}
 
-func (e *mvkvEngine) Levels() []mvcc.Level { return engineInfo["mvkv"].levels }
-func (e *mvkvEngine) Note() string         { return engineInfo["mvkv"].note }
+func (e *mvkvEngine) Levels() []mvcc.Level { return engineInfo[e.Name()].levels }
+func (e *mvkvEngine) Note() string         { return engineInfo[e.Name()].note }
 
 func (e *mvkvEngine) Txn(level mvcc.Level, readOnly bool, fn func(Tx) error) error {
-	tx, err := e.db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: level, ReadOnly: readOnly})
+	tx, err := e.db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: level, ReadOnly: readOnly, Locking: e.locking})
 	if err != nil {
 		return err
 	}

@@ -204,12 +204,12 @@ func goalCommits(ctx context.Context, cfg GoalsConfig, dir string) ([]Goal, erro
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
+	defer db.Close() //nolint:errcheck // a throwaway benchmark database
 	bdb, err := openGoalBolt(filepath.Join(dir, "bbolt.db"), false)
 	if err != nil {
 		return nil, err
 	}
-	defer bdb.Close()
+	defer bdb.Close() //nolint:errcheck // a throwaway benchmark database
 	val := goalValue(cfg.ValueSize, 1)
 	key := func(g, i int) []byte { return fmt.Appendf(nil, "w%03d/%010d", g, i) }
 	var ours, theirs []float64
@@ -245,12 +245,12 @@ func goalReads(ctx context.Context, cfg GoalsConfig, dir string) ([]Goal, error)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
+	defer db.Close() //nolint:errcheck // a throwaway benchmark database
 	bdb, err := openGoalBolt(filepath.Join(dir, "bbolt.db"), true)
 	if err != nil {
 		return nil, err
 	}
-	defer bdb.Close()
+	defer bdb.Close() //nolint:errcheck // a throwaway benchmark database
 	val := goalValue(cfg.ValueSize, 2)
 	for lo := 0; lo < cfg.Keys; lo += 10_000 {
 		hi := min(cfg.Keys, lo+10_000)
@@ -517,12 +517,12 @@ func goalStorage(ctx context.Context, cfg GoalsConfig, dir string) ([]Goal, erro
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
+	defer db.Close() //nolint:errcheck // a throwaway benchmark database
 	reader, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
-	defer reader.Rollback() //nolint:errcheck
+	defer reader.Rollback() //nolint:errcheck // a read transaction
 	m := min(n, 100_000)
 	before := heapInUse()
 	if err := put(db, m); err != nil {

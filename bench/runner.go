@@ -81,7 +81,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	defer e.Close()
+	defer e.Close() //nolint:errcheck // a throwaway benchmark database
 	res.Engine, res.Note = e.Name(), e.Note()
 	if !Supports(e, cfg.Level) {
 		res.Skipped = fmt.Sprintf("%s cannot express %s: %s", e.Name(), cfg.Level, e.Note())
@@ -273,7 +273,7 @@ func (r *runner) worker(ctx context.Context, w Worker, t *tally) {
 		record := phase == phaseMeasure
 		op := w.Next()
 		start := time.Now()
-		err, attempts, aborts := r.attempt(op)
+		attempts, aborts, err := r.attempt(op)
 		lat := time.Since(start)
 		if !record || r.phase.Load() == phaseStop && r.cfg.Ops <= 0 {
 			continue // warm-up, or finished after the window closed
@@ -304,9 +304,9 @@ func (r *runner) worker(ctx context.Context, w Worker, t *tally) {
 }
 
 // attempt runs op until it commits, fails with something other than an
-// abort, or runs out of retries. It returns the last error, the number of
-// attempts and the causes of the aborts met.
-func (r *runner) attempt(op Op) (err error, attempts int64, aborts []string) {
+// abort, or runs out of retries. It returns the number of attempts, the
+// causes of the aborts met and the last error.
+func (r *runner) attempt(op Op) (attempts int64, aborts []string, err error) {
 	backoff := minRetryBackoff
 	for {
 		attempts++
@@ -315,15 +315,15 @@ func (r *runner) attempt(op Op) (err error, attempts int64, aborts []string) {
 			if op.Done != nil {
 				op.Done()
 			}
-			return nil, attempts, aborts
+			return attempts, aborts, nil
 		}
 		cause := r.e.Abort(err)
 		if cause == "" {
-			return err, attempts, aborts
+			return attempts, aborts, err
 		}
 		aborts = append(aborts, cause)
 		if len(aborts) > r.cfg.MaxRetries {
-			return err, attempts, aborts
+			return attempts, aborts, err
 		}
 		time.Sleep(time.Duration(rand.Int64N(int64(backoff)) + 1))
 		backoff = min(2*backoff, maxRetryBackoff)

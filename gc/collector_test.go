@@ -96,7 +96,7 @@ func overwriteFrom(ix *index.Index, ts uint64, keys, versions int) uint64 {
 			if v == versions-1 && k%3 == 0 {
 				x = index.Version{TS: ts, Tombstone: true}
 			}
-			ix.Add(fmt.Appendf(nil, "k%05d", k), x)
+			add(ix, fmt.Appendf(nil, "k%05d", k), x)
 		}
 	}
 	return ts
@@ -157,7 +157,7 @@ func TestVacuumBatches(t *testing.T) {
 func TestVacuumRespectsHorizon(t *testing.T) {
 	ix := index.New()
 	for ts := uint64(1); ts <= 10; ts++ {
-		ix.Add([]byte("k"), index.Version{TS: ts, Value: []byte{byte(ts)}})
+		add(ix, []byte("k"), index.Version{TS: ts, Value: []byte{byte(ts)}})
 	}
 	h := horizonAt(4)
 	c := gc.New(ix, h, gc.Config{})
@@ -476,4 +476,10 @@ func TestFailedPassIsReported(t *testing.T) {
 	_, err = c.Vacuum(ctx)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, last, c.Totals().LastErrTime)
+}
+
+// add installs v as a new version of key (with no before-image: the
+// versions of these tests live in memory only).
+func add(ix *index.Index, key []byte, v index.Version) {
+	ix.Write(func(w index.Writer) { _ = w.Install(key, nil, v) })
 }

@@ -17,11 +17,13 @@ func (h horizon) Horizon() uint64 { return uint64(h) }
 // file holds a's newest), four of them dead for good.
 func Example() {
 	ix := index.New()
-	ix.Add([]byte("a"), index.Version{TS: 1, Value: []byte("a1")})
-	ix.Add([]byte("a"), index.Version{TS: 2, Value: []byte("a2")})
-	ix.Add([]byte("b"), index.Version{TS: 3, Value: []byte("b1")})
-	ix.Add([]byte("a"), index.Version{TS: 4, Value: []byte("a3")})
-	ix.Add([]byte("b"), index.Version{TS: 5, Tombstone: true})
+	ix.Write(func(w index.Writer) {
+		_ = w.Install([]byte("a"), nil, index.Version{TS: 1, Value: []byte("a1")})
+		_ = w.Install([]byte("a"), nil, index.Version{TS: 2, Value: []byte("a2")})
+		_ = w.Install([]byte("b"), nil, index.Version{TS: 3, Value: []byte("b1")})
+		_ = w.Install([]byte("a"), nil, index.Version{TS: 4, Value: []byte("a3")})
+		_ = w.Install([]byte("b"), nil, index.Version{TS: 5, Tombstone: true})
+	})
 
 	c := gc.New(ix, horizon(5), gc.Config{})
 	st, _ := c.Vacuum(context.Background())

@@ -185,24 +185,6 @@ type Entry struct {
 	Version Version
 }
 
-// Apply adds versions atomically with respect to readers: a reader sees
-// all of them or none. The Index keeps the key and value slices; callers
-// must not modify them afterwards.
-func (ix *Index) Apply(entries []Entry) {
-	ix.mu.Lock()
-	for i := range entries {
-		ix.addLocked(entries[i].Key, nil, entries[i].Version)
-	}
-	ix.mu.Unlock()
-}
-
-// Add adds one version (see Apply).
-func (ix *Index) Add(key []byte, v Version) {
-	ix.mu.Lock()
-	ix.addLocked(key, nil, v)
-	ix.mu.Unlock()
-}
-
 // errBeforeImage reports a before-image that does not match the version
 // the index holds as the file's.
 var errBeforeImage = errors.New("index: the file's version of the key is not the one the index holds")
@@ -252,19 +234,6 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 	return nil
 }
 
-// Ascend calls fn for each key in [start, end) in ascending order with its
-// version visible at ts, skipping keys with none (but not tombstones: fn
-// sees them and decides). nil start or end is unbounded. Iteration stops
-// when fn returns false. See Walk for the locking rules.
-func (ix *Index) Ascend(start, end []byte, ts uint64, fn func(key []byte, v Version) bool) {
-	ix.Walk(start, end, ts, false, func(it Item) bool {
-		if !it.Visible {
-			return true
-		}
-		return fn(it.Key, it.Version)
-	})
-}
-
 // Item is one key met by Walk.
 type Item struct {
 	Key     []byte
@@ -291,6 +260,16 @@ var itemBufs = sync.Pool{New: func() any { b := make([]Item, 0, chunk); return &
 // be seen, but versions at or below ts are stable as long as the caller's
 // snapshot keeps them from being pruned.
 func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bool) {
+	ix.walk(start, end, ts, newer, false, fn)
+}
+
+// WalkDesc is Walk in descending order: the keys of [start, end) from the
+// last down.
+func (ix *Index) WalkDesc(start, end []byte, ts uint64, newer bool, fn func(Item) bool) {
+	ix.walk(start, end, ts, newer, true, fn)
+}
+
+func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(Item) bool) {
 	bp := itemBufs.Get().(*[]Item)
 	buf := (*bp)[:0]
 	used := 0 // items of buf written so far
@@ -299,19 +278,24 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 		*bp = buf[:0]
 		itemBufs.Put(bp)
 	}()
-	from := start
-	inclusive := true
+	// A chunk resumes at from: ascending, at start (included), then after
+	// the last key passed on; descending, below end, then below the last
+	// key passed on (from is always excluded).
+	from, inclusive, bound := start, true, end
+	if desc {
+		from, inclusive, bound = end, false, start
+	}
 	limit := firstChunk
-	var endProbe entry
-	if end != nil {
-		endProbe = probe(end)
+	var boundProbe entry
+	if bound != nil {
+		boundProbe = probe(bound)
 	}
 	for {
 		buf = buf[:0]
 		more := false
 		first := true
 		visit := func(e entry) bool {
-			// Resuming after from: only the first key met can be from
+			// Resuming at from: only the first key met can be from
 			// itself (it may also be gone, then the first is past it).
 			if first {
 				first = false
@@ -319,8 +303,10 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 					return true
 				}
 			}
-			if end != nil && compare(&e, &endProbe) >= 0 {
-				return false
+			if bound != nil {
+				if c := compare(&e, &boundProbe); !desc && c >= 0 || desc && c < 0 {
+					return false
+				}
 			}
 			if len(buf) == limit {
 				more = true
@@ -343,10 +329,15 @@ func (ix *Index) Walk(start, end []byte, ts uint64, newer bool, fn func(Item) bo
 			return true
 		}
 		ix.mu.RLock()
-		if from == nil {
+		switch {
+		case from == nil && !desc:
 			ix.tree.Ascend(visit)
-		} else {
+		case from == nil:
+			ix.tree.Descend(visit)
+		case !desc:
 			ix.tree.AscendGreaterOrEqual(probe(from), visit)
+		default:
+			ix.tree.DescendLessOrEqual(probe(from), visit)
 		}
 		ix.mu.RUnlock()
 		used = max(used, len(buf))

@@ -372,8 +372,8 @@ func flipTrial(path string) string {
 		}
 		return nil
 	})
-	// Scans: all, and ranges.
-	for _, r := range [][2]int{{-1, -1}, {0, 100}, {1000, 1500}, {2900, -1}} {
+	// Scans: all, and ranges, ascending, then descending (r[2] == 1).
+	for _, r := range [][3]int{{-1, -1, 0}, {0, 100, 0}, {1000, 1500, 0}, {2900, -1, 0}, {-1, -1, 1}, {1000, 1500, 1}} {
 		var start, end []byte
 		lo, hi := 0, flipRecords
 		if r[0] >= 0 {
@@ -384,7 +384,11 @@ func flipTrial(path string) string {
 		}
 		var keys []string
 		err := db.View(context.Background(), func(tx *mvcc.Txn) error {
-			for k, v := range tx.Scan(start, end) {
+			scan := tx.Scan
+			if r[2] == 1 {
+				scan = tx.ScanReverse
+			}
+			for k, v := range scan(start, end) {
 				keys = append(keys, string(k))
 				i, err := strconv.Atoi(strings.TrimPrefix(string(k), "rec/"))
 				want, ok := flipWant(i)
@@ -397,6 +401,9 @@ func flipTrial(path string) string {
 			}
 			return tx.Err()
 		})
+		if r[2] == 1 {
+			slices.Reverse(keys)
+		}
 		if !slices.IsSorted(keys) || len(slices.Compact(slices.Clone(keys))) != len(keys) {
 			wrong = append(wrong, "scan out of order")
 		}

@@ -18,7 +18,7 @@ var allLevels = []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializabl
 func value(t *testing.T, db *mvcc.DB, key string) string {
 	t.Helper()
 	tx := begin(t, db, mvcc.Snapshot)
-	defer tx.Rollback() //nolint:errcheck // read-only use
+	defer tx.Rollback()
 	v, err := tx.Get([]byte(key))
 	if err == mvcc.ErrNotFound {
 		return ""
@@ -66,11 +66,11 @@ func TestBlindDeleteCycle(t *testing.T) {
 				}
 				require.ErrorIs(t, err, mvcc.ErrConflict, "both writers of x committed")
 				if t1First {
-					assert.Equal(t, "", value(t, db, "x"))
+					assert.Empty(t, value(t, db, "x"))
 					assert.Equal(t, "t1", value(t, db, "z"))
 				} else {
 					assert.Equal(t, "t2", value(t, db, "x"))
-					assert.Equal(t, "", value(t, db, "z"))
+					assert.Empty(t, value(t, db, "z"))
 				}
 			})
 		}
@@ -91,7 +91,7 @@ func TestBlindDeleteConcurrentInsert(t *testing.T) {
 			err := t1.Commit()
 			if level == mvcc.ReadCommitted {
 				require.NoError(t, err)
-				assert.Equal(t, "", value(t, db, "x"), "the last committer's delete was lost")
+				assert.Empty(t, value(t, db, "x"), "the last committer's delete was lost")
 				return
 			}
 			require.ErrorIs(t, err, mvcc.ErrConflict)
@@ -130,7 +130,7 @@ func TestBlindDeleteOwnReads(t *testing.T) {
 				err = t1.Commit()
 				if level == mvcc.ReadCommitted {
 					require.NoError(t, err)
-					assert.Equal(t, "", value(t, db, "x"))
+					assert.Empty(t, value(t, db, "x"))
 				} else {
 					require.ErrorIs(t, err, mvcc.ErrConflict)
 					assert.Equal(t, "t2", value(t, db, "x"))
@@ -173,5 +173,5 @@ func TestDoomedByScanKeepsReportingConflict(t *testing.T) {
 	require.ErrorIs(t, t1.Rollback(), mvcc.ErrTxnDone)
 	require.ErrorIs(t, t1.Err(), mvcc.ErrTxnDone)
 	require.NotErrorIs(t, t1.Err(), mvcc.ErrConflict, "still a conflict after Rollback")
-	assert.Equal(t, "", value(t, db, "w"))
+	assert.Empty(t, value(t, db, "w"))
 }

@@ -176,7 +176,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 				if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
 					db.index.Remove(entries[mine:])
 					entries = entries[:mine]
-					r.err = &conflictError{msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
+					r.err = &ConflictError{Kind: SerializationFailure, msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
 					continue
 				}
 				for i, w := range r.writes {
@@ -297,7 +297,8 @@ func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.E
 		if err = db.validate(w, r); err != nil {
 			return
 		}
-		ts = db.oracle.Next()
+		db.lastTS++
+		ts = db.lastTS
 		for i, wr := range r.writes {
 			top, held := w.Newest(wr.key)
 			existed := befores[i] != nil
@@ -333,8 +334,8 @@ func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.E
 // committed lets the last committer win. Called under the index's write
 // lock.
 func (db *DB) validate(w index.Writer, r *commitReq) error {
-	if r.tx.level == ReadCommitted {
-		return nil
+	if r.tx.level == ReadCommitted || r.tx.locking {
+		return nil // a locking transaction held its keys' locks since before it read them
 	}
 	for _, wr := range r.writes {
 		if latest := w.LatestTS(wr.key); latest > r.tx.readTS {

@@ -3,7 +3,6 @@ package mvcc_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -124,7 +123,7 @@ func TestRestartRebuildsExactly(t *testing.T) {
 	if err == nil {
 		err = tx.Commit()
 	}
-	assert.True(t, errors.Is(err, mvcc.ErrConflict))
+	assert.ErrorIs(t, err, mvcc.ErrConflict)
 }
 
 func TestRestartKeepsDeletes(t *testing.T) {

@@ -47,7 +47,7 @@ func TestReadSemanticsByLevel(t *testing.T) {
 			ctPut(t, db, "k", "v1", "gone", "g1", "stay", "s1")
 			tx, err := db.Begin(tt.level)
 			require.NoError(t, err)
-			defer tx.Rollback() //nolint:errcheck
+			defer tx.Rollback()
 			require.Equal(t, "v1", getStr(t, tx, "k"))
 			require.Equal(t, []string{"gone=g1", "k=v1", "stay=s1"}, scanAll(tx, nil, nil))
 
@@ -275,7 +275,7 @@ func TestScanBounds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tx, err := db.Begin(mvcc.Snapshot)
 			require.NoError(t, err)
-			defer tx.Rollback() //nolint:errcheck
+			defer tx.Rollback()
 			var got []string
 			for k, v := range tx.Scan(tt.start, tt.end) {
 				require.Equal(t, "v", string(v))
@@ -331,7 +331,7 @@ func TestScanMatchesModel(t *testing.T) {
 			}
 			tx, err := db.Begin(level)
 			require.NoError(t, err)
-			defer tx.Rollback() //nolint:errcheck
+			defer tx.Rollback()
 			view := model{}
 			for k, v := range committed {
 				view[k] = v
@@ -370,7 +370,7 @@ func TestScanMatchesModel(t *testing.T) {
 					}
 					got = append(got, string(k)+"="+string(v))
 				}
-				require.Equal(t, n, len(got))
+				require.Len(t, got, n)
 				if n > 0 {
 					require.Equal(t, want[:n], got)
 				}

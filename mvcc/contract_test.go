@@ -1,7 +1,7 @@
 package mvcc_test
 
-// Black-box tests of the public contract (API.md): errors for every bad
-// input, nothing changed by a failed operation, levels. The read/write
+// Black-box tests of the public contract (package mvcc's documentation):
+// errors for every bad input, nothing changed by a failed operation, levels. The read/write
 // semantics, Update/View and restart live in the other contract_*_test.go
 // files.
 

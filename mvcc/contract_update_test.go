@@ -114,7 +114,7 @@ func TestUpdateReturnsOtherErrorsUnchanged(t *testing.T) {
 				require.NoError(t, tx.Put([]byte("new"), []byte("x")))
 				return tt.err
 			})
-			assert.Same(t, tt.err, err, "returned unchanged") //nolint:testifylint // identity is the point
+			assert.Same(t, tt.err, err, "returned unchanged")
 			assert.Equal(t, tt.wantCalls, calls)
 			assert.Equal(t, []string{"k=before"}, dump(t, db), "fn's writes are rolled back")
 			assert.Zero(t, db.Stats().ActiveTxns)
@@ -209,7 +209,7 @@ func TestViewIsReadOnly(t *testing.T) {
 	assert.ErrorIs(t, err, mvcc.ErrTxnDone, "View's transaction ends with View")
 
 	sentinel := errors.New("from fn")
-	assert.Same(t, sentinel, db.View(context.Background(), func(*mvcc.Txn) error { return sentinel })) //nolint:testifylint
+	assert.Same(t, sentinel, db.View(context.Background(), func(*mvcc.Txn) error { return sentinel }))
 }
 
 func TestViewReadsOneSnapshot(t *testing.T) {

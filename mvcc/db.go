@@ -42,6 +42,11 @@ type DB struct {
 	store atomic.Pointer[fileStore] // the pipeline's access to the file
 	view  atomic.Pointer[view]      // the shared read transaction, see view.go
 	keys  atomic.Int64              // live keys, as committed; written by the pipeline
+	// lastTS is the last commit timestamp assigned; only the commit
+	// pipeline uses it (after Open). A group that failed leaves a gap: its
+	// timestamps are never handed out again, so nothing that may have
+	// reached the file shares one.
+	lastTS uint64
 
 	applied atomic.Uint64 // every commit up to it is in the data bucket
 	logged  logState      // the log since the last checkpoint: the pipeline's
@@ -205,6 +210,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	db.index.SetApplied(db.applied.Load())
 	db.oracle = txn.NewOracle(lastTS)
+	db.lastTS = lastTS
 	db.oracle.SetApplied(db.applied.Load())
 	db.renewView()
 	go db.runCommits()
@@ -329,6 +335,9 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 	if !opts.Isolation.Valid() {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidLevel, opts.Isolation)
 	}
+	if opts.Locking && opts.Isolation != Serializable {
+		return nil, fmt.Errorf("%w: Locking is two-phase locking for Serializable, not %s", ErrInvalidLevel, opts.Isolation)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -340,10 +349,13 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		ctx:      ctx,
 		level:    opts.Isolation,
 		readOnly: opts.ReadOnly,
+		locking:  opts.Locking,
 	}
 	if opts.Isolation == Serializable {
 		tx.ser = &tx.serRec
-		db.ssi.Begin(tx.ser, opts.ReadOnly, func() uint64 {
+		// A locking transaction is never on a safe snapshot: it reads
+		// the newest data, and SSI must see its reads (txn.SSI).
+		db.ssi.Begin(tx.ser, opts.ReadOnly && !opts.Locking, func() uint64 {
 			tx.slot = db.oracle.Begin()
 			return tx.slot.TS()
 		})

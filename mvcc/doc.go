@@ -65,7 +65,14 @@
 // why a key memory does not hold is always found, at its newest version,
 // in the data a reader reads, commits and checkpoints racing it included.
 // Readers never wait for writers, and the file's pages are never pinned
-// by a long snapshot.
+// by a long snapshot (only Backup holds one read transaction for its
+// whole length).
+//
+// Scan, ScanReverse and ScanPrefix walk a range in ascending or
+// descending key order, merging the transaction's own writes; under
+// Serializable each records the range it read (up to where the loop
+// stopped, from either side), so a concurrent insert into it is a
+// conflict.
 //
 // Slices returned by Get and yielded by Scan are copies the caller owns:
 // modifying them changes nothing in the database or in what other
@@ -78,6 +85,14 @@
 //	Snapshot       one snapshot taken at Begin        also: of two concurrent writers of a key, one commits
 //	Serializable   one snapshot taken at Begin        also: the committed history is serializable,
 //	                                                  range reads (phantoms) included
+//
+// Serializable comes two ways. By default it is SSI (txn.SSI): reads never
+// wait, and a transaction that would complete a dangerous structure of
+// read-write dependencies fails with ErrConflict. With
+// TxOptions{Isolation: Serializable, Locking: true} it is strict two-phase
+// locking instead (see Locks): reads wait for writers and writers for
+// readers, and conflicts are waits and deadlocks, not serialization
+// failures. Locking with another level is refused (ErrInvalidLevel).
 //
 // Writes are buffered in the transaction until Commit, so no level ever
 // reads or overwrites uncommitted data. Every transaction sees its own
@@ -93,7 +108,14 @@
 //     structure; a Scan that does so keeps yielding its snapshot and the
 //     failure is returned by the transaction's next call or Commit;
 //   - GetForUpdate, under Snapshot and Serializable, when a newer version
-//     was committed after the snapshot, or on a deadlock (also ErrDeadlock).
+//     was committed after the snapshot, or on a deadlock (also ErrDeadlock);
+//   - any call that waits for a lock (GetForUpdate, Commit, and in a
+//     locking transaction Get, Scan, Put and Delete) when waiting would
+//     close a cycle (also ErrDeadlock).
+//
+// Every conflict is a *ConflictError: errors.As gives its Kind (write
+// conflict, serialization failure, deadlock) and, where there is one, the
+// key it was found on.
 //
 // After a conflict the transaction is finished: later calls return an
 // error matching ErrTxnDone that also still matches ErrConflict, until
@@ -103,9 +125,58 @@
 //
 // # Locks
 //
-// GetForUpdate takes an exclusive lock on a key until the transaction
-// ends; another GetForUpdate of that key waits (plain reads and writes do
-// not). A wait that would close a cycle fails at once with ErrDeadlock.
+// Every writer respects the locks of others. The lock table (txn.LockTable)
+// holds shared, exclusive and intent locks on keys and shared locks on key
+// ranges, until their transaction ends:
+//
+//   - GetForUpdate takes an exclusive lock on its key.
+//   - A plain Put or Delete takes no lock when it is called: writes are
+//     buffered. At Commit the transaction takes an intent lock on every key
+//     it writes, waiting for any shared or exclusive lock another holds on
+//     it (and for range locks covering it), and keeps them until its
+//     commit is published. Intent locks do not exclude each other: between
+//     two plain writers, first-committer-wins (or, at read committed, the
+//     last committer) decides as before. After the wait each level applies
+//     its rule: read committed commits over what the holder committed;
+//     Snapshot and Serializable fail with ErrConflict if the key has a
+//     version committed after their snapshot.
+//   - A locking transaction (TxOptions.Locking) is strict two-phase
+//     locking: Get takes a shared lock on the key, Scan a shared lock on
+//     the range [start, end) it was given (held whole even if the loop
+//     stops early, so an insert anywhere in it waits: no phantoms),
+//     GetForUpdate, Put and Delete an exclusive lock (upgrading a shared
+//     one), each when it is called. Every read returns the newest committed
+//     version under its lock: with the lock held nobody can commit a newer
+//     one, so the transaction reads current data, not a snapshot from
+//     Begin, and its commit skips first-committer-wins (it held its keys
+//     since before it read them).
+//
+// Why plain writes lock at Commit and not at Put: buffered writes are
+// invisible until Commit, so the lock is needed only from the moment the
+// commit could publish them; taking it then costs one hold of the lock
+// table's mutex per commit instead of one per write, and lets writers of
+// the same key run side by side until the first commits, as before. The
+// price: a plain writer learns of a lock at Commit, not at the write.
+// Locking transactions lock at the call because two-phase locking needs
+// its writes ordered against its reads.
+//
+// Waits are FIFO per key and range (a stream of readers cannot starve a
+// waiting writer; an upgrade goes first), bounded by the context given to
+// BeginTx, and never hold Txn.mu: a Rollback from another goroutine (or a
+// cancelled context, or Close) ends a waiting call at once, with
+// ErrTxnDone (the context's error; ErrClosed). A wait that would close a
+// cycle of waiters, across all lock kinds, fails at once with an error
+// matching both ErrDeadlock and ErrConflict, and ends that transaction
+// (the one victim); the others wait on.
+//
+// Locking and SSI transactions in one database stay serializable
+// together. The rule: a locking transaction is also tracked by SSI (its
+// reads and ranges recorded, its commit checked), and every writer,
+// SSI transactions included, waits for its locks. Nobody can then commit
+// over what a locking transaction read while it runs, so it never becomes
+// the pivot of a dangerous structure and SSI never aborts it; SSI still
+// sees the dependencies that run through it and aborts an SSI pivot when
+// a cycle could close through both kinds.
 //
 // # Durability
 //
@@ -133,7 +204,13 @@
 //
 // Overwrites and deletes free pages in the file that bbolt reuses, so the
 // file stops growing but does not shrink; Compact copies a closed database
-// to a new, packed file.
+// to a new, packed file. DB.Backup copies an open one, consistent as of
+// one commit group, while it serves reads and commits.
+//
+// # Monitoring
+//
+// DB.Stats returns the engine's figures; Stats.Metrics, Stats.WritePrometheus
+// and DB.StatsVar (an expvar.Var) export them for monitoring systems.
 //
 // # Damage and recovery
 //
@@ -189,7 +266,13 @@
 // Where one lock is taken while another is held, always in this order
 // (later ones under earlier ones, never the reverse):
 //
-//	Txn.mu -> the lock table's mutex (released while a GetForUpdate waits)
+//	Txn.mu -> the lock table's mutex (never held while waiting: Txn.mu is
+//	          released before a lock wait and taken again after it)
+//	Txn.mu -> the lock table's gate, taken for writing and let go at once
+//	          by the first strong locker (a drain, never under the lock
+//	          table's mutex: see txn.LockTable)
+//	the gate, held for reading by a plain commit from its intent check
+//	          until its commit is published -> the commit pipeline's locks
 //	Txn.mu -> Index.mu
 //	Txn.mu -> SSI.mu -> a serializable transaction's mu -> Oracle.mu
 //

@@ -1,6 +1,11 @@
 package mvcc
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mvkv/mvkv/txn"
+)
 
 // Errors returned by the engine. Compare with errors.Is: most are wrapped
 // with context (the key, the conflicting timestamp, the file name).
@@ -11,9 +16,11 @@ var (
 	// isolation level (a write-write conflict, a serialization failure, a
 	// deadlock). The transaction is finished; retrying it may succeed.
 	ErrConflict = errors.New("mvkv: transaction conflict")
-	// ErrDeadlock: a GetForUpdate wait would close a cycle of waiters.
-	// Errors carrying it also match ErrConflict.
-	ErrDeadlock = errors.New("mvkv: deadlock")
+	// ErrDeadlock: a lock wait (GetForUpdate, a commit's write locks, or
+	// any call of a locking transaction) would close a cycle of waiters.
+	// Errors carrying it also match ErrConflict. It is the lock table's
+	// own error (txn.ErrDeadlock): one value, whichever package is asked.
+	ErrDeadlock = txn.ErrDeadlock
 	// ErrTxnDone: the transaction already committed, rolled back, or failed.
 	ErrTxnDone = errors.New("mvkv: transaction already finished")
 	// ErrReadOnly: a write in a read-only transaction.
@@ -22,14 +29,20 @@ var (
 	ErrClosed = errors.New("mvkv: database closed")
 	// ErrEmptyKey: a nil or empty key.
 	ErrEmptyKey = errors.New("mvkv: empty key")
-	// ErrKeyTooLarge: a key longer than MaxKeySize.
+	// ErrKeyTooLarge: a key longer than MaxKeySize. The error returned
+	// wraps it with the key's size and the limit.
 	ErrKeyTooLarge = errors.New("mvkv: key too large")
-	// ErrValueTooLarge: a value longer than MaxValueSize.
+	// ErrValueTooLarge: a value longer than MaxValueSize. The error
+	// returned wraps it with the value's size and the limit.
 	ErrValueTooLarge = errors.New("mvkv: value too large")
 	// ErrInvalidLevel: an isolation level outside the three defined.
 	ErrInvalidLevel = errors.New("mvkv: invalid isolation level")
 	// ErrCorrupt: the file is not an mvkv database, or it is damaged.
 	ErrCorrupt = errors.New("mvkv: not an mvkv database or corrupted")
+	// ErrManagedTxn: Commit or Rollback called on the transaction that
+	// DB.Update or DB.View manages; the call changes nothing. Return from
+	// the function instead: nil commits (Update), an error rolls back.
+	ErrManagedTxn = errors.New("mvkv: Commit and Rollback are not allowed on a transaction managed by Update or View")
 	// ErrLocked: another process (or DB in this process) holds the file
 	// and did not release it within Options.LockTimeout.
 	ErrLocked = errors.New("mvkv: database file is locked")
@@ -42,17 +55,73 @@ const (
 	MaxValueSize = 64 << 20
 )
 
-// conflictError is a conflict with a cause; it matches ErrConflict and, for
-// lock cycles, ErrDeadlock.
-type conflictError struct {
-	msg      string
-	deadlock bool
+// ConflictKind says which rule refused a transaction.
+type ConflictKind int
+
+const (
+	// WriteConflict: another transaction committed a write of the same key
+	// after this one's snapshot (first committer wins; Snapshot and
+	// Serializable).
+	WriteConflict ConflictKind = iota + 1
+	// SerializationFailure: the transaction is the pivot or the reader of
+	// a dangerous structure of read-write dependencies (Serializable). It
+	// also matches txn.ErrSerialization.
+	SerializationFailure
+	// DeadlockFailure: waiting for a lock (GetForUpdate's, a commit's
+	// write locks, a locking transaction's) would close a cycle of
+	// waiters. It also matches ErrDeadlock.
+	DeadlockFailure
+)
+
+func (k ConflictKind) String() string {
+	switch k {
+	case WriteConflict:
+		return "write conflict"
+	case SerializationFailure:
+		return "serialization failure"
+	case DeadlockFailure:
+		return "deadlock"
+	}
+	return "conflict"
 }
 
-func (e *conflictError) Error() string { return "mvkv: transaction conflict: " + e.msg }
+// ConflictError is the error behind every ErrConflict: errors.Is(err,
+// ErrConflict) says a retry may succeed; errors.As(err, &ce) with a
+// *ConflictError says why and on which key:
+//
+//	var ce *mvcc.ConflictError
+//	if errors.As(err, &ce) {
+//		log.Printf("%v on key %q", ce.Kind, ce.Key)
+//	}
+type ConflictError struct {
+	Kind ConflictKind
+	// Key is the key the conflict was found on: the key written first by
+	// another transaction, the key whose lock wait would deadlock, or the
+	// key whose read completed a dangerous structure. Nil when the
+	// conflict concerns the transaction as a whole (a serialization
+	// failure found at Commit or during a Scan). The caller's copy.
+	Key []byte
+	// TS is the commit timestamp of the conflicting version for a
+	// WriteConflict, 0 otherwise.
+	TS uint64
 
-func (e *conflictError) Is(target error) bool {
-	return target == ErrConflict || (e.deadlock && target == ErrDeadlock)
+	msg string
+}
+
+func (e *ConflictError) Error() string { return "mvkv: transaction conflict: " + e.msg }
+
+// Is reports whether target is ErrConflict or, for the matching kinds,
+// ErrDeadlock or txn.ErrSerialization.
+func (e *ConflictError) Is(target error) bool {
+	switch target {
+	case ErrConflict:
+		return true
+	case ErrDeadlock:
+		return e.Kind == DeadlockFailure
+	case txn.ErrSerialization:
+		return e.Kind == SerializationFailure
+	}
+	return false
 }
 
 func checkKey(key []byte) error {
@@ -60,14 +129,14 @@ func checkKey(key []byte) error {
 		return ErrEmptyKey
 	}
 	if len(key) > MaxKeySize {
-		return ErrKeyTooLarge
+		return fmt.Errorf("%w: %d bytes, the limit is %d (MaxKeySize)", ErrKeyTooLarge, len(key), MaxKeySize)
 	}
 	return nil
 }
 
 func checkValue(v []byte) error {
 	if len(v) > MaxValueSize {
-		return ErrValueTooLarge
+		return fmt.Errorf("%w: %d bytes, the limit is %d (MaxValueSize)", ErrValueTooLarge, len(v), MaxValueSize)
 	}
 	return nil
 }

@@ -190,3 +190,40 @@ func ExampleTxn_Scan() {
 	// fruit/cherry=6
 	// first from c: fruit/cherry
 }
+
+// Serializable by two-phase locking: the read takes a shared lock that
+// another writer of the key waits for, so the check and the write it
+// guards cannot be overtaken; conflicts are waits, and at worst a
+// deadlock victim, which Update-style retries handle like any conflict.
+func ExampleTxOptions_locking() {
+	db, cleanup := exampleDB()
+	defer cleanup()
+	ctx := context.Background()
+	if err := db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		return tx.Put([]byte("seats"), []byte("1"))
+	}); err != nil {
+		log.Fatal(err)
+	}
+
+	tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tx.Rollback()
+	seats, err := tx.Get([]byte("seats")) // shared lock until the end
+	if err != nil {
+		log.Fatal(err)
+	}
+	if string(seats) == "1" {
+		if err := tx.Put([]byte("seats"), []byte("0")); err != nil { // upgraded to exclusive
+			log.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil && !errors.Is(err, mvcc.ErrConflict) {
+		log.Fatal(err)
+	}
+
+	_, err = db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, Locking: true})
+	fmt.Println(errors.Is(err, mvcc.ErrInvalidLevel))
+	// Output: true
+}

@@ -85,7 +85,7 @@ func TestFaultDiskFullChild(t *testing.T) {
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old))
 	require.NoError(t, faultPut(db, "after", "1"), "the DB is usable once space is back")
 	for _, k := range acked {
-		assert.Equal(t, len(big), len(faultGet(t, db, k)))
+		assert.Len(t, faultGet(t, db, k), len(big))
 	}
 	require.NoError(t, db.Close())
 	boltCheck(t, path)
@@ -97,8 +97,8 @@ func TestFaultDiskFullChild(t *testing.T) {
 		assert.Equal(t, "v", faultGet(t, db, fmt.Sprintf("acked/%d", i)))
 	}
 	for _, k := range acked {
-		assert.Equal(t, len(big), len(faultGet(t, db, k)), k)
+		assert.Len(t, faultGet(t, db, k), len(big), k)
 	}
-	assert.Equal(t, "", faultGet(t, db, fmt.Sprintf("big/%d", len(acked))), "the failed commit is absent")
+	assert.Empty(t, faultGet(t, db, fmt.Sprintf("big/%d", len(acked))), "the failed commit is absent")
 	assert.Equal(t, "1", faultGet(t, db, "after"))
 }

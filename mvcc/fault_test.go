@@ -78,7 +78,7 @@ func faultPut(db *DB, kv ...string) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	defer tx.Rollback()
 	for i := 0; i+1 < len(kv); i += 2 {
 		if err := tx.Put([]byte(kv[i]), []byte(kv[i+1])); err != nil {
 			return err
@@ -150,7 +150,7 @@ func TestFaultFailedCommit(t *testing.T) {
 			assert.NotErrorIs(t, err, ErrConflict)
 			assert.ErrorIs(t, err, errInjected)
 			// The in-memory state is the acknowledged one.
-			assert.Equal(t, "", faultGet(t, db, "failed/a"))
+			assert.Empty(t, faultGet(t, db, "failed/a"))
 			assert.Equal(t, "v", faultGet(t, db, "acked/0"))
 
 			err = faultPut(db, "after", "1")
@@ -182,7 +182,7 @@ func TestFaultFailedCommit(t *testing.T) {
 			if tc.reached {
 				// The group reached the file: entirely there.
 				assert.Equal(t, []string{"1", "1", "overwritten"}, []string{a, b, zero})
-				assert.Equal(t, "", faultGet(t, db, "after"))
+				assert.Empty(t, faultGet(t, db, "after"))
 			} else {
 				assert.Equal(t, []string{"", "", "v"}, []string{a, b, zero})
 				assert.Equal(t, "1", faultGet(t, db, "after"))

@@ -53,7 +53,7 @@ func checkFile(path string) (walks bool, err error) {
 	if err != nil {
 		return false, nil // missing (created by bbolt), or an error bbolt reports
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened for reading
 	m, ok := readMeta(f)
 	fi, err := f.Stat()
 	if err != nil {
@@ -228,7 +228,7 @@ func checkPages(path string, timeout, lockTimeout time.Duration) (err error) {
 		}
 		return nil
 	}
-	defer bdb.Close()
+	defer bdb.Close() //nolint:errcheck // opened read-only for the check
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -297,7 +297,7 @@ func checkTree(path string, root uint64) error {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened for reading
 	m, ok := readMeta(f)
 	if !ok || m.freelist == noFreelist {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,12 +30,14 @@ import (
 //
 //	op = b % 10, then its operands:
 //	0 Begin slot level flags   1 Get slot key        2 Put slot key
-//	3 Delete slot key          4 Scan slot key key   5 Commit slot
+//	3 Delete slot key          4 Scan slot key to    5 Commit slot
 //	6 Rollback slot            7 Reopen the DB       8 GetForUpdate slot key
 //	9 Put slot key (large value)
 //
 // slot = b % 3; key = b % 5 picks "a".."d" or the empty key; level = b % 3;
-// flags bit 0 = read-only.
+// flags bit 0 = read-only. A scan's to byte is its end key (to % 5) and
+// its mode ((to / 5) % 6): Scan, ScanReverse, ScanPrefix of the start key,
+// then the same three with a loop that breaks after the first key.
 func FuzzTxnModel(f *testing.F) {
 	for _, seed := range fuzzSeeds {
 		f.Add(seed)
@@ -61,10 +64,26 @@ func fzGet(slot, key int) []byte       { return []byte{1, byte(slot), byte(key)}
 func fzPut(slot, key int) []byte       { return []byte{2, byte(slot), byte(key)} }
 func fzDel(slot, key int) []byte       { return []byte{3, byte(slot), byte(key)} }
 func fzScan(slot, from, to int) []byte { return []byte{4, byte(slot), byte(from), byte(to)} }
-func fzCommit(slot int) []byte         { return []byte{5, byte(slot)} }
-func fzRollback(slot int) []byte       { return []byte{6, byte(slot)} }
-func fzReopen() []byte                 { return []byte{7} }
-func fzLock(slot, key int) []byte      { return []byte{8, byte(slot), byte(key)} }
+func fzScanMode(slot, from, to int, mode fzScanKind) []byte {
+	return []byte{4, byte(slot), byte(from), byte(to + 5*int(mode))}
+}
+
+// fzScanKind is the scan mode of op 4.
+type fzScanKind int
+
+const (
+	fzForward fzScanKind = iota
+	fzReverse
+	fzPrefix
+	fzForwardBreak
+	fzReverseBreak
+	fzPrefixBreak
+)
+
+func fzCommit(slot int) []byte    { return []byte{5, byte(slot)} }
+func fzRollback(slot int) []byte  { return []byte{6, byte(slot)} }
+func fzReopen() []byte            { return []byte{7} }
+func fzLock(slot, key int) []byte { return []byte{8, byte(slot), byte(key)} }
 
 func fzProgram(steps ...[]byte) []byte { return slices.Concat(steps...) }
 
@@ -121,6 +140,21 @@ var fuzzSeeds = [][]byte{
 	fzProgram(fzBegin(0, mvcc.ReadCommitted, false), fzPut(0, 3), fzDel(0, 3),
 		fzBegin(1, mvcc.Snapshot, false), fzPut(1, 3), fzCommit(1), fzGet(0, 3), fzScan(0, 0, 4),
 		fzCommit(0), fzReopen(), fzBegin(2, mvcc.Serializable, false), fzScan(2, 4, 4), fzGet(2, 3)),
+	// Reverse and prefix scans over own writes, deletes and a concurrent
+	// commit; loops that break early.
+	fzProgram(fzBegin(0, mvcc.Snapshot, false), fzPut(0, 0), fzPut(0, 1), fzPut(0, 3), fzCommit(0),
+		fzBegin(1, mvcc.Snapshot, false), fzBegin(2, mvcc.ReadCommitted, false), fzPut(1, 2), fzDel(1, 3),
+		fzScanMode(1, 4, 4, fzReverse), fzScanMode(1, 1, 3, fzReverse), fzScanMode(1, 2, 0, fzPrefix),
+		fzScanMode(1, 4, 4, fzReverseBreak), fzScanMode(1, 4, 4, fzForwardBreak), fzCommit(1),
+		fzScanMode(2, 4, 4, fzReverse), fzScanMode(2, 3, 0, fzPrefixBreak), fzReopen(),
+		fzBegin(0, mvcc.Snapshot, false), fzScanMode(0, 4, 4, fzReverse)),
+	// A phantom in a reverse scan at serializable, and a reverse scan that
+	// stopped early above the insert: no conflict needed there.
+	fzProgram(fzBegin(0, mvcc.Serializable, false), fzBegin(1, mvcc.Serializable, false),
+		fzScanMode(0, 0, 3, fzReverse), fzScanMode(1, 0, 3, fzReverse), fzPut(0, 1), fzPut(1, 2), fzCommit(0), fzCommit(1)),
+	fzProgram(fzBegin(0, mvcc.Serializable, false), fzPut(0, 3), fzPut(0, 2), fzCommit(0),
+		fzBegin(0, mvcc.Serializable, false), fzBegin(1, mvcc.Serializable, false),
+		fzScanMode(0, 4, 4, fzReverseBreak), fzGet(1, 3), fzPut(1, 0), fzPut(0, 1), fzCommit(1), fzCommit(0)),
 	// GetForUpdate at each level after a concurrent commit.
 	fzProgram(fzBegin(0, mvcc.ReadCommitted, false), fzBegin(1, mvcc.Snapshot, false),
 		fzBegin(2, mvcc.Serializable, false), fzGet(2, 3),
@@ -272,7 +306,8 @@ func (fz *fuzzer) run(program []byte) {
 		case 3:
 			fz.write(int(next()%3), fuzzKey(next()), nil)
 		case 4:
-			fz.scan(int(next()%3), fuzzKey(next()), fuzzKey(next()))
+			slot, from, to := int(next()%3), next(), next()
+			fz.scan(slot, fuzzKey(from), fuzzKey(to), fzScanKind(to/5%6))
 		case 5:
 			fz.commit(int(next() % 3))
 		case 6:
@@ -474,7 +509,7 @@ func (fz *fuzzer) write(slot int, key, value []byte) {
 	m.record.writes[k] = value
 }
 
-func (fz *fuzzer) scan(slot int, start, end []byte) {
+func (fz *fuzzer) scan(slot int, start, end []byte, mode fzScanKind) {
 	m := fz.slots[slot]
 	if m == nil {
 		return
@@ -485,10 +520,28 @@ func (fz *fuzzer) scan(slot int, start, end []byte) {
 	if len(end) == 0 {
 		end = nil
 	}
+	prefix := mode == fzPrefix || mode == fzPrefixBreak
+	reverse := mode == fzReverse || mode == fzReverseBreak
+	breaks := mode >= fzForwardBreak
+	seq := m.tx.Scan(start, end)
 	what := fmt.Sprintf("T%d scan(%q, %q)", m.id, start, end)
+	switch {
+	case prefix:
+		seq = m.tx.ScanPrefix(start)
+		what = fmt.Sprintf("T%d scanPrefix(%q)", m.id, start)
+	case reverse:
+		seq = m.tx.ScanReverse(start, end)
+		what = fmt.Sprintf("T%d scanReverse(%q, %q)", m.id, start, end)
+	}
+	if breaks {
+		what += " breaking after one key"
+	}
 	var got [][2]string
-	for k, v := range m.tx.Scan(start, end) {
+	for k, v := range seq {
 		got = append(got, [2]string{string(k), string(v)})
+		if breaks {
+			break
+		}
 	}
 	if m.closed || m.done {
 		if len(got) > 0 {
@@ -496,12 +549,23 @@ func (fz *fuzzer) scan(slot int, start, end []byte) {
 		}
 		return
 	}
-	var want [][2]string
+	// The keys the scan passes, in its order; it reads each of them
+	// (phantom absences included) up to where the loop stops.
+	var keys []string
 	for i := range fuzzKeys {
 		k := string(rune('a' + i))
-		if (start != nil && k < string(start)) || (end != nil && k >= string(end)) {
-			continue
+		switch {
+		case prefix && !strings.HasPrefix(k, string(start)):
+		case !prefix && ((start != nil && k < string(start)) || (end != nil && k >= string(end))):
+		default:
+			keys = append(keys, k)
 		}
+	}
+	if reverse {
+		slices.Reverse(keys)
+	}
+	var want [][2]string
+	for _, k := range keys {
 		v, own := fz.read(m, k)
 		if !own {
 			if _, seen := m.record.reads[k]; !seen {
@@ -510,6 +574,9 @@ func (fz *fuzzer) scan(slot int, start, end []byte) {
 		}
 		if v != nil {
 			want = append(want, [2]string{k, string(v)})
+			if breaks {
+				break
+			}
 		}
 	}
 	if !slices.Equal(got, want) {

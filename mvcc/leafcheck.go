@@ -30,11 +30,16 @@ import (
 //
 // An inline bucket (a small bucket stored inside its parent's page) has
 // no pages of its own: the check is off for it.
+//
+// A descending walk checks the same rule on the pages it enters from the
+// page above (it then sees each from its last record down to its first);
+// the page it starts in, entered in the middle, goes unchecked.
 type leafCheck struct {
 	base, pageSize uintptr // the mapping's start and bbolt's page size; 0: off
 	first          uintptr // address of the current page's first key; 0: unknown
 	n              int     // records seen on the current page (from first, when known)
-	end            uintptr // where the current page's last record seen ends
+	end            uintptr // where the current page's last record seen ends (descending: where its lowest begins)
+	whole          bool    // descending: the current page was entered at its top
 }
 
 // newLeafCheck returns a check for cursors of b, in a transaction of bdb
@@ -104,4 +109,43 @@ func (lc *leafCheck) pageDone() error {
 		return fmt.Errorf("%w: a leaf page yielded %d records, its layout says it holds %d", ErrCorrupt, lc.n, holds)
 	}
 	return nil
+}
+
+// startDesc begins a descending walk.
+func (lc *leafCheck) startDesc() {
+	lc.first, lc.n, lc.end, lc.whole = 0, 0, 0, false
+}
+
+// prev notes the record (k, v) a descending cursor moved to; at the last
+// record of a new page it checks the page left behind, if it saw all of
+// it. k nil (the cursor ran out) checks the last page.
+func (lc *leafCheck) prev(k, v []byte) error {
+	if lc.pageSize == 0 {
+		return nil
+	}
+	if k != nil && lc.n > 0 && addr(k)+uintptr(len(k)+len(v)) == lc.end {
+		lc.n++
+		lc.end = addr(k)
+		return nil
+	}
+	if lc.n > 0 && lc.whole {
+		lc.first = lc.end // the page's first record is the last one seen
+		if err := lc.pageDone(); err != nil {
+			return err
+		}
+	}
+	lc.whole = lc.n > 0 // entered from the page above
+	lc.first, lc.n = 0, 0
+	if k != nil {
+		lc.n, lc.end = 1, addr(k)
+	}
+	return nil
+}
+
+// step is next or prev.
+func (lc *leafCheck) step(k, v []byte, desc bool) error {
+	if desc {
+		return lc.prev(k, v)
+	}
+	return lc.next(k, v)
 }

@@ -2,7 +2,6 @@ package mvcc_test
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -220,5 +219,5 @@ func TestGetForUpdateRules(t *testing.T) {
 	require.NoError(t, tx.Commit())
 	require.Zero(t, db.Stats().LocksHeld)
 	_, err = tx.GetForUpdate([]byte("k"))
-	require.True(t, errors.Is(err, mvcc.ErrTxnDone))
+	require.ErrorIs(t, err, mvcc.ErrTxnDone)
 }

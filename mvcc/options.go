@@ -120,10 +120,29 @@ func (o *Options) withDefaults() Options {
 	return r
 }
 
-// TxOptions choose a transaction's isolation level and whether it may write.
+// TxOptions choose a transaction's isolation level, whether it may write,
+// and how Serializable is enforced.
+//
+// The zero TxOptions is a read-write transaction at ReadCommitted (the
+// zero Level), as in database/sql: name the level you need.
+// TxOptions{Isolation: Serializable, ReadOnly: true} is the serializable
+// read-only transaction: unlike View (Snapshot), it never observes the
+// read-only anomaly.
 type TxOptions struct {
+	// Isolation is the level; the zero value is ReadCommitted.
 	Isolation Level
 	// ReadOnly transactions reject writes with ErrReadOnly. Under
 	// Serializable they may still fail with ErrConflict (rarely).
 	ReadOnly bool
+	// Locking makes a Serializable transaction serializable by strict
+	// two-phase locking instead of SSI: Get takes a shared lock on the
+	// key, Scan a shared lock on the range it covers (so an insert into
+	// it waits), GetForUpdate, Put and Delete an exclusive lock, all held
+	// until the transaction ends. Each read returns the newest committed
+	// data under its lock. Conflicts then show up as waits and deadlocks
+	// (ErrDeadlock, also ErrConflict), not as serialization failures.
+	// Default false (SSI). With any other level BeginTx fails with
+	// ErrInvalidLevel. The cost: readers block writers and writers
+	// readers; see the package documentation, "Locks".
+	Locking bool
 }

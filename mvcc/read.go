@@ -235,50 +235,47 @@ var chunkPool = sync.Pool{New: func() any {
 // records of about 128 bytes. A chunk ends early when its arena is full.
 func arenaSize(limit int) int { return limit * 128 }
 
-// readChunk reads up to limit records of [from, end) (from excluded
-// unless inclusive) from the file, into a fresh arena.
-func (db *DB) readChunk(from, end []byte, inclusive bool, limit int, fc *fileChunk) error {
+// readChunk reads up to limit records from the file into a fresh arena:
+// ascending, those of [from, bound) (from excluded unless inclusive);
+// descending, those of [bound, from) from the last down (nil from: from
+// the file's last key).
+func (db *DB) readChunk(from, bound []byte, inclusive, desc bool, limit int, fc *fileChunk) error {
 	fc.arena, fc.ends, fc.klen, fc.more = nil, fc.ends[:0], fc.klen[:0], false
 	v, err := db.acquireView()
 	if err != nil {
 		return err
 	}
 	defer v.release()
-	return db.guard(func() error { return fc.read(v, from, end, inclusive, limit) })
+	return db.guard(func() error { return fc.read(v, from, bound, inclusive, desc, limit) })
 }
 
-func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) error {
+func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, limit int) error {
 	c := v.data.Cursor()
 	lc := v.leaf
 	var k, rec []byte
-	if from == nil {
+	step := c.Next
+	switch {
+	case desc:
+		step = c.Prev
+		if from == nil {
+			k, rec = c.Last()
+		} else if k, _ = c.Seek(from); k == nil {
+			k, rec = c.Last() // every key is below from
+		} else {
+			k, rec = c.Prev() // the key at or after from is excluded
+		}
+		lc.startDesc()
+		if err := lc.prev(k, rec); err != nil {
+			return err
+		}
+	case from == nil:
 		k, rec = c.First()
 		lc.start(c, k, rec)
 		k, rec = c.First()
-	} else {
-		k, rec = c.Seek(from)
-		// As in getRecord: a renamed record where the walk starts would
-		// make Seek skip keys. The one before must be sound and below.
-		if pk, prec := c.Prev(); pk == nil {
-			k, rec = c.Seek(from)
-		} else {
-			if bytes.Compare(pk, from) >= 0 {
-				return fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(pk), quoteKey(from))
-			}
-			if _, _, err := decodeRecord(pk, prec); err != nil {
-				return err
-			}
-			nk, nrec := c.Next()
-			if !bytes.Equal(nk, k) {
-				return fmt.Errorf("%w: key %s then %s: cursor not stable", ErrCorrupt, quoteKey(k), quoteKey(nk))
-			}
-			k, rec = nk, nrec
-		}
-		if k != nil {
-			lc.start(c, k, rec)
-			if again, _ := c.Seek(k); addr(again) != addr(k) {
-				return fmt.Errorf("%w: seeking %s twice found two records", ErrCorrupt, quoteKey(k))
-			}
+	default:
+		var err error
+		if k, rec, err = seekChecked(c, &lc, from); err != nil {
+			return err
 		}
 		if k != nil && !inclusive && bytes.Equal(k, from) {
 			k, rec = c.Next()
@@ -289,33 +286,39 @@ func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) 
 	}
 	arena := fc.arena
 	// A damaged branch page can send the cursor to the wrong page: keys
-	// must come strictly in order, after from. (A cursor never yields a
-	// key twice in a sound tree, so the walk ends.)
-	prev, prevInclusive := from, inclusive
-	// noted: lc has counted the record the cursor is on (lc.start counts
-	// the one it starts at).
+	// must come strictly in order, past from. (A cursor never yields a
+	// key twice in a sound tree, so the walk ends.) lc checks that each
+	// leaf page yields all its records (see leafCheck).
+	prev, prevInclusive := from, inclusive && !desc
+	// noted: lc has counted the record the cursor is on.
 	for noted := true; k != nil; noted = false {
 		if !noted {
-			if k, rec = c.Next(); k == nil {
+			if k, rec = step(); k == nil {
 				break
 			}
-			if err := lc.next(k, rec); err != nil {
+			if err := lc.step(k, rec, desc); err != nil {
 				return err
 			}
 		}
 		if prev != nil {
-			if cmp := bytes.Compare(k, prev); cmp < 0 || cmp == 0 && !prevInclusive {
+			cmp := bytes.Compare(k, prev)
+			if desc {
+				cmp = -cmp
+			}
+			if cmp < 0 || cmp == 0 && !prevInclusive {
 				return fmt.Errorf("%w: key %s after %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(prev))
 			}
 		}
 		prev, prevInclusive = k, false
-		if end != nil && bytes.Compare(k, end) >= 0 {
-			// The key that ends the walk may be a renamed one of the
-			// range: it must be sound too.
-			if _, _, err := decodeRecord(k, rec); err != nil {
-				return err
+		if bound != nil {
+			if cmp := bytes.Compare(k, bound); !desc && cmp >= 0 || desc && cmp < 0 {
+				// The key that ends the walk may be a renamed one of the
+				// range: it must be sound too.
+				if _, _, err := decodeRecord(k, rec); err != nil {
+					return err
+				}
+				break
 			}
-			break
 		}
 		if len(fc.ends) == limit {
 			fc.more = true
@@ -342,7 +345,7 @@ func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) 
 		fc.klen = append(fc.klen, uint32(len(k)))
 	}
 	if k == nil {
-		if err := lc.next(nil, nil); err != nil {
+		if err := lc.step(nil, nil, desc); err != nil {
 			return err
 		}
 	}
@@ -350,32 +353,80 @@ func (fc *fileChunk) read(v *view, from, end []byte, inclusive bool, limit int) 
 	return nil
 }
 
-// scanStore calls fn for the keys of [start, end) in ascending order, as
-// the committed data stands at ts: every key with a version visible at ts,
-// and, when all is true, the keys the index holds with none (absent at ts,
-// but written after it: what SSI must hear of). It stops when fn returns
-// false and returns the error that stopped it, if any.
+// seekChecked positions c at the first key at or after from, as Seek,
+// and checks what Seek cannot: that the record before is sound and below
+// from (as in getRecord: a renamed record where the walk starts would make
+// Seek skip keys). It starts lc on the page it lands in.
+func seekChecked(c *bolt.Cursor, lc *leafCheck, from []byte) (k, rec []byte, err error) {
+	k, rec = c.Seek(from)
+	if pk, prec := c.Prev(); pk == nil {
+		k, rec = c.Seek(from)
+	} else {
+		if bytes.Compare(pk, from) >= 0 {
+			return nil, nil, fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(pk), quoteKey(from))
+		}
+		if _, _, err := decodeRecord(pk, prec); err != nil {
+			return nil, nil, err
+		}
+		nk, nrec := c.Next()
+		if !bytes.Equal(nk, k) {
+			return nil, nil, fmt.Errorf("%w: key %s then %s: cursor not stable", ErrCorrupt, quoteKey(k), quoteKey(nk))
+		}
+		k, rec = nk, nrec
+	}
+	if k != nil {
+		lc.start(c, k, rec)
+		if again, _ := c.Seek(k); addr(again) != addr(k) {
+			return nil, nil, fmt.Errorf("%w: seeking %s twice found two records", ErrCorrupt, quoteKey(k))
+		}
+	}
+	return k, rec, nil
+}
+
+// scanStore calls fn for the keys of [start, end) in ascending order (in
+// descending order when desc is true), as the committed data stands at ts:
+// every key with a version visible at ts, and, when all is true, the keys
+// the index holds with none (absent at ts, but written after it: what SSI
+// must hear of). It stops when fn returns false and returns the error that
+// stopped it, if any.
 //
 // It reads the file in chunks, each under a view taken and released
 // before the chunk's keys are passed on, and merges each chunk with the
 // index's keys over the same span, read after the chunk (the order the
-// point read argues for).
-func (db *DB) scanStore(start, end []byte, ts uint64, all bool, fn func(storeItem) bool) error {
+// point read argues for). Descending, a chunk's span is [its last key,
+// where the previous chunk stopped), so the spans tile the range in both
+// directions.
+func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, fn func(storeItem) bool) error {
 	fc := chunkPool.Get().(*fileChunk)
 	defer func() {
 		fc.arena = nil // the caller's now
 		chunkPool.Put(fc)
 	}()
-	from, inclusive := start, true
+	from, inclusive, bound := start, true, end
+	walk := db.index.Walk
+	if desc {
+		from, inclusive, bound = end, false, start
+		walk = db.index.WalkDesc
+	}
+	// before reports whether a comes before b in the scan's order.
+	before := func(a, b []byte) bool {
+		c := bytes.Compare(a, b)
+		return !desc && c < 0 || desc && c > 0
+	}
 	for limit := firstScanChunk; ; limit = scanChunk {
-		if err := db.readChunk(from, end, inclusive, limit, fc); err != nil {
+		if err := db.readChunk(from, bound, inclusive, desc, limit, fc); err != nil {
 			return err
 		}
 		n := fc.len()
-		// The span of this chunk: up to its last key when more follow,
-		// else to the range's end.
-		hi := end
-		if fc.more {
+		// The span of this chunk, [lo, hi): up to its last key when more
+		// follow, else to the range's end.
+		lo, hi := from, end
+		switch {
+		case desc && fc.more:
+			lo, hi = fc.key(n-1), from
+		case desc:
+			lo, hi = start, from
+		case fc.more:
 			last := fc.key(n - 1)
 			hi = append(append(make([]byte, 0, len(last)+1), last...), 0)
 		}
@@ -385,7 +436,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all bool, fn func(storeIte
 		emitFile := func(upto []byte) bool {
 			for ; i < n; i++ {
 				k := fc.key(i)
-				if upto != nil && bytes.Compare(k, upto) >= 0 {
+				if upto != nil && !before(k, upto) {
 					return true
 				}
 				if fc.ts(i) > ts {
@@ -408,7 +459,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all bool, fn func(storeIte
 			return true
 		}
 		stopped := false
-		db.index.Walk(from, hi, ts, all, func(it index.Item) bool {
+		walk(lo, hi, ts, all, func(it index.Item) bool {
 			if !inclusive && bytes.Equal(it.Key, from) {
 				return true
 			}

@@ -91,7 +91,7 @@ func BenchmarkSSIBookkeeping(b *testing.B) {
 			for i := 0; i < 8; i++ {
 				tx, _ := db.Begin(mvcc.Serializable)
 				_, _ = tx.Get([]byte(fmt.Sprintf("other%d", i)))
-				defer tx.Rollback() //nolint:errcheck
+				defer tx.Rollback()
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

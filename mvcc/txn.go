@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,6 +23,8 @@ type Txn struct {
 	ctx      context.Context
 	level    Level
 	readOnly bool
+	managed  bool        // run by Update or View: Commit and Rollback refuse; set before fn runs
+	locking  bool        // two-phase locking (Serializable only)
 	slot     *txn.Slot   // registry entry: holds the vacuum horizon
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
 	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
@@ -38,8 +39,13 @@ type Txn struct {
 	corrupt error             // the damaged record a Scan met
 	writes  map[string]*write // buffered writes by key
 	sorted  []*write          // writes in key order; nil when stale
-	id      uint64            // lock owner ID, assigned at the first GetForUpdate
-	locked  [][]byte          // keys locked by GetForUpdate
+	id      uint64            // lock owner ID, assigned at the first lock
+	// locks is set once the lock table may hold something of the
+	// transaction's (a lock, a queued request): end must release it.
+	locks bool
+	// committing is set while Commit waits for its write locks: a
+	// Rollback may still end the transaction then.
+	committing bool
 }
 
 // Level returns the transaction's isolation level.
@@ -65,7 +71,7 @@ func (tx *Txn) usable() error {
 		return ErrTxnDone
 	}
 	if tx.ser != nil && tx.ser.Doomed() {
-		return tx.fail(tx.serializationError())
+		return tx.fail(tx.serializationError(nil))
 	}
 	return nil
 }
@@ -84,8 +90,14 @@ func (tx *Txn) Err() error {
 	return tx.usable()
 }
 
-func (tx *Txn) serializationError() error {
-	return &conflictError{msg: "serialization failure: a read found a write that completes a dangerous structure of read-write dependencies"}
+// serializationError is the failure of a read that completed a dangerous
+// structure; key is the key read (nil for a Scan).
+func (tx *Txn) serializationError(key []byte) error {
+	msg := "serialization failure: a read found a write that completes a dangerous structure of read-write dependencies"
+	if key != nil {
+		msg = "serialization failure: the read of key " + quoteKey(key) + " found a write that completes a dangerous structure of read-write dependencies"
+	}
+	return &ConflictError{Kind: SerializationFailure, Key: bytes.Clone(key), msg: msg}
 }
 
 // snapshot returns the timestamp a statement reads at: the transaction's
@@ -123,7 +135,101 @@ func (tx *Txn) end(committed bool) {
 	if tx.ser != nil {
 		tx.db.ssi.End(tx.ser, committed, tx.db.oracle.Visible())
 	}
-	tx.db.locks.ReleaseAll(tx.id, tx.locked)
+	if tx.locks {
+		tx.db.locks.ReleaseAll(tx.id)
+	}
+}
+
+// lockKey takes key's lock in mode for the transaction. It waits, if it
+// must, without holding tx.mu, so that Rollback (or the context) ends the
+// wait at once. Called with tx.mu held; returns with it held. Any error
+// has ended the transaction.
+func (tx *Txn) lockKey(key []byte, mode txn.LockMode) error {
+	tx.takesLocks()
+	w, err := tx.db.locks.Lock(tx.id, key, mode)
+	return tx.lockWait(w, err, "the lock on key "+quoteKey(key), key)
+}
+
+// lockRange takes a shared range lock on [start, end), like lockKey.
+func (tx *Txn) lockRange(start, end []byte) error {
+	tx.takesLocks()
+	w, err := tx.db.locks.LockRange(tx.id, start, end)
+	return tx.lockWait(w, err, "the range lock on ["+quoteKey(start)+", "+quoteKey(end)+")", nil)
+}
+
+// takesLocks gives the transaction its lock owner ID and marks it as one
+// whose end releases locks. Called with tx.mu held.
+func (tx *Txn) takesLocks() {
+	if tx.id == 0 {
+		tx.id = tx.db.txnIDs.Add(1)
+	}
+	tx.locks = true
+}
+
+func (tx *Txn) lockWait(w *txn.LockWait, err error, what string, key []byte) error {
+	if err == nil && w != nil {
+		tx.mu.Unlock()
+		err = w.Wait(tx.ctx, tx.db.closing)
+		tx.mu.Lock()
+	}
+	if err == nil && tx.done.Load() {
+		return tx.usable() // ended (rolled back) while it waited
+	}
+	return tx.lockFailed(err, what, key)
+}
+
+// lockFailed turns a lock table error into the transaction's: a deadlock
+// is a conflict (and ErrDeadlock), a wait ended by Rollback is
+// ErrTxnDone, by Close ErrClosed, by the context its error. Called with
+// tx.mu held. key is the key waited for (nil: a range or several keys).
+func (tx *Txn) lockFailed(err error, what string, key []byte) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, txn.ErrDeadlock):
+		return tx.fail(&ConflictError{Kind: DeadlockFailure, Key: bytes.Clone(key), msg: "deadlock: waiting for " + what + " would close a cycle of waiters"})
+	case errors.Is(err, txn.ErrLockReleased):
+		return tx.usable()
+	case txn.IsClosedWait(err):
+		tx.finish()
+		return ErrClosed
+	}
+	tx.finish()
+	return fmt.Errorf("mvkv: waiting for %s: %w", what, err)
+}
+
+// lockedRead reads key at the newest committed data, for a locking
+// transaction that holds a lock on it: nobody can commit a newer version
+// until the transaction ends. The read is recorded by SSI (see txn.SSI on
+// locking transactions). Called with tx.mu held.
+func (tx *Txn) lockedRead(key []byte) ([]byte, error) {
+	if w, ok := tx.writes[string(key)]; ok {
+		if w.tombstone {
+			return nil, ErrNotFound
+		}
+		return cloneValue(w.value), nil
+	}
+	ts := tx.latest()
+	tx.ser.RecordKey(key)
+	v, ok, _, err := tx.db.readAt(key, ts)
+	if err == nil && !ok {
+		err = ErrNotFound
+	}
+	return v, err
+}
+
+// latest returns the newest committed timestamp, which a locking
+// transaction reads at, and advances its SSI snapshot to it, and its
+// horizon slot as read committed does (snapshot says why not during a
+// scan). Called with tx.mu held.
+func (tx *Txn) latest() uint64 {
+	ts := tx.db.oracle.Visible()
+	tx.ser.AdvanceSnapshot(ts)
+	if tx.scans.Load() == 0 {
+		tx.slot.AdvanceApplied(tx.db.oracle.Applied())
+		tx.slot.Advance(ts)
+	}
+	return ts
 }
 
 // Get returns the value of key visible to the transaction, or ErrNotFound.
@@ -135,6 +241,14 @@ func (tx *Txn) Get(key []byte) ([]byte, error) {
 	}
 	if err := checkKey(key); err != nil {
 		return nil, err
+	}
+	if tx.locking {
+		if _, own := tx.writes[string(key)]; !own {
+			if err := tx.lockKey(key, txn.Shared); err != nil {
+				return nil, err
+			}
+		}
+		return tx.lockedRead(key)
 	}
 	return tx.get(key)
 }
@@ -161,7 +275,7 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	if err := tx.db.ssi.ReadNewer(tx.ser, newer); err != nil {
-		return nil, tx.fail(tx.serializationError())
+		return nil, tx.fail(tx.serializationError(key))
 	}
 	if !ok {
 		return nil, ErrNotFound
@@ -171,13 +285,15 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 
 // GetForUpdate reads key like Get and takes an exclusive lock on it until
 // the transaction ends. Another transaction's GetForUpdate on the same key
-// waits for the lock (plain Get, Put and Delete never wait). After the
-// wait, read committed reads the newest committed value; Snapshot and
-// Serializable fail with ErrConflict if a version newer than the snapshot
-// was committed. A wait that would close a cycle fails at once with an
-// error matching both ErrDeadlock and ErrConflict, and ends the
-// transaction. If the context given to BeginTx ends during the wait, the
-// transaction is rolled back and the context's error returned.
+// waits for the lock, and so does every other writer of the key, at its
+// commit (plain Get never waits, except in a locking transaction). After
+// the wait, read committed (and a locking transaction) reads the newest
+// committed value; Snapshot and Serializable fail with ErrConflict if a
+// version newer than the snapshot was committed. A wait that would close a
+// cycle fails at once with an error matching both ErrDeadlock and
+// ErrConflict, and ends the transaction. If the context given to BeginTx
+// ends during the wait, the transaction is rolled back and the context's
+// error returned; a Rollback from another goroutine ends the wait too.
 // A read-only transaction gets ErrReadOnly: the lock announces a write.
 func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 	tx.mu.Lock()
@@ -191,23 +307,11 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	if tx.id == 0 {
-		tx.id = tx.db.txnIDs.Add(1)
+	if err := tx.lockKey(key, txn.Exclusive); err != nil {
+		return nil, err
 	}
-	newly, err := tx.db.locks.Acquire(tx.ctx, tx.db.closing, tx.id, key)
-	if err != nil {
-		switch {
-		case errors.Is(err, txn.ErrDeadlock):
-			return nil, tx.fail(&conflictError{msg: "deadlock: waiting for the lock on key " + quoteKey(key) + " would close a cycle of waiters", deadlock: true})
-		case txn.IsClosedWait(err):
-			tx.finish()
-			return nil, ErrClosed
-		}
-		tx.finish()
-		return nil, fmt.Errorf("mvkv: waiting for the lock on key %s: %w", quoteKey(key), err)
-	}
-	if newly {
-		tx.locked = append(tx.locked, bytes.Clone(key))
+	if tx.locking {
+		return tx.lockedRead(key)
 	}
 	if _, own := tx.writes[string(key)]; !own && tx.level != ReadCommitted {
 		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
@@ -219,7 +323,9 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 
 // Put buffers key=value. Under Snapshot and Serializable it fails early
 // with ErrConflict if key was committed after the snapshot (the commit
-// would fail anyway).
+// would fail anyway). It takes no lock: Commit waits for the locks others
+// hold on the keys written. In a locking transaction it takes an
+// exclusive lock on key at once instead, waiting like GetForUpdate.
 func (tx *Txn) Put(key, value []byte) error {
 	if err := checkValue(value); err != nil {
 		return tx.checkWrite(key, err)
@@ -265,7 +371,11 @@ func (tx *Txn) write(key, value []byte, tombstone bool) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if tx.level != ReadCommitted {
+	if tx.locking {
+		if err := tx.lockKey(key, txn.Exclusive); err != nil {
+			return err
+		}
+	} else if tx.level != ReadCommitted {
 		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
 			return tx.fail(tx.conflict(key, latest))
 		}
@@ -305,123 +415,24 @@ func (tx *Txn) sortedWrites() []*write {
 	return tx.sorted
 }
 
-// Scan yields the keys in [start, end) visible to the transaction, with
-// their values, in ascending order; nil start or end is unbounded. The
-// transaction's own writes are included. Breaking out of the loop is
-// allowed. A finished transaction or closed DB yields nothing.
-//
-// Under Serializable the range read is recorded (up to where the loop
-// stopped), so that a concurrent insert into it is a conflict. A
-// serialization failure found while scanning does not cut the scan short:
-// it is reported by the transaction's next call (or Commit).
-func (tx *Txn) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
-	return func(yield func([]byte, []byte) bool) {
-		tx.mu.Lock()
-		if tx.usable() != nil {
-			tx.mu.Unlock()
-			return
-		}
-		ts := tx.snapshot()
-		tx.scans.Add(1)
-		defer tx.scans.Add(-1)
-		// Our own writes in range, copied so that writes made while the
-		// caller loops do not disturb the iteration.
-		all := tx.sortedWrites()
-		lo, _ := slices.BinarySearchFunc(all, start, cmpWriteKey)
-		hi := len(all)
-		if end != nil {
-			hi, _ = slices.BinarySearchFunc(all, end, cmpWriteKey)
-		}
-		own := slices.Clone(all[lo:max(lo, hi)])
-		ranged := -1
-		if tx.ser != nil {
-			ranged = tx.ser.RecordRange(start, end)
-		}
-		tx.mu.Unlock()
-
-		m := merger{own: own, yield: yield}
-		var last []byte
-		walkedAll := true
-		err := tx.db.scanStore(start, end, ts, tx.ser != nil, func(it storeItem) bool {
-			if tx.done.Load() {
-				walkedAll = false
-				return false
-			}
-			last = it.key
-			if tx.ser != nil && len(it.newer) > 0 {
-				// Dooms the transaction on a dangerous structure; the
-				// failure surfaces at its next call.
-				_ = tx.db.ssi.ReadNewer(tx.ser, it.newer)
-			}
-			if !m.item(it) {
-				walkedAll = false
-				return false
-			}
-			return true
-		})
-		if err != nil {
-			// A damaged record: the transaction cannot go on reading a
-			// state it cannot trust. Err and the next call report it.
-			tx.mu.Lock()
-			tx.corrupt = err
-			tx.finish()
-			tx.mu.Unlock()
-			return
-		}
-		if walkedAll && !m.stopped && !tx.done.Load() {
-			m.rest()
-		}
-		if tx.ser != nil && !walkedAll && last != nil {
-			tx.ser.NarrowRange(ranged, last)
-		}
-	}
-}
-
-// merger merges a transaction's own writes (sorted) into a store scan.
-type merger struct {
-	own     []*write
-	yield   func([]byte, []byte) bool
-	stopped bool
-}
-
-// before yields the own writes with keys below key (all when key is nil).
-func (m *merger) before(key []byte) bool {
-	for len(m.own) > 0 && (key == nil || bytes.Compare(m.own[0].key, key) < 0) {
-		w := m.own[0]
-		m.own = m.own[1:]
-		if !w.tombstone && !m.yield(bytes.Clone(w.key), cloneValue(w.value)) {
-			m.stopped = true
-			return false
-		}
-	}
-	return true
-}
-
-func (m *merger) rest() { m.before(nil) }
-
-// item yields one scanned key, or our own write of it, which shadows it.
-func (m *merger) item(it storeItem) bool {
-	if !m.before(it.key) {
-		return false
-	}
-	k, v, present := it.key, it.value, it.present
-	if len(m.own) > 0 && bytes.Equal(m.own[0].key, it.key) {
-		w := m.own[0]
-		m.own = m.own[1:]
-		v, present = cloneValue(w.value), !w.tombstone
-	}
-	if present && !m.yield(k, v) {
-		m.stopped = true
-		return false
-	}
-	return true
-}
-
 // Commit makes the transaction's writes durable and visible, atomically.
-// Under Snapshot and Serializable it fails with ErrConflict when a
-// concurrent transaction committed a write to the same key first. In every
-// case the transaction is finished afterwards.
+// First it waits for any lock another transaction holds on a key it writes
+// (GetForUpdate's, a locking transaction's shared or range lock), like
+// GetForUpdate waits, and keeps the others out of those keys until the
+// commit is published. Under Snapshot and Serializable it fails with
+// ErrConflict when a concurrent transaction committed a write to the same
+// key first. In every case the transaction is finished afterwards.
+//
+// Inside DB.Update and DB.View, Commit returns ErrManagedTxn and changes
+// nothing: the function's return commits or rolls back.
 func (tx *Txn) Commit() error {
+	if tx.managed {
+		return ErrManagedTxn
+	}
+	return tx.commit()
+}
+
+func (tx *Txn) commit() error {
 	tx.mu.Lock()
 	if err := tx.usable(); err != nil {
 		tx.mu.Unlock()
@@ -441,9 +452,44 @@ func (tx *Txn) Commit() error {
 		req.keys[i] = w.key
 	}
 	tx.done.Store(true) // no more calls; what it holds is released when the commit ends
+	fast := false       // no strong lock existed: intents unregistered, gate held (txn.LockTable)
+	if !tx.locking {
+		// Every writer waits for the locks others hold on its keys
+		// (GetForUpdate, locking readers and scanners): a plain writer
+		// takes intent locks at commit, which only other plain writers
+		// share, and holds them until its commit is published.
+		tx.takesLocks()
+		tx.committing = true
+		tx.mu.Unlock()
+		var err error
+		fast, err = tx.db.locks.LockIntents(tx.ctx, tx.db.closing, tx.id, req.keys)
+		tx.mu.Lock()
+		if fast && !tx.ended.Load() {
+			tx.locks = false // a fast commit: nothing of it is in the table
+		}
+		tx.committing = false
+		if tx.ended.Load() {
+			// Rolled back while it waited: locks taken after the
+			// rollback's release go now.
+			if fast {
+				tx.db.locks.EndIntents()
+			}
+			tx.db.locks.ReleaseAll(tx.id)
+			tx.mu.Unlock()
+			return ErrTxnDone
+		}
+		if err != nil {
+			err = tx.lockFailed(err, "the write locks of its commit", nil)
+			tx.mu.Unlock()
+			return err
+		}
+	}
 	tx.mu.Unlock()
 
 	err := tx.db.submit(req)
+	if fast {
+		tx.db.locks.EndIntents()
+	}
 	tx.end(err == nil)
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
@@ -479,19 +525,28 @@ func (db *DB) submit(req *commitReq) error {
 }
 
 // Rollback discards the transaction's writes. It returns ErrTxnDone if the
-// transaction already ended, so `defer tx.Rollback()` is safe.
+// transaction already ended, so `defer tx.Rollback()` is safe. Inside
+// DB.Update and DB.View it returns ErrManagedTxn and changes nothing.
 func (tx *Txn) Rollback() error {
+	if tx.managed {
+		return ErrManagedTxn
+	}
+	return tx.rollback()
+}
+
+func (tx *Txn) rollback() error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.db.closed.Load() {
 		tx.finish()
 		return ErrClosed
 	}
-	if tx.done.Load() {
+	if tx.done.Load() && !tx.committing {
 		tx.failed = nil
 		return ErrTxnDone
 	}
-	tx.finish()
+	tx.finish() // a Commit waiting for its locks gives up
+
 	tx.db.stats.rollbacks.Add(1)
 	return nil
 }
@@ -506,5 +561,5 @@ func (tx *Txn) fail(err error) error {
 }
 
 func (tx *Txn) conflict(key []byte, ts uint64) error {
-	return &conflictError{msg: "key " + quoteKey(key) + " was committed at ts " + itoa(ts) + " after this transaction's snapshot at " + itoa(tx.readTS)}
+	return &ConflictError{Kind: WriteConflict, Key: bytes.Clone(key), TS: ts, msg: "key " + quoteKey(key) + " was committed at ts " + itoa(ts) + " after this transaction's snapshot at " + itoa(tx.readTS)}
 }

@@ -20,6 +20,12 @@ const (
 // Options.MaxUpdateRetries retries are spent (then the last conflict is
 // returned). Any other error from fn rolls back and is returned as is. fn
 // may run several times, so it must not have effects outside tx.
+//
+// fn must not call tx.Commit or tx.Rollback (they return ErrManagedTxn and
+// change nothing): returning nil commits, returning an error rolls back.
+// Once the commit is durable Update returns nil, whatever happens after.
+//
+// The zero Level is ReadCommitted, as the zero TxOptions is.
 func (db *DB) Update(ctx context.Context, level Level, fn func(tx *Txn) error) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -47,15 +53,28 @@ func (db *DB) updateOnce(ctx context.Context, level Level, fn func(tx *Txn) erro
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // no-op once committed
+	tx.managed = true
+	defer tx.rollback() //nolint:errcheck // no-op once committed
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return tx.commit()
 }
 
 // View runs fn in a read-only transaction on one snapshot. It never
-// conflicts; fn's error is returned as is.
+// conflicts; fn's error is returned as is. fn must not call tx.Commit or
+// tx.Rollback (they return ErrManagedTxn and change nothing).
+//
+// View runs at Snapshot isolation, not Serializable: each View sees a
+// consistent snapshot, but alongside serializable writers it can observe
+// the read-only anomaly (a state no serial order of the writers
+// produces; see the anomalies package, TestReadOnlyAnomaly). For a
+// read-only transaction that is serializable with them, use
+//
+//	tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, ReadOnly: true})
+//
+// which may fail with ErrConflict (retry it), unless it began while no
+// serializable read-write transaction ran (a safe snapshot: it never does).
 func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -64,6 +83,7 @@ func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // a read-only transaction has nothing to undo
+	tx.managed = true
+	defer tx.rollback() //nolint:errcheck // a read-only transaction has nothing to undo
 	return fn(tx)
 }

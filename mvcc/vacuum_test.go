@@ -2,7 +2,6 @@ package mvcc_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -321,5 +320,5 @@ func TestVacuumErrorsAreNamed(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	_, err = db.Vacuum(context.Background())
-	require.True(t, errors.Is(err, mvcc.ErrClosed))
+	require.ErrorIs(t, err, mvcc.ErrClosed)
 }

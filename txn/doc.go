@@ -32,10 +32,14 @@
 // SSI (ssi.go) tracks what serializable transactions read, keys and
 // ranges, and aborts a transaction only when a dangerous structure of two
 // consecutive read-write antidependencies forms (see SSI). Readers never
-// wait.
+// wait. The other way to serializability, strict two-phase locking with
+// key-range locks, is built on the lock table; SSI tracks those
+// transactions too, so both kinds can share a database (see SSI).
 //
 // # Locks
 //
-// LockTable (locks.go) holds exclusive per-key locks until the owner ends;
-// a waiter whose wait would close a cycle fails at once with ErrDeadlock.
+// LockTable (locks.go) holds shared, intent and exclusive key locks and
+// shared range locks until the owner ends, queues waiters FIFO (upgrades
+// first), and fails at once with ErrDeadlock a wait that would close a
+// cycle of waiters, whatever the kinds of lock in it.
 package txn

@@ -1,7 +1,6 @@
 package txn_test
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,7 +51,7 @@ func TestParseLevel(t *testing.T) {
 			got, err := txn.ParseLevel(tt.in)
 			if !tt.ok {
 				require.Error(t, err)
-				assert.True(t, errors.Is(err, txn.ErrBadLevel))
+				assert.ErrorIs(t, err, txn.ErrBadLevel)
 				assert.Contains(t, err.Error(), tt.in)
 				return
 			}

@@ -10,10 +10,10 @@ import (
 //
 // Timestamps: every commit gets the next integer; a snapshot is the last
 // commit timestamp whose writes are fully applied (Visible). A snapshot at
-// ts sees exactly the versions with TS <= ts. The commit pipeline is the
-// only caller of Next and Publish, so commit timestamps are published in
-// order; a group that failed leaves a gap (its timestamps are never handed
-// out again, so nothing that may have reached the file shares one).
+// ts sees exactly the versions with TS <= ts. The commit pipeline assigns
+// commit timestamps in increasing order and is the only caller of
+// Publish, so they are published in order; a group that failed leaves a
+// gap (its timestamps are never handed out again).
 //
 // Horizon: the oldest snapshot any active transaction may still read at.
 // Versions older than the newest one at or below the horizon are invisible
@@ -21,7 +21,6 @@ import (
 type Oracle struct {
 	visible atomic.Uint64 // last published commit timestamp
 	applied atomic.Uint64 // see SetApplied
-	next    uint64        // last assigned commit timestamp; only the committer uses it
 
 	mu     sync.Mutex
 	active map[*Slot]struct{} // guarded by mu
@@ -81,7 +80,7 @@ func (o *Oracle) PruneHorizon() uint64 {
 
 // NewOracle returns an oracle whose last commit is at ts (from recovery).
 func NewOracle(ts uint64) *Oracle {
-	o := &Oracle{next: ts, active: make(map[*Slot]struct{})}
+	o := &Oracle{active: make(map[*Slot]struct{})}
 	o.visible.Store(ts)
 	return o
 }
@@ -109,16 +108,6 @@ func (o *Oracle) End(s *Slot) {
 	delete(o.active, s)
 	o.mu.Unlock()
 }
-
-// Next assigns the next commit timestamp. Only the commit pipeline calls it.
-func (o *Oracle) Next() uint64 {
-	o.next++
-	return o.next
-}
-
-// Abandon gives back every timestamp assigned after the last published one
-// (their batch failed to persist), so that timestamps stay dense.
-func (o *Oracle) Abandon() { o.next = o.visible.Load() }
 
 // Publish makes commits up to ts visible to new snapshots. Their versions
 // must already be in the index.

@@ -82,6 +82,15 @@ import (
 // undeclared read-only transactions only once they have committed.
 // Transactions at other levels are not protected: their reads are not
 // tracked (their writes still count as T_out for serializable readers).
+//
+// Locking (two-phase) serializable transactions are tracked too, so that
+// they and SSI transactions stay serializable together: their reads and
+// ranges are recorded like anyone's, with a snapshot advanced to each
+// read (AdvanceSnapshot), and never on a safe snapshot. Since every
+// writer waits for their shared locks, nobody commits a key or range they
+// read while they run: they never gain an out edge before they end, so
+// they are never a pivot and SSI never aborts them; they appear only as
+// T_in or T_out of a structure whose pivot is an SSI transaction.
 type SSI struct {
 	mu        sync.Mutex
 	active    map[*SerTxn]struct{} // tracked serializable transactions not yet ended
@@ -125,8 +134,10 @@ type SerTxn struct {
 type keyRange struct{ start, end []byte } // [start, end); nil: unbounded
 
 // ErrSerialization is returned when committing or reading would complete
-// a dangerous structure.
-var ErrSerialization = errors.New("serialization failure")
+// a dangerous structure. Package mvcc reports it as a *mvcc.ConflictError
+// of kind SerializationFailure, which matches both mvcc.ErrConflict and
+// this error.
+var ErrSerialization = errors.New("mvkv: serialization failure")
 
 // NewSSI returns an empty tracker.
 func NewSSI() *SSI {
@@ -164,11 +175,16 @@ func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
 	}
 }
 
-// Safe reports whether t runs on a safe snapshot (untracked, never aborts).
-func (t *SerTxn) Safe() bool { return t.safe }
-
-// Snapshot returns t's snapshot timestamp.
-func (t *SerTxn) Snapshot() uint64 { return t.snapshot.Load() }
+// AdvanceSnapshot moves t's snapshot forward to ts. A locking
+// (two-phase) transaction reads the newest committed data under its locks,
+// so what it may have seen is bounded by its latest read, not by its
+// begin: the read-only rule must not assume it missed a commit it saw.
+// Only t's own goroutine calls it.
+func (t *SerTxn) AdvanceSnapshot(ts uint64) {
+	if ts > t.snapshot.Load() {
+		t.snapshot.Store(ts)
+	}
+}
 
 // RecordKey notes that t read key. Call it before looking the key up.
 func (t *SerTxn) RecordKey(key []byte) {
@@ -228,6 +244,17 @@ func (t *SerTxn) NarrowRange(h int, last []byte) {
 	defer t.mu.Unlock()
 	end := append(bytes.Clone(last), 0) // the successor of last
 	t.ranges[h].end = end
+}
+
+// NarrowRangeStart shrinks a recorded range to [first, end) once a
+// descending walk stopped early at first: keys below it were never read.
+func (t *SerTxn) NarrowRangeStart(h int, first []byte) {
+	if h < 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ranges[h].start = bytes.Clone(first)
 }
 
 // Doom marks t as failed: its next call reports a serialization failure.

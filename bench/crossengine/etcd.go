@@ -304,7 +304,7 @@ func (t *stmTx) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 		}
 		resp, err := t.s.cli.Get(t.ctx, from, clientv3.WithRange(to), clientv3.WithKeysOnly())
 		if err != nil {
-			t.abort(err)
+			t.abort(err) //nolint:errcheck // err is what the caller learns; abort records it
 			return
 		}
 		keys := make(map[string]bool)

@@ -59,17 +59,3 @@ func run(m *testing.M) int {
 	}
 	return m.Run()
 }
-
-func needPostgres(t *testing.T) {
-	t.Helper()
-	if pg == nil {
-		t.Skip(pgSkip)
-	}
-}
-
-func needEtcd(t *testing.T) {
-	t.Helper()
-	if etcd == nil {
-		t.Skip(etcdSkip)
-	}
-}

@@ -24,7 +24,7 @@ const (
 	endMarker   = "<!-- hermitage:end -->"
 )
 
-// hermitage is what Hermitage (github.com/ept/hermitage, postgres.md)
+// hermitage is what Hermitage (github.com/ept/hermitage)
 // published for PostgreSQL, by the lesson that tells the same anomaly:
 // whether it is possible at read committed, repeatable read, serializable.
 var hermitage = map[string][3]bool{

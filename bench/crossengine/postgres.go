@@ -124,7 +124,7 @@ func (s *pgStore) Begin(ctx context.Context, readOnly bool) (anomalies.Tx, error
 	}
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: s.iso, AccessMode: mode})
 	if err != nil {
-		conn.Close(context.Background())
+		conn.Close(context.Background()) //nolint:errcheck // giving up on a failed connection
 		return nil, err
 	}
 	return &pgTx{ctx: ctx, conn: conn, tx: tx, s: s}, nil
@@ -234,7 +234,7 @@ func (t *pgTx) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 			})
 		}
 		if err != nil {
-			t.end(err)
+			t.end(err) //nolint:errcheck // err is what the caller learns; end records it
 			return
 		}
 		for _, kv := range kvs {

@@ -3,7 +3,7 @@
 // is killed with SIGKILL at a random moment, many times over; after each
 // kill the parent checks the file and the data.
 //
-// What must hold after every kill (API.md, "Durability"):
+// What must hold after every kill (package mvcc's documentation, "Durability"):
 //
 //   - The bbolt file is consistent (bbolt's Tx.Check finds nothing).
 //   - Every commit the child acknowledged (Commit returned nil, and only

@@ -46,7 +46,7 @@ func Visualize(model porcupine.Model, info porcupine.LinearizationInfo, dir, nam
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // a best-effort visualization for a failed check
 	if err := porcupine.Visualize(model, info, f); err != nil {
 		return "", fmt.Errorf("visualize: %w", err)
 	}

@@ -47,8 +47,10 @@ func TestListAppendAnomaliesByLevel(t *testing.T) {
 	type variant struct {
 		level     mvcc.Level
 		forUpdate bool
+		locking   int // clients of 8 that run serializable by locking
 	}
-	variants := []variant{{mvcc.ReadCommitted, false}, {mvcc.ReadCommitted, true}, {mvcc.Snapshot, false}, {mvcc.Serializable, false}}
+	variants := []variant{{mvcc.ReadCommitted, false, 0}, {mvcc.ReadCommitted, true, 0}, {mvcc.Snapshot, false, 0}, {mvcc.Serializable, false, 0},
+		{mvcc.Serializable, false, 8}, {mvcc.Serializable, false, 4}}
 	for _, v := range variants {
 		level := v.level
 		name := level.String()
@@ -56,6 +58,12 @@ func TestListAppendAnomaliesByLevel(t *testing.T) {
 		if v.forUpdate {
 			name += "+getforupdate"
 			exp = rcForUpdate
+		}
+		switch v.locking {
+		case 8:
+			name += "+locking"
+		case 4:
+			name += "+mixed-ssi-locking"
 		}
 		t.Run(name, func(t *testing.T) {
 			db := openDB(t)
@@ -65,7 +73,7 @@ func TestListAppendAnomaliesByLevel(t *testing.T) {
 			for run := range runs {
 				h, err := verify.RunListAppend(db, verify.ListAppendConfig{
 					Level: level, Clients: 8, Txns: 50, Keys: 4, MaxOps: 4,
-					Seed: uint64(run), Prefix: fmt.Sprintf("la/%d/", run), ForUpdate: v.forUpdate,
+					Seed: uint64(run), Prefix: fmt.Sprintf("la/%d/", run), ForUpdate: v.forUpdate, LockingClients: v.locking,
 				})
 				require.NoError(t, err)
 				rep := elle.Check(h)

@@ -42,16 +42,21 @@ func TestRegisterLinearizable(t *testing.T) {
 		level     mvcc.Level
 		appends   bool
 		forUpdate bool
+		locking   bool
 	}
 	var variants []variant
 	for _, l := range levels {
-		variants = append(variants, variant{l, false, false}, variant{l, true, true})
+		variants = append(variants, variant{l, false, false, false}, variant{l, true, true, false})
 		if l != mvcc.ReadCommitted {
-			variants = append(variants, variant{l, true, false})
+			variants = append(variants, variant{l, true, false, false})
 		}
 	}
+	variants = append(variants, variant{mvcc.Serializable, true, false, true})
 	for _, v := range variants {
 		name := v.level.String()
+		if v.locking {
+			name += "-locking"
+		}
 		switch {
 		case v.forUpdate:
 			name += "/rmw-getforupdate"
@@ -66,7 +71,7 @@ func TestRegisterLinearizable(t *testing.T) {
 			for round := range scale(10) {
 				h, err := verify.RunRegister(context.Background(), db, verify.RegisterConfig{
 					Level: v.level, Clients: 6, Ops: 60, Keys: 3,
-					Appends: v.appends, ForUpdate: v.forUpdate, Seed: uint64(round),
+					Appends: v.appends, ForUpdate: v.forUpdate, Locking: v.locking, Seed: uint64(round),
 					Prefix: fmt.Sprintf("reg/%d/", round),
 				})
 				require.NoError(t, err)

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -26,6 +27,11 @@ type ListAppendConfig struct {
 	// ForUpdate makes appends read with GetForUpdate: at read committed
 	// that makes every read-modify-write atomic (no lost updates).
 	ForUpdate bool
+	// LockingClients of the clients (the first ones) run serializable by
+	// two-phase locking (TxOptions.Locking); the others run at Level. All
+	// of them with Level Serializable is the locking mode; some of them a
+	// mixed workload of locking and SSI transactions.
+	LockingClients int
 }
 
 // RunListAppend runs the workload and returns its history. Every key holds
@@ -49,6 +55,10 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
+			opts := mvcc.TxOptions{Isolation: cfg.Level}
+			if c < cfg.LockingClients {
+				opts = mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}
+			}
 			for range cfg.Txns {
 				t := elle.Txn{ID: int(nextID.Add(1))}
 				n := 1 + rng.IntN(cfg.MaxOps)
@@ -61,7 +71,7 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 						plan = append(plan, elle.A(key, int(nextVal.Add(1))))
 					}
 				}
-				ops, status, err := runAppendTxn(db, cfg.Level, cfg.ForUpdate, plan)
+				ops, status, err := runAppendTxn(db, opts, cfg.ForUpdate, plan)
 				if err != nil {
 					errs <- err
 					return
@@ -82,7 +92,7 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 	for k := range cfg.Keys {
 		final = append(final, elle.R(cfg.Prefix+strconv.Itoa(k), nil))
 	}
-	ops, status, err := runAppendTxn(db, mvcc.Snapshot, false, final)
+	ops, status, err := runAppendTxn(db, mvcc.TxOptions{Isolation: mvcc.Snapshot}, false, final)
 	if err != nil {
 		return nil, err
 	}
@@ -92,8 +102,8 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 
 // runAppendTxn performs plan in one transaction and returns the
 // operations as observed.
-func runAppendTxn(db *mvcc.DB, level mvcc.Level, forUpdate bool, plan []elle.Op) ([]elle.Op, elle.Status, error) {
-	tx, err := db.Begin(level)
+func runAppendTxn(db *mvcc.DB, opts mvcc.TxOptions, forUpdate bool, plan []elle.Op) ([]elle.Op, elle.Status, error) {
+	tx, err := db.BeginTx(context.Background(), opts)
 	if err != nil {
 		return nil, 0, err
 	}

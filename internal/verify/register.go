@@ -23,12 +23,15 @@ type RegisterConfig struct {
 	// Appends adds read-modify-write operations through DB.Update.
 	Appends bool
 	// ForUpdate makes appends read with GetForUpdate instead of Get, and
-	// puts and deletes lock the key with GetForUpdate first. (At read
-	// committed a blind write does not wait for the lock, so it could
-	// slip between an append's read and its write: every writer must
-	// lock for appends to be atomic there.)
+	// puts and deletes lock the key with GetForUpdate first. (Since every
+	// writer waits for GetForUpdate's lock at its commit, the appends
+	// alone locking would do at read committed; the puts lock too so
+	// that the variant also tests lock waits between blind writers.)
 	ForUpdate bool
-	Seed      uint64
+	// Locking runs every transaction serializable by two-phase locking
+	// (TxOptions.Locking); Level must then be Serializable.
+	Locking bool
+	Seed    uint64
 	// Prefix namespaces the keys, so that rounds can share a database.
 	Prefix string
 }
@@ -80,9 +83,9 @@ func registerOp(ctx context.Context, db *mvcc.DB, rec *linear.Recorder, cfg Regi
 	call := rec.Now()
 	var err error
 	if in.Op == linear.Get {
-		err = getOnce(db, cfg.Level, key, &out)
+		err = getOnce(db, cfg.txOptions(), key, &out)
 	} else {
-		err = db.Update(ctx, cfg.Level, func(tx *mvcc.Txn) error {
+		err = update(ctx, db, cfg.txOptions(), func(tx *mvcc.Txn) error {
 			if cfg.ForUpdate && in.Op != linear.Append {
 				if _, err := tx.GetForUpdate([]byte(key)); err != nil && !errors.Is(err, mvcc.ErrNotFound) {
 					return err
@@ -118,10 +121,40 @@ func registerOp(ctx context.Context, db *mvcc.DB, rec *linear.Recorder, cfg Regi
 	return nil
 }
 
+func (cfg RegisterConfig) txOptions() mvcc.TxOptions {
+	return mvcc.TxOptions{Isolation: cfg.Level, Locking: cfg.Locking}
+}
+
+// update is DB.Update with TxOptions: fn in a transaction, committed,
+// rerun on ErrConflict up to a retry limit.
+func update(ctx context.Context, db *mvcc.DB, opts mvcc.TxOptions, fn func(tx *mvcc.Txn) error) error {
+	if !opts.Locking {
+		return db.Update(ctx, opts.Isolation, fn)
+	}
+	var err error
+	for range 64 {
+		err = func() error {
+			tx, err := db.BeginTx(ctx, opts)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback() //nolint:errcheck // no-op after Commit
+			if err := fn(tx); err != nil {
+				return err
+			}
+			return tx.Commit()
+		}()
+		if !errors.Is(err, mvcc.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
 // getOnce reads key in its own transaction. A serializable read-only
 // transaction may be aborted; then the read did not happen.
-func getOnce(db *mvcc.DB, level mvcc.Level, key string, out *linear.KVOutput) error {
-	tx, err := db.Begin(level)
+func getOnce(db *mvcc.DB, opts mvcc.TxOptions, key string, out *linear.KVOutput) error {
+	tx, err := db.BeginTx(context.Background(), opts)
 	if err != nil {
 		return err
 	}

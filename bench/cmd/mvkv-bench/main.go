@@ -198,7 +198,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // a profile: StopCPUProfile has flushed it
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}

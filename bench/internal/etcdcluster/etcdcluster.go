@@ -137,7 +137,7 @@ func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
-			l.Close()
+			l.Close() //nolint:errcheck // freeing a probed port
 		}
 	}()
 	var ports []int

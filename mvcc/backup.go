@@ -1,0 +1,116 @@
+package mvcc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Backup writes a consistent copy of the database to w while the database
+// keeps serving reads and commits, and returns the number of bytes
+// written. The copy is a complete mvkv file: write it to a file and Open
+// that file to restore.
+//
+// The copy holds the committed data as of one commit group: every
+// transaction whose Commit returned before Backup was called, and none of
+// the transactions committed while it runs. Like bbolt's Tx.WriteTo,
+// which it uses, it holds one read transaction of the file for its whole
+// length. While it is held, the pages it reads are pinned (commits meanwhile
+// take new pages: the file may grow by what they write), and a commit that
+// must grow the file's memory mapping waits for the backup to end; set
+// Options.InitialMmapSize above the file's expected size to keep such
+// waits rare. Close also waits for a running backup.
+//
+// The backup stops with ctx's error when ctx ends, and with ErrClosed when
+// Close is called, at w's next write; what was written to w until then is
+// not a usable file.
+func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if db.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	// A bbolt read transaction sees the last bbolt commit whole: each
+	// commit group is one, and it writes the group's data with the meta
+	// bucket's last timestamp and key count, so the copy is consistent.
+	btx, err := db.bolt.Begin(false)
+	if err != nil {
+		if db.closed.Load() {
+			return 0, ErrClosed
+		}
+		return 0, fmt.Errorf("mvkv: backup %s: %w", db.path, err)
+	}
+	defer btx.Rollback() //nolint:errcheck // a read transaction: nothing to undo
+	var n int64
+	err = db.guard(func() error {
+		var err error
+		n, err = btx.WriteTo(&stopWriter{ctx: ctx, closing: db.closing, w: w})
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("mvkv: backup %s: %w", db.path, err)
+	}
+	return n, nil
+}
+
+// BackupFile writes a backup (see Backup) to a new file at path, synced to
+// disk before it returns. path must not exist; on failure nothing is left
+// there.
+func (db *DB) BackupFile(ctx context.Context, path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("mvkv: backup: %w", err)
+	}
+	n, err := db.Backup(ctx, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return 0, err
+	}
+	return n, nil
+}
+
+// syncDir makes a new directory entry durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// stopWriter is w that fails once ctx ends or the DB starts closing.
+type stopWriter struct {
+	ctx     context.Context
+	closing <-chan struct{}
+	w       io.Writer
+}
+
+func (s *stopWriter) Write(p []byte) (int, error) {
+	select {
+	case <-s.ctx.Done():
+		return 0, s.ctx.Err()
+	case <-s.closing:
+		return 0, ErrClosed
+	default:
+	}
+	return s.w.Write(p)
+}
