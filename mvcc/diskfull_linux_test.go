@@ -174,7 +174,7 @@ func faultDelete(db *DB, keys ...string) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	defer tx.Rollback()
 	for _, k := range keys {
 		if err := tx.Delete([]byte(k)); err != nil {
 			return err

@@ -358,7 +358,7 @@ func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, lim
 // from (as in getRecord: a renamed record where the walk starts would make
 // Seek skip keys). It starts lc on the page it lands in.
 func seekChecked(c *bolt.Cursor, lc *leafCheck, from []byte) (k, rec []byte, err error) {
-	k, rec = c.Seek(from)
+	k, _ = c.Seek(from)
 	if pk, prec := c.Prev(); pk == nil {
 		k, rec = c.Seek(from)
 	} else {
