@@ -63,7 +63,14 @@ func writeNew(dst string, opts *bolt.Options, fill func(*bolt.DB) error) (err er
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s %w", dst, errExists)
 		}
-		return err
+		// A file system without hard links: rename, after one more look
+		// (a file created in between would be replaced).
+		if _, serr := os.Lstat(dst); serr == nil {
+			return fmt.Errorf("%s %w", dst, errExists)
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			return err
+		}
 	}
 	if !opts.NoSync {
 		return syncPath(filepath.Dir(dst))
