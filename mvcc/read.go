@@ -68,9 +68,9 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 		}
 		// Key and record side by side in one buffer: one checksum call
 		// over both (layout.go), and the value is a capped slice of it.
-		buf := make([]byte, len(key)+len(rec)-4)
-		copy(buf, key)
-		copy(buf[len(key):], rec[4:])
+		// Appending to a full slice allocates without zeroing what the
+		// copy overwrites.
+		buf := append(key[:len(key):len(key)], rec[4:]...)
 		if crc32.Checksum(buf, castagnoli) != binary.BigEndian.Uint32(rec) {
 			return fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(key))
 		}
