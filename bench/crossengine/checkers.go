@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -17,13 +13,15 @@ import (
 	"github.com/mvkv/mvkv/anomalies"
 	"github.com/mvkv/mvkv/internal/elle"
 	"github.com/mvkv/mvkv/internal/linear"
+	"github.com/mvkv/mvkv/internal/verify"
 	"github.com/mvkv/mvkv/mvcc"
 )
 
-// The history checkers' workloads, on any store: the drivers of
-// internal/verify (which run on an *mvcc.DB) redone over anomalies.Store,
-// so that internal/elle's cycle checker and internal/linear's porcupine
-// models judge PostgreSQL and etcd by the same rules as mvkv.
+// The history checkers' workloads, on any store, so that internal/elle's
+// cycle checker and internal/linear's porcupine models judge PostgreSQL and
+// etcd by the same rules as mvkv: list-append is internal/verify's own
+// workload, given transactions of an anomalies.Store; the register
+// workloads are redone here over anomalies.Store.
 
 // ListAppendConfig shapes a list-append workload.
 type ListAppendConfig struct {
@@ -37,128 +35,17 @@ type ListAppendConfig struct {
 	ForUpdate bool
 }
 
-// RunListAppend runs the workload on s and returns its history. Every key
-// holds a comma-separated list of integers; an append reads the list and
-// writes it back one element longer. A transaction that fails with
-// ErrConflict is recorded as failed with what it got through; any other
-// error is returned. A last transaction reads every key.
+// RunListAppend runs internal/verify's list-append workload on s (see
+// verify.ListAppend) and returns its history.
 func RunListAppend(s anomalies.Store, cfg ListAppendConfig) (elle.History, error) {
-	var (
-		mu      sync.Mutex
-		h       elle.History
-		nextID  atomic.Int64
-		nextVal atomic.Int64
-		wg      sync.WaitGroup
-	)
-	errs := make(chan error, cfg.Clients)
-	for c := range cfg.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
-			for range cfg.Txns {
-				var plan []elle.Op
-				for range 1 + rng.IntN(cfg.MaxOps) {
-					key := cfg.Prefix + strconv.Itoa(rng.IntN(cfg.Keys))
-					if rng.IntN(2) == 0 {
-						plan = append(plan, elle.R(key, nil))
-					} else {
-						plan = append(plan, elle.A(key, int(nextVal.Add(1))))
-					}
-				}
-				ops, status, err := appendTxn(s, cfg.ForUpdate, plan)
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				h = append(h, elle.Txn{ID: int(nextID.Add(1)), Ops: ops, Status: status})
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return nil, err
-	}
-	var final []elle.Op
-	for k := range cfg.Keys {
-		final = append(final, elle.R(cfg.Prefix+strconv.Itoa(k), nil))
-	}
-	ops, status, err := appendTxn(s, false, final)
-	if err != nil {
-		return nil, err
-	}
-	return append(h, elle.Txn{ID: int(nextID.Add(1)), Ops: ops, Status: status}), nil
-}
-
-func appendTxn(s anomalies.Store, forUpdate bool, plan []elle.Op) ([]elle.Op, elle.Status, error) {
-	tx, err := s.Begin(context.Background(), false)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	var ops []elle.Op
-	for _, o := range plan {
-		read := tx.Get
-		if forUpdate && o.Kind == elle.Append {
-			read = tx.GetForUpdate
-		}
-		var list []int
-		list, err = readList(read, o.Key)
-		if err == nil {
-			ops = append(ops, elle.R(o.Key, list))
-			if o.Kind == elle.Append {
-				if err = tx.Put([]byte(o.Key), encodeList(append(list, o.Value))); err == nil {
-					ops = append(ops, o)
-				}
-			}
-		}
+	return verify.ListAppend(func(int) (verify.Txn, error) {
+		tx, err := s.Begin(context.Background(), false)
 		if err != nil {
-			break
+			return nil, err
 		}
-		runtime.Gosched() // let the other clients interleave
-	}
-	if err == nil {
-		err = tx.Commit()
-	}
-	switch {
-	case err == nil:
-		return ops, elle.OK, nil
-	case errors.Is(err, mvcc.ErrConflict):
-		return ops, elle.Failed, nil
-	}
-	return nil, 0, err
-}
-
-func readList(read func([]byte) ([]byte, error), key string) ([]int, error) {
-	v, err := read([]byte(key))
-	if errors.Is(err, mvcc.ErrNotFound) || (err == nil && len(v) == 0) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	parts := strings.Split(string(v), ",")
-	list := make([]int, len(parts))
-	for i, p := range parts {
-		if list[i], err = strconv.Atoi(p); err != nil {
-			return nil, fmt.Errorf("key %s holds %q: %w", key, v, err)
-		}
-	}
-	return list, nil
-}
-
-func encodeList(list []int) []byte {
-	var b []byte
-	for i, e := range list {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, int64(e), 10)
-	}
-	return b
+		return tx, nil
+	}, verify.ListAppendConfig{Clients: cfg.Clients, Txns: cfg.Txns, Keys: cfg.Keys, MaxOps: cfg.MaxOps,
+		Seed: cfg.Seed, Prefix: cfg.Prefix, ForUpdate: cfg.ForUpdate})
 }
 
 // RegisterConfig shapes a single-key workload: every operation is one

@@ -34,14 +34,50 @@ type ListAppendConfig struct {
 	LockingClients int
 }
 
-// RunListAppend runs the workload and returns its history. Every key holds
-// a comma-separated list of integers; an append reads the list and writes
-// it back one element longer, and both the read and the append are
-// recorded. A transaction that fails with ErrConflict (at any step) is
-// recorded as Failed with the operations it got through (a deadlock
-// between GetForUpdate calls is such a conflict); any other error is
-// returned. A final transaction reads every key.
+// Txn is what the workloads need of a transaction. *mvcc.Txn has it, and
+// so have the adapters of the other engines (bench/crossengine), whose
+// errors match mvcc's sentinels.
+type Txn interface {
+	Get(key []byte) ([]byte, error)
+	GetForUpdate(key []byte) ([]byte, error)
+	Put(key, value []byte) error
+	Commit() error
+	Rollback() error
+}
+
+// Begin starts a transaction for client c of a workload; c is -1 for the
+// final transaction that reads every key.
+type Begin func(c int) (Txn, error)
+
+// RunListAppend runs the workload on db and returns its history (see
+// ListAppend). Client c runs at cfg.Level, or serializable by locking when
+// c < cfg.LockingClients; the final read runs at snapshot.
 func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
+	return ListAppend(func(c int) (Txn, error) {
+		opts := mvcc.TxOptions{Isolation: cfg.Level}
+		switch {
+		case c < 0:
+			opts = mvcc.TxOptions{Isolation: mvcc.Snapshot}
+		case c < cfg.LockingClients:
+			opts = mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}
+		}
+		tx, err := db.BeginTx(context.Background(), opts)
+		if err != nil {
+			return nil, err
+		}
+		return tx, nil
+	}, cfg)
+}
+
+// ListAppend runs the workload with the transactions begin starts, on any
+// engine, and returns its history. Every key holds a comma-separated list
+// of integers; an append reads the list and writes it back one element
+// longer, and both the read and the append are recorded. A transaction
+// that fails with ErrConflict (at any step) is recorded as Failed with the
+// operations it got through (a deadlock between GetForUpdate calls is such
+// a conflict); any other error is returned. A final transaction reads
+// every key. cfg.Level and cfg.LockingClients are begin's business.
+func ListAppend(begin Begin, cfg ListAppendConfig) (elle.History, error) {
 	var (
 		mu      sync.Mutex
 		h       elle.History
@@ -55,10 +91,6 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
-			opts := mvcc.TxOptions{Isolation: cfg.Level}
-			if c < cfg.LockingClients {
-				opts = mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}
-			}
 			for range cfg.Txns {
 				t := elle.Txn{ID: int(nextID.Add(1))}
 				n := 1 + rng.IntN(cfg.MaxOps)
@@ -71,7 +103,7 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 						plan = append(plan, elle.A(key, int(nextVal.Add(1))))
 					}
 				}
-				ops, status, err := runAppendTxn(db, opts, cfg.ForUpdate, plan)
+				ops, status, err := runAppendTxn(begin, c, cfg.ForUpdate, plan)
 				if err != nil {
 					errs <- err
 					return
@@ -92,7 +124,7 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 	for k := range cfg.Keys {
 		final = append(final, elle.R(cfg.Prefix+strconv.Itoa(k), nil))
 	}
-	ops, status, err := runAppendTxn(db, mvcc.TxOptions{Isolation: mvcc.Snapshot}, false, final)
+	ops, status, err := runAppendTxn(begin, -1, false, final)
 	if err != nil {
 		return nil, err
 	}
@@ -100,10 +132,10 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 	return h, nil
 }
 
-// runAppendTxn performs plan in one transaction and returns the
-// operations as observed.
-func runAppendTxn(db *mvcc.DB, opts mvcc.TxOptions, forUpdate bool, plan []elle.Op) ([]elle.Op, elle.Status, error) {
-	tx, err := db.BeginTx(context.Background(), opts)
+// runAppendTxn performs plan in one transaction of client c and returns
+// the operations as observed.
+func runAppendTxn(begin Begin, c int, forUpdate bool, plan []elle.Op) ([]elle.Op, elle.Status, error) {
+	tx, err := begin(c)
 	if err != nil {
 		return nil, 0, err
 	}
