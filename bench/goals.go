@@ -290,7 +290,6 @@ func goalReads(ctx context.Context, cfg GoalsConfig, dir string) ([]Goal, error)
 	}
 	pick := func(list [][]byte, g, i int) []byte { return list[(g*7919+i)&(len(list)-1)] }
 	errShort := fmt.Errorf("scan saw fewer than %d keys", scanLen)
-	_ = errShort
 
 	var getO, getT, scanO, scanT, scanC []float64
 	for range cfg.Rounds {

@@ -23,29 +23,17 @@ import (
 // workload, given transactions of an anomalies.Store; the register
 // workloads are redone here over anomalies.Store.
 
-// ListAppendConfig shapes a list-append workload.
-type ListAppendConfig struct {
-	Clients int
-	Txns    int // per client
-	Keys    int
-	MaxOps  int // micro-operations per transaction, at least 1
-	Seed    uint64
-	Prefix  string // namespaces the keys
-	// ForUpdate reads with GetForUpdate before an append.
-	ForUpdate bool
-}
-
 // RunListAppend runs internal/verify's list-append workload on s (see
-// verify.ListAppend) and returns its history.
-func RunListAppend(s anomalies.Store, cfg ListAppendConfig) (elle.History, error) {
+// verify.ListAppend) and returns its history. cfg.Level and
+// cfg.LockingClients do not apply: s's level is s's.
+func RunListAppend(s anomalies.Store, cfg verify.ListAppendConfig) (elle.History, error) {
 	return verify.ListAppend(func(int) (verify.Txn, error) {
 		tx, err := s.Begin(context.Background(), false)
 		if err != nil {
 			return nil, err
 		}
 		return tx, nil
-	}, verify.ListAppendConfig{Clients: cfg.Clients, Txns: cfg.Txns, Keys: cfg.Keys, MaxOps: cfg.MaxOps,
-		Seed: cfg.Seed, Prefix: cfg.Prefix, ForUpdate: cfg.ForUpdate})
+	}, cfg)
 }
 
 // RegisterConfig shapes a single-key workload: every operation is one

@@ -15,6 +15,7 @@ import (
 	"github.com/mvkv/mvkv/bench/crossengine"
 	"github.com/mvkv/mvkv/internal/elle"
 	"github.com/mvkv/mvkv/internal/linear"
+	"github.com/mvkv/mvkv/internal/verify"
 	"github.com/mvkv/mvkv/mvcc"
 )
 
@@ -74,7 +75,7 @@ func TestListAppend(t *testing.T) {
 			committed, total := 0, 0
 			const runs = 6
 			for run := range runs {
-				h, err := crossengine.RunListAppend(s, crossengine.ListAppendConfig{
+				h, err := crossengine.RunListAppend(s, verify.ListAppendConfig{
 					Clients: 6, Txns: 12, Keys: 3, MaxOps: 4, Seed: uint64(run), Prefix: fmt.Sprintf("la/%d/", run),
 				})
 				require.NoError(t, err)
