@@ -180,10 +180,14 @@ func Open(path string, opts *Options) (*DB, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
-			return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, o.LockTimeout)
+			return nil, lockedError(path, o.LockTimeout)
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
 			errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
 			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == path {
+			return nil, fmt.Errorf("mvkv: %w", err) // it names the path already
 		}
 		return nil, fmt.Errorf("mvkv: open %s: %w", path, err)
 	}
@@ -326,8 +330,15 @@ func (db *DB) Begin(level Level) (*Txn, error) {
 	return db.BeginTx(context.Background(), TxOptions{Isolation: level})
 }
 
-// BeginTx starts a transaction. ctx bounds the lock waits of GetForUpdate;
-// a ctx already done fails at once.
+// BeginTx starts a transaction. ctx is used until the transaction ends,
+// as in database/sql: it bounds every lock wait (GetForUpdate's, a locking
+// transaction's reads and scans, and Commit's wait for the write locks of
+// its keys), and when it ends before the transaction does, the transaction
+// is rolled back: its locks are released at once, and its next call,
+// Commit included, fails with an error matching ErrTxnDone and ctx's error
+// (context.Canceled or context.DeadlineExceeded). A ctx already done fails
+// at once. A Commit that has handed its writes to the group commit is not
+// stopped by ctx: it returns nil once they are durable.
 func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
@@ -363,6 +374,11 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		tx.slot = db.oracle.Begin()
 	}
 	tx.readTS = tx.slot.TS()
+	if ctx.Done() != nil {
+		tx.mu.Lock()
+		tx.stopCtx = context.AfterFunc(ctx, tx.contextEnded)
+		tx.mu.Unlock()
+	}
 	return tx, nil
 }
 
