@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/montanaflynn/stats"
+
 	"github.com/mvkv/mvkv/bench/runner"
 	"github.com/mvkv/mvkv/bench/workload"
 )

@@ -39,6 +39,12 @@ func newBank(cfg Config, accounts int) *bank {
 
 func (b *bank) Name() string { return "bank" }
 
+func (b *bank) Config() Config {
+	c := b.cfg
+	c.Records = b.accounts
+	return c
+}
+
 func accountKey(i int) []byte { return fmt.Appendf(nil, "acct%08d", i) }
 
 func encodeInt(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }

@@ -26,6 +26,8 @@ func newHotKey(cfg Config) *hotKey { return &hotKey{cfg: cfg} }
 
 func (h *hotKey) Name() string { return "hotkey" }
 
+func (h *hotKey) Config() Config { return h.cfg }
+
 func counterKey(i int) []byte { return fmt.Appendf(nil, "hot%06d", i) }
 
 func (h *hotKey) Load(e engine.Engine, level mvcc.Level) error {

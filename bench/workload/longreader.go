@@ -30,6 +30,8 @@ func newLongReader(cfg Config) *longReader { return &longReader{cfg: cfg} }
 
 func (l *longReader) Name() string { return "longreader" }
 
+func (l *longReader) Config() Config { return l.cfg }
+
 func lrKey(i int) []byte { return fmt.Appendf(nil, "row%010d", i) }
 
 func (l *longReader) Load(e engine.Engine, level mvcc.Level) error {

@@ -26,6 +26,9 @@ type Workload interface {
 	NewWorker(id, threads int, seed uint64) Worker
 	// Check verifies the workload's invariant after the run.
 	Check(e engine.Engine, level mvcc.Level) Invariant
+	// Config is what the workload runs with, defaults applied: for the
+	// bank, Records is its accounts; for write skew, HotKeys its shifts.
+	Config() Config
 }
 
 // Worker produces one goroutine's operations.

@@ -40,6 +40,12 @@ func newWriteSkew(cfg Config, shifts int) *writeSkew {
 
 func (w *writeSkew) Name() string { return "writeskew" }
 
+func (w *writeSkew) Config() Config {
+	c := w.cfg
+	c.HotKeys = w.shifts
+	return c
+}
+
 func doctorKey(shift, doctor int) []byte {
 	return fmt.Appendf(nil, "shift%06d/doctor%d", shift, doctor)
 }
