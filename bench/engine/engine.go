@@ -63,6 +63,12 @@ type Vacuumer interface {
 	Vacuum() (removed int64, err error)
 }
 
+// MVKV is implemented by the mvkv engines ("mvkv", "mvkv-locking"): the
+// database under the adapter, for the figures only mvkv has (its Stats).
+type MVKV interface {
+	DB() *mvcc.DB
+}
+
 // Options are the settings every engine maps onto its own.
 type Options struct {
 	// Durable makes every commit wait for fsync (mvkv: !NoSync; bbolt:
