@@ -8,8 +8,11 @@
 // holds the versions written since the oldest open snapshot: the
 // before-images that older snapshots still read, and the commit
 // timestamps of recent writes that conflict checks need. Vacuum trims the
-// index as the horizon moves. It never writes the file: nothing a pass
-// does can fail on a full disk, or be half done after a crash.
+// index as the horizon moves. The collector never writes the file: nothing
+// a batch does can fail on a full disk, or be half done after a crash. (The
+// engine's Config.Prepare may: mvcc's applies its commit log to the data,
+// a checkpoint, before each pass, and a pass whose Prepare fails removes
+// nothing.)
 //
 // # The rule
 //

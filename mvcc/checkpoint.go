@@ -30,9 +30,8 @@ import (
 // statement begins), and vacuum keeps every version after the oldest mark
 // an open transaction holds (txn.Oracle.PruneHorizon). So a key the index
 // does not hold has its newest version in every view such a reader can
-// take, and reads stay simple (read.go). So a reader that does not find a key in the index finds
-// its newest committed version in the data bucket, and memory holds at
-// most the log's worth of values beyond what open snapshots need.
+// take, and reads stay simple (read.go); and memory holds at most the
+// log's worth of values beyond what open snapshots need.
 //
 // Open applies what a crash left in the log the same way, before anything
 // else: the log is bounded, so Open is too.

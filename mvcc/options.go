@@ -80,9 +80,11 @@ type Options struct {
 	AutovacuumInterval time.Duration
 
 	// VacuumBatchSize is how many versions a vacuum removes per batch: one
-	// short hold of the index lock and one bbolt write transaction (with
-	// its fsync unless NoSync). Default 1000. Commits arriving during a
-	// batch wait for it, so larger batches vacuum faster but add latency.
+	// short hold of the index lock. A batch frees memory only and never
+	// writes the file (a pass writes it once, first: the checkpoint it
+	// asks for; see DB.Vacuum). Default 1000. Commits and reads arriving
+	// during a batch wait for it, so larger batches vacuum faster but add
+	// latency.
 	VacuumBatchSize int
 
 	// CheckpointBytes is how much the commit log may hold before the
