@@ -135,6 +135,11 @@ type tally struct {
 
 func (r *runner) run(ctx context.Context, res *Result) {
 	cfg := r.cfg
+	if cfg.Warmup <= 0 {
+		// No warm-up: the first operations count, the ones begun before
+		// the window opens below included (a long reader's, say).
+		r.phase.Store(phaseMeasure)
+	}
 	tallies := make([]*tally, cfg.Threads)
 	var wg sync.WaitGroup
 	for i := range cfg.Threads {
@@ -144,6 +149,9 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if s, ok := w.(workload.Stopper); ok {
+				defer s.Stop()
+			}
 			r.worker(ctx, w, t)
 		}()
 	}
