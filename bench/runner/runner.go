@@ -135,9 +135,13 @@ type tally struct {
 
 func (r *runner) run(ctx context.Context, res *Result) {
 	cfg := r.cfg
+	var m0, m1 runtime.MemStats
+	var start time.Time
 	if cfg.Warmup <= 0 {
-		// No warm-up: the first operations count, the ones begun before
-		// the window opens below included (a long reader's, say).
+		// No warm-up: the window opens before the first operation, so
+		// that every one counts (a long reader's first included).
+		runtime.ReadMemStats(&m0)
+		start = time.Now()
 		r.phase.Store(phaseMeasure)
 	}
 	tallies := make([]*tally, cfg.Threads)
@@ -189,11 +193,12 @@ func (r *runner) run(ctx context.Context, res *Result) {
 	}
 	if cfg.Warmup > 0 {
 		wait(cfg.Warmup, true)
+		runtime.ReadMemStats(&m0)
+		start = time.Now()
+		// With an operation bound, the workers may have ended the run
+		// already: the window opens only from the warm-up.
+		r.phase.CompareAndSwap(phaseWarmup, phaseMeasure)
 	}
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	start := time.Now()
-	r.phase.Store(phaseMeasure)
 	wait(cfg.Duration, false)
 	r.phase.Store(phaseStop)
 	elapsed := time.Since(start)
