@@ -141,13 +141,16 @@ func ratioGoal(name, unit string, ours, theirs, target float64, detail string) G
 	return g
 }
 
-// hammer runs fn on n goroutines for d and returns the calls per second.
-// fn gets its goroutine's number and call count; an error stops the run.
+// hammer runs fn on n goroutines for d, and longer if no call has
+// returned by then (a rate needs one: a loaded machine may take longer),
+// and returns the calls per second. fn gets its goroutine's number and
+// call count; an error stops the run.
 func hammer(ctx context.Context, n int, d time.Duration, fn func(g, i int) error) (float64, error) {
 	var total atomic.Int64
 	var stop atomic.Bool
 	var first error
-	var once sync.Once
+	var once, returned sync.Once
+	one := make(chan struct{}) // closed when a call has returned
 	var wg sync.WaitGroup
 	start := time.Now()
 	for g := range n {
@@ -156,7 +159,11 @@ func hammer(ctx context.Context, n int, d time.Duration, fn func(g, i int) error
 			defer wg.Done()
 			var i int
 			for ; !stop.Load(); i++ {
-				if err := fn(g, i); err != nil {
+				err := fn(g, i)
+				if i == 0 {
+					returned.Do(func() { close(one) })
+				}
+				if err != nil {
 					once.Do(func() { first = err })
 					stop.Store(true)
 				}
@@ -166,6 +173,10 @@ func hammer(ctx context.Context, n int, d time.Duration, fn func(g, i int) error
 	}
 	select {
 	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	select {
+	case <-one:
 	case <-ctx.Done():
 	}
 	stop.Store(true)
