@@ -22,11 +22,11 @@ import (
 // The data lives in the file, not in memory. TestDataLargerThanMemory runs
 // TestDataLargerThanMemoryChild in a child process whose Go memory is
 // limited (GOMEMLIMIT and debug.SetMemoryLimit), so that nothing the parent
-// test process holds counts: the child writes 64,000 keys of 1 KB (more
+// test process holds counts: the child writes 32,000 keys of 1 KB (more
 // than its limit), checks that the heap stays under the limit after the
 // load, reads every key back, scans them all in order, and does it again
 // after a reopen. MVKV_BIGDATA_KEYS changes the key count: .ci/run sets
-// 200,000 (four times the limit; a minute under the race detector).
+// 200,000 (eight times the limit).
 func TestDataLargerThanMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 200 MB")
@@ -41,7 +41,7 @@ func TestDataLargerThanMemory(t *testing.T) {
 
 // bigdataLimit is the child's memory limit, and the bound its heap must
 // stay under after loading and after reopening.
-const bigdataLimit = 48 << 20
+const bigdataLimit = 24 << 20
 
 func kiloValue(i int) []byte {
 	v := bytes.Repeat([]byte{byte(i)}, 1000)
@@ -62,7 +62,7 @@ func TestDataLargerThanMemoryChild(t *testing.T) {
 		t.Skip("run by TestDataLargerThanMemory")
 	}
 	debug.SetMemoryLimit(bigdataLimit)
-	n := 64_000 // 1.3 times the limit in data alone
+	n := 32_000 // 1.3 times the limit in data alone
 	if s := os.Getenv("MVKV_BIGDATA_KEYS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}

@@ -412,7 +412,7 @@ func goalSerializable(ctx context.Context, cfg Config, dir string) ([]Goal, erro
 				return nil, err
 			}
 			res, err := runner.Run(ctx, runner.Config{Engine: "mvkv", Dir: dir, Workload: w, Level: level,
-				Threads: threads, Duration: cfg.Duration, Warmup: cfg.Duration / 10})
+				Threads: threads, Duration: cfg.Duration, Warmup: cfg.Duration / 10, MinOps: int64(threads)})
 			if err != nil {
 				return nil, err
 			}

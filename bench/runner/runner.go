@@ -36,6 +36,10 @@ type Config struct {
 	// Ops, when positive, ends the run after that many operations (or
 	// Duration, whichever comes first when both are set).
 	Ops int64
+	// MinOps, when positive, keeps the measured window open past Duration
+	// until that many operations have completed: a rate needs some, and a
+	// loaded machine may complete none in a short window.
+	MinOps int64
 	// Warmup runs the workload unrecorded before the measured window.
 	Warmup time.Duration
 	// MaxRetries bounds the retries of one aborted operation. Default 100.
@@ -180,13 +184,19 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		for {
 			select {
 			case <-deadline:
-				return
+				if warm || r.done.Load() >= cfg.MinOps {
+					return
+				}
+				deadline = nil // on until MinOps, checked at each tick
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 				progress(warm, start, d)
 				if !warm && cfg.Ops > 0 && r.phase.Load() == phaseStop {
 					return
+				}
+				if !warm && d > 0 && deadline == nil && r.done.Load() >= cfg.MinOps {
+					return // past Duration, waiting for MinOps
 				}
 			}
 		}
