@@ -41,7 +41,10 @@ func (e *DeadlockError) Error() string {
 func (e *DeadlockError) Describe() string {
 	var b strings.Builder
 	for i, w := range e.Cycle {
-		if i > 0 {
+		switch {
+		case i == 1:
+			b.WriteString(" waits for ")
+		case i > 1:
 			b.WriteString(", which waits for ")
 		}
 		b.WriteString("txn ")
@@ -49,14 +52,12 @@ func (e *DeadlockError) Describe() string {
 		b.WriteString(" (")
 		b.WriteString(w.lock())
 		b.WriteString(")")
-		if i == 0 {
-			b.WriteString(" waits for ")
-			if len(e.Cycle) == 1 {
-				b.WriteString("itself")
-			}
-		}
 	}
-	if len(e.Cycle) > 1 {
+	switch len(e.Cycle) {
+	case 0:
+	case 1:
+		b.WriteString(" waits for itself")
+	default:
 		b.WriteString(", which waits for txn ")
 		b.WriteString(strconv.FormatUint(e.Cycle[0].Owner, 10))
 	}
