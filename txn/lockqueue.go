@@ -7,20 +7,24 @@ import "slices"
 
 // request grants r, queues it, or refuses it when queuing would close a
 // cycle of waiters (r's owner is then the victim).
-func (lt *LockTable) request(r *request) (*LockWait, error) {
-	if lt.covered(r) {
+// The request is passed by value and copied to the heap only when it
+// queues: most are granted at once.
+func (lt *LockTable) request(req request) (*LockWait, error) {
+	if lt.covered(&req) {
 		return nil, nil
 	}
 	lt.seq++
-	r.seq = lt.seq
-	if !r.isRange {
-		r.entry = lt.entry(r.key)
-		lt.markUpgrade(r)
+	req.seq = lt.seq
+	if !req.isRange {
+		req.entry = lt.entry(req.key)
+		lt.markUpgrade(&req)
 	}
-	if !lt.blocked(r) {
-		lt.grant(r)
+	if !lt.blocked(&req) {
+		lt.grant(&req)
 		return nil, nil
 	}
+	r := new(request)
+	*r = req
 	lt.enqueue(r)
 	// The new edges all leave r's owner or (an upgrade jumping waiters)
 	// enter it, so every cycle they close passes through r's owner and a
@@ -399,9 +403,15 @@ func (lt *LockTable) regrant(a *affected) {
 // queue is walked only for a mode that no holder blocks.
 func (lt *LockTable) switched(a *affected) []*request {
 	var out []*request
-	var seen map[*lockEntry]bool // for many entries; a few are compared
-	if len(a.entries) > 8 {
-		seen = make(map[*lockEntry]bool, len(a.entries))
+	var seen map[*lockEntry]bool // for many queues; a few are compared
+	queued := 0
+	for _, e := range a.entries {
+		if e.head != nil {
+			queued++
+		}
+	}
+	if queued > 8 {
+		seen = make(map[*lockEntry]bool, queued)
 	}
 	for i, e := range a.entries {
 		if e.head == nil {
@@ -412,7 +422,7 @@ func (lt *LockTable) switched(a *affected) []*request {
 				continue
 			}
 			seen[e] = true
-		} else if slices.Contains(a.entries[:i], e) {
+		} else if queued > 1 && slices.Contains(a.entries[:i], e) {
 			continue
 		}
 		var want [Exclusive + 1]bool

@@ -159,6 +159,7 @@ type LockTable struct {
 	waits      map[uint64]*request   // owner -> its queued request; guarded by mu
 	owners     map[uint64]*heldLocks // owner -> what it holds; guarded by mu
 	free       []*lockEntry          // recycled entries; guarded by mu
+	scratch    []*lockEntry          // ReleaseAll's affected entries, reused; guarded by mu
 	seq        uint64                // numbers requests in arrival order; guarded by mu
 }
 
@@ -246,7 +247,7 @@ func (lt *LockTable) Lock(owner uint64, key []byte, mode LockMode) (*LockWait, e
 	}
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	return lt.request(&request{owner: owner, key: string(key), mode: mode})
+	return lt.request(request{owner: owner, key: string(key), mode: mode})
 }
 
 // LockRange asks for a shared lock on [start, end) (nil: unbounded) for
@@ -256,7 +257,7 @@ func (lt *LockTable) LockRange(owner uint64, start, end []byte) (*LockWait, erro
 	lt.markStrong(owner)
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	return lt.request(&request{owner: owner, isRange: true, start: bytes.Clone(start), end: bytes.Clone(end), mode: Shared})
+	return lt.request(request{owner: owner, isRange: true, start: bytes.Clone(start), end: bytes.Clone(end), mode: Shared})
 }
 
 // markStrong counts owner among the strong owners, once, and drains the
@@ -304,7 +305,7 @@ func (lt *LockTable) LockAll(ctx context.Context, closing <-chan struct{}, owner
 		var w *LockWait
 		var err error
 		for len(keys) > 0 && w == nil && err == nil {
-			w, err = lt.request(&request{owner: owner, key: string(keys[0]), mode: mode})
+			w, err = lt.request(request{owner: owner, key: string(keys[0]), mode: mode})
 			keys = keys[1:]
 		}
 		lt.mu.Unlock()
@@ -356,7 +357,8 @@ func (lt *LockTable) ReleaseAll(owner uint64) {
 	}
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	var a affected
+	a := affected{entries: lt.scratch[:0]}
+	defer func() { clear(a.entries); lt.scratch = a.entries[:0] }()
 	if r := lt.waits[owner]; r != nil {
 		lt.unqueue(r, &a)
 		r.err = ErrLockReleased
