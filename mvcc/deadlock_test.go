@@ -92,7 +92,7 @@ func requireDeadlock(t *testing.T, err error) {
 	require.ErrorIs(t, err, mvcc.ErrDeadlock)
 	require.ErrorIs(t, err, mvcc.ErrConflict)
 	var ce *mvcc.ConflictError
-	require.True(t, errors.As(err, &ce))
+	require.ErrorAs(t, err, &ce)
 	require.Equal(t, mvcc.DeadlockFailure, ce.Kind)
 	require.Contains(t, err.Error(), `(exclusive lock on key "k03")`)
 	require.Contains(t, err.Error(), `(range lock on ["k01", "k05"))`)

@@ -84,7 +84,7 @@ func mConflict(aRange bool, aKey, aStart, aEnd string, aMode LockMode, bRange bo
 	case bRange:
 		return aMode != Shared && mIn(aKey, bStart, bEnd)
 	}
-	return aKey == bKey && !(aMode == bMode && aMode != Exclusive)
+	return aKey == bKey && (aMode != bMode || aMode == Exclusive)
 }
 
 func (m *model) hard(r *mReq) []uint64 {
