@@ -31,7 +31,7 @@ var Deadlock = &Anomaly{
 		ev := fmt.Sprintf("alice has %s and bob %s (total %d)", o.Get("alice"), o.Get("bob"), total)
 		for _, s := range []string{"T1", "T2"} {
 			if e, ok := o.FailedStep(s); ok && ErrName(e.Err) == "ErrDeadlock" {
-				return total != 200, fmt.Sprintf("the deadlock was broken: %s was chosen as the victim at step %d; %s", s, e.Step, ev)
+				return total != 200, fmt.Sprintf("the deadlock was broken: %s was chosen as the victim at step %d; %s", s, e.Seq, ev)
 			}
 		}
 		return true, ev + "; no transaction was told about the deadlock"

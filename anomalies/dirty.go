@@ -208,7 +208,7 @@ func stopped(o *Outcome, sessions ...string) string {
 	var parts []string
 	for _, s := range sessions {
 		if e, ok := o.FailedStep(s); ok {
-			parts = append(parts, fmt.Sprintf("%s got %s at step %d (%s)", s, ErrName(e.Err), e.Step, e.Op))
+			parts = append(parts, fmt.Sprintf("%s got %s at step %d (%s)", s, ErrName(e.Err), e.Seq, e.Op))
 		}
 	}
 	if len(parts) == 0 {
