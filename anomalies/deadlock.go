@@ -6,8 +6,9 @@ import "fmt"
 // lock the same two accounts in opposite orders. It is not in the Catalog
 // (no level "allows" it); TestDeadlock runs it at every level.
 var Deadlock = &Anomaly{
-	Name: "deadlock",
-	Test: "TestDeadlock",
+	Name:    "deadlock",
+	Test:    "TestDeadlock",
+	Promise: "a lock cycle ends at once, with one transaction told it is the deadlock victim and the other going on",
 	Story: "Alice and Bob have 100 each. T1 moves 10 from Alice to Bob and T2 moves 20 from " +
 		"Bob to Alice, both with GetForUpdate, each locking the account it takes money from " +
 		"first. Each ends up waiting for a lock the other holds.",

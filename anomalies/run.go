@@ -136,16 +136,16 @@ type queued struct {
 // job is one step handed to a session's goroutine. res and err are
 // written by that goroutine before done is closed.
 type job struct {
-	step  int
+	step int
 	// blockedAt is the timeline row (Event.Seq) that showed the step
 	// blocked; 0 while it has not been.
 	blockedAt int
-	st    Step
-	op    string
-	begin bool
-	done  chan struct{}
-	res   string
-	err   error
+	st        Step
+	op        string
+	begin     bool
+	done      chan struct{}
+	res       string
+	err       error
 }
 
 func (r *runner) session(name string) *sessionRun {
