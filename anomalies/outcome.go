@@ -68,6 +68,8 @@ type Event struct {
 	// blocked.
 	BlockedAt int
 	Err       error
+
+	did []recordedOp // what the store acknowledged during the step
 }
 
 // Outcome is what running a scenario at one level produced.

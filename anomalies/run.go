@@ -146,6 +146,7 @@ type job struct {
 	done      chan struct{}
 	res       string
 	err       error
+	did       []recordedOp // what the store acknowledged during the step
 }
 
 func (r *runner) session(name string) *sessionRun {
@@ -176,7 +177,9 @@ func (r *runner) loop(ctx context.Context, sr *sessionRun) {
 			}
 			sr.s.Tx = &recordingTx{Tx: tx, s: sr.s, clock: &r.clock}
 		}
+		before := len(sr.s.ops)
 		j.res, j.err = j.st.Do(sr.s)
+		j.did = append([]recordedOp(nil), sr.s.ops[before:]...)
 		close(j.done)
 	}
 }
@@ -340,7 +343,7 @@ func (r *runner) record(e Event) {
 func (r *runner) finish(sr *sessionRun, kind EventKind) {
 	j := sr.pending
 	sr.pending = nil
-	e := Event{Step: j.step, Session: sr.s.Name, Op: j.op, Kind: kind, Result: j.res, Err: j.err}
+	e := Event{Step: j.step, Session: sr.s.Name, Op: j.op, Kind: kind, Result: j.res, Err: j.err, did: j.did}
 	if kind == Resumed {
 		e.BlockedAt = j.blockedAt
 	}
