@@ -20,7 +20,10 @@ import (
 	"github.com/mvkv/mvkv/mvcc"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's anomaly table from this run")
+var (
+	update  = flag.Bool("update", false, "rewrite the README's anomaly table and pictures from this run")
+	htmlDir = flag.String("html", "", "write the lessons' page, anomalies.html, into this directory")
+)
 
 const (
 	readmePath  = "../README.md"
@@ -32,7 +35,8 @@ const (
 // other tests), prints the table anomaly × level, checks that the levels
 // are ordered (what a level prevents, every stronger level prevents too),
 // and checks that the README carries the current table. With -update it
-// rewrites the README's copy instead.
+// rewrites the README's copy instead; with -html DIR it also writes the
+// page of every lesson with its pictures, DIR/anomalies.html.
 func TestMatrix(t *testing.T) {
 	var all []*anomalies.Result
 	for _, a := range append(anomalies.Catalog(), anomalies.Deadlock) {
@@ -56,6 +60,11 @@ func TestMatrix(t *testing.T) {
 	matrix := anomalies.Matrix(all)
 	if testing.Verbose() {
 		fmt.Println(matrix)
+	}
+	if *htmlDir != "" {
+		page, err := anomalies.WriteHTMLFile(*htmlDir, "anomalies.html", all, pageOptions)
+		require.NoError(t, err)
+		t.Log("wrote " + page)
 	}
 
 	sample := recordedOrRun(t, anomalies.LostUpdate, mvcc.ReadCommitted)

@@ -145,10 +145,12 @@ func (g *Graph) SVG(title string) string {
 	// Legend, then the notes.
 	ly := grAreaH + 14
 	lx := 10.0
+	d.text(lx, ly, "A→B:", `fill="`+colMuted+`"`)
+	lx += textWidth("A→B:") + 10
 	for _, it := range []struct{ label, col, dash string }{
-		{"ww: overwrote", colInk, ""},
-		{"wr: read", colRead, ""},
-		{"rw: overwrote what it read", colInk, ` stroke-dasharray="7 5"`},
+		{"ww B overwrote A", colInk, ""},
+		{"wr B read A", colRead, ""},
+		{"rw B overwrote what A read", colInk, ` stroke-dasharray="7 5"`},
 		{"cycle", colCycle, ""},
 	} {
 		d.add(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`, lx, ly-4, lx+24, ly-4, it.col, it.dash)
