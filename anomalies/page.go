@@ -109,7 +109,7 @@ func WriteHTMLFile(dir, name string, results []*Result, opts PageOptions) (strin
 		return "", err
 	}
 	if err := WriteHTML(f, results, opts); err != nil {
-		f.Close()
+		f.Close() //nolint:errcheck // the write already failed
 		return "", err
 	}
 	return path, f.Close()

@@ -100,7 +100,7 @@ func (t *recordingTx) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
 				break
 			}
 		}
-		if t.Tx.Err() != nil {
+		if t.Err() != nil {
 			return
 		}
 		if !complete {

@@ -10,7 +10,7 @@ import (
 
 // Graph layout, in pixels.
 const (
-	grW      = 560.0
+	grW      = 660.0
 	grNodeR  = 24.0
 	grSpread = 84.0 // between the control points of parallel edges
 	grLineH  = 17.0

@@ -167,14 +167,15 @@ func svgLabel(e Event) string {
 	case Skipped:
 		return "(" + e.Op + ": skipped)"
 	}
-	var c string
+	c, waited := e.Op, ""
 	if e.Kind == Resumed {
-		c = "↳ " + e.Op
-	} else {
-		c = e.Op
+		c, waited = "↳ "+e.Op, " (waited)"
+		if e.By != "" {
+			waited = " (waited for " + e.By + ")"
+		}
 	}
 	if e.Err != nil {
-		return c + " ✗ " + ErrName(e.Err)
+		return c + " ✗ " + ErrName(e.Err) + waited
 	}
 	c += " → " + e.Result
 	if classify(e.Op) == markOther {
@@ -189,14 +190,7 @@ func svgLabel(e Event) string {
 			c += " · wrote " + strings.Join(wrote, ", ")
 		}
 	}
-	if e.Kind == Resumed {
-		if e.By != "" {
-			c += " (waited for " + e.By + ")"
-		} else {
-			c += " (waited)"
-		}
-	}
-	return c
+	return c + waited
 }
 
 // drawMark draws a row's mark centred at (x, y).
