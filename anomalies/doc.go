@@ -96,5 +96,8 @@
 // victims, never by a serialization failure; any step may wait there
 // (reads wait for writers), and a step that resumes names the session
 // whose end released it. Interference (G-SIa), a promise of snapshots and
-// not of serializability, is the one it allows (Anomaly.SnapshotOnly).
+// not of serializability, is the one it allows (Anomaly.SnapshotOnly):
+// there, as at read committed, its verdict says that nothing goes wrong,
+// that a promise the level does not make was broken, and that the history
+// is serializable.
 package anomalies
