@@ -91,8 +91,14 @@ func (g *Graph) Summary() string {
 const observerID = 0
 
 // Dependencies returns the dependency graph of the run's committed
-// transactions, computed when the run ended.
-func (o *Outcome) Dependencies() *Graph { return o.graph }
+// transactions, computed when the run ended (an Outcome made otherwise
+// gets the graph of what it holds).
+func (o *Outcome) Dependencies() *Graph {
+	if o.graph == nil {
+		return dependencies(o)
+	}
+	return o.graph
+}
 
 // keyVersion is one committed (or, for a failed writer, attempted) version
 // of a key, as elle's list: the elements of every earlier version and its

@@ -195,7 +195,9 @@ What the etcd columns teach, from the STM's source and these runs:
 - The test client talks to one member. etcd's ` + "`ReadCommitted`" + ` and ` + "`RepeatableReads`" + ` use serializable
   (member-local) reads, which, balanced over several members, can go back in time.
 
-Run ` + "`go test ./bench/crossengine -v -run TestMatrix`" + ` for every timeline with its verdict, and
+Run ` + "`go test ./bench/crossengine -v -run TestMatrix`" + ` for every timeline with its verdict,
+` + "`go test ./bench/crossengine -run TestMatrix -html DIR`" + ` for one page, DIR/crossengine.html, with every
+run's timeline and dependency graph drawn, and
 ` + "`go test ./bench/crossengine -run TestMatrix -update`" + ` to regenerate this section (the test fails
 when it is stale, whenever PostgreSQL is installed).
 `
