@@ -358,7 +358,7 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		db.ssi.Begin(tx.ser, opts.ReadOnly && !opts.Locking, func() uint64 {
 			tx.slot = db.oracle.Begin()
 			return tx.slot.TS()
-		})
+		}, db.oracle.Visible)
 	} else {
 		tx.slot = db.oracle.Begin()
 	}
