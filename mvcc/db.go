@@ -61,10 +61,10 @@ type DB struct {
 
 // counters are the cumulative figures Stats reports.
 type counters struct {
-	commits   atomic.Uint64
-	conflicts atomic.Uint64
-	rollbacks atomic.Uint64
-	batches   atomic.Uint64
+	commits   counter // bumped by every transaction's end: striped
+	conflicts counter
+	rollbacks counter
+	batches   atomic.Uint64 // bumped by the commit pipeline alone
 }
 
 // Stats is a snapshot of the engine's state and counters.
