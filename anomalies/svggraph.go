@@ -77,9 +77,10 @@ func (g *Graph) SVG(title string) string {
 		groups[k] = append(groups[k], e)
 	}
 	type label struct {
-		at   point
-		text string
-		col  string
+		at     point
+		text   string
+		col    string
+		anchor string // text-anchor: middle, or start/end beside a steep edge
 	}
 	var labels []label
 	for _, k := range pairs {
@@ -120,14 +121,35 @@ func (g *Graph) SVG(title string) string {
 			l, r := base.add(side.scale(5)), base.sub(side.scale(5))
 			d.add(`<path d="M%.1f %.1fL%.1f %.1fL%.1f %.1fZ" fill="%s"/>`, tip.x, tip.y, l.x, l.y, r.x, r.y, col)
 			mid := start.scale(0.25).add(ctrl.scale(0.5)).add(end.scale(0.25))
-			labels = append(labels, label{mid, e.Kind + "(" + e.Key + ")", col})
+			lb := label{mid, e.Kind + "(" + e.Key + ")", col, "middle"}
+			if math.Abs(dir.y) > math.Abs(dir.x) {
+				// Side by side, labels centred on steep edges would cover
+				// each other: put each beside its edge, on its outer side.
+				out := normal
+				if off < 0 || off == 0 && normal.x < 0 {
+					out = normal.scale(-1)
+				}
+				lb.at = mid.add(out.scale(8))
+				lb.anchor = "start"
+				if out.x < 0 {
+					lb.anchor = "end"
+				}
+			}
+			labels = append(labels, lb)
 		}
 	}
 	// Labels over the edges, on a white ground.
 	for _, l := range labels {
 		w := textWidth(l.text) + 6
-		d.add(`<rect x="%.1f" y="%.1f" width="%.1f" height="16" rx="3" fill="white" fill-opacity="0.9"/>`, l.at.x-w/2, l.at.y-11, w)
-		d.text(l.at.x, l.at.y+1, l.text, `text-anchor="middle" fill="`+l.col+`"`)
+		x := l.at.x - w/2
+		switch l.anchor {
+		case "start":
+			x = l.at.x - 3
+		case "end":
+			x = l.at.x - w + 3
+		}
+		d.add(`<rect x="%.1f" y="%.1f" width="%.1f" height="16" rx="3" fill="white" fill-opacity="0.9"/>`, x, l.at.y-11, w)
+		d.text(l.at.x, l.at.y+1, l.text, `text-anchor="`+l.anchor+`" fill="`+l.col+`"`)
 	}
 	for _, s := range g.Nodes {
 		p := pos[s]
