@@ -47,8 +47,9 @@ var DirtyWrite = &Anomaly{
 		"commit. mvkv prevents it at every level by construction: writes stay in the " +
 		"transaction until Commit, which applies them all at once, so there is never " +
 		"uncommitted data to overwrite. At read committed the last committer wins as a whole " +
-		"(both rows say bob; Alice's purchase is simply lost, which is the lost update, not a " +
-		"dirty write); at snapshot and serializable first-committer-wins stops Bob with " +
+		"(both rows say bob: Bob's purchase replaced Alice's whole, as if Alice had bought " +
+		"first and Bob after, and the dependency graph has one ww edge, Alice to Bob, and no " +
+		"cycle; neither read anything, so nothing was lost on the way); at snapshot and serializable first-committer-wins stops Bob with " +
 		"ErrConflict as soon as he writes a row Alice committed after he began.",
 }
 
