@@ -11,6 +11,8 @@ type DeadlockError struct {
 	// Cycle lists the waiters of the cycle: each waits for the next,
 	// the last for the first, which is the victim.
 	Cycle []Waiter
+
+	victim *request
 }
 
 // Waiter is one owner of a cycle of waiters and the lock it waits for.
@@ -90,12 +92,12 @@ func (e *DeadlockError) Is(target error) bool { return target == ErrDeadlock }
 
 // findCycle walks the wait-for graph from the owners of srcs (queued
 // requests) and returns the first cycle found, rotated so that its first
-// waiter is the victim: the first of the cycle's owners that victim
-// accepts (nil: any; the cycle's own order then). Each visited waiter's
+// waiter is the victim: the request victim returns for the first of the
+// cycle's owners it returns one for. Each visited waiter's
 // edges are computed from the queues as the walk reaches it (waitsFor);
 // owners that wait for nothing end the walk. One colouring serves every
 // source, so the walk is linear in what it visits.
-func (lt *LockTable) findCycle(srcs []*request, victim func(owner uint64) bool) *DeadlockError {
+func (lt *LockTable) findCycle(srcs []*request, victim func(owner uint64) *request) *DeadlockError {
 	type frame struct {
 		owner uint64
 		edges []uint64
@@ -108,11 +110,11 @@ func (lt *LockTable) findCycle(srcs []*request, victim func(owner uint64) bool) 
 	color := make(map[uint64]uint8)
 	var path []frame
 	for _, s := range srcs {
-		if color[s.owner] != 0 || lt.waits[s.owner] != s {
+		if color[s.owner] != 0 || !s.queued {
 			continue
 		}
 		color[s.owner] = onPath
-		path = append(path[:0], frame{owner: s.owner, edges: lt.waitsFor(s)})
+		path = append(path[:0], frame{owner: s.owner, edges: lt.ownerWaitsFor(s.owner)})
 		for len(path) > 0 {
 			f := &path[len(path)-1]
 			if f.next == len(f.edges) {
@@ -136,25 +138,26 @@ func (lt *LockTable) findCycle(srcs []*request, victim func(owner uint64) bool) 
 			case done:
 				continue
 			}
-			q := lt.waits[o]
-			if q == nil {
+			if lt.waits[o] == nil {
 				color[o] = done
 				continue
 			}
 			color[o] = onPath
-			path = append(path, frame{owner: o, edges: lt.waitsFor(q)})
+			path = append(path, frame{owner: o, edges: lt.ownerWaitsFor(o)})
 		}
 	}
 	return nil
 }
 
 // cycleError describes the cycle of owners (each waiting for the next),
-// starting from the victim.
-func (lt *LockTable) cycleError(owners []uint64, victim func(uint64) bool) *DeadlockError {
+// starting from the victim's request, the first the victim function
+// returns (nil: the cycle's own order).
+func (lt *LockTable) cycleError(owners []uint64, victim func(uint64) *request) *DeadlockError {
 	first := 0
+	var vr *request
 	if victim != nil {
 		for i, o := range owners {
-			if victim(o) {
+			if vr = victim(o); vr != nil {
 				first = i
 				break
 			}
@@ -164,12 +167,16 @@ func (lt *LockTable) cycleError(owners []uint64, victim func(uint64) bool) *Dead
 	for i := range owners {
 		o := owners[(first+i)%len(owners)]
 		r := lt.waits[o]
+		if i == 0 && vr != nil {
+			r = vr
+		}
 		w := Waiter{Owner: o, Mode: r.mode, Range: r.isRange, Start: r.start, End: r.end}
 		if !r.isRange {
 			w.Key = []byte(r.key)
 		}
 		e.Cycle = append(e.Cycle, w)
 	}
+	e.victim = vr
 	return e
 }
 
@@ -180,13 +187,13 @@ func (lt *LockTable) cycleError(owners []uint64, victim func(uint64) bool) *Dead
 // unblocks is granted. Every cycle that can form passes through one of
 // cands, since the graph had none before.
 func (lt *LockTable) breakCycles(cands []*request) {
-	isCand := func(o uint64) bool {
+	isCand := func(o uint64) *request {
 		for _, c := range cands {
-			if c.owner == o && lt.waits[o] == c {
-				return true
+			if c.owner == o && c.queued {
+				return c
 			}
 		}
-		return false
+		return nil
 	}
 	for len(cands) > 0 {
 		cyc := lt.findCycle(cands, isCand)
@@ -194,7 +201,11 @@ func (lt *LockTable) breakCycles(cands []*request) {
 			return
 		}
 		lt.deadlocks.Add(1)
-		r := lt.waits[cyc.Cycle[0].Owner]
+		r := cyc.victim
+		if r == nil { // never: every new cycle passes through a candidate
+			r = lt.waits[cyc.Cycle[0].Owner]
+		}
+		cyc.victim = nil
 		var a affected
 		lt.unqueue(r, &a)
 		r.err = cyc
@@ -203,7 +214,7 @@ func (lt *LockTable) breakCycles(cands []*request) {
 		lt.tidy(&a)
 		kept := cands[:0]
 		for _, c := range cands {
-			if lt.waits[c.owner] == c {
+			if c.queued {
 				kept = append(kept, c)
 			}
 		}

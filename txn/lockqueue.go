@@ -29,7 +29,14 @@ func (lt *LockTable) request(req request) (*LockWait, error) {
 	// The new edges all leave r's owner or (an upgrade jumping waiters)
 	// enter it, so every cycle they close passes through r's owner and a
 	// walk from it finds it.
-	if cyc := lt.findCycle([]*request{r}, func(o uint64) bool { return o == r.owner }); cyc != nil {
+	victim := func(o uint64) *request {
+		if o == r.owner {
+			return r
+		}
+		return nil
+	}
+	if cyc := lt.findCycle([]*request{r}, victim); cyc != nil {
+		cyc.victim = nil
 		lt.deadlocks.Add(1)
 		var a affected
 		lt.unqueue(r, &a)
@@ -211,6 +218,24 @@ func (lt *LockTable) waitsFor(r *request) []uint64 {
 	return out
 }
 
+// ownerWaitsFor returns owner's edges: those of each of its queued
+// requests (one, unless goroutines of its transaction wait side by side).
+func (lt *LockTable) ownerWaitsFor(owner uint64) []uint64 {
+	r := lt.waits[owner]
+	if r == nil {
+		return nil
+	}
+	out := lt.waitsFor(r)
+	for q := r.sib; q != nil; q = q.sib {
+		for _, o := range lt.waitsFor(q) {
+			if !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
 // holderFree reports whether no granted lock keeps a request for e's key
 // in mode m waiting, for a requester that holds nothing over the key (as
 // every waiter but an upgrade).
@@ -287,7 +312,9 @@ func (lt *LockTable) enqueue(r *request) {
 			e.modes[r.mode]++
 		}
 	}
+	r.sib = lt.waits[r.owner]
 	lt.waits[r.owner] = r
+	r.queued = true
 	lt.waiting.Add(1)
 }
 
@@ -317,9 +344,23 @@ func (lt *LockTable) dequeue(r *request) {
 			e.modes[r.mode]--
 		}
 	}
-	if lt.waits[r.owner] == r {
-		delete(lt.waits, r.owner)
+	// An owner waits for one request at a time, unless several goroutines
+	// of its transaction wait at once: its list is short.
+	if head := lt.waits[r.owner]; head == r {
+		if r.sib != nil {
+			lt.waits[r.owner] = r.sib
+		} else {
+			delete(lt.waits, r.owner)
+		}
+	} else {
+		for q := head; q != nil; q = q.sib {
+			if q.sib == r {
+				q.sib = r.sib
+				break
+			}
+		}
 	}
+	r.sib, r.queued = nil, false
 	lt.waiting.Add(-1)
 }
 

@@ -156,7 +156,7 @@ type LockTable struct {
 	keys       map[string]*lockEntry // locked or waited-for keys; guarded by mu
 	ranges     []rangeLock           // granted range locks; guarded by mu
 	rangeQueue []*request            // waiting range requests, oldest first; guarded by mu
-	waits      map[uint64]*request   // owner -> its queued request; guarded by mu
+	waits      map[uint64]*request   // owner -> its queued requests (linked by sib); guarded by mu
 	owners     map[uint64]*heldLocks // owner -> what it holds; guarded by mu
 	free       []*lockEntry          // recycled entries; guarded by mu
 	scratch    []*lockEntry          // ReleaseAll's affected entries, reused; guarded by mu
@@ -201,6 +201,8 @@ type request struct {
 	mode       LockMode
 	upgrade    bool
 	prev, next *request      // the key's queue
+	sib        *request      // the owner's next queued request
+	queued     bool
 	ready      chan struct{} // closed when granted or failed
 	err        error         // set before ready closes when the request failed
 	granted    bool
@@ -359,7 +361,7 @@ func (lt *LockTable) ReleaseAll(owner uint64) {
 	defer lt.mu.Unlock()
 	a := affected{entries: lt.scratch[:0]}
 	defer func() { clear(a.entries); lt.scratch = a.entries[:0] }()
-	if r := lt.waits[owner]; r != nil {
+	for r := lt.waits[owner]; r != nil; r = lt.waits[owner] {
 		lt.unqueue(r, &a)
 		r.err = ErrLockReleased
 		close(r.ready)

@@ -181,3 +181,26 @@ func BenchmarkLockDrain(b *testing.B) {
 		})
 	}
 }
+
+// Two goroutines of one transaction may wait at once: both requests are
+// its edges, a release fails both, and neither is left queued.
+func TestLockOwnerWaitsTwice(t *testing.T) {
+	lt := txn.NewLockTable()
+	require.Nil(t, mustLock(t, lt, 2, "a", txn.Exclusive))
+	require.Nil(t, mustLock(t, lt, 3, "b", txn.Exclusive))
+	wa := mustLock(t, lt, 1, "a", txn.Shared)
+	wb := mustLock(t, lt, 1, "b", txn.Shared)
+	require.NotNil(t, wa)
+	require.NotNil(t, wb)
+	require.Equal(t, 2, lt.Waiting())
+	require.Nil(t, mustLock(t, lt, 1, "c", txn.Exclusive))
+	_, err := lt.Lock(3, []byte("c"), txn.Shared) // 3 -> 1 -> 3 through 1's second wait
+	require.ErrorIs(t, err, txn.ErrDeadlock)
+	lt.ReleaseAll(1)
+	require.ErrorIs(t, wa.Wait(context.Background(), nil), txn.ErrLockReleased)
+	require.ErrorIs(t, wb.Wait(context.Background(), nil), txn.ErrLockReleased)
+	require.Zero(t, lt.Waiting())
+	lt.ReleaseAll(2)
+	lt.ReleaseAll(3)
+	require.Zero(t, lt.Held())
+}
