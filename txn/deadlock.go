@@ -212,6 +212,7 @@ func (lt *LockTable) breakCycles(cands []*request) {
 		close(r.ready)
 		lt.regrant(&a)
 		lt.tidy(&a)
+		cands = append(cands, a.busy...)
 		kept := cands[:0]
 		for _, c := range cands {
 			if c.queued {

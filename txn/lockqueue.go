@@ -21,6 +21,9 @@ func (lt *LockTable) request(req request) (*LockWait, error) {
 	}
 	if !lt.blocked(&req) {
 		lt.grant(&req)
+		if lt.waits[req.owner] != nil {
+			lt.breakCycles(lt.ownerQueued(req.owner, nil))
+		}
 		return nil, nil
 	}
 	r := new(request)
@@ -41,6 +44,7 @@ func (lt *LockTable) request(req request) (*LockWait, error) {
 		var a affected
 		lt.unqueue(r, &a)
 		lt.regrant(&a)
+		lt.breakCycles(a.busy)
 		lt.tidy(&a)
 		return nil, cyc
 	}
@@ -369,6 +373,18 @@ func (lt *LockTable) dequeue(r *request) {
 type affected struct {
 	entries []*lockEntry
 	spans   []rangeLock
+	// busy lists the queued requests of owners that regrant granted a
+	// lock while they wait for another (goroutines of one transaction
+	// waiting side by side): the grant added edges into a waiting owner.
+	busy []*request
+}
+
+// ownerQueued appends owner's queued requests to out.
+func (lt *LockTable) ownerQueued(owner uint64, out []*request) []*request {
+	for q := lt.waits[owner]; q != nil; q = q.sib {
+		out = append(out, q)
+	}
+	return out
 }
 
 // unqueue takes a request that did not get its lock out of its queue and
@@ -421,6 +437,7 @@ func (lt *LockTable) regrant(a *affected) {
 			lt.dequeue(q)
 			lt.grant(q)
 			close(q.ready)
+			a.busy = lt.ownerQueued(q.owner, a.busy)
 			q = next
 		}
 	}
@@ -433,6 +450,7 @@ func (lt *LockTable) regrant(a *affected) {
 		lt.dequeue(q)
 		lt.grant(q)
 		close(q.ready)
+		a.busy = lt.ownerQueued(q.owner, a.busy)
 	}
 }
 

@@ -101,6 +101,10 @@ func covers(h, r LockMode) bool { return h == r || h == Exclusive }
 //
 // Nothing else adds edges: a lock granted to an owner that is not waiting
 // cannot close a cycle, and a waiter granted its request stops waiting.
+// (An owner may wait in several goroutines at once; a lock granted to it
+// while another of its requests waits adds edges into a waiting owner,
+// and is checked from that request, the victim if the grant closed a
+// cycle.)
 // Detection runs at once on those edges (not in a periodic background
 // detector): a walk from the owners whose edges changed, computing each
 // visited waiter's edges from the queues, and only waiters can be walked
@@ -200,8 +204,8 @@ type request struct {
 	start, end []byte
 	mode       LockMode
 	upgrade    bool
-	prev, next *request      // the key's queue
-	sib        *request      // the owner's next queued request
+	prev, next *request // the key's queue
+	sib        *request // the owner's next queued request
 	queued     bool
 	ready      chan struct{} // closed when granted or failed
 	err        error         // set before ready closes when the request failed
@@ -346,6 +350,7 @@ func (w *LockWait) Wait(ctx context.Context, closing <-chan struct{}) error {
 	var a affected
 	lt.unqueue(r, &a)
 	lt.regrant(&a)
+	lt.breakCycles(a.busy)
 	lt.tidy(&a)
 	return err
 }
@@ -390,7 +395,7 @@ func (lt *LockTable) ReleaseAll(owner uint64) {
 		}
 	}
 	lt.regrant(&a)
-	lt.breakCycles(lt.switched(&a))
+	lt.breakCycles(append(lt.switched(&a), a.busy...))
 	lt.tidy(&a)
 }
 

@@ -204,3 +204,31 @@ func TestLockOwnerWaitsTwice(t *testing.T) {
 	lt.ReleaseAll(3)
 	require.Zero(t, lt.Held())
 }
+
+// A lock granted to a transaction while another of its goroutines waits
+// adds edges into a waiting owner: the cycle it closes is found, and the
+// other wait is the victim.
+func TestLockGrantToWaitingOwner(t *testing.T) {
+	lt := txn.NewLockTable()
+	require.Nil(t, mustLock(t, lt, 2, "a", txn.Exclusive))
+	require.Nil(t, mustLock(t, lt, 3, "b", txn.Exclusive))
+	wa := mustLock(t, lt, 1, "a", txn.Shared)
+	wb := mustLock(t, lt, 1, "b", txn.Shared)
+	w3 := mustLock(t, lt, 3, "a", txn.Exclusive) // waits for 2, behind 1
+	require.NotNil(t, wa)
+	require.NotNil(t, wb)
+	require.NotNil(t, w3)
+	lt.ReleaseAll(2) // a goes to 1: now 3 waits for 1, and 1 (on b) for 3
+	require.True(t, granted(t, wa))
+	err := wb.Wait(context.Background(), nil)
+	require.ErrorIs(t, err, txn.ErrDeadlock)
+	var de *txn.DeadlockError
+	require.ErrorAs(t, err, &de)
+	require.Equal(t, uint64(1), de.Cycle[0].Owner)
+	require.Equal(t, []byte("b"), de.Cycle[0].Key)
+	require.Equal(t, uint64(1), lt.Deadlocks())
+	lt.ReleaseAll(1)
+	require.True(t, granted(t, w3))
+	lt.ReleaseAll(3)
+	require.Zero(t, lt.Held())
+}
