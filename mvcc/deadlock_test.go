@@ -65,21 +65,17 @@ func TestDeadlockUpgradeQueueJump(t *testing.T) {
 	require.Zero(t, db.Stats().Deadlocks, "no cycle yet: T2 waits for T3")
 
 	require.NoError(t, t3.Rollback())
-	var survivor <-chan result
-	var victimTx, survivorTx *mvcc.Txn
-	select {
-	case r := <-scan:
-		survivor, victimTx, survivorTx = write, t2, t1
-		requireDeadlock(t, r.err)
-	case r := <-write:
-		survivor, victimTx, survivorTx = scan, t1, t2
-		requireDeadlock(t, r.err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("T1 and T2 wait for each other and neither is the deadlock victim")
+	// The victim's transaction ends with its error, which lets the other
+	// have its lock: both calls return.
+	scanErr, writeErr := await(t, scan).err, await(t, write).err
+	victimErr, survivorErr, victimTx, survivorTx := scanErr, writeErr, t2, t1
+	if scanErr == nil {
+		victimErr, survivorErr, victimTx, survivorTx = writeErr, scanErr, t1, t2
 	}
+	requireDeadlock(t, victimErr)
+	require.NoError(t, survivorErr)
 	require.Equal(t, uint64(1), db.Stats().Deadlocks)
 	require.ErrorIs(t, victimTx.Commit(), mvcc.ErrTxnDone, "the victim has ended")
-	require.NoError(t, await(t, survivor).err)
 	require.NoError(t, survivorTx.Commit())
 	require.Zero(t, db.Stats().LocksHeld)
 	require.Zero(t, db.Stats().LockWaiters)
