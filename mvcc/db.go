@@ -97,8 +97,10 @@ type Stats struct {
 	// lock (while no GetForUpdate or locking transaction holds a lock,
 	// plain commits take none).
 	LocksHeld int
-	// LockWaiters is the number of transactions waiting for a lock now
-	// (in GetForUpdate, a locking transaction's call, or Commit).
+	// LockWaiters is the number of lock waits in progress now: the
+	// transactions waiting for a lock (in GetForUpdate, a locking
+	// transaction's call, or Commit), each counted once unless several of
+	// its goroutines wait at the same time.
 	LockWaiters int
 	// Deadlocks counts the deadlocks found since Open: each broke a cycle
 	// of lock waiters by failing one of them with ErrDeadlock.
