@@ -415,9 +415,10 @@ func (lt *LockTable) removeRanges(owner uint64, a *affected) []rangeLock {
 // regrant grants, in queue order, every request that the changes noted in
 // a have unblocked. Granting never unblocks anything, so one walk of the
 // affected queues suffices; a key's walk stops at the first request still
-// blocked (an upgrade at the head is blocked only by holders, and every
-// later request of the key either conflicts with a blocked one ahead of
-// it or asks the same mode and so is blocked by the same locks). The
+// blocked that is not an upgrade (every later request of the key either
+// conflicts with a blocked one ahead of it or asks the same mode and so is
+// blocked by the same locks; upgrades, at the head, are blocked only by
+// holders, differently for each). The
 // range queue is short and walked whole. a's spans become entries.
 func (lt *LockTable) regrant(a *affected) {
 	for _, s := range a.spans {
@@ -432,6 +433,12 @@ func (lt *LockTable) regrant(a *affected) {
 		for q := e.head; q != nil; {
 			next := q.next
 			if lt.blocked(q) {
+				if q.upgrade {
+					// Upgrades of different owners at the head block
+					// each other only through what they hold: look on.
+					q = next
+					continue
+				}
 				break
 			}
 			lt.dequeue(q)

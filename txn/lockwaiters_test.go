@@ -232,3 +232,4 @@ func TestLockGrantToWaitingOwner(t *testing.T) {
 	lt.ReleaseAll(3)
 	require.Zero(t, lt.Held())
 }
+
