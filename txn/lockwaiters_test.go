@@ -232,4 +232,3 @@ func TestLockGrantToWaitingOwner(t *testing.T) {
 	lt.ReleaseAll(3)
 	require.Zero(t, lt.Held())
 }
-
