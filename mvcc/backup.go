@@ -25,7 +25,12 @@ import (
 //
 // The backup stops with ctx's error when ctx ends, and with ErrClosed when
 // Close is called, at w's next write; what was written to w until then is
-// not a usable file.
+// not a usable file. An error of w is returned wrapped; a panic of w is
+// returned as a *WriterPanicError (never as ErrCorrupt: the database is
+// not at fault).
+//
+// On a database opened with Options.ReadOnly, Backup works as on any
+// other.
 func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -104,7 +109,7 @@ type stopWriter struct {
 	w       io.Writer
 }
 
-func (s *stopWriter) Write(p []byte) (int, error) {
+func (s *stopWriter) Write(p []byte) (n int, err error) {
 	select {
 	case <-s.ctx.Done():
 		return 0, s.ctx.Err()
@@ -112,5 +117,28 @@ func (s *stopWriter) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	default:
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = 0, &WriterPanicError{Value: r}
+		}
+	}()
 	return s.w.Write(p)
+}
+
+// WriterPanicError is the error Backup returns when the io.Writer it was
+// given panics: the panic is the caller's, not damage of the database,
+// so it is returned to the caller (who may panic again with Value) and
+// the database goes on. Unwrap gives Value when it is an error.
+type WriterPanicError struct {
+	Value any // what the writer panicked with
+}
+
+func (e *WriterPanicError) Error() string {
+	return fmt.Sprintf("mvkv: backup: the writer panicked: %v", e.Value)
+}
+
+// Unwrap returns Value if it is an error.
+func (e *WriterPanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
 }
