@@ -32,10 +32,10 @@ var pageCheckPanics = []string{
 	"assertion failed: The page ID (",
 	"leading element count ",
 	"invalid page type: ",
-	"pgid (",                // "...) above high water mark ("
-	"pgId (",                // "...) above high water mark ("
-	"root bucket pgid (",    // "...) above high water mark ("
-	"freelist pgid (",       // "...) above high water mark ("
+	"pgid (",             // "...) above high water mark ("
+	"pgId (",             // "...) above high water mark ("
+	"root bucket pgid (", // "...) above high water mark ("
+	"freelist pgid (",    // "...) above high water mark ("
 	"misplaced bucket header: ",
 	"unexpected bucket header flag: ",
 	"inline bucket non-zero page access(2): ",
