@@ -53,11 +53,17 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	}
 	defer btx.Rollback() //nolint:errcheck // a read transaction: nothing to undo
 	var n int64
+	sw := &stopWriter{ctx: ctx, closing: db.closing, w: w}
 	err = db.guard(func() error {
 		var err error
-		n, err = btx.WriteTo(&stopWriter{ctx: ctx, closing: db.closing, w: w})
+		n, err = btx.WriteTo(sw)
 		return err
 	})
+	if sw.panicked != nil {
+		// bbolt flattens the writer's error into a string: return it as
+		// it was.
+		return n, fmt.Errorf("mvkv: backup %s: %w", db.path, sw.panicked)
+	}
 	if err != nil {
 		return n, fmt.Errorf("mvkv: backup %s: %w", db.path, err)
 	}
@@ -107,6 +113,8 @@ type stopWriter struct {
 	ctx     context.Context
 	closing <-chan struct{}
 	w       io.Writer
+
+	panicked *WriterPanicError // what w panicked with
 }
 
 func (s *stopWriter) Write(p []byte) (n int, err error) {
@@ -119,7 +127,8 @@ func (s *stopWriter) Write(p []byte) (n int, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			n, err = 0, &WriterPanicError{Value: r}
+			s.panicked = &WriterPanicError{Value: r}
+			n, err = 0, s.panicked
 		}
 	}()
 	return s.w.Write(p)
