@@ -254,7 +254,7 @@
 // MiB of reads at most, filecheck.go): bbolt's meta page and the file's
 // length, the freelist page (every id in range, in order; bbolt would
 // otherwise read past its mapping or hand out a live page again), the
-// meta values, and the top of the data and log trees (128 pages from the
+// meta values, and the top of the data and log trees (64 pages from the
 // roots: every child pointer names a branch or leaf page in use, met
 // once, no cycle, keys in order and within the parent's separators).
 // Junk, truncated files, directories, named pipes, other applications'

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"sync"
 	"unsafe"
 )
 
@@ -127,81 +128,112 @@ func (w *Walker) Bucket(root uint64) error {
 	if err := w.enter(root); err != nil {
 		return err
 	}
-	type item struct {
-		id       uint64
-		min, max []byte // the keys the page's keys lie within: [min, max); nil: open
-	}
 	queue := []item{{id: root}}
 	for len(queue) > 0 && w.more() {
-		it := queue[0]
-		queue = queue[1:]
 		if w.Stop != nil {
 			if err := w.Stop(); err != nil {
 				return err
 			}
 		}
-		pg, err := ReadPage(w.f, it.id, w.m)
-		w.Reads++
-		if err != nil {
-			return err
+		// The queued pages are read together (a file out of the page
+		// cache serves several reads at once about as fast as one),
+		// then checked in order.
+		n := min(len(queue), readBatch)
+		if w.Budget >= 0 {
+			n = min(n, w.Budget-w.Reads)
 		}
-		var prev []byte
-		for i := range pg.Count {
-			k, err := pg.Key(i)
+		batch := queue[:n]
+		queue = queue[n:]
+		pages := make([]Page, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range batch {
+			wg.Go(func() { pages[i], errs[i] = ReadPage(w.f, batch[i].id, w.m) })
+		}
+		wg.Wait()
+		w.Reads += n
+		for i, it := range batch {
+			if errs[i] != nil {
+				return errs[i]
+			}
+			next, err := w.page(pages[i], it.min, it.max)
 			if err != nil {
 				return err
 			}
-			if prev != nil && bytes.Compare(k, prev) <= 0 || it.min != nil && bytes.Compare(k, it.min) < 0 || it.max != nil && bytes.Compare(k, it.max) >= 0 {
-				return fmt.Errorf("page %d: key %d out of order or outside its parent's separators", pg.ID, i)
-			}
-			prev = k
-			if pg.Flags == LeafFlag {
-				if !w.Nested {
-					continue
-				}
-				v, bucket, err := pg.Value(i)
-				if err != nil {
-					return err
-				}
-				if !bucket {
-					continue
-				}
-				if len(v) < 16 {
-					return fmt.Errorf("page %d: element %d: a bucket header of %d bytes", pg.ID, i, len(v))
-				}
-				if err := w.Bucket(binary.NativeEndian.Uint64(v)); err != nil {
-					return err
-				}
-				continue
-			}
-			child := pg.Child(i)
-			if err := w.enter(child); err != nil {
-				return fmt.Errorf("branch page %d: %w", pg.ID, err)
-			}
-			var next []byte
-			if i+1 < pg.Count {
-				if next, err = pg.Key(i + 1); err != nil {
-					return err
-				}
-			} else {
-				next = it.max
-			}
-			// The first separator of a branch page is its child's first
-			// key; the bound below applies from the second on.
-			lo := k
-			if i == 0 {
-				lo = it.min
-			}
-			queue = append(queue, item{id: child, min: lo, max: next})
-		}
-		// Overflow pages belong to the page.
-		for i := uint64(1); i <= pg.Overflow; i++ {
-			if err := w.enter(pg.ID + i); err != nil {
-				return fmt.Errorf("page %d's overflow: %w", pg.ID, err)
-			}
+			queue = append(queue, next...)
 		}
 	}
 	return nil
+}
+
+// readBatch is how many pages a walk reads at once.
+const readBatch = 32
+
+// item is a page to visit and the keys its keys must lie within: [min,
+// max), nil for an open end.
+type item struct {
+	id       uint64
+	min, max []byte
+}
+
+// page checks pg, whose keys must lie within [min, max), and returns its
+// children to visit.
+func (w *Walker) page(pg Page, min, max []byte) ([]item, error) {
+	var children []item
+	var prev []byte
+	for i := range pg.Count {
+		k, err := pg.Key(i)
+		if err != nil {
+			return nil, err
+		}
+		if prev != nil && bytes.Compare(k, prev) <= 0 || min != nil && bytes.Compare(k, min) < 0 || max != nil && bytes.Compare(k, max) >= 0 {
+			return nil, fmt.Errorf("page %d: key %d out of order or outside its parent's separators", pg.ID, i)
+		}
+		prev = k
+		if pg.Flags == LeafFlag {
+			if !w.Nested {
+				continue
+			}
+			v, bucket, err := pg.Value(i)
+			if err != nil {
+				return nil, err
+			}
+			if !bucket {
+				continue
+			}
+			if len(v) < 16 {
+				return nil, fmt.Errorf("page %d: element %d: a bucket header of %d bytes", pg.ID, i, len(v))
+			}
+			if err := w.Bucket(binary.NativeEndian.Uint64(v)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		child := pg.Child(i)
+		if err := w.enter(child); err != nil {
+			return nil, fmt.Errorf("branch page %d: %w", pg.ID, err)
+		}
+		next := max
+		if i+1 < pg.Count {
+			if next, err = pg.Key(i + 1); err != nil {
+				return nil, err
+			}
+		}
+		// The first separator of a branch page is its child's first
+		// key; the bound below applies from the second on.
+		lo := k
+		if i == 0 {
+			lo = min
+		}
+		children = append(children, item{id: child, min: lo, max: next})
+	}
+	// Overflow pages belong to the page.
+	for i := uint64(1); i <= pg.Overflow; i++ {
+		if err := w.enter(pg.ID + i); err != nil {
+			return nil, fmt.Errorf("page %d's overflow: %w", pg.ID, err)
+		}
+	}
+	return children, nil
 }
 
 func (w *Walker) more() bool { return w.Budget < 0 || w.Reads < w.Budget }
