@@ -155,7 +155,7 @@ func metaTrial(path string, want map[string]string) string {
 	if err != nil {
 		return "reopen: " + err.Error()
 	}
-	defer db.Close() //nolint:errcheck // read only from here
+	defer db.Close()
 	got := map[string]string{}
 	err = db.View(ctx, func(tx *mvcc.Txn) error {
 		for k, v := range tx.Scan(nil, nil) {

@@ -102,7 +102,7 @@ func openAndReadAll(path string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close() //nolint:errcheck // read only
+	defer db.Close()
 	return db.View(context.Background(), func(tx *mvcc.Txn) error {
 		for range tx.Scan(nil, nil) {
 		}

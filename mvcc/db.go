@@ -193,7 +193,7 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		tx.ser = &tx.serRec
 		// A locking transaction is never on a safe snapshot: it reads
 		// the newest data, and SSI must see its reads (txn.SSI).
-		db.ssi.Begin(tx.ser, opts.ReadOnly && !opts.Locking, func() uint64 {
+		db.ssi.Begin(tx.ser, tx.readOnly && !opts.Locking, func() uint64 {
 			tx.slot = db.oracle.Begin()
 			return tx.slot.TS()
 		}, db.oracle.Visible)

@@ -103,7 +103,7 @@ func TestLayoutMatchesBolt(t *testing.T) {
 				require.Equal(t, pi.Type == "leaf", pg.Flags == boltfile.LeafFlag)
 			}
 		}
-		require.Equal(t, nfree, len(free))
+		require.Len(t, free, nfree)
 		return nil
 	}))
 	w := boltfile.NewWalker(f, m, free)
