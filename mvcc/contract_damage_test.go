@@ -277,3 +277,58 @@ func TestCheckFindsDamage(t *testing.T) {
 	require.ErrorIs(t, db.Check(context.Background()), mvcc.ErrCorrupt)
 	require.NoError(t, db.Close())
 }
+
+// DB.Check runs beside commits and checkpoints and finds nothing wrong
+// with a sound database: it checks one consistent state of the file.
+func TestCheckWhileCommitting(t *testing.T) {
+	db, _ := ctOpen(t, &mvcc.Options{NoSync: true, CheckpointBytes: 64 << 10})
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			err := db.Update(context.Background(), mvcc.ReadCommitted, func(tx *mvcc.Txn) error {
+				for j := range 50 {
+					if err := tx.Put([]byte{byte(j), byte(i)}, bytes.Repeat([]byte{byte(i)}, 100)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	for range 30 {
+		require.NoError(t, db.Check(context.Background()))
+	}
+	close(done)
+	require.NoError(t, <-errc)
+	require.NoError(t, db.Check(context.Background()))
+}
+
+// Compact of a source opened read-only copies it without writing it.
+func TestCompactReadOnlySource(t *testing.T) {
+	db, path := ctOpen(t, nil)
+	ctPut(t, db, "a", "1", "b", "2")
+	require.NoError(t, db.Close())
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	dst := filepath.Join(t.TempDir(), "copy")
+	_, err = mvcc.Compact(dst, path, &mvcc.Options{ReadOnly: true})
+	require.NoError(t, err)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(before, after), "the source changed")
+	c, err := mvcc.Open(dst, &mvcc.Options{ReadOnly: true})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a=1", "b=2"}, dump(t, c))
+	require.NoError(t, c.Close())
+}
