@@ -115,7 +115,7 @@ type Walker struct {
 // NewWalker returns a walker of the file f whose meta page is m and whose
 // free pages are free (from CheckFreelist).
 func NewWalker(f *os.File, m Meta, free map[uint64]bool) *Walker {
-	return &Walker{f: f, m: m, free: free, seen: map[uint64]bool{}, Budget: -1}
+	return &Walker{f: f, m: m, free: free, seen: make(map[uint64]bool, 4096), Budget: -1}
 }
 
 // Bucket walks the tree whose root page is root, breadth first, until the
@@ -156,7 +156,11 @@ func (w *Walker) Bucket(root uint64) error {
 			if errs[i] != nil {
 				return errs[i]
 			}
-			next, err := w.page(pages[i], it.min, it.max)
+			room := -1 // children worth queueing: those the budget may read
+			if w.Budget >= 0 {
+				room = max(w.Budget-w.Reads-len(queue), 0)
+			}
+			next, err := w.page(pages[i], it.min, it.max, room)
 			if err != nil {
 				return err
 			}
@@ -177,8 +181,9 @@ type item struct {
 }
 
 // page checks pg, whose keys must lie within [min, max), and returns its
-// children to visit.
-func (w *Walker) page(pg Page, min, max []byte) ([]item, error) {
+// children to visit, at most room of them (negative: all). Every child
+// pointer is checked (enter) whether or not it is returned.
+func (w *Walker) page(pg Page, min, max []byte, room int) ([]item, error) {
 	var children []item
 	var prev []byte
 	for i := range pg.Count {
@@ -212,6 +217,9 @@ func (w *Walker) page(pg Page, min, max []byte) ([]item, error) {
 		child := pg.Child(i)
 		if err := w.enter(child); err != nil {
 			return nil, fmt.Errorf("branch page %d: %w", pg.ID, err)
+		}
+		if room >= 0 && len(children) >= room {
+			continue
 		}
 		next := max
 		if i+1 < pg.Count {
