@@ -250,8 +250,8 @@
 // damage. A panic of the io.Writer given to Backup is returned as a
 // *WriterPanicError.
 //
-// What Open checks, at a cost that does not grow with the data (about 1
-// MiB of reads at most, filecheck.go): bbolt's meta page and the file's
+// What Open checks, at a cost that does not grow with the data (about
+// 300 KB of reads, filecheck.go): bbolt's meta page and the file's
 // length, the freelist page (every id in range, in order; bbolt would
 // otherwise read past its mapping or hand out a live page again), the
 // meta values, and the top of the data and log trees (64 pages from the
