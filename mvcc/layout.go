@@ -40,7 +40,9 @@ import (
 // a value moved under another name, fails Open with ErrCorrupt. Open also
 // checks them against each other and against the log (checkMeta): the
 // marks are what decide which versions memory may let go, so a wrong one
-// would lose commits silently.
+// would lose commits silently. The format name needs no checksum: Open
+// compares it whole with the names it knows, and a flipped bit makes it
+// unknown, or "mvkv/2" or "mvkv/1", whose checks refuse 12-byte values.
 //
 // The checksums cover the keys, so a damaged value, timestamp or key
 // reads as ErrCorrupt, never as data.
