@@ -265,7 +265,9 @@
 // What reads do not see, and DB.Check does. Below the top of a large
 // tree, a damaged child pointer that names another sound page is not
 // seen at Open; a scan through it usually fails its order check, but a
-// point read may call a key absent. A freelist id still in order that
+// point read may call a key absent, and one that names a page above it
+// sends bbolt's descent round a cycle until the goroutine's stack
+// overflows, which ends the process. A freelist id still in order that
 // names a page in use is not seen either: a later commit may reuse that
 // page and damage the tree. DB.Check reads the whole file (every page,
 // every page accounted for, every record and logged write) while the
