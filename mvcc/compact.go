@@ -42,8 +42,9 @@ type CompactStats struct {
 //	// check err, then:
 //	err = os.Rename("app.db.compact", "app.db")
 //
-// A missing src fails with an error matching fs.ErrNotExist, and nothing
-// is created (neither src nor dst). opts applies to opening src (NoSync
+// A missing src fails with an error matching fs.ErrNotExist, an empty one
+// with ErrCorrupt, and nothing is created or written (neither src nor
+// dst). opts applies to opening src (NoSync
 // also skips fsync of dst; with ReadOnly, src is opened read-only and not
 // vacuumed, and the copy keeps its log). It may be nil.
 func Compact(dst, src string, opts *Options) (CompactStats, error) {
@@ -55,8 +56,10 @@ func Compact(dst, src string, opts *Options) (CompactStats, error) {
 	}
 	// Compact never creates its source: Open would make a new database
 	// of a missing one.
-	if _, err := os.Stat(src); err != nil {
+	if fi, err := os.Stat(src); err != nil {
 		return st, fmt.Errorf("mvkv: compact: %w", err)
+	} else if fi.Size() == 0 {
+		return st, fmt.Errorf("%w: %s: an empty file, not a database (Compact creates none)", ErrCorrupt, src)
 	}
 	o := opts.withDefaults()
 	o.NoAutovacuum = true

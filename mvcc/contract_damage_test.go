@@ -156,6 +156,16 @@ func TestCompactMissingSource(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "Compact created files")
+
+	// An empty file is no database either: Compact does not make one.
+	require.NoError(t, os.WriteFile(src, nil, 0o600))
+	_, err = mvcc.Compact(dst, src, nil)
+	require.ErrorIs(t, err, mvcc.ErrCorrupt)
+	fi, err := os.Stat(src)
+	require.NoError(t, err)
+	assert.Zero(t, fi.Size(), "Compact wrote its source")
+	_, err = os.Stat(dst)
+	require.ErrorIs(t, err, fs.ErrNotExist)
 }
 
 // Options.ReadOnly: nothing created, writes refused with ErrReadOnly,
