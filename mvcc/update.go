@@ -3,6 +3,7 @@ package mvcc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -28,7 +29,9 @@ const (
 // The zero Level is ReadCommitted, as the zero TxOptions is: there, two
 // Updates that read and write the same key both commit, and one of the
 // writes is lost. Name Snapshot or Serializable where that matters. For
-// the other kinds of transaction (locking, read-only) use UpdateTx.
+// the other kinds of transaction (locking, read-only) use UpdateTx. On a
+// database opened with Options.ReadOnly it fails with ErrReadOnly
+// without running fn.
 func (db *DB) Update(ctx context.Context, level Level, fn func(tx *Txn) error) error {
 	return db.UpdateTx(ctx, TxOptions{Isolation: level}, fn)
 }
@@ -76,8 +79,12 @@ func (e *retryError) Error() string {
 
 func (e *retryError) Unwrap() []error { return []error{e.last, e.ctx} }
 
-// runOnce is one attempt of UpdateTx and ViewTx.
+// runOnce is one attempt of UpdateTx and ViewTx. A read-write one on a
+// database opened with Options.ReadOnly fails without running fn.
 func (db *DB) runOnce(ctx context.Context, opts TxOptions, fn func(tx *Txn) error) error {
+	if !opts.ReadOnly && db.opts.ReadOnly && !db.closed.Load() {
+		return fmt.Errorf("%w: %s was opened with Options.ReadOnly", ErrReadOnly, db.path)
+	}
 	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
