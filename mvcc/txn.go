@@ -102,7 +102,7 @@ func (tx *Txn) contextEnded() {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if !tx.done.Load() || tx.committing {
-		tx.endByContext(tx.ctx.Err())
+		tx.endByContext(tx.ctx.Err()) //nolint:errcheck // the next call reports it
 	}
 }
 

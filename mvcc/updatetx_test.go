@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,7 +190,7 @@ func TestCancelledContextReleasesLocks(t *testing.T) {
 	defer wcancel()
 	waiter, err := db.BeginTx(wctx, mvcc.TxOptions{Isolation: mvcc.Snapshot})
 	require.NoError(t, err)
-	defer waiter.Rollback() //nolint:errcheck // the test's end
+	defer waiter.Rollback()
 	got := make(chan error, 1)
 	go func() {
 		_, err := waiter.GetForUpdate([]byte("k"))
@@ -259,5 +258,5 @@ func TestParseLevelNames(t *testing.T) {
 	}
 	_, err := mvcc.ParseLevel("strict")
 	require.ErrorIs(t, err, mvcc.ErrInvalidLevel)
-	assert.True(t, strings.Contains(err.Error(), "read-committed, snapshot or serializable"), err.Error())
+	assert.Contains(t, err.Error(), "read-committed, snapshot or serializable")
 }
