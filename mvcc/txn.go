@@ -27,6 +27,7 @@ type Txn struct {
 	locking  bool        // two-phase locking (Serializable only)
 	slot     *txn.Slot   // registry entry: holds the vacuum horizon
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
+	commitTS uint64      // set by a successful Commit that wrote something (tests read it)
 	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
 	serRec   txn.SerTxn
 
@@ -500,6 +501,7 @@ func (tx *Txn) commit() error {
 		}
 		return err
 	}
+	tx.commitTS = req.ts
 	tx.db.stats.commits.Add(1)
 	return nil
 }
