@@ -36,7 +36,7 @@ type Config struct {
 	StorageValueSize int
 	ValueSize        int // of the other measurements [100]
 	// Only, if set, names the measurements to run: "commits", "reads",
-	// "serializable", "storage".
+	// "serializable", "storage", "scaling".
 	Only []string
 	// Progress, if set, is told which measurement starts.
 	Progress func(string)
@@ -85,7 +85,10 @@ type Goal struct {
 	Target float64 `json:"target,omitempty"`
 	AtMost bool    `json:"at_most,omitempty"`
 	Met    bool    `json:"met"`
-	Detail string  `json:"detail"`
+	// Unjudged, when set, says why the figures cannot judge the goal
+	// (the machine has too few cores); Met is then false.
+	Unjudged string `json:"unjudged,omitempty"`
+	Detail   string `json:"detail"`
 }
 
 // Measure runs the performance-goal measurements side by side with
@@ -111,6 +114,7 @@ func Measure(ctx context.Context, cfg Config) ([]Goal, error) {
 		{"reads", goalReads},
 		{"serializable", goalSerializable},
 		{"storage", goalStorage},
+		{"scaling", goalScaling},
 	} {
 		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, m.name) {
 			continue
