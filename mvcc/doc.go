@@ -274,7 +274,14 @@
 //	the gate, held for reading by a plain commit from its intent check
 //	          until its commit is published -> the commit pipeline's locks
 //	Txn.mu -> Index.mu
-//	Txn.mu -> SSI.mu -> a serializable transaction's mu -> Oracle.mu
+//	Txn.mu -> an SSI partition's mutex -> a serializable transaction's mu,
+//	          or an SSI writers' partition's mutex (one partition at a
+//	          time: see txn.SSI)
+//
+// Beginning and ending a transaction takes no lock: the registry of
+// snapshots (txn.Oracle) is claimed and freed with atomics, as the shared
+// view is pinned and let go (view.go). Only a serializable transaction
+// that is tracked also locks one SSI partition at its begin and its end.
 //
 // Index.mu is never held while another of these is taken: the commit
 // pipeline takes it for first-committer-wins and the install, and lets it

@@ -139,12 +139,22 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 			if err != nil {
 				return 0, err
 			}
-			res, err := atCores(n, func() (runner.Result, error) {
-				return runner.Run(ctx, runner.Config{Engine: eng, Dir: dir, Workload: w, Level: level,
-					Threads: n, Duration: cfg.Duration, Warmup: cfg.Duration / 10})
-			})
-			if err != nil {
-				return 0, err
+			// A run that completed nothing (a slow machine, -race) measured
+			// nothing: it runs again, longer, a few times.
+			var res runner.Result
+			for d := cfg.Duration; res.Ops == 0 && d <= 8*cfg.Duration; d *= 2 {
+				if d > cfg.Duration {
+					if w, err = workload.New(name, workload.Config{Records: cfg.Keys, ValueSize: cfg.ValueSize, Fields: 1}); err != nil {
+						return 0, err
+					}
+				}
+				res, err = atCores(n, func() (runner.Result, error) {
+					return runner.Run(ctx, runner.Config{Engine: eng, Dir: dir, Workload: w, Level: level,
+						Threads: n, Duration: d, Warmup: d / 10})
+				})
+				if err != nil {
+					return 0, err
+				}
 			}
 			if res.Errors > 0 {
 				return 0, fmt.Errorf("%s on %s: %s", name, eng, res.FirstError)
