@@ -61,8 +61,9 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 		return fileVersion{}, err
 	}
 	defer v.release()
+	c := v.cursor()
 	err = db.guard(func() error {
-		rec, err := getRecord(v.data, key, v.leaf)
+		rec, err := getRecordAt(c, key, v.leaf)
 		if rec == nil || err != nil {
 			return err
 		}
@@ -78,6 +79,9 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 		f = fileVersion{ts: ts, value: buf[len(key)+8 : len(buf) : len(buf)], present: true}
 		return nil
 	})
+	if err == nil {
+		v.putCursor(c) // after a fault it may be mid-way: never reused
+	}
 	return f, err
 }
 
@@ -89,7 +93,11 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 // records (see leafCheck): a lowered count hides a page's last records.
 // lc is off (zero) in a write transaction, whose pages may be in memory.
 func getRecord(b *bolt.Bucket, key []byte, lc leafCheck) ([]byte, error) {
-	c := b.Cursor()
+	return getRecordAt(b.Cursor(), key, lc)
+}
+
+// getRecordAt is getRecord with a cursor of b.
+func getRecordAt(c *bolt.Cursor, key []byte, lc leafCheck) ([]byte, error) {
 	k, rec := c.Seek(key)
 	if bytes.Equal(k, key) {
 		return rec, checkRecordSize(k, rec)
