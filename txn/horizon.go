@@ -138,7 +138,8 @@ type Slot struct {
 	c     *cell
 	ended atomic.Bool
 	// Start is when the transaction began (wall clock and monotonic); set
-	// by Begin, never changed.
+	// by Begin, never changed. time.Since(Start) is the age of the
+	// transaction's snapshot (of its first one, at read committed).
 	Start time.Time
 }
 
