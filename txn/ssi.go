@@ -148,6 +148,7 @@ type ssiPart struct {
 	// Counts of active and of kept (committed, and the summary), written
 	// under mu, read without it to skip empty partitions.
 	nActive, nKept atomic.Int32
+	hasSummary     atomic.Bool // summary != nil, for ReadNewer to skip the others
 	_              [cacheLine]byte
 }
 

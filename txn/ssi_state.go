@@ -44,6 +44,9 @@ func (s *SSI) foldedPivot(t *SerTxn, ts uint64) bool {
 	}
 	for i := range s.parts {
 		p := &s.parts[i]
+		if !p.hasSummary.Load() {
+			continue
+		}
 		p.mu.Lock()
 		hit := p.summary != nil && ts <= p.foldedMaxTS && p.foldedMinOut != 0 && p.foldedMinOut < ts && dangerous(t, p.foldedMinOut)
 		p.mu.Unlock()
@@ -114,6 +117,7 @@ func (s *SSI) prune(p *ssiPart, oldest uint64, any bool, epoch uint64) {
 	p.committed = kept
 	if p.summary != nil && (!any || p.summary.commitPos.Load() <= 2*oldest) {
 		p.summary, p.foldedMaxTS, p.foldedMinOut = nil, 0, 0
+		p.hasSummary.Store(false)
 		s.retained.Add(-1)
 		p.nKept.Add(-1)
 		s.folded.Add(-1)
@@ -130,6 +134,7 @@ func (s *SSI) fold(p *ssiPart, n int) {
 	if p.summary == nil {
 		p.summary = &SerTxn{points: make(map[string]struct{})}
 		p.summary.wrote.Store(true)
+		p.hasSummary.Store(true)
 		s.retained.Add(1)
 		p.nKept.Add(1)
 		s.folded.Add(1)
