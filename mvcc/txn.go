@@ -25,7 +25,8 @@ type Txn struct {
 	readOnly bool
 	managed  bool        // run by Update or View: Commit and Rollback refuse; set before fn runs
 	locking  bool        // two-phase locking (Serializable only)
-	slot     *txn.Slot   // registry entry: holds the vacuum horizon
+	slot     *txn.Slot   // registry entry (slotRec): holds the vacuum horizon
+	slotRec  txn.Slot
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
 	commitTS uint64      // set by a successful Commit that wrote something (tests read it)
 	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
