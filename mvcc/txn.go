@@ -23,9 +23,9 @@ type Txn struct {
 	ctx      context.Context
 	level    Level
 	readOnly bool
-	managed  bool        // run by Update or View: Commit and Rollback refuse; set before fn runs
-	locking  bool        // two-phase locking (Serializable only)
-	slot     *txn.Slot   // registry entry (slotRec): holds the vacuum horizon
+	managed  bool      // run by Update or View: Commit and Rollback refuse; set before fn runs
+	locking  bool      // two-phase locking (Serializable only)
+	slot     *txn.Slot // registry entry (slotRec): holds the vacuum horizon
 	slotRec  txn.Slot
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
 	commitTS uint64      // set by a successful Commit that wrote something (tests read it)
