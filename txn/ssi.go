@@ -77,7 +77,9 @@ import (
 //
 // Bounded state. A committed transaction's reads are kept while some
 // active serializable transaction overlaps it (the read-only anomaly needs
-// the reads of committed transactions) and dropped as soon as none does.
+// the reads of committed transactions) and dropped by the next prune of
+// its partition after none does (a partition prunes when its list has
+// doubled, and Tracked prunes all once nobody is active).
 // A long-running transaction would keep every transaction committed during
 // its life; past maxRetained (divided among the partitions), the older
 // half of a partition's is folded into one summary record (the union of their reads, the latest of their commit positions,
@@ -110,13 +112,8 @@ type SSI struct {
 	// safe-snapshot test reads it. Alone on its cache lines.
 	activeRW atomic.Int64
 	_        [cacheLine - 8]byte
-	// tracked counts active tracked transactions, retained the committed
-	// ones kept (summaries included): CheckCommit's way out when there is
-	// nobody to check.
-	tracked  atomic.Int64
-	retained atomic.Int64
 	folded   atomic.Int64 // partitions holding a summary
-	_        [cacheLine - 24]byte
+	_        [cacheLine - 8]byte
 	// pruneEpoch counts the walks that decide what pruning may drop (see
 	// Begin); written rarely, read by a tracked read-only begin.
 	pruneEpoch atomic.Uint64
@@ -263,7 +260,6 @@ func (s *SSI) register(t *SerTxn) {
 	p.active[t] = struct{}{}
 	p.nActive.Add(1)
 	p.mu.Unlock()
-	s.tracked.Add(1)
 }
 
 // effectivelyReadOnly: declared read-only, or committed without writing.
@@ -327,7 +323,10 @@ func (s *SSI) ReadNewer(t *SerTxn, newer []uint64) error {
 // in commit order, one at a time, after adding its versions to the index
 // (see SSI for why that order finds every edge).
 func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error {
-	if s.tracked.Load() == 0 && (rec == nil || s.retained.Load() == 0) {
+	if rec == nil && s.noneActive() {
+		// Nobody to check (a workload without serializable readers). A
+		// reader registering meanwhile reads after this writer's versions
+		// were added, and ReadNewer records the edge.
 		return nil
 	}
 	if rec != nil {
@@ -433,26 +432,21 @@ func (s *SSI) End(t *SerTxn, committed bool, visible uint64) {
 		t.endEpoch = s.pruneEpoch.Load()
 		p.committed = append(p.committed, t)
 		p.nKept.Add(1)
-		s.retained.Add(1)
 	} else if pos := t.commitPos.Load(); pos != 0 {
 		s.dropWriter(pos/2, t)
 		t.commitPos.Store(0)
 	}
 	// Pruning is lazy (amortized O(1) per transaction): a committed
 	// transaction kept a little longer than needed costs memory only, as
-	// CheckCommit skips those that overlap nobody.
+	// CheckCommit skips those that overlap nobody; Tracked prunes
+	// everything once nobody is active. No count common to all
+	// partitions is touched here.
 	due := len(p.committed) > 0 && len(p.committed) >= p.pruneAt
 	p.mu.Unlock()
 	if !t.readOnly {
 		s.activeRW.Add(-1)
 	}
-	last := s.tracked.Add(-1) == 0
-	switch {
-	case last && s.retained.Load() > 0:
-		// Nobody overlaps anything any more: drop what every partition
-		// keeps.
-		s.pruneAll()
-	case due:
+	if due {
 		oldest, any, epoch := s.oldestActive()
 		s.prune(p, oldest, any, epoch)
 	}

@@ -112,13 +112,11 @@ func (s *SSI) prune(p *ssiPart, oldest uint64, any bool, epoch uint64) {
 		}
 	}
 	clear(p.committed[len(kept):])
-	s.retained.Add(int64(len(kept) - len(p.committed)))
 	p.nKept.Add(int32(len(kept) - len(p.committed)))
 	p.committed = kept
 	if p.summary != nil && (!any || p.summary.commitPos.Load() <= 2*oldest) {
 		p.summary, p.foldedMaxTS, p.foldedMinOut = nil, 0, 0
 		p.hasSummary.Store(false)
-		s.retained.Add(-1)
 		p.nKept.Add(-1)
 		s.folded.Add(-1)
 	}
@@ -135,7 +133,6 @@ func (s *SSI) fold(p *ssiPart, n int) {
 		p.summary = &SerTxn{points: make(map[string]struct{})}
 		p.summary.wrote.Store(true)
 		p.hasSummary.Store(true)
-		s.retained.Add(1)
 		p.nKept.Add(1)
 		s.folded.Add(1)
 	}
@@ -172,13 +169,38 @@ func (s *SSI) fold(p *ssiPart, n int) {
 		}
 	}
 	p.committed = append(p.committed[:0], p.committed[n:]...)
-	s.retained.Add(-int64(n))
 	p.nKept.Add(-int32(n))
+}
+
+// counts sums the partitions' counts of active and kept transactions;
+// each count is read at its own moment.
+func (s *SSI) counts() (active, kept int) {
+	for i := range s.parts {
+		active += int(s.parts[i].nActive.Load())
+		kept += int(s.parts[i].nKept.Load())
+	}
+	return active, kept
+}
+
+// noneActive reports whether no partition holds an active transaction.
+func (s *SSI) noneActive() bool {
+	for i := range s.parts {
+		if s.parts[i].nActive.Load() != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Tracked returns how many transactions SSI holds (active and retained
 // committed, each partition's summary counting as one), for stats and
-// tests of the state bound.
+// tests of the state bound. While none is active it first drops what is
+// kept (ending transactions leave that to the next prune or to this).
 func (s *SSI) Tracked() (active, committed int) {
-	return int(s.tracked.Load()), int(s.retained.Load())
+	active, committed = s.counts()
+	if active == 0 && committed > 0 {
+		s.pruneAll()
+		active, committed = s.counts()
+	}
+	return active, committed
 }
