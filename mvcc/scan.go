@@ -114,12 +114,14 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 	var direct func(k, v []byte) bool
 	if len(own) == 0 && tx.ser == nil && mode != scanKeys {
 		// Nothing to merge, nothing to record: what the file yields
-		// goes to the caller as it is (Scan's pieces are copies
-		// already, ScanFunc lends its buffer).
+		// goes to the caller at once (Scan's pieces are copies already).
 		direct = func(k, v []byte) bool {
 			if tx.done.Load() {
 				walkedAll = false
 				return false
+			}
+			if mode == scanBorrowed {
+				k, v = m.lend(k, v)
 			}
 			if !yield(k, v) {
 				m.stopped = true
@@ -182,30 +184,36 @@ type merger struct {
 	desc    bool
 	stopped bool
 	mode    scanMode
-	// scratch holds, for one step, what a borrowing scan lends that is
-	// not its own (an own write, a value held in memory): a caller
-	// writing to what it was lent changes nothing anyone else reads.
+	// scratch holds what a borrowing scan lends, for one step (see lend).
 	scratch []byte
 }
 
-// emit yields k and v as the mode promises; private says they lie in the
-// scan's own buffers.
-func (m *merger) emit(k, v []byte, private, owned bool) bool {
+// emit yields k and v as the mode promises (owned: they are copies made
+// for the caller already).
+func (m *merger) emit(k, v []byte, owned bool) bool {
 	switch {
 	case m.mode == scanKeys:
 		k, v = bytes.Clone(k), nil
 	case m.mode == scanCopies && !owned:
 		k, v = copyKV(k, v)
-	case !private:
-		m.scratch = append(append(m.scratch[:0], k...), v...)
-		n := len(k)
-		k, v = m.scratch[:n:n], m.scratch[n:len(m.scratch):len(m.scratch)]
+	case m.mode == scanBorrowed:
+		k, v = m.lend(k, v)
 	}
 	if !m.yield(k, v) {
 		m.stopped = true
 		return false
 	}
 	return true
+}
+
+// lend copies k and v into the scan's scratch memory, for one step. Lent
+// memory is the scan's alone: never a buffer another scan reuses (a
+// caller that keeps what it was lent may write to it after the scan),
+// never memory that others read (the index's, the transaction's writes).
+func (m *merger) lend(k, v []byte) ([]byte, []byte) {
+	n := len(k)
+	m.scratch = append(append(m.scratch[:0], k...), v...)
+	return m.scratch[:n:n], m.scratch[n:len(m.scratch):len(m.scratch)]
 }
 
 // copyKV returns copies of k and v in one allocation sized to them (a
@@ -228,7 +236,7 @@ func (m *merger) before(key []byte) bool {
 	for len(m.own) > 0 && (key == nil || m.precedes(m.own[0].key, key)) {
 		w := m.own[0]
 		m.own = m.own[1:]
-		if !w.tombstone && !m.emit(w.key, w.value, false, false) {
+		if !w.tombstone && !m.emit(w.key, w.value, false) {
 			return false
 		}
 	}
@@ -254,11 +262,11 @@ func (m *merger) item(it *storeItem) bool {
 			if w.tombstone {
 				return true
 			}
-			return m.emit(w.key, w.value, false, false)
+			return m.emit(w.key, w.value, false)
 		}
 	}
 	if !it.present {
 		return true
 	}
-	return m.emit(it.key, it.value, it.private, it.owned)
+	return m.emit(it.key, it.value, it.owned)
 }

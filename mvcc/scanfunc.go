@@ -11,9 +11,11 @@ import "iter"
 // database/sql's RawBytes do, and run at the speed of the file's walk.
 // ScanKeys never reads a value at all.
 //
-// What is lent is the scan's private memory, never the database's: a
-// caller that keeps or writes to a slice past its step reads garbage
-// afterwards, but cannot change the database or what anyone else reads.
+// What is lent is memory of that one scan's, never the database's nor
+// another scan's: a caller that writes to a slice, or keeps one past its
+// step, sees garbage in it afterwards, but cannot change the database or
+// what anyone else reads. (The scan copies each key and value into that
+// memory as it lends them: a few nanoseconds, where Scan allocates.)
 
 // ScanFunc calls fn for each key in [start, end) visible to the
 // transaction, with its value, in ascending order, until fn returns false;

@@ -20,20 +20,19 @@ import (
 // same span, read after the chunk: the order the point read argues for
 // (read.go). A chunk copies its records into a buffer the scan reuses
 // from chunk to chunk, and verifies each record's checksum on the copy:
-// what is passed on is what was verified. Nothing a chunk holds is ever
-// handed to a caller for keeps: Scan copies what it yields (one piece per
-// key, sized to it), ScanFunc lends the buffer for one step, so the
-// buffer's memory is reused instead of allocated, zeroed and collected
-// for every chunk.
+// what is passed on is what was verified. The buffer is never handed to a
+// caller (Scan copies what it yields into pieces sized to what the caller
+// takes; ScanFunc copies each key into memory of its own that it lends
+// for one step), so scans reuse it instead of allocating, zeroing and
+// collecting a buffer for every chunk.
 
-// storeItem is one key met by scanStore. Its slices are borrowed, valid
-// only until fn returns: when private, from the scan's own buffers (a
-// caller may be lent them); otherwise from memory others read (the
-// index's versions), which must be copied before a caller sees it.
+// storeItem is one key met by scanStore. Unless owned, its slices are
+// borrowed, valid only until fn returns: from the scan's buffers, which
+// the next scan reuses, or from memory others read (the index's
+// versions). Either way a caller gets copies of them (see merger.emit).
 type storeItem struct {
 	key, value []byte
 	present    bool // a version is visible at ts and is not a tombstone
-	private    bool
 	owned      bool // key and value are already copies made for the caller
 	newer      []uint64
 }
@@ -383,7 +382,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 						ferr = err
 						return false
 					}
-					item = storeItem{key: k, value: val, present: ok, private: true, newer: nw}
+					item = storeItem{key: k, value: val, present: ok, newer: nw}
 					if (ok || all) && !fn(&item) {
 						return false
 					}
@@ -391,7 +390,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 				}
 				switch {
 				case keysOnly:
-					item = storeItem{key: k, present: true, private: true}
+					item = storeItem{key: k, present: true}
 				case copies:
 					// Copies for the caller, cut from a piece that covers
 					// this record and (when the caller kept going) the next
@@ -409,7 +408,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 					kl, vs, ve := o+ke-s, o+ke-s+8, o+e-s
 					item = storeItem{key: piece[o:kl:kl], value: piece[vs:ve:ve], present: true, owned: true}
 				default:
-					item = storeItem{key: k, value: fc.buf[ke+8 : e : e], present: true, private: true}
+					item = storeItem{key: k, value: fc.buf[ke+8 : e : e], present: true}
 				}
 				if direct != nil {
 					if !direct(item.key, item.value) {
@@ -443,7 +442,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 				case !v.InFile:
 					item.value, item.present = v.Value, true
 				case inFile && fc.ts(i) == v.TS:
-					item.key, item.value, item.present, item.private = fc.key(i), fc.value(i), true, true
+					item.key, item.value, item.present = fc.key(i), fc.value(i), true
 				default:
 					val, ok, _, err := db.readAt(it.Key, ts)
 					if err != nil {
