@@ -369,5 +369,3 @@ func TestScanYieldsCappedCopies(t *testing.T) {
 		return nil
 	}))
 }
-
-
