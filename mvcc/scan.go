@@ -11,6 +11,12 @@ import (
 // transaction's own writes are included. Breaking out of the loop is
 // allowed. A finished transaction or closed DB yields nothing.
 //
+// The keys and values yielded are copies the caller owns, each capped to
+// its length. A few neighbours share one allocation (at most 32 keys with
+// their values, 4 KiB unless one is larger): a value kept for long keeps
+// that much memory alive; bytes.Clone it to keep only its own bytes.
+// ScanFunc copies nothing for keeps, ScanKeys reads no value.
+//
 // Under Serializable the range read is recorded (up to where the loop
 // stopped), so that a concurrent insert into it is a conflict. A
 // serialization failure found while scanning does not cut the scan short:
