@@ -118,9 +118,10 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 	var last []byte // the key the caller's loop stopped at
 	walkedAll := true
 	var direct func(k, v []byte) bool
-	if len(own) == 0 && tx.ser == nil && mode != scanKeys {
+	if len(own) == 0 && tx.ser == nil {
 		// Nothing to merge, nothing to record: what the file yields
-		// goes to the caller at once (Scan's pieces are copies already).
+		// goes to the caller at once (Scan's and ScanKeys' pieces are
+		// copies already).
 		direct = func(k, v []byte) bool {
 			if tx.done.Load() {
 				walkedAll = false
@@ -198,7 +199,7 @@ type merger struct {
 // for the caller already).
 func (m *merger) emit(k, v []byte, owned bool) bool {
 	switch {
-	case m.mode == scanKeys:
+	case m.mode == scanKeys && !owned:
 		k, v = bytes.Clone(k), nil
 	case m.mode == scanCopies && !owned:
 		k, v = copyKV(k, v)

@@ -340,8 +340,8 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 		return !desc && c < 0 || desc && c > 0
 	}
 	var item storeItem // what fn is passed, valid until it returns
-	// copies: the chunk's records up to pieceTo are copied in piece for
-	// the caller, from the record at offset base; took is how many the
+	// copies and keysOnly: the chunk's records up to pieceTo are copied
+	// in piece for the caller, from the record at offset base; took is how many the
 	// last piece was cut for (it doubles with each piece the caller gets
 	// to, up to pieceRecords).
 	var piece []byte
@@ -389,9 +389,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 					continue
 				}
 				switch {
-				case keysOnly:
-					item = storeItem{key: k, present: true}
-				case copies:
+				case copies || keysOnly:
 					// Copies for the caller, cut from a piece that covers
 					// this record and (when the caller kept going) the next
 					// few: one allocation for several keys, sized to what
@@ -406,7 +404,10 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 					}
 					o := s - base
 					kl, vs, ve := o+ke-s, o+ke-s+8, o+e-s
-					item = storeItem{key: piece[o:kl:kl], value: piece[vs:ve:ve], present: true, owned: true}
+					item = storeItem{key: piece[o:kl:kl], present: true, owned: true}
+					if !keysOnly {
+						item.value = piece[vs:ve:ve]
+					}
 				default:
 					item = storeItem{key: k, value: fc.buf[ke+8 : e : e], present: true}
 				}
