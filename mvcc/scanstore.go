@@ -388,12 +388,13 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 					}
 					continue
 				}
-				switch {
-				case copies || keysOnly:
-					// Copies for the caller, cut from a piece that covers
-					// this record and (when the caller kept going) the next
-					// few: one allocation for several keys, sized to what
-					// the caller takes, not to the chunk.
+				// The key and value passed on: copies for the caller when
+				// the mode wants them, cut from a piece that covers this
+				// record and (when the caller kept going) the next few: one
+				// allocation for several keys, sized to what the caller
+				// takes, not to the chunk.
+				pk, pv, owned := k, fc.buf[ke+8:e:e], false
+				if copies || keysOnly {
 					if i >= pieceTo {
 						took = min(2*took, pieceRecords)
 						pe := i + 1
@@ -404,18 +405,21 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 					}
 					o := s - base
 					kl, vs, ve := o+ke-s, o+ke-s+8, o+e-s
-					item = storeItem{key: piece[o:kl:kl], present: true, owned: true}
-					if !keysOnly {
-						item.value = piece[vs:ve:ve]
-					}
-				default:
-					item = storeItem{key: k, value: fc.buf[ke+8 : e : e], present: true}
+					pk, pv, owned = piece[o:kl:kl], piece[vs:ve:ve], true
+				}
+				if keysOnly {
+					pv = nil
 				}
 				if direct != nil {
-					if !direct(item.key, item.value) {
+					// No item built: a store of slices into it costs as
+					// much as the rest of the step.
+					if !direct(pk, pv) {
 						return false
 					}
-				} else if !fn(&item) {
+					continue
+				}
+				item = storeItem{key: pk, value: pv, present: true, owned: owned}
+				if !fn(&item) {
 					return false
 				}
 			}
