@@ -365,11 +365,47 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 		i := 0 // next file record to merge
 		pieceTo = 0
 		var ferr error
+		// emitRecord passes on file record i, verified and visible at ts;
+		// newer is what SSI must hear of it (from the index).
+		emitRecord := func(i int, newer []uint64) bool {
+			s := fc.start(i)
+			ke, e := s+int(fc.klen[i]), fc.ends[i]
+			k := fc.buf[s:ke:ke]
+			// The key and value passed on: copies for the caller when
+			// the mode wants them, cut from a piece that covers this
+			// record and (when the caller kept going) the next few: one
+			// allocation for several keys, sized to what the caller
+			// takes, not to the chunk.
+			pk, pv, owned := k, fc.buf[ke+8:e:e], false
+			if copies || keysOnly {
+				if i >= pieceTo {
+					took = min(2*took, pieceRecords)
+					pe := i + 1
+					for pe < n && pe-i < took && fc.ends[pe]-s <= pieceBytes {
+						pe++
+					}
+					piece, pieceTo, base = append([]byte{}, fc.buf[s:fc.ends[pe-1]]...), pe, s
+				}
+				o := s - base
+				kl, vs, ve := o+ke-s, o+ke-s+8, o+e-s
+				pk, pv, owned = piece[o:kl:kl], piece[vs:ve:ve], true
+			}
+			if keysOnly {
+				pv = nil
+			}
+			if direct != nil {
+				// No item built: a store of slices into it costs as
+				// much as the rest of the step.
+				return direct(pk, pv)
+			}
+			item = storeItem{key: pk, value: pv, present: true, owned: owned, newer: newer}
+			return fn(&item)
+		}
 		// emitFile passes on the file's records below upto (all when nil).
 		emitFile := func(upto []byte) bool {
 			for ; i < n; i++ {
 				s := fc.start(i)
-				ke, e := s+int(fc.klen[i]), fc.ends[i]
+				ke := s + int(fc.klen[i])
 				k := fc.buf[s:ke:ke]
 				if upto != nil && !before(k, upto) {
 					return true
@@ -388,38 +424,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 					}
 					continue
 				}
-				// The key and value passed on: copies for the caller when
-				// the mode wants them, cut from a piece that covers this
-				// record and (when the caller kept going) the next few: one
-				// allocation for several keys, sized to what the caller
-				// takes, not to the chunk.
-				pk, pv, owned := k, fc.buf[ke+8:e:e], false
-				if copies || keysOnly {
-					if i >= pieceTo {
-						took = min(2*took, pieceRecords)
-						pe := i + 1
-						for pe < n && pe-i < took && fc.ends[pe]-s <= pieceBytes {
-							pe++
-						}
-						piece, pieceTo, base = append([]byte{}, fc.buf[s:fc.ends[pe-1]]...), pe, s
-					}
-					o := s - base
-					kl, vs, ve := o+ke-s, o+ke-s+8, o+e-s
-					pk, pv, owned = piece[o:kl:kl], piece[vs:ve:ve], true
-				}
-				if keysOnly {
-					pv = nil
-				}
-				if direct != nil {
-					// No item built: a store of slices into it costs as
-					// much as the rest of the step.
-					if !direct(pk, pv) {
-						return false
-					}
-					continue
-				}
-				item = storeItem{key: pk, value: pv, present: true, owned: owned}
-				if !fn(&item) {
+				if !emitRecord(i, nil) {
 					return false
 				}
 			}
@@ -440,14 +445,24 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 					stopped = true
 					return false
 				}
-				item = storeItem{key: it.Key, newer: it.Newer}
 				inFile := i < n && bytes.Equal(fc.key(i), it.Key)
-				switch v := it.Version; {
+				v := it.Version
+				if inFile && it.Visible && !v.Tombstone && fc.ts(i) == v.TS {
+					// The version memory holds is the file's record (same
+					// commit): passed on from the chunk, as the file's
+					// records are, without copying memory's.
+					i++
+					if !emitRecord(i-1, it.Newer) {
+						stopped = true
+						return false
+					}
+					return true
+				}
+				item = storeItem{key: it.Key, newer: it.Newer}
+				switch {
 				case !it.Visible || v.Tombstone:
 				case !v.InFile:
 					item.value, item.present = v.Value, true
-				case inFile && fc.ts(i) == v.TS:
-					item.key, item.value, item.present = fc.key(i), fc.value(i), true
 				default:
 					val, ok, _, err := db.readAt(it.Key, ts)
 					if err != nil {
