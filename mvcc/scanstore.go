@@ -145,7 +145,7 @@ func (db *DB) readChunk(from, bound []byte, inclusive, desc bool, limit int, fc 
 		return err
 	}
 	defer v.release()
-	err = db.guard(func() error { return fc.read(v, from, bound, inclusive, desc, limit) })
+	err = db.guard(func() error { return fc.read(v.view, from, bound, inclusive, desc, limit) })
 	if n := fc.len(); err == nil && n > 0 {
 		// A copy of its own: a caller lent the key may write to it.
 		fc.last = append(fc.last[:0], fc.key(n-1)...)
