@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -81,16 +82,11 @@ func BenchmarkPointReadLarge(b *testing.B) {
 	// bbolt reads a copy of the file: mvkv holds its file's lock. Both
 	// are in the page cache after the copy.
 	bpath := path + ".bolt"
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, p := range []string{bpath, bpath + "-copy"} {
-		if err := os.WriteFile(p, raw, 0o600); err != nil {
+		if err := copyFile(p, path); err != nil {
 			b.Fatal(err)
 		}
 	}
-	raw = nil
 	for _, cache := range []string{"warm", "cold"} {
 		b.Run(cache, func(b *testing.B) { pointReadLarge(b, cache == "cold", path, bpath, keys, len(val)) })
 	}
@@ -99,7 +95,7 @@ func BenchmarkPointReadLarge(b *testing.B) {
 // pointReadLarge runs the interleaved reads; cold drops both files from
 // the page cache first (Linux only: elsewhere it runs warm).
 func pointReadLarge(b *testing.B, cold bool, path, bpath string, keys [][]byte, size int) {
-	if cold && !(dropCache(path) && dropCache(bpath) && dropCache(bpath+"-copy")) {
+	if cold && (!dropCache(path) || !dropCache(bpath) || !dropCache(bpath+"-copy")) {
 		b.Skip("cannot drop the files from the page cache here")
 	}
 	ctx := context.Background()
@@ -184,4 +180,21 @@ func pointReadLarge(b *testing.B, cold bool, path, bpath string, keys [][]byte, 
 			b.ReportMetric(float64(flt[j][1])/float64(b.N), name+"-majflt/read")
 		}
 	}
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
 }
