@@ -76,10 +76,10 @@
 //
 // Slices returned by Get and yielded by Scan are copies the caller owns:
 // modifying them changes nothing in the database or in what other
-// transactions read. Each is capped to its length. Scan copies a few
-// neighbouring keys and values into one allocation (up to 32 of them and
-// 4 KiB, unless one is larger), so a value kept for long keeps those
-// bytes alive too; bytes.Clone it to keep its own bytes only.
+// transactions read. Each is capped to its length. Scan copies
+// neighbouring keys and values into one allocation of at most 4 KiB
+// (unless one key and value are larger), so a value kept for long keeps
+// up to that much alive; bytes.Clone it to keep its own bytes only.
 //
 // Two more ways to scan, for speed. ScanFunc and ScanReverseFunc call a
 // function with each key and value, lent for that one call only (as

@@ -12,9 +12,9 @@ import (
 // allowed. A finished transaction or closed DB yields nothing.
 //
 // The keys and values yielded are copies the caller owns, each capped to
-// its length. A few neighbours share one allocation (at most 32 keys with
-// their values, 4 KiB unless one is larger): a value kept for long keeps
-// that much memory alive; bytes.Clone it to keep only its own bytes.
+// its length. Neighbours share one allocation of at most 4 KiB (unless
+// one key and value are larger): a value kept for long keeps up to that
+// much memory alive; bytes.Clone it to keep only its own bytes.
 // ScanFunc copies nothing for keeps, ScanKeys reads no value.
 //
 // Under Serializable the range read is recorded (up to where the loop
@@ -193,6 +193,9 @@ type merger struct {
 	mode    scanMode
 	// scratch holds what a borrowing scan lends, for one step (see lend).
 	scratch []byte
+	// block is what copyOut cuts copies from; blockSize its last size.
+	block     []byte
+	blockSize int
 }
 
 // emit yields k and v as the mode promises (owned: they are copies made
@@ -200,9 +203,9 @@ type merger struct {
 func (m *merger) emit(k, v []byte, owned bool) bool {
 	switch {
 	case m.mode == scanKeys && !owned:
-		k, v = bytes.Clone(k), nil
+		k, v = m.copyOut(k, nil)
 	case m.mode == scanCopies && !owned:
-		k, v = copyKV(k, v)
+		k, v = m.copyOut(k, v)
 	case m.mode == scanBorrowed:
 		k, v = m.lend(k, v)
 	}
@@ -223,18 +226,21 @@ func (m *merger) lend(k, v []byte) ([]byte, []byte) {
 	return m.scratch[:n:n], m.scratch[n:len(m.scratch):len(m.scratch)]
 }
 
-// copyKV returns copies of k and v in one allocation sized to them (a
-// kept value holds on to its own key and nothing else), made without
-// zeroing what the copy overwrites. The value is non-nil when empty.
-func copyKV(k, v []byte) (key, value []byte) {
-	n := len(k)
-	if len(v) == 0 {
-		kv := append([]byte{}, k...)
-		return kv[:n:n], kv[n:n:n]
+// copyOut returns copies of k and v for the caller (v empty but non-nil
+// when empty), each capped to its length, cut from a block that several
+// copies share, as the file's records share pieces (see pieceRecords): one
+// allocation for many keys held in memory. Blocks grow from 256 bytes to
+// pieceBytes as the caller keeps taking, so a short scan allocates little.
+func (m *merger) copyOut(k, v []byte) ([]byte, []byte) {
+	n := len(k) + len(v)
+	if cap(m.block)-len(m.block) < n {
+		m.blockSize = min(max(2*m.blockSize, 256), pieceBytes)
+		m.block = make([]byte, 0, max(n, m.blockSize))
 	}
-	// Appending to a full slice moves k and v into a new array.
-	kv := append(k[:n:n], v...)
-	return kv[:n:n], kv[n:len(kv):len(kv)]
+	s := len(m.block)
+	m.block = append(append(m.block, k...), v...)
+	ke := s + len(k)
+	return m.block[s:ke:ke], m.block[ke:len(m.block):len(m.block)]
 }
 
 // before yields the own writes that come before key in the scan's order

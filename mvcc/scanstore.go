@@ -39,7 +39,9 @@ type storeItem struct {
 
 // A Scan copies the file's records for its caller in pieces of up to
 // pieceRecords records, at most pieceBytes long unless one record is
-// longer: a value the caller keeps holds on to at most that much memory.
+// longer (and what memory holds in blocks of at most pieceBytes, see
+// merger.copyOut): a value the caller keeps holds on to at most that much
+// memory.
 const (
 	pieceRecords = 32
 	pieceBytes   = 4096
