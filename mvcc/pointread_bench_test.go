@@ -95,7 +95,7 @@ func BenchmarkPointReadLarge(b *testing.B) {
 // pointReadLarge runs the interleaved reads; cold drops both files from
 // the page cache first (Linux only: elsewhere it runs warm).
 func pointReadLarge(b *testing.B, cold bool, path, bpath string, keys [][]byte, size int) {
-	if cold && (!dropCache(path) || !dropCache(bpath) || !dropCache(bpath+"-copy")) {
+	if cold && (!uncache(path) || !uncache(bpath) || !uncache(bpath+"-copy")) {
 		b.Skip("cannot drop the files from the page cache here")
 	}
 	ctx := context.Background()

@@ -5,10 +5,10 @@ import (
 	"syscall"
 )
 
-// dropCache asks the kernel to drop path's pages from the page cache
+// uncache asks the kernel to drop path's pages from the page cache
 // (pages a process maps stay), so that the next reads go to the disk.
 // It reports whether the kernel was asked.
-func dropCache(path string) bool {
+func uncache(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
 		return false

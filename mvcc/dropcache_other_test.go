@@ -1,8 +1,0 @@
-//go:build !linux
-
-package mvcc_test
-
-// dropCache is a no-op here: the cold-cache benchmark runs on Linux.
-func dropCache(string) bool { return false }
-
-func faults() [2]int64 { return [2]int64{} }
