@@ -85,8 +85,21 @@ type Stats struct {
 	// Commits, Conflicts and Rollbacks count transactions since Open.
 	// Commits include read-only ones.
 	Commits, Conflicts, Rollbacks uint64
-	// LocksHeld is the number of GetForUpdate locks held.
+	// LocksHeld is the number of locks held in the lock table, key and
+	// range locks together, each holder of a key counted: GetForUpdate
+	// locks, a locking transaction's read, write and scan (range) locks,
+	// and the write locks of plain commits that wait for or meet another
+	// lock (while no GetForUpdate or locking transaction holds a lock,
+	// plain commits take none).
 	LocksHeld int
+	// LockWaiters is the number of lock waits in progress now: the
+	// transactions waiting for a lock (in GetForUpdate, a locking
+	// transaction's call, or Commit), each counted once unless several of
+	// its goroutines wait at the same time.
+	LockWaiters int
+	// Deadlocks counts the deadlocks found since Open: each broke a cycle
+	// of lock waiters by failing one of them with ErrDeadlock.
+	Deadlocks uint64
 	// SSIActive and SSIRetained count the serializable transactions SSI
 	// tracks: active ones, and committed ones kept because an active one
 	// overlaps them. Both return to 0 when no serializable transaction runs.
@@ -219,6 +232,8 @@ func (db *DB) Stats() Stats {
 		CommitBatches: db.stats.batches.Load(),
 	}
 	s.LocksHeld = db.locks.Held()
+	s.LockWaiters = db.locks.Waiting()
+	s.Deadlocks = db.locks.Deadlocks()
 	s.SSIActive, s.SSIRetained = db.ssi.Tracked()
 	if !oldest.IsZero() {
 		s.OldestTxnAge = time.Since(oldest)

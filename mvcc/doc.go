@@ -174,10 +174,19 @@
 // waiting writer; an upgrade goes first), bounded by the context given to
 // BeginTx, and never hold Txn.mu: a Rollback from another goroutine (or a
 // cancelled context, or Close) ends a waiting call at once, with
-// ErrTxnDone (the context's error; ErrClosed). A wait that would close a
-// cycle of waiters, across all lock kinds, fails at once with an error
-// matching both ErrDeadlock and ErrConflict, and ends that transaction
-// (the one victim); the others wait on.
+// ErrTxnDone (the context's error; ErrClosed). A cycle of waiters, across
+// all lock kinds, is found when it forms and broken by one victim, whose
+// call fails at once with an error matching both ErrDeadlock and
+// ErrConflict that names the cycle (each transaction and the lock it
+// waits for), and which ends that transaction; the others wait on. The
+// victim is the transaction whose wait closed the cycle: the one asking
+// for a lock, or, when a transaction's end turns a waiter from the holder
+// it waited for onto a request queued ahead of it, that waiter (see
+// txn.LockTable). A lock the transaction holds already, or one that a
+// lock it holds covers (a stronger lock on the key, a range over the key
+// or over the range asked for), is granted at once, whatever waits.
+// Stats reports the locks held (LocksHeld), the transactions waiting for
+// one (LockWaiters) and the deadlocks found since Open (Deadlocks).
 //
 // Locking and SSI transactions in one database stay serializable
 // together. The rule: a locking transaction is also tracked by SSI (its
