@@ -3,8 +3,12 @@ package mvcc
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,70 +20,254 @@ import (
 // durable commits scale with group commit. Writing each group's keys into
 // the data bucket instead would dirty a page per key written, scattered
 // over the file: a group of 32 random keys costs bbolt about four times
-// as long. So the data bucket is brought up to date in large batches: once
-// the log holds checkpointRecords writes or Options.CheckpointBytes, the pipeline
-// applies all of it in one bbolt transaction (in key order, the newest
-// write of each key), deletes it, and moves "applied" to its last commit.
-// Commits queue meanwhile and go in the next, larger group.
+// as long. So the data bucket is brought up to date in batches, by a
+// goroutine of its own beside the commit pipeline (the checkpointer, as
+// PostgreSQL's): a pass starts once the log holds checkpointRecords writes
+// or Options.CheckpointBytes, when a vacuum asks for one (DB.Vacuum), once
+// per Options.AutovacuumInterval while the log holds anything and
+// autovacuum is on, and at Close. A pass applies the log as it stands
+// when the pass starts.
+//
+// No commit waits for a pass. bbolt has one writer at a time, so a pass
+// is cut into steps, each one bbolt transaction that the commit groups
+// alternate with: a step takes the oldest writes of the log, up to
+// stepKeys distinct keys (or stepEntries writes), always whole
+// transactions, applies the newest write of each of those keys to the
+// data bucket in key order, deletes those writes from the log and moves
+// "applied" to the last commit it took. A commit arriving during a step
+// waits for that step alone, about as long as a group commit takes. When
+// commits outrun the checkpointer and the log grows past twice its
+// threshold, steps grow with it, so memory stays bounded.
+//
+// Every step keeps the file's invariants, so a crash between or inside
+// steps is a crash between two checkpoints: the data bucket holds every
+// commit up to "applied", nothing newer, and the log holds exactly the
+// commits after it. Open applies what a crash left in the log the same
+// way, before anything else: the log is bounded, so Open is too.
+//
+// The log stays one bucket for the life of the file: a step deletes the
+// writes it applied, and bbolt reuses the freed pages for the next ones.
+// (Dropping and creating the bucket at each checkpoint instead grew
+// bbolt's in-memory freelist with the data.)
 //
 // Until a version is applied the index holds it with its value, and vacuum
-// lets it go only once it is (index.SetApplied; a vacuum pass first has
-// the pipeline apply the log, autovacuum.go). A reader may read an older
-// view of the data bucket than the newest, though: each transaction
-// records the applied mark when it begins (read committed: when each
-// statement begins), and vacuum keeps every version after the oldest mark
-// an open transaction holds (txn.Oracle.PruneHorizon). So a key the index
-// does not hold has its newest version in every view such a reader can
-// take, and reads stay simple (read.go). So a reader that does not find a key in the index finds
+// lets it go only once it is (index.SetApplied; DB.Vacuum first asks for
+// a pass, autovacuum.go). A reader may read an older view of the data
+// bucket than the newest, though: each transaction records the applied
+// mark when it begins (read committed: when each statement begins), and
+// vacuum keeps every version after the oldest mark an open transaction
+// holds (txn.Oracle.PruneHorizon). So a key the index does not hold has
+// its newest version in every view such a reader can take, and reads stay
+// simple (read.go): a reader that does not find a key in the index finds
 // its newest committed version in the data bucket, and memory holds at
 // most the log's worth of values beyond what open snapshots need.
-//
-// Open applies what a crash left in the log the same way, before anything
-// else: the log is bounded, so Open is too.
 const checkpointRecords = 16 << 10
 
-// logState is what the pipeline knows of the log; only the pipeline (and
-// Open and Close, when it is not running) touches it.
+// A checkpoint step applies at most stepKeys distinct keys and stepEntries
+// logged writes (but always at least one whole transaction): a random key
+// costs the step a page, so stepKeys keys cost about what a commit group
+// of a few dozen transactions does.
+const (
+	stepKeys    = 128
+	stepEntries = 4096
+)
+
+// logState is what is known of the log since the last checkpoint: the
+// pipeline adds what each group appends, checkpoint steps take away what
+// they apply.
 type logState struct {
-	records, bytes int64
+	records, bytes atomic.Int64
 }
 
-// checkpoint applies the whole log to the data bucket in one bbolt
-// transaction. Called by the pipeline between groups, and by Open and
-// Close when the pipeline is not running.
-func (db *DB) checkpoint() error {
-	var applied uint64
-	err := db.guard(func() error {
+// checkpointer is the background checkpoint's state.
+type checkpointer struct {
+	kick chan struct{}       // a pass is due (capacity 1: kicks coalesce)
+	reqs chan *checkpointReq // a caller waits for a pass (unbuffered)
+	done chan struct{}       // closed when the goroutine has exited
+	pass sync.Mutex          // held for a whole pass: check waits for a quiet file
+}
+
+// checkpointReq asks for every commit published before it to be applied.
+type checkpointReq struct {
+	err  error
+	done chan struct{}
+}
+
+// startCheckpointer starts the background checkpointer; Close stops it.
+func (db *DB) startCheckpointer() {
+	db.ck.kick = make(chan struct{}, 1)
+	db.ck.reqs = make(chan *checkpointReq)
+	db.ck.done = make(chan struct{})
+	go db.runCheckpointer()
+}
+
+func (db *DB) runCheckpointer() {
+	defer close(db.ck.done)
+	var tick <-chan time.Time
+	if !db.opts.NoAutovacuum {
+		t := time.NewTicker(db.vac.gc.Config().Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var waiting []*checkpointReq
+	for {
+		select {
+		case <-db.closing:
+			return
+		case <-db.ck.kick:
+		case <-tick:
+			if db.logged.records.Load() == 0 {
+				continue
+			}
+		case r := <-db.ck.reqs:
+			waiting = append(waiting, r)
+		}
+	gather:
+		for {
+			select {
+			case r := <-db.ck.reqs:
+				waiting = append(waiting, r)
+			default:
+				break gather
+			}
+		}
+		// Every commit published before a request is at or below the
+		// target: the pipeline publishes a group before it lets go of
+		// the writer (commit.go).
+		err := db.checkpointPass(db.oracle.Visible(), false)
+		if err != nil && !errors.Is(err, ErrClosed) {
+			db.noteCheckpointError(err)
+		}
+		for _, r := range waiting {
+			r.err = err
+			close(r.done)
+		}
+		waiting = waiting[:0]
+		if db.vac.gc != nil && db.index.Versions() >= db.vac.kickAt {
+			db.vac.gc.Kick()
+		}
+	}
+}
+
+// kickCheckpoint asks the checkpointer for a pass, without waiting.
+func (db *DB) kickCheckpoint() {
+	select {
+	case db.ck.kick <- struct{}{}:
+	default:
+	}
+}
+
+// requestCheckpoint has the checkpointer apply every commit published so
+// far to the data bucket, and waits for it.
+func (db *DB) requestCheckpoint() error {
+	r := &checkpointReq{done: make(chan struct{})}
+	select {
+	case db.ck.reqs <- r:
+	case <-db.closing:
+		return ErrClosed
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-db.ck.done:
+		select {
+		case <-r.done:
+			return r.err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// errLogApplied rolls back a step that found nothing to apply.
+var errLogApplied = errors.New("mvkv: nothing to apply")
+
+// checkpointPass applies the log up to commit target, step by step. whole
+// applies it in one step (Open and Close, when no commit runs); otherwise
+// the pass stops early, with ErrClosed, when Close begins.
+func (db *DB) checkpointPass(target uint64, whole bool) error {
+	db.ck.pass.Lock()
+	defer db.ck.pass.Unlock()
+	for {
+		if !whole {
+			select {
+			case <-db.closing:
+				return ErrClosed
+			default:
+			}
+			if db.stopped.Load() {
+				return fmt.Errorf("%w: %w", ErrClosed, errCommitsStopped)
+			}
+		}
+		keys, entries := stepKeys, stepEntries
+		if whole {
+			keys, entries = 1<<62, 1<<62
+		} else {
+			// Falling behind: larger steps, so that the log (and the
+			// memory holding its versions) stays bounded.
+			for r := db.logged.records.Load(); r > 2*checkpointRecords; r /= 2 {
+				keys, entries = 2*keys, 2*entries
+			}
+		}
+		more, err := db.checkpointStep(target, keys, entries)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// checkpointStep applies one step of the log (see above) in one bbolt
+// transaction, and reports whether the log holds more up to target.
+func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err error) {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	var st stepResult
+	err = db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
 			var err error
-			applied, err = applyLog(btx)
+			st, err = applyLog(btx, target, keys, entries)
 			if err == nil {
 				db.retireView()
 			}
 			return err
 		})
 	})
+	if errors.Is(err, errLogApplied) {
+		return false, nil
+	}
 	db.renewView()
 	if err != nil {
-		return fmt.Errorf("mvkv: checkpoint %s: %w", db.path, err)
+		return false, fmt.Errorf("mvkv: checkpoint %s: %w", db.path, err)
 	}
-	if applied > 0 {
-		// The new view, which holds the applied data, is in place: from
-		// now on readers may rely on it.
-		db.applied.Store(applied)
-		db.index.SetApplied(applied)
-		if db.oracle != nil {
-			db.oracle.SetApplied(applied)
-		}
+	// The new view, which holds the applied data, is in place: from now
+	// on readers may rely on it.
+	db.applied.Store(st.applied)
+	db.index.SetApplied(st.applied)
+	if db.oracle != nil {
+		db.oracle.SetApplied(st.applied)
 	}
-	db.logged = logState{}
-	return nil
+	if db.logged.records.Add(-st.entries) < 0 {
+		db.logged.records.Store(0) // writes a crash left in the log
+	}
+	if db.logged.bytes.Add(-st.bytes) < 0 {
+		db.logged.bytes.Store(0)
+	}
+	return st.more, nil
 }
 
-// applyLog moves every logged write into the data bucket, empties the log
-// and records what it applied. It returns the last commit applied (0 when
-// the log was empty).
-func applyLog(btx *bolt.Tx) (last uint64, err error) {
+// stepResult is what one step applied.
+type stepResult struct {
+	applied        uint64 // the last commit applied
+	entries, bytes int64  // logged writes deleted from the log, and their size
+	more           bool   // the log holds more writes up to the target
+}
+
+// applyLog moves the oldest logged writes, up to commit target and at
+// most maxKeys distinct keys or maxEntries writes (whole transactions,
+// at least one), into the data bucket, deletes them from the log and
+// records what it applied. It returns errLogApplied when the log holds
+// nothing up to target.
+func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResult, err error) {
 	meta, data, log := btx.Bucket(metaBucket), btx.Bucket(dataBucket), btx.Bucket(logBucket)
 	// Keys arrive in key order: pack the pages they fill, leaving a little
 	// room for the keys later checkpoints insert between.
@@ -93,16 +281,26 @@ func applyLog(btx *bolt.Tx) (last uint64, err error) {
 	// mapping they live in may move when this transaction grows the file.
 	newest := make(map[string]int)
 	var writes []logged
+	var last uint64
 	c := log.Cursor()
 	for rev, b := c.First(); rev != nil; rev, b = c.Next() {
 		ts, key, value, tomb, err := decodeLogged(rev, b)
 		if err != nil {
-			return 0, err
+			return st, err
 		}
 		if ts < last {
-			return 0, fmt.Errorf("%w: the log goes back from ts %d to %d", ErrCorrupt, last, ts)
+			return st, fmt.Errorf("%w: the log goes back from ts %d to %d", ErrCorrupt, last, ts)
+		}
+		if ts > target {
+			break
+		}
+		if ts != last && (len(writes) >= maxKeys || int(st.entries) >= maxEntries) {
+			st.more = true // a whole transaction at a time
+			break
 		}
 		last = ts
+		st.entries++
+		st.bytes += int64(len(rev) + len(b))
 		w := logged{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
 		if i, ok := newest[string(key)]; ok {
 			writes[i] = w
@@ -111,8 +309,8 @@ func applyLog(btx *bolt.Tx) (last uint64, err error) {
 		newest[string(w.key)] = len(writes)
 		writes = append(writes, w)
 	}
-	if len(writes) == 0 {
-		return 0, nil
+	if st.entries == 0 {
+		return st, errLogApplied
 	}
 	slices.SortFunc(writes, func(a, b logged) int { return bytes.Compare(a.key, b.key) })
 	keys := int64(binary.BigEndian.Uint64(meta.Get(keysKey)))
@@ -120,13 +318,13 @@ func applyLog(btx *bolt.Tx) (last uint64, err error) {
 	for _, w := range writes {
 		size += recordHeader + len(w.value)
 	}
-	buf := make([]byte, 0, size)
+	buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
 	for _, w := range writes {
 		// getRecord, not Get: a key hidden by damage must not be counted
 		// absent and written a second time.
 		rec, err := getRecord(data, w.key, leafCheck{})
 		if err != nil {
-			return 0, err
+			return st, err
 		}
 		present := rec != nil
 		switch {
@@ -143,21 +341,25 @@ func applyLog(btx *bolt.Tx) (last uint64, err error) {
 			}
 		}
 		if err != nil {
-			return 0, err
+			return st, err
 		}
 	}
-	// Dropping the bucket frees its pages in one step.
-	if err := btx.DeleteBucket(logBucket); err != nil {
-		return 0, err
-	}
-	if _, err := btx.CreateBucket(logBucket); err != nil {
-		return 0, err
+	// The applied writes are the log's first st.entries: delete them
+	// from the front (a deletion moves a cursor, so seek the front anew).
+	for range st.entries {
+		if k, _ := c.First(); k == nil {
+			return st, fmt.Errorf("%w: the log lost writes while they were applied", ErrCorrupt)
+		}
+		if err := c.Delete(); err != nil {
+			return st, err
+		}
 	}
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], last)
 	binary.BigEndian.PutUint64(b[8:], uint64(keys))
 	if err := meta.Put(appliedKey, b[:8]); err != nil {
-		return 0, err
+		return st, err
 	}
-	return last, meta.Put(keysKey, b[8:])
+	st.applied = last
+	return st, meta.Put(keysKey, b[8:])
 }

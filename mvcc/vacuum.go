@@ -59,7 +59,7 @@ func (db *DB) Vacuum(ctx context.Context) (VacuumStats, error) {
 	if db.vac.stopped || db.closed.Load() {
 		return VacuumStats{}, ErrClosed
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithValue(ctx, manualVacuum{}, true))
 	defer cancel()
 	defer context.AfterFunc(db.vac.ctx, cancel)()
 	s, err := db.vac.gc.Vacuum(ctx)
