@@ -46,9 +46,9 @@ func (db *DB) vacuumConfig() gc.Config {
 			return db.requestCheckpoint()
 		},
 		BatchSize: o.VacuumBatchSize,
-		Pause:      o.VacuumPause,
-		Policy:     gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
-		Interval:   o.AutovacuumInterval,
+		Pause:     o.VacuumPause,
+		Policy:    gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
+		Interval:  o.AutovacuumInterval,
 		OnError: func(err error, auto bool) {
 			if o.Logger != nil {
 				o.Logger.Error("mvkv: vacuum failed", "path", db.path, "auto", auto, "err", err)

@@ -85,6 +85,9 @@ type checkpointer struct {
 	reqs chan *checkpointReq // a caller waits for a pass (unbuffered)
 	done chan struct{}       // closed when the goroutine has exited
 	pass sync.Mutex          // held for a whole pass: check waits for a quiet file
+	// afterStep, when set (by tests, before the first commit), runs after
+	// each step of a background pass, with no lock held.
+	afterStep func()
 }
 
 // checkpointReq asks for every commit published before it to be applied.
@@ -212,6 +215,9 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 		more, err := db.checkpointStep(target, keys, entries)
 		if err != nil || !more {
 			return err
+		}
+		if db.ck.afterStep != nil && !whole {
+			db.ck.afterStep()
 		}
 	}
 }

@@ -154,7 +154,7 @@ func BenchmarkBulkLoad(b *testing.B) {
 	for _, engine := range []string{"mvkv", "bbolt"} {
 		b.Run(fmt.Sprintf("keys=%d/%s", n, engine), func(b *testing.B) {
 			var wrote int64
-			for b.Loop() {
+			for range b.N {
 				b.StopTimer()
 				var load func(lo, hi int) error
 				var done func() error
@@ -229,7 +229,7 @@ func BenchmarkHeapAfterVacuum(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			var heap float64
-			for b.Loop() {
+			for range b.N {
 				b.StopTimer()
 				base := liveHeap()
 				db, err := mvcc.Open(filepath.Join(b.TempDir(), "h.db"), &mvcc.Options{NoSync: true, InitialMmapSize: 1 << 30})

@@ -1,0 +1,123 @@
+package mvcc
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+)
+
+// countingStore counts the bbolt write transactions (each one commit, one
+// fsync of bbolt's) and can hold the next one at its start until released.
+type countingStore struct {
+	inner   fileStore
+	calls   atomic.Int32
+	hold    atomic.Bool   // hold the next transaction
+	held    chan struct{} // closed when a transaction is held
+	release chan struct{} // closed to let it go
+}
+
+func (s *countingStore) update(fn func(*bolt.Tx) error) error {
+	s.calls.Add(1)
+	if s.hold.CompareAndSwap(true, false) {
+		close(s.held)
+		<-s.release
+	}
+	return s.inner.update(fn)
+}
+
+func useCountingStore(t *testing.T, db *DB) *countingStore {
+	t.Helper()
+	inner := db.files()
+	s := &countingStore{inner: inner, held: make(chan struct{}), release: make(chan struct{})}
+	var fs fileStore = s
+	db.store.Store(&fs)
+	t.Cleanup(func() { db.store.Store(&inner) })
+	return s
+}
+
+// TestGroupCommitOneSyncPerGroup: the commits that queue while a group is
+// being written go together in the next one: one bbolt transaction, so
+// one fsync, for all of them.
+func TestGroupCommitOneSyncPerGroup(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "group.db"), &Options{NoAutovacuum: true})
+	require.NoError(t, err)
+	defer db.Close()
+	s := useCountingStore(t, db)
+	s.hold.Store(true)
+
+	const queued = 16
+	errs := make(chan error, queued+1)
+	go func() { errs <- faultPut(db, "first", "1") }()
+	<-s.held // the first group is being written: the pipeline is busy
+	for i := range queued {
+		go func() { errs <- faultPut(db, fmt.Sprintf("k%02d", i), "v") }()
+	}
+	require.Eventually(t, func() bool { return len(db.commitCh) == queued }, 10*time.Second, time.Millisecond,
+		"the committers queue behind the group being written")
+	close(s.release)
+	for range queued + 1 {
+		require.NoError(t, <-errs)
+	}
+	assert.Equal(t, int32(2), s.calls.Load(), "two groups: one bbolt transaction (one fsync) each")
+	st := db.Stats()
+	assert.Equal(t, uint64(2), st.CommitBatches)
+	assert.Equal(t, uint64(queued+1), st.Commits)
+	require.NoError(t, db.check())
+}
+
+// TestCommitsRunDuringCheckpoint: a checkpoint pass goes in steps, and
+// commits go on between them; the pass then completes, and the file holds
+// everything.
+func TestCommitsRunDuringCheckpoint(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "ck.db"), &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	defer db.Close()
+	const keys = 4 * stepKeys
+	tx, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	for i := range keys {
+		require.NoError(t, tx.Put(fmt.Appendf(nil, "k%05d", i), []byte("v")))
+	}
+	require.NoError(t, tx.Commit())
+	// One transaction is never split: write the rest in transactions of
+	// their own, so that the pass takes several steps.
+	for i := range keys {
+		require.NoError(t, faultPut(db, fmt.Sprintf("k%05d", i), "w"))
+	}
+
+	var once sync.Once
+	paused, resume := make(chan struct{}), make(chan struct{})
+	db.ck.afterStep = func() {
+		once.Do(func() {
+			close(paused)
+			<-resume
+		})
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.requestCheckpoint() }()
+	<-paused // one step applied, the rest of the pass to come
+	mid := db.applied.Load()
+	assert.Less(t, mid, db.oracle.Visible(), "the pass is not over")
+	assert.NotZero(t, mid, "the first step moved applied")
+	require.NoError(t, faultPut(db, "during", "the pass"), "a commit between two steps")
+	close(resume)
+	require.NoError(t, <-done)
+	assert.GreaterOrEqual(t, db.applied.Load(), db.oracle.Visible()-1, "the pass applied what was published when it began")
+	require.NoError(t, db.requestCheckpoint())
+	assert.Equal(t, db.oracle.Visible(), db.applied.Load())
+	assert.Zero(t, db.logged.records.Load())
+	require.NoError(t, db.check())
+	assert.Equal(t, "the pass", faultGet(t, db, "during"))
+	assert.Equal(t, "w", faultGet(t, db, "k00000"))
+	_, err = db.Vacuum(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, db.Stats().MemVersions)
+}
