@@ -145,6 +145,7 @@ func (db *DB) runCheckpointer() {
 			r.err = err
 			close(r.done)
 		}
+		clear(waiting)
 		waiting = waiting[:0]
 		if db.vac.gc != nil && db.index.Versions() >= db.vac.kickAt {
 			db.vac.gc.Kick()
@@ -288,6 +289,7 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 	newest := make(map[string]int)
 	var writes []logged
 	var last uint64
+	var revs []byte // the log keys read, back to back (all revSize long)
 	c := log.Cursor()
 	for rev, b := c.First(); rev != nil; rev, b = c.Next() {
 		ts, key, value, tomb, err := decodeLogged(rev, b)
@@ -305,6 +307,7 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 			break
 		}
 		last = ts
+		revs = append(revs, rev...)
 		st.entries++
 		st.bytes += int64(len(rev) + len(b))
 		w := logged{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
@@ -350,13 +353,11 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 			return st, err
 		}
 	}
-	// The applied writes are the log's first st.entries: delete them
-	// from the front (a deletion moves a cursor, so seek the front anew).
-	for range st.entries {
-		if k, _ := c.First(); k == nil {
-			return st, fmt.Errorf("%w: the log lost writes while they were applied", ErrCorrupt)
-		}
-		if err := c.Delete(); err != nil {
+	// The applied writes leave the log. (By key: a cursor that deletes
+	// its way along the front of the log walks every emptied leaf again
+	// at each step.)
+	for i := 0; i < len(revs); i += revSize {
+		if err := log.Delete(revs[i : i+revSize]); err != nil {
 			return st, err
 		}
 	}

@@ -121,6 +121,7 @@ func (db *DB) runCommits() {
 		if stopped = db.commitBatch(batch); stopped != nil {
 			db.stopped.Store(true)
 		}
+		clear(batch) // let the committed transactions go
 	}
 }
 
