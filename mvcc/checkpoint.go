@@ -269,25 +269,24 @@ type stepResult struct {
 	more           bool   // the log holds more writes up to the target
 }
 
+// dataWrite is a write on its way to the data bucket.
+type dataWrite struct {
+	key, value []byte
+	ts         uint64
+	tombstone  bool
+}
+
 // applyLog moves the oldest logged writes, up to commit target and at
 // most maxKeys distinct keys or maxEntries writes (whole transactions,
 // at least one), into the data bucket, deletes them from the log and
 // records what it applied. It returns errLogApplied when the log holds
 // nothing up to target.
 func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResult, err error) {
-	meta, data, log := btx.Bucket(metaBucket), btx.Bucket(dataBucket), btx.Bucket(logBucket)
-	// Keys arrive in key order: pack the pages they fill, leaving a little
-	// room for the keys later checkpoints insert between.
-	data.FillPercent = 0.9
-	type logged struct {
-		key, value []byte
-		ts         uint64
-		tombstone  bool
-	}
+	log := btx.Bucket(logBucket)
 	// The newest write of each key, with copies of keys and values: the
 	// mapping they live in may move when this transaction grows the file.
 	newest := make(map[string]int)
-	var writes []logged
+	var writes []dataWrite
 	var last uint64
 	var revs []byte // the log keys read, back to back (all revSize long)
 	c := log.Cursor()
@@ -310,7 +309,7 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 		revs = append(revs, rev...)
 		st.entries++
 		st.bytes += int64(len(rev) + len(b))
-		w := logged{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
+		w := dataWrite{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
 		if i, ok := newest[string(key)]; ok {
 			writes[i] = w
 			continue
@@ -321,7 +320,30 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 	if st.entries == 0 {
 		return st, errLogApplied
 	}
-	slices.SortFunc(writes, func(a, b logged) int { return bytes.Compare(a.key, b.key) })
+	slices.SortFunc(writes, func(a, b dataWrite) int { return bytes.Compare(a.key, b.key) })
+	if err := writeData(btx, writes, last); err != nil {
+		return st, err
+	}
+	// The applied writes leave the log. (By key: a cursor that deletes
+	// its way along the front of the log walks every emptied leaf again
+	// at each step.)
+	for i := 0; i < len(revs); i += revSize {
+		if err := log.Delete(revs[i : i+revSize]); err != nil {
+			return st, err
+		}
+	}
+	st.applied = last
+	return st, nil
+}
+
+// writeData writes writes (one per key, in key order) into the data
+// bucket, updates the key count, and moves "applied" to last: the caller
+// vouches that every commit up to last is then in the data bucket.
+func writeData(btx *bolt.Tx, writes []dataWrite, last uint64) error {
+	meta, data := btx.Bucket(metaBucket), btx.Bucket(dataBucket)
+	// Keys arrive in key order: pack the pages they fill, leaving a little
+	// room for the keys later checkpoints insert between.
+	data.FillPercent = 0.9
 	keys := int64(binary.BigEndian.Uint64(meta.Get(keysKey)))
 	size := 0
 	for _, w := range writes {
@@ -333,7 +355,7 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 		// absent and written a second time.
 		rec, err := getRecord(data, w.key, leafCheck{})
 		if err != nil {
-			return st, err
+			return err
 		}
 		present := rec != nil
 		switch {
@@ -350,23 +372,14 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 			}
 		}
 		if err != nil {
-			return st, err
-		}
-	}
-	// The applied writes leave the log. (By key: a cursor that deletes
-	// its way along the front of the log walks every emptied leaf again
-	// at each step.)
-	for i := 0; i < len(revs); i += revSize {
-		if err := log.Delete(revs[i : i+revSize]); err != nil {
-			return st, err
+			return err
 		}
 	}
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], last)
 	binary.BigEndian.PutUint64(b[8:], uint64(keys))
 	if err := meta.Put(appliedKey, b[:8]); err != nil {
-		return st, err
+		return err
 	}
-	st.applied = last
-	return st, meta.Put(keysKey, b[8:])
+	return meta.Put(keysKey, b[8:])
 }

@@ -121,3 +121,61 @@ func TestCommitsRunDuringCheckpoint(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, db.Stats().MemVersions)
 }
+
+// TestLargeGroupWritesData: a group of directBytes or more writes the
+// data bucket itself when the log is empty (and the log otherwise), with
+// "applied" moved in the same transaction; snapshots taken before it keep
+// reading what they read, and a reopen finds it all.
+func TestLargeGroupWritesData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "large.db")
+	db, err := Open(path, &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	defer func() { _ = db.Close() }()
+	big := func(round string) {
+		t.Helper()
+		tx, err := db.Begin(Snapshot)
+		require.NoError(t, err)
+		val := make([]byte, 1000)
+		for i := range directBytes/len(val) + 1 {
+			copy(val, round)
+			require.NoError(t, tx.Put(fmt.Appendf(nil, "big%04d", i), val))
+		}
+		require.NoError(t, tx.Delete([]byte("small")))
+		require.NoError(t, tx.Commit())
+	}
+	require.NoError(t, faultPut(db, "small", "1"))
+	big("one") // the log holds "small": the group goes to the log
+	assert.Less(t, db.applied.Load(), db.oracle.Visible())
+	assert.NotZero(t, db.logged.records.Load())
+	require.NoError(t, db.requestCheckpoint())
+	require.NoError(t, db.check())
+
+	require.NoError(t, faultPut(db, "small", "2"))
+	require.NoError(t, db.requestCheckpoint())
+	old, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	big("two") // the log is empty: straight to the data
+	assert.Equal(t, db.oracle.Visible(), db.applied.Load(), "applied with the group")
+	assert.Zero(t, db.logged.records.Load())
+	require.NoError(t, db.check())
+	v, err := old.Get([]byte("big0007"))
+	require.NoError(t, err)
+	assert.Equal(t, "one", string(v[:3]), "an older snapshot reads the before-image")
+	v, err = old.Get([]byte("small"))
+	require.NoError(t, err)
+	assert.Equal(t, "2", string(v))
+	require.NoError(t, old.Rollback())
+	assert.Equal(t, "", faultGet(t, db, "small"))
+	_, err = db.Vacuum(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, db.Stats().MemVersions)
+	keys := db.Stats().Keys
+
+	require.NoError(t, db.Close())
+	db, err = Open(path, &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	assert.Equal(t, keys, db.Stats().Keys)
+	assert.Equal(t, "two", faultGet(t, db, "big0262")[:3])
+	assert.Equal(t, "", faultGet(t, db, "small"))
+	require.NoError(t, db.check())
+}
