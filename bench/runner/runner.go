@@ -120,12 +120,14 @@ type runner struct {
 	e     engine.Engine
 	phase atomic.Int32
 	done  atomic.Int64 // operations recorded
+	start atomic.Int64 // when the measured window began, in Unix nanoseconds
 	peak  atomic.Int64 // versions held, highest sample
 }
 
 // tally is one goroutine's record; merged at the end.
 type tally struct {
 	hist                    *hdrhistogram.Histogram
+	windows                 []*hdrhistogram.Histogram // one per second of the window
 	ops                     map[string]int64
 	aborts                  map[string]int64
 	attempts, retried, gave int64
@@ -185,6 +187,7 @@ func (r *runner) run(ctx context.Context, res *Result) {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	start := time.Now()
+	r.start.Store(start.UnixNano())
 	r.phase.Store(phaseMeasure)
 	wait(cfg.Duration, false)
 	r.phase.Store(phaseStop)
@@ -195,8 +198,10 @@ func (r *runner) run(ctx context.Context, res *Result) {
 
 	all := newHistogram()
 	res.OpsByName, res.Aborts = map[string]int64{}, map[string]int64{}
+	windows := make([][]*hdrhistogram.Histogram, 0, len(tallies))
 	for _, t := range tallies {
 		all.Merge(t.hist)
+		windows = append(windows, t.windows)
 		for k, v := range t.ops {
 			res.OpsByName[k] += v
 			res.Ops += v
@@ -224,6 +229,7 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		res.AbortRate = float64(aborts) / float64(res.Attempts)
 	}
 	res.Latency = summarize(all)
+	res.Timeline = timeline(windows)
 	res.GCCycles = m1.NumGC - m0.NumGC
 	res.GCPause = time.Duration(m1.PauseTotalNs - m0.PauseTotalNs)
 	res.HeapAlloc = m1.HeapAlloc
@@ -291,6 +297,9 @@ func (r *runner) worker(ctx context.Context, w workload.Worker, t *tally) {
 			}
 			t.ops[op.Name]++
 			_ = t.hist.RecordValue(max(histMin, min(int64(lat), histMax)))
+			if sec := int((start.UnixNano() + int64(lat) - r.start.Load()) / int64(time.Second)); sec >= 0 {
+				t.windows = recordWindow(t.windows, sec, lat)
+			}
 			if n := r.done.Add(1); r.cfg.Ops > 0 && n >= r.cfg.Ops {
 				r.phase.Store(phaseStop)
 			}
