@@ -68,7 +68,7 @@ const checkpointRecords = 16 << 10
 // costs the step a page, so stepKeys keys cost about what a commit group
 // of a few dozen transactions does.
 const (
-	stepKeys    = 128
+	stepKeys    = 64
 	stepEntries = 4096
 )
 
@@ -88,6 +88,11 @@ type checkpointer struct {
 	// afterStep, when set (by tests, before the first commit), runs after
 	// each step of a background pass, with no lock held.
 	afterStep func()
+
+	// Turns: a step waits for the group in progress, and the one whose
+	// commits are queued, before it takes the writer (yieldToCommits).
+	waiting atomic.Bool   // the checkpointer waits for a turn
+	turn    chan struct{} // the pipeline gives it one (capacity 1)
 }
 
 // checkpointReq asks for every commit published before it to be applied.
@@ -101,6 +106,7 @@ func (db *DB) startCheckpointer() {
 	db.ck.kick = make(chan struct{}, 1)
 	db.ck.reqs = make(chan *checkpointReq)
 	db.ck.done = make(chan struct{})
+	db.ck.turn = make(chan struct{}, 1)
 	go db.runCheckpointer()
 }
 
@@ -183,6 +189,32 @@ func (db *DB) requestCheckpoint() error {
 	}
 }
 
+// yieldToCommits waits, before a step of a background pass, while the
+// pipeline writes a group or has commits queued: groups and steps then
+// take turns, so that a commit waits for one step at most, however the
+// writer lock's waiters are woken. It reports false when Close began.
+//
+// Either the pipeline sees waiting set when it ends a group (and gives a
+// turn), or the check below sees it idle (sequentially consistent
+// atomics): no turn is lost.
+func (db *DB) yieldToCommits() bool {
+	db.ck.waiting.Store(true)
+	defer db.ck.waiting.Store(false)
+	select {
+	case <-db.ck.turn: // a stale turn
+	default:
+	}
+	if !db.pipeBusy.Load() && len(db.commitCh) == 0 {
+		return true
+	}
+	select {
+	case <-db.ck.turn:
+		return true
+	case <-db.closing:
+		return false
+	}
+}
+
 // errLogApplied rolls back a step that found nothing to apply.
 var errLogApplied = errors.New("mvkv: nothing to apply")
 
@@ -212,6 +244,9 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 			for r := db.logged.records.Load(); r > 2*checkpointRecords; r /= 2 {
 				keys, entries = 2*keys, 2*entries
 			}
+		}
+		if !whole && !db.yieldToCommits() {
+			return ErrClosed
 		}
 		more, err := db.checkpointStep(target, keys, entries)
 		if err != nil || !more {

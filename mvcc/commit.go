@@ -120,8 +120,16 @@ func (db *DB) runCommits() {
 			}
 			continue
 		}
+		db.pipeBusy.Store(true)
 		if stopped = db.commitBatch(batch); stopped != nil {
 			db.stopped.Store(true)
+		}
+		db.pipeBusy.Store(false)
+		if db.ck.waiting.Load() {
+			select {
+			case db.ck.turn <- struct{}{}: // the checkpointer's turn
+			default:
+			}
 		}
 		clear(batch) // let the committed transactions go
 	}

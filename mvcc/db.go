@@ -54,8 +54,9 @@ type DB struct {
 	// writeMu is held by the commit pipeline for each group and by the
 	// checkpointer for each step, from the start of the bbolt write
 	// transaction until the view is renewed: the two take turns.
-	writeMu sync.Mutex
-	stopped atomic.Bool // the pipeline stopped after a failure of unknown outcome
+	writeMu  sync.Mutex
+	stopped  atomic.Bool // the pipeline stopped after a failure of unknown outcome
+	pipeBusy atomic.Bool // the pipeline is committing a group
 
 	ckMu    sync.Mutex // guards ckErr and ckErrAt
 	ckErr   error      // the last checkpoint failure
