@@ -72,9 +72,9 @@ const (
 	stepEntries = 4096
 )
 
-// logState is what is known of the log since the last checkpoint: the
-// pipeline adds what each group appends, checkpoint steps take away what
-// they apply.
+// logState is what the log holds: the pipeline adds what each group
+// appends, checkpoint steps take away what they apply, both under
+// writeMu, so records is 0 exactly when the log is empty (after Open).
 type logState struct {
 	records, bytes atomic.Int64
 }
@@ -245,6 +245,12 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 				keys, entries = 2*keys, 2*entries
 			}
 		}
+		if !whole && db.logged.records.Load() == 0 {
+			// Nothing logged since Open: no step (a step that finds
+			// nothing rolls back, and bbolt's rollback walks every page
+			// allocated since Open).
+			return nil
+		}
 		if !whole && !db.yieldToCommits() {
 			return ErrClosed
 		}
@@ -288,8 +294,9 @@ func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err e
 	if db.oracle != nil {
 		db.oracle.SetApplied(st.applied)
 	}
+	// (Open's replay applies writes it never counted.)
 	if db.logged.records.Add(-st.entries) < 0 {
-		db.logged.records.Store(0) // writes a crash left in the log
+		db.logged.records.Store(0)
 	}
 	if db.logged.bytes.Add(-st.bytes) < 0 {
 		db.logged.bytes.Store(0)

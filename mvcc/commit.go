@@ -242,6 +242,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		})
 	})
 	db.renewView()
+	due := false // the log is large enough for a checkpoint
 	if err == nil {
 		last := ok[len(ok)-1].ts
 		db.keys.Add(keys)
@@ -250,17 +251,19 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 			db.applied.Store(last)
 			db.index.SetApplied(last)
 			db.oracle.SetApplied(last)
+		} else {
+			// Under writeMu: a checkpoint step that takes these writes
+			// out of the log comes after.
+			r, b := db.logged.records.Add(int64(len(entries))), db.logged.bytes.Add(logged)
+			due = r >= checkpointRecords || b >= int64(db.opts.CheckpointBytes)
 		}
 	}
 	db.writeMu.Unlock()
 	switch {
 	case err == nil:
 		db.stats.batches.Add(1)
-		if !direct {
-			r, b := db.logged.records.Add(int64(len(entries))), db.logged.bytes.Add(logged)
-			if r >= checkpointRecords || b >= int64(db.opts.CheckpointBytes) {
-				db.kickCheckpoint()
-			}
+		if due {
+			db.kickCheckpoint()
 		}
 		if db.index.Versions() >= db.vac.kickAt {
 			db.vac.gc.Kick()
