@@ -31,13 +31,19 @@ import (
 // No commit waits for a pass. bbolt has one writer at a time, so a pass
 // is cut into steps, each one bbolt transaction that the commit groups
 // alternate with: a step takes the oldest writes of the log, up to
-// stepKeys distinct keys (or stepEntries writes), always whole
+// a number of distinct keys (or stepEntries writes), always whole
 // transactions, applies the newest write of each of those keys to the
 // data bucket in key order, deletes those writes from the log and moves
-// "applied" to the last commit it took. A commit arriving during a step
-// waits for that step alone, about as long as a group commit takes. When
-// commits outrun the checkpointer and the log grows past twice its
-// threshold, steps grow with it, so memory stays bounded.
+// "applied" to the last commit it took. A step and a group take turns
+// (yieldToCommits), so a commit arriving during a step waits for that
+// step alone. Steps are sized to take about as long as a group commit:
+// the step's key count doubles after a step that took less than the
+// recent groups' average, and halves after one that took more than
+// twice it (from minStepKeys to maxStepKeys). Random keys over a large
+// B+tree then go a few dozen at a time (a page each); keys written in
+// order, which share pages, go thousands at a time, and the pass costs
+// few fsyncs. When commits outrun the checkpointer and the log grows
+// past twice its threshold, steps grow with it, so memory stays bounded.
 //
 // Every step keeps the file's invariants, so a crash between or inside
 // steps is a crash between two checkpoints: the data bucket holds every
@@ -63,12 +69,12 @@ import (
 // most the log's worth of values beyond what open snapshots need.
 const checkpointRecords = 16 << 10
 
-// A checkpoint step applies at most stepKeys distinct keys and stepEntries
-// logged writes (but always at least one whole transaction): a random key
-// costs the step a page, so stepKeys keys cost about what a commit group
-// of a few dozen transactions does.
+// A checkpoint step applies from minStepKeys to maxStepKeys distinct keys
+// (the checkpointer adapts it, see above) and at most stepEntries logged
+// writes, but always at least one whole transaction.
 const (
-	stepKeys    = 64
+	minStepKeys = 32
+	maxStepKeys = 4096
 	stepEntries = 4096
 )
 
@@ -93,6 +99,9 @@ type checkpointer struct {
 	// commits are queued, before it takes the writer (yieldToCommits).
 	waiting atomic.Bool   // the checkpointer waits for a turn
 	turn    chan struct{} // the pipeline gives it one (capacity 1)
+
+	stepKeys  int          // keys of the next step; the checkpointer's
+	groupTime atomic.Int64 // moving average of a group's bbolt transaction, ns
 }
 
 // checkpointReq asks for every commit published before it to be applied.
@@ -107,6 +116,7 @@ func (db *DB) startCheckpointer() {
 	db.ck.reqs = make(chan *checkpointReq)
 	db.ck.done = make(chan struct{})
 	db.ck.turn = make(chan struct{}, 1)
+	db.ck.stepKeys = minStepKeys
 	go db.runCheckpointer()
 }
 
@@ -235,7 +245,7 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 				return fmt.Errorf("%w: %w", ErrClosed, errCommitsStopped)
 			}
 		}
-		keys, entries := stepKeys, stepEntries
+		keys, entries := db.ck.stepKeys, stepEntries
 		if whole {
 			keys, entries = 1<<62, 1<<62
 		} else {
@@ -254,14 +264,41 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 		if !whole && !db.yieldToCommits() {
 			return ErrClosed
 		}
+		t := time.Now()
 		more, err := db.checkpointStep(target, keys, entries)
 		if err != nil || !more {
 			return err
+		}
+		if !whole {
+			db.sizeSteps(time.Since(t))
 		}
 		if db.ck.afterStep != nil && !whole {
 			db.ck.afterStep()
 		}
 	}
+}
+
+// sizeSteps adapts the size of the next step to how long the last one
+// took, against the recent groups' average.
+func (db *DB) sizeSteps(took time.Duration) {
+	group := time.Duration(db.ck.groupTime.Load())
+	switch {
+	case group == 0:
+	case took < group && db.ck.stepKeys < maxStepKeys:
+		db.ck.stepKeys *= 2
+	case took > 2*group && db.ck.stepKeys > minStepKeys:
+		db.ck.stepKeys /= 2
+	}
+}
+
+// noteGroupTime folds one group's bbolt transaction into the average that
+// sizes checkpoint steps.
+func (db *DB) noteGroupTime(d time.Duration) {
+	old := db.ck.groupTime.Load()
+	if old == 0 {
+		old = int64(d)
+	}
+	db.ck.groupTime.Store(old - old/8 + int64(d)/8)
 }
 
 // checkpointStep applies one step of the log (see above) in one bbolt

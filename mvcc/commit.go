@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -184,6 +185,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	revs := make([]byte, 0, n*revSize) // bbolt keeps the slices given to Put until the commit
 	direct := false                    // the group goes to the data bucket, not the log
 	db.writeMu.Lock()
+	start := time.Now()
 	err := db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
 			log := btx.Bucket(logBucket)
@@ -244,6 +246,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	db.renewView()
 	due := false // the log is large enough for a checkpoint
 	if err == nil {
+		db.noteGroupTime(time.Since(start))
 		last := ok[len(ok)-1].ts
 		db.keys.Add(keys)
 		db.oracle.Publish(last)

@@ -80,7 +80,7 @@ func TestCommitsRunDuringCheckpoint(t *testing.T) {
 	db, err := Open(filepath.Join(t.TempDir(), "ck.db"), &Options{NoSync: true, NoAutovacuum: true})
 	require.NoError(t, err)
 	defer db.Close()
-	const keys = 4 * stepKeys
+	const keys = 4 * minStepKeys
 	tx, err := db.Begin(Snapshot)
 	require.NoError(t, err)
 	for i := range keys {
