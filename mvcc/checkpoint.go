@@ -73,7 +73,7 @@ const checkpointRecords = 16 << 10
 // (the checkpointer adapts it, see above) and at most stepEntries logged
 // writes, but always at least one whole transaction.
 const (
-	minStepKeys = 32
+	minStepKeys = 8
 	maxStepKeys = 4096
 	stepEntries = 4096
 )
