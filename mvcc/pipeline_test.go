@@ -165,7 +165,7 @@ func TestLargeGroupWritesData(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "2", string(v))
 	require.NoError(t, old.Rollback())
-	assert.Equal(t, "", faultGet(t, db, "small"))
+	assert.Empty(t, faultGet(t, db, "small"))
 	_, err = db.Vacuum(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, db.Stats().MemVersions)
@@ -176,6 +176,6 @@ func TestLargeGroupWritesData(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, keys, db.Stats().Keys)
 	assert.Equal(t, "two", faultGet(t, db, "big0262")[:3])
-	assert.Equal(t, "", faultGet(t, db, "small"))
+	assert.Empty(t, faultGet(t, db, "small"))
 	require.NoError(t, db.check())
 }
