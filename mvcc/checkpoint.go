@@ -415,6 +415,42 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 	return st, nil
 }
 
+// writeGroup writes a group's writes (one per key, in key order) into the
+// data bucket, as writeData does, for a group that goes there directly:
+// keys is the key count after it, as memory knows it, and no record is
+// read first (the committers read every key's record, with its
+// neighbours' checks, for their before-images, so damage around one was
+// already reported).
+func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64) error {
+	meta, data := btx.Bucket(metaBucket), btx.Bucket(dataBucket)
+	data.FillPercent = 0.9
+	size := 0
+	for _, w := range writes {
+		size += recordHeader + len(w.value)
+	}
+	buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
+	for _, w := range writes {
+		var err error
+		if w.tombstone {
+			err = data.Delete(w.key) // nothing to do for a key absent
+		} else {
+			s := len(buf)
+			buf = appendRecord(buf, w.key, w.value, w.ts)
+			err = data.Put(w.key, buf[s:len(buf):len(buf)])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], last)
+	binary.BigEndian.PutUint64(b[8:], uint64(keys))
+	if err := meta.Put(appliedKey, b[:8]); err != nil {
+		return err
+	}
+	return meta.Put(keysKey, b[8:])
+}
+
 // writeData writes writes (one per key, in key order) into the data
 // bucket, updates the key count, and moves "applied" to last: the caller
 // vouches that every commit up to last is then in the data bucket.

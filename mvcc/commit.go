@@ -54,7 +54,8 @@ type commitReq struct {
 
 	// Prepared by the committer (prepareCommit):
 	befores []*index.Version // the data's version of each key (nil: absent)
-	logged  []byte           // the writes' log records, back to back
+	size    int              // the most the log records take
+	logged  []byte           // the writes' log records, back to back (nil: not yet encoded)
 	ends    []int            // ends[i]: where write i's record ends in logged
 
 	ts   uint64 // commit timestamp, set by the pipeline on success
@@ -77,19 +78,28 @@ type commitReq struct {
 // the index when the pipeline installs: it could be let go only at a
 // horizon at or below this transaction's, older than that commit.
 func (db *DB) prepareCommit(r *commitReq) error {
-	size := 0
+	r.size = 0
 	for _, w := range r.writes {
-		size += 5 + binary.MaxVarintLen32 + len(w.key) + len(w.value)
+		r.size += 5 + binary.MaxVarintLen32 + len(w.key) + len(w.value)
 	}
-	r.logged = make([]byte, 0, size)
+	if r.size < directBytes {
+		// A transaction this large most likely goes to the data bucket
+		// (directBytes): the pipeline encodes it if it must log it.
+		r.encode()
+	}
+	var err error
+	r.befores, err = db.readBefores(r.writes)
+	return err
+}
+
+// encode fills r.logged and r.ends with r's log records.
+func (r *commitReq) encode() {
+	r.logged = make([]byte, 0, r.size)
 	r.ends = make([]int, len(r.writes))
 	for i, w := range r.writes {
 		r.logged = appendLogged(r.logged, w.key, w.value, w.tombstone)
 		r.ends[i] = len(r.logged)
 	}
-	var err error
-	r.befores, err = db.readBefores(r.writes)
-	return err
 }
 
 func (db *DB) runCommits() {
@@ -180,7 +190,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	n, size := 0, 0
 	for _, r := range batch {
 		n += len(r.writes)
-		size += len(r.logged)
+		size += r.size
 	}
 	revs := make([]byte, 0, n*revSize) // bbolt keeps the slices given to Put until the commit
 	direct := false                    // the group goes to the data bucket, not the log
@@ -213,6 +223,9 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 				if direct {
 					continue
 				}
+				if r.logged == nil {
+					r.encode()
+				}
 				s := 0
 				for i, e := range r.ends {
 					k := len(revs)
@@ -228,7 +241,9 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 				return errNothingToCommit
 			}
 			if direct {
-				if err := writeData(btx, groupWrites(ok), ok[len(ok)-1].ts); err != nil {
+				// The log is empty: the data bucket holds every commit
+				// before the group, so its key count is memory's.
+				if err := writeGroup(btx, groupWrites(ok), ok[len(ok)-1].ts, db.keys.Load()+keys); err != nil {
 					return err
 				}
 			}
