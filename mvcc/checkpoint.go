@@ -38,8 +38,9 @@ import (
 // (yieldToCommits), so a commit arriving during a step waits for that
 // step alone. Steps are sized to take about as long as a group commit:
 // the step's key count doubles after a step that took less than the
-// recent groups' average, and halves after one that took more than
-// twice it (from minStepKeys to maxStepKeys). Random keys over a large
+// recent groups' average (or during which no group came), and halves
+// after one that took more than twice it (from minStepKeys to
+// maxStepKeys). Random keys over a large
 // B+tree then go a few dozen at a time (a page each); keys written in
 // order, which share pages, go thousands at a time, and the pass costs
 // few fsyncs. When commits outrun the checkpointer and the log grows
@@ -100,8 +101,9 @@ type checkpointer struct {
 	waiting atomic.Bool   // the checkpointer waits for a turn
 	turn    chan struct{} // the pipeline gives it one (capacity 1)
 
-	stepKeys  int          // keys of the next step; the checkpointer's
-	groupTime atomic.Int64 // moving average of a group's bbolt transaction, ns
+	stepKeys  int           // keys of the next step; the checkpointer's
+	groupTime atomic.Int64  // moving average of a group's bbolt transaction, ns
+	groups    atomic.Uint64 // groups committed
 }
 
 // checkpointReq asks for every commit published before it to be applied.
@@ -264,13 +266,13 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 		if !whole && !db.yieldToCommits() {
 			return ErrClosed
 		}
-		t := time.Now()
+		t, groups := time.Now(), db.ck.groups.Load()
 		more, err := db.checkpointStep(target, keys, entries)
 		if err != nil || !more {
 			return err
 		}
 		if !whole {
-			db.sizeSteps(time.Since(t))
+			db.sizeSteps(time.Since(t), db.ck.groups.Load() == groups)
 		}
 		if db.ck.afterStep != nil && !whole {
 			db.ck.afterStep()
@@ -279,10 +281,13 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 }
 
 // sizeSteps adapts the size of the next step to how long the last one
-// took, against the recent groups' average.
-func (db *DB) sizeSteps(took time.Duration) {
+// took, against the recent groups' average; idle says no group committed
+// meanwhile (nobody waits: larger steps cost fewer fsyncs).
+func (db *DB) sizeSteps(took time.Duration, idle bool) {
 	group := time.Duration(db.ck.groupTime.Load())
 	switch {
+	case idle && db.ck.stepKeys < maxStepKeys:
+		db.ck.stepKeys *= 2
 	case group == 0:
 	case took < group && db.ck.stepKeys < maxStepKeys:
 		db.ck.stepKeys *= 2
@@ -299,6 +304,7 @@ func (db *DB) noteGroupTime(d time.Duration) {
 		old = int64(d)
 	}
 	db.ck.groupTime.Store(old - old/8 + int64(d)/8)
+	db.ck.groups.Add(1)
 }
 
 // checkpointStep applies one step of the log (see above) in one bbolt
