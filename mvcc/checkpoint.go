@@ -2,7 +2,6 @@ package mvcc
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -112,13 +111,18 @@ type checkpointReq struct {
 	done chan struct{}
 }
 
-// startCheckpointer starts the background checkpointer; Close stops it.
+// startCheckpointer starts the background checkpointer (none for a
+// read-only DB); Close stops it.
 func (db *DB) startCheckpointer() {
 	db.ck.kick = make(chan struct{}, 1)
 	db.ck.reqs = make(chan *checkpointReq)
 	db.ck.done = make(chan struct{})
 	db.ck.turn = make(chan struct{}, 1)
 	db.ck.stepKeys = minStepKeys
+	if db.opts.ReadOnly {
+		close(db.ck.done) // nothing to write
+		return
+	}
 	go db.runCheckpointer()
 }
 
@@ -448,13 +452,10 @@ func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64) error
 			return err
 		}
 	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], last)
-	binary.BigEndian.PutUint64(b[8:], uint64(keys))
-	if err := meta.Put(appliedKey, b[:8]); err != nil {
+	if err := putMeta(meta, appliedKey, last); err != nil {
 		return err
 	}
-	return meta.Put(keysKey, b[8:])
+	return putMeta(meta, keysKey, uint64(keys))
 }
 
 // writeData writes writes (one per key, in key order) into the data
@@ -465,7 +466,11 @@ func writeData(btx *bolt.Tx, writes []dataWrite, last uint64) error {
 	// Keys arrive in key order: pack the pages they fill, leaving a little
 	// room for the keys later checkpoints insert between.
 	data.FillPercent = 0.9
-	keys := int64(binary.BigEndian.Uint64(meta.Get(keysKey)))
+	n, err := getMeta(meta, keysKey)
+	if err != nil {
+		return err
+	}
+	keys := int64(n)
 	size := 0
 	for _, w := range writes {
 		size += recordHeader + len(w.value)
@@ -496,11 +501,8 @@ func writeData(btx *bolt.Tx, writes []dataWrite, last uint64) error {
 			return err
 		}
 	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], last)
-	binary.BigEndian.PutUint64(b[8:], uint64(keys))
-	if err := meta.Put(appliedKey, b[:8]); err != nil {
+	if err := putMeta(meta, appliedKey, last); err != nil {
 		return err
 	}
-	return meta.Put(keysKey, b[8:])
+	return putMeta(meta, keysKey, uint64(keys))
 }

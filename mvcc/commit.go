@@ -247,9 +247,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 					return err
 				}
 			}
-			var b [8]byte
-			binary.BigEndian.PutUint64(b[:], ok[len(ok)-1].ts)
-			if err := btx.Bucket(metaBucket).Put(tsKey, b[:]); err != nil {
+			if err := putMeta(btx.Bucket(metaBucket), tsKey, ok[len(ok)-1].ts); err != nil {
 				return err
 			}
 			// bbolt's commit may remap the file, which waits for every read
