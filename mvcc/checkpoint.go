@@ -39,11 +39,11 @@ import (
 // the step's key count doubles after a step that took less than the
 // recent groups' average (or during which no group came), and halves
 // after one that took more than twice it (from minStepKeys to
-// maxStepKeys). Random keys over a large
-// B+tree then go a few dozen at a time (a page each); keys written in
-// order, which share pages, go thousands at a time, and the pass costs
-// few fsyncs. When commits outrun the checkpointer and the log grows
-// past twice its threshold, steps grow with it, so memory stays bounded.
+// maxStepKeys). Random keys over a large B+tree then go a few dozen at a
+// time (a page each); keys written in order, which share pages, go
+// thousands at a time, and the pass costs few fsyncs. When commits
+// outrun the checkpointer and the log grows past twice its threshold,
+// steps grow with it, so memory stays bounded.
 //
 // Every step keeps the file's invariants, so a crash between or inside
 // steps is a crash between two checkpoints: the data bucket holds every
@@ -52,9 +52,11 @@ import (
 // way, before anything else: the log is bounded, so Open is too.
 //
 // The log stays one bucket for the life of the file: a step deletes the
-// writes it applied, and bbolt reuses the freed pages for the next ones.
-// (Dropping and creating the bucket at each checkpoint instead grew
-// bbolt's in-memory freelist with the data.)
+// writes it applied, and bbolt reuses the freed pages for the next ones;
+// no bucket is dropped and created again at each checkpoint. (bbolt's
+// in-memory freelist still grows with the pages written since Open: it
+// records which transaction allocated every page still in use, for
+// rollbacks, until the page is freed or the file reopened.)
 //
 // Until a version is applied the index holds it with its value, and vacuum
 // lets it go only once it is (index.SetApplied; DB.Vacuum first asks for
