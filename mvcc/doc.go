@@ -45,9 +45,9 @@
 // timestamp); no transaction is open, and memory holds nothing.
 //
 //	T1 begins (snapshot 5).
-//	T2 puts a=2 and deletes b; it commits at 6. Inside the commit's bbolt
-//	    transaction the pipeline reads the data's a=1@5 and b=1@5 (the
-//	    before-images), installs in memory
+//	T2 puts a=2 and deletes b; it commits at 6. Before it queues, it reads
+//	    the data's a=1@5 and b=1@5 (the before-images); inside the group's
+//	    bbolt transaction the pipeline installs in memory
 //	        a: [1@5] [2@6]
 //	        b: [1@5] [tombstone@6]
 //	    then appends "put a=2, delete b at 6" to the log, commits the bbolt
