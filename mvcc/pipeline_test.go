@@ -179,3 +179,35 @@ func TestLargeGroupWritesData(t *testing.T) {
 	assert.Empty(t, faultGet(t, db, "small"))
 	require.NoError(t, db.check())
 }
+
+// TestCheckpointKeepsTheLogBucket: checkpoints delete the writes they
+// apply from the log bucket, which stays the same bucket for the life of
+// the file (a mark set on it survives them), and bbolt reuses the pages
+// they free: round after round of commits and checkpoints, the file does
+// not grow and bbolt's free pages stay few.
+func TestCheckpointKeepsTheLogBucket(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "log.db"), &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	defer db.Close()
+	const mark = 0x5eed
+	db.writeMu.Lock()
+	require.NoError(t, db.bolt.Update(func(btx *bolt.Tx) error { return btx.Bucket(logBucket).SetSequence(mark) }))
+	db.writeMu.Unlock()
+	val := string(make([]byte, 100))
+	var sizes []int64
+	for r := range 12 {
+		for i := range 300 {
+			require.NoError(t, faultPut(db, fmt.Sprintf("k%05d", (r*300+i)%2000), val))
+		}
+		require.NoError(t, db.requestCheckpoint())
+		sizes = append(sizes, fileSize(db.path))
+	}
+	require.NoError(t, db.bolt.View(func(btx *bolt.Tx) error {
+		assert.Equal(t, uint64(mark), btx.Bucket(logBucket).Sequence(), "the same log bucket")
+		assert.Zero(t, btx.Bucket(logBucket).Stats().KeyN, "the checkpoints emptied it")
+		return nil
+	}))
+	assert.Equal(t, sizes[3], sizes[len(sizes)-1], "the file stopped growing: %v", sizes)
+	assert.Less(t, db.bolt.Stats().FreePageN, 64)
+	require.NoError(t, db.check())
+}
