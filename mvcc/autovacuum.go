@@ -34,13 +34,21 @@ func (db *DB) vacuumConfig() gc.Config {
 	o := db.opts
 	return gc.Config{
 		// What the log holds must reach the data bucket before memory can
-		// let it go (see checkpoint.go).
-		Prepare:    func(context.Context) error { return db.requestCheckpoint() },
-		DueHorizon: db.oracle.Horizon,
-		BatchSize:  o.VacuumBatchSize,
-		Pause:      o.VacuumPause,
-		Policy:     gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
-		Interval:   o.AutovacuumInterval,
+		// let it go (see checkpoint.go). DB.Vacuum gives back everything
+		// now, so it has the checkpointer apply the whole log first;
+		// autovacuum takes what the checkpointer, running on its own
+		// schedule, has applied (it kicks autovacuum after each pass), so
+		// that it never forces a checkpoint of a few hundred writes.
+		Prepare: func(ctx context.Context) error {
+			if ctx.Value(manualVacuum{}) == nil {
+				return nil
+			}
+			return db.requestCheckpoint()
+		},
+		BatchSize: o.VacuumBatchSize,
+		Pause:     o.VacuumPause,
+		Policy:    gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
+		Interval:  o.AutovacuumInterval,
 		OnError: func(err error, auto bool) {
 			if o.Logger != nil {
 				o.Logger.Error("mvkv: vacuum failed", "path", db.path, "auto", auto, "err", err)
@@ -75,6 +83,9 @@ func (db *DB) stopVacuum() {
 	db.vac.stopped = true
 	db.vac.gate.Unlock()
 }
+
+// manualVacuum marks the context of a DB.Vacuum pass.
+type manualVacuum struct{}
 
 // pruneHorizon is the gc.Horizon of a DB: the snapshot horizon, capped at
 // the oldest applied mark a reader may rely on (see checkpoint.go).

@@ -125,6 +125,7 @@ func Open(path string, opts *Options) (*DB, error) {
 		go db.runCommits()
 	}
 	db.startVacuum()
+	db.startCheckpointer()
 	return db, nil
 }
 
@@ -219,7 +220,7 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		}
 	case replay:
 		// A crash left writes in the log: apply them before anything else.
-		if err := db.checkpoint(); err != nil {
+		if err := db.checkpointPass(^uint64(0), true); err != nil {
 			return 0, err
 		}
 		err = db.guard(func() error {

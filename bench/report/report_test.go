@@ -181,3 +181,36 @@ func TestChartsSayWhatTheTableSays(t *testing.T) {
 		assert.Contains(t, contention, hot, "a tick at each swept hot-key count")
 	}
 }
+
+// TestTimelineChart: runs of five seconds or more get a chart of each
+// second's p99, one line per engine and level; shorter ones none.
+func TestTimelineChart(t *testing.T) {
+	var rs []runner.Result
+	for _, level := range []string{"snapshot", "serializable"} {
+		r := runner.Result{Engine: "mvkv", Workload: "put", Level: level, Threads: 16, Round: 1,
+			Ops: 600, Elapsed: 6 * time.Second, Throughput: 100, Latency: runner.Latency{P50: time.Millisecond, P99: 3 * time.Millisecond}}
+		for sec := range 6 {
+			r.Timeline = append(r.Timeline, runner.Window{Second: sec, Ops: 100, P50: time.Millisecond, P99: time.Duration(sec+2) * time.Millisecond})
+		}
+		rs = append(rs, r)
+	}
+	short := rs[0]
+	short.Workload, short.Timeline = "bank", short.Timeline[:2]
+	rs = append(rs, short)
+	charts, err := report.Charts(report.New(report.NewMeta(nil, nil), rs))
+	require.NoError(t, err)
+	var names []string
+	for _, c := range charts {
+		names = append(names, c.Name)
+	}
+	assert.Contains(t, names, "timeline-p99-put-t16")
+	assert.NotContains(t, names, "timeline-p99-bank-t16")
+	for _, c := range charts {
+		if c.Name == "timeline-p99-put-t16" {
+			var b bytes.Buffer
+			require.NoError(t, c.Render(&b, "svg"))
+			assert.Contains(t, b.String(), "mvkv serializable")
+			assert.Contains(t, b.String(), "p99 latency (ms)")
+		}
+	}
+}

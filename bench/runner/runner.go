@@ -121,7 +121,7 @@ const (
 )
 
 // Nothing on an operation's path is shared between the goroutines but
-// reads of the phase: each goroutine keeps its own histogram and counts
+// reads of the phase and of the window's start: each goroutine keeps its own histogram and counts
 // (its tally, on cache lines of its own), merged at the end, so the
 // harness scales with cores as far as the no-op engine shows. Only a run
 // bounded by an operation count (Config.Ops) adds every operation to one
@@ -130,6 +130,7 @@ type runner struct {
 	cfg     Config
 	e       engine.Engine
 	phase   atomic.Int32
+	start   atomic.Int64 // when the measured window began, in Unix nanoseconds (written before it)
 	ops     atomic.Int64 // operations recorded, with Config.Ops only
 	peak    atomic.Int64 // versions held, highest sample
 	tallies []*tally
@@ -140,6 +141,7 @@ type tally struct {
 	_                       [64]byte // keeps done off a neighbour's cache line
 	done                    atomic.Int64
 	hist                    *hdrhistogram.Histogram
+	windows                 []*hdrhistogram.Histogram // one per second of the window
 	ops                     map[string]int64
 	aborts                  map[string]int64
 	attempts, retried, gave int64
@@ -169,6 +171,7 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		// that every one counts (a long reader's first included).
 		runtime.ReadMemStats(&m0)
 		start = time.Now()
+		r.start.Store(start.UnixNano())
 		r.phase.Store(phaseMeasure)
 	}
 	tallies := make([]*tally, cfg.Threads)
@@ -229,6 +232,7 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		wait(cfg.Warmup, true)
 		runtime.ReadMemStats(&m0)
 		start = time.Now()
+		r.start.Store(start.UnixNano())
 		// With an operation bound, the workers may have ended the run
 		// already: the window opens only from the warm-up.
 		r.phase.CompareAndSwap(phaseWarmup, phaseMeasure)
@@ -242,8 +246,10 @@ func (r *runner) run(ctx context.Context, res *Result) {
 
 	all := newHistogram()
 	res.OpsByName, res.Aborts = map[string]int64{}, map[string]int64{}
+	windows := make([][]*hdrhistogram.Histogram, 0, len(tallies))
 	for _, t := range tallies {
 		all.Merge(t.hist)
+		windows = append(windows, t.windows)
 		for k, v := range t.ops {
 			res.OpsByName[k] += v
 			res.Ops += v
@@ -271,6 +277,7 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		res.AbortRate = float64(aborts) / float64(res.Attempts)
 	}
 	res.Latency = summarize(all)
+	res.Timeline = timeline(windows)
 	res.GCCycles = m1.NumGC - m0.NumGC
 	res.GCPause = time.Duration(m1.PauseTotalNs - m0.PauseTotalNs)
 	res.HeapAlloc = m1.HeapAlloc
@@ -338,6 +345,9 @@ func (r *runner) worker(ctx context.Context, w workload.Worker, t *tally) {
 			}
 			t.ops[op.Name]++
 			_ = t.hist.RecordValue(max(histMin, min(int64(lat), histMax)))
+			if sec := int((start.UnixNano() + int64(lat) - r.start.Load()) / int64(time.Second)); sec >= 0 {
+				t.windows = recordWindow(t.windows, sec, lat)
+			}
 			t.done.Store(t.done.Load() + 1) // this goroutine's alone
 			if r.cfg.Ops > 0 && r.ops.Add(1) >= r.cfg.Ops {
 				r.phase.Store(phaseStop)
