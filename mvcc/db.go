@@ -189,7 +189,9 @@ func (db *DB) Begin(level Level) (*Txn, error) {
 // as in database/sql: it bounds every lock wait (GetForUpdate's, a locking
 // transaction's reads and scans, and Commit's wait for the write locks of
 // its keys), and when it ends before the transaction does, the transaction
-// is rolled back: its locks are released at once, and its next call,
+// is rolled back: its locks are released at once (a transaction that
+// holds none, a read-only one say, is rolled back at its next call or
+// Rollback), and its next call,
 // Commit included, fails with an error matching ErrTxnDone and ctx's error
 // (context.Canceled or context.DeadlineExceeded). A ctx already done fails
 // at once. A Commit that has handed its writes to the group commit is not
@@ -230,11 +232,12 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		db.oracle.BeginSlot(tx.slot)
 	}
 	tx.readTS = tx.slot.TS()
-	if ctx.Done() != nil {
-		tx.mu.Lock()
-		tx.stopCtx = context.AfterFunc(ctx, tx.contextEnded)
-		tx.mu.Unlock()
-	}
+	// A context that can end is watched by a callback only once the
+	// transaction holds locks (watchContext): registering one on every
+	// Begin would take the context's own mutex, which all transactions
+	// begun with one context share. Until then the end is noticed at the
+	// next call, with one atomic load.
+	tx.ctxCanEnd = ctx.Done() != nil
 	return tx, nil
 }
 

@@ -55,6 +55,8 @@ type Txn struct {
 	// when ctx can never end. Set by BeginTx under mu before the
 	// transaction is returned.
 	stopCtx func() bool
+	// ctxCanEnd is set by BeginTx when ctx can end (ctx.Done() != nil).
+	ctxCanEnd bool
 }
 
 // Level returns the transaction's isolation level.
@@ -81,10 +83,11 @@ func (tx *Txn) usable() error {
 		}
 		return ErrTxnDone
 	}
-	if tx.stopCtx != nil {
-		// The context's end rolls the transaction back (contextEnded),
-		// but that runs on its own goroutine: a call made right after
-		// cancel() must not see the transaction still open.
+	if tx.ctxCanEnd {
+		// The context's end rolls the transaction back (contextEnded,
+		// once it holds locks), but that runs on its own goroutine, or
+		// not at all before: a call made right after cancel() must not
+		// see the transaction still open.
 		if err := tx.ctx.Err(); err != nil {
 			return tx.endByContext(err)
 		}
@@ -190,6 +193,7 @@ func (tx *Txn) end(committed bool) {
 // wait at once. Called with tx.mu held; returns with it held. Any error
 // has ended the transaction.
 func (tx *Txn) lockKey(key []byte, mode txn.LockMode) error {
+	tx.watchContext()
 	tx.takesLocks()
 	w, err := tx.db.locks.Lock(tx.id, key, mode)
 	return tx.lockWait(w, err, "the lock on key "+quoteKey(key), key)
@@ -197,6 +201,7 @@ func (tx *Txn) lockKey(key []byte, mode txn.LockMode) error {
 
 // lockRange takes a shared range lock on [start, end), like lockKey.
 func (tx *Txn) lockRange(start, end []byte) error {
+	tx.watchContext()
 	tx.takesLocks()
 	w, err := tx.db.locks.LockRange(tx.id, start, end)
 	return tx.lockWait(w, err, "the range lock on ["+quoteKey(start)+", "+quoteKey(end)+")", nil)
@@ -209,6 +214,15 @@ func (tx *Txn) takesLocks() {
 		tx.id = tx.db.txnIDs.Add(1)
 	}
 	tx.locks = true
+}
+
+// watchContext makes the end of the transaction's context roll it back at
+// once (contextEnded), so that the locks it is about to take are not kept
+// past that end. Called with tx.mu held, before a lock is taken.
+func (tx *Txn) watchContext() {
+	if tx.ctxCanEnd && tx.stopCtx == nil {
+		tx.stopCtx = context.AfterFunc(tx.ctx, tx.contextEnded)
+	}
 }
 
 func (tx *Txn) lockWait(w *txn.LockWait, err error, what string, key []byte) error {
