@@ -34,8 +34,11 @@ func (db *DB) vacuumConfig() gc.Config {
 	o := db.opts
 	return gc.Config{
 		// What the log holds must reach the data bucket before memory can
-		// let it go (see checkpoint.go).
-		Prepare:    func(context.Context) error { return db.requestCheckpoint() },
+		// let it go (see checkpoint.go); the version store on disk is
+		// vacuumed then too (spill.go).
+		Prepare: func(context.Context) error {
+			return db.submit(&commitReq{checkpoint: true, vacuumDisk: true, done: make(chan struct{})})
+		},
 		DueHorizon: db.oracle.Horizon,
 		BatchSize:  o.VacuumBatchSize,
 		Pause:      o.VacuumPause,

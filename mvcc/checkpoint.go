@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mvkv/mvkv/index"
 )
 
 // The checkpoint: applying the log to the data bucket.
@@ -48,11 +50,22 @@ type logState struct {
 // transaction. Called by the pipeline between groups, and by Open and
 // Close when the pipeline is not running.
 func (db *DB) checkpoint() error {
-	var applied uint64
+	var (
+		applied uint64
+		hist    *vwriter // with HistoryRetention: the superseded versions go to the version store
+	)
 	err := db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
 			var err error
-			applied, err = applyLog(btx)
+			if db.opts.HistoryRetention > 0 {
+				if hist, err = newVWriter(btx); err != nil {
+					return err
+				}
+			}
+			applied, err = applyLog(btx, hist)
+			if err == nil && hist != nil {
+				err = hist.flush(&db.vs)
+			}
 			if err == nil {
 				db.retireView()
 			}
@@ -62,6 +75,9 @@ func (db *DB) checkpoint() error {
 	db.renewView()
 	if err != nil {
 		return fmt.Errorf("mvkv: checkpoint %s: %w", db.path, err)
+	}
+	if hist != nil {
+		hist.done(&db.vs)
 	}
 	if applied > 0 {
 		// The new view, which holds the applied data, is in place: from
@@ -76,23 +92,28 @@ func (db *DB) checkpoint() error {
 	return nil
 }
 
+// logged is a write read back from the log.
+type logged struct {
+	key, value []byte
+	ts         uint64
+	tombstone  bool
+}
+
 // applyLog moves every logged write into the data bucket, empties the log
 // and records what it applied. It returns the last commit applied (0 when
-// the log was empty).
-func applyLog(btx *bolt.Tx) (last uint64, err error) {
+// the log was empty). With hist, every version the data bucket loses
+// (the one it held, the log's writes it never holds) goes to the version
+// store, and a delete leaves its tombstone there (history.go).
+func applyLog(btx *bolt.Tx, hist *vwriter) (last uint64, err error) {
 	meta, data, log := btx.Bucket(metaBucket), btx.Bucket(dataBucket), btx.Bucket(logBucket)
 	// Keys arrive in key order: pack the pages they fill, leaving a little
 	// room for the keys later checkpoints insert between.
 	data.FillPercent = 0.9
-	type logged struct {
-		key, value []byte
-		ts         uint64
-		tombstone  bool
-	}
 	// The newest write of each key, with copies of keys and values: the
 	// mapping they live in may move when this transaction grows the file.
 	newest := make(map[string]int)
 	var writes []logged
+	older := make(map[string][]logged) // with hist: the writes a later one superseded, per key
 	c := log.Cursor()
 	for rev, b := c.First(); rev != nil; rev, b = c.Next() {
 		ts, key, value, tomb, err := decodeLogged(rev, b)
@@ -105,6 +126,9 @@ func applyLog(btx *bolt.Tx) (last uint64, err error) {
 		last = ts
 		w := logged{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
 		if i, ok := newest[string(key)]; ok {
+			if hist != nil {
+				older[string(key)] = append(older[string(key)], writes[i])
+			}
 			writes[i] = w
 			continue
 		}
@@ -129,6 +153,11 @@ func applyLog(btx *bolt.Tx) (last uint64, err error) {
 			return 0, err
 		}
 		present := rec != nil
+		if hist != nil {
+			if err := historyOf(hist, w.key, rec, older[string(w.key)], w.ts, w.tombstone); err != nil {
+				return 0, err
+			}
+		}
 		switch {
 		case w.tombstone && present:
 			err = data.Delete(w.key)
@@ -160,4 +189,33 @@ func applyLog(btx *bolt.Tx) (last uint64, err error) {
 		return 0, err
 	}
 	return last, meta.Put(keysKey, b[8:])
+}
+
+// historyOf writes to the version store what a checkpoint supersedes of
+// key: the data bucket's record (rec, nil when absent), then the log's
+// earlier writes, each until the next; and the newest write when it is a
+// delete, so that a read as of a time after it finds the tombstone, not a
+// version it deleted.
+func historyOf(w *vwriter, key, rec []byte, older []logged, ts uint64, tombstone bool) error {
+	var chain []index.Version
+	if rec != nil {
+		rts, val, err := decodeRecord(key, rec)
+		if err != nil {
+			return err
+		}
+		chain = append(chain, index.Version{TS: rts, Value: val})
+	}
+	for _, o := range older {
+		chain = append(chain, index.Version{TS: o.ts, Value: o.value, Tombstone: o.tombstone})
+	}
+	chain = append(chain, index.Version{TS: ts, Tombstone: tombstone})
+	for i, v := range chain[:len(chain)-1] {
+		if err := w.put(key, v, chain[i+1].TS); err != nil {
+			return err
+		}
+	}
+	if tombstone {
+		return w.put(key, chain[len(chain)-1], ts)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -35,8 +36,10 @@ type write struct {
 
 type commitReq struct {
 	// checkpoint asks the pipeline to apply the log (DB.Vacuum); such a
-	// request carries no transaction.
+	// request carries no transaction. vacuumDisk also has it vacuum the
+	// version store (spill.go) after.
 	checkpoint bool
+	vacuumDisk bool
 	tx         *Txn
 	writes     []write  // sorted by key
 	keys       [][]byte // the writes' keys, for SSI
@@ -85,11 +88,17 @@ func (db *DB) runCommits() {
 		}
 		if len(commits) > 0 {
 			stopped = db.commitBatch(commits)
+			if stopped == nil {
+				db.maybeSpill()
+			}
 		}
 		if len(checkpoints) > 0 {
 			var err error
 			if stopped == nil {
 				err = db.checkpoint()
+				if err == nil && slices.ContainsFunc(checkpoints, func(r *commitReq) bool { return r.vacuumDisk }) {
+					err = db.vacuumDisk()
+				}
 			} else {
 				err = fmt.Errorf("%w: %w (%w)", ErrClosed, errCommitsStopped, stopped)
 			}
@@ -149,6 +158,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		entries []index.Entry // versions installed, to take out if the group fails
 		keys    int64         // change in the number of live keys
 		logged  int64         // bytes appended to the log
+		stamp   int64         // the group's wall-clock time (history.go)
 	)
 	err := db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
@@ -196,6 +206,10 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 				return errNothingToCommit
 			}
 			logged = int64(len(buf))
+			var err error
+			if stamp, err = db.recordClock(btx, ok[0].ts, ok[len(ok)-1].ts); err != nil {
+				return err
+			}
 			var b [8]byte
 			binary.BigEndian.PutUint64(b[:], ok[len(ok)-1].ts)
 			if err := btx.Bucket(metaBucket).Put(tsKey, b[:]); err != nil {
@@ -213,6 +227,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		db.keys.Add(keys)
 		db.logged.records += int64(len(entries))
 		db.logged.bytes += logged
+		db.hist.lastCommit.Store(&clockMark{stamp: stamp, ts: ok[len(ok)-1].ts})
 		db.oracle.Publish(ok[len(ok)-1].ts)
 		db.stats.batches.Add(1)
 		if db.logged.records >= checkpointRecords || db.logged.bytes >= int64(db.opts.CheckpointBytes) {

@@ -24,8 +24,10 @@ import (
 // a transaction includes at least its mark. So:
 //
 //   - A key the index holds is answered by its chain: the version visible
-//     at ts, absent if none. (A visible version marked InFile would be the
-//     data's; the engine installs none today.)
+//     at ts, absent if none, unless the chain says its older versions went
+//     to the version bucket (spill.go): then that bucket answers. A
+//     visible version marked InFile is the data's (a spill let its value
+//     go from memory).
 //   - A key the index did not hold when it was asked has its newest
 //     version in every view the reader takes afterwards, at or below ts.
 //   - A view may also show a key newer than ts, or no key at all, for a
@@ -126,14 +128,31 @@ func getRecord(b *bolt.Bucket, key []byte, lc leafCheck) ([]byte, error) {
 // present false. newer lists the commit timestamps of key's versions above
 // ts, for SSI.
 func (db *DB) readAt(key []byte, ts uint64) (value []byte, present bool, newer []uint64, err error) {
+	return db.read(key, ts, false)
+}
+
+// read is readAt; hist says ts may be below the vacuum horizon (a
+// transaction as of a past time, history.go): then what neither memory
+// nor the data bucket shows at ts is in the version bucket.
+//
+// A visible version InFile is the data bucket's: a commit that superseded
+// it meanwhile gave memory its value back (index.Writer.Install), or, if
+// memory spilled it since, the version bucket holds it; the next attempt
+// finds it either way.
+func (db *DB) read(key []byte, ts uint64, hist bool) (value []byte, present bool, newer []uint64, err error) {
 	for attempt := 0; attempt < 3; attempt++ {
-		v, visible, held, nw := db.index.Lookup(key, ts)
+		it, held := db.index.LookupItem(key, ts)
+		v := it.Version
 		if held {
 			switch {
-			case !visible || v.Tombstone:
-				return nil, false, nw, nil
-			case !v.InFile:
-				return cloneValue(v.Value), true, nw, nil
+			case it.Visible && v.Tombstone:
+				return nil, false, it.Newer, nil
+			case it.Visible && !v.InFile:
+				return cloneValue(v.Value), true, it.Newer, nil
+			case !it.Visible && (it.Older || hist):
+				return db.readDisk(key, ts, it.Newer)
+			case !it.Visible:
+				return nil, false, it.Newer, nil
 			}
 		}
 		f, err := db.fileGet(key)
@@ -142,31 +161,55 @@ func (db *DB) readAt(key []byte, ts uint64) (value []byte, present bool, newer [
 		}
 		if held {
 			if f.present && f.ts == v.TS {
-				return f.value, true, nw, nil
+				return f.value, true, it.Newer, nil
 			}
-			continue // a newer commit: the index now holds v's value
+			continue // a newer commit: memory or the disk now holds v
 		}
 		if f.present && f.ts <= ts {
 			return f.value, true, nil, nil
 		}
 		// Absent, or newer than ts: ask the index again (see above).
-		v, visible, held, nw = db.index.Lookup(key, ts)
+		it, held = db.index.LookupItem(key, ts)
+		v = it.Version
 		if !held {
-			if !f.present {
+			switch {
+			case hist:
+				return db.readDisk(key, ts, nil)
+			case !f.present:
 				return nil, false, nil, nil
 			}
 			return nil, false, nil, fmt.Errorf("%w: key %s: the file holds a version at ts %d, newer than snapshot %d, that no snapshot was told of", ErrCorrupt, quoteKey(key), f.ts, ts)
 		}
 		switch {
-		case !visible || v.Tombstone:
-			return nil, false, nw, nil
-		case !v.InFile:
-			return cloneValue(v.Value), true, nw, nil
+		case it.Visible && v.Tombstone:
+			return nil, false, it.Newer, nil
+		case it.Visible && !v.InFile:
+			return cloneValue(v.Value), true, it.Newer, nil
+		case !it.Visible && (it.Older || hist):
+			return db.readDisk(key, ts, it.Newer)
+		case !it.Visible:
+			return nil, false, it.Newer, nil
 		case f.present && f.ts == v.TS:
-			return f.value, true, nw, nil
+			return f.value, true, it.Newer, nil
 		}
 	}
 	return nil, false, nil, fmt.Errorf("mvkv: key %s: no stable read after 3 attempts", quoteKey(key))
+}
+
+// readDisk reads key at ts from the version bucket, for a reader that
+// memory sent there; memNewer are the newer versions memory holds.
+func (db *DB) readDisk(key []byte, ts uint64, memNewer []uint64) ([]byte, bool, []uint64, error) {
+	d, err := db.diskRead(key, ts)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	newer := d.newer
+	for _, n := range memNewer {
+		if len(newer) == 0 || n > newer[len(newer)-1] {
+			newer = append(newer, n)
+		}
+	}
+	return d.value, d.present, newer, nil
 }
 
 // cloneValue copies a value for the caller; an empty value stays non-nil.
@@ -470,6 +513,14 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, fn func(st
 			item := storeItem{key: bytes.Clone(it.Key), newer: it.Newer}
 			inFile := i < n && bytes.Equal(fc.key(i), it.Key)
 			switch v := it.Version; {
+			case !it.Visible && it.Older:
+				val, ok, nw, err := db.readAt(it.Key, ts)
+				if err != nil {
+					ferr = err
+					stopped = true
+					return false
+				}
+				item.value, item.present, item.newer = val, ok, nw
 			case !it.Visible || v.Tombstone:
 			case !v.InFile:
 				item.value, item.present = cloneValue(v.Value), true

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mvkv/mvkv/txn"
 )
@@ -29,6 +30,8 @@ type Txn struct {
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
 	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
 	serRec   txn.SerTxn
+	asOf     bool         // reads as of a past time at readTS (history.go)
+	snapAt   atomic.Int64 // Unix ns when it took its snapshot, with MaxSnapshotAge (snapage.go)
 
 	done  atomic.Bool  // set once Commit, Rollback or a conflict ended it
 	ended atomic.Bool  // set once the registry, SSI and locks let go of it
@@ -73,6 +76,9 @@ func (tx *Txn) usable() error {
 	if tx.ser != nil && tx.ser.Doomed() {
 		return tx.fail(tx.serializationError(nil))
 	}
+	if tx.db.opts.MaxSnapshotAge > 0 {
+		return tx.checkAge(time.Now())
+	}
 	return nil
 }
 
@@ -104,7 +110,7 @@ func (tx *Txn) serializationError(key []byte) error {
 // snapshot, or for read committed the newest one (moving the horizon slot
 // forward with it).
 func (tx *Txn) snapshot() uint64 {
-	if tx.level != ReadCommitted {
+	if tx.level != ReadCommitted || tx.asOf {
 		return tx.readTS
 	}
 	ts := tx.db.oracle.Visible()
@@ -114,6 +120,7 @@ func (tx *Txn) snapshot() uint64 {
 	if tx.scans.Load() == 0 {
 		tx.slot.AdvanceApplied(tx.db.oracle.Applied())
 		tx.slot.Advance(ts)
+		tx.noteSnapshot()
 	}
 	return ts
 }
@@ -132,6 +139,10 @@ func (tx *Txn) end(committed bool) {
 		return
 	}
 	tx.db.oracle.End(tx.slot)
+	tx.db.ages.remove(tx)
+	if tx.asOf {
+		tx.db.endAsOf(tx)
+	}
 	if tx.ser != nil {
 		tx.db.ssi.End(tx.ser, committed, tx.db.oracle.Visible())
 	}
@@ -228,6 +239,7 @@ func (tx *Txn) latest() uint64 {
 	if tx.scans.Load() == 0 {
 		tx.slot.AdvanceApplied(tx.db.oracle.Applied())
 		tx.slot.Advance(ts)
+		tx.noteSnapshot()
 	}
 	return ts
 }
@@ -261,7 +273,7 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 		return cloneValue(w.value), nil
 	}
 	if tx.ser == nil {
-		v, ok, _, err := tx.db.readAt(key, tx.snapshot())
+		v, ok, _, err := tx.db.read(key, tx.snapshot(), tx.asOf)
 		if err == nil && !ok {
 			err = ErrNotFound
 		}

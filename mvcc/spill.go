@@ -1,0 +1,176 @@
+package mvcc
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Spilling and vacuuming the version store (versionstore.go).
+//
+// After each commit group, when the index's heap (index.Bytes) passes
+// Options.VersionMemoryLimit, the pipeline spills until it is back under
+// three quarters of it, in bbolt transactions of at most spillChunk
+// bytes: index.PlanSpill chooses the versions, the transaction writes
+// them, the new view is installed, and only then index.CompleteSpill
+// takes them out of memory, so a reader that misses them in memory finds
+// them in the view it takes next. Spilled records serve snapshots of this
+// process only, so their bbolt transaction is no more durable than any
+// other: a crash loses nothing anyone can read after a restart.
+//
+// What memory cannot give back: the versions not yet applied to the data
+// bucket (at most Options.CheckpointBytes, the log's), and one entry per
+// key written since the oldest snapshot began (a few hundred bytes with
+// the key; see index/memory.go).
+const (
+	spillChunk   = 4 << 20
+	spillMaxKeys = 4096
+)
+
+// memoryLimit is the heap the version store may use.
+func (o *Options) memoryLimit() int64 {
+	if o.VersionMemoryLimit <= 0 {
+		return 64 << 20
+	}
+	return o.VersionMemoryLimit
+}
+
+// maybeSpill spills while the index holds more than the limit. Called by
+// the pipeline between groups. A failure leaves the versions in memory
+// (nothing is lost, the heap stays over the limit) and is logged.
+func (db *DB) maybeSpill() {
+	limit := db.opts.memoryLimit()
+	if db.index.Bytes() <= limit {
+		return
+	}
+	low := limit * 3 / 4
+	// A full round over the keys ends the pass even when what memory
+	// holds cannot be spilled (versions not yet applied).
+	rounds := db.index.Len()/spillMaxKeys + 2
+	for range rounds {
+		excess := db.index.Bytes() - low
+		if excess <= 0 {
+			return
+		}
+		p := db.index.PlanSpill(min(excess, spillChunk), spillMaxKeys)
+		if len(p.Versions) == 0 {
+			db.index.CompleteSpill(p) // only values the file holds: nothing to write
+			continue
+		}
+		var w *vwriter
+		err := db.guard(func() error {
+			return db.files().update(func(btx *bolt.Tx) error {
+				var err error
+				if w, err = newVWriter(btx); err != nil {
+					return err
+				}
+				for _, sv := range p.Versions {
+					if err := w.put(sv.Key, sv.Version, sv.Until); err != nil {
+						return err
+					}
+				}
+				if err := w.flush(&db.vs); err != nil {
+					return err
+				}
+				db.retireView()
+				return nil
+			})
+		})
+		db.renewView()
+		if err != nil {
+			if db.opts.Logger != nil {
+				db.opts.Logger.Error("mvkv: spilling versions to disk failed", "path", db.path, "err", err)
+			}
+			return
+		}
+		w.done(&db.vs)
+		db.index.CompleteSpill(p)
+	}
+}
+
+// vacuumBatch bounds the records one bbolt transaction of the disk vacuum
+// removes.
+const vacuumDiskBatch = 10000
+
+// vacuumDisk removes the version records no snapshot, no retention and no
+// reader as of a past time needs: those the queue says were superseded at
+// or below the horizon. Called by the pipeline (a vacuum pass asks for
+// it, after the checkpoint).
+func (db *DB) vacuumDisk() error {
+	h := min(pruneHorizon{db.oracle}.Horizon(), db.historyHorizon(time.Now()))
+	for {
+		var (
+			w    *vwriter
+			more bool
+			none bool
+		)
+		err := db.guard(func() error {
+			return db.files().update(func(btx *bolt.Tx) error {
+				if btx.Bucket(vqueueBucket) == nil {
+					none = true
+					return nil
+				}
+				var err error
+				if w, err = newVWriter(btx); err != nil {
+					return err
+				}
+				c := w.queue.Cursor()
+				n := 0
+				var dead [][]byte
+				for qk, qv := c.First(); qk != nil; qk, qv = c.Next() {
+					if len(qk) < 18 || len(qv) != 4 || crc32.Checksum(qk, castagnoli) != binary.BigEndian.Uint32(qv) {
+						return fmt.Errorf("%w: version queue entry %x: checksum mismatch", ErrCorrupt, qk)
+					}
+					if binary.BigEndian.Uint64(qk) > h {
+						break
+					}
+					if n == vacuumDiskBatch {
+						more = true
+						break
+					}
+					n++
+					dead = append(dead, qk)
+				}
+				if n == 0 {
+					none = true
+					return nil
+				}
+				for _, qk := range dead {
+					vk := qk[8:]
+					if rec := w.versions.Get(vk); rec != nil {
+						w.count--
+						w.bytes -= int64(len(vk) + len(rec))
+						if err := w.versions.Delete(vk); err != nil {
+							return err
+						}
+					}
+					if err := w.queue.Delete(qk); err != nil {
+						return err
+					}
+				}
+				if err := db.trimClock(btx, h); err != nil {
+					return err
+				}
+				if err := w.flush(&db.vs); err != nil {
+					return err
+				}
+				db.retireView()
+				return nil
+			})
+		})
+		db.renewView()
+		if err != nil {
+			return fmt.Errorf("mvkv: vacuum of the version store %s: %w", db.path, err)
+		}
+		if none {
+			return nil
+		}
+		w.done(&db.vs)
+		if !more {
+			return nil
+		}
+	}
+}

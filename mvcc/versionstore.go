@@ -1,0 +1,259 @@
+package mvcc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mvkv/mvkv/index"
+)
+
+// The version store on disk.
+//
+// Memory holds the versions open snapshots need (package index) up to
+// Options.VersionMemoryLimit; past it, the pipeline spills the older
+// versions of the chains to the "versions" bucket of the same file, and
+// the snapshots that need them read them there (InnoDB's undo
+// tablespace, in a B+tree). With Options.HistoryRetention the checkpoint
+// also writes there every version it supersedes in the data bucket, so
+// that reads as of a past time find it, after a reopen too (history.go).
+//
+//	bucket "versions"  vkey(key, ts)          -> version record
+//	bucket "vqueue"    until, vkey(key, ts)   -> CRC-32C (4 bytes BE) of the bucket key
+//	bucket "mvkv"      vcount -> versions held on disk, bytes they take (8+8 bytes BE)
+//
+// vkey is the key escaped so that one key's records are contiguous and
+// keys keep their byte order (each 0x00 byte becomes 0x00 0xff, and 0x00
+// 0x00 ends the key), then the commit timestamp, 8 bytes BE. A version
+// record is: CRC-32C (4 bytes BE) of the bucket key followed by the rest,
+// flags (1 byte: bit 0 = tombstone), the value. As in the data bucket, a
+// damaged key, timestamp, flag or value reads as ErrCorrupt.
+//
+// "vqueue" orders the records by until, the commit timestamp of the
+// version that superseded each one: no snapshot at or after until reads
+// it. Vacuum consumes the queue's prefix up to the horizon (the oldest
+// snapshot, capped by the retention and by every reader as of a past
+// time) and deletes what it names: its cost is what it removes. A key's
+// older records go before its newer ones (until grows with ts), so a
+// reader between two batches never meets a stale version where a newer
+// one was removed.
+//
+// A record is never needed after a restart except as history: with no
+// retention, the first vacuum after Open removes every record (their
+// until is below any new snapshot).
+var (
+	versionsBucket = []byte("versions")
+	vqueueBucket   = []byte("vqueue")
+	vcountKey      = []byte("vcount")
+)
+
+// vstore is the DB's view of the version bucket: counters for Stats,
+// kept with every write to the bucket (in memory at once, in the meta
+// bucket in the same bbolt transaction).
+type vstore struct {
+	count atomic.Int64 // records held
+	bytes atomic.Int64 // their size, keys and values
+}
+
+// appendVKey appends the escaped key and ts.
+func appendVKey(dst, key []byte, ts uint64) []byte {
+	for _, b := range key {
+		if b == 0 {
+			dst = append(dst, 0, 0xff)
+		} else {
+			dst = append(dst, b)
+		}
+	}
+	dst = append(dst, 0, 0)
+	return binary.BigEndian.AppendUint64(dst, ts)
+}
+
+// vkeyPrefix is appendVKey without the timestamp: every record of key
+// begins with it.
+func vkeyPrefix(key []byte) []byte {
+	p := appendVKey(nil, key, 0)
+	return p[:len(p)-8]
+}
+
+// splitVKey returns the key (a copy) and ts of a bucket key.
+func splitVKey(vk []byte) (key []byte, ts uint64, ok bool) {
+	if len(vk) < 10 {
+		return nil, 0, false
+	}
+	body := vk[:len(vk)-8]
+	for i := 0; i < len(body); i++ {
+		if body[i] != 0 {
+			key = append(key, body[i])
+			continue
+		}
+		if i+1 >= len(body) {
+			return nil, 0, false
+		}
+		switch body[i+1] {
+		case 0xff:
+			key = append(key, 0)
+			i++
+		case 0:
+			if i+2 != len(body) || len(key) == 0 {
+				return nil, 0, false
+			}
+			return key, binary.BigEndian.Uint64(vk[len(vk)-8:]), true
+		default:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+func appendVRecord(dst, vk, value []byte, tombstone bool) []byte {
+	s := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	var flags byte
+	if tombstone {
+		flags = flagTombstone
+	}
+	dst = append(dst, flags)
+	dst = append(dst, value...)
+	binary.BigEndian.PutUint32(dst[s:], crc32.Update(crc32.Checksum(vk, castagnoli), castagnoli, dst[s+4:]))
+	return dst
+}
+
+// decodeVRecord checks a version record and returns its parts; value
+// aliases rec.
+func decodeVRecord(vk, rec []byte) (value []byte, tombstone bool, err error) {
+	if len(rec) < 5 || len(rec) > 5+MaxValueSize || len(vk) > 2*MaxKeySize+10 ||
+		crc32.Update(crc32.Checksum(vk, castagnoli), castagnoli, rec[4:]) != binary.BigEndian.Uint32(rec) {
+		return nil, false, fmt.Errorf("%w: version record %x: checksum mismatch", ErrCorrupt, vk)
+	}
+	if rec[4]&^flagTombstone != 0 {
+		return nil, false, fmt.Errorf("%w: version record %x: unknown flags", ErrCorrupt, vk)
+	}
+	return rec[5:], rec[4]&flagTombstone != 0, nil
+}
+
+// vwriter writes versions into the version bucket inside one bbolt write
+// transaction; commit its counters with done once the transaction has
+// committed.
+type vwriter struct {
+	versions, queue, meta *bolt.Bucket
+	count, bytes          int64 // change in the counters
+	buf                   []byte
+}
+
+func newVWriter(btx *bolt.Tx) (*vwriter, error) {
+	versions, err := btx.CreateBucketIfNotExists(versionsBucket)
+	if err != nil {
+		return nil, err
+	}
+	queue, err := btx.CreateBucketIfNotExists(vqueueBucket)
+	if err != nil {
+		return nil, err
+	}
+	return &vwriter{versions: versions, queue: queue, meta: btx.Bucket(metaBucket)}, nil
+}
+
+// put records key's version v, superseded at until (no snapshot at or
+// after it reads v). Writing a record that is already there changes
+// nothing.
+func (w *vwriter) put(key []byte, v index.Version, until uint64) error {
+	vk := appendVKey(nil, key, v.TS)
+	if w.versions.Get(vk) == nil {
+		w.count++
+		w.bytes += int64(len(vk) + 5 + len(v.Value))
+	}
+	rec := appendVRecord(nil, vk, v.Value, v.Tombstone)
+	if err := w.versions.Put(vk, rec); err != nil {
+		return err
+	}
+	qk := binary.BigEndian.AppendUint64(nil, until)
+	qk = append(qk, vk...)
+	return w.queue.Put(qk, binary.BigEndian.AppendUint32(nil, crc32.Checksum(qk, castagnoli)))
+}
+
+// flush writes the counters to the meta bucket, as of the in-memory ones
+// plus this transaction's changes.
+func (w *vwriter) flush(vs *vstore) error {
+	if w.count == 0 && w.bytes == 0 {
+		return nil
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(max(vs.count.Load()+w.count, 0)))
+	binary.BigEndian.PutUint64(b[8:], uint64(max(vs.bytes.Load()+w.bytes, 0)))
+	return w.meta.Put(vcountKey, b[:])
+}
+
+// done applies the transaction's changes to the counters, once it has
+// committed.
+func (w *vwriter) done(vs *vstore) {
+	vs.count.Add(w.count)
+	vs.bytes.Add(w.bytes)
+}
+
+// loadVCount reads the counters at Open.
+func (vs *vstore) load(meta *bolt.Bucket) {
+	if b := meta.Get(vcountKey); len(b) == 16 {
+		vs.count.Store(int64(binary.BigEndian.Uint64(b)))
+		vs.bytes.Store(int64(binary.BigEndian.Uint64(b[8:])))
+	}
+}
+
+// diskVersion is what the version bucket holds for a key at a snapshot.
+type diskVersion struct {
+	value     []byte // the caller's copy
+	present   bool   // a version is visible and is not a tombstone
+	newer     []uint64
+	anyRecord bool // the bucket holds some record of the key
+}
+
+// diskRead returns key's version visible at ts from the version bucket
+// (the newest record at or below ts), and the timestamps of its records
+// above ts.
+func (db *DB) diskRead(key []byte, ts uint64) (d diskVersion, err error) {
+	ts = min(ts, ^uint64(0)-1)
+	v, err := db.acquireView()
+	if err != nil {
+		return d, err
+	}
+	defer v.release()
+	err = db.guard(func() error {
+		b := v.tx.Bucket(versionsBucket)
+		if b == nil {
+			return nil
+		}
+		prefix := vkeyPrefix(key)
+		c := b.Cursor()
+		// The records above ts: SSI must hear of their writers.
+		k, _ := c.Seek(appendVKey(nil, key, ts+1))
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
+			d.newer = append(d.newer, binary.BigEndian.Uint64(k[len(prefix):]))
+			d.anyRecord = true
+		}
+		// The newest at or below ts: the record before where ts+1 sorts.
+		var rec []byte
+		if k, _ = c.Seek(appendVKey(nil, key, ts+1)); k == nil {
+			k, rec = c.Last()
+		} else {
+			k, rec = c.Prev()
+		}
+		if k == nil || !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
+			return nil
+		}
+		if got := binary.BigEndian.Uint64(k[len(prefix):]); got > ts {
+			return fmt.Errorf("%w: version record %x found looking at or below ts %d: out of order", ErrCorrupt, k, ts)
+		}
+		val, tomb, err := decodeVRecord(k, rec)
+		if err != nil {
+			return err
+		}
+		d.anyRecord = true
+		if !tomb {
+			d.value, d.present = cloneValue(val), true
+		}
+		return nil
+	})
+	return d, err
+}
