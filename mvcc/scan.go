@@ -90,7 +90,13 @@ func (tx *Txn) scan(start, end []byte, desc bool) iter.Seq2[[]byte, []byte] {
 		m := merger{own: own, yield: yield, desc: desc}
 		var last []byte
 		walkedAll := true
-		err := tx.db.scanStore(start, end, ts, tx.ser != nil, desc, func(it storeItem) bool {
+		scanStore := tx.db.scanStore
+		if tx.asOf {
+			scanStore = func(start, end []byte, ts uint64, _, desc bool, fn func(storeItem) bool) error {
+				return tx.db.scanHistory(start, end, ts, desc, fn)
+			}
+		}
+		err := scanStore(start, end, ts, tx.ser != nil, desc, func(it storeItem) bool {
 			if tx.done.Load() {
 				walkedAll = false
 				return false

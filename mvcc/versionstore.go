@@ -257,3 +257,7 @@ func (db *DB) diskRead(key []byte, ts uint64) (d diskVersion, err error) {
 	})
 	return d, err
 }
+
+func errBadVKey(vk []byte) error {
+	return fmt.Errorf("%w: version record %x: bad name", ErrCorrupt, vk)
+}

@@ -1,0 +1,185 @@
+package mvcc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// envInt reads a test's scale from the environment.
+func envInt(t *testing.T, name string, def int) int {
+	if s := os.Getenv(name); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, name)
+		return n
+	}
+	return def
+}
+
+func heapNow() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// snapshotOf reads every key through tx, by Scan and by Get.
+func snapshotOf(t *testing.T, tx *mvcc.Txn, keys int) map[string]string {
+	t.Helper()
+	m := make(map[string]string, keys)
+	for k, v := range tx.Scan(nil, nil) {
+		m[string(k)] = string(v)
+	}
+	require.NoError(t, tx.Err())
+	for i := range keys {
+		k := fmt.Sprintf("key%05d", i)
+		v, err := tx.Get([]byte(k))
+		if errors.Is(err, mvcc.ErrNotFound) {
+			_, scanned := m[k]
+			require.False(t, scanned, "Scan and Get disagree on %s", k)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, m[k], string(v), "Scan and Get disagree on %s", k)
+	}
+	return m
+}
+
+// TestSpillBoundsHeap holds a snapshot while writers overwrite 1 KB
+// values far past Options.VersionMemoryLimit: the heap stays under the
+// limit plus a constant, the snapshot (and one taken halfway) reads what
+// it saw at its start, from memory and from the version store on disk,
+// and once the readers end and vacuum runs, the version store empties and
+// the file's pages are reused instead of the file growing.
+//
+// MVKV_SPILL_UPDATES, MVKV_SPILL_WRITERS, MVKV_SPILL_KEYS and
+// MVKV_SPILL_LIMIT_MIB scale it (the test: 2000000 updates, 16
+// writers, 64 MiB).
+func TestSpillBoundsHeap(t *testing.T) {
+	def := 12000
+	if raceEnabled {
+		def = 4000
+	}
+	updates := envInt(t, "MVKV_SPILL_UPDATES", def)
+	writers := envInt(t, "MVKV_SPILL_WRITERS", 4)
+	keys := envInt(t, "MVKV_SPILL_KEYS", 2000)
+	limit := int64(envInt(t, "MVKV_SPILL_LIMIT_MIB", 1)) << 20
+	const valueSize = 1024
+	// What the heap may hold beyond the limit: the log not yet applied
+	// (CheckpointBytes), a spill's bbolt transaction, the keys' entries,
+	// the test's own maps, the runtime's slack.
+	const checkpointBytes = 256 << 10
+	slack := int64(checkpointBytes) + int64(keys)*600 + 8<<20
+
+	path := filepath.Join(t.TempDir(), "spill.db")
+	db, err := mvcc.Open(path, &mvcc.Options{NoSync: true, VersionMemoryLimit: limit, CheckpointBytes: checkpointBytes})
+	require.NoError(t, err)
+	defer db.Close()
+	checkAtEnd(t, db)
+	ctx := context.Background()
+	value := func(r *rand.Rand) []byte {
+		v := make([]byte, valueSize)
+		for i := range v {
+			v[i] = byte('a' + r.IntN(26))
+		}
+		return v
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		for i := range keys {
+			if err := tx.Put(fmt.Appendf(nil, "key%05d", i), value(r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+
+	old, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+	require.NoError(t, err)
+	oldSeen := snapshotOf(t, old, keys)
+	base := heapNow()
+
+	var (
+		mid     *mvcc.Txn
+		midSeen map[string]string
+		midOnce sync.Once
+		peak    int64
+		peakMu  sync.Mutex
+	)
+	runWriters := func(withReaders bool) {
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(uint64(w), 7))
+				n := updates / writers
+				for i := range n {
+					k := fmt.Appendf(nil, "key%05d", r.IntN(keys))
+					v := value(r)
+					if err := db.Update(ctx, mvcc.ReadCommitted, func(tx *mvcc.Txn) error { return tx.Put(k, v) }); err != nil {
+						t.Error(err)
+						return
+					}
+					if w == 0 && withReaders && i == n/2 {
+						midOnce.Do(func() {
+							var err error
+							mid, err = db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+							require.NoError(t, err)
+							midSeen = snapshotOf(t, mid, keys)
+						})
+					}
+					if w == 0 && i%(max(n/8, 1)) == 0 {
+						h := heapNow() - base
+						peakMu.Lock()
+						peak = max(peak, h)
+						peakMu.Unlock()
+						assert.LessOrEqual(t, db.Stats().MemVersionBytes, limit+checkpointBytes+1<<20, "the version store's own account")
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	runWriters(true)
+	s := db.Stats()
+	t.Logf("after %d updates: heap +%d MiB (peak +%d MiB, limit %d MiB), memory %d versions %d MiB, disk %d versions %d MiB",
+		updates, (heapNow()-base)>>20, peak>>20, limit>>20, s.MemVersions, s.MemVersionBytes>>20, s.DiskVersions, s.DiskVersionBytes>>20)
+	assert.LessOrEqual(t, peak, limit+slack, "the heap is bounded whatever the snapshot's age")
+	assert.Positive(t, s.DiskVersions, "versions went to disk")
+	assert.Positive(t, s.OldestSnapshotAge)
+
+	assert.Equal(t, oldSeen, snapshotOf(t, old, keys), "the old snapshot reads what it saw at its start")
+	require.NotNil(t, mid)
+	assert.Equal(t, midSeen, snapshotOf(t, mid, keys), "so does the one taken halfway")
+	require.NoError(t, old.Rollback())
+	require.NoError(t, mid.Rollback())
+
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	s = db.Stats()
+	assert.Zero(t, s.DiskVersions, "no reader needs the spilled versions")
+	assert.Zero(t, s.DiskVersionBytes)
+	size := fileSize(t, path)
+
+	// The same work again without a reader: the version store's pages
+	// are free and reused, so the file does not grow by what spilled.
+	runWriters(false)
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	grown := fileSize(t, path) - size
+	t.Logf("file %d MiB after the first round, grew %d KiB in the second", size>>20, grown>>10)
+	assert.Less(t, grown, max(size/10, 2<<20), "freed pages are reused")
+}
