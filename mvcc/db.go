@@ -283,7 +283,13 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		if len(b) != 8 || len(k) != 8 || len(a) != 8 || data == nil || log == nil {
 			return fmt.Errorf("%w: %s: damaged meta bucket", ErrCorrupt, db.path)
 		}
-		for _, b := range []*bolt.Bucket{data, log} {
+		trees := []*bolt.Bucket{data, log}
+		for _, name := range [][]byte{versionsBucket, vqueueBucket, clockBucket} {
+			if b := btx.Bucket(name); b != nil {
+				trees = append(trees, b)
+			}
+		}
+		for _, b := range trees {
 			if err := checkTree(db.path, uint64(b.Root())); err != nil {
 				return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
 			}

@@ -99,21 +99,13 @@ func (db *DB) commitAt(t time.Time) (ts uint64, found bool, err error) {
 	err = db.guard(func() error {
 		tn := t.UnixNano()
 		if clock := v.tx.Bucket(clockBucket); clock != nil {
-			c := clock.Cursor()
-			var k, val []byte
-			if k, _ = c.Seek(binary.BigEndian.AppendUint64(nil, uint64(tn)+1)); k == nil {
-				k, val = c.Last()
-			} else {
-				k, val = c.Prev()
+			k, val, _, err := seekBelow(clock.Cursor(), newLeafCheck(db.bolt, clock), binary.BigEndian.AppendUint64(nil, uint64(tn)+1), checkClock)
+			if err != nil {
+				return err
 			}
 			if k != nil {
-				if len(k) != 8 || len(val) != 12 || crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, val[:8]) != binary.BigEndian.Uint32(val[8:]) {
-					return fmt.Errorf("%w: clock entry %x: checksum mismatch", ErrCorrupt, k)
-				}
-				if int64(binary.BigEndian.Uint64(k)) <= tn {
-					ts, found = binary.BigEndian.Uint64(val), true
-					return nil
-				}
+				ts, found = binary.BigEndian.Uint64(val), true
+				return nil
 			}
 		}
 		// Before the first stamp kept: the state history began with.
@@ -240,6 +232,14 @@ func checkAsOf(opts TxOptions) error {
 		return fmt.Errorf("%w: a transaction as of a past time (TxOptions.AsOf) reads only: set ReadOnly", ErrReadOnly)
 	case opts.Locking || opts.Isolation == Serializable:
 		return fmt.Errorf("%w: a transaction as of a past time (TxOptions.AsOf) reads at ReadCommitted or Snapshot: a past snapshot may show a state no serial order had (the read-only anomaly)", ErrInvalidLevel)
+	}
+	return nil
+}
+
+// checkClock checks a clock entry's checksum.
+func checkClock(k, v []byte) error {
+	if len(k) != 8 || len(v) != 12 || crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, v[:8]) != binary.BigEndian.Uint32(v[8:]) {
+		return fmt.Errorf("%w: clock entry %x: checksum mismatch", ErrCorrupt, k)
 	}
 	return nil
 }

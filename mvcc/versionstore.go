@@ -226,26 +226,19 @@ func (db *DB) diskRead(key []byte, ts uint64) (d diskVersion, err error) {
 		}
 		prefix := vkeyPrefix(key)
 		c := b.Cursor()
+		bk, brec, after, err := seekBelow(c, newLeafCheck(db.bolt, b), appendVKey(nil, key, ts+1), decodeVRecordErr)
+		if err != nil {
+			return err
+		}
 		// The records above ts: SSI must hear of their writers.
-		k, _ := c.Seek(appendVKey(nil, key, ts+1))
-		for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
+		for k := after; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
 			d.newer = append(d.newer, binary.BigEndian.Uint64(k[len(prefix):]))
 			d.anyRecord = true
 		}
-		// The newest at or below ts: the record before where ts+1 sorts.
-		var rec []byte
-		if k, _ = c.Seek(appendVKey(nil, key, ts+1)); k == nil {
-			k, rec = c.Last()
-		} else {
-			k, rec = c.Prev()
-		}
-		if k == nil || !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
+		if bk == nil || !bytes.HasPrefix(bk, prefix) || len(bk) != len(prefix)+8 {
 			return nil
 		}
-		if got := binary.BigEndian.Uint64(k[len(prefix):]); got > ts {
-			return fmt.Errorf("%w: version record %x found looking at or below ts %d: out of order", ErrCorrupt, k, ts)
-		}
-		val, tomb, err := decodeVRecord(k, rec)
+		val, tomb, err := decodeVRecord(bk, brec)
 		if err != nil {
 			return err
 		}
@@ -260,4 +253,51 @@ func (db *DB) diskRead(key []byte, ts uint64) (d diskVersion, err error) {
 
 func errBadVKey(vk []byte) error {
 	return fmt.Errorf("%w: version record %x: bad name", ErrCorrupt, vk)
+}
+
+func decodeVRecordErr(vk, rec []byte) error {
+	_, _, err := decodeVRecord(vk, rec)
+	return err
+}
+
+// seekBelow finds the last record before target in c's bucket and
+// returns it (nil when none) and the key of the first at or after target
+// (nil when none); the cursor is left on that first one. As getRecord
+// does for the data, it believes the pair only if both records are sound
+// (check) and in order, and, when they are on different pages, the page
+// of the one before yielded all its records (leafCheck): damage that
+// renames or hides a record then reads as ErrCorrupt, not as an older
+// version.
+func seekBelow(c *bolt.Cursor, lc leafCheck, target []byte, check func(k, v []byte) error) (bk, bv, after []byte, err error) {
+	after, av := c.Seek(target)
+	if after != nil {
+		if bytes.Compare(after, target) < 0 {
+			return nil, nil, nil, fmt.Errorf("%w: record %x found seeking %x: out of order", ErrCorrupt, after, target)
+		}
+		if err := check(after, av); err != nil {
+			return nil, nil, nil, err
+		}
+		bk, bv = c.Prev()
+	} else {
+		bk, bv = c.Last()
+	}
+	if bk != nil {
+		if bytes.Compare(bk, target) >= 0 {
+			return nil, nil, nil, fmt.Errorf("%w: record %x found before %x: out of order", ErrCorrupt, bk, target)
+		}
+		if err := check(bk, bv); err != nil {
+			return nil, nil, nil, err
+		}
+		if after == nil || addr(after) != addr(bk)+uintptr(len(bk)+len(bv)) {
+			lc.start(c, bk, bv)
+			if err := lc.pageDone(); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+	}
+	// Leave the cursor on after for the caller's walk up.
+	if after != nil {
+		c.Seek(target)
+	}
+	return bk, bv, after, nil
 }
