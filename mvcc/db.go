@@ -296,6 +296,7 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		}
 		ts = binary.BigEndian.Uint64(b)
 		db.applied.Store(binary.BigEndian.Uint64(a))
+		db.vs.load(meta) // before a replay's checkpoint adds to it
 		replay = btx.Bucket(logBucket).Stats().KeyN > 0
 		return nil
 	})
@@ -311,7 +312,6 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 	case !fresh:
 		err = db.bolt.View(func(btx *bolt.Tx) error {
 			db.keys.Store(int64(binary.BigEndian.Uint64(btx.Bucket(metaBucket).Get(keysKey))))
-			db.vs.load(btx.Bucket(metaBucket))
 			return nil
 		})
 		return ts, err

@@ -301,3 +301,45 @@ func seekBelow(c *bolt.Cursor, lc leafCheck, target []byte, check func(k, v []by
 	}
 	return bk, bv, after, nil
 }
+
+// checkVersions verifies the version store for DB.check: every record
+// sound and well named, every queue entry naming a version at or below
+// its until, and the counters exact.
+func (db *DB) checkVersions(btx *bolt.Tx) error {
+	var count, size int64
+	if b := btx.Bucket(versionsBucket); b != nil {
+		err := b.ForEach(func(vk, rec []byte) error {
+			if _, _, ok := splitVKey(vk); !ok {
+				return errBadVKey(vk)
+			}
+			if _, _, err := decodeVRecord(vk, rec); err != nil {
+				return err
+			}
+			count++
+			size += int64(len(vk) + len(rec))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if q := btx.Bucket(vqueueBucket); q != nil {
+		err := q.ForEach(func(qk, _ []byte) error {
+			if len(qk) < 8 {
+				return fmt.Errorf("check: version queue entry %x", qk)
+			}
+			_, ts, ok := splitVKey(qk[8:])
+			if !ok || ts > binary.BigEndian.Uint64(qk) {
+				return fmt.Errorf("check: version queue entry %x", qk)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if c, b := db.vs.count.Load(), db.vs.bytes.Load(); c != count || b != size {
+		return fmt.Errorf("check: the version store holds %d records of %d bytes, its counters say %d and %d", count, size, c, b)
+	}
+	return nil
+}
