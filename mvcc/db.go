@@ -64,10 +64,10 @@ type DB struct {
 
 // counters are the cumulative figures Stats reports.
 type counters struct {
-	commits   atomic.Uint64
-	conflicts atomic.Uint64
-	rollbacks atomic.Uint64
-	batches   atomic.Uint64
+	commits   counter // bumped by every transaction's end: striped
+	conflicts counter
+	rollbacks counter
+	batches   atomic.Uint64 // bumped by the commit pipeline alone
 }
 
 // Stats is a snapshot of the engine's state and counters.
@@ -388,7 +388,7 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		db.ssi.Begin(tx.ser, opts.ReadOnly && !opts.Locking, func() uint64 {
 			tx.slot = db.oracle.Begin()
 			return tx.slot.TS()
-		})
+		}, db.oracle.Visible)
 	} else {
 		tx.slot = db.oracle.Begin()
 	}

@@ -289,7 +289,7 @@ func (db *DB) readChunk(from, bound []byte, inclusive, desc bool, limit int, fc 
 		return err
 	}
 	defer v.release()
-	return db.guard(func() error { return fc.read(v, from, bound, inclusive, desc, limit) })
+	return db.guard(func() error { return fc.read(v.view, from, bound, inclusive, desc, limit) })
 }
 
 func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, limit int) error {

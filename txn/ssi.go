@@ -1,10 +1,9 @@
 package txn
 
 import (
-	"bytes"
 	"errors"
-	"slices"
-	"sort"
+	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -33,21 +32,35 @@ import (
 //
 // Where edges are found. Writes are buffered until commit, so an rw edge
 // R -> W is found at one of two moments: when W commits (CheckCommit, run
-// by the commit pipeline after W's versions are in the index, looks up W's
-// keys in every concurrent reader's reads and registers W) or, if R reads
-// after that, at that read (ReadNewer: the index reports versions newer
-// than R's snapshot, and W is registered). Every edge is found by one side
-// or the other: R records a read (under R's lock) before its index lookup,
-// and CheckCommit holds SSI's lock from its look at R's reads (under R's
-// lock) to W's registration. If R's record comes first, CheckCommit sees
-// it; if it comes after CheckCommit looked, R's lookup comes after W's
-// versions were added and its ReadNewer after W was registered.
+// by the commit pipeline after W's versions are in the index, registers W
+// and then looks up W's keys in every concurrent reader's reads) or, if R
+// reads after that, at that read (ReadNewer: the index reports versions
+// newer than R's snapshot, and W is registered). Every edge is found by
+// one side or the other, with no lock common to both: R records a read
+// (under R's lock) before its index lookup, and CheckCommit registers W
+// before it looks at R's reads (under R's lock). If R's record comes
+// first, CheckCommit sees it; if it comes after CheckCommit looked, R's
+// lookup comes after W's versions were added and W's registration, so
+// ReadNewer finds W and W's out edge. A reader that registers (Begin)
+// after CheckCommit walked its partition is in the second case.
 //
 // R may also meet W's versions before CheckCommit has run for W. Then R
 // takes an out edge to W's timestamp (minOut) without finding W's record;
 // if CheckCommit then refuses W, that edge points at a transaction that
 // never committed: a false positive R may pay for later, never a missed
-// edge.
+// edge. Likewise R may find W registered by a CheckCommit that then
+// refuses W, and abort as T_in of a pivot that never commits.
+//
+// Partitioned, as PostgreSQL partitions its predicate lock manager. The
+// transactions SSI tracks live in partitions (stripes), each with its own
+// lock, chosen at random at Begin; the writers by commit timestamp live
+// in partitions of their own. Begin and End lock one partition; a read
+// locks only its own transaction; ReadNewer locks the writers' partitions
+// it looks up; only CheckCommit, which the commit pipeline runs anyway
+// one at a time, walks every partition, one at a time. The count of
+// read-write transactions that the safe-snapshot test reads is one atomic
+// word. So serializable transactions on different keys share no lock,
+// and a read-only one on a safe snapshot touches only that word.
 //
 // Where aborts happen. A committing pivot whose readers and earlier
 // committed T_out form a dangerous structure fails its commit. A reader
@@ -59,14 +72,15 @@ import (
 // snapshot: no dangerous structure can have it as T_in (its T_out would
 // have to commit before its snapshot yet be concurrent with a pivot that
 // began after it), so it is not tracked and never aborts. Otherwise the
-// read-only rule above spares it from most structures.
+// read-only rule above spares it from most structures. The test takes no
+// lock (see Begin for its proof).
 //
 // Bounded state. A committed transaction's reads are kept while some
 // active serializable transaction overlaps it (the read-only anomaly needs
 // the reads of committed transactions) and dropped as soon as none does.
 // A long-running transaction would keep every transaction committed during
-// its life; past maxRetained, the older half is folded into one summary
-// record (the union of their reads, the latest of their commit positions,
+// its life; past maxRetained (divided among the partitions), the older
+// half of a partition's is folded into one summary record (the union of their reads, the latest of their commit positions,
 // the earliest of their pivots' out-edges), as PostgreSQL summarizes old
 // committed transactions. Folding loses precision, never conflicts: the
 // memory kept is then bounded by the keys and ranges read, not by time.
@@ -92,11 +106,31 @@ import (
 // they are never a pivot and SSI never aborts them; they appear only as
 // T_in or T_out of a structure whose pivot is an SSI transaction.
 type SSI struct {
+	// activeRW counts tracked transactions not declared read-only; the
+	// safe-snapshot test reads it. Alone on its cache lines.
+	activeRW atomic.Int64
+	_        [cacheLine - 8]byte
+	// tracked counts active tracked transactions, retained the committed
+	// ones kept (summaries included): CheckCommit's way out when there is
+	// nobody to check.
+	tracked  atomic.Int64
+	retained atomic.Int64
+	folded   atomic.Int64 // partitions holding a summary
+	_        [cacheLine - 24]byte
+
+	parts   []ssiPart
+	writers []writerPart
+	mask    uint64 // len(parts)-1 == len(writers)-1
+	// perPart is how many committed transactions a partition keeps in
+	// full before folding the older half into its summary.
+	perPart int
+}
+
+// ssiPart is one partition of the tracked transactions.
+type ssiPart struct {
 	mu        sync.Mutex
-	active    map[*SerTxn]struct{} // tracked serializable transactions not yet ended
-	activeRW  int                  // of those, how many are not declared read-only
+	active    map[*SerTxn]struct{} // tracked transactions not yet ended
 	committed []*SerTxn            // ended and committed, still overlapping someone
-	writers   map[uint64]*SerTxn   // commit ts -> tracked writer (active or committed)
 	pruneAt   int                  // prune committed once it grows past this
 
 	// When a long-running transaction keeps too many committed ones
@@ -106,21 +140,31 @@ type SSI struct {
 	summary      *SerTxn
 	foldedMaxTS  uint64 // newest commit ts of a folded writer
 	foldedMinOut uint64 // earliest minOut below its own ts among folded writers; 0: none
+	_            [cacheLine]byte
 }
 
-// maxRetained is how many committed transactions SSI keeps in full before
-// folding the older half into the summary.
+// writerPart is one partition of the registered writers, by commit ts.
+type writerPart struct {
+	mu sync.Mutex
+	m  map[uint64]*SerTxn // commit ts -> tracked writer (active or committed)
+	_  [cacheLine]byte
+}
+
+// maxRetained is how many committed transactions SSI keeps in full, over
+// all partitions, before folding.
 const maxRetained = 4096
 
 // SerTxn is SSI's record of one serializable transaction.
 type SerTxn struct {
 	snapshot atomic.Uint64 // set once at begin, before any read (0 until then: the oldest possible)
-	readOnly bool          // declared read-only
-	safe     bool          // read-only on a safe snapshot: not tracked
+	readOnly bool          // declared read-only; set by Begin
+	safe     bool          // read-only on a safe snapshot: not tracked; set by Begin
+	part     uint32        // its partition; set by Begin
 
-	// Guarded by SSI.mu:
-	commitPos uint64 // 0 while active; 2*ts for a writer, 2*v+1 for a read-only commit after ts v
-	wrote     bool
+	// commitPos is 0 while active; 2*ts for a writer, 2*v+1 for a
+	// read-only commit after ts v. Written by CheckCommit, Forget and End.
+	commitPos atomic.Uint64
+	wrote     atomic.Bool
 
 	mu     sync.Mutex // guards the fields below
 	few    [][]byte   // keys read, while there are few of them (into arena)
@@ -141,172 +185,69 @@ var ErrSerialization = errors.New("mvkv: serialization failure")
 
 // NewSSI returns an empty tracker.
 func NewSSI() *SSI {
-	return &SSI{active: make(map[*SerTxn]struct{}), writers: make(map[uint64]*SerTxn)}
+	n := 8
+	for n < 4*runtime.GOMAXPROCS(0) {
+		n *= 2
+	}
+	s := &SSI{parts: make([]ssiPart, n), writers: make([]writerPart, n), mask: uint64(n - 1)}
+	s.perPart = max(maxRetained/n, 16)
+	for i := range s.parts {
+		s.parts[i].active = make(map[*SerTxn]struct{})
+		s.writers[i].m = make(map[uint64]*SerTxn)
+	}
+	return s
 }
 
-// Begin registers t, a new (zero) serializable transaction record; snap
-// takes its snapshot. A read-write transaction is registered before its
-// snapshot is taken; a read-only one takes its snapshot under the lock that
-// guards the count of active read-write transactions. That makes the
-// safe-snapshot test sound: a read-write transaction the read-only one
-// does not count either took its snapshot later or had already committed
-// inside the read-only one's snapshot.
-func (s *SSI) Begin(t *SerTxn, readOnly bool, snap func() uint64) {
+// Begin registers t, a new (zero) serializable transaction record. snap
+// takes its snapshot (and returns it); visible returns the newest
+// snapshot now. A read-write transaction is counted (activeRW) before its
+// snapshot is taken and uncounted by End, after its commit is published.
+// A read-only one takes its snapshot S, then reads the count, then the
+// newest snapshot again; it is safe when the count was zero and the
+// newest snapshot was still S. Proof, over the sequentially consistent
+// order of sync/atomic operations: a read-write transaction it did not
+// count either was counted after the count was read, so took its
+// snapshot after S was taken, at S or later (it cannot be a pivot
+// concurrent with a T_out committed within S); or was uncounted before
+// the count was read, after publishing its commit, which is therefore at
+// or below the newest snapshot read next, S: inside the snapshot. A
+// read-only transaction that fails the test is simply tracked.
+func (s *SSI) Begin(t *SerTxn, readOnly bool, snap, visible func() uint64) {
 	t.readOnly = readOnly
-	s.mu.Lock()
 	if readOnly {
-		// The snapshot is taken under s.mu: a read-write transaction that
-		// ends (End also takes s.mu) before this has its commit inside the
-		// snapshot, and one that ends after is still counted in activeRW.
-		t.snapshot.Store(snap())
-		if s.activeRW == 0 {
-			s.mu.Unlock()
+		snapshot := snap()
+		t.snapshot.Store(snapshot)
+		if s.activeRW.Load() == 0 && visible() == snapshot {
 			t.safe = true
 			return
 		}
-	}
-	s.active[t] = struct{}{}
-	if !readOnly {
-		s.activeRW++
-	}
-	s.mu.Unlock()
-	if !readOnly {
-		t.snapshot.Store(snap())
-	}
-}
-
-// AdvanceSnapshot moves t's snapshot forward to ts. A locking
-// (two-phase) transaction reads the newest committed data under its locks,
-// so what it may have seen is bounded by its latest read, not by its
-// begin: the read-only rule must not assume it missed a commit it saw.
-// Only t's own goroutine calls it.
-func (t *SerTxn) AdvanceSnapshot(ts uint64) {
-	if ts > t.snapshot.Load() {
-		t.snapshot.Store(ts)
-	}
-}
-
-// RecordKey notes that t read key. Call it before looking the key up.
-func (t *SerTxn) RecordKey(key []byte) {
-	if t.safe {
+		s.register(t)
 		return
 	}
-	t.mu.Lock()
-	if t.points == nil && len(t.few) < smallReadSet {
-		if !slices.ContainsFunc(t.few, func(k []byte) bool { return bytes.Equal(k, key) }) {
-			if t.few == nil {
-				t.few = make([][]byte, 0, smallReadSet)
-				t.arena = make([]byte, 0, 16*smallReadSet)
-			}
-			n := len(t.arena)
-			t.arena = append(t.arena, key...)
-			t.few = append(t.few, t.arena[n:len(t.arena):len(t.arena)])
-		}
-		t.mu.Unlock()
-		return
-	}
-	if t.points == nil {
-		t.points = make(map[string]struct{}, 2*smallReadSet)
-		for _, k := range t.few {
-			t.points[string(k)] = struct{}{}
-		}
-		t.few, t.arena = nil, nil
-	}
-	if _, ok := t.points[string(key)]; !ok {
-		t.points[string(key)] = struct{}{}
-	}
-	t.mu.Unlock()
+	s.register(t)
+	s.activeRW.Add(1)
+	t.snapshot.Store(snap())
 }
 
-// smallReadSet is how many point reads are kept in a slice before a map
-// pays off.
-const smallReadSet = 8
-
-// RecordRange notes that t read [start, end) and returns a handle for
-// NarrowRange. Call it before walking the range.
-func (t *SerTxn) RecordRange(start, end []byte) int {
-	if t.safe {
-		return -1
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.ranges = append(t.ranges, keyRange{start: bytes.Clone(start), end: bytes.Clone(end)})
-	return len(t.ranges) - 1
-}
-
-// NarrowRange shrinks a recorded range to [start, last] once the walk
-// stopped early at last: keys after it were never read.
-func (t *SerTxn) NarrowRange(h int, last []byte) {
-	if h < 0 {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	end := append(bytes.Clone(last), 0) // the successor of last
-	t.ranges[h].end = end
-}
-
-// NarrowRangeStart shrinks a recorded range to [first, end) once a
-// descending walk stopped early at first: keys below it were never read.
-func (t *SerTxn) NarrowRangeStart(h int, first []byte) {
-	if h < 0 {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.ranges[h].start = bytes.Clone(first)
-}
-
-// Doom marks t as failed: its next call reports a serialization failure.
-func (t *SerTxn) Doom() {
-	t.mu.Lock()
-	t.doomed = true
-	t.mu.Unlock()
-}
-
-// Doomed reports whether t was doomed.
-func (t *SerTxn) Doomed() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.doomed
-}
-
-// readsAny reports whether t read any of keys (sorted). Called with t.mu held.
-func (t *SerTxn) readsAny(keys [][]byte) bool {
-	for _, k := range t.few {
-		if _, found := slices.BinarySearchFunc(keys, k, bytes.Compare); found {
-			return true
-		}
-	}
-	if len(t.points) > 0 {
-		for _, k := range keys {
-			if _, ok := t.points[string(k)]; ok {
-				return true
-			}
-		}
-	}
-	for _, r := range t.ranges {
-		i := 0
-		if r.start != nil {
-			i = sort.Search(len(keys), func(i int) bool { return bytes.Compare(keys[i], r.start) >= 0 })
-		}
-		if i < len(keys) && (r.end == nil || bytes.Compare(keys[i], r.end) < 0) {
-			return true
-		}
-	}
-	return false
+// register adds t to a partition's active set.
+func (s *SSI) register(t *SerTxn) {
+	t.part = uint32(rand.Uint64() & s.mask)
+	p := &s.parts[t.part]
+	p.mu.Lock()
+	p.active[t] = struct{}{}
+	p.mu.Unlock()
+	s.tracked.Add(1)
 }
 
 // effectivelyReadOnly: declared read-only, or committed without writing.
-// Called with s.mu held.
 func (t *SerTxn) effectivelyReadOnly() bool {
-	return t.readOnly || (t.commitPos != 0 && !t.wrote)
+	return t.readOnly || (t.commitPos.Load() != 0 && !t.wrote.Load())
 }
 
 // dangerous reports whether in -rw-> pivot -rw-> out, where out committed
-// at outTS (before the pivot), can be part of a cycle. Called with s.mu held.
+// at outTS (before the pivot), can be part of a cycle.
 func dangerous(in *SerTxn, outTS uint64) bool {
-	if in.commitPos != 0 && 2*outTS > in.commitPos {
+	if pos := in.commitPos.Load(); pos != 0 && 2*outTS > pos {
 		return false // T_out committed after T_in (equal: they are one transaction, a 2-cycle)
 	}
 	if in.effectivelyReadOnly() && outTS > in.snapshot.Load() {
@@ -324,16 +265,14 @@ func (s *SSI) ReadNewer(t *SerTxn, newer []uint64) error {
 	if t.safe || len(newer) == 0 {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	t.mu.Lock()
 	if t.minOut == 0 || newer[0] < t.minOut {
 		t.minOut = newer[0]
 	}
 	t.mu.Unlock()
 	for _, ts := range newer {
-		p := s.writers[ts]
-		if p == nil && ts <= s.foldedMaxTS && s.foldedMinOut != 0 && s.foldedMinOut < ts && dangerous(t, s.foldedMinOut) {
+		p := s.writer(ts)
+		if p == nil && s.foldedPivot(t, ts) {
 			t.Doom() // a folded writer may have been such a pivot
 			return ErrSerialization
 		}
@@ -356,19 +295,23 @@ func (s *SSI) ReadNewer(t *SerTxn, newer []uint64) error {
 // snapshot is its snapshot. It finds the rw edges into the writer from
 // every concurrent reader; if rec is a pivot of a dangerous structure the
 // commit is refused with ErrSerialization and nothing is recorded.
-// Otherwise the edges are recorded and rec is registered as the writer at
-// ts. The commit pipeline calls it for every committing transaction, in
-// commit order, after adding its versions to the index (see the package
-// comment for why that order finds every edge).
+// Otherwise the edges are recorded and rec stays registered as the writer
+// at ts. The commit pipeline calls it for every committing transaction,
+// in commit order, one at a time, after adding its versions to the index
+// (see SSI for why that order finds every edge).
 func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.active) == 0 && (rec == nil || len(s.committed) == 0) {
+	if s.tracked.Load() == 0 && (rec == nil || s.retained.Load() == 0) {
 		return nil
+	}
+	if rec != nil {
+		if rec.Doomed() {
+			return ErrSerialization
+		}
+		s.addWriter(ts, rec)
 	}
 	var in []*SerTxn
 	check := func(r *SerTxn) {
-		if r == rec || (r.commitPos != 0 && r.commitPos <= 2*snapshot) {
+		if pos := r.commitPos.Load(); r == rec || (pos != 0 && pos <= 2*snapshot) {
 			return // itself, or committed before the writer's snapshot
 		}
 		r.mu.Lock()
@@ -377,19 +320,21 @@ func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error
 		}
 		r.mu.Unlock()
 	}
-	for r := range s.active {
-		check(r)
+	for i := range s.parts {
+		p := &s.parts[i]
+		p.mu.Lock()
+		for r := range p.active {
+			check(r)
+		}
+		p.mu.Unlock()
 	}
 	// The edges from active readers are recorded: each may yet become a
 	// pivot, with this writer as its T_out.
 	active := len(in)
 	if rec != nil {
 		rec.mu.Lock()
-		out, doomed := rec.minOut, rec.doomed
+		out := rec.minOut
 		rec.mu.Unlock()
-		if doomed {
-			return ErrSerialization
-		}
 		if out != 0 && out < ts {
 			// rec has an edge out to a transaction that committed
 			// first: it is a pivot if a concurrent reader, active or
@@ -397,14 +342,20 @@ func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error
 			// here: an edge from one to rec never makes that reader a
 			// pivot, since rec commits after it. So a writer without
 			// such an out edge, the common case, skips them all.
-			for _, r := range s.committed {
-				check(r)
-			}
-			if s.summary != nil {
-				check(s.summary)
+			for i := range s.parts {
+				p := &s.parts[i]
+				p.mu.Lock()
+				for _, r := range p.committed {
+					check(r)
+				}
+				if p.summary != nil {
+					check(p.summary)
+				}
+				p.mu.Unlock()
 			}
 			for _, r := range in {
 				if dangerous(r, out) {
+					s.dropWriter(ts, rec)
 					return ErrSerialization
 				}
 			}
@@ -418,9 +369,8 @@ func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error
 		r.mu.Unlock()
 	}
 	if rec != nil {
-		rec.commitPos = 2 * ts
-		rec.wrote = true
-		s.writers[ts] = rec
+		rec.wrote.Store(true)
+		rec.commitPos.Store(2 * ts)
 	}
 	return nil
 }
@@ -428,13 +378,9 @@ func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error
 // Forget undoes CheckCommit's registration of rec at ts after its commit
 // could not be persisted.
 func (s *SSI) Forget(rec *SerTxn, ts uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.writers[ts] == rec {
-		delete(s.writers, ts)
-	}
-	rec.commitPos = 0
-	rec.wrote = false
+	s.dropWriter(ts, rec)
+	rec.commitPos.Store(0)
+	rec.wrote.Store(false)
 }
 
 // End removes t from the active set. committed says whether it committed;
@@ -445,110 +391,39 @@ func (s *SSI) End(t *SerTxn, committed bool, visible uint64) {
 	if t.safe {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.active[t]; !ok {
+	p := &s.parts[t.part]
+	p.mu.Lock()
+	if _, ok := p.active[t]; !ok {
+		p.mu.Unlock()
 		return
 	}
-	delete(s.active, t)
-	if !t.readOnly {
-		s.activeRW--
-	}
+	delete(p.active, t)
 	if committed {
-		if t.commitPos == 0 {
-			t.commitPos = 2*visible + 1
+		if t.commitPos.Load() == 0 {
+			t.commitPos.Store(2*visible + 1)
 		}
-		s.committed = append(s.committed, t)
-	} else if t.commitPos != 0 {
-		delete(s.writers, t.commitPos/2)
-		t.commitPos = 0
+		p.committed = append(p.committed, t)
+		s.retained.Add(1)
+	} else if pos := t.commitPos.Load(); pos != 0 {
+		s.dropWriter(pos/2, t)
+		t.commitPos.Store(0)
 	}
 	// Pruning is lazy (amortized O(1) per transaction): a committed
 	// transaction kept a little longer than needed costs memory only, as
 	// CheckCommit skips those that overlap nobody.
-	if len(s.active) == 0 || len(s.committed) >= s.pruneAt {
-		s.prune()
-		s.pruneAt = min(2*len(s.committed)+64, maxRetained+1)
+	due := len(p.committed) >= p.pruneAt
+	p.mu.Unlock()
+	if !t.readOnly {
+		s.activeRW.Add(-1)
 	}
-}
-
-// prune drops committed transactions no active one overlaps. Called with
-// s.mu held.
-func (s *SSI) prune() {
-	oldest, any := uint64(0), false
-	for t := range s.active {
-		if snap := t.snapshot.Load(); !any || snap < oldest {
-			oldest, any = snap, true
-		}
-	}
-	kept := s.committed[:0]
-	for _, t := range s.committed {
-		if any && t.commitPos > 2*oldest {
-			kept = append(kept, t)
-			continue
-		}
-		if t.wrote {
-			delete(s.writers, t.commitPos/2)
-		}
-	}
-	clear(s.committed[len(kept):])
-	s.committed = kept
-	if s.summary != nil && (!any || s.summary.commitPos <= 2*oldest) {
-		s.summary, s.foldedMaxTS, s.foldedMinOut = nil, 0, 0
-	}
-	if len(s.committed) > maxRetained {
-		s.fold(len(s.committed) / 2)
-	}
-}
-
-// fold merges the n oldest committed transactions into the summary.
-// Called with s.mu held.
-func (s *SSI) fold(n int) {
-	if s.summary == nil {
-		s.summary = &SerTxn{points: make(map[string]struct{}), wrote: true}
-	}
-	sum := s.summary
-	seen := make(map[[2]string]bool, len(sum.ranges))
-	for _, r := range sum.ranges {
-		seen[[2]string{string(r.start), string(r.end)}] = true
-	}
-	for _, t := range s.committed[:n] {
-		t.mu.Lock()
-		for _, k := range t.few {
-			sum.points[string(k)] = struct{}{}
-		}
-		for k := range t.points {
-			sum.points[k] = struct{}{}
-		}
-		for _, r := range t.ranges {
-			if id := [2]string{string(r.start), string(r.end)}; !seen[id] {
-				seen[id] = true
-				sum.ranges = append(sum.ranges, r)
-			}
-		}
-		out := t.minOut
-		t.mu.Unlock()
-		sum.commitPos = max(sum.commitPos, t.commitPos)
-		if t.wrote {
-			ts := t.commitPos / 2
-			delete(s.writers, ts)
-			s.foldedMaxTS = max(s.foldedMaxTS, ts)
-			if out != 0 && out < ts && (s.foldedMinOut == 0 || out < s.foldedMinOut) {
-				s.foldedMinOut = out
+	if s.tracked.Add(-1) == 0 || due {
+		s.prune(p)
+		if s.tracked.Load() == 0 && s.retained.Load() > 0 {
+			// Nobody overlaps anything: drop what other partitions
+			// still keep from before.
+			for i := range s.parts {
+				s.prune(&s.parts[i])
 			}
 		}
 	}
-	s.committed = append(s.committed[:0], s.committed[n:]...)
-}
-
-// Tracked returns how many transactions SSI holds (active and retained
-// committed), for stats and tests of the state bound.
-func (s *SSI) Tracked() (active, committed int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	committed = len(s.committed)
-	if s.summary != nil {
-		committed++
-	}
-	return len(s.active), committed
 }

@@ -8,13 +8,13 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/mvkv/mvkv/bench"
+	"github.com/mvkv/mvkv/bench/goals"
 )
 
 // runGoals measures the performance goals side by side with bbolt and
 // prints each figure, its reference, the ratio and whether it is met.
 func runGoals(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	cfg := bench.GoalsConfig{Dir: o.dir, StorageKeys: o.goalKeys, ValueSize: o.wc.ValueSize, Only: o.goalOnly, Rounds: o.rounds}
+	cfg := goals.Config{Dir: o.dir, StorageKeys: o.goalKeys, ValueSize: o.wc.ValueSize, Only: o.goalOnly, Rounds: o.rounds}
 	if o.durationSet && o.duration > 0 {
 		cfg.Duration = o.duration
 	}
@@ -27,7 +27,7 @@ func runGoals(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if o.progress {
 		cfg.Progress = func(s string) { fmt.Fprintf(stderr, "measuring %s...\n", s) }
 	}
-	goals, err := bench.MeasureGoals(ctx, cfg)
+	goals, err := goals.Measure(ctx, cfg)
 	if err != nil {
 		return err
 	}

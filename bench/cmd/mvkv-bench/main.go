@@ -35,7 +35,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mvkv/mvkv/bench"
+	"github.com/mvkv/mvkv/bench/engine"
+	"github.com/mvkv/mvkv/bench/report"
+	"github.com/mvkv/mvkv/bench/runner"
+	"github.com/mvkv/mvkv/bench/workload"
 	"github.com/mvkv/mvkv/mvcc"
 )
 
@@ -59,7 +62,7 @@ type options struct {
 	duration, warmup   time.Duration
 	ops                int64
 	durable            bool
-	wc                 bench.WorkloadConfig
+	wc                 workload.Config
 	json, csv          bool
 	plotDir, plotFmt   string
 	reportDir          string
@@ -81,8 +84,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	o := &options{}
 	var workloads, engines, levels, threads, hotKeys, dist string
-	fs.StringVar(&workloads, "workload", "ycsb-b,ycsb-a,bank,writeskew", "comma-separated workloads: "+strings.Join(bench.Workloads(), ", "))
-	fs.StringVar(&engines, "engines", strings.Join(bench.DefaultEngines(), ","), "comma-separated engines: "+strings.Join(bench.Engines(), ", "))
+	fs.StringVar(&workloads, "workload", "ycsb-b,ycsb-a,bank,writeskew", "comma-separated workloads: "+strings.Join(workload.Names(), ", "))
+	fs.StringVar(&engines, "engines", strings.Join(engine.Defaults(), ","), "comma-separated engines: "+strings.Join(engine.Names(), ", "))
 	fs.StringVar(&levels, "levels", "read-committed,snapshot,serializable", "comma-separated isolation levels (peers run only the levels they can express)")
 	fs.StringVar(&threads, "threads", "16", "comma-separated goroutine counts (several: a sweep)")
 	fs.DurationVar(&o.duration, "duration", 400*time.Millisecond, "measured time of each run; with -goals, of each measurement (then 2s unless set)")
@@ -131,7 +134,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if o.json && o.csv {
 		return nil, errors.New("-json and -csv are exclusive")
 	}
-	o.wc.Distribution = bench.Distribution(dist)
+	o.wc.Distribution = workload.Distribution(dist)
 	o.goalOnly = splitList(*only)
 	o.workloads = splitList(workloads)
 	o.engines = splitList(engines)
@@ -153,13 +156,13 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-workload, -engines, -levels and -threads need at least one value each")
 	}
 	for _, w := range o.workloads { // fail on a typo before running anything
-		if _, err := bench.NewWorkload(w, bench.WorkloadConfig{Records: 2, HotKeys: 1}); err != nil {
+		if _, err := workload.New(w, workload.Config{Records: 2, HotKeys: 1}); err != nil {
 			return nil, err
 		}
 	}
 	for _, e := range o.engines {
-		if !slices.Contains(bench.Engines(), e) {
-			return nil, fmt.Errorf("%w: %q", bench.ErrUnknownEngine, e)
+		if !slices.Contains(engine.Names(), e) {
+			return nil, fmt.Errorf("%w: %q", engine.ErrUnknown, e)
 		}
 	}
 	o.progress = !*noProgress
@@ -211,27 +214,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := bench.NewReport(bench.NewMeta(o.args, o.settings), results)
+	rep := report.New(report.NewMeta(o.args, o.settings), results)
 	switch {
 	case o.json:
-		err = bench.WriteJSON(stdout, rep)
+		err = report.WriteJSON(stdout, rep)
 	case o.csv:
-		err = bench.WriteCSV(stdout, rep)
+		err = report.WriteCSV(stdout, rep)
 	default:
-		err = bench.WriteTable(stdout, rep)
+		err = report.WriteTable(stdout, rep)
 	}
 	if err != nil {
 		return err
 	}
 	if o.plotDir != "" {
-		files, err := bench.WritePlots(o.plotDir, o.plotFmt, rep)
+		files, err := report.WritePlots(o.plotDir, o.plotFmt, rep)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "wrote %d charts into %s\n", len(files), o.plotDir)
 	}
 	if o.reportDir != "" {
-		path, err := bench.WriteHTML(o.reportDir, rep)
+		path, err := report.WriteHTML(o.reportDir, rep)
 		if err != nil {
 			return err
 		}
@@ -247,7 +250,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // cell is one combination the grid runs.
 type cell struct {
 	workload, param string
-	wc              bench.WorkloadConfig
+	wc              workload.Config
 	threads         int
 	engine          string
 	level           mvcc.Level
@@ -256,9 +259,9 @@ type cell struct {
 // plan lists every combination: workload × sweep point × threads × engine
 // × level. A peer runs only the levels it can express; the others come
 // back as one skipped Result each, with the reason, at their place.
-func plan(o *options) ([]cell, []*bench.Result, error) {
+func plan(o *options) ([]cell, []*runner.Result, error) {
 	var cells []cell
-	var skips []*bench.Result // parallel to cells: a skipped row goes before cell i
+	var skips []*runner.Result // parallel to cells: a skipped row goes before cell i
 	for _, w := range o.workloads {
 		params := []int{0}
 		switch {
@@ -274,12 +277,12 @@ func plan(o *options) ([]cell, []*bench.Result, error) {
 			if hot > 0 {
 				wc.HotKeys = hot
 				if w == "hotkey" {
-					param = bench.HotKeysParam(hot)
+					param = report.HotKeysParam(hot)
 				}
 			}
 			for _, threads := range o.threads {
-				for _, engine := range o.engines {
-					supported, note, err := bench.EngineLevels(engine)
+				for _, eng := range o.engines {
+					supported, note, err := engine.LevelsOf(eng)
 					if err != nil {
 						return nil, nil, err
 					}
@@ -289,15 +292,15 @@ func plan(o *options) ([]cell, []*bench.Result, error) {
 							skipped = append(skipped, level.String())
 							continue
 						}
-						cells = append(cells, cell{w, param, wc, threads, engine, level})
+						cells = append(cells, cell{w, param, wc, threads, eng, level})
 						skips = append(skips, nil)
 					}
 					if len(skipped) > 0 {
 						cells = append(cells, cell{})
-						skips = append(skips, &bench.Result{
-							Engine: engine, Workload: w, Level: strings.Join(skipped, "+"), Threads: threads, Param: param,
+						skips = append(skips, &runner.Result{
+							Engine: eng, Workload: w, Level: strings.Join(skipped, "+"), Threads: threads, Param: param,
 							Durable: o.durable, Note: note,
-							Skipped: engine + " cannot express " + strings.Join(skipped, " or "),
+							Skipped: eng + " cannot express " + strings.Join(skipped, " or "),
 						})
 					}
 				}
@@ -311,7 +314,7 @@ func plan(o *options) ([]cell, []*bench.Result, error) {
 // another, so that drift on a noisy machine (another process, a warming
 // disk) spreads over every engine and level instead of favouring
 // whichever ran at a quiet moment. -goals alternates its rounds likewise.
-func runAll(ctx context.Context, o *options, stderr io.Writer) ([]bench.Result, error) {
+func runAll(ctx context.Context, o *options, stderr io.Writer) ([]runner.Result, error) {
 	cells, skips, err := plan(o)
 	if err != nil {
 		return nil, err
@@ -324,7 +327,7 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]bench.Result, 
 	}
 	show := newProgress(o.progress, stderr, runs*o.rounds, o.warmup+o.duration)
 	defer show.done()
-	var results []bench.Result
+	var results []runner.Result
 	for round := 1; round <= o.rounds; round++ {
 		for i, c := range cells {
 			if skips[i] != nil {
@@ -336,13 +339,13 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]bench.Result, 
 			if ctx.Err() != nil {
 				return results, ctx.Err()
 			}
-			wl, err := bench.NewWorkload(c.workload, c.wc)
+			wl, err := workload.New(c.workload, c.wc)
 			if err != nil {
 				return results, err
 			}
 			show.begin(fmt.Sprintf("round %d/%d", round, o.rounds))
-			res, err := bench.Run(ctx, bench.Config{
-				Engine: c.engine, Dir: o.dir, EngineOptions: bench.EngineOptions{Durable: o.durable},
+			res, err := runner.Run(ctx, runner.Config{
+				Engine: c.engine, Dir: o.dir, EngineOptions: engine.Options{Durable: o.durable},
 				Workload: wl, Level: c.level, Threads: c.threads,
 				Duration: o.duration, Ops: o.ops, Warmup: o.warmup, Param: c.param,
 				Progress: show.update,

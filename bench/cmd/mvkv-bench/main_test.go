@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mvkv/mvkv/bench"
+	"github.com/mvkv/mvkv/bench/report"
 )
 
 func TestJSONOutputParses(t *testing.T) {
@@ -23,7 +23,7 @@ func TestJSONOutputParses(t *testing.T) {
 		"-threads", "2", "-duration", "100ms", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(),
 	}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
-	var rep bench.Report
+	var rep report.Report
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
 	// mvkv at two levels, bbolt at serializable plus one skipped row, per workload.
 	require.Len(t, rep.Summaries, 2*4)

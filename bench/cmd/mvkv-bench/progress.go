@@ -9,7 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/mvkv/mvkv/bench"
+	"github.com/mvkv/mvkv/bench/runner"
 )
 
 // isTerminal reports whether w is a terminal: the live line is drawn only
@@ -36,7 +36,7 @@ type progress struct {
 	start    time.Time
 	lastLine time.Time
 	round    string
-	cur      bench.Progress
+	cur      runner.Progress
 }
 
 func newProgress(on bool, w io.Writer, total int, perRun time.Duration) *progress {
@@ -68,10 +68,10 @@ func (p *progress) left() time.Duration {
 
 func (p *progress) begin(round string) {
 	p.round = round
-	p.cur = bench.Progress{}
+	p.cur = runner.Progress{}
 }
 
-func (p *progress) update(s bench.Progress) {
+func (p *progress) update(s runner.Progress) {
 	if p.w == nil {
 		return
 	}
@@ -96,7 +96,7 @@ func (p *progress) line() string {
 		min(p.finished+1, p.total), p.total, s.Workload, s.Engine, s.Level, p.round, what, p.left())
 }
 
-func (p *progress) end(r bench.Result) {
+func (p *progress) end(r runner.Result) {
 	p.finished++
 	if p.w == nil || p.live {
 		return

@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// mvkvEngine runs transactions on an mvkv database; with locking (the
+// engine "mvkv-locking"), serializable ones by two-phase locking.
+type mvkvEngine struct {
+	db      *mvcc.DB
+	locking bool
+}
+
+func openMVKV(dir string, opts Options, locking bool) (*mvkvEngine, error) {
+	db, err := mvcc.Open(filepath.Join(dir, "mvkv.db"), &mvcc.Options{NoSync: !opts.Durable})
+	if err != nil {
+		return nil, err
+	}
+	return &mvkvEngine{db: db, locking: locking}, nil
+}
+
+// DB returns the underlying database (for stats).
+func (e *mvkvEngine) DB() *mvcc.DB { return e.db }
+
+func (e *mvkvEngine) Name() string {
+	if e.locking {
+		return "mvkv-locking"
+	}
+	return "mvkv"
+}
+
+func (e *mvkvEngine) Levels() []mvcc.Level { return engineInfo[e.Name()].levels }
+func (e *mvkvEngine) Note() string         { return engineInfo[e.Name()].note }
+
+func (e *mvkvEngine) Txn(level mvcc.Level, readOnly bool, fn func(Tx) error) error {
+	tx, err := e.db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: level, ReadOnly: readOnly, Locking: e.locking})
+	if err != nil {
+		return err
+	}
+	if err := fn(mvkvTx{tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (e *mvkvEngine) Abort(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, mvcc.ErrDeadlock):
+		return "deadlock"
+	case !errors.Is(err, mvcc.ErrConflict):
+		return ""
+	}
+	// The engine names the cause in the message only; a serialization
+	// failure says so, anything else is a write-write conflict.
+	if strings.Contains(strings.ToLower(err.Error()), "serializ") {
+		return "serialization"
+	}
+	return "write-write"
+}
+
+func (e *mvkvEngine) Versions() int64 { return e.db.Stats().Versions }
+
+func (e *mvkvEngine) Vacuum() (int64, error) {
+	st, err := e.db.Vacuum(context.Background())
+	return st.VersionsRemoved, err
+}
+
+func (e *mvkvEngine) Close() error { return e.db.Close() }
+
+type mvkvTx struct{ tx *mvcc.Txn }
+
+func (t mvkvTx) Get(key []byte) ([]byte, error) { return t.tx.Get(key) }
+func (t mvkvTx) Put(key, value []byte) error    { return t.tx.Put(key, value) }
+func (t mvkvTx) Delete(key []byte) error        { return t.tx.Delete(key) }
+
+func (t mvkvTx) Scan(start, end []byte, limit int, fn func(key, value []byte) bool) error {
+	n := 0
+	for k, v := range t.tx.Scan(start, end) {
+		if !fn(k, v) {
+			break
+		}
+		if n++; limit > 0 && n >= limit {
+			break
+		}
+	}
+	// A serializable scan that meets a dangerous structure ends the
+	// transaction; Err says so.
+	return t.tx.Err()
+}
