@@ -15,8 +15,8 @@ func (ix *Index) Check() error {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	var (
-		err                     error
-		prev                    []byte
+		err                    error
+		prev                   []byte
 		versions, gcount, heap int64
 	)
 	ix.tree.Ascend(func(e entry) bool {
