@@ -244,8 +244,10 @@
 // # Damage and recovery
 //
 // What is detected. Every record in the file carries a CRC-32C of its
-// key, commit timestamp and value, and every logged write one of its own
-// (layout.go): a damaged value, timestamp or key, and an element header
+// key, commit timestamp and value, and every logged write, version record
+// and clock entry one of its own (layout.go, versionstore.go, history.go);
+// a lookup in the version bucket or the clock believes a miss only between
+// sound neighbours, as a point read does: a damaged value, timestamp or key, and an element header
 // that points a record at the wrong bytes, read as ErrCorrupt, from Get,
 // Scan, the commit that reads the before-image and the checkpoint. A point read that finds no key believes it only if the
 // records on either side are sound and in order (a renamed record stays
