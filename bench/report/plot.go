@@ -99,7 +99,9 @@ func WritePlots(dir, format string, rep Report) ([]string, error) {
 //   - threads-WORKLOAD-throughput and threads-WORKLOAD-p99: one line per
 //     engine and level against threads, where several thread counts ran;
 //   - contention-WORKLOAD-abort-rate: abort rate against the number of hot
-//     keys, where a hot-key sweep ran.
+//     keys, where a hot-key sweep ran;
+//   - heap-... and file-...: the Go heap and the engines' files over time,
+//     where runs recorded a timeline (timeline.go).
 func Charts(rep Report) ([]Chart, error) {
 	ran := slices.DeleteFunc(slices.Clone(rep.Summaries), func(s Summary) bool { return s.Skipped != "" })
 	var charts []Chart
@@ -161,7 +163,8 @@ func Charts(rep Report) ([]Chart, error) {
 		p.Title.Text = fmt.Sprintf("%s: abort rate vs contention, %d threads", w, top)
 		charts = append(charts, Chart{Name: "contention-" + w + "-abort-rate", Title: p.Title.Text, plot: p, legend: leg, width: 6 * vg.Inch})
 	}
-	return charts, nil
+	tl, err := timelineCharts(rep)
+	return append(charts, tl...), err
 }
 
 // figure is what a chart draws on its y axis: a label, the Spread of each

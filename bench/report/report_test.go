@@ -181,3 +181,29 @@ func TestChartsSayWhatTheTableSays(t *testing.T) {
 		assert.Contains(t, contention, hot, "a tick at each swept hot-key count")
 	}
 }
+
+// TestTimelineCharts: runs that recorded a timeline get a heap chart and
+// a file chart, one line per engine and level.
+func TestTimelineCharts(t *testing.T) {
+	var runs []runner.Result
+	for i, eng := range []string{"mvkv", "bbolt"} {
+		r := runner.Result{Engine: eng, Workload: "longreader", Level: "serializable", Threads: 4, Round: 1, Ops: 10}
+		for s := range 5 {
+			r.Timeline = append(r.Timeline, runner.Sample{At: time.Duration(s) * time.Second, HeapBytes: uint64(s+i) << 20, FileBytes: int64(10*s+i) << 20})
+		}
+		runs = append(runs, r)
+	}
+	charts, err := report.Charts(report.New(report.Meta{}, runs))
+	require.NoError(t, err)
+	names := map[string]string{}
+	for _, c := range charts {
+		var buf bytes.Buffer
+		require.NoError(t, c.Render(&buf, "svg"))
+		names[c.Name] = buf.String()
+	}
+	for _, n := range []string{"heap-longreader-t4", "file-longreader-t4"} {
+		require.Contains(t, names, n)
+		assert.Contains(t, names[n], "mvkv serializable", n)
+		assert.Contains(t, names[n], "bbolt serializable", n)
+	}
+}

@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Workload.Load(e, cfg.Level); err != nil {
 		return res, err
 	}
-	r := &runner{cfg: cfg, e: e}
+	r := &runner{cfg: cfg, e: e, dir: dir}
 	r.run(ctx, &res)
 	res.Invariant = cfg.Workload.Check(e, cfg.Level)
 	if v, ok := e.(engine.Versioner); ok {
@@ -118,6 +118,7 @@ const (
 type runner struct {
 	cfg   Config
 	e     engine.Engine
+	dir   string // the engine's files, for the timeline
 	phase atomic.Int32
 	done  atomic.Int64 // operations recorded
 	peak  atomic.Int64 // versions held, highest sample
@@ -185,11 +186,13 @@ func (r *runner) run(ctx context.Context, res *Result) {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	start := time.Now()
+	stopTimeline := r.sampleTimeline(res)
 	r.phase.Store(phaseMeasure)
 	wait(cfg.Duration, false)
 	r.phase.Store(phaseStop)
 	elapsed := time.Since(start)
 	wg.Wait()
+	stopTimeline()
 	runtime.ReadMemStats(&m1)
 	stopSampler()
 
