@@ -101,18 +101,16 @@ const vacuumDiskBatch = 10000
 // it, after the checkpoint).
 func (db *DB) vacuumDisk() error {
 	h := min(pruneHorizon{db.oracle}.Horizon(), db.historyHorizon(time.Now()))
+	if due, err := db.vacuumDiskDue(h); !due || err != nil {
+		return err
+	}
 	for {
 		var (
 			w    *vwriter
 			more bool
-			none bool
 		)
 		err := db.guard(func() error {
 			return db.files().update(func(btx *bolt.Tx) error {
-				if btx.Bucket(vqueueBucket) == nil {
-					none = true
-					return nil
-				}
 				var err error
 				if w, err = newVWriter(btx); err != nil {
 					return err
@@ -133,10 +131,6 @@ func (db *DB) vacuumDisk() error {
 					}
 					n++
 					dead = append(dead, qk)
-				}
-				if n == 0 {
-					none = true
-					return nil
 				}
 				for _, qk := range dead {
 					vk := qk[8:]
@@ -165,12 +159,43 @@ func (db *DB) vacuumDisk() error {
 		if err != nil {
 			return fmt.Errorf("mvkv: vacuum of the version store %s: %w", db.path, err)
 		}
-		if none {
-			return nil
-		}
 		w.done(&db.vs)
 		if !more {
 			return nil
 		}
 	}
+}
+
+// vacuumDiskDue reports whether vacuumDisk has anything to do at h, so
+// that a pass with nothing to remove writes nothing (a bbolt write
+// transaction costs an fsync even when empty).
+func (db *DB) vacuumDiskDue(h uint64) (due bool, err error) {
+	v, err := db.acquireView()
+	if err != nil {
+		return false, err
+	}
+	defer v.release()
+	err = db.guard(func() error {
+		if q := v.tx.Bucket(vqueueBucket); q != nil {
+			if k, _ := q.Cursor().First(); len(k) >= 8 && binary.BigEndian.Uint64(k) <= h {
+				due = true
+				return nil
+			}
+		}
+		clock := v.tx.Bucket(clockBucket)
+		if db.opts.HistoryRetention <= 0 {
+			due = clock != nil || v.tx.Bucket(metaBucket).Get(historyKey) != nil
+			return nil
+		}
+		if clock != nil {
+			// Two entries at or below h: the older one can go.
+			c := clock.Cursor()
+			if _, v1 := c.First(); len(v1) >= 8 && binary.BigEndian.Uint64(v1) <= h {
+				_, v2 := c.Next()
+				due = len(v2) >= 8 && binary.BigEndian.Uint64(v2) <= h
+			}
+		}
+		return nil
+	})
+	return due, err
 }
