@@ -25,7 +25,7 @@ func TestSpillKeepsEveryReadRight(t *testing.T) {
 	assert.Equal(t, uint64(5), p.Versions[1].Until)
 	freed := ix.CompleteSpill(p)
 	assert.Equal(t, before-freed, ix.Bytes())
-	assert.Greater(t, freed, int64(0))
+	assert.Positive(t, freed)
 	require.NoError(t, ix.Check())
 
 	it, held := ix.LookupItem([]byte("a"), 2)

@@ -41,7 +41,7 @@ func BenchmarkMemoryRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer old.Rollback() //nolint:errcheck
+	defer func() { _ = old.Rollback() }()
 	write(1)
 	ks := make([][]byte, keys)
 	for i := range ks {

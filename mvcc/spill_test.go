@@ -112,13 +112,12 @@ func TestSpillBoundsHeap(t *testing.T) {
 	base := heapNow()
 
 	var (
-		mid     *mvcc.Txn
-		midSeen map[string]string
-		midOnce sync.Once
-		peak    int64
-		peakMu  sync.Mutex
+		peak   int64
+		peakMu sync.Mutex
 	)
-	runWriters := func(withReaders bool) {
+	// runWriters starts the writers; writer 0 closes halfway (if not nil)
+	// at its halfway point. It returns a wait for them all.
+	runWriters := func(halfway chan struct{}) (wait func()) {
 		var wg sync.WaitGroup
 		for w := range writers {
 			wg.Add(1)
@@ -133,13 +132,8 @@ func TestSpillBoundsHeap(t *testing.T) {
 						t.Error(err)
 						return
 					}
-					if w == 0 && withReaders && i == n/2 {
-						midOnce.Do(func() {
-							var err error
-							mid, err = db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
-							require.NoError(t, err)
-							midSeen = snapshotOf(t, mid, keys)
-						})
+					if w == 0 && halfway != nil && i == n/2 {
+						close(halfway)
 					}
 					if w == 0 && i%(max(n/8, 1)) == 0 {
 						h := heapNow() - base
@@ -151,9 +145,20 @@ func TestSpillBoundsHeap(t *testing.T) {
 				}
 			}()
 		}
-		wg.Wait()
+		return wg.Wait
 	}
-	runWriters(true)
+	halfway, done := make(chan struct{}), make(chan struct{})
+	wait := runWriters(halfway)
+	go func() { wait(); close(done) }()
+	select {
+	case <-halfway:
+	case <-done: // a writer failed before halfway: the errors say why
+	}
+	// A second snapshot, taken while the writers run.
+	mid, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+	require.NoError(t, err)
+	midSeen := snapshotOf(t, mid, keys)
+	<-done
 	s := db.Stats()
 	t.Logf("after %d updates: heap +%d MiB (peak +%d MiB, limit %d MiB), memory %d versions %d MiB, disk %d versions %d MiB",
 		updates, (heapNow()-base)>>20, peak>>20, limit>>20, s.MemVersions, s.MemVersionBytes>>20, s.DiskVersions, s.DiskVersionBytes>>20)
@@ -162,7 +167,6 @@ func TestSpillBoundsHeap(t *testing.T) {
 	assert.Positive(t, s.OldestSnapshotAge)
 
 	assert.Equal(t, oldSeen, snapshotOf(t, old, keys), "the old snapshot reads what it saw at its start")
-	require.NotNil(t, mid)
 	assert.Equal(t, midSeen, snapshotOf(t, mid, keys), "so does the one taken halfway")
 	require.NoError(t, old.Rollback())
 	require.NoError(t, mid.Rollback())
@@ -176,7 +180,7 @@ func TestSpillBoundsHeap(t *testing.T) {
 
 	// The same work again without a reader: the version store's pages
 	// are free and reused, so the file does not grow by what spilled.
-	runWriters(false)
+	runWriters(nil)()
 	_, err = db.Vacuum(ctx)
 	require.NoError(t, err)
 	grown := fileSize(t, path) - size

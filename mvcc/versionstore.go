@@ -141,7 +141,6 @@ func decodeVRecord(vk, rec []byte) (value []byte, tombstone bool, err error) {
 type vwriter struct {
 	versions, queue, meta *bolt.Bucket
 	count, bytes          int64 // change in the counters
-	buf                   []byte
 }
 
 func newVWriter(btx *bolt.Tx) (*vwriter, error) {
