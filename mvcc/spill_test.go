@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -186,4 +187,81 @@ func TestSpillBoundsHeap(t *testing.T) {
 	grown := fileSize(t, path) - size
 	t.Logf("file %d MiB after the first round, grew %d KiB in the second", size>>20, grown>>10)
 	assert.Less(t, grown, max(size/10, 2<<20), "freed pages are reused")
+}
+
+// TestSpillRacesReads spills after every commit group (a limit of one
+// byte) while readers at the newest snapshot read keys whose newest
+// version memory holds without its value (InFile: the data bucket's) and
+// writers supersede them: each read returns a value written to that key,
+// the same one twice in a snapshot, never an error. An old snapshot reads
+// its own values throughout.
+func TestSpillRacesReads(t *testing.T) {
+	db, err := mvcc.Open(filepath.Join(t.TempDir(), "r.db"), &mvcc.Options{NoSync: true, VersionMemoryLimit: 1, CheckpointBytes: 4 << 10})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	checkAtEnd(t, db)
+	ctx := context.Background()
+	const keys, rounds = 8, 150
+	key := func(i int) []byte { return fmt.Appendf(nil, "k%d", i) }
+	for i := range keys {
+		put(t, db, string(key(i)), fmt.Sprintf("k%d=0", i))
+	}
+	old, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 1; n <= rounds; n++ {
+				i := (n + w) % keys
+				if err := db.Update(ctx, mvcc.ReadCommitted, func(tx *mvcc.Txn) error {
+					return tx.Put(key(i), fmt.Appendf(nil, "k%d=%d", i, n))
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	readErrs := make(chan error, 2)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range rounds * 2 {
+				i := n % keys
+				err := db.View(ctx, func(tx *mvcc.Txn) error {
+					a, err := tx.Get(key(i))
+					if err != nil {
+						return err
+					}
+					b, err := tx.Get(key(i))
+					if err != nil {
+						return err
+					}
+					if string(a) != string(b) || !strings.HasPrefix(string(a), fmt.Sprintf("k%d=", i)) {
+						return fmt.Errorf("key %d read %q then %q", i, a, b)
+					}
+					return nil
+				})
+				if err != nil {
+					readErrs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(readErrs)
+	for err := range readErrs {
+		t.Error(err)
+	}
+	assert.Positive(t, db.Stats().DiskVersions)
+	for i := range keys {
+		v, err := old.Get(key(i))
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("k%d=0", i), string(v))
+	}
+	require.NoError(t, old.Rollback())
 }
