@@ -9,7 +9,9 @@
 // before-images that older snapshots still read, and the commit
 // timestamps of recent writes that conflict checks need. Vacuum trims the
 // index as the horizon moves. It never writes the file: nothing a pass
-// does can fail on a full disk, or be half done after a crash.
+// does can fail on a full disk, or be half done after a crash. What the
+// engine keeps on disk besides (older versions spilled past its memory
+// limit, history) it vacuums itself, in Config.Prepare, before the pass.
 //
 // # The rule
 //
