@@ -28,6 +28,11 @@ type Anomaly struct {
 	// snapshots, not serializability: serializable by locking (which has
 	// no snapshot) allows it.
 	SnapshotOnly bool
+	// Promise is what a correct run keeps and the anomaly breaks: an
+	// invariant of the story ("every committed deposit is in the final
+	// balance") or, for a SnapshotOnly anomaly, the promise of a snapshot.
+	// Verdicts name it.
+	Promise string
 	// Story tells the situation in the words of its domain.
 	Story string
 	// Scenario is the interleaving.
@@ -66,14 +71,35 @@ func (a *Anomaly) Title() string {
 	return a.Code + " " + a.Name
 }
 
-// Verdict is the short result at this level: what happened, and the
-// evidence. Why the levels differ is the anomaly's Lesson, told once
-// (Explanation), not at every level.
+// Verdict is the short result at this level: whether the anomaly's
+// Promise was kept or broken, the evidence, and, where the dependency
+// graph says more than the promise, what it says. Why the levels differ
+// is the anomaly's Lesson, told once (Explanation), not at every level.
+//
+// An anomaly that breaks an invariant GOES WRONG where it happens. One
+// that breaks only the promise of a snapshot (SnapshotOnly) breaks nothing
+// at a level that makes no such promise: there it is allowed, and the
+// verdict says so, and says whether the history stayed serializable.
 func (r *Result) Verdict() string {
-	if r.Happened {
-		return fmt.Sprintf("Verdict at %s: GOES WRONG. %s.", r.Outcome.Target, capitalize(r.Evidence))
+	a, target, g := r.Anomaly, r.Outcome.Target, r.Outcome.Dependencies()
+	ev := capitalize(r.Evidence) + "."
+	switch {
+	case r.Happened && a.SnapshotOnly:
+		serial := ""
+		if g.Serializable() && len(g.Order) > 1 {
+			serial = ", and the committed history is serializable (" + strings.Join(g.Order, " then ") + ")"
+		}
+		return fmt.Sprintf("Verdict at %s: allowed; nothing goes wrong. Broken: %s, which %s "+
+			"does not promise; no invariant is broken%s. %s", target, a.Promise, target, serial, ev)
+	case r.Happened:
+		return fmt.Sprintf("Verdict at %s: GOES WRONG. Broken: %s. %s", target, a.Promise, ev)
 	}
-	return fmt.Sprintf("Verdict at %s: prevented. %s.", r.Outcome.Target, capitalize(r.Evidence))
+	v := fmt.Sprintf("Verdict at %s: prevented. Kept: %s. %s", target, a.Promise, ev)
+	if !g.Serializable() {
+		v += fmt.Sprintf(" The history is still not serializable: a %s cycle, an anomaly other "+
+			"than this one, which %s allows (see the dependencies).", g.CycleKind, target)
+	}
+	return v
 }
 
 // Cell is what the matrix shows for this result: "possible" or
@@ -123,13 +149,15 @@ func (a *Anomaly) Explanation() string {
 }
 
 // LevelReport is what one level adds to the lesson: the timeline, the data
-// left behind, and the verdict.
+// left behind, what the dependency graph shows, and the verdict.
 func (r *Result) LevelReport() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "At %s:\n", r.Outcome.Target)
 	b.WriteString(Timeline(r.Outcome))
 	b.WriteString("\nState after:\n")
 	b.WriteString(State(r.Outcome.Final))
+	b.WriteString("\n")
+	b.WriteString(wrap("Dependencies: "+r.Outcome.Dependencies().Summary(), 88))
 	b.WriteString("\n")
 	b.WriteString(wrap(r.Verdict(), 88))
 	b.WriteString("\n")

@@ -6,8 +6,9 @@ import "fmt"
 // lock the same two accounts in opposite orders. It is not in the Catalog
 // (no level "allows" it); TestDeadlock runs it at every level.
 var Deadlock = &Anomaly{
-	Name: "deadlock",
-	Test: "TestDeadlock",
+	Name:    "deadlock",
+	Test:    "TestDeadlock",
+	Promise: "a lock cycle ends at once, with one transaction told it is the deadlock victim and the other going on",
 	Story: "Alice and Bob have 100 each. T1 moves 10 from Alice to Bob and T2 moves 20 from " +
 		"Bob to Alice, both with GetForUpdate, each locking the account it takes money from " +
 		"first. Each ends up waiting for a lock the other holds.",
@@ -31,7 +32,7 @@ var Deadlock = &Anomaly{
 		ev := fmt.Sprintf("alice has %s and bob %s (total %d)", o.Get("alice"), o.Get("bob"), total)
 		for _, s := range []string{"T1", "T2"} {
 			if e, ok := o.FailedStep(s); ok && ErrName(e.Err) == "ErrDeadlock" {
-				return total != 200, fmt.Sprintf("the deadlock was broken: %s was chosen as the victim at step %d; %s", s, e.Step, ev)
+				return total != 200, fmt.Sprintf("the deadlock was broken: %s was chosen as the victim at step %d; %s", s, e.Seq, ev)
 			}
 		}
 		return true, ev + "; no transaction was told about the deadlock"

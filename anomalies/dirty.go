@@ -14,9 +14,10 @@ import (
 
 // DirtyWrite is G0: a write over another transaction's uncommitted write.
 var DirtyWrite = &Anomaly{
-	Name: "dirty write",
-	Code: "G0",
-	Test: "TestDirtyWrite",
+	Name:    "dirty write",
+	Code:    "G0",
+	Test:    "TestDirtyWrite",
+	Promise: "both rows of the purchase name the same buyer (no write lands on another transaction's uncommitted write)",
 	Story: "Alice (T1) and Bob (T2) both buy car 42 at the same moment. Buying a car " +
 		"writes two rows: the listing's buyer and the invoice's recipient. Whoever wins, " +
 		"the two rows must name the same person.",
@@ -46,16 +47,18 @@ var DirtyWrite = &Anomaly{
 		"commit. mvkv prevents it at every level by construction: writes stay in the " +
 		"transaction until Commit, which applies them all at once, so there is never " +
 		"uncommitted data to overwrite. At read committed the last committer wins as a whole " +
-		"(both rows say bob; Alice's purchase is simply lost, which is the lost update, not a " +
-		"dirty write); at snapshot and serializable first-committer-wins stops Bob with " +
+		"(both rows say bob: Bob's purchase replaced Alice's whole, as if Alice had bought " +
+		"first and Bob after, and the dependency graph has one ww edge, Alice to Bob, and no " +
+		"cycle; neither read anything, so nothing was lost on the way); at snapshot and serializable first-committer-wins stops Bob with " +
 		"ErrConflict as soon as he writes a row Alice committed after he began.",
 }
 
 // AbortedRead is G1a: reading data that is later rolled back.
 var AbortedRead = &Anomaly{
-	Name: "dirty read of an aborted write",
-	Code: "G1a",
-	Test: "TestDirtyReadAborted",
+	Name:    "dirty read of an aborted write",
+	Code:    "G1a",
+	Test:    "TestDirtyReadAborted",
+	Promise: "no transaction reads data that a rollback then undoes",
 	Story: "Order 17 is being paid (T1): the payment service marks it paid, then the card is " +
 		"declined and the transaction rolls back. Meanwhile the warehouse (T2) looks at the " +
 		"order to decide whether to ship it.",
@@ -83,9 +86,10 @@ var AbortedRead = &Anomaly{
 // IntermediateRead is G1b: reading a value its writer later overwrote
 // before committing.
 var IntermediateRead = &Anomaly{
-	Name: "dirty read of an intermediate value",
-	Code: "G1b",
-	Test: "TestDirtyReadIntermediate",
+	Name:    "dirty read of an intermediate value",
+	Code:    "G1b",
+	Test:    "TestDirtyReadIntermediate",
+	Promise: "no transaction reads a value that its writer replaced before committing",
 	Story: "The checkout (T1) updates order 17's total in two steps: first 150 with a " +
 		"provisional shipping cost, then 130 once the real cost is known. The invoicing job " +
 		"(T2) reads the total meanwhile.",
@@ -116,9 +120,10 @@ var IntermediateRead = &Anomaly{
 // CircularInformationFlow is G1c: two transactions each see the other's
 // uncommitted write.
 var CircularInformationFlow = &Anomaly{
-	Name: "circular information flow",
-	Code: "G1c",
-	Test: "TestDirtyReadCircular",
+	Name:    "circular information flow",
+	Code:    "G1c",
+	Test:    "TestDirtyReadCircular",
+	Promise: "no two transactions each see the other's uncommitted write",
 	Story: "Alice (T1) and Bob (T2) each mark themselves out of the office, then look " +
 		"at the other's status. If each saw the other's change, each would have happened " +
 		"before the other.",
@@ -134,9 +139,15 @@ var CircularInformationFlow = &Anomaly{
 		},
 	},
 	Check: func(o *Outcome) (bool, string) {
-		a, _ := o.Seen("T1", "status/bob")
-		b, _ := o.Seen("T2", "status/alice")
-		ev := fmt.Sprintf("Alice saw Bob %s and Bob saw Alice %s", a, b)
+		a, oka := o.Seen("T1", "status/bob")
+		b, okb := o.Seen("T2", "status/alice")
+		saw := func(who, whom, v string, ok bool) string {
+			if !ok {
+				return who + " did not read " + whom + "'s status"
+			}
+			return who + " saw " + whom + " " + v
+		}
+		ev := saw("Alice", "Bob", a, oka) + " and " + saw("Bob", "Alice", b, okb)
 		return a == "out" || b == "out", ev + stopped(o, "T1", "T2")
 	},
 	Lesson: "Circular information flow is two transactions each reading the other's " +
@@ -144,15 +155,18 @@ var CircularInformationFlow = &Anomaly{
 		"mvkv no transaction ever sees another's uncommitted write. Under serializable the " +
 		"pair is still not serializable, for another reason: each read what the other " +
 		"overwrote (each one's read must come before the other's write), the pattern of write " +
-		"skew, so SSI aborts one of them with ErrConflict.",
+		"skew, so SSI aborts one of them with ErrConflict. At read committed and snapshot " +
+		"that write skew goes through: no uncommitted write was seen, yet the dependency " +
+		"graph has its cycle of two rw edges.",
 }
 
 // ObservedTransactionVanishes is OTV (from Hermitage): a reader sees one of
 // a transaction's writes and then, later, misses another.
 var ObservedTransactionVanishes = &Anomaly{
-	Name: "observed transaction vanishes",
-	Code: "OTV",
-	Test: "TestObservedTransactionVanishes",
+	Name:    "observed transaction vanishes",
+	Code:    "OTV",
+	Test:    "TestObservedTransactionVanishes",
+	Promise: "once a reader has seen a transaction's write, it never reads a key that transaction wrote as it was before it",
 	Story: "Two transactions each set a pair of values: T1 writes x=11 y=19, T2 writes " +
 		"x=12 y=18. A reader (T3) reads x and y one at a time while they commit. Once the " +
 		"reader has seen something of T2, it must never see a value older than T2's for " +
@@ -197,7 +211,10 @@ var ObservedTransactionVanishes = &Anomaly{
 		"reads something from before it, as if it had been undone. It needs either dirty " +
 		"reads or a commit that becomes visible key by key. In mvkv a commit's writes become " +
 		"visible together, in commit order, and read committed reads always move forward in " +
-		"time, so once T3 has seen T2 it keeps seeing it: prevented at every level. At " +
+		"time, so once T3 has seen T2 it keeps seeing it: prevented at every level. (T3's " +
+		"reads at read committed still come from two moments, x before T2 and after it, a " +
+		"non-repeatable read that read committed allows; the dependency graph shows its " +
+		"cycle.) At " +
 		"snapshot and serializable T2 does not even commit: it wrote y after T1 had " +
 		"committed y, so first-committer-wins stops it with ErrConflict.",
 }
@@ -208,7 +225,7 @@ func stopped(o *Outcome, sessions ...string) string {
 	var parts []string
 	for _, s := range sessions {
 		if e, ok := o.FailedStep(s); ok {
-			parts = append(parts, fmt.Sprintf("%s got %s at step %d (%s)", s, ErrName(e.Err), e.Step, e.Op))
+			parts = append(parts, fmt.Sprintf("%s got %s at step %d (%s)", s, ErrName(e.Err), e.Seq, e.Op))
 		}
 	}
 	if len(parts) == 0 {

@@ -7,14 +7,42 @@
 // prints the lesson: its story once, then for read committed, snapshot,
 // serializable and serializable-locking (serializable by two-phase locking,
 // TxOptions.Locking: the Locking column, MVKVLocking) in turn the
-// interleaving as a timeline (one column per transaction), the data left
-// behind and a one-line verdict, and last, once,
+// interleaving as a timeline (one column per transaction, rows numbered
+// in execution order), the data left behind, the dependency cycle if the
+// history has one, and a verdict that names the lesson's Promise as kept
+// or broken, and last, once,
 // the explanation of what went wrong and which mechanism stops it
 // (`-run 'TestLostUpdate$/snapshot'` picks one level; the `$` keeps the
 // pattern from also running TestLostUpdateFixedWithGetForUpdate). `go test
 // ./anomalies -v` walks through all of them; `-run TestMatrix` prints the
 // summary table that the project README embeds (`-run TestMatrix -update`
-// rewrites the README's copy).
+// rewrites the README's copy, with its pictures under docs/anomalies).
+//
+// # Pictures
+//
+// Every run can be drawn. TimelineSVG draws the timeline: one lane per
+// transaction, each step a mark labelled with what it read or wrote, a
+// wait as a dashed gap naming whom it waited for, commits and aborts
+// marked. Outcome.Dependencies is the run's dependency graph (Adya's ww,
+// wr and rw edges between the committed transactions) and GraphSVG draws
+// it, the cycle that makes the history non-serializable in red, or says
+// that there is none and gives a serial order. The graph is not written
+// by hand: the runner records every read, write, scan and commit the store
+// acknowledged, below the steps, and the history is checked by
+// internal/elle, the checker of the list-append histories (see Graph for
+// how a key-value history becomes one), so it holds on any store a Target
+// offers, PostgreSQL's and etcd's included. WriteHTML puts it all on one
+// self-contained page: the table, each cell linking to its run's story,
+// pictures, verdict and explanation; `go test ./anomalies -run TestMatrix
+// -html DIR` writes DIR/anomalies.html.
+//
+// The pictures are plain SVG, written with the standard library (svg.go),
+// not with the plotting library the benchmarks use: a timeline and a graph
+// of three nodes need no axes or scales, only positions on a grid, and the
+// anomalies package belongs to the engine's module, whose only
+// dependencies are bbolt and btree. Plain text in a monospace font gives
+// labels a known width, and the output is byte-for-byte deterministic, so
+// tests can keep the README's copies in step with the code.
 //
 // # The scenario language
 //
@@ -30,7 +58,9 @@
 // behind someone else's lock) and has not finished within Options.Grace is
 // shown as blocked, and the script goes on with the other sessions; when
 // it finishes, after a later step ended the transaction it was waiting
-// for, the timeline shows it resuming. A truly blocked step waits for a
+// for, the timeline shows it resuming. The timeline's rows are in
+// execution order, so a step that waited, and the steps queued behind it,
+// appear later than their place in the script. A truly blocked step waits for a
 // step the script has not run yet, so it is always seen as blocked;
 // timing only matters in the other direction (a lock taken without waiting
 // but slower than the grace period), hence a generous default. Steps that
@@ -66,5 +96,8 @@
 // victims, never by a serialization failure; any step may wait there
 // (reads wait for writers), and a step that resumes names the session
 // whose end released it. Interference (G-SIa), a promise of snapshots and
-// not of serializability, is the one it allows (Anomaly.SnapshotOnly).
+// not of serializability, is the one it allows (Anomaly.SnapshotOnly):
+// there, as at read committed, its verdict says that nothing goes wrong,
+// that a promise the level does not make was broken, and that the history
+// is serializable.
 package anomalies

@@ -51,9 +51,10 @@ func deleteWhere(session, label string, v func(s *Session) int) Step {
 // PhantomWrite is Hermitage's PMP-write: a predicate delete racing an
 // update that moves a row into the predicate.
 var PhantomWrite = &Anomaly{
-	Name: "predicate delete racing an update",
-	Code: "PMP-write",
-	Test: "TestPhantomWrite",
+	Name:    "predicate delete racing an update",
+	Code:    "PMP-write",
+	Test:    "TestPhantomWrite",
+	Promise: "in T2's own view, no row worth 20 survives its delete of every row worth 20",
 	Story: "Hermitage's table: row 1 is worth 10, row 2 is worth 20. T1 adds 10 to every " +
 		"row (update test set value = value + 10). Before T1 commits, T2 deletes every row " +
 		"worth 20 (delete from test where value = 20); T1 commits; T2 looks at the table " +
@@ -125,9 +126,10 @@ func partnerOfRow1(s *Session) int { return 30 - s.SeenInt(table+"1") }
 // ReadSkewDelete is Hermitage's G-single-write-1: a delete decided on a
 // read from before a commit and carried out on the data after it.
 var ReadSkewDelete = &Anomaly{
-	Name: "read skew closed by a delete",
-	Code: "G-single-write-1",
-	Test: "TestReadSkewDelete",
+	Name:    "read skew closed by a delete",
+	Code:    "G-single-write-1",
+	Test:    "TestReadSkewDelete",
+	Promise: "T1 deletes the partner of the row 1 it read, which in any serial order is row 2",
 	Story: "Hermitage's table, whose two rows add up to 30: row 1 is worth 10, row 2 is " +
 		"worth 20. T1 reads row 1 and deletes its partner, the row worth 30 minus row 1 " +
 		"(delete from test where value = 20). Meanwhile T2 moves 2 from row 2 to row 1 " +
@@ -169,9 +171,10 @@ var ReadSkewDelete = &Anomaly{
 // delete, made while the other transaction is still running, then rolled
 // back.
 var ReadSkewDeleteRolledBack = &Anomaly{
-	Name: "read skew closed by a delete, rolled back",
-	Code: "G-single-write-2",
-	Test: "TestReadSkewDeleteRolledBack",
+	Name:    "read skew closed by a delete, rolled back",
+	Code:    "G-single-write-2",
+	Test:    "TestReadSkewDeleteRolledBack",
+	Promise: "a rolled-back transaction leaves no trace: T2 commits both its rows",
 	Story: "The same table (rows 10 and 20, adding up to 30) and the same two " +
 		"transactions, interleaved tighter: T2 has written row 1 = 12 but not yet row 2 " +
 		"when T1 deletes the partner of row 1; T2 then writes row 2 = 18; T1 rolls back " +
@@ -207,9 +210,10 @@ var ReadSkewDeleteRolledBack = &Anomaly{
 // TwoAntiDependencies is Hermitage's G2-two-edges: Fekete's cycle with two
 // read-write dependencies, seen through a third transaction.
 var TwoAntiDependencies = &Anomaly{
-	Name: "anti-dependency cycle through three transactions",
-	Code: "G2-two-edges",
-	Test: "TestTwoAntiDependencies",
+	Name:    "anti-dependency cycle through three transactions",
+	Code:    "G2-two-edges",
+	Test:    "TestTwoAntiDependencies",
+	Promise: "the three transactions are equivalent to some serial order",
 	Story: "Hermitage's table: row 1 is worth 10, row 2 is worth 20. T1 reads both " +
 		"rows. T2 adds 5 to row 2 and commits. T3 then reads both rows and commits. Last, " +
 		"T1 sets row 1 to 0 and commits. The three must be equivalent to some serial order.",

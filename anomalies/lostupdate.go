@@ -8,9 +8,10 @@ import "fmt"
 // LostUpdate is P4: two read-modify-write cycles on one key, the second
 // overwriting the first without seeing it.
 var LostUpdate = &Anomaly{
-	Name: "lost update",
-	Code: "P4",
-	Test: "TestLostUpdate",
+	Name:    "lost update",
+	Code:    "P4",
+	Test:    "TestLostUpdate",
+	Promise: "every committed deposit is in the final balance",
 	Story: "Alice's balance is 100. Two deposits arrive at the same moment: T1 adds 50, " +
 		"T2 adds 20. Each reads the balance, adds its amount in the application, and writes " +
 		"the sum back. Every committed deposit must be in the final balance.",
@@ -40,9 +41,10 @@ var LostUpdate = &Anomaly{
 // LostUpdateFixedWithGetForUpdate is the lost update with the read done by
 // GetForUpdate: the second deposit waits for the first.
 var LostUpdateFixedWithGetForUpdate = &Anomaly{
-	Name: "lost update, fixed with GetForUpdate",
-	Test: "TestLostUpdateFixedWithGetForUpdate",
-	Fix:  true,
+	Name:    "lost update, fixed with GetForUpdate",
+	Test:    "TestLostUpdateFixedWithGetForUpdate",
+	Promise: "every committed deposit is in the final balance",
+	Fix:     true,
 	Story: "The same two deposits (T1 adds 50, T2 adds 20 to a balance of 100), but each " +
 		"reads the balance with GetForUpdate, which locks the key until the transaction ends.",
 	Scenario: Scenario{

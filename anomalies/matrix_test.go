@@ -20,10 +20,14 @@ import (
 	"github.com/mvkv/mvkv/mvcc"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's anomaly table from this run")
+var (
+	update  = flag.Bool("update", false, "rewrite the README's anomaly table and pictures from this run")
+	htmlDir = flag.String("html", "", "write the lessons' page, anomalies.html, into this directory")
+)
 
 const (
 	readmePath  = "../README.md"
+	picturesDir = "../docs/anomalies" // the README's pictures, from README.md
 	beginMarker = "<!-- anomalies:begin -->"
 	endMarker   = "<!-- anomalies:end -->"
 )
@@ -32,7 +36,8 @@ const (
 // other tests), prints the table anomaly × level, checks that the levels
 // are ordered (what a level prevents, every stronger level prevents too),
 // and checks that the README carries the current table. With -update it
-// rewrites the README's copy instead.
+// rewrites the README's copy instead; with -html DIR it also writes the
+// page of every lesson with its pictures, DIR/anomalies.html.
 func TestMatrix(t *testing.T) {
 	var all []*anomalies.Result
 	for _, a := range append(anomalies.Catalog(), anomalies.Deadlock) {
@@ -57,20 +62,49 @@ func TestMatrix(t *testing.T) {
 	if testing.Verbose() {
 		fmt.Println(matrix)
 	}
+	if *htmlDir != "" {
+		page, err := anomalies.WriteHTMLFile(*htmlDir, "anomalies.html", all, pageOptions)
+		require.NoError(t, err)
+		t.Log("wrote " + page)
+	}
 
 	sample := recordedOrRun(t, anomalies.LostUpdate, mvcc.ReadCommitted)
 	section := readmeSection(matrix, sample.Report())
 	readme, err := os.ReadFile(readmePath)
 	require.NoError(t, err)
+	pictures := readmePictures(t)
 	if *update {
+		require.NoError(t, os.MkdirAll(picturesDir, 0o755))
+		for name, svg := range pictures {
+			require.NoError(t, os.WriteFile(filepath.Join(picturesDir, name), []byte(svg), 0o644))
+		}
 		require.NoError(t, os.WriteFile(readmePath, replaceSection(readme, section), 0o644))
 		return
+	}
+	for name, svg := range pictures {
+		got, err := os.ReadFile(filepath.Join(picturesDir, name))
+		if assert.NoError(t, err, "the README's picture %s; run: go test ./anomalies -run TestMatrix -update", name) {
+			if svg != string(got) { // not assert.Equal: a picture's diff is kilobytes of coordinates
+				t.Errorf("docs/anomalies/%s is stale; run: go test ./anomalies -run TestMatrix -update", name)
+			}
+		}
 	}
 	got, ok := currentSection(readme)
 	require.True(t, ok, "README.md has no %s ... %s section; run: go test ./anomalies -run TestMatrix -update", beginMarker, endMarker)
 	if got != section {
 		t.Errorf("README.md's anomaly section is stale; run: go test ./anomalies -run TestMatrix -update\n%s",
 			lineDiff(got, section))
+	}
+}
+
+// readmePictures are the pictures the README shows, by file name: write
+// skew at snapshot, its timeline and the rw-rw cycle of its dependency
+// graph. The run has no waits, so the pictures do not depend on timing.
+func readmePictures(t *testing.T) map[string]string {
+	r := recordedOrRun(t, anomalies.WriteSkew, mvcc.Snapshot)
+	return map[string]string{
+		"write-skew-snapshot-timeline.svg": anomalies.TimelineSVG(r.Outcome),
+		"write-skew-snapshot-graph.svg":    anomalies.GraphSVG(r.Outcome),
 	}
 }
 
@@ -122,8 +156,9 @@ func readmeSection(matrix, sample string) string {
 Every classic concurrency anomaly is a test in [anomalies/](anomalies/) that replays it as a
 scripted interleaving, at each isolation level, and checks what must happen there.
 ` + "`go test ./anomalies -v -run 'TestWriteSkew$'`" + ` prints the lesson it names: the story, then
-each level's run as a timeline (one column per transaction) with the data left behind and a
-one-line verdict, then, once, the explanation of why the levels differ. In the table, computed
+each level's run as a timeline (one column per transaction, rows in execution order) with the
+data left behind, the dependency cycle if the history has one, and a verdict naming the promise
+kept or broken, then, once, the explanation of why the levels differ. In the table, computed
 from those runs: **possible**, the run showed the anomaly; prevented, it did not happen
 (waits: a transaction waited for a lock; deadlock victim: one got ` + "`ErrDeadlock`" + `; aborts: one
 got ` + "`ErrConflict`" + ` otherwise).
@@ -141,8 +176,22 @@ nothing, so reading a row through it and writing the row back is the plain lost 
 written, is ` + "`GetForUpdate`" + ` (` + "`TestLostUpdateFixedWithGetForUpdate`" + `).
 
 ` + matrix + `
-Regenerate this section with ` + "`go test ./anomalies -run TestMatrix -update`" + `
-(a test fails when it is stale). One lesson as it prints,
+Each run can be seen as well as read. Write skew at snapshot: on the left the timeline, one
+lane per transaction in execution order, each read and write with its key and value; on the
+right the dependency graph of the committed transactions that internal/elle's history checker
+finds in the recorded history. Each doctor's transaction read the row the other then
+overwrote: two rw anti-dependencies (dashed) that close a cycle, G2-item, so no serial order
+explains the history, and nothing at snapshot looks for it (serializable's SSI does):
+
+<p><img src="docs/anomalies/write-skew-snapshot-timeline.svg" alt="Write skew at snapshot: timeline" height="300">
+<img src="docs/anomalies/write-skew-snapshot-graph.svg" alt="Write skew at snapshot: the rw-rw dependency cycle" height="300"></p>
+
+` + "`go test ./anomalies -run TestMatrix -html DIR`" + ` writes every lesson this way on one
+self-contained page, DIR/anomalies.html: the table, each cell linking to its run's story,
+timeline, graph, verdict and explanation (waits show as dashed gaps naming whom they waited
+for). Regenerate this section and its pictures with
+` + "`go test ./anomalies -run TestMatrix -update`" + ` (a test fails when they are stale).
+One lesson as it prints,
 ` + "`go test ./anomalies -v -run 'TestLostUpdate$/read-committed'`" + ` (less the ` + "`=== RUN`" + ` and
 ` + "`--- PASS`" + ` lines of go test itself):
 

@@ -45,17 +45,31 @@ func (k EventKind) String() string {
 	return "EventKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Event is one row of the timeline.
+// Event is one row of the timeline. Rows are in execution order: a step
+// that waited shows twice (Blocked where it started, Resumed where it
+// finished), and the steps that ran meanwhile, or queued behind it on an
+// engine whose writes wait, sit between, so script steps may appear out of
+// their script order.
 type Event struct {
-	Step    int // 1-based index of the script step; 0 for cleanup rows
+	// Seq is the row's 1-based position in execution order: the number
+	// the timeline shows and that verdicts cite ("at step 4").
+	Seq int
+	// Step is the 1-based index of the step in the script; 0 for cleanup
+	// rows.
+	Step    int
 	Session string
 	Op      string // the step's Op, prefixed with "begin; " on the session's first step
 	Kind    EventKind
 	Result  string // the value read, "ok", ...; empty when Err is set
 	// By is, for a Resumed step, the session whose transaction had just
 	// ended when it resumed (the one it waited for), if the runner knows.
-	By  string
-	Err error
+	By string
+	// BlockedAt is, for a Resumed step, the Seq of the row that showed it
+	// blocked.
+	BlockedAt int
+	Err       error
+
+	did []recordedOp // what the store acknowledged during the step
 }
 
 // Outcome is what running a scenario at one level produced.
@@ -73,6 +87,8 @@ type Outcome struct {
 	sessions map[string]*Session
 	errs     map[string]error
 	commits  map[string]bool
+	setup    []KV
+	graph    *Graph
 }
 
 // Get returns the final committed value of key, or Absent.

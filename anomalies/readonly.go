@@ -28,9 +28,10 @@ func withdraw(session string) Step {
 // ReadOnlyAnomaly is the read-only transaction anomaly: a report that
 // shows a state no serial order of the updates goes through.
 var ReadOnlyAnomaly = &Anomaly{
-	Name: "read-only anomaly",
-	Code: "G2 (read-only)",
-	Test: "TestReadOnlyAnomaly",
+	Name:    "read-only anomaly",
+	Code:    "G2 (read-only)",
+	Test:    "TestReadOnlyAnomaly",
+	Promise: "the statement shows a state that some serial order of the updates goes through, so a customer shown the deposit is not charged the overdraft fee",
 	Story: "A customer has a checking and a savings account, both at 0. The bank charges " +
 		"a fee of 1 when a withdrawal takes the customer's total below zero. A withdrawal of " +
 		"10 from checking (T2) reads both balances; a deposit of 20 into savings (T1) runs " +

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mvkv/mvkv/mvcc"
@@ -83,6 +84,7 @@ func RunOn(sc *Scenario, target Target, opts *Options) (*Outcome, error) {
 			sessions: make(map[string]*Session),
 			errs:     make(map[string]error),
 			commits:  make(map[string]bool),
+			setup:    sc.Setup,
 		},
 	}
 	for _, name := range sc.ReadOnly {
@@ -96,6 +98,7 @@ func RunOn(sc *Scenario, target Target, opts *Options) (*Outcome, error) {
 	if r.out.Final, err = store.Dump(); err != nil {
 		return nil, err
 	}
+	r.out.graph = dependencies(r.out)
 	return r.out, nil
 }
 
@@ -109,6 +112,7 @@ type runner struct {
 	order      []*sessionRun
 	out        *Outcome
 	wg         sync.WaitGroup
+	clock      atomic.Int64 // orders the recorded operations of every session
 }
 
 // sessionRun is a session's goroutine and what the driver knows of it.
@@ -132,13 +136,17 @@ type queued struct {
 // job is one step handed to a session's goroutine. res and err are
 // written by that goroutine before done is closed.
 type job struct {
-	step  int
-	st    Step
-	op    string
-	begin bool
-	done  chan struct{}
-	res   string
-	err   error
+	step int
+	// blockedAt is the timeline row (Event.Seq) that showed the step
+	// blocked; 0 while it has not been.
+	blockedAt int
+	st        Step
+	op        string
+	begin     bool
+	done      chan struct{}
+	res       string
+	err       error
+	did       []recordedOp // what the store acknowledged during the step
 }
 
 func (r *runner) session(name string) *sessionRun {
@@ -167,9 +175,11 @@ func (r *runner) loop(ctx context.Context, sr *sessionRun) {
 				close(j.done)
 				continue
 			}
-			sr.s.Tx = tx
+			sr.s.Tx = &recordingTx{Tx: tx, s: sr.s, clock: &r.clock}
 		}
+		before := len(sr.s.ops)
 		j.res, j.err = j.st.Do(sr.s)
+		j.did = append([]recordedOp(nil), sr.s.ops[before:]...)
 		close(j.done)
 	}
 }
@@ -217,7 +227,7 @@ func (r *runner) run(sc *Scenario) error {
 		j := sr.pending
 		sr.pending = nil
 		sr.ended = true
-		r.out.Events = append(r.out.Events, Event{Session: sr.s.Name, Op: "(end of script) cancel the wait of step " + fmt.Sprint(j.step), Kind: Cleanup, Result: j.res, Err: j.err})
+		r.record(Event{Session: sr.s.Name, Op: "(end of script) cancel the wait of step " + fmt.Sprint(j.blockedAt), Kind: Cleanup, Result: j.res, Err: j.err})
 		if j.err != nil && r.out.errs[sr.s.Name] == nil {
 			r.out.errs[sr.s.Name] = j.err
 		}
@@ -229,7 +239,7 @@ func (r *runner) run(sc *Scenario) error {
 		}
 		err := sr.s.Tx.Rollback()
 		sr.ended = true
-		r.out.Events = append(r.out.Events, Event{Session: sr.s.Name, Op: "(end of script) rollback", Kind: Cleanup, Result: "ok", Err: err})
+		r.record(Event{Session: sr.s.Name, Op: "(end of script) rollback", Kind: Cleanup, Result: "ok", Err: err})
 	}
 	return nil
 }
@@ -239,7 +249,7 @@ func (r *runner) run(sc *Scenario) error {
 // script goes on), up to Options.Stuck for any other.
 func (r *runner) dispatch(sr *sessionRun, step int, st Step) error {
 	if sr.ended {
-		r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: st.Op, Kind: Skipped})
+		r.record(Event{Step: step, Session: st.Session, Op: st.Op, Kind: Skipped})
 		return nil
 	}
 	j := &job{step: step, st: st, op: st.Op, done: make(chan struct{})}
@@ -265,7 +275,8 @@ func (r *runner) dispatch(sr *sessionRun, step int, st Step) error {
 	case !mayWait:
 		return fmt.Errorf("%w: step %d (%s %s) did not finish in %v", ErrStuck, step, st.Session, j.op, limit)
 	default:
-		r.out.Events = append(r.out.Events, Event{Step: step, Session: st.Session, Op: j.op, Kind: Blocked})
+		r.record(Event{Step: step, Session: st.Session, Op: j.op, Kind: Blocked})
+		j.blockedAt = len(r.out.Events)
 		// A new wait may close a cycle, and the engine may pick an
 		// earlier waiter as the deadlock victim.
 		r.resumeWaiters(r.opts.Grace, sr, "")
@@ -322,11 +333,21 @@ func (r *runner) resumeWaiters(d time.Duration, except *sessionRun, by string) b
 	return resumed
 }
 
+// record appends e to the timeline, numbering it in execution order.
+func (r *runner) record(e Event) {
+	e.Seq = len(r.out.Events) + 1
+	r.out.Events = append(r.out.Events, e)
+}
+
 // finish records the result of sr's pending step, which has completed.
 func (r *runner) finish(sr *sessionRun, kind EventKind) {
 	j := sr.pending
 	sr.pending = nil
-	r.out.Events = append(r.out.Events, Event{Step: j.step, Session: sr.s.Name, Op: j.op, Kind: kind, Result: j.res, Err: j.err})
+	e := Event{Step: j.step, Session: sr.s.Name, Op: j.op, Kind: kind, Result: j.res, Err: j.err, did: j.did}
+	if kind == Resumed {
+		e.BlockedAt = j.blockedAt
+	}
+	r.record(e)
 	if j.err != nil {
 		sr.ended = true
 		if r.out.errs[sr.s.Name] == nil {

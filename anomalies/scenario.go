@@ -50,13 +50,15 @@ type Step struct {
 type Session struct {
 	// Name is the session's name in the script ("T1").
 	Name string
-	// Tx is the session's transaction, begun at its first step: an
-	// *mvcc.Txn on mvkv.
+	// Tx is the session's transaction, begun at its first step: the
+	// store's transaction (an *mvcc.Txn on mvkv) behind a recorder that
+	// keeps what each operation read or wrote, for the dependency graph.
 	Tx Tx
 
 	seen    map[string]string // key -> last value read (Absent when missing)
 	history []KV              // every read in order; a scan as "prefix*" -> what it found
 	notes   map[string]string
+	ops     []recordedOp // every operation the store acknowledged, in order
 }
 
 // Absent is how a read of a missing key is shown.

@@ -12,9 +12,10 @@ import (
 // NonRepeatableRead is P2, the fuzzy read: one key read twice, two
 // committed values.
 var NonRepeatableRead = &Anomaly{
-	Name: "non-repeatable (fuzzy) read",
-	Code: "P2",
-	Test: "TestNonRepeatableRead",
+	Name:    "non-repeatable (fuzzy) read",
+	Code:    "P2",
+	Test:    "TestNonRepeatableRead",
+	Promise: "a row read twice in one transaction has one value (the fare does not change under Bob)",
 	Story: "Bob is booking a flight (T1). His app reads the fare, 300, to show it, then " +
 		"reads it again to print on the ticket. In between, the airline (T2) raises the " +
 		"fare to 350 and commits. Within Bob's transaction the fare must not change.",
@@ -50,9 +51,10 @@ var NonRepeatableRead = &Anomaly{
 // ReadSkew is G-single with point reads: a reader sees one account before
 // a transfer and the other after it.
 var ReadSkew = &Anomaly{
-	Name: "read skew",
-	Code: "G-single",
-	Test: "TestReadSkew",
+	Name:    "read skew",
+	Code:    "G-single",
+	Test:    "TestReadSkew",
+	Promise: "a transaction sees one consistent state (Alice's accounts add up to 1000)",
 	Story: "Alice has 1000: 500 in checking and 500 in savings. While she looks at her " +
 		"accounts one by one (T1), the bank moves 100 from savings to checking (T2). " +
 		"Whatever the moment, her money adds up to 1000.",
@@ -91,9 +93,10 @@ var ReadSkew = &Anomaly{
 // ReadSkewPredicate is G-single with predicate (range) reads: money moved
 // into a new account counted twice.
 var ReadSkewPredicate = &Anomaly{
-	Name: "read skew over predicates",
-	Code: "G-single",
-	Test: "TestReadSkewPredicate",
+	Name:    "read skew over predicates",
+	Code:    "G-single",
+	Test:    "TestReadSkewPredicate",
+	Promise: "a transaction sees one consistent state (the audit finds 1000)",
 	Story: "Alice has 1000: 500 in checking accounts and 500 in savings accounts. An " +
 		"auditor (T1) sums all her checking accounts, then all her savings accounts (two " +
 		"range reads). Meanwhile Alice (T2) moves 100 from checking into a new savings " +
@@ -130,9 +133,10 @@ var ReadSkewPredicate = &Anomaly{
 // Phantom is the phantom read (PMP, predicate-many-preceders): the same
 // range read twice returns a new row.
 var Phantom = &Anomaly{
-	Name: "phantom",
-	Code: "PMP",
-	Test: "TestPhantom",
+	Name:    "phantom",
+	Code:    "PMP",
+	Test:    "TestPhantom",
+	Promise: "a search repeated in one transaction returns the same rows",
 	Story: "Room 123 has one booking today, Carol at 09:00. The receptionist (T1) lists " +
 		"the room's bookings for the door sign, then lists them again to print the copy. " +
 		"Meanwhile Bob (T2) books 12:00. Both listings of one transaction must agree.",
@@ -157,8 +161,9 @@ var Phantom = &Anomaly{
 	Lesson: "A phantom is a row that appears in (or vanishes from) the answer to a " +
 		"search when the same search runs again in the same transaction: another " +
 		"transaction inserted a row matching it and committed in between. Locking the rows " +
-		"read cannot stop it, since the new row did not exist to be locked. Read committed " +
-		"allows it. Snapshot and serializable prevent it: the range read sees the " +
+		"read cannot stop it, since the new row did not exist to be locked; a lock on the " +
+		"range can (the serializable-locking column takes key-range locks, so Bob's insert " +
+		"waits for the receptionist). Read committed allows it. Snapshot and serializable prevent it: the range read sees the " +
 		"transaction's snapshot, so Bob's 12:00 booking, committed later, is invisible to " +
 		"the receptionist until she starts a new transaction. (Phantoms that lead to " +
 		"wrong writes are the write skew over a range, TestWriteSkewRange.)",

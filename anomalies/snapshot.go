@@ -14,9 +14,10 @@ import (
 // Interference is G-SIa: a transaction reads and overwrites the work of a
 // transaction that committed after it began.
 var Interference = &Anomaly{
-	Name: "interference",
-	Code: "G-SIa",
-	Test: "TestInterference",
+	Name:    "interference",
+	Code:    "G-SIa",
+	Test:    "TestInterference",
+	Promise: "a snapshot's promise (a transaction sees the database as of its start, and writes only over data it could see)",
 	Story: "A shop's prices: apples 2, pears 4, cherries 7. At 9:00 the manager (T1) " +
 		"opens the price list and looks at the cherries. At 9:01 the nightly update (T2) " +
 		"raises apples to 3 and pears to 5 and commits. Then the manager looks at the " +
@@ -47,11 +48,14 @@ var Interference = &Anomaly{
 	},
 	Lesson: "Interference (G-SIa) is a transaction reading or overwriting the writes of " +
 		"another that committed after it began: here both, the manager read the update's " +
-		"apple price and overwrote its pear price. It breaks no serial order on its own " +
-		"(this history is T2 then T1, and read committed, which allows it, is right to), " +
-		"but it is the first half of what snapshot isolation promises: a transaction sees " +
-		"the database as of its start, and nothing that commits later, neither by reading " +
-		"it nor by writing over it. Snapshot and serializable prevent both halves: the " +
+		"apple price and overwrote its pear price. It breaks no invariant and no serial " +
+		"order: every dependency goes from the update to the manager, so the history is " +
+		"the update then the manager, and a level that promises only committed data, as " +
+		"read committed does, is right to allow it. What it breaks is a promise of " +
+		"snapshots: a transaction sees the database as of its start, and nothing that " +
+		"commits later, neither by reading it nor by writing over it; that is the first " +
+		"half of Adya's definition of snapshot isolation. Snapshot and serializable keep " +
+		"both halves: the " +
 		"read sees the snapshot (apples at 2), and the write of pears, which the update " +
 		"committed after that snapshot, fails with ErrConflict (first-committer-wins, even " +
 		"for a write that read nothing). That is the rule that makes a snapshot " +
@@ -77,9 +81,10 @@ func grossFromNet(session, net, gross string) Step {
 // MissedEffects is G-SIb: a cycle with a single anti-dependency, where a
 // transaction misses another's write yet comes after it.
 var MissedEffects = &Anomaly{
-	Name: "missed effects",
-	Code: "G-SIb",
-	Test: "TestMissedEffects",
+	Name:    "missed effects",
+	Code:    "G-SIb",
+	Test:    "TestMissedEffects",
+	Promise: "the gross price is the net price plus 25%",
 	Story: "A shop stores each price net and gross (net plus 25% tax): pears cost 4 " +
 		"net, 5 gross. The tax job (T1) reads the net price to recompute the gross one. " +
 		"Meanwhile a price change (T2) sets pears to 8 net, 10 gross, and commits. Then " +

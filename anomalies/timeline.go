@@ -11,7 +11,9 @@ import (
 )
 
 // Timeline renders the outcome's events as a table with one column per
-// session, one row per event, in the order they happened. Errors are
+// session, one row per event, in the order they happened, numbered in
+// that order (Event.Seq): a step that waited shows where it started and,
+// as "↳ step N resumes", where it finished. Errors are
 // shown by name in the table and in full in numbered notes below it.
 func Timeline(o *Outcome) string {
 	col := make(map[string]int, len(o.Sessions))
@@ -28,11 +30,8 @@ func Timeline(o *Outcome) string {
 		cells := make([]string, len(o.Sessions))
 		cells[col[e.Session]] = cell(e, &notes)
 		step := "end"
-		switch {
-		case e.Kind == Resumed:
-			step = "·"
-		case e.Step > 0:
-			step = fmt.Sprint(e.Step)
+		if e.Kind != Cleanup {
+			step = fmt.Sprint(e.Seq)
 		}
 		rows = append(rows, row{step, cells})
 	}
@@ -82,7 +81,7 @@ func cell(e Event, notes *[]string) string {
 	case Skipped:
 		return "(" + e.Op + ": skipped, " + e.Session + " has ended)"
 	case Resumed:
-		c = "↳ step " + fmt.Sprint(e.Step) + " resumes"
+		c = "↳ step " + fmt.Sprint(e.BlockedAt) + " resumes"
 		if e.By != "" {
 			c += " (" + e.By + " ended)"
 		}
@@ -97,10 +96,10 @@ func cell(e Event, notes *[]string) string {
 }
 
 func stepName(e Event) string {
-	if e.Step == 0 {
+	if e.Kind == Cleanup {
 		return "at the end"
 	}
-	return fmt.Sprintf("step %d (%s)", e.Step, e.Op)
+	return fmt.Sprintf("step %d (%s)", e.Seq, e.Op)
 }
 
 // ErrName names the sentinel error err matches ("ErrConflict"), the most

@@ -47,9 +47,10 @@ var doctorsSetup = []KV{{onCall + "alice", "on"}, {onCall + "bob", "on"}}
 
 // WriteSkew is G2-item: doctors on call.
 var WriteSkew = &Anomaly{
-	Name: "write skew",
-	Code: "G2-item",
-	Test: "TestWriteSkew",
+	Name:    "write skew",
+	Code:    "G2-item",
+	Test:    "TestWriteSkew",
+	Promise: "at least one doctor stays on call",
 	Story: "Alice and Bob are the two doctors on call tonight; the rule is that at least " +
 		"one stays on call. Both feel unwell and, at the same moment, ask the app to take " +
 		"them off call (Alice is T1, Bob is T2). The app reads who is on call and lets the " +
@@ -89,9 +90,10 @@ var WriteSkew = &Anomaly{
 
 // WriteSkewFixedWithGetForUpdate reads the doctors with GetForUpdate.
 var WriteSkewFixedWithGetForUpdate = &Anomaly{
-	Name: "write skew, fixed with GetForUpdate",
-	Test: "TestWriteSkewFixedWithGetForUpdate",
-	Fix:  true,
+	Name:    "write skew, fixed with GetForUpdate",
+	Test:    "TestWriteSkewFixedWithGetForUpdate",
+	Promise: "at least one doctor stays on call, and a doctor let off call stays off",
+	Fix:     true,
 	Story: "The same two doctors, but the app reads who is on call with GetForUpdate, " +
 		"locking each row it reads (in the same order, Alice then Bob, in both " +
 		"transactions: locking in different orders could deadlock).",
@@ -120,9 +122,10 @@ var WriteSkewFixedWithGetForUpdate = &Anomaly{
 // WriteSkewFixedByWritingReads makes each doctor's transaction rewrite the
 // other doctor's row.
 var WriteSkewFixedByWritingReads = &Anomaly{
-	Name: "write skew, fixed by writing the rows read",
-	Test: "TestWriteSkewFixedByWritingReads",
-	Fix:  true,
+	Name:    "write skew, fixed by writing the rows read",
+	Test:    "TestWriteSkewFixedByWritingReads",
+	Promise: "at least one doctor stays on call, and a doctor let off call stays off",
+	Fix:     true,
 	Story: "The same two doctors, but when the app takes a doctor off call it also writes " +
 		"back the other doctor's row unchanged, so that the row its decision depends on is " +
 		"one it writes.",
@@ -210,9 +213,10 @@ func book(session, who, from, to string) Step {
 
 // WriteSkewRange is G2 with inserts: two overlapping bookings.
 var WriteSkewRange = &Anomaly{
-	Name: "write skew over a range (double booking)",
-	Code: "G2",
-	Test: "TestWriteSkewRange",
+	Name:    "write skew over a range (double booking)",
+	Code:    "G2",
+	Test:    "TestWriteSkewRange",
+	Promise: "the room is never booked twice at once",
 	Story: "Meeting room 123 is booked 09:00-10:00 by Carol. Alice (T1) wants it " +
 		"12:00-13:00 and Bob (T2) 12:30-13:30. The booking app lists the room's bookings, " +
 		"checks that none overlaps the wanted time, and inserts the booking. The room must " +
@@ -232,11 +236,13 @@ var WriteSkewRange = &Anomaly{
 	Lesson: "This write skew involves phantoms: each transaction searched for a " +
 		"conflicting booking, found none, and inserted a row that the other's search would " +
 		"have found. No existing row was written by both, and the rows that clash did not " +
-		"exist when the searches ran, so there is nothing to lock and nothing for " +
+		"exist when the searches ran, so there is no row to lock and nothing for " +
 		"first-committer-wins to compare: read committed and snapshot both double-book the " +
 		"room. Serializable prevents it: SSI remembers the range each transaction scanned " +
 		"and sees that each inserted into the other's range, so it aborts one with " +
-		"ErrConflict. At snapshot the fix by hand is to materialize the conflict: make rows " +
+		"ErrConflict; serializable by locking locks the scanned ranges, and the second " +
+		"insert into a range the other holds would close a lock cycle (a deadlock victim). " +
+		"At snapshot the fix by hand is to materialize the conflict: make rows " +
 		"that both transactions must touch (one per room and half-hour slot) and lock or " +
 		"write them (TestWriteSkewRangeFixedByMaterializing).",
 }
@@ -267,9 +273,10 @@ func bookSlots(session, who, from, to string, halfHours ...string) Step {
 // WriteSkewRangeFixedByMaterializing books through slot rows locked with
 // GetForUpdate.
 var WriteSkewRangeFixedByMaterializing = &Anomaly{
-	Name: "double booking, fixed by materializing the conflict",
-	Test: "TestWriteSkewRangeFixedByMaterializing",
-	Fix:  true,
+	Name:    "double booking, fixed by materializing the conflict",
+	Test:    "TestWriteSkewRangeFixedByMaterializing",
+	Promise: "the room is never booked twice at once",
+	Fix:     true,
 	Story: "The same bookings (Alice 12:00-13:00, Bob 12:30-13:30), but the room's day is " +
 		"also stored as one row per half hour, created in advance as free. A booking locks " +
 		"its slot rows with GetForUpdate, checks they are free, marks them taken, and " +

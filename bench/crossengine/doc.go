@@ -10,6 +10,14 @@
 //	go test ./bench/crossengine -v -run TestMatrix              the table, engine × level
 //	go test ./bench/crossengine -v -run 'TestAnomalies/etcd'    every lesson's timeline on etcd
 //	go test ./bench/crossengine -run TestMatrix -update         rewrite the README's copy
+//	go test ./bench/crossengine -run TestMatrix -html DIR       every run's pictures, one page
+//
+// The last writes DIR/crossengine.html, package anomalies' page (WriteHTML)
+// with PostgreSQL's and etcd's runs as more columns: each run's timeline,
+// the dependency graph internal/elle finds in the history the run
+// recorded on that engine, the verdict and what the engine does about the
+// lesson. TestMatrix writes the page on every run and, where Chromium is
+// installed, checks that every picture renders and every link resolves.
 //
 // How the steps map: on PostgreSQL a read is SELECT v FROM kv WHERE k=$1,
 // GetForUpdate adds FOR UPDATE, a write is an INSERT ... ON CONFLICT DO

@@ -2,21 +2,29 @@ package crossengine_test
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mvkv/mvkv/anomalies"
 	"github.com/mvkv/mvkv/bench/crossengine"
+	"github.com/mvkv/mvkv/internal/browser"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's cross-engine anomaly table from this run")
+var (
+	update  = flag.Bool("update", false, "rewrite the README's cross-engine anomaly table from this run")
+	htmlDir = flag.String("html", "", "write the page of every run on every engine, crossengine.html, into this directory")
+)
 
 const (
 	readmePath  = "../../README.md"
@@ -95,10 +103,25 @@ func TestMatrix(t *testing.T) {
 			}
 		}
 	}
+	for _, r := range all {
+		// The dependency graph is computed from each engine's recorded
+		// history: what went wrong and was committed left a cycle (etcd's
+		// RepeatableReads shows a reader a skewed state, then refuses its
+		// commit), and what serializable committed has none (but the STM's
+		// range hole).
+		g, at := r.Outcome.Dependencies(), r.Anomaly.Test+" at "+r.Outcome.Target
+		if r.Happened && !r.Anomaly.SnapshotOnly && len(g.Aborted) == 0 {
+			assert.False(t, g.Serializable(), "%s went wrong without a dependency cycle: %s", at, g.Summary())
+		}
+		if strings.HasSuffix(r.Outcome.Target, "serializable") || strings.Contains(r.Outcome.Target, "etcd Serializable") && r.Anomaly != anomalies.WriteSkewRange {
+			assert.True(t, g.Serializable(), "%s committed a cycle: %s", at, g.Summary())
+		}
+	}
 	matrix := crossengine.Matrix(ts, all)
 	if testing.Verbose() {
 		fmt.Println(matrix)
 	}
+	checkPage(t, ts, all)
 	if pg == nil || etcd == nil {
 		t.Logf("README not checked: not every engine ran (%s)", strings.TrimSpace(pgSkip+" "+etcdSkip))
 		return
@@ -172,7 +195,9 @@ What the etcd columns teach, from the STM's source and these runs:
 - The test client talks to one member. etcd's ` + "`ReadCommitted`" + ` and ` + "`RepeatableReads`" + ` use serializable
   (member-local) reads, which, balanced over several members, can go back in time.
 
-Run ` + "`go test ./bench/crossengine -v -run TestMatrix`" + ` for every timeline with its verdict, and
+Run ` + "`go test ./bench/crossengine -v -run TestMatrix`" + ` for every timeline with its verdict,
+` + "`go test ./bench/crossengine -run TestMatrix -html DIR`" + ` for one page, DIR/crossengine.html, with every
+run's timeline and dependency graph drawn, and
 ` + "`go test ./bench/crossengine -run TestMatrix -update`" + ` to regenerate this section (the test fails
 when it is stale, whenever PostgreSQL is installed).
 `
@@ -187,4 +212,42 @@ func replaceSection(readme []byte, section string) []byte {
 	}
 	_, after, _ := bytes.Cut(rest, []byte(endMarker))
 	return []byte(string(before) + beginMarker + section + endMarker + string(after))
+}
+
+// checkPage writes the page of every run (into -html's directory, or a
+// temporary one) and, where Chromium is installed, checks that every
+// picture renders and every link resolves.
+func checkPage(t *testing.T, ts []anomalies.Target, all []*anomalies.Result) {
+	dir := *htmlDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	page := filepath.Join(dir, "crossengine.html")
+	var buf bytes.Buffer
+	require.NoError(t, crossengine.WriteHTML(&buf, ts, all))
+	require.NoError(t, os.WriteFile(page, buf.Bytes(), 0o644))
+	if *htmlDir != "" {
+		t.Log("wrote " + page)
+	}
+	for _, tg := range ts {
+		assert.Contains(t, buf.String(), "<th>"+tg.Name()+"</th>", "a column for %s", tg.Name())
+	}
+	chromium, err := browser.Find()
+	if err != nil {
+		t.Log("page not rendered: " + err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	dom, err := browser.DumpDOM(ctx, chromium, page, t.TempDir())
+	require.NoError(t, err)
+	want := strconv.Itoa(2 * len(all))
+	for name, v := range map[string]string{
+		"data-pictures": want, "data-pictures-rendered": want, "data-links-broken": "0",
+	} {
+		got, ok := browser.Attr(dom, name)
+		assert.True(t, ok, "the page's script did not set %s", name)
+		assert.Equal(t, v, got, name)
+	}
 }

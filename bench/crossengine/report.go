@@ -2,6 +2,7 @@ package crossengine
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/mvkv/mvkv/anomalies"
@@ -67,8 +68,9 @@ func cell(r *anomalies.Result) string {
 }
 
 // Report is the lesson for a run on another engine: the story, the
-// timeline, the data left behind, the verdict and what the engine does
-// about it (the lesson's own paragraph is about mvkv).
+// timeline, the data left behind, the dependency graph's verdict on the
+// history, the verdict and what the engine does about it (the lesson's own
+// paragraph is about mvkv).
 func Report(r *anomalies.Result, engine string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "=== %s at %s\n", r.Anomaly.Title(), r.Outcome.Target)
@@ -77,14 +79,34 @@ func Report(r *anomalies.Result, engine string) string {
 	b.WriteString(anomalies.Timeline(r.Outcome))
 	b.WriteString("\nState after:\n")
 	b.WriteString(anomalies.State(r.Outcome.Final))
-	verdict := "prevented"
-	if r.Happened {
-		verdict = "GOES WRONG"
-	}
-	fmt.Fprintf(&b, "\nVerdict at %s: %s. %s.\n", r.Outcome.Target, verdict, r.Evidence)
+	fmt.Fprintf(&b, "\nDependencies: %s\n%s\n", r.Outcome.Dependencies().Summary(), r.Verdict())
 	if note := Lesson(r.Anomaly, engine); note != "" {
 		b.WriteString(note)
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// WriteHTML writes the page of package anomalies (anomalies.WriteHTML) for
+// runs on several engines: the table engine-level × anomaly, and for each
+// run its timeline, its dependency graph, the verdict and, under it, what
+// the run's engine does about the lesson (Lesson).
+func WriteHTML(w io.Writer, targets []anomalies.Target, results []*anomalies.Result) error {
+	engine := make(map[string]string, len(targets))
+	for _, t := range targets {
+		engine[t.Name()] = t.Engine
+	}
+	return anomalies.WriteHTML(w, results, anomalies.PageOptions{
+		Title: "mvkv, PostgreSQL and etcd: anomalies, level by level",
+		Intro: "The anomaly lessons of mvkv, unchanged, on PostgreSQL and etcd at each of their " +
+			"levels. Each cell links to its run: the timeline, the dependency graph of the " +
+			"committed transactions as the history checker finds it, the data left behind, the " +
+			"verdict and, for another engine, what it does about the lesson.",
+		Note: func(r *anomalies.Result) string {
+			if e := engine[r.Outcome.Target]; e != "mvkv" {
+				return Lesson(r.Anomaly, e)
+			}
+			return ""
+		},
+	})
 }

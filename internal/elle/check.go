@@ -34,6 +34,10 @@ type Anomaly struct {
 	Txns []int
 	// Detail explains it, e.g. "T3 -rw(x)-> T5 -wr(y)-> T3".
 	Detail string
+	// Cycle is, for a cycle (G0, G1c, G-single, G2-item), its edges in
+	// order, each with the one type the cycle uses it as; the last edge
+	// leads back to the first one's From. Empty for other kinds.
+	Cycle []Edge
 }
 
 func (a Anomaly) String() string { return string(a.Kind) + ": " + a.Detail }
@@ -43,8 +47,13 @@ type Report struct {
 	Anomalies []Anomaly
 	// Txns and Committed count the transactions checked.
 	Txns, Committed int
-	// Edges counts the dependency edges of the graph.
+	// Edges counts the dependency edges of the graph: the pairs of
+	// transactions with at least one dependency.
 	Edges int
+	// Graph is the dependency graph of the committed transactions, one
+	// Edge per pair and type, ordered by From, To and Type: what a picture
+	// of the history draws.
+	Graph []Edge
 }
 
 // Has reports whether an anomaly of kind k was found.
@@ -117,7 +126,7 @@ func Check(h History) Report {
 	a.checkLostUpdates()
 	g := a.buildGraph()
 	a.findCycles(g)
-	r := Report{Anomalies: a.found, Txns: len(h), Edges: len(g.edges)}
+	r := Report{Anomalies: a.found, Txns: len(h), Edges: len(g.edges), Graph: a.exported(g)}
 	for _, t := range h {
 		if t.Status == OK {
 			r.Committed++

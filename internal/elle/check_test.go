@@ -2,6 +2,7 @@ package elle_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -120,6 +121,31 @@ func TestCheckCycleDetail(t *testing.T) {
 	assert.Contains(t, []string{"T1 -rw(x)-> T2 -wr(y)-> T1", "T2 -wr(y)-> T1 -rw(x)-> T2"}, got.Detail)
 	assert.Equal(t, 3, rep.Committed)
 	assert.Equal(t, 3, rep.Edges) // T1 -rw-> T2, T2 -wr-> T1, T2 -wr-> T3
+}
+
+// The report carries the graph it searched and each cycle's edges, so
+// that a picture of the history can draw them.
+func TestCheckExposesGraphAndCycle(t *testing.T) {
+	r, a := elle.R, elle.A
+	rep := elle.Check(elle.History{
+		ok(1, r("x", nil), r("y", nil), a("x", 1)),
+		ok(2, r("x", nil), r("y", nil), a("y", 2)),
+		ok(3, r("x", list{1}), r("y", list{2})),
+	})
+	assert.Equal(t, []elle.Edge{
+		{From: 1, To: 2, Type: elle.RW, Key: "y"},
+		{From: 1, To: 3, Type: elle.WR, Key: "x"},
+		{From: 2, To: 1, Type: elle.RW, Key: "x"},
+		{From: 2, To: 3, Type: elle.WR, Key: "y"},
+	}, rep.Graph)
+	require.Equal(t, []elle.Kind{elle.G2Item}, rep.Kinds(), "%s", rep)
+	cyc := rep.Anomalies[0].Cycle
+	require.Len(t, cyc, 2)
+	for i, e := range cyc {
+		assert.Equal(t, elle.RW, e.Type)
+		assert.Equal(t, cyc[(i+1)%len(cyc)].From, e.To, "the cycle's edges follow each other")
+	}
+	assert.True(t, strings.HasPrefix(rep.Anomalies[0].Detail, cyc[0].String()), "%s starts with %s", rep.Anomalies[0].Detail, cyc[0])
 }
 
 // A long chain of serial transactions stays clean, and breaking a single

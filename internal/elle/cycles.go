@@ -189,12 +189,16 @@ func onlyWW(first *edge, back []step) bool {
 func (a *analysis) reportCycle(kind Kind, cyc []step) {
 	var b strings.Builder
 	txns := make([]int, 0, len(cyc))
+	edges := make([]Edge, 0, len(cyc))
 	for i, s := range cyc {
 		if i == 0 {
 			fmt.Fprintf(&b, "T%d", a.h[s.e.from].ID)
 		}
-		fmt.Fprintf(&b, " -%s(%s)-> T%d", s.t, s.e.keys[typeIndex(s.t)], a.h[s.e.to].ID)
+		key := s.e.keys[typeIndex(s.t)]
+		fmt.Fprintf(&b, " -%s(%s)-> T%d", s.t, key, a.h[s.e.to].ID)
 		txns = append(txns, s.e.from)
+		edges = append(edges, Edge{From: a.h[s.e.from].ID, To: a.h[s.e.to].ID, Type: s.t, Key: key})
 	}
 	a.report(kind, txns, "%s", b.String())
+	a.found[len(a.found)-1].Cycle = edges
 }

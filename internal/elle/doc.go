@@ -24,6 +24,10 @@
 //	G-single  exactly one rw edge (read skew, lost update)
 //	G2-item   two or more rw edges (write skew)
 //
+// The report carries the graph itself (Report.Graph, one Edge per pair of
+// transactions and type) and each cycle's edges in order (Anomaly.Cycle),
+// so that a history can be drawn, its cycle highlighted.
+//
 // It also reports the anomalies that need no cycle: G1a (a committed read
 // saw an element appended by a failed transaction), G1b (a committed read
 // saw a version a transaction wrote and then overwrote itself), lost-update

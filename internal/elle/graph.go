@@ -1,6 +1,10 @@
 package elle
 
-import "slices"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
 
 // EdgeType is a dependency between two transactions.
 type EdgeType uint8
@@ -24,6 +28,38 @@ func (e EdgeType) String() string {
 		return "rw"
 	}
 	return "?"
+}
+
+// Edge is one dependency of one type between two transactions, named by
+// their IDs, with a key that caused it.
+type Edge struct {
+	From, To int
+	Type     EdgeType
+	Key      string
+}
+
+func (e Edge) String() string { return fmt.Sprintf("T%d -%s(%s)-> T%d", e.From, e.Type, e.Key, e.To) }
+
+// exported lists g's edges by transaction ID, one per type, in order.
+func (a *analysis) exported(g *graph) []Edge {
+	var out []Edge
+	for _, e := range g.edges {
+		for _, t := range []EdgeType{WW, WR, RW} {
+			if e.types&t != 0 {
+				out = append(out, Edge{From: a.h[e.from].ID, To: a.h[e.to].ID, Type: t, Key: e.keys[typeIndex(t)]})
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y Edge) int {
+		if c := cmp.Compare(x.From, y.From); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.To, y.To); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Type, y.Type)
+	})
+	return out
 }
 
 // edge is every dependency from one transaction to another, with a key
