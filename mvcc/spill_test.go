@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -196,7 +197,10 @@ func TestSpillBoundsHeap(t *testing.T) {
 // the same one twice in a snapshot, never an error. An old snapshot reads
 // its own values throughout.
 func TestSpillRacesReads(t *testing.T) {
-	db, err := mvcc.Open(filepath.Join(t.TempDir(), "r.db"), &mvcc.Options{NoSync: true, VersionMemoryLimit: 1, CheckpointBytes: 4 << 10})
+	db, err := mvcc.Open(filepath.Join(t.TempDir(), "r.db"), &mvcc.Options{
+		NoSync: true, VersionMemoryLimit: 1, CheckpointBytes: 4 << 10,
+		AutovacuumThreshold: 10, AutovacuumInterval: 5 * time.Millisecond,
+	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	checkAtEnd(t, db)
@@ -264,4 +268,7 @@ func TestSpillRacesReads(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("k%d=0", i), string(v))
 	}
 	require.NoError(t, old.Rollback())
+	// Autovacuum, not only DB.Vacuum, empties the version store once no
+	// snapshot needs it.
+	require.Eventually(t, func() bool { return db.Stats().DiskVersions == 0 }, 20*time.Second, 5*time.Millisecond)
 }
