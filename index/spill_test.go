@@ -96,3 +96,23 @@ func TestSpillRoundRobin(t *testing.T) {
 	assert.Len(t, seen, 4, "each key in turn")
 	require.NoError(t, ix.Check())
 }
+
+// TestPruneClearsTheSpillMark: once a prune removed a tombstone the
+// horizon saw, a snapshot at or above it reads the key as absent from
+// memory, not as the older version left on disk.
+func TestPruneClearsTheSpillMark(t *testing.T) {
+	ix := index.New()
+	put(ix, "k", 1, "v1")
+	put(ix, "k", 2, "v2")
+	ix.CompleteSpill(ix.PlanSpill(1<<30, 10)) // v1 goes to disk
+	del(ix, "k", 3)
+	put(ix, "k", 6, "v6")
+	it, _ := ix.LookupItem([]byte("k"), 1)
+	require.True(t, it.Older, "v1 is on disk")
+	ix.Prune(4, 100) // v2 and the tombstone at 3 go: at 4 and 5 the key is absent
+	it, held := ix.LookupItem([]byte("k"), 4)
+	require.True(t, held)
+	assert.False(t, it.Visible)
+	assert.False(t, it.Older, "v1 on disk is older than what a snapshot at or above 4 reads")
+	require.NoError(t, ix.Check())
+}
