@@ -104,11 +104,13 @@ func TestPruneClearsTheSpillMark(t *testing.T) {
 	ix := index.New()
 	put(ix, "k", 1, "v1")
 	put(ix, "k", 2, "v2")
+	ix.SetApplied(1)                          // v2 keeps its value: later Adds need no before-image
 	ix.CompleteSpill(ix.PlanSpill(1<<30, 10)) // v1 goes to disk
 	del(ix, "k", 3)
 	put(ix, "k", 6, "v6")
 	it, _ := ix.LookupItem([]byte("k"), 1)
 	require.True(t, it.Older, "v1 is on disk")
+	ix.SetApplied(6)
 	ix.Prune(4, 100) // v2 and the tombstone at 3 go: at 4 and 5 the key is absent
 	it, held := ix.LookupItem([]byte("k"), 4)
 	require.True(t, held)
