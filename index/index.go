@@ -234,6 +234,11 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 			c.versions = append(c.versions, b)
 			ix.bytes.Add(versionCost(b))
 			added++
+			// The key may have left memory with its older versions on
+			// disk (Spill): a reader older than the before-image looks
+			// there. Any other reader is at or above it (the horizon
+			// passed it when the key left), so the mark costs nothing.
+			c.spilled = true
 		}
 	}
 	before0, g := len(c.versions), c.garbage()

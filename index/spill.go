@@ -19,6 +19,14 @@ import "bytes"
 // either reads the key as absent or, when the chain is marked, asks the
 // disk for the newest version at or below its snapshot.
 //
+// A key whose chain is down to its newest version, InFile, with the older
+// ones on disk, leaves memory altogether (evicted): a reader that does not
+// find it reads the file, and when the file's version is newer than its
+// snapshot, the disk. The index then no longer holds every key written
+// since the horizon: the engine must read a key's newest commit timestamp
+// from the file for the keys it does not hold (first committer wins), and
+// a commit that brings an evicted key back starts its chain marked.
+//
 // A spill is done in two steps around the disk write, so that no reader
 // ever misses a version: PlanSpill chooses (under the read lock, changing
 // nothing), the engine writes the chosen versions where readers look for
@@ -123,6 +131,21 @@ func (ix *Index) CompleteSpill(p SpillPlan) (freed int64) {
 		ix.bytes.Add(-int64(len(nv.Value)))
 		nv.Value, nv.InFile = nil, true
 		ix.refresh(c)
+	}
+	// A key left with its newest version alone, InFile, and its older
+	// versions on disk leaves memory whole: the file holds the newest, the
+	// disk the rest. So memory does not grow with the keys written since
+	// the oldest snapshot either.
+	for _, t := range p.tops {
+		e, found := ix.lookup(t.Key)
+		if !found || e.c == nil || !e.c.spilled || len(e.c.versions) != 1 || !e.top.InFile {
+			continue
+		}
+		ix.tree.Delete(probe(e.key))
+		cost := entryCost(e.key) + versionCost(e.top)
+		ix.bytes.Add(-cost)
+		ix.versions.Add(-1)
+		freed += cost
 	}
 	return freed
 }

@@ -309,7 +309,7 @@ func readBefores(data *bolt.Bucket, writes []write) ([]*index.Version, error) {
 func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.Entry) (ts uint64, keys int64, err error) {
 	mine := len(*entries)
 	db.index.Write(func(w index.Writer) {
-		if err = db.validate(w, r); err != nil {
+		if err = db.validate(w, r, befores); err != nil {
 			return
 		}
 		db.lastTS++
@@ -348,12 +348,20 @@ func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.E
 // it, so a key it does not hold has nothing newer than the snapshot. Read
 // committed lets the last committer win. Called under the index's write
 // lock.
-func (db *DB) validate(w index.Writer, r *commitReq) error {
+//
+// A key spilled out of memory whole (index.CompleteSpill) has its newest
+// version in the data bucket: befores, read in the same bbolt transaction,
+// give its timestamp.
+func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version) error {
 	if r.tx.level == ReadCommitted || r.tx.locking {
 		return nil // a locking transaction held its keys' locks since before it read them
 	}
-	for _, wr := range r.writes {
-		if latest := w.LatestTS(wr.key); latest > r.tx.readTS {
+	for i, wr := range r.writes {
+		latest := w.LatestTS(wr.key)
+		if latest == 0 && befores[i] != nil {
+			latest = befores[i].TS
+		}
+		if latest > r.tx.readTS {
 			return r.tx.conflict(wr.key, latest)
 		}
 	}

@@ -174,9 +174,18 @@ func (db *DB) read(key []byte, ts uint64, hist bool) (value []byte, present bool
 		if !held {
 			switch {
 			case hist:
-				return db.readDisk(key, ts, nil)
+				return db.readDisk(key, ts, fileNewer(f, ts))
 			case !f.present:
 				return nil, false, nil, nil
+			case db.vs.count.Load() > 0:
+				// Spilled out of memory whole: the disk has the rest.
+				d, err := db.diskRead(key, ts)
+				if err != nil {
+					return nil, false, nil, err
+				}
+				if d.anyRecord {
+					return d.value, d.present, appendNewer(d.newer, fileNewer(f, ts)), nil
+				}
 			}
 			return nil, false, nil, fmt.Errorf("%w: key %s: the file holds a version at ts %d, newer than snapshot %d, that no snapshot was told of", ErrCorrupt, quoteKey(key), f.ts, ts)
 		}
@@ -203,13 +212,26 @@ func (db *DB) readDisk(key []byte, ts uint64, memNewer []uint64) ([]byte, bool, 
 	if err != nil {
 		return nil, false, nil, err
 	}
-	newer := d.newer
-	for _, n := range memNewer {
+	return d.value, d.present, appendNewer(d.newer, memNewer), nil
+}
+
+// appendNewer appends to newer (ascending) the timestamps of more above
+// its last.
+func appendNewer(newer, more []uint64) []uint64 {
+	for _, n := range more {
 		if len(newer) == 0 || n > newer[len(newer)-1] {
 			newer = append(newer, n)
 		}
 	}
-	return d.value, d.present, newer, nil
+	return newer
+}
+
+// fileNewer is the file's version's timestamp when it is above ts.
+func fileNewer(f fileVersion, ts uint64) []uint64 {
+	if f.present && f.ts > ts {
+		return []uint64{f.ts}
+	}
+	return nil
 }
 
 // cloneValue copies a value for the caller; an empty value stays non-nil.

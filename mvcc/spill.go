@@ -14,7 +14,7 @@ import (
 // After each commit group, when the index's heap (index.Bytes) passes
 // Options.VersionMemoryLimit, the pipeline spills until it is back under
 // three quarters of it, in bbolt transactions of at most spillChunk
-// bytes: index.PlanSpill chooses the versions, the transaction writes
+// bytes (and a quarter of the limit): index.PlanSpill chooses the versions, the transaction writes
 // them, the new view is installed, and only then index.CompleteSpill
 // takes them out of memory, so a reader that misses them in memory finds
 // them in the view it takes next. Spilled records serve snapshots of this
@@ -55,7 +55,9 @@ func (db *DB) maybeSpill() {
 		if excess <= 0 {
 			return
 		}
-		p := db.index.PlanSpill(min(excess, spillChunk), spillMaxKeys)
+		// A chunk's bbolt transaction holds its records until it commits:
+		// a fraction of the limit, so the heap stays near it.
+		p := db.index.PlanSpill(min(excess, spillChunk, max(limit/4, 64<<10)), spillMaxKeys)
 		if len(p.Versions) == 0 {
 			db.index.CompleteSpill(p) // only values the file holds: nothing to write
 			continue

@@ -326,7 +326,16 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 		return tx.lockedRead(key)
 	}
 	if _, own := tx.writes[string(key)]; !own && tx.level != ReadCommitted {
-		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
+		latest := tx.db.index.LatestTS(key)
+		if latest == 0 && tx.db.vs.count.Load() > 0 {
+			// Perhaps spilled out of memory whole: the file has its newest.
+			f, err := tx.db.fileGet(key)
+			if err != nil {
+				return nil, err
+			}
+			latest = f.ts
+		}
+		if latest > tx.readTS {
 			return nil, tx.fail(tx.conflict(key, latest))
 		}
 	}
