@@ -1,6 +1,6 @@
 // Package index is mvkv's in-memory version store: an ordered map from a
 // key to its version chain, for the keys written since the oldest open
-// snapshot began. It answers one question, "which version of k does a
+// snapshot began (less those spilled to disk whole). It answers one question, "which version of k does a
 // reader at timestamp ts see?", for one key (Find, Lookup, LookupItem) and
 // for a key range in order (Walk, WalkDesc), it lets go of the versions
 // nobody needs from memory any more (Prune, driven by vacuum), and it
@@ -78,13 +78,20 @@
 //	c: [5 cherry]                          ->  [5 ·]     (· : InFile; ⋯ : older versions on disk)
 //
 // A chain in memory is always the newest part of its key's history, so a
-// reader that finds a version visible in memory has the right one. R, at
-// 2, finds nothing visible in a's chain, and the chain says its older
-// versions are on disk (Item.Older): the newest on disk at or below 2 is
-// apple@1. A reader at 7 finds a's [7 ·] and reads apricot from the file.
-// c has no older versions: at 2 it is absent, without a look at the disk.
-// A later commit of a takes apricot back from the file as before-image,
-// as it does for a key the index does not hold.
+// reader that finds a version visible in memory has the right one, and
+// one that finds nothing visible either reads the key as absent (c at 2:
+// it has no older versions) or, when the chain is marked (Item.Older),
+// asks the disk for the newest version at or below its snapshot.
+//
+// a and b, down to an InFile version with everything older on disk, then
+// leave memory whole: the file holds apricot@7 and banana@6. R, at 2,
+// does not find a, finds the file's apricot@7 newer than its snapshot,
+// and reads the disk: apple@1. A reader at 7 reads apricot from the file,
+// as for any key the index does not hold. Such a key is the one exception
+// to "the index holds every key written since the horizon": the engine
+// reads its newest timestamp from the file where it needs it (first
+// committer wins), and a commit that brings it back starts its chain from
+// the file's version, marked as having older ones on disk.
 //
 // # Pruning
 //

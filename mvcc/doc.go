@@ -214,8 +214,11 @@
 // commit group, the pipeline spills the older versions of the chains to
 // the "versions" bucket (versionstore.go, spill.go) and lets their values
 // go from memory (a newest version the data holds keeps only its
-// timestamp); a reader whose snapshot is older than what memory holds of
-// a key reads the newest version at or below its snapshot there. Each
+// timestamp, and a key left with nothing else leaves memory whole); a
+// reader whose snapshot is older than what memory and the data hold of a
+// key reads the newest version at or below its snapshot there. First
+// committer wins reads the newest timestamp of a key memory let go from
+// the data. Each
 // record is queued by the commit that superseded it, and a vacuum pass
 // (after its checkpoint) removes those superseded at or below the horizon:
 // its cost is what it removes, and the pages go back to bbolt for reuse.

@@ -97,8 +97,9 @@ type Options struct {
 	// no snapshot (and no HistoryRetention) needs them. Default (zero)
 	// 64 MiB. What memory keeps beyond it: the commits not yet applied to
 	// the data (up to CheckpointBytes) and a few hundred bytes per key
-	// written since the oldest snapshot began. Lower values bound memory
-	// tighter; reads by old snapshots then go to disk more often.
+	// whose newest version is one of those or a tombstone. Lower values
+	// bound memory tighter; reads by old snapshots then go to disk more
+	// often.
 	VersionMemoryLimit int64
 
 	// MaxSnapshotAge ends a transaction whose snapshot is older than this:

@@ -21,10 +21,13 @@ import (
 // process only, so their bbolt transaction is no more durable than any
 // other: a crash loses nothing anyone can read after a restart.
 //
-// What memory cannot give back: the versions not yet applied to the data
-// bucket (at most Options.CheckpointBytes, the log's), and one entry per
-// key written since the oldest snapshot began (a few hundred bytes with
-// the key; see index/memory.go).
+// A key spilled down to its newest version, which the data holds, leaves
+// memory whole (index.CompleteSpill): memory does not grow with the keys
+// written since the oldest snapshot either. What memory cannot give back:
+// the versions not yet applied to the data bucket (at most
+// Options.CheckpointBytes, the log's), and the entries of keys whose
+// newest version is unapplied or a tombstone (a few hundred bytes each
+// with the key; see index/memory.go).
 const (
 	spillChunk   = 4 << 20
 	spillMaxKeys = 4096
