@@ -162,7 +162,8 @@ func (ix *Index) SetApplied(ts uint64) { ix.applied.Store(ts) }
 // held reports whether the index holds key at all; when it does, its
 // answer is the whole truth for ts (visible false: the key is absent at
 // ts), and when it does not, the file's newest version is what every
-// snapshot at or above the horizon sees. A visible version may be InFile:
+// snapshot at or above the horizon sees, or, for a key spilled out whole
+// (see spill.go), what the snapshots at or above it see. A visible version may be InFile:
 // its value is then the file's.
 func (ix *Index) Find(key []byte, ts uint64) (v Version, visible, held bool) {
 	ix.mu.RLock()

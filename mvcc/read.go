@@ -29,7 +29,10 @@ import (
 //     visible version marked InFile is the data's (a spill let its value
 //     go from memory).
 //   - A key the index did not hold when it was asked has its newest
-//     version in every view the reader takes afterwards, at or below ts.
+//     version in every view the reader takes afterwards, at or below ts,
+//     unless a spill took it out of memory whole (index.CompleteSpill):
+//     then the data's version may be newer than ts, and the version
+//     bucket holds the older ones.
 //   - A view may also show a key newer than ts, or no key at all, for a
 //     commit that installed its versions after the index was asked (and
 //     the checkpoint that applied them). Such a commit is still in the
