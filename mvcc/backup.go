@@ -25,7 +25,12 @@ import (
 //
 // The backup stops with ctx's error when ctx ends, and with ErrClosed when
 // Close is called, at w's next write; what was written to w until then is
-// not a usable file.
+// not a usable file. An error of w is returned wrapped; a panic of w is
+// returned as a *WriterPanicError (never as ErrCorrupt: the database is
+// not at fault).
+//
+// On a database opened with Options.ReadOnly, Backup works as on any
+// other.
 func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -48,11 +53,17 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	}
 	defer btx.Rollback() //nolint:errcheck // a read transaction: nothing to undo
 	var n int64
+	sw := &stopWriter{ctx: ctx, closing: db.closing, w: w}
 	err = db.guard(func() error {
 		var err error
-		n, err = btx.WriteTo(&stopWriter{ctx: ctx, closing: db.closing, w: w})
+		n, err = btx.WriteTo(sw)
 		return err
 	})
+	if sw.panicked != nil {
+		// bbolt flattens the writer's error into a string: return it as
+		// it was.
+		return n, fmt.Errorf("mvkv: backup %s: %w", db.path, sw.panicked)
+	}
 	if err != nil {
 		return n, fmt.Errorf("mvkv: backup %s: %w", db.path, err)
 	}
@@ -102,9 +113,11 @@ type stopWriter struct {
 	ctx     context.Context
 	closing <-chan struct{}
 	w       io.Writer
+
+	panicked *WriterPanicError // what w panicked with
 }
 
-func (s *stopWriter) Write(p []byte) (int, error) {
+func (s *stopWriter) Write(p []byte) (n int, err error) {
 	select {
 	case <-s.ctx.Done():
 		return 0, s.ctx.Err()
@@ -112,5 +125,29 @@ func (s *stopWriter) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	default:
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.panicked = &WriterPanicError{Value: r}
+			n, err = 0, s.panicked
+		}
+	}()
 	return s.w.Write(p)
+}
+
+// WriterPanicError is the error Backup returns when the io.Writer it was
+// given panics: the panic is the caller's, not damage of the database,
+// so it is returned to the caller (who may panic again with Value) and
+// the database goes on. Unwrap gives Value when it is an error.
+type WriterPanicError struct {
+	Value any // what the writer panicked with
+}
+
+func (e *WriterPanicError) Error() string {
+	return fmt.Sprintf("mvkv: backup: the writer panicked: %v", e.Value)
+}
+
+// Unwrap returns Value if it is an error.
+func (e *WriterPanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
 }

@@ -2,7 +2,6 @@ package mvcc
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -46,7 +45,7 @@ func (db *DB) check() error {
 			if err != nil {
 				return err
 			}
-			if err := db.checkVersions(btx); err != nil {
+			if err := db.checkVersions(btx, true); err != nil {
 				return err
 			}
 			inLog := map[string]bool{}
@@ -64,13 +63,13 @@ func (db *DB) check() error {
 			if err != nil {
 				return err
 			}
-			if got := int64(binary.BigEndian.Uint64(meta.Get(keysKey))); got != n {
+			if got, err := getMeta(meta, keysKey); err != nil || int64(got) != n {
 				return fmt.Errorf("check: %d keys in the data bucket, meta says %d", n, got)
 			}
 			if len(inLog) == 0 && db.keys.Load() != n {
 				return fmt.Errorf("check: %d keys in the file, memory says %d", n, db.keys.Load())
 			}
-			if ts := binary.BigEndian.Uint64(meta.Get(tsKey)); ts != visible {
+			if ts, err := getMeta(meta, tsKey); err != nil || ts != visible {
 				return fmt.Errorf("check: meta timestamp %d, newest commit %d", ts, visible)
 			}
 			var ferr error

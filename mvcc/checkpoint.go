@@ -2,7 +2,6 @@ package mvcc
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -139,7 +138,11 @@ func applyLog(btx *bolt.Tx, hist *vwriter) (last uint64, err error) {
 		return 0, nil
 	}
 	slices.SortFunc(writes, func(a, b logged) int { return bytes.Compare(a.key, b.key) })
-	keys := int64(binary.BigEndian.Uint64(meta.Get(keysKey)))
+	n, err := getMeta(meta, keysKey)
+	if err != nil {
+		return 0, err
+	}
+	keys := int64(n)
 	size := 0
 	for _, w := range writes {
 		size += recordHeader + len(w.value)
@@ -182,13 +185,10 @@ func applyLog(btx *bolt.Tx, hist *vwriter) (last uint64, err error) {
 	if _, err := btx.CreateBucket(logBucket); err != nil {
 		return 0, err
 	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], last)
-	binary.BigEndian.PutUint64(b[8:], uint64(keys))
-	if err := meta.Put(appliedKey, b[:8]); err != nil {
+	if err := putMeta(meta, appliedKey, last); err != nil {
 		return 0, err
 	}
-	return last, meta.Put(keysKey, b[8:])
+	return last, putMeta(meta, keysKey, uint64(keys))
 }
 
 // historyOf writes to the version store what a checkpoint supersedes of

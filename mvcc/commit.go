@@ -1,7 +1,6 @@
 package mvcc
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -210,9 +209,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 			if stamp, err = db.recordClock(btx, ok[0].ts, ok[len(ok)-1].ts); err != nil {
 				return err
 			}
-			var b [8]byte
-			binary.BigEndian.PutUint64(b[:], ok[len(ok)-1].ts)
-			if err := btx.Bucket(metaBucket).Put(tsKey, b[:]); err != nil {
+			if err := putMeta(btx.Bucket(metaBucket), tsKey, ok[len(ok)-1].ts); err != nil {
 				return err
 			}
 			// bbolt's commit may remap the file, which waits for every read

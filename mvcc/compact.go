@@ -42,14 +42,24 @@ type CompactStats struct {
 //	// check err, then:
 //	err = os.Rename("app.db.compact", "app.db")
 //
-// opts applies to opening src (NoSync also skips fsync of dst). It may be
-// nil.
+// A missing src fails with an error matching fs.ErrNotExist, an empty one
+// with ErrCorrupt, and nothing is created or written (neither src nor
+// dst). opts applies to opening src (NoSync
+// also skips fsync of dst; with ReadOnly, src is opened read-only and not
+// vacuumed, and the copy keeps its log). It may be nil.
 func Compact(dst, src string, opts *Options) (CompactStats, error) {
 	var st CompactStats
 	if _, err := os.Lstat(dst); err == nil {
 		return st, fmt.Errorf("mvkv: compact: %s %w", dst, errExists)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return st, fmt.Errorf("mvkv: compact: %w", err)
+	}
+	// Compact never creates its source: Open would make a new database
+	// of a missing one.
+	if fi, err := os.Stat(src); err != nil {
+		return st, fmt.Errorf("mvkv: compact: %w", err)
+	} else if fi.Size() == 0 {
+		return st, fmt.Errorf("%w: %s: an empty file, not a database (Compact creates none)", ErrCorrupt, src)
 	}
 	o := opts.withDefaults()
 	o.NoAutovacuum = true
@@ -59,8 +69,10 @@ func Compact(dst, src string, opts *Options) (CompactStats, error) {
 	}
 	defer db.Close() //nolint:errcheck // closed explicitly on success
 	st.SrcSize = fileSize(src)
-	if st.Vacuum, err = db.Vacuum(context.Background()); err != nil {
-		return st, fmt.Errorf("mvkv: compact: vacuum %s: %w", src, err)
+	if !o.ReadOnly {
+		if st.Vacuum, err = db.Vacuum(context.Background()); err != nil {
+			return st, fmt.Errorf("mvkv: compact: vacuum %s: %w", src, err)
+		}
 	}
 	// Every record is read through the checks of a scan first: a damaged
 	// source fails with ErrCorrupt instead of being copied.

@@ -2,18 +2,13 @@ package mvcc
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mvkv/mvkv/index"
 	"github.com/mvkv/mvkv/txn"
@@ -93,8 +88,21 @@ type Stats struct {
 	// Commits, Conflicts and Rollbacks count transactions since Open.
 	// Commits include read-only ones.
 	Commits, Conflicts, Rollbacks uint64
-	// LocksHeld is the number of GetForUpdate locks held.
+	// LocksHeld is the number of locks held in the lock table, key and
+	// range locks together, each holder of a key counted: GetForUpdate
+	// locks, a locking transaction's read, write and scan (range) locks,
+	// and the write locks of plain commits that wait for or meet another
+	// lock (while no GetForUpdate or locking transaction holds a lock,
+	// plain commits take none).
 	LocksHeld int
+	// LockWaiters is the number of lock waits in progress now: the
+	// transactions waiting for a lock (in GetForUpdate, a locking
+	// transaction's call, or Commit), each counted once unless several of
+	// its goroutines wait at the same time.
+	LockWaiters int
+	// Deadlocks counts the deadlocks found since Open: each broke a cycle
+	// of lock waiters by failing one of them with ErrDeadlock.
+	Deadlocks uint64
 	// SSIActive and SSIRetained count the serializable transactions SSI
 	// tracks: active ones, and committed ones kept because an active one
 	// overlaps them. Both return to 0 when no serializable transaction runs.
@@ -158,171 +166,6 @@ func (db *DB) noteCheckpointError(err error) {
 	db.ckMu.Unlock()
 }
 
-// Open opens or creates the database at path. opts may be nil.
-//
-// A missing or empty file becomes a new database. A file that is not an
-// mvkv database, or is damaged, fails with ErrCorrupt and is left as it
-// was; a file held by another DB fails with ErrLocked after
-// opts.LockTimeout.
-func Open(path string, opts *Options) (*DB, error) {
-	o := opts.withDefaults()
-	timeout := o.LockTimeout
-	if timeout < 0 {
-		timeout = time.Nanosecond // try the lock once
-	}
-	walks, err := checkFile(path)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := os.Stat(path)
-	switch {
-	case path == "":
-		return nil, fmt.Errorf("mvkv: open: empty path")
-	case errors.Is(err, fs.ErrNotExist):
-		if err := createDB(path, o); err != nil {
-			return nil, fmt.Errorf("mvkv: create %s: %w", path, err)
-		}
-	}
-	wasEmpty := err == nil && fi.Size() == 0
-	if walks {
-		if err := checkPages(path, timeout, o.LockTimeout); err != nil {
-			return nil, err
-		}
-	}
-	bdb, err := openBolt(path, &bolt.Options{
-		Timeout:         timeout,
-		NoSync:          o.NoSync,
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: o.InitialMmapSize,
-	})
-	if err != nil {
-		switch {
-		case errors.Is(err, berrors.ErrTimeout):
-			return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, o.LockTimeout)
-		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
-			errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
-			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
-		}
-		return nil, fmt.Errorf("mvkv: open %s: %w", path, err)
-	}
-	db := &DB{
-		path:         path,
-		opts:         o,
-		bolt:         bdb,
-		index:        index.New(),
-		ssi:          txn.NewSSI(),
-		locks:        txn.NewLockTable(),
-		closing:      make(chan struct{}),
-		commitCh:     make(chan *commitReq, o.MaxBatch),
-		pipelineDone: make(chan struct{}),
-	}
-	var fs fileStore = boltStore{bdb}
-	db.store.Store(&fs)
-	lastTS, err := db.load(wasEmpty)
-	if err != nil {
-		// A replay's checkpoint installs a view: its read transaction
-		// would make bbolt's Close wait forever.
-		db.retireView()
-		_ = bdb.Close()
-		return nil, err
-	}
-	db.index.SetApplied(db.applied.Load())
-	db.oracle = txn.NewOracle(lastTS)
-	db.lastTS = lastTS
-	db.oracle.SetApplied(db.applied.Load())
-	db.renewView()
-	go db.runCommits()
-	db.startVacuum()
-	db.startSnapAges()
-	return db, nil
-}
-
-// load checks the file is an mvkv database (initializing a new one) and
-// reads the last commit timestamp and the key count: no snapshot survives a
-// restart, so there is nothing else to rebuild, and Open costs the same
-// whatever the size of the data. It turns a fault reading a damaged or
-// truncated mapping into ErrCorrupt instead of a crash.
-//
-// wasEmpty says the file was empty (zero bytes) before Open: bbolt has
-// just initialized it, and mvkv's buckets are to be created.
-func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
-		}
-	}()
-	fresh, replay := false, false
-	err = db.bolt.View(func(btx *bolt.Tx) error {
-		meta := btx.Bucket(metaBucket)
-		if meta == nil {
-			empty := true
-			_ = btx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
-			switch {
-			case !empty:
-				return fmt.Errorf("%w: %s: a bbolt file of another application", ErrCorrupt, db.path)
-			case !wasEmpty:
-				// A new database is created complete (publish.go) or in an
-				// empty file: an empty bbolt database that was there
-				// before is someone else's, or a creation in an empty
-				// file that a crash cut short. Either way not ours to
-				// fill.
-				return fmt.Errorf("%w: %s: an empty bbolt database, not an mvkv one (remove it to create a new database there)", ErrCorrupt, db.path)
-			}
-			fresh = true
-			return nil
-		}
-		switch f := meta.Get(formatKey); {
-		case string(f) == "mvkv/1":
-			return fmt.Errorf("%w: %s: format %q (versions logged by commit timestamp) is not readable by this version, which reads %q: open it with the release that wrote it and copy the data over", ErrCorrupt, db.path, f, formatValue)
-		case string(f) != string(formatValue):
-			return fmt.Errorf("%w: %s: unknown format %q", ErrCorrupt, db.path, f)
-		}
-		b, k, a := meta.Get(tsKey), meta.Get(keysKey), meta.Get(appliedKey)
-		data, log := btx.Bucket(dataBucket), btx.Bucket(logBucket)
-		if len(b) != 8 || len(k) != 8 || len(a) != 8 || data == nil || log == nil {
-			return fmt.Errorf("%w: %s: damaged meta bucket", ErrCorrupt, db.path)
-		}
-		trees := []*bolt.Bucket{data, log}
-		for _, name := range [][]byte{versionsBucket, vqueueBucket, clockBucket} {
-			if b := btx.Bucket(name); b != nil {
-				trees = append(trees, b)
-			}
-		}
-		for _, b := range trees {
-			if err := checkTree(db.path, uint64(b.Root())); err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
-			}
-		}
-		ts = binary.BigEndian.Uint64(b)
-		db.applied.Store(binary.BigEndian.Uint64(a))
-		db.vs.load(meta) // before a replay's checkpoint adds to it
-		replay = btx.Bucket(logBucket).Stats().KeyN > 0
-		return nil
-	})
-	switch {
-	case err != nil:
-		return ts, err
-	case replay:
-		// A crash left writes in the log: apply them before anything else.
-		if err := db.checkpoint(); err != nil {
-			return ts, err
-		}
-		fallthrough
-	case !fresh:
-		err = db.bolt.View(func(btx *bolt.Tx) error {
-			db.keys.Store(int64(binary.BigEndian.Uint64(btx.Bucket(metaBucket).Get(keysKey))))
-			return nil
-		})
-		return ts, err
-	}
-	err = db.bolt.Update(initLayout)
-	if err != nil {
-		return 0, fmt.Errorf("mvkv: initialize %s: %w", db.path, err)
-	}
-	return 0, nil
-}
-
 // Close waits for the commit in progress, fails commits not yet started
 // with ErrClosed, and closes the file. Transactions still open fail with
 // ErrClosed from then on. Calling Close again returns the first result.
@@ -378,14 +221,14 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		db:       db,
 		ctx:      ctx,
 		level:    opts.Isolation,
-		readOnly: opts.ReadOnly,
+		readOnly: opts.ReadOnly || db.opts.ReadOnly,
 		locking:  opts.Locking,
 	}
 	if opts.Isolation == Serializable {
 		tx.ser = &tx.serRec
 		// A locking transaction is never on a safe snapshot: it reads
 		// the newest data, and SSI must see its reads (txn.SSI).
-		db.ssi.Begin(tx.ser, opts.ReadOnly && !opts.Locking, func() uint64 {
+		db.ssi.Begin(tx.ser, tx.readOnly && !opts.Locking, func() uint64 {
 			tx.slot = db.oracle.Begin()
 			return tx.slot.TS()
 		}, db.oracle.Visible)
@@ -423,6 +266,8 @@ func (db *DB) Stats() Stats {
 		CommitBatches: db.stats.batches.Load(),
 	}
 	s.LocksHeld = db.locks.Held()
+	s.LockWaiters = db.locks.Waiting()
+	s.Deadlocks = db.locks.Deadlocks()
 	s.SSIActive, s.SSIRetained = db.ssi.Tracked()
 	if !oldest.IsZero() {
 		s.OldestTxnAge = time.Since(oldest)

@@ -168,10 +168,19 @@
 // waiting writer; an upgrade goes first), bounded by the context given to
 // BeginTx, and never hold Txn.mu: a Rollback from another goroutine (or a
 // cancelled context, or Close) ends a waiting call at once, with
-// ErrTxnDone (the context's error; ErrClosed). A wait that would close a
-// cycle of waiters, across all lock kinds, fails at once with an error
-// matching both ErrDeadlock and ErrConflict, and ends that transaction
-// (the one victim); the others wait on.
+// ErrTxnDone (the context's error; ErrClosed). A cycle of waiters, across
+// all lock kinds, is found when it forms and broken by one victim, whose
+// call fails at once with an error matching both ErrDeadlock and
+// ErrConflict that names the cycle (each transaction and the lock it
+// waits for), and which ends that transaction; the others wait on. The
+// victim is the transaction whose wait closed the cycle: the one asking
+// for a lock, or, when a transaction's end turns a waiter from the holder
+// it waited for onto a request queued ahead of it, that waiter (see
+// txn.LockTable). A lock the transaction holds already, or one that a
+// lock it holds covers (a stronger lock on the key, a range over the key
+// or over the range asked for), is granted at once, whatever waits.
+// Stats reports the locks held (LocksHeld), the transactions waiting for
+// one (LockWaiters) and the deadlocks found since Open (Deadlocks).
 //
 // Locking and SSI transactions in one database stay serializable
 // together. The rule: a locking transaction is also tracked by SSI (its
@@ -252,48 +261,87 @@
 // a lookup in the version bucket or the clock believes a miss only between
 // sound neighbours, as a point read does: a damaged value, timestamp or key, and an element header
 // that points a record at the wrong bytes, read as ErrCorrupt, from Get,
-// Scan, the commit that reads the before-image and the checkpoint. A point read that finds no key believes it only if the
-// records on either side are sound and in order (a renamed record stays
-// where its old name sorted); a scan checks that keys come strictly in
-// order, and that each leaf page yielded as many records as its layout
-// says it holds (leafcheck.go), so a damaged element count hides nothing.
-// A record length past MaxValueSize is damage, not an allocation. Reads
-// run under a guard that turns a fault in bbolt's mapping (a damaged page
-// pointing past the file) and a panic of bbolt's page checks into
-// ErrCorrupt. Open is a bounded check, whatever the size of the file
-// (filecheck.go): bbolt's meta page and the file's length, the freelist
-// page (every id in range, in order; bbolt would otherwise read past its
-// mapping or hand out a live page again), and the top of the data tree
-// (for up to a thousand pages from the root: every child pointer names a
-// branch or leaf page in use, met once, no cycle, holding keys between
-// its separators). Junk, truncated files, directories, named pipes,
-// other applications' bbolt files (empty ones included) and files of
-// another format fail Open with ErrCorrupt and are left as they were.
-// Open never writes a file it refuses.
+// Scan, the commit that reads the before-image and the checkpoint. A
+// point read that finds no key believes it only if the records on either
+// side are sound and in order (a renamed record stays where its old name
+// sorted); a scan checks that keys come strictly in order, and that each
+// leaf page yielded as many records as its layout says it holds
+// (leafcheck.go), so a damaged element count hides nothing. A record
+// length past MaxValueSize is damage, not an allocation.
 //
-// What is not. bbolt's meta pages carry a checksum and there are two: a
-// damaged newest one makes bbolt fall back to the other, so the database
-// opens as of the commit before, silently, as bbolt does. Below the top
-// of a large tree, a damaged child pointer that names another sound page
-// is not seen at Open; a scan through it usually fails its order check,
-// but a point read may call a key absent. A freelist id still in order
-// that names a page in use is not seen either: a later commit may reuse
-// that page and damage the tree. Only a full check finds these: bbolt's
-// (bbolt check, or tx.Check) on a copy.
+// The values kept outside records (the meta bucket's last commit
+// timestamp, applied mark and key count) carry a CRC-32C too, and Open
+// checks them against each other and against the log: the applied mark
+// decides which versions memory may let go, so a wrong one would lose
+// commits silently. A flipped bit in any of them, or in the format name,
+// fails Open with ErrCorrupt (the bit-flip campaign flips every bit of
+// every one of them). Files of the previous format, "mvkv/2", whose meta
+// values had no checksum, are upgraded in place by the first read-write
+// Open (after the same range checks); a read-only Open reads them as
+// they are.
+//
+// Damage that panics. bbolt trusts its pages: a damaged one can make it
+// fault in its memory mapping or fail one of its own page checks, which
+// panic. Reads and commits run under a guard (guard.go) that turns
+// exactly those into ErrCorrupt: a memory fault at an address in bbolt's
+// mapping (or as far past it as a damaged element can point), a fault in
+// bbolt's own code following a damaged page id, and the panics of
+// bbolt's page checks and page decoding (recognised by value and by the
+// function that raised them; package internal/boltfile lists them, for
+// the bbolt versions it was verified against). Any other panic is a bug,
+// mvkv's or its caller's, and goes on as a panic: it never reads as
+// damage. A panic of the io.Writer given to Backup is returned as a
+// *WriterPanicError.
+//
+// What Open checks, at a cost that does not grow with the data (about
+// 300 KB of reads, filecheck.go): bbolt's meta page and the file's
+// length, the freelist page (every id in range, in order; bbolt would
+// otherwise read past its mapping or hand out a live page again), the
+// meta values, and the top of the data and log trees (64 pages from the
+// roots: every child pointer names a branch or leaf page in use, met
+// once, no cycle, keys in order and within the parent's separators).
+// Junk, truncated files, directories, named pipes, other applications'
+// bbolt files (empty ones included) and files of another format fail
+// Open with ErrCorrupt and are left as they were. Open never writes a
+// file it refuses.
+//
+// What reads do not see, and DB.Check does. Below the top of a large
+// tree, a damaged child pointer that names another sound page is not
+// seen at Open; a scan through it usually fails its order check, but a
+// point read may call a key absent, and one that names a page above it
+// sends bbolt's descent round a cycle until the goroutine's stack
+// overflows, which ends the process. A freelist id still in order that
+// names a page in use is not seen either: a later commit may reuse that
+// page and damage the tree. DB.Check reads the whole file (every page,
+// every page accounted for, every record and logged write) while the
+// database keeps serving, and finds these. bbolt's meta pages carry a
+// checksum and there are two: a damaged newest one makes bbolt fall back
+// to the other, so the database opens as of the commit before, silently,
+// as bbolt does.
 //
 // What to do. ErrCorrupt means the file cannot be trusted: stop writing
-// to it and restore the last backup (a copy taken while no DB had the
-// file open, or by Compact, which reads every record and so also checks
-// them all). Keep the damaged file for inspection. A full disk damages
-// nothing: a commit that cannot grow the file fails and leaves the file
-// at the commit before, and the DB stays usable once space is back; a
-// checkpoint that fails leaves the log, which keeps every commit, for the
-// next one (so a vacuum pass, which asks for one first, fails and removes
-// nothing); Compact builds its copy in a temporary file that is named
-// only when complete and synced (publish.go), so a failure or a kill
-// leaves no partial copy; a new database is created the same way.
-// Stats.LastVacuumError, Stats.LastCheckpointError and Options.Logger
-// report what failed in the background.
+// to it and restore the last backup (check it first with DB.Check, on a
+// read-only Open of the copy). Keep the damaged file for inspection. A
+// full disk damages nothing: a commit that cannot grow the file fails
+// and leaves the file at the commit before, and the DB stays usable once
+// space is back; a checkpoint that fails leaves the log, which keeps
+// every commit, for the next one (so a vacuum pass, which asks for one
+// first, fails and removes nothing); Compact builds its copy in a
+// temporary file that is named only when complete and synced
+// (publish.go), so a failure or a kill leaves no partial copy; a new
+// database is created the same way. Stats.LastVacuumError,
+// Stats.LastCheckpointError and Options.Logger report what failed in the
+// background.
+//
+// # Read-only
+//
+// Options.ReadOnly opens a file for reading only, with bbolt's read-only
+// mode: no write permission is needed, the lock is shared (several
+// processes may read one file; a read-write DB excludes them and they
+// it), nothing is created or written. Transactions are read-only
+// (writes fail with ErrReadOnly), Update and Vacuum fail with
+// ErrReadOnly, and commits a crash left in the log are read from memory.
+// Backup and Check work.
 //
 // # Lock order
 //

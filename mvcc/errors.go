@@ -23,7 +23,8 @@ var (
 	ErrDeadlock = txn.ErrDeadlock
 	// ErrTxnDone: the transaction already committed, rolled back, or failed.
 	ErrTxnDone = errors.New("mvkv: transaction already finished")
-	// ErrReadOnly: a write in a read-only transaction.
+	// ErrReadOnly: a write in a read-only transaction, or Update or
+	// Vacuum on a database opened with Options.ReadOnly.
 	ErrReadOnly = errors.New("mvkv: transaction is read-only")
 	// ErrClosed: the database is closed.
 	ErrClosed = errors.New("mvkv: database closed")

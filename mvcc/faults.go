@@ -1,7 +1,6 @@
 package mvcc
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -68,10 +67,9 @@ func (db *DB) groupReachedFile(last uint64) bool {
 		if meta == nil {
 			return fmt.Errorf("%w: missing meta bucket", ErrCorrupt)
 		}
-		if b := meta.Get(tsKey); len(b) == 8 {
-			stored = binary.BigEndian.Uint64(b)
-		}
-		return nil
+		var err error
+		stored, err = getMeta(meta, tsKey)
+		return err
 	})
 	return err != nil || stored >= last
 }

@@ -25,15 +25,16 @@ import (
 // look (read.go, asof.go).
 //
 //	bucket "clock"  time (Unix ns, 8 bytes BE) -> commit ts (8 bytes BE), CRC-32C (4 bytes BE) of key and ts
-//	bucket "mvkv"   history -> ts, time (8+8 bytes BE): history is kept from this commit on
+//	bucket "mvkv"   histts, histtime -> history is kept from this commit on, stamped then (meta values)
 //
 // Times only grow: a group is stamped max(now, the last stamp + 1 ns), so
 // the clock is sorted by time and by timestamp at once. Vacuum keeps the
 // versions superseded after the newest commit at or before now minus the
 // retention (historyHorizon) and trims the clock to the same point.
 var (
-	clockBucket = []byte("clock")
-	historyKey  = []byte("history")
+	clockBucket    = []byte("clock")
+	historyKey     = []byte("histts")
+	historyTimeKey = []byte("histtime")
 )
 
 // history is the DB's record of commit times and of the transactions
@@ -71,10 +72,10 @@ func (db *DB) recordClock(btx *bolt.Tx, first, last uint64) (stamp int64, err er
 	stamp = max(stamp, db.hist.last+1)
 	meta := btx.Bucket(metaBucket)
 	if meta.Get(historyKey) == nil {
-		var h [16]byte
-		binary.BigEndian.PutUint64(h[:8], first-1)
-		binary.BigEndian.PutUint64(h[8:], uint64(stamp-1))
-		if err := meta.Put(historyKey, h[:]); err != nil {
+		if err := putMeta(meta, historyKey, first-1); err != nil {
+			return 0, err
+		}
+		if err := putMeta(meta, historyTimeKey, uint64(stamp-1)); err != nil {
 			return 0, err
 		}
 	}
@@ -109,8 +110,20 @@ func (db *DB) commitAt(t time.Time) (ts uint64, found bool, err error) {
 			}
 		}
 		// Before the first stamp kept: the state history began with.
-		if h := v.tx.Bucket(metaBucket).Get(historyKey); len(h) == 16 && int64(binary.BigEndian.Uint64(h[8:])) <= tn {
-			ts, found = binary.BigEndian.Uint64(h), true
+		meta := v.tx.Bucket(metaBucket)
+		if meta.Get(historyKey) == nil {
+			return nil
+		}
+		hts, err := getMeta(meta, historyKey)
+		if err != nil {
+			return err
+		}
+		htime, err := getMeta(meta, historyTimeKey)
+		if err != nil {
+			return err
+		}
+		if int64(htime) <= tn {
+			ts, found = hts, true
 		}
 		return nil
 	})
@@ -148,7 +161,10 @@ func (db *DB) trimClock(btx *bolt.Tx, h uint64) error {
 				return err
 			}
 		}
-		return btx.Bucket(metaBucket).Delete(historyKey)
+		if err := btx.Bucket(metaBucket).Delete(historyKey); err != nil {
+			return err
+		}
+		return btx.Bucket(metaBucket).Delete(historyTimeKey)
 	}
 	clock := btx.Bucket(clockBucket)
 	if clock == nil {

@@ -4,14 +4,16 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+
+	bolt "go.etcd.io/bbolt"
 )
 
-// On-disk layout (one bbolt file, format "mvkv/2"):
+// On-disk layout (one bbolt file, format "mvkv/3"):
 //
-//	bucket "mvkv"  format  -> "mvkv/2"
-//	               ts      -> uint64 BE, the last commit timestamp written
-//	               applied -> uint64 BE, every commit up to it is in "data"
-//	               keys    -> uint64 BE, the number of keys in "data"
+//	bucket "mvkv"  format  -> "mvkv/3"
+//	               ts      -> meta value: the last commit timestamp written
+//	               applied -> meta value: every commit up to it is in "data"
+//	               keys    -> meta value: the number of keys in "data"
 //	bucket "data"  key     -> record: the key's newest applied version
 //	bucket "log"   rev     -> logged write of a commit after "applied"
 //	buckets "versions", "vqueue", "clock" and meta keys "vcount",
@@ -37,8 +39,22 @@ import (
 // A logged write is: CRC-32C (4 bytes BE) of the rest, flags (1 byte:
 // bit 0 = tombstone), uvarint key length, key, value.
 //
+// A meta value is the number (8 bytes BE) followed by the CRC-32C (4
+// bytes BE) of the value's name and the number: a flipped bit in one, or
+// a value moved under another name, fails Open with ErrCorrupt. Open also
+// checks them against each other and against the log (checkMeta): the
+// marks are what decide which versions memory may let go, so a wrong one
+// would lose commits silently. The format name needs no checksum: Open
+// compares it whole with the names it knows, and a flipped bit makes it
+// unknown, or "mvkv/2" or "mvkv/1", whose checks refuse 12-byte values.
+//
 // The checksums cover the keys, so a damaged value, timestamp or key
 // reads as ErrCorrupt, never as data.
+//
+// Format "mvkv/2" was the same but for meta values without a checksum (8
+// bytes). Open upgrades such a file in place (one bbolt transaction,
+// after the same range checks), except read-only, where it reads it as
+// it is. Format "mvkv/1" is refused.
 var (
 	metaBucket  = []byte("mvkv")
 	dataBucket  = []byte("data")
@@ -47,8 +63,40 @@ var (
 	tsKey       = []byte("ts")
 	appliedKey  = []byte("applied")
 	keysKey     = []byte("keys")
-	formatValue = []byte("mvkv/2")
+	formatValue = []byte("mvkv/3")
+	format2     = []byte("mvkv/2") // meta values without checksums
 )
+
+const metaValueSize = 8 + 4
+
+// metaSum is the checksum of a meta value: its name, then the number.
+func metaSum(name []byte, v uint64) uint32 {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return crc32.Update(crc32.Checksum(name, castagnoli), castagnoli, b[:])
+}
+
+// putMeta stores v as the meta value name, with its checksum.
+func putMeta(meta *bolt.Bucket, name []byte, v uint64) error {
+	b := make([]byte, 0, metaValueSize) // bbolt keeps it until the commit
+	b = binary.BigEndian.AppendUint64(b, v)
+	b = binary.BigEndian.AppendUint32(b, metaSum(name, v))
+	return meta.Put(name, b)
+}
+
+// getMeta reads the meta value name, failing with ErrCorrupt when it is
+// missing, of the wrong size or fails its checksum.
+func getMeta(meta *bolt.Bucket, name []byte) (uint64, error) {
+	b := meta.Get(name)
+	if len(b) != metaValueSize {
+		return 0, fmt.Errorf("%w: meta value %q: %d bytes, not %d", ErrCorrupt, name, len(b), metaValueSize)
+	}
+	v := binary.BigEndian.Uint64(b)
+	if binary.BigEndian.Uint32(b[8:]) != metaSum(name, v) {
+		return 0, fmt.Errorf("%w: meta value %q: checksum mismatch", ErrCorrupt, name)
+	}
+	return v, nil
+}
 
 const revSize = 12
 

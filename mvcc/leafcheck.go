@@ -2,150 +2,34 @@ package mvcc
 
 import (
 	"fmt"
-	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mvkv/mvkv/internal/boltfile"
 )
 
-// Checking that a leaf page yields all its records.
-//
-// A record's checksum covers its key, timestamp and value, so damage to a
-// record, or to the element header that locates it, reads as ErrCorrupt.
-// One field it cannot cover: the element count in a leaf page's header. A
-// count made smaller hides the page's last records, in order and each
-// sound: a scan would skip them and a point read call them absent.
-//
-// This is the one place that relies on bbolt's page layout, and it parses
-// nothing: it only compares the addresses of the slices a cursor returns
-// (they point into bbolt's mapping). bbolt writes a leaf page as a 16-byte
-// header, an array of 16-byte element headers, then each element's key
-// and value, in element order, with no gap. So within a page each key
-// starts where the previous value ended, and the first key of a page with
-// n elements starts 16+16n bytes after the page's start (pages are
-// page-size aligned from the start of the mapping). A key that does not
-// start where the previous value ended opens a new page; the page left
-// behind must then have yielded exactly as many records as its first
-// key's offset says it holds. TestLeafCheck shows the rule holds for the
-// pages bbolt writes, and that a lowered count is caught.
-//
-// An inline bucket (a small bucket stored inside its parent's page) has
-// no pages of its own: the check is off for it.
-//
-// A descending walk checks the same rule on the pages it enters from the
-// page above (it then sees each from its last record down to its first);
-// the page it starts in, entered in the middle, goes unchecked.
-type leafCheck struct {
-	base, pageSize uintptr // the mapping's start and bbolt's page size; 0: off
-	first          uintptr // address of the current page's first key; 0: unknown
-	n              int     // records seen on the current page (from first, when known)
-	end            uintptr // where the current page's last record seen ends (descending: where its lowest begins)
-	whole          bool    // descending: the current page was entered at its top
-}
+// leafCheck is boltfile.LeafCheck (a leaf page yields all its records:
+// see there) with its findings reported as ErrCorrupt.
+type leafCheck struct{ c boltfile.LeafCheck }
 
 // newLeafCheck returns a check for cursors of b, in a transaction of bdb
 // (which must be open: the mapping does not move while it is).
 func newLeafCheck(bdb *bolt.DB, b *bolt.Bucket) leafCheck {
-	if b.Root() == 0 {
-		return leafCheck{}
-	}
-	info := bdb.Info()
-	return leafCheck{base: info.Data, pageSize: uintptr(info.PageSize)}
+	return leafCheck{boltfile.NewLeafCheck(bdb, b)}
 }
 
-func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+func addr(b []byte) uintptr { return boltfile.Addr(b) }
 
-// start begins at the record (k, v) a cursor was positioned on (by Seek,
-// First or Last), whose page's earlier records the check has not seen:
-// it steps back to the page's first record to count them, and leaves the
-// cursor on the page's first record. The caller repositions it.
-func (lc *leafCheck) start(c *bolt.Cursor, k, v []byte) {
-	lc.first, lc.n, lc.end = 0, 0, 0
-	if lc.pageSize == 0 || k == nil {
-		return
-	}
-	at, n := addr(k), 1
-	for range lc.pageSize / 16 { // a page holds fewer elements than that
-		pk, pv := c.Prev()
-		if pk == nil || addr(pk)+uintptr(len(pk)+len(pv)) != at {
-			break
-		}
-		at = addr(pk)
-		n++
-	}
-	lc.first, lc.n, lc.end = at, n, addr(k)+uintptr(len(k)+len(v))
-}
-
-// next notes the record (k, v) the cursor moved to; at the first record of
-// a new page it checks the page left behind. k nil (the cursor ran out)
-// checks the last page.
-func (lc *leafCheck) next(k, v []byte) error {
-	if lc.pageSize == 0 {
-		return nil
-	}
-	if k != nil && lc.n > 0 && addr(k) == lc.end {
-		lc.n++
-		lc.end += uintptr(len(k) + len(v))
-		return nil
-	}
-	if err := lc.pageDone(); err != nil {
-		return err
-	}
-	if k == nil {
-		lc.first, lc.n = 0, 0
-		return nil
-	}
-	lc.first, lc.n, lc.end = addr(k), 1, addr(k)+uintptr(len(k)+len(v))
-	return nil
-}
-
-// pageDone checks the page whose records were just counted, if its first
-// record was seen.
-func (lc *leafCheck) pageDone() error {
-	if lc.first == 0 || lc.n == 0 {
-		return nil
-	}
-	holds := ((lc.first-lc.base)%lc.pageSize - 16) / 16
-	if holds != uintptr(lc.n) {
-		return fmt.Errorf("%w: a leaf page yielded %d records, its layout says it holds %d", ErrCorrupt, lc.n, holds)
+func corruptLeaf(err error) error {
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return nil
 }
 
-// startDesc begins a descending walk.
-func (lc *leafCheck) startDesc() {
-	lc.first, lc.n, lc.end, lc.whole = 0, 0, 0, false
-}
-
-// prev notes the record (k, v) a descending cursor moved to; at the last
-// record of a new page it checks the page left behind, if it saw all of
-// it. k nil (the cursor ran out) checks the last page.
-func (lc *leafCheck) prev(k, v []byte) error {
-	if lc.pageSize == 0 {
-		return nil
-	}
-	if k != nil && lc.n > 0 && addr(k)+uintptr(len(k)+len(v)) == lc.end {
-		lc.n++
-		lc.end = addr(k)
-		return nil
-	}
-	if lc.n > 0 && lc.whole {
-		lc.first = lc.end // the page's first record is the last one seen
-		if err := lc.pageDone(); err != nil {
-			return err
-		}
-	}
-	lc.whole = lc.n > 0 // entered from the page above
-	lc.first, lc.n = 0, 0
-	if k != nil {
-		lc.n, lc.end = 1, addr(k)
-	}
-	return nil
-}
-
-// step is next or prev.
-func (lc *leafCheck) step(k, v []byte, desc bool) error {
-	if desc {
-		return lc.prev(k, v)
-	}
-	return lc.next(k, v)
-}
+func (lc *leafCheck) start(c *bolt.Cursor, k, v []byte) { lc.c.Start(c, k, v) }
+func (lc *leafCheck) next(k, v []byte) error            { return corruptLeaf(lc.c.Next(k, v)) }
+func (lc *leafCheck) pageDone() error                   { return corruptLeaf(lc.c.PageDone()) }
+func (lc *leafCheck) startDesc()                        { lc.c.StartDesc() }
+func (lc *leafCheck) prev(k, v []byte) error            { return corruptLeaf(lc.c.Prev(k, v)) }
+func (lc *leafCheck) step(k, v []byte, desc bool) error { return corruptLeaf(lc.c.Step(k, v, desc)) }

@@ -29,7 +29,7 @@ import (
 // countersTotal lists the fields of Stats that only grow: Prometheus
 // counters.
 var countersTotal = map[string]bool{
-	"Commits": true, "Conflicts": true, "Rollbacks": true, "CommitBatches": true,
+	"Commits": true, "Conflicts": true, "Rollbacks": true, "CommitBatches": true, "Deadlocks": true,
 	"Vacuums": true, "AutoVacuums": true, "VersionsVacuumed": true,
 }
 

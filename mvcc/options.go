@@ -119,6 +119,18 @@ type Options struct {
 	// checkpoint writes the versions it replaces.
 	HistoryRetention time.Duration
 
+	// ReadOnly opens the database for reading only, with bbolt's
+	// read-only mode: the file is opened read-only (the process needs no
+	// permission to write it) under a shared lock, so several processes
+	// may read one file at once; a read-write DB and read-only ones
+	// exclude each other. Nothing is created or written: transactions
+	// begin as read-only ones (their writes fail with ErrReadOnly),
+	// Update and Vacuum fail with ErrReadOnly, no autovacuum runs, and
+	// what a crash left in the commit log is loaded into memory instead
+	// of applied. Backup works. A file of an older format is read as it
+	// is, not upgraded. Default false.
+	ReadOnly bool
+
 	// Logger, when set, is told of failures that no caller sees or that
 	// an operator should: a vacuum pass that failed (autovacuum's
 	// included; Stats.LastVacuumError keeps the last one) and a group

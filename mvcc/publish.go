@@ -115,7 +115,7 @@ func initLayout(btx *bolt.Tx) error {
 		return err
 	}
 	for _, k := range [][]byte{keysKey, tsKey, appliedKey} {
-		if err := meta.Put(k, make([]byte, 8)); err != nil {
+		if err := putMeta(meta, k, 0); err != nil {
 			return err
 		}
 	}

@@ -198,7 +198,12 @@ func (tx *Txn) lockFailed(err error, what string, key []byte) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, txn.ErrDeadlock):
-		return tx.fail(&ConflictError{Kind: DeadlockFailure, Key: bytes.Clone(key), msg: "deadlock: waiting for " + what + " would close a cycle of waiters"})
+		msg := "deadlock: waiting for " + what + " would close a cycle of waiters"
+		var de *txn.DeadlockError
+		if errors.As(err, &de) {
+			msg += ": " + de.Describe()
+		}
+		return tx.fail(&ConflictError{Kind: DeadlockFailure, Key: bytes.Clone(key), msg: msg})
 	case errors.Is(err, txn.ErrLockReleased):
 		return tx.usable()
 	case txn.IsClosedWait(err):

@@ -3,6 +3,7 @@ package mvcc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -25,7 +26,9 @@ const (
 // change nothing): returning nil commits, returning an error rolls back.
 // Once the commit is durable Update returns nil, whatever happens after.
 //
-// The zero Level is ReadCommitted, as the zero TxOptions is.
+// The zero Level is ReadCommitted, as the zero TxOptions is. On a
+// database opened with Options.ReadOnly it fails with ErrReadOnly
+// without running fn.
 func (db *DB) Update(ctx context.Context, level Level, fn func(tx *Txn) error) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -49,6 +52,9 @@ func (db *DB) Update(ctx context.Context, level Level, fn func(tx *Txn) error) e
 }
 
 func (db *DB) updateOnce(ctx context.Context, level Level, fn func(tx *Txn) error) error {
+	if db.opts.ReadOnly && !db.closed.Load() {
+		return fmt.Errorf("%w: %s was opened with Options.ReadOnly", ErrReadOnly, db.path)
+	}
 	tx, err := db.BeginTx(ctx, TxOptions{Isolation: level})
 	if err != nil {
 		return err

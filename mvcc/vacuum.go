@@ -3,6 +3,7 @@ package mvcc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -48,7 +49,8 @@ type VacuumStats struct {
 // shows in Stats.LastVacuumError and Options.Logger. The file does not
 // shrink (see Compact). Vacuum stops between batches when ctx ends,
 // returning what it did and ctx's error. Concurrent calls run one after
-// the other. On a closed DB it returns ErrClosed; Close waits for a pass
+// the other. On a closed DB it returns ErrClosed, on one opened with
+// Options.ReadOnly ErrReadOnly; Close waits for a pass
 // in progress to finish its batch.
 func (db *DB) Vacuum(ctx context.Context) (VacuumStats, error) {
 	if ctx == nil {
@@ -58,6 +60,9 @@ func (db *DB) Vacuum(ctx context.Context) (VacuumStats, error) {
 	defer db.vac.gate.RUnlock()
 	if db.vac.stopped || db.closed.Load() {
 		return VacuumStats{}, ErrClosed
+	}
+	if db.opts.ReadOnly {
+		return VacuumStats{}, fmt.Errorf("%w: %s was opened with Options.ReadOnly", ErrReadOnly, db.path)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

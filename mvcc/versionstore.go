@@ -24,7 +24,7 @@ import (
 //
 //	bucket "versions"  vkey(key, ts)          -> version record
 //	bucket "vqueue"    until, vkey(key, ts)   -> CRC-32C (4 bytes BE) of the bucket key
-//	bucket "mvkv"      vcount -> versions held on disk, bytes they take (8+8 bytes BE)
+//	bucket "mvkv"      vcount, vbytes -> versions held on disk, bytes they take (meta values)
 //
 // vkey is the key escaped so that one key's records are contiguous and
 // keys keep their byte order (each 0x00 byte becomes 0x00 0xff, and 0x00
@@ -49,6 +49,7 @@ var (
 	versionsBucket = []byte("versions")
 	vqueueBucket   = []byte("vqueue")
 	vcountKey      = []byte("vcount")
+	vbytesKey      = []byte("vbytes")
 )
 
 // vstore is the DB's view of the version bucket: counters for Stats,
@@ -179,10 +180,10 @@ func (w *vwriter) flush(vs *vstore) error {
 	if w.count == 0 && w.bytes == 0 {
 		return nil
 	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(max(vs.count.Load()+w.count, 0)))
-	binary.BigEndian.PutUint64(b[8:], uint64(max(vs.bytes.Load()+w.bytes, 0)))
-	return w.meta.Put(vcountKey, b[:])
+	if err := putMeta(w.meta, vcountKey, uint64(max(vs.count.Load()+w.count, 0))); err != nil {
+		return err
+	}
+	return putMeta(w.meta, vbytesKey, uint64(max(vs.bytes.Load()+w.bytes, 0)))
 }
 
 // done applies the transaction's changes to the counters, once it has
@@ -192,12 +193,26 @@ func (w *vwriter) done(vs *vstore) {
 	vs.bytes.Add(w.bytes)
 }
 
-// loadVCount reads the counters at Open.
-func (vs *vstore) load(meta *bolt.Bucket) {
-	if b := meta.Get(vcountKey); len(b) == 16 {
-		vs.count.Store(int64(binary.BigEndian.Uint64(b)))
-		vs.bytes.Store(int64(binary.BigEndian.Uint64(b[8:])))
+// readVCount reads the counters from the meta bucket (zero before the
+// version store was first written).
+func readVCount(meta *bolt.Bucket) (count, size int64, err error) {
+	if meta.Get(vcountKey) == nil {
+		return 0, 0, nil
 	}
+	c, err := getMeta(meta, vcountKey)
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := getMeta(meta, vbytesKey)
+	return int64(c), int64(b), err
+}
+
+// load reads the counters at Open.
+func (vs *vstore) load(meta *bolt.Bucket) error {
+	c, b, err := readVCount(meta)
+	vs.count.Store(c)
+	vs.bytes.Store(b)
+	return err
 }
 
 // diskVersion is what the version bucket holds for a key at a snapshot.
@@ -301,10 +316,11 @@ func seekBelow(c *bolt.Cursor, lc leafCheck, target []byte, check func(k, v []by
 	return bk, bv, after, nil
 }
 
-// checkVersions verifies the version store for DB.check: every record
-// sound and well named, every queue entry naming a version at or below
-// its until, and the counters exact.
-func (db *DB) checkVersions(btx *bolt.Tx) error {
+// checkVersions verifies the version store of btx: every record sound
+// and well named, every queue entry naming a version at or below its
+// until, and the counters exact: the meta bucket's, and with memory the
+// DB's (for DB.check, with no commit in flight).
+func (db *DB) checkVersions(btx *bolt.Tx, memory bool) error {
 	var count, size int64
 	if b := btx.Bucket(versionsBucket); b != nil {
 		err := b.ForEach(func(vk, rec []byte) error {
@@ -325,11 +341,11 @@ func (db *DB) checkVersions(btx *bolt.Tx) error {
 	if q := btx.Bucket(vqueueBucket); q != nil {
 		err := q.ForEach(func(qk, _ []byte) error {
 			if len(qk) < 8 {
-				return fmt.Errorf("check: version queue entry %x", qk)
+				return fmt.Errorf("%w: version queue entry %x", ErrCorrupt, qk)
 			}
 			_, ts, ok := splitVKey(qk[8:])
 			if !ok || ts > binary.BigEndian.Uint64(qk) {
-				return fmt.Errorf("check: version queue entry %x", qk)
+				return fmt.Errorf("%w: version queue entry %x", ErrCorrupt, qk)
 			}
 			return nil
 		})
@@ -337,8 +353,15 @@ func (db *DB) checkVersions(btx *bolt.Tx) error {
 			return err
 		}
 	}
-	if c, b := db.vs.count.Load(), db.vs.bytes.Load(); c != count || b != size {
-		return fmt.Errorf("check: the version store holds %d records of %d bytes, its counters say %d and %d", count, size, c, b)
+	c, b, err := readVCount(btx.Bucket(metaBucket))
+	if err != nil {
+		return err
+	}
+	if memory {
+		c, b = db.vs.count.Load(), db.vs.bytes.Load()
+	}
+	if c != count || b != size {
+		return fmt.Errorf("%w: the version store holds %d records of %d bytes, its counters say %d and %d", ErrCorrupt, count, size, c, b)
 	}
 	return nil
 }

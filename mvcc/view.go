@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"runtime/debug"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -202,17 +201,4 @@ func (db *DB) renewView() {
 		v.retired.Store(true)
 		v.closeIfUnpinned()
 	}
-}
-
-// guard runs fn, which reads the file's mapping, turning a fault in the
-// mapping (a truncated or damaged file) and a panic of bbolt's page checks
-// into ErrCorrupt instead of a crash.
-func (db *DB) guard(fn func() error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, r)
-		}
-	}()
-	return fn()
 }

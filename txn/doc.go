@@ -39,7 +39,14 @@
 // # Locks
 //
 // LockTable (locks.go) holds shared, intent and exclusive key locks and
-// shared range locks until the owner ends, queues waiters FIFO (upgrades
-// first), and fails at once with ErrDeadlock a wait that would close a
-// cycle of waiters, whatever the kinds of lock in it.
+// shared range locks until the owner ends, and queues waiters FIFO per key
+// (upgrades first; lockqueue.go), so that queuing and granting cost what
+// the key needs, not what other keys' queues hold. It keeps the wait-for
+// graph free of cycles (deadlock.go): whenever a wait, an upgrade jumping
+// a queue, or a release adds edges, it walks the graph from the owners
+// whose edges changed, and fails one waiter of any cycle found, the one
+// whose wait closed it, with a *DeadlockError (ErrDeadlock) that names
+// the cycle. The LockTable documentation says why detection runs on the
+// edges rather than in a background pass, and why one mutex serves all
+// keys.
 package txn

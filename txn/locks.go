@@ -54,44 +54,98 @@ func covers(h, r LockMode) bool { return h == r || h == Exclusive }
 // lock manager of two-phase locking and of GetForUpdate, and every writer
 // passes through it at commit.
 //
-// Queuing. A request that conflicts with a granted lock of another owner,
-// or with an earlier waiting request of another owner that it would
-// conflict with, joins one FIFO queue. So a stream of readers cannot starve
-// a writer: once the writer waits, later readers of its key queue behind
-// it. When locks are released the queue is walked in order and every
-// request that has become grantable is granted and woken (no thundering
-// herd). An upgrade (an owner that holds the key asks for a stronger mode)
-// goes to the head of the queue and waits only for the other holders:
-// queuing it behind a request that waits for the upgrader would be a
-// certain deadlock.
+// # Queues
 //
-// Deadlocks are found when they form. Before a request parks, the table
-// follows the wait-for graph from it: the owners that block it (holders
-// and earlier queued requests it conflicts with), the owners that block
-// each of those that is itself waiting, and so on. If the walk comes back
-// to the requester, parking would close a cycle: the request fails at
-// once with ErrDeadlock and nothing of it stays queued (one victim, the
-// transaction that closed the cycle). An owner waits for one request at a
-// time, and edges appear only when an owner parks (checked then) or when a
-// lock is granted to an owner that is not waiting, so every cycle is
-// found by the request that closes it.
+// Every locked key has its own entry: the owners holding it and a FIFO
+// queue of the requests waiting for it. Waiting range requests form one
+// more queue. Requests are numbered as they arrive, and a request waits
+// for the granted locks of other owners it conflicts with and for the
+// earlier waiting requests it conflicts with (on its key, or a range
+// request over it), so a stream of readers cannot starve a writer: once
+// the writer waits, later readers of its key queue behind it. When locks
+// are released only the queues they concern are walked, from their head,
+// and every request that has become grantable is granted and woken (no
+// thundering herd); a key's walk stops at its first request still
+// blocked, since every request behind it is blocked too. So queuing and
+// granting cost does not grow with the number of waiters: 4,000 waiters
+// on one key are queued and drained in linear time, and a request for
+// another key meets none of them. A range request is the exception that
+// looks at every locked key (to find those inside it); ranges are taken
+// by locking scans only.
 //
-// The fast path. Most commits meet no lock at all, and registering their
-// intents would cost every commit two holds of the table's mutex. So while
-// no owner holds or waits for a Shared, Exclusive or range lock (strong
-// is 0), a plain committer registers nothing: LockIntents takes gate for
-// reading and keeps it until its commit is published (EndIntents). The
-// first owner to ask for a strong lock raises strong and then drains the
-// gate (takes it for writing once), which waits for every such commit in
+// An upgrade (an owner that holds a weaker lock covering the key, a key
+// lock or a range, asks for more) goes to the head of the key's queue and
+// waits only for the other holders: queuing it behind a request that
+// waits for the upgrader would be a certain deadlock. A request that what
+// its owner holds already grants (the same or a stronger key lock, a
+// shared read inside a held range, a range inside a held range) is
+// granted at once, whatever waits: it changes nothing.
+//
+// # Deadlocks
+//
+// The wait-for graph has an edge from each waiting owner to the owners
+// it waits for: the holders of conflicting locks when there are any,
+// otherwise the owners of the conflicting requests queued ahead of it.
+// (A waiter blocked by a holder waits for that holder's end whatever
+// else is queued; only once the holders are gone does the queue order
+// become what it waits for. This is the graph in which a cycle is a
+// certain deadlock.) The table keeps that graph acyclic: it looks for a
+// cycle each time edges appear, which is when
+//
+//   - a request parks: its own edges, and, for an upgrade jumping the
+//     queue, the edges of the waiters it jumps;
+//   - locks are released (a transaction ends) and a waiter loses its
+//     last conflicting holder, so that its edges move onto the requests
+//     queued ahead of it, a lock handed on to a waiter that then waits
+//     for another included.
+//
+// Nothing else adds edges: a lock granted to an owner that is not waiting
+// cannot close a cycle, and a waiter granted its request stops waiting.
+// (An owner may wait in several goroutines at once; a lock granted to it
+// while another of its requests waits adds edges into a waiting owner,
+// and is checked from that request, the victim if the grant closed a
+// cycle.)
+// Detection runs at once on those edges (not in a periodic background
+// detector): a walk from the owners whose edges changed, computing each
+// visited waiter's edges from the queues, and only waiters can be walked
+// through, so on a hot key a new waiter's walk ends at the holder it
+// waits for. The cost is paid by the waits that add edges; a deadlock is
+// reported when it forms, never after a timeout, and a model test can
+// check the table after every step.
+//
+// The victim is the owner whose wait closed the cycle: the requester,
+// whose Lock fails at once with ErrDeadlock and leaves nothing queued, or,
+// when a release closes it, the waiter whose edges moved, whose Wait
+// fails with ErrDeadlock. Either way the victim is the one that found
+// the cycle and holds it open by waiting now; its locks stay held until
+// its owner ends and calls ReleaseAll, which lets the rest of the cycle
+// go on. The error is a *DeadlockError naming the cycle.
+//
+// # The fast path
+//
+// Most commits meet no lock at all, and registering their intents would
+// cost every commit two holds of the table's mutex. So while no owner
+// holds or waits for a Shared, Exclusive or range lock (strong is 0), a
+// plain committer registers nothing: LockIntents takes gate for reading
+// and keeps it until its commit is published (EndIntents). The first
+// owner to ask for a strong lock raises strong and then drains the gate
+// (takes it for writing once), which waits for every such commit in
 // flight; commits that begin after that see strong > 0 and register
 // their intents in the table as usual. strong falls back to 0 when the
 // last strong owner ends.
 //
-// Waiting never holds the table's mutex: Lock and LockRange only queue
-// the request and return a *LockWait, which the caller waits on after
-// releasing its own locks, so that a Rollback from another goroutine
-// (which ends in ReleaseAll, failing the queued request) is never blocked
-// by the wait.
+// # One mutex
+//
+// The queues share one mutex, so that a deadlock walk sees every edge at
+// once: a table partitioned by key hash would have to lock partitions in
+// turn during a walk, or leave detection to a background pass. Every
+// operation under the mutex costs what its own key (or range) needs, not
+// what other keys' queues hold, so an unrelated key waits at most for
+// one short critical section. Waiting never holds the mutex: Lock and
+// LockRange only queue the request and return a *LockWait, which the
+// caller waits on after releasing its own locks, so that a Rollback from
+// another goroutine (which ends in ReleaseAll, failing the queued
+// request) is never blocked by the wait.
 type LockTable struct {
 	// gate is held for reading by fast-path commits (see above), for
 	// writing only to drain them; never while mu is held.
@@ -99,17 +153,30 @@ type LockTable struct {
 	drainMu sync.Mutex   // serializes strong's rises from 0 with their drains
 	strong  atomic.Int64 // owners holding or waiting for non-intent locks
 
-	mu     sync.Mutex
-	keys   map[string]*keyLock   // granted key locks; guarded by mu
-	ranges []rangeLock           // granted range locks; guarded by mu
-	queue  []*request            // waiting requests, in grant order; guarded by mu
-	waits  map[uint64]*request   // owner -> its queued request; guarded by mu
-	owners map[uint64]*heldLocks // owner -> what it holds; guarded by mu
-	free   []*keyLock            // recycled keyLocks; guarded by mu
+	deadlocks atomic.Uint64 // cycles broken since NewLockTable
+	waiting   atomic.Int64  // queued requests
+
+	mu         sync.Mutex
+	keys       map[string]*lockEntry // locked or waited-for keys; guarded by mu
+	ranges     []rangeLock           // granted range locks; guarded by mu
+	rangeQueue []*request            // waiting range requests, oldest first; guarded by mu
+	waits      map[uint64]*request   // owner -> its queued requests (linked by sib); guarded by mu
+	owners     map[uint64]*heldLocks // owner -> what it holds; guarded by mu
+	free       []*lockEntry          // recycled entries; guarded by mu
+	scratch    []*lockEntry          // ReleaseAll's affected entries, reused; guarded by mu
+	seq        uint64                // numbers requests in arrival order; guarded by mu
 }
 
-type keyLock struct {
+// lockEntry is one key's locks: who holds it and who waits for it.
+type lockEntry struct {
+	key     string
 	holders []holding
+	// head and tail delimit the queue of waiting requests (linked through
+	// request.prev/next): an upgrade first, then the others in arrival
+	// order.
+	head, tail *request
+	// modes counts the queued requests that are not upgrades, by mode.
+	modes [Exclusive + 1]int
 }
 
 type holding struct {
@@ -130,18 +197,24 @@ type heldLocks struct {
 
 type request struct {
 	owner      uint64
+	seq        uint64 // arrival order
 	key        string
+	entry      *lockEntry // the key's entry (key requests)
 	isRange    bool
 	start, end []byte
 	mode       LockMode
 	upgrade    bool
+	prev, next *request // the key's queue
+	sib        *request // the owner's next queued request
+	queued     bool
 	ready      chan struct{} // closed when granted or failed
 	err        error         // set before ready closes when the request failed
 	granted    bool
 }
 
 // ErrDeadlock: waiting for the lock would close a cycle of waiters. It is
-// also mvcc.ErrDeadlock (the same value).
+// also mvcc.ErrDeadlock (the same value). The table's errors for it are
+// *DeadlockError, which matches it.
 var ErrDeadlock = errors.New("mvkv: deadlock")
 
 // ErrLockReleased: the owner's locks were released (its transaction
@@ -157,7 +230,7 @@ func IsClosedWait(err error) bool { return err == errClosedWait }
 // NewLockTable returns an empty lock table.
 func NewLockTable() *LockTable {
 	return &LockTable{
-		keys:   make(map[string]*keyLock),
+		keys:   make(map[string]*lockEntry),
 		waits:  make(map[uint64]*request),
 		owners: make(map[uint64]*heldLocks),
 	}
@@ -171,15 +244,16 @@ type LockWait struct {
 
 // Lock asks for key in mode for owner (never 0). It returns (nil, nil)
 // when the lock is granted at once (or owner already holds it in that mode
-// or a stronger one), ErrDeadlock when waiting would close a cycle, and
-// otherwise a queued request to Wait on.
+// or a stronger one, or holds a range over it and asks to read), a
+// *DeadlockError (matching ErrDeadlock) when waiting would close a cycle,
+// and otherwise a queued request to Wait on.
 func (lt *LockTable) Lock(owner uint64, key []byte, mode LockMode) (*LockWait, error) {
 	if mode != Intent {
 		lt.markStrong(owner)
 	}
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	return lt.request(&request{owner: owner, key: string(key), mode: mode})
+	return lt.request(request{owner: owner, key: string(key), mode: mode})
 }
 
 // LockRange asks for a shared lock on [start, end) (nil: unbounded) for
@@ -189,7 +263,7 @@ func (lt *LockTable) LockRange(owner uint64, start, end []byte) (*LockWait, erro
 	lt.markStrong(owner)
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	return lt.request(&request{owner: owner, isRange: true, start: bytes.Clone(start), end: bytes.Clone(end), mode: Shared})
+	return lt.request(request{owner: owner, isRange: true, start: bytes.Clone(start), end: bytes.Clone(end), mode: Shared})
 }
 
 // markStrong counts owner among the strong owners, once, and drains the
@@ -237,7 +311,7 @@ func (lt *LockTable) LockAll(ctx context.Context, closing <-chan struct{}, owner
 		var w *LockWait
 		var err error
 		for len(keys) > 0 && w == nil && err == nil {
-			w, err = lt.request(&request{owner: owner, key: string(keys[0]), mode: mode})
+			w, err = lt.request(request{owner: owner, key: string(keys[0]), mode: mode})
 			keys = keys[1:]
 		}
 		lt.mu.Unlock()
@@ -251,39 +325,9 @@ func (lt *LockTable) LockAll(ctx context.Context, closing <-chan struct{}, owner
 	return nil
 }
 
-// request grants r or queues it. Called with mu held.
-func (lt *LockTable) request(r *request) (*LockWait, error) {
-	if !r.isRange {
-		if kl := lt.keys[r.key]; kl != nil {
-			for _, h := range kl.holders {
-				if h.owner == r.owner {
-					if covers(h.mode, r.mode) {
-						return nil, nil
-					}
-					r.upgrade, r.mode = true, Exclusive
-				}
-			}
-		}
-	}
-	if !lt.blocked(r, len(lt.queue)) {
-		lt.grant(r)
-		return nil, nil
-	}
-	if lt.cycle(r) {
-		return nil, ErrDeadlock
-	}
-	r.ready = make(chan struct{})
-	if r.upgrade {
-		lt.queue = append([]*request{r}, lt.queue...)
-	} else {
-		lt.queue = append(lt.queue, r)
-	}
-	lt.waits[r.owner] = r
-	return &LockWait{lt: lt, r: r}, nil
-}
-
 // Wait blocks until the request is granted (nil), the owner's locks are
-// released (ErrLockReleased), ctx ends (its error) or closing is closed
+// released (ErrLockReleased), the request is chosen as a deadlock's
+// victim (a *DeadlockError), ctx ends (its error) or closing is closed
 // (IsClosedWait). A request that fails leaves the queue; one granted at
 // the same moment stays held until ReleaseAll.
 func (w *LockWait) Wait(ctx context.Context, closing <-chan struct{}) error {
@@ -303,262 +347,76 @@ func (w *LockWait) Wait(ctx context.Context, closing <-chan struct{}) error {
 	if r.granted || r.err != nil {
 		return r.err
 	}
-	lt.dequeue(r)
-	lt.grantWaiting()
+	var a affected
+	lt.unqueue(r, &a)
+	lt.regrant(&a)
+	lt.breakCycles(a.busy)
+	lt.tidy(&a)
 	return err
 }
 
-// dequeue takes r out of the queue. Called with mu held.
-func (lt *LockTable) dequeue(r *request) {
-	for i, q := range lt.queue {
-		if q == r {
-			lt.queue = append(lt.queue[:i], lt.queue[i+1:]...)
-			break
-		}
-	}
-	if lt.waits[r.owner] == r {
-		delete(lt.waits, r.owner)
-	}
-}
-
-// blocked reports whether r conflicts with a granted lock of another
-// owner or with one of the first n queued requests (those ahead of it).
-func (lt *LockTable) blocked(r *request, n int) bool {
-	return !lt.blockers(r, n, func(uint64) bool { return true })
-}
-
-// blockers calls fn with each owner that r waits for: other owners'
-// granted locks it conflicts with, and the first n queued requests it
-// conflicts with (none for an upgrade). It stops when fn returns true and
-// then reports false. Called with mu held.
-func (lt *LockTable) blockers(r *request, n int, fn func(owner uint64) bool) bool {
-	if r.isRange {
-		for k, kl := range lt.keys {
-			if !inRange(k, r.start, r.end) {
-				continue
-			}
-			for _, h := range kl.holders {
-				if h.owner != r.owner && h.mode != Shared && fn(h.owner) {
-					return false
-				}
-			}
-		}
-	} else {
-		if kl := lt.keys[r.key]; kl != nil {
-			for _, h := range kl.holders {
-				if h.owner != r.owner && !compatible(h.mode, r.mode) && fn(h.owner) {
-					return false
-				}
-			}
-		}
-		if r.mode != Shared {
-			for _, rl := range lt.ranges {
-				if rl.owner != r.owner && inRange(r.key, rl.start, rl.end) && fn(rl.owner) {
-					return false
-				}
-			}
-		}
-	}
-	if r.upgrade {
-		return true
-	}
-	for _, q := range lt.queue[:n] {
-		if q.owner != r.owner && conflicts(q, r) && fn(q.owner) {
-			return false
-		}
-	}
-	return true
-}
-
-// conflicts reports whether two requests of different owners exclude each
-// other.
-func conflicts(a, b *request) bool {
-	switch {
-	case a.isRange && b.isRange:
-		return false // shared ranges
-	case a.isRange:
-		return b.mode != Shared && inRange(b.key, a.start, a.end)
-	case b.isRange:
-		return a.mode != Shared && inRange(a.key, b.start, b.end)
-	}
-	return a.key == b.key && !compatible(a.mode, b.mode)
-}
-
-func inRange(k string, start, end []byte) bool {
-	return (start == nil || k >= string(start)) && (end == nil || k < string(end))
-}
-
-// cycle reports whether r, parking, would close a cycle of waiters: a
-// walk of the wait-for graph from r's blockers reaches r's owner. Called
-// with mu held.
-func (lt *LockTable) cycle(r *request) bool {
-	seen := map[uint64]bool{}
-	stack := []uint64{}
-	push := func(o uint64) bool {
-		if !seen[o] {
-			seen[o] = true
-			stack = append(stack, o)
-		}
-		return false
-	}
-	lt.blockers(r, len(lt.queue), push)
-	for len(stack) > 0 {
-		o := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if o == r.owner {
-			return true
-		}
-		q := lt.waits[o]
-		if q == nil {
-			continue
-		}
-		lt.blockers(q, lt.position(q), push)
-	}
-	return false
-}
-
-func (lt *LockTable) position(r *request) int {
-	for i, q := range lt.queue {
-		if q == r {
-			return i
-		}
-	}
-	return len(lt.queue)
-}
-
-// grant records r as held. Called with mu held.
-func (lt *LockTable) grant(r *request) {
-	r.granted = true
-	hl := lt.held(r.owner)
-	if r.isRange {
-		lt.ranges = append(lt.ranges, rangeLock{owner: r.owner, start: r.start, end: r.end})
-		hl.ranges++
-		return
-	}
-	kl := lt.keys[r.key]
-	if kl == nil {
-		if n := len(lt.free); n > 0 {
-			kl, lt.free = lt.free[n-1], lt.free[:n-1]
-		} else {
-			kl = &keyLock{}
-		}
-		lt.keys[r.key] = kl
-	}
-	for i, h := range kl.holders {
-		if h.owner == r.owner {
-			kl.holders[i].mode = r.mode // an upgrade
-			return
-		}
-	}
-	kl.holders = append(kl.holders, holding{owner: r.owner, mode: r.mode})
-	hl.keys = append(hl.keys, r.key)
-}
-
-// held returns owner's record, created if needed. Called with mu held.
-func (lt *LockTable) held(owner uint64) *heldLocks {
-	hl := lt.owners[owner]
-	if hl == nil {
-		hl = &heldLocks{}
-		lt.owners[owner] = hl
-	}
-	return hl
-}
-
-// grantWaiting walks the queue in order and grants (and wakes) every
-// request that nothing blocks any more. Called with mu held.
-func (lt *LockTable) grantWaiting() {
-	for i := 0; i < len(lt.queue); {
-		r := lt.queue[i]
-		if lt.blocked(r, i) {
-			i++
-			continue
-		}
-		lt.queue = append(lt.queue[:i], lt.queue[i+1:]...)
-		delete(lt.waits, r.owner)
-		lt.grant(r)
-		close(r.ready)
-	}
-}
-
 // ReleaseAll releases every lock owner holds, fails its queued request if
-// it has one (its waiter gets ErrLockReleased), and grants what that
-// unblocks.
+// it has one (its waiter gets ErrLockReleased), grants what that
+// unblocks, and breaks any cycle the release lets form (see LockTable).
 func (lt *LockTable) ReleaseAll(owner uint64) {
 	if owner == 0 {
 		return
 	}
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	changed := false
-	if r := lt.waits[owner]; r != nil {
-		lt.dequeue(r)
+	a := affected{entries: lt.scratch[:0]}
+	defer func() { clear(a.entries); lt.scratch = a.entries[:0] }()
+	for r := lt.waits[owner]; r != nil; r = lt.waits[owner] {
+		lt.unqueue(r, &a)
 		r.err = ErrLockReleased
 		close(r.ready)
-		changed = true
 	}
 	hl := lt.owners[owner]
-	if hl == nil {
-		if changed {
-			lt.grantWaiting()
+	if hl != nil {
+		delete(lt.owners, owner)
+		if hl.strong {
+			lt.strong.Add(-1)
 		}
-		return
-	}
-	delete(lt.owners, owner)
-	if hl.strong {
-		lt.strong.Add(-1)
-	}
-	for _, k := range hl.keys {
-		kl := lt.keys[k]
-		if kl == nil {
-			continue
-		}
-		for i, h := range kl.holders {
-			if h.owner == owner {
-				kl.holders = append(kl.holders[:i], kl.holders[i+1:]...)
-				break
+		for _, k := range hl.keys {
+			e := lt.keys[k]
+			if e == nil {
+				continue
 			}
-		}
-		if len(kl.holders) == 0 {
-			delete(lt.keys, k)
-			if len(lt.free) < 1024 {
-				lt.free = append(lt.free, kl)
+			for i, h := range e.holders {
+				if h.owner == owner {
+					e.holders = append(e.holders[:i], e.holders[i+1:]...)
+					break
+				}
 			}
+			a.entries = append(a.entries, e)
+		}
+		if hl.ranges > 0 {
+			lt.ranges = lt.removeRanges(owner, &a)
 		}
 	}
-	if hl.ranges > 0 {
-		lt.ranges = removeOwner(lt.ranges, owner)
-	}
-	if len(lt.queue) > 0 {
-		lt.grantWaiting()
-	}
-}
-
-func removeOwner(ranges []rangeLock, owner uint64) []rangeLock {
-	out := ranges[:0]
-	for _, rl := range ranges {
-		if rl.owner != owner {
-			out = append(out, rl)
-		}
-	}
-	clear(ranges[len(out):])
-	return out
+	lt.regrant(&a)
+	lt.breakCycles(append(lt.switched(&a), a.busy...))
+	lt.tidy(&a)
 }
 
 // Held returns the number of locks held, key and range locks together,
-// counting each holder (for stats and tests).
+// counting each holder of a key (for stats and tests): GetForUpdate
+// locks, a locking transaction's read, write and range locks, and the
+// intents of plain commits registered while strong locks exist.
 func (lt *LockTable) Held() int {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	n := len(lt.ranges)
-	for _, kl := range lt.keys {
-		n += len(kl.holders)
+	for _, e := range lt.keys {
+		n += len(e.holders)
 	}
 	return n
 }
 
-// Waiting returns the number of queued requests (for stats and tests).
-func (lt *LockTable) Waiting() int {
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	return len(lt.queue)
-}
+// Waiting returns the number of queued requests: owners waiting for a
+// lock now (for stats and tests).
+func (lt *LockTable) Waiting() int { return int(lt.waiting.Load()) }
+
+// Deadlocks returns the number of deadlocks found (and broken, each by
+// one victim) since the table was made.
+func (lt *LockTable) Deadlocks() uint64 { return lt.deadlocks.Load() }

@@ -205,3 +205,30 @@ func TestLockIntentDeadlock(t *testing.T) {
 	lt.ReleaseAll(2)
 	require.Zero(t, lt.Held())
 }
+
+// The victim's error names the cycle: each transaction and the lock it
+// waits for.
+func TestDeadlockErrorNamesCycle(t *testing.T) {
+	lt := txn.NewLockTable()
+	require.Nil(t, mustLock(t, lt, 1, "a", txn.Exclusive))
+	require.Nil(t, mustLock(t, lt, 2, "b", txn.Exclusive))
+	w, err := lt.LockRange(1, []byte("b"), nil)
+	require.NoError(t, err)
+	require.NotNil(t, w)
+	_, err = lt.Lock(2, []byte("a"), txn.Shared)
+	require.ErrorIs(t, err, txn.ErrDeadlock)
+	var de *txn.DeadlockError
+	require.ErrorAs(t, err, &de)
+	require.Equal(t, `mvkv: deadlock: txn 2 (shared lock on key "a") waits for txn 1 (range lock on ["b", +inf)), which waits for txn 2`, err.Error())
+	require.Len(t, de.Cycle, 2)
+	require.Equal(t, uint64(2), de.Cycle[0].Owner, "the requester is the victim")
+	require.Equal(t, []byte("a"), de.Cycle[0].Key)
+	require.True(t, de.Cycle[1].Range)
+	require.Equal(t, uint64(1), lt.Deadlocks())
+	require.Equal(t, 1, lt.Waiting())
+	lt.ReleaseAll(2)
+	require.True(t, granted(t, w))
+	lt.ReleaseAll(1)
+	require.Zero(t, lt.Held())
+	require.Zero(t, lt.Waiting())
+}

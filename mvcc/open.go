@@ -1,0 +1,384 @@
+package mvcc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/mvkv/mvkv/index"
+	"github.com/mvkv/mvkv/txn"
+)
+
+// Open opens the database at path, creating it when no file is there (a
+// missing or empty file becomes a new database: Open is how a database
+// comes to be). opts may be nil.
+//
+// A file that is not an mvkv database, or is damaged, fails with
+// ErrCorrupt and is left as it was; a file held by another DB fails with
+// ErrLocked after opts.LockTimeout.
+//
+// Open's cost does not grow with the data: it checks bbolt's meta and
+// freelist pages, the meta bucket's values (checksums, and against each
+// other and the log) and the top of the data tree: about 300 KB of reads
+// (BenchmarkOpen), plus the freelist, which bbolt reads anyway; then it
+// applies what a crash left in the log (bounded by
+// Options.CheckpointBytes). Reads check what they touch; DB.Check checks
+// everything.
+//
+// With opts.ReadOnly, Open creates and writes nothing: a missing file
+// fails with an error matching fs.ErrNotExist, an empty one with
+// ErrCorrupt; the file is opened for reading only (so the process needs
+// no write permission) under a shared lock, so several processes (and
+// several read-only DBs in one) may read it at once, while a read-write
+// holder and read-only ones exclude each other (ErrLocked after
+// LockTimeout). See Options.ReadOnly.
+func Open(path string, opts *Options) (*DB, error) {
+	o := opts.withDefaults()
+	if path == "" {
+		return nil, fmt.Errorf("mvkv: open: empty path")
+	}
+	if o.ReadOnly {
+		o.NoAutovacuum = true
+	}
+	timeout := o.LockTimeout
+	if timeout < 0 {
+		timeout = time.Nanosecond // try the lock once
+	}
+	walks, err := checkFile(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case o.ReadOnly && err != nil:
+		return nil, fmt.Errorf("mvkv: open read-only: %w", err)
+	case o.ReadOnly && fi.Size() == 0:
+		return nil, fmt.Errorf("%w: %s: an empty file, not a database (a read-only open creates nothing)", ErrCorrupt, path)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := createDB(path, o); err != nil {
+			return nil, fmt.Errorf("mvkv: create %s: %w", path, err)
+		}
+	}
+	wasEmpty := err == nil && fi.Size() == 0
+	if walks && !o.ReadOnly { // a read-only bbolt open walks nothing
+		if err := checkPages(path, timeout, o.LockTimeout); err != nil {
+			return nil, err
+		}
+	}
+	bdb, err := openBolt(path, &bolt.Options{
+		Timeout:         timeout,
+		NoSync:          o.NoSync,
+		ReadOnly:        o.ReadOnly,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: o.InitialMmapSize,
+	})
+	if err != nil {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, o.LockTimeout)
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
+			errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		}
+		return nil, fmt.Errorf("mvkv: open %s: %w", path, err)
+	}
+	db := &DB{
+		path:         path,
+		opts:         o,
+		bolt:         bdb,
+		index:        index.New(),
+		ssi:          txn.NewSSI(),
+		locks:        txn.NewLockTable(),
+		closing:      make(chan struct{}),
+		commitCh:     make(chan *commitReq, o.MaxBatch),
+		pipelineDone: make(chan struct{}),
+	}
+	var fs fileStore = boltStore{bdb}
+	db.store.Store(&fs)
+	lastTS, err := db.load(wasEmpty)
+	if err != nil {
+		// A replay's checkpoint installs a view: its read transaction
+		// would make bbolt's Close wait forever.
+		db.retireView()
+		_ = bdb.Close()
+		return nil, err
+	}
+	db.index.SetApplied(db.applied.Load())
+	db.oracle = txn.NewOracle(lastTS)
+	db.lastTS = lastTS
+	db.oracle.SetApplied(db.applied.Load())
+	db.renewView()
+	if o.ReadOnly {
+		close(db.pipelineDone) // nothing to commit: no pipeline
+	} else {
+		go db.runCommits()
+	}
+	db.startVacuum()
+	db.startSnapAges()
+	return db, nil
+}
+
+// metaValues are the meta bucket's numbers (layout.go).
+type metaValues struct {
+	ts, applied, keys uint64
+}
+
+// load checks the file is an mvkv database (initializing a new one) and
+// reads the last commit timestamp and the key count: no snapshot survives a
+// restart, so there is nothing else to rebuild, and Open costs the same
+// whatever the size of the data. A file of format "mvkv/2" is upgraded
+// (read-only: read as it is). What a crash left in the log is applied
+// (read-only: loaded into memory).
+//
+// wasEmpty says the file was empty (zero bytes) before Open: bbolt has
+// just initialized it, and mvkv's buckets are to be created.
+func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
+	fresh, replay, old := false, false, false
+	var mv metaValues
+	err = db.guard(func() error {
+		return db.bolt.View(func(btx *bolt.Tx) error {
+			meta := btx.Bucket(metaBucket)
+			if meta == nil {
+				empty := true
+				_ = btx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+				switch {
+				case !empty:
+					return fmt.Errorf("%w: %s: a bbolt file of another application", ErrCorrupt, db.path)
+				case !wasEmpty:
+					// A new database is created complete (publish.go) or
+					// in an empty file: an empty bbolt database that was
+					// there before is someone else's, or a creation in an
+					// empty file that a crash cut short. Either way not
+					// ours to fill.
+					return fmt.Errorf("%w: %s: an empty bbolt database, not an mvkv one (remove it to create a new database there)", ErrCorrupt, db.path)
+				}
+				fresh = true
+				return nil
+			}
+			switch f := meta.Get(formatKey); {
+			case string(f) == "mvkv/1":
+				return fmt.Errorf("%w: %s: format %q (versions logged by commit timestamp) is not readable by this version, which reads %q: open it with the release that wrote it and copy the data over", ErrCorrupt, db.path, f, formatValue)
+			case string(f) == string(format2):
+				old = true
+			case string(f) != string(formatValue):
+				return fmt.Errorf("%w: %s: unknown format %q", ErrCorrupt, db.path, f)
+			}
+			data, log := btx.Bucket(dataBucket), btx.Bucket(logBucket)
+			if data == nil || log == nil {
+				return fmt.Errorf("%w: %s: damaged meta bucket", ErrCorrupt, db.path)
+			}
+			var err error
+			if mv, err = readMetaValues(meta, old); err == nil {
+				err = checkMeta(mv, log, fileSize(db.path))
+			}
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
+			}
+			if err := checkTrees(db.path, uint64(log.Root()), uint64(data.Root())); err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
+			}
+			// The version store's trees, where there is one, each within
+			// its own budget: a file with history or spilled versions
+			// reads up to three times as much more at Open.
+			for _, name := range [][]byte{versionsBucket, vqueueBucket, clockBucket} {
+				if b := btx.Bucket(name); b != nil {
+					if err := checkTrees(db.path, uint64(b.Root())); err != nil {
+						return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
+					}
+				}
+			}
+			// Before a replay's checkpoint adds to them.
+			if err := db.vs.load(meta); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
+			}
+			db.applied.Store(mv.applied)
+			k, _ := log.Cursor().First()
+			replay = k != nil
+			return nil
+		})
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case fresh && db.opts.ReadOnly:
+		return 0, fmt.Errorf("%w: %s: an empty bbolt database, not an mvkv one (a read-only open creates nothing)", ErrCorrupt, db.path)
+	case fresh:
+		if err := db.bolt.Update(initLayout); err != nil {
+			return 0, fmt.Errorf("mvkv: initialize %s: %w", db.path, err)
+		}
+		return 0, nil
+	}
+	if old && !db.opts.ReadOnly {
+		if err := db.upgrade(mv); err != nil {
+			return 0, err
+		}
+	}
+	db.keys.Store(int64(mv.keys))
+	switch {
+	case replay && db.opts.ReadOnly:
+		// Nothing may be written: the log's commits go to memory, as
+		// commits not yet applied do.
+		if err := db.loadLog(); err != nil {
+			return 0, err
+		}
+	case replay:
+		// A crash left writes in the log: apply them before anything else.
+		if err := db.checkpoint(); err != nil {
+			return 0, err
+		}
+		err = db.guard(func() error {
+			return db.bolt.View(func(btx *bolt.Tx) error {
+				keys, err := getMeta(btx.Bucket(metaBucket), keysKey)
+				db.keys.Store(int64(keys))
+				return err
+			})
+		})
+	}
+	return mv.ts, err
+}
+
+// readMetaValues reads the meta bucket's numbers; old: format "mvkv/2",
+// whose values carry no checksum.
+func readMetaValues(meta *bolt.Bucket, old bool) (mv metaValues, err error) {
+	if old {
+		b, a, k := meta.Get(tsKey), meta.Get(appliedKey), meta.Get(keysKey)
+		if len(b) != 8 || len(a) != 8 || len(k) != 8 {
+			return mv, fmt.Errorf("damaged meta bucket")
+		}
+		return metaValues{ts: binary.BigEndian.Uint64(b), applied: binary.BigEndian.Uint64(a), keys: binary.BigEndian.Uint64(k)}, nil
+	}
+	if mv.ts, err = getMeta(meta, tsKey); err != nil {
+		return mv, err
+	}
+	if mv.applied, err = getMeta(meta, appliedKey); err != nil {
+		return mv, err
+	}
+	mv.keys, err = getMeta(meta, keysKey)
+	return mv, err
+}
+
+// minKeyBytes is the least a key takes in a data leaf page: a leaf
+// element, a key of one byte and a record with an empty value.
+const minKeyBytes = 16 + 1 + recordHeader
+
+// checkMeta checks the meta values against each other and against what
+// the file holds, at a cost that does not depend on the data: every
+// commit up to "applied" is in the data bucket and every later one in
+// the log, so the log, when not empty, holds exactly the commits after
+// "applied" up to "ts", and when empty, "applied" is "ts"; "keys" fits in
+// the file.
+func checkMeta(mv metaValues, log *bolt.Bucket, size int64) error {
+	if mv.applied > mv.ts {
+		return fmt.Errorf("applied mark %d after the last commit %d", mv.applied, mv.ts)
+	}
+	c := log.Cursor()
+	first, _ := c.First()
+	last, _ := c.Last()
+	switch {
+	case first == nil && mv.applied != mv.ts:
+		return fmt.Errorf("empty log, but applied mark %d before the last commit %d", mv.applied, mv.ts)
+	case first == nil:
+	case len(first) != revSize || len(last) != revSize:
+		return fmt.Errorf("a logged write named %x", first)
+	case binary.BigEndian.Uint64(first) <= mv.applied:
+		return fmt.Errorf("the log holds commit %d, at or before the applied mark %d", binary.BigEndian.Uint64(first), mv.applied)
+	case binary.BigEndian.Uint64(last) > mv.ts:
+		return fmt.Errorf("the log holds commit %d, after the last commit %d", binary.BigEndian.Uint64(last), mv.ts)
+	}
+	if mv.keys > uint64(size)/minKeyBytes {
+		return fmt.Errorf("%d keys do not fit in a file of %d bytes", mv.keys, size)
+	}
+	return nil
+}
+
+// upgrade rewrites a file of format "mvkv/2" as "mvkv/3": the meta
+// values get their checksums, in one bbolt transaction (a crash leaves
+// one format or the other, whole).
+func (db *DB) upgrade(mv metaValues) error {
+	err := db.guard(func() error {
+		return db.bolt.Update(func(btx *bolt.Tx) error {
+			meta := btx.Bucket(metaBucket)
+			for _, v := range []struct {
+				name []byte
+				v    uint64
+			}{{tsKey, mv.ts}, {appliedKey, mv.applied}, {keysKey, mv.keys}} {
+				if err := putMeta(meta, v.name, v.v); err != nil {
+					return err
+				}
+			}
+			return meta.Put(formatKey, formatValue)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("mvkv: upgrade %s from format %q: %w", db.path, format2, err)
+	}
+	return nil
+}
+
+// loadLog installs the log's writes in the index, as the commit pipeline
+// installs a commit's, for a read-only DB, which cannot apply them to the
+// data bucket. The log is bounded (Options.CheckpointBytes), so is this.
+func (db *DB) loadLog() error {
+	var keys int64
+	err := db.guard(func() error {
+		return db.bolt.View(func(btx *bolt.Tx) error {
+			data, log := btx.Bucket(dataBucket), btx.Bucket(logBucket)
+			c := log.Cursor()
+			var last uint64
+			for rev, b := c.First(); rev != nil; rev, b = c.Next() {
+				ts, key, value, tomb, err := decodeLogged(rev, b)
+				if err != nil {
+					return err
+				}
+				if ts < last {
+					return fmt.Errorf("%w: the log goes back from ts %d to %d", ErrCorrupt, last, ts)
+				}
+				last = ts
+				key, value = bytes.Clone(key), bytes.Clone(value)
+				var held bool
+				db.index.Write(func(w index.Writer) { _, held = w.Newest(key) })
+				var before *index.Version
+				if !held {
+					rec, err := getRecord(data, key, leafCheck{})
+					if err != nil {
+						return err
+					}
+					if rec != nil {
+						bts, val, err := decodeRecord(key, rec)
+						if err != nil {
+							return err
+						}
+						before = &index.Version{TS: bts, Value: cloneValue(val)}
+					}
+				}
+				v := index.Version{TS: ts, Seq: binary.BigEndian.Uint32(rev[8:]), Tombstone: tomb, Value: value}
+				db.index.Write(func(w index.Writer) {
+					existed := before != nil
+					if top, held := w.Newest(key); held {
+						existed = !top.Tombstone
+					}
+					switch {
+					case existed && tomb:
+						keys--
+					case !existed && !tomb:
+						keys++
+					}
+					err = w.Install(key, before, v)
+				})
+				if err != nil {
+					return fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
+				}
+			}
+			return nil
+		})
+	})
+	db.keys.Add(keys)
+	return err
+}
