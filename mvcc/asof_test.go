@@ -108,6 +108,15 @@ func TestAsOfReadsThePast(t *testing.T) {
 	_, err = db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: t1.Add(-time.Hour)})
 	assert.ErrorIs(t, err, mvcc.ErrHistoryGone)
 	require.NoError(t, db.Close())
+
+	// A read-only open reads the history too.
+	ro := *opts
+	ro.ReadOnly = true
+	db, err = mvcc.Open(path, &ro)
+	require.NoError(t, err)
+	check("read-only")
+	require.NoError(t, db.Check(ctx), "DB.Check reads the version store and the clock")
+	require.NoError(t, db.Close())
 }
 
 // TestAsOfRefusals: AsOf reads only, and not at Serializable.
