@@ -21,12 +21,10 @@ import (
 // scanHistory is scanStore for a transaction as of a past time: it calls
 // fn for the keys of [start, end) visible at ts, in ascending order
 // (descending when desc), and returns the error that stopped it.
-func (db *DB) scanHistory(start, end []byte, ts uint64, desc bool, fn func(storeItem) bool) error {
-	fc := chunkPool.Get().(*fileChunk)
-	defer func() {
-		fc.arena = nil
-		chunkPool.Put(fc)
-	}()
+func (db *DB) scanHistory(start, end []byte, ts uint64, desc bool, fn func(*storeItem) bool) error {
+	fc := getChunk()
+	fc.keysOnly = false
+	defer putChunk(fc)
 	from, inclusive, bound := start, true, end
 	if desc {
 		from, inclusive, bound = end, false, start
@@ -100,7 +98,9 @@ func (db *DB) scanHistory(start, end []byte, ts uint64, desc bool, fn func(store
 			if err != nil {
 				return err
 			}
-			if ok && !fn(storeItem{key: k, value: val, present: true}) {
+			// k may be in the chunk's buffer: valid until the next chunk,
+			// and not the caller's (owned false: the scan copies it).
+			if ok && !fn(&storeItem{key: k, value: val, present: true}) {
 				return nil
 			}
 		}

@@ -76,7 +76,7 @@ func Compact(dst, src string, opts *Options) (CompactStats, error) {
 	}
 	// Every record is read through the checks of a scan first: a damaged
 	// source fails with ErrCorrupt instead of being copied.
-	if err := db.scanStore(nil, nil, db.oracle.Visible(), false, false, func(storeItem) bool { return true }); err != nil {
+	if err := db.scanStore(nil, nil, db.oracle.Visible(), false, false, scanBorrowed, func(*storeItem) bool { return true }, nil); err != nil {
 		return st, fmt.Errorf("mvkv: compact: %w", err)
 	}
 	// db holds src's file lock, so nobody writes it during the copy. The

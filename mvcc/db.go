@@ -224,16 +224,17 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		readOnly: opts.ReadOnly || db.opts.ReadOnly,
 		locking:  opts.Locking,
 	}
+	tx.slot = &tx.slotRec
 	if opts.Isolation == Serializable {
 		tx.ser = &tx.serRec
 		// A locking transaction is never on a safe snapshot: it reads
 		// the newest data, and SSI must see its reads (txn.SSI).
 		db.ssi.Begin(tx.ser, tx.readOnly && !opts.Locking, func() uint64 {
-			tx.slot = db.oracle.Begin()
+			db.oracle.BeginSlot(tx.slot)
 			return tx.slot.TS()
 		}, db.oracle.Visible)
 	} else {
-		tx.slot = db.oracle.Begin()
+		db.oracle.BeginSlot(tx.slot)
 	}
 	tx.readTS = tx.slot.TS()
 	if db.opts.MaxSnapshotAge > 0 {

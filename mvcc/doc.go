@@ -80,7 +80,17 @@
 //
 // Slices returned by Get and yielded by Scan are copies the caller owns:
 // modifying them changes nothing in the database or in what other
-// transactions read.
+// transactions read. Each is capped to its length. Scan copies
+// neighbouring keys and values into one allocation of at most 4 KiB
+// (unless one key and value are larger), so a value kept for long keeps
+// up to that much alive; bytes.Clone it to keep its own bytes only.
+//
+// Two more ways to scan, for speed. ScanFunc and ScanReverseFunc call a
+// function with each key and value, lent for that one call only (as
+// bbolt's cursor, Badger's Item.Value and database/sql's RawBytes do):
+// no allocation per key; copy what you keep. ScanKeys yields keys alone
+// and never reads a value, nor checks a checksum (they cover keys and
+// values together). All three see what Scan sees.
 //
 // # Isolation levels
 //
@@ -261,7 +271,8 @@
 // a lookup in the version bucket or the clock believes a miss only between
 // sound neighbours, as a point read does: a damaged value, timestamp or key, and an element header
 // that points a record at the wrong bytes, read as ErrCorrupt, from Get,
-// Scan, the commit that reads the before-image and the checkpoint. A
+// Scan, ScanFunc (not ScanKeys, which reads no value), the commit that
+// reads the before-image and the checkpoint. A
 // point read that finds no key believes it only if the records on either
 // side are sound and in order (a renamed record stays where its old name
 // sorted); a scan checks that keys come strictly in order, and that each
@@ -356,7 +367,14 @@
 //	the gate, held for reading by a plain commit from its intent check
 //	          until its commit is published -> the commit pipeline's locks
 //	Txn.mu -> Index.mu
-//	Txn.mu -> SSI.mu -> a serializable transaction's mu -> Oracle.mu
+//	Txn.mu -> an SSI partition's mutex -> a serializable transaction's mu,
+//	          or an SSI writers' partition's mutex (one partition at a
+//	          time: see txn.SSI)
+//
+// Beginning and ending a transaction takes no lock: the registry of
+// snapshots (txn.Oracle) is claimed and freed with atomics, as the shared
+// view is pinned and let go (view.go). Only a serializable transaction
+// that is tracked also locks one SSI partition at its begin and its end.
 //
 // Index.mu is never held while another of these is taken: the commit
 // pipeline takes it for first-committer-wins and the install, and lets it

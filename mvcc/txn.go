@@ -24,10 +24,12 @@ type Txn struct {
 	ctx      context.Context
 	level    Level
 	readOnly bool
-	managed  bool        // run by Update or View: Commit and Rollback refuse; set before fn runs
-	locking  bool        // two-phase locking (Serializable only)
-	slot     *txn.Slot   // registry entry: holds the vacuum horizon
+	managed  bool      // run by Update or View: Commit and Rollback refuse; set before fn runs
+	locking  bool      // two-phase locking (Serializable only)
+	slot     *txn.Slot // registry entry (slotRec): holds the vacuum horizon
+	slotRec  txn.Slot
 	readTS   uint64      // the snapshot (Snapshot, Serializable)
+	commitTS uint64      // set by a successful Commit that wrote something (tests read it)
 	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
 	serRec   txn.SerTxn
 	asOf     bool         // reads as of a past time at readTS (history.go)
@@ -526,6 +528,7 @@ func (tx *Txn) commit() error {
 		}
 		return err
 	}
+	tx.commitTS = req.ts
 	tx.db.stats.commits.Add(1)
 	return nil
 }

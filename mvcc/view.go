@@ -55,9 +55,11 @@ import (
 //     while it is shared: no Bucket lookups, no Stats, no ForEach.
 //  2. Each reader makes its own Cursor (Bucket.Cursor) and moves only
 //     that one (Seek, First, Last, Next, Prev): a cursor's state is its
-//     own stack of page references. Bucket.Cursor writes one shared word,
-//     the transaction's cursor count, with atomic.AddInt64
-//     (TxStats.IncCursorCount).
+//     own stack of page references, reset by Seek, First and Last. A
+//     point read takes a cursor a reader before it left in its pin stripe
+//     (handed over by an atomic swap, so one reader at a time). Bucket.Cursor
+//     writes one shared word, the transaction's cursor count, with
+//     atomic.AddInt64 (TxStats.IncCursorCount).
 //  3. A cursor reads pages through Bucket.pageNode: for a read-only
 //     transaction the bucket has no node cache (newBucket makes the maps
 //     only when tx.writable) and the transaction has no dirty pages
@@ -89,10 +91,14 @@ type view struct {
 	closed  atomic.Bool  // rolled back
 }
 
-// pinCount is one stripe of a view's pin count, alone on its cache lines.
+// pinCount is one stripe of a view's pin count, alone on its cache lines,
+// with a cursor kept for reuse by the readers of that stripe: bbolt's
+// Bucket.Cursor bumps a counter of the transaction that every reader
+// would otherwise share.
 type pinCount struct {
-	n atomic.Int64
-	_ [120]byte
+	n   atomic.Int64
+	cur atomic.Pointer[bolt.Cursor]
+	_   [112]byte
 }
 
 // viewRef is a reader's hold on a view: release it when done.
@@ -110,6 +116,25 @@ var pinStripes = func() int {
 	}
 	return n
 }()
+
+// cursor returns a cursor on the view's data bucket: one kept by the
+// reader's stripe if there is one (a bbolt cursor is reusable: Seek,
+// First and Last reset it), else a new one. Give it back with putCursor.
+func (r viewRef) cursor() *bolt.Cursor {
+	if r.pins != nil {
+		if c := r.pins[r.stripe].cur.Swap(nil); c != nil {
+			return c
+		}
+	}
+	return r.data.Cursor()
+}
+
+// putCursor keeps c for the stripe's next reader, if it has none.
+func (r viewRef) putCursor(c *bolt.Cursor) {
+	if r.pins != nil {
+		r.pins[r.stripe].cur.CompareAndSwap(nil, c)
+	}
+}
 
 // release lets go of the view.
 func (r viewRef) release() {

@@ -10,7 +10,10 @@
 // carries its writer's commit timestamp. A snapshot is a timestamp: it sees
 // exactly the versions at or below it. The oracle publishes a commit's
 // timestamp only after the commit's versions are in the index, so a new
-// snapshot never sees half a transaction.
+// snapshot never sees half a transaction. Taking a snapshot is one atomic
+// load, and beginning and ending a transaction take no lock: each holds a
+// cell of a reader table, and the vacuum horizon is a scan of the cells
+// (horizon.go says how a scan racing a begin never passes its snapshot).
 //
 //	commit ts:   1        2        3
 //	key a:       a=1               a=3

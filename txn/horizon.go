@@ -138,7 +138,8 @@ type Slot struct {
 	c     *cell
 	ended atomic.Bool
 	// Start is when the transaction began (wall clock and monotonic); set
-	// by Begin, never changed.
+	// by Begin, never changed. time.Since(Start) is the age of the
+	// transaction's snapshot (of its first one, at read committed).
 	Start time.Time
 }
 
@@ -170,7 +171,16 @@ func (s *Slot) AdvanceApplied(a uint64) {
 // at the current snapshot (slot.TS()) and the current applied mark. It
 // takes no lock (see the registry's comment for the protocol).
 func (o *Oracle) Begin() *Slot {
-	s := &Slot{Start: time.Now()}
+	s := new(Slot)
+	o.BeginSlot(s)
+	return s
+}
+
+// BeginSlot is Begin into s, a zero Slot the caller keeps (in its
+// transaction record: one allocation less per transaction). s must not
+// be begun again, even after End.
+func (o *Oracle) BeginSlot(s *Slot) {
+	s.Start = time.Now()
 	v := o.visible.Load()
 	c := o.reg.claim(v)
 	s.c = c
@@ -180,7 +190,7 @@ func (o *Oracle) Begin() *Slot {
 	for {
 		nv, na := o.visible.Load(), o.applied.Load()
 		if nv == v && na == a {
-			return s
+			return
 		}
 		v, a = nv, na
 		c.ts.Store(v)

@@ -77,7 +77,9 @@ import (
 //
 // Bounded state. A committed transaction's reads are kept while some
 // active serializable transaction overlaps it (the read-only anomaly needs
-// the reads of committed transactions) and dropped as soon as none does.
+// the reads of committed transactions) and dropped by the next prune of
+// its partition after none does (a partition prunes when its list has
+// doubled, and Tracked prunes all once nobody is active).
 // A long-running transaction would keep every transaction committed during
 // its life; past maxRetained (divided among the partitions), the older
 // half of a partition's is folded into one summary record (the union of their reads, the latest of their commit positions,
@@ -110,13 +112,12 @@ type SSI struct {
 	// safe-snapshot test reads it. Alone on its cache lines.
 	activeRW atomic.Int64
 	_        [cacheLine - 8]byte
-	// tracked counts active tracked transactions, retained the committed
-	// ones kept (summaries included): CheckCommit's way out when there is
-	// nobody to check.
-	tracked  atomic.Int64
-	retained atomic.Int64
 	folded   atomic.Int64 // partitions holding a summary
-	_        [cacheLine - 24]byte
+	_        [cacheLine - 8]byte
+	// pruneEpoch counts the walks that decide what pruning may drop (see
+	// Begin); written rarely, read by a tracked read-only begin.
+	pruneEpoch atomic.Uint64
+	_          [cacheLine - 8]byte
 
 	parts   []ssiPart
 	writers []writerPart
@@ -140,7 +141,12 @@ type ssiPart struct {
 	summary      *SerTxn
 	foldedMaxTS  uint64 // newest commit ts of a folded writer
 	foldedMinOut uint64 // earliest minOut below its own ts among folded writers; 0: none
-	_            [cacheLine]byte
+
+	// Counts of active and of kept (committed, and the summary), written
+	// under mu, read without it to skip empty partitions.
+	nActive, nKept atomic.Int32
+	hasSummary     atomic.Bool // summary != nil, for ReadNewer to skip the others
+	_              [cacheLine]byte
 }
 
 // writerPart is one partition of the registered writers, by commit ts.
@@ -165,6 +171,7 @@ type SerTxn struct {
 	// read-only commit after ts v. Written by CheckCommit, Forget and End.
 	commitPos atomic.Uint64
 	wrote     atomic.Bool
+	endEpoch  uint64 // pruneEpoch when End kept it as committed; under its partition's mu
 
 	mu     sync.Mutex // guards the fields below
 	few    [][]byte   // keys read, while there are few of them (into arena)
@@ -200,8 +207,10 @@ func NewSSI() *SSI {
 
 // Begin registers t, a new (zero) serializable transaction record. snap
 // takes its snapshot (and returns it); visible returns the newest
-// snapshot now. A read-write transaction is counted (activeRW) before its
-// snapshot is taken and uncounted by End, after its commit is published.
+// snapshot now. A read-write transaction is registered and counted
+// (activeRW) before its snapshot is taken, and uncounted by End, after
+// its commit is published.
+//
 // A read-only one takes its snapshot S, then reads the count, then the
 // newest snapshot again; it is safe when the count was zero and the
 // newest snapshot was still S. Proof, over the sequentially consistent
@@ -211,10 +220,21 @@ func NewSSI() *SSI {
 // concurrent with a T_out committed within S); or was uncounted before
 // the count was read, after publishing its commit, which is therefore at
 // or below the newest snapshot read next, S: inside the snapshot. A
-// read-only transaction that fails the test is simply tracked.
+// read-only transaction that fails the test is tracked: registered after
+// its snapshot, so a pruning walk between the two could miss it and drop
+// a committed transaction it overlaps. The walk counts itself
+// (pruneEpoch) before it starts; a read-only transaction that sees the
+// count move between before its snapshot and after its registration is
+// doomed (a false positive, rare: the window is a few instructions). One
+// that sees it unchanged either registered before the walk began (the
+// walk sees it) or loaded it after the walk moved it, and so took its
+// snapshot after the commit of everything that walk's prune drops: a
+// prune drops only transactions whose End (after their commit was
+// published) read the count before the walk moved it (endEpoch).
 func (s *SSI) Begin(t *SerTxn, readOnly bool, snap, visible func() uint64) {
 	t.readOnly = readOnly
 	if readOnly {
+		epoch := s.pruneEpoch.Load()
 		snapshot := snap()
 		t.snapshot.Store(snapshot)
 		if s.activeRW.Load() == 0 && visible() == snapshot {
@@ -222,6 +242,9 @@ func (s *SSI) Begin(t *SerTxn, readOnly bool, snap, visible func() uint64) {
 			return
 		}
 		s.register(t)
+		if s.pruneEpoch.Load() != epoch {
+			t.Doom()
+		}
 		return
 	}
 	s.register(t)
@@ -235,8 +258,8 @@ func (s *SSI) register(t *SerTxn) {
 	p := &s.parts[t.part]
 	p.mu.Lock()
 	p.active[t] = struct{}{}
+	p.nActive.Add(1)
 	p.mu.Unlock()
-	s.tracked.Add(1)
 }
 
 // effectivelyReadOnly: declared read-only, or committed without writing.
@@ -300,7 +323,10 @@ func (s *SSI) ReadNewer(t *SerTxn, newer []uint64) error {
 // in commit order, one at a time, after adding its versions to the index
 // (see SSI for why that order finds every edge).
 func (s *SSI) CheckCommit(rec *SerTxn, snapshot, ts uint64, keys [][]byte) error {
-	if s.tracked.Load() == 0 && (rec == nil || s.retained.Load() == 0) {
+	if rec == nil && s.noneActive() {
+		// Nobody to check (a workload without serializable readers). A
+		// reader registering meanwhile reads after this writer's versions
+		// were added, and ReadNewer records the edge.
 		return nil
 	}
 	if rec != nil {
@@ -398,32 +424,30 @@ func (s *SSI) End(t *SerTxn, committed bool, visible uint64) {
 		return
 	}
 	delete(p.active, t)
+	p.nActive.Add(-1)
 	if committed {
 		if t.commitPos.Load() == 0 {
 			t.commitPos.Store(2*visible + 1)
 		}
+		t.endEpoch = s.pruneEpoch.Load()
 		p.committed = append(p.committed, t)
-		s.retained.Add(1)
+		p.nKept.Add(1)
 	} else if pos := t.commitPos.Load(); pos != 0 {
 		s.dropWriter(pos/2, t)
 		t.commitPos.Store(0)
 	}
 	// Pruning is lazy (amortized O(1) per transaction): a committed
 	// transaction kept a little longer than needed costs memory only, as
-	// CheckCommit skips those that overlap nobody.
-	due := len(p.committed) >= p.pruneAt
+	// CheckCommit skips those that overlap nobody; Tracked prunes
+	// everything once nobody is active. No count common to all
+	// partitions is touched here.
+	due := len(p.committed) > 0 && len(p.committed) >= p.pruneAt
 	p.mu.Unlock()
 	if !t.readOnly {
 		s.activeRW.Add(-1)
 	}
-	if s.tracked.Add(-1) == 0 || due {
-		s.prune(p)
-		if s.tracked.Load() == 0 && s.retained.Load() > 0 {
-			// Nobody overlaps anything: drop what other partitions
-			// still keep from before.
-			for i := range s.parts {
-				s.prune(&s.parts[i])
-			}
-		}
+	if due {
+		oldest, any, epoch := s.oldestActive()
+		s.prune(p, oldest, any, epoch)
 	}
 }

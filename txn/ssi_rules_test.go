@@ -2,6 +2,7 @@ package txn
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -166,4 +167,44 @@ func TestSSIFoldingBoundsState(t *testing.T) {
 	active, committed := s.Tracked()
 	require.Zero(t, active)
 	require.Zero(t, committed, "everything goes once nobody overlaps it")
+}
+
+// A tracked read-only transaction registers after taking its snapshot; a
+// pruning walk in that window might miss it and drop a committed
+// transaction it overlaps, so Begin dooms it (a false positive).
+func TestSSIReadOnlyBeginRacingAPruneIsDoomed(t *testing.T) {
+	s := NewSSI()
+	w := begin(s, false, 10) // a read-write one is active: the reader is tracked
+	r := &SerTxn{}
+	s.Begin(r, true, func() uint64 { s.pruneAll(); return 10 }, snapAt(10))
+	require.False(t, r.safe)
+	require.True(t, r.Doomed(), "a prune walked between its snapshot and its registration")
+	r2 := begin(s, true, 10)
+	require.False(t, r2.Doomed(), "no walk in its window")
+	s.End(r, false, 10)
+	s.End(r2, false, 10)
+	s.End(w, false, 10)
+}
+
+// A prune drops only transactions that ended before its walk began: one
+// that ends during the walk may overlap a reader the walk missed.
+func TestSSIPruneKeepsWhatEndedDuringItsWalk(t *testing.T) {
+	s := NewSSI()
+	other := begin(s, false, 1) // keeps End from pruning everything
+	c := begin(s, false, 1)
+	require.NoError(t, s.CheckCommit(c, 1, 2, [][]byte{[]byte("x")}))
+	_, _, during := s.oldestActive() // a walk begins...
+	s.End(c, true, 2)                // ...and c ends during it
+	p := &s.parts[c.part]
+	has := func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return slices.Contains(p.committed, c)
+	}
+	s.prune(p, 5, false, during) // even had that walk found nobody active
+	require.True(t, has(), "ended during the walk: kept")
+	_, _, after := s.oldestActive()
+	s.prune(p, 5, false, after)
+	require.False(t, has(), "a walk begun after it ended drops it")
+	s.End(other, false, 2)
 }

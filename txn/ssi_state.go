@@ -44,6 +44,9 @@ func (s *SSI) foldedPivot(t *SerTxn, ts uint64) bool {
 	}
 	for i := range s.parts {
 		p := &s.parts[i]
+		if !p.hasSummary.Load() {
+			continue
+		}
 		p.mu.Lock()
 		hit := p.summary != nil && ts <= p.foldedMaxTS && p.foldedMinOut != 0 && p.foldedMinOut < ts && dangerous(t, p.foldedMinOut)
 		p.mu.Unlock()
@@ -55,12 +58,20 @@ func (s *SSI) foldedPivot(t *SerTxn, ts uint64) bool {
 }
 
 // oldestActive returns the oldest snapshot among tracked active
-// transactions (any is false when there is none). A transaction that
-// begins after its partition was looked at takes a snapshot at or after
-// the commit of everything committed before: it overlaps none of it.
-func (s *SSI) oldestActive() (oldest uint64, any bool) {
+// transactions (any is false when there is none), for a prune to drop
+// what none of them overlaps. A read-write transaction registers before
+// it takes its snapshot: one the walk misses takes a snapshot at or after
+// the commit of everything committed before the walk, and overlaps none
+// of it. A tracked read-only one registers after its snapshot: the walk
+// first moves pruneEpoch, and Begin dooms one whose window it may have
+// missed.
+func (s *SSI) oldestActive() (oldest uint64, any bool, epoch uint64) {
+	epoch = s.pruneEpoch.Add(1)
 	for i := range s.parts {
 		p := &s.parts[i]
+		if p.nActive.Load() == 0 {
+			continue // one registering now overlaps nothing committed before
+		}
 		p.mu.Lock()
 		for t := range p.active {
 			if snap := t.snapshot.Load(); !any || snap < oldest {
@@ -69,19 +80,30 @@ func (s *SSI) oldestActive() (oldest uint64, any bool) {
 		}
 		p.mu.Unlock()
 	}
-	return oldest, any
+	return oldest, any, epoch
 }
 
-// prune drops p's committed transactions no active one overlaps, and
-// folds the older half of what remains past s.perPart.
-func (s *SSI) prune(p *ssiPart) {
-	oldest, any := s.oldestActive()
+// pruneAll prunes every partition that keeps something.
+func (s *SSI) pruneAll() {
+	oldest, any, epoch := s.oldestActive()
+	for i := range s.parts {
+		if p := &s.parts[i]; p.nKept.Load() > 0 {
+			s.prune(p, oldest, any, epoch)
+		}
+	}
+}
+
+// prune drops p's committed transactions that ended before the walk of
+// oldestActive that gave oldest, any and epoch began, and that no
+// transaction active then or since overlaps; it folds the older half of
+// what remains past s.perPart.
+func (s *SSI) prune(p *ssiPart, oldest uint64, any bool, epoch uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	kept := p.committed[:0]
 	for _, t := range p.committed {
 		pos := t.commitPos.Load()
-		if any && pos > 2*oldest {
+		if (any && pos > 2*oldest) || t.endEpoch >= epoch {
 			kept = append(kept, t)
 			continue
 		}
@@ -90,11 +112,12 @@ func (s *SSI) prune(p *ssiPart) {
 		}
 	}
 	clear(p.committed[len(kept):])
-	s.retained.Add(int64(len(kept) - len(p.committed)))
+	p.nKept.Add(int32(len(kept) - len(p.committed)))
 	p.committed = kept
 	if p.summary != nil && (!any || p.summary.commitPos.Load() <= 2*oldest) {
 		p.summary, p.foldedMaxTS, p.foldedMinOut = nil, 0, 0
-		s.retained.Add(-1)
+		p.hasSummary.Store(false)
+		p.nKept.Add(-1)
 		s.folded.Add(-1)
 	}
 	if len(p.committed) > s.perPart {
@@ -109,7 +132,8 @@ func (s *SSI) fold(p *ssiPart, n int) {
 	if p.summary == nil {
 		p.summary = &SerTxn{points: make(map[string]struct{})}
 		p.summary.wrote.Store(true)
-		s.retained.Add(1)
+		p.hasSummary.Store(true)
+		p.nKept.Add(1)
 		s.folded.Add(1)
 	}
 	sum := p.summary
@@ -145,12 +169,38 @@ func (s *SSI) fold(p *ssiPart, n int) {
 		}
 	}
 	p.committed = append(p.committed[:0], p.committed[n:]...)
-	s.retained.Add(-int64(n))
+	p.nKept.Add(-int32(n))
+}
+
+// counts sums the partitions' counts of active and kept transactions;
+// each count is read at its own moment.
+func (s *SSI) counts() (active, kept int) {
+	for i := range s.parts {
+		active += int(s.parts[i].nActive.Load())
+		kept += int(s.parts[i].nKept.Load())
+	}
+	return active, kept
+}
+
+// noneActive reports whether no partition holds an active transaction.
+func (s *SSI) noneActive() bool {
+	for i := range s.parts {
+		if s.parts[i].nActive.Load() != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Tracked returns how many transactions SSI holds (active and retained
 // committed, each partition's summary counting as one), for stats and
-// tests of the state bound.
+// tests of the state bound. While none is active it first drops what is
+// kept (ending transactions leave that to the next prune or to this).
 func (s *SSI) Tracked() (active, committed int) {
-	return int(s.tracked.Load()), int(s.retained.Load())
+	active, committed = s.counts()
+	if active == 0 && committed > 0 {
+		s.pruneAll()
+		active, committed = s.counts()
+	}
+	return active, committed
 }

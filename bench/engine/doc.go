@@ -7,7 +7,8 @@
 // "bbolt-batch" (bbolt's DB.Batch, which coalesces concurrent writers),
 // "badger" (Badger v4, optimistic transactions with conflict detection),
 // "postgres" (a PostgreSQL server started for the run) and "etcd" (a
-// three-member cluster in this process). A peer declares the levels it
+// three-member cluster in this process), and "noop", no engine at all:
+// the harness's ceiling. A peer declares the levels it
 // can express; a run at any other level is reported as skipped with the
 // reason, never faked.
 package engine

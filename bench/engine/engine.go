@@ -73,11 +73,12 @@ type Options struct {
 
 // Names lists the engine names Open accepts, mvkv first.
 func Names() []string {
-	return []string{"mvkv", "mvkv-locking", "bbolt", "bbolt-batch", "badger", "postgres", "etcd"}
+	return []string{"mvkv", "mvkv-locking", "bbolt", "bbolt-batch", "badger", "postgres", "etcd", "noop"}
 }
 
 // Defaults are the engines a run uses when it names none: the embedded
-// ones. postgres and etcd start servers and run when named.
+// ones. postgres and etcd start servers and run when named; noop, the
+// harness's ceiling, runs when named and in every core sweep (-cpu).
 func Defaults() []string {
 	return []string{"mvkv", "mvkv-locking", "bbolt", "bbolt-batch", "badger"}
 }
@@ -100,6 +101,8 @@ func Open(name, dir string, opts Options) (Engine, error) {
 		return openPostgres(opts)
 	case "etcd":
 		return openEtcd(dir, opts)
+	case "noop":
+		return noopEngine{}, nil
 	}
 	return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnknown, name, strings.Join(Names(), ", "))
 }
@@ -109,6 +112,10 @@ var engineInfo = map[string]struct {
 	levels []mvcc.Level
 	note   string
 }{
+	"noop": {
+		[]mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable},
+		"no engine: reads find one fixed record, writes vanish; the harness's ceiling, which every real row must stay far below",
+	},
 	"mvkv": {
 		[]mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable},
 		"all three levels; group commit (one fsync per group of concurrent commits)",

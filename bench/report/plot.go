@@ -101,7 +101,10 @@ func WritePlots(dir, format string, rep Report) ([]string, error) {
 //   - contention-WORKLOAD-abort-rate: abort rate against the number of hot
 //     keys, where a hot-key sweep ran;
 //   - heap-... and file-...: the Go heap and the engines' files over time,
-//     where runs recorded a timeline (timeline.go).
+//     where runs recorded a timeline (timeline.go);
+//   - cores-WORKLOAD-throughput: one line per engine and level against
+//     GOMAXPROCS, where a core sweep (-cpu) ran; the no-op engine's line is
+//     the harness's ceiling.
 func Charts(rep Report) ([]Chart, error) {
 	ran := slices.DeleteFunc(slices.Clone(rep.Summaries), func(s Summary) bool { return s.Skipped != "" })
 	var charts []Chart
@@ -142,6 +145,20 @@ func Charts(rep Report) ([]Chart, error) {
 			p.Title.Text = wp + ": " + f.name + " by threads"
 			charts = append(charts, Chart{Name: "threads-" + wp + "-" + f.name, Title: p.Title.Text, plot: p, legend: leg, width: 6 * vg.Inch})
 		}
+	}
+
+	// Throughput against cores, per workload swept over GOMAXPROCS.
+	for _, w := range distinct(ran, func(s Summary) string { return s.Workload }) {
+		rs := slices.DeleteFunc(slices.Clone(ran), func(s Summary) bool { return s.Workload != w || cpus(s.Param) <= 0 })
+		if len(distinct(rs, func(s Summary) string { return strconv.Itoa(cpus(s.Param)) })) < 2 {
+			continue
+		}
+		p, leg, err := lineChart(rs, "cores (GOMAXPROCS)", func(s Summary) float64 { return float64(cpus(s.Param)) }, throughput)
+		if err != nil {
+			return nil, err
+		}
+		p.Title.Text = w + ": throughput by cores"
+		charts = append(charts, Chart{Name: "cores-" + w + "-throughput", Title: p.Title.Text, plot: p, legend: leg, width: 6 * vg.Inch})
 	}
 
 	// Abort rate against contention, per workload swept over hot keys, at
@@ -383,13 +400,26 @@ func lineChart(rs []Summary, xlabel string, x func(Summary) float64, f figure) (
 // HotKeysParam is the Param label of a hot-key sweep point.
 func HotKeysParam(n int) string { return "hot-keys=" + strconv.Itoa(n) }
 
-func hotKeys(param string) int {
-	n, err := strconv.Atoi(strings.TrimPrefix(param, "hot-keys="))
-	if err != nil || !strings.HasPrefix(param, "hot-keys=") {
-		return 0
+// CPUParam is the Param label of a core-sweep point (GOMAXPROCS n); it
+// follows any other parameter, after a space.
+func CPUParam(n int) string { return "cpu=" + strconv.Itoa(n) }
+
+// paramValue returns the number after name= in param's space-separated
+// parts, 0 when absent.
+func paramValue(param, name string) int {
+	for _, f := range strings.Fields(param) {
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
 	}
-	return n
+	return 0
 }
+
+func hotKeys(param string) int { return paramValue(param, "hot-keys") }
+
+func cpus(param string) int { return paramValue(param, "cpu") }
 
 func paramSuffix(param string) string {
 	if param == "" {

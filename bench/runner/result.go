@@ -13,6 +13,8 @@ type Result struct {
 	Workload string `json:"workload"`
 	Level    string `json:"level"`
 	Threads  int    `json:"threads"`
+	// Procs is GOMAXPROCS during the run: the cores it could use.
+	Procs int `json:"gomaxprocs"`
 	// Round numbers the run among its cell's rounds, from 1.
 	Round int `json:"round,omitempty"`
 	// Param names the swept parameter of this run, if any ("hot-keys=16").

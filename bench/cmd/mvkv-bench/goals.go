@@ -50,6 +50,10 @@ func runGoals(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			}
 			target = op + num(g.Target)
 			met = map[bool]string{true: "yes", false: "MISSED"}[g.Met]
+			if g.Unjudged != "" {
+				met = "n/a"
+				g.Detail = g.Unjudged + "; " + g.Detail
+			}
 		}
 		value := num(g.Value)
 		if g.Theirs > 0 {

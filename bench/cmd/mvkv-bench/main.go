@@ -14,6 +14,13 @@
 //	go run ./bench/cmd/mvkv-bench -workload hotkey -hot-keys 1,4,16,64,256 -plot out/
 //	go run ./bench/cmd/mvkv-bench -report out/   # one HTML page: settings, tables, charts
 //	go run ./bench/cmd/mvkv-bench -goals
+//	go run ./bench/cmd/mvkv-bench -cpu 1,2,4,8,16 -durable=false -plot out/   # scaling with cores
+//
+// -cpu sweeps GOMAXPROCS: every cell runs at each value, with as many
+// goroutines unless -threads is given, and the no-op engine (the
+// harness's ceiling) joins the engines; -plot then draws throughput
+// against cores for each engine and level (cores-WORKLOAD-throughput).
+// Without -workload it runs YCSB-C and YCSB-B.
 //
 // Progress goes to stderr: a live line on a terminal, a line every few
 // seconds otherwise. The results go to stdout as a table, or as JSON
@@ -29,6 +36,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -59,6 +67,7 @@ type options struct {
 	workloads, engines []string
 	levels             []mvcc.Level
 	threads, hotKeys   []int
+	cpus               []int
 	duration, warmup   time.Duration
 	ops                int64
 	durable            bool
@@ -83,11 +92,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("mvkv-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &options{}
-	var workloads, engines, levels, threads, hotKeys, dist string
+	var workloads, engines, levels, threads, hotKeys, dist, cpus string
 	fs.StringVar(&workloads, "workload", "ycsb-b,ycsb-a,bank,writeskew", "comma-separated workloads: "+strings.Join(workload.Names(), ", "))
 	fs.StringVar(&engines, "engines", strings.Join(engine.Defaults(), ","), "comma-separated engines: "+strings.Join(engine.Names(), ", "))
 	fs.StringVar(&levels, "levels", "read-committed,snapshot,serializable", "comma-separated isolation levels (peers run only the levels they can express)")
 	fs.StringVar(&threads, "threads", "16", "comma-separated goroutine counts (several: a sweep)")
+	fs.StringVar(&cpus, "cpu", "", "comma-separated GOMAXPROCS values: a sweep over cores (threads follow unless -threads is given; the noop engine joins)")
 	fs.DurationVar(&o.duration, "duration", 400*time.Millisecond, "measured time of each run; with -goals, of each measurement (then 2s unless set)")
 	fs.DurationVar(&o.warmup, "warmup", 100*time.Millisecond, "unrecorded warm-up before each run")
 	fs.Int64Var(&o.ops, "ops", 0, "end each run after this many operations instead (with -duration 0)")
@@ -109,15 +119,17 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.goals, "goals", false, "measure the performance goals side by side with bbolt instead")
 	fs.IntVar(&o.goalKeys, "goal-keys", 1_000_000, "-goals: keys (of 1,000 bytes) of the storage measurement: heap, Open, reads over the dataset")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of each cell, interleaved across engines and levels (-goals: of each comparison); the median counts")
-	only := fs.String("goal", "", "-goals: comma-separated subset to measure: commits, reads, serializable, storage")
+	only := fs.String("goal", "", "-goals: comma-separated subset to measure: commits, reads, serializable, storage, scaling")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	noProgress := fs.Bool("quiet", false, "no live progress line")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	workloadSet := false
 	fs.Visit(func(f *flag.Flag) {
 		o.threadsSet = o.threadsSet || f.Name == "threads"
 		o.durationSet = o.durationSet || f.Name == "duration"
+		workloadSet = workloadSet || f.Name == "workload"
 	})
 	o.args = args
 	o.settings = map[string]string{}
@@ -151,6 +163,17 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.hotKeys, err = intList(hotKeys); err != nil {
 		return nil, fmt.Errorf("-hot-keys: %w", err)
+	}
+	if o.cpus, err = intList(cpus); err != nil {
+		return nil, fmt.Errorf("-cpu: %w", err)
+	}
+	if len(o.cpus) > 0 {
+		if !workloadSet {
+			o.workloads = []string{"ycsb-c", "ycsb-b"}
+		}
+		if !slices.Contains(o.engines, "noop") {
+			o.engines = append([]string{"noop"}, o.engines...)
+		}
 	}
 	if len(o.workloads) == 0 || len(o.engines) == 0 || len(o.levels) == 0 || len(o.threads) == 0 {
 		return nil, errors.New("-workload, -engines, -levels and -threads need at least one value each")
@@ -251,7 +274,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type cell struct {
 	workload, param string
 	wc              workload.Config
-	threads         int
+	threads, procs  int // procs: GOMAXPROCS for the run, 0 to leave it
 	engine          string
 	level           mvcc.Level
 }
@@ -280,28 +303,41 @@ func plan(o *options) ([]cell, []*runner.Result, error) {
 					param = report.HotKeysParam(hot)
 				}
 			}
-			for _, threads := range o.threads {
-				for _, eng := range o.engines {
-					supported, note, err := engine.LevelsOf(eng)
-					if err != nil {
-						return nil, nil, err
+			procsList := o.cpus
+			if len(procsList) == 0 {
+				procsList = []int{0}
+			}
+			for _, procs := range procsList {
+				threadsList, param := o.threads, param
+				if procs > 0 {
+					if !o.threadsSet {
+						threadsList = []int{procs}
 					}
-					var skipped []string
-					for _, level := range o.levels {
-						if !slices.Contains(supported, level) {
-							skipped = append(skipped, level.String())
-							continue
+					param = strings.TrimSpace(param + " " + report.CPUParam(procs))
+				}
+				for _, threads := range threadsList {
+					for _, eng := range o.engines {
+						supported, note, err := engine.LevelsOf(eng)
+						if err != nil {
+							return nil, nil, err
 						}
-						cells = append(cells, cell{w, param, wc, threads, eng, level})
-						skips = append(skips, nil)
-					}
-					if len(skipped) > 0 {
-						cells = append(cells, cell{})
-						skips = append(skips, &runner.Result{
-							Engine: eng, Workload: w, Level: strings.Join(skipped, "+"), Threads: threads, Param: param,
-							Durable: o.durable, Note: note,
-							Skipped: eng + " cannot express " + strings.Join(skipped, " or "),
-						})
+						var skipped []string
+						for _, level := range o.levels {
+							if !slices.Contains(supported, level) {
+								skipped = append(skipped, level.String())
+								continue
+							}
+							cells = append(cells, cell{w, param, wc, threads, procs, eng, level})
+							skips = append(skips, nil)
+						}
+						if len(skipped) > 0 {
+							cells = append(cells, cell{})
+							skips = append(skips, &runner.Result{
+								Engine: eng, Workload: w, Level: strings.Join(skipped, "+"), Threads: threads, Param: param,
+								Durable: o.durable, Note: note,
+								Skipped: eng + " cannot express " + strings.Join(skipped, " or "),
+							})
+						}
 					}
 				}
 			}
@@ -344,12 +380,17 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]runner.Result,
 				return results, err
 			}
 			show.begin(fmt.Sprintf("round %d/%d", round, o.rounds))
+			prev := runtime.GOMAXPROCS(0)
+			if c.procs > 0 {
+				runtime.GOMAXPROCS(c.procs)
+			}
 			res, err := runner.Run(ctx, runner.Config{
 				Engine: c.engine, Dir: o.dir, EngineOptions: engine.Options{Durable: o.durable},
 				Workload: wl, Level: c.level, Threads: c.threads,
 				Duration: o.duration, Ops: o.ops, Warmup: o.warmup, Param: c.param,
 				Progress: show.update,
 			})
+			runtime.GOMAXPROCS(prev)
 			if err != nil {
 				return results, fmt.Errorf("%s on %s at %s: %w", c.workload, c.engine, c.level, err)
 			}

@@ -129,3 +129,38 @@ func TestReport(t *testing.T) {
 	assert.Contains(t, s, "-think")
 	assert.Contains(t, stderr.String(), "wrote the report")
 }
+
+// -cpu sweeps GOMAXPROCS: threads follow the cores, the no-op engine
+// joins as the harness's ceiling, each run records its GOMAXPROCS, and
+// -plot draws throughput against cores.
+func TestCPUSweep(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	plots := t.TempDir()
+	err := run(context.Background(), []string{
+		"-json", "-quiet", "-cpu", "1,2", "-workload", "ycsb-c", "-engines", "mvkv", "-levels", "snapshot",
+		"-rounds", "1", "-duration", "50ms", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(), "-plot", plots,
+	}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	var rep report.Report
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	require.Len(t, rep.Runs, 4, "noop and mvkv at 1 and 2 cores")
+	for _, r := range rep.Runs {
+		assert.Contains(t, []string{"noop", "mvkv"}, r.Engine)
+		assert.Equal(t, r.Procs, r.Threads, "threads follow the cores")
+		assert.Equal(t, report.CPUParam(r.Procs), r.Param)
+		assert.Positive(t, r.Throughput)
+	}
+	assert.FileExists(t, filepath.Join(plots, "cores-ycsb-c-throughput.svg"))
+
+	stdout.Reset()
+	err = run(context.Background(), []string{
+		"-json", "-quiet", "-cpu", "2", "-threads", "3", "-workload", "ycsb-c", "-engines", "noop", "-levels", "snapshot",
+		"-rounds", "1", "-duration", "20ms", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(),
+	}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	rep = report.Report{}
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep))
+	require.Len(t, rep.Runs, 1)
+	assert.Equal(t, 3, rep.Runs[0].Threads, "-threads, when given, holds")
+	assert.Equal(t, 2, rep.Runs[0].Procs)
+}

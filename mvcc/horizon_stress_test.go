@@ -1,0 +1,261 @@
+package mvcc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// versionModel is every committed version, by key, in commit order.
+type versionModel struct {
+	mu   sync.Mutex
+	keys map[string][]modelVersion // sorted by ts once the run is over
+}
+
+type modelVersion struct {
+	ts    uint64
+	value string
+	gone  bool // a delete
+}
+
+// at returns key's value visible at ts.
+func (m *versionModel) at(key string, ts uint64) (string, bool) {
+	vs := m.keys[key]
+	i, _ := slices.BinarySearchFunc(vs, ts+1, func(v modelVersion, t uint64) int { return cmpUint(v.ts, t) })
+	if i == 0 || vs[i-1].gone {
+		return "", false
+	}
+	return vs[i-1].value, true
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// observation is one read, checked against the model once it is complete:
+// the value read must be the one visible at some snapshot in [lo, hi]
+// (lo == hi at Snapshot and Serializable).
+type observation struct {
+	level   Level
+	key     string
+	lo, hi  uint64
+	value   string
+	present bool
+	scan    bool
+}
+
+// TestHorizonStress runs many short transactions at every level, readers
+// and writers, some readers keeping their snapshot open across vacuums,
+// while vacuum (explicit and automatic) and checkpoints run without pause.
+// Every read is checked against a model of every committed version: a
+// version vacuum took too early (the horizon passed a snapshot still open)
+// or a lost one shows as a wrong value, a missing key, or an error.
+// MVKV_HORIZON_STRESS multiplies its length (default 1: a few seconds
+// under -race).
+func TestHorizonStress(t *testing.T) {
+	scale := 1
+	if s := os.Getenv("MVKV_HORIZON_STRESS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, "MVKV_HORIZON_STRESS")
+		scale = n
+	}
+	db, err := Open(filepath.Join(t.TempDir(), "stress.db"), &Options{
+		NoSync: true, CheckpointBytes: 2 << 10,
+		AutovacuumInterval: time.Millisecond, AutovacuumThreshold: 1, VacuumBatchSize: 8,
+	})
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	const keys = 24
+	key := func(i int) string { return fmt.Sprintf("k%02d", i) }
+	model := &versionModel{keys: map[string][]modelVersion{}}
+	levels := []Level{ReadCommitted, Snapshot, Serializable}
+
+	var (
+		wg      sync.WaitGroup
+		obsMu   sync.Mutex
+		obs     []observation
+		writers = 4
+		readers = 6
+		commits = 120 * scale
+		reads   = 200 * scale
+	)
+	stop := make(chan struct{})
+	var vac sync.WaitGroup
+	vac.Add(1)
+	go func() { // vacuum without pause; the checkpoints ride on it and on commits
+		defer vac.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, err := db.Vacuum(ctx)
+			assert.NoError(t, err)
+			runtime.Gosched()
+		}
+	}()
+
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for n := 0; n < commits; {
+				level := levels[rng.IntN(len(levels))]
+				tx, err := db.BeginTx(ctx, TxOptions{Isolation: level})
+				if !assert.NoError(t, err) {
+					return
+				}
+				var mine []modelVersion
+				var names []string
+				err = nil
+				for range 1 + rng.IntN(3) {
+					k := key(rng.IntN(keys))
+					if rng.IntN(5) == 0 {
+						err = tx.Delete([]byte(k))
+						mine, names = append(mine, modelVersion{gone: true}), append(names, k)
+					} else {
+						v := fmt.Sprintf("w%d.%d.%s", w, n, k)
+						err = tx.Put([]byte(k), []byte(v))
+						mine, names = append(mine, modelVersion{value: v}), append(names, k)
+					}
+					if err != nil {
+						break
+					}
+				}
+				if err == nil {
+					err = tx.Commit()
+				}
+				if errors.Is(err, ErrConflict) {
+					_ = tx.Rollback()
+					continue
+				}
+				if !assert.NoError(t, err) {
+					return
+				}
+				n++
+				model.mu.Lock()
+				final := map[string]modelVersion{} // the last write of a key counts
+				for i, k := range names {
+					final[k] = mine[i]
+				}
+				for k, v := range final {
+					v.ts = tx.commitTS
+					model.keys[k] = append(model.keys[k], v)
+				}
+				model.mu.Unlock()
+			}
+		}()
+	}
+
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 2))
+			var mine []observation
+			defer func() {
+				obsMu.Lock()
+				obs = append(obs, mine...)
+				obsMu.Unlock()
+			}()
+			for range reads {
+				level := levels[rng.IntN(len(levels))]
+				tx, err := db.BeginTx(ctx, TxOptions{Isolation: level, ReadOnly: rng.IntN(2) == 0})
+				if !assert.NoError(t, err) {
+					return
+				}
+				hold := rng.IntN(4) == 0 // keep the snapshot across vacuums
+				for range 1 + rng.IntN(4) {
+					if hold {
+						time.Sleep(100 * time.Microsecond)
+					}
+					lo := db.oracle.Visible()
+					if rng.IntN(4) == 0 {
+						seen := map[string]string{}
+						for k, v := range tx.Scan(nil, nil) {
+							seen[string(k)] = string(v)
+						}
+						hi := db.oracle.Visible()
+						if errors.Is(tx.Err(), ErrConflict) {
+							break
+						}
+						if !assert.NoError(t, tx.Err()) {
+							return
+						}
+						if level != ReadCommitted {
+							lo, hi = tx.ReadTS(), tx.ReadTS()
+						}
+						for i := range keys {
+							v, ok := seen[key(i)]
+							mine = append(mine, observation{level: level, key: key(i), lo: lo, hi: hi, value: v, present: ok, scan: true})
+						}
+						continue
+					}
+					k := key(rng.IntN(keys))
+					v, err := tx.Get([]byte(k))
+					hi := db.oracle.Visible()
+					if errors.Is(err, ErrConflict) {
+						break // a serializable reader may abort: not a wrong read
+					}
+					if !errors.Is(err, ErrNotFound) && !assert.NoError(t, err) {
+						return
+					}
+					if level != ReadCommitted {
+						lo, hi = tx.ReadTS(), tx.ReadTS()
+					}
+					mine = append(mine, observation{level: level, key: k, lo: lo, hi: hi, value: string(v), present: err == nil})
+				}
+				_ = tx.Rollback()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	vac.Wait()
+
+	for k := range model.keys {
+		slices.SortFunc(model.keys[k], func(a, b modelVersion) int { return cmpUint(a.ts, b.ts) })
+	}
+	wrong := 0
+	for _, o := range obs {
+		ok := false
+		for ts := o.lo; ts <= o.hi && !ok; ts++ {
+			v, present := model.at(o.key, ts)
+			ok = present == o.present && (!present || v == o.value)
+		}
+		if !ok {
+			want, present := model.at(o.key, o.lo)
+			wrong++
+			if wrong <= 10 {
+				t.Errorf("%s read of %s (scan %v) at snapshots [%d, %d]: got %q (present %v), the model has %q (present %v) at %d",
+					o.level, o.key, o.scan, o.lo, o.hi, o.value, o.present, want, present, o.lo)
+			}
+		}
+	}
+	assert.Zero(t, wrong, "reads that do not match the model, of %d", len(obs))
+	st := db.Stats()
+	t.Logf("%d reads checked; %d vacuums removed %d versions", len(obs), st.Vacuums, st.VersionsVacuumed)
+	assert.Positive(t, st.Vacuums, "vacuum ran")
+	require.NoError(t, Check(db))
+}
