@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/mvkv/mvkv/gc"
+	"github.com/mvkv/mvkv/index"
 	"github.com/mvkv/mvkv/txn"
 )
 
@@ -34,16 +35,25 @@ func (db *DB) vacuumConfig() gc.Config {
 	o := db.opts
 	return gc.Config{
 		// What the log holds must reach the data bucket before memory can
-		// let it go (see checkpoint.go); the version store on disk is
-		// vacuumed then too (spill.go).
-		Prepare: func(context.Context) error {
-			return db.submit(&commitReq{checkpoint: true, vacuumDisk: true, done: make(chan struct{})})
+		// let it go (see checkpoint.go). DB.Vacuum gives back everything
+		// now, so it has the checkpointer apply the whole log first;
+		// autovacuum takes what the checkpointer, running on its own
+		// schedule, has applied (it kicks autovacuum after each pass), so
+		// that it never forces a checkpoint of a few hundred writes.
+		// Either kind of pass then vacuums the version store on disk
+		// (spill.go).
+		Prepare: func(ctx context.Context) error {
+			if ctx.Value(manualVacuum{}) != nil {
+				if err := db.requestCheckpoint(); err != nil {
+					return err
+				}
+			}
+			return db.vacuumDisk()
 		},
-		DueHorizon: db.oracle.Horizon,
-		BatchSize:  o.VacuumBatchSize,
-		Pause:      o.VacuumPause,
-		Policy:     gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
-		Interval:   o.AutovacuumInterval,
+		BatchSize: o.VacuumBatchSize,
+		Pause:     o.VacuumPause,
+		Policy:    gc.Policy{Threshold: o.AutovacuumThreshold, ScaleFactor: o.AutovacuumScaleFactor},
+		Interval:  o.AutovacuumInterval,
 		OnError: func(err error, auto bool) {
 			if o.Logger != nil {
 				o.Logger.Error("mvkv: vacuum failed", "path", db.path, "auto", auto, "err", err)
@@ -54,7 +64,7 @@ func (db *DB) vacuumConfig() gc.Config {
 
 func (db *DB) startVacuum() {
 	o := db.opts
-	db.vac.gc = gc.New(db.index, pruneHorizon{db.oracle}, db.vacuumConfig())
+	db.vac.gc = gc.New(vacuumIndex{db.index, &db.vs}, pruneHorizon{db.oracle}, db.vacuumConfig())
 	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
 	db.vac.kickAt = 1 << 62
 	if o.NoAutovacuum {
@@ -79,8 +89,30 @@ func (db *DB) stopVacuum() {
 	db.vac.gate.Unlock()
 }
 
+// manualVacuum marks the context of a DB.Vacuum pass.
+type manualVacuum struct{}
+
 // pruneHorizon is the gc.Horizon of a DB: the snapshot horizon, capped at
 // the oldest applied mark a reader may rely on (see checkpoint.go).
 type pruneHorizon struct{ o *txn.Oracle }
 
 func (h pruneHorizon) Horizon() uint64 { return h.o.PruneHorizon() }
+
+// vacuumIndex is the gc.Index of a DB: the in-memory index, whose
+// estimate of what a pass could remove also counts the version store's
+// records once the horizon passes the first one's until (an
+// overestimate: it decides when autovacuum runs, nothing else), so that
+// versions spilled to disk are vacuumed even when memory has little to
+// give back.
+type vacuumIndex struct {
+	*index.Index
+	vs *vstore
+}
+
+func (v vacuumIndex) Reclaimable(horizon uint64) int64 {
+	n := v.Index.Reclaimable(horizon)
+	if c := v.vs.count.Load(); c > 0 && v.vs.nextUntil.Load() <= horizon {
+		n += c
+	}
+	return n
+}

@@ -10,7 +10,8 @@ package mvcc_test
 // Update per put, with bbolt's default options and with the options mvkv
 // opens bbolt with. Metric commits/s; the mvkv runs also report vs-bbolt
 // (the ratio to bbolt-tuned, measured interleaved with the mvkv run) and
-// txns/batch (average group size). The databases live in b.TempDir(), on the real disk, so every
+// txns/batch (average group size), and every run bytes/commit (what the
+// process wrote per commit, commit_bench_test.go). The databases live in b.TempDir(), on the real disk, so every
 // fsync is real.
 //
 // BenchmarkPointRead: a read-only transaction reading one random key of
@@ -137,9 +138,10 @@ func BenchmarkCommitDurable(b *testing.B) {
 		}{{"bbolt", nil}, {"bbolt-tuned", boltTuned}} {
 			b.Run(fmt.Sprintf("writers=%d/%s", writers, base.name), func(b *testing.B) {
 				_, commit := openBenchBolt(b, base.opts)
+				wrote := writeBytes()
 				b.ResetTimer()
 				elapsed := runWriters(b, writers, 0, b.N, commit)
-				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "commits/s")
+				reportCommits(b, b.N, elapsed, wrote)
 			})
 		}
 		// The mvkv run reports its own commits/s, and vs-bbolt: its ratio
@@ -164,12 +166,15 @@ func BenchmarkCommitDurable(b *testing.B) {
 			var mvkvTime, boltTime time.Duration
 			var boltCommits int
 			var boltKeys atomic.Int64
+			var wrote int64 // by the mvkv slices
 			b.ResetTimer()
 			for s := 0; s < pairSlices; s++ {
 				from, to := b.N*s/pairSlices, b.N*(s+1)/pairSlices
+				w0 := writeBytes()
 				b.StartTimer()
 				el := runWriters(b, writers, from, to, commit)
 				b.StopTimer()
+				wrote += writeBytes() - w0
 				mvkvTime += el
 				n, bel := runWritersFor(b, writers, max(el, 10*time.Millisecond), &boltKeys, boltCommit)
 				boltCommits += n
@@ -177,6 +182,9 @@ func BenchmarkCommitDurable(b *testing.B) {
 			}
 			rate := float64(b.N) / mvkvTime.Seconds()
 			b.ReportMetric(rate, "commits/s")
+			if writeBytes() >= 0 {
+				b.ReportMetric(float64(wrote)/float64(b.N), "bytes/commit")
+			}
 			if boltCommits > 0 {
 				b.ReportMetric(rate/(float64(boltCommits)/boltTime.Seconds()), "vs-bbolt")
 			}

@@ -2,8 +2,12 @@ package mvcc
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -17,51 +21,318 @@ import (
 // durable commits scale with group commit. Writing each group's keys into
 // the data bucket instead would dirty a page per key written, scattered
 // over the file: a group of 32 random keys costs bbolt about four times
-// as long. So the data bucket is brought up to date in large batches: once
-// the log holds checkpointRecords writes or Options.CheckpointBytes, the pipeline
-// applies all of it in one bbolt transaction (in key order, the newest
-// write of each key), deletes it, and moves "applied" to its last commit.
-// Commits queue meanwhile and go in the next, larger group.
+// as long. So the data bucket is brought up to date in batches, by a
+// goroutine of its own beside the commit pipeline (the checkpointer, as
+// PostgreSQL's): a pass starts once the log holds checkpointRecords writes
+// or Options.CheckpointBytes, when a vacuum asks for one (DB.Vacuum), once
+// per Options.AutovacuumInterval while the log holds anything and
+// autovacuum is on, and at Close. A pass applies the log as it stands
+// when the pass starts.
+//
+// No commit waits for a pass. bbolt has one writer at a time, so a pass
+// is cut into steps, each one bbolt transaction that the commit groups
+// alternate with: a step takes the oldest writes of the log, up to
+// a number of distinct keys (or stepEntries writes), always whole
+// transactions, applies the newest write of each of those keys to the
+// data bucket in key order, deletes those writes from the log and moves
+// "applied" to the last commit it took. A step and a group take turns
+// (yieldToCommits), so a commit arriving during a step waits for that
+// step alone. Steps are sized to take about as long as a group commit:
+// the step's key count doubles after a step that took less than the
+// recent groups' average (or during which no group came), and halves
+// after one that took more than twice it (from minStepKeys to
+// maxStepKeys). Random keys over a large B+tree then go a few dozen at a
+// time (a page each); keys written in order, which share pages, go
+// thousands at a time, and the pass costs few fsyncs. When commits
+// outrun the checkpointer and the log grows past twice its threshold,
+// steps grow with it, so memory stays bounded.
+//
+// Every step keeps the file's invariants, so a crash between or inside
+// steps is a crash between two checkpoints: the data bucket holds every
+// commit up to "applied", nothing newer, and the log holds exactly the
+// commits after it. Open applies what a crash left in the log the same
+// way, before anything else: the log is bounded, so Open is too.
+//
+// The log stays one bucket for the life of the file: a step deletes the
+// writes it applied, and bbolt reuses the freed pages for the next ones;
+// no bucket is dropped and created again at each checkpoint. (bbolt's
+// in-memory freelist still grows with the pages written since Open: it
+// records which transaction allocated every page still in use, for
+// rollbacks, until the page is freed or the file reopened.)
 //
 // Until a version is applied the index holds it with its value, and vacuum
-// lets it go only once it is (index.SetApplied; a vacuum pass first has
-// the pipeline apply the log, autovacuum.go). A reader may read an older
-// view of the data bucket than the newest, though: each transaction
-// records the applied mark when it begins (read committed: when each
-// statement begins), and vacuum keeps every version after the oldest mark
-// an open transaction holds (txn.Oracle.PruneHorizon). So a key the index
-// does not hold has its newest version in every view such a reader can
-// take, and reads stay simple (read.go). So a reader that does not find a key in the index finds
+// lets it go only once it is (index.SetApplied; DB.Vacuum first asks for
+// a pass, autovacuum.go). A reader may read an older view of the data
+// bucket than the newest, though: each transaction records the applied
+// mark when it begins (read committed: when each statement begins), and
+// vacuum keeps every version after the oldest mark an open transaction
+// holds (txn.Oracle.PruneHorizon). So a key the index does not hold has
+// its newest version in every view such a reader can take, and reads stay
+// simple (read.go): a reader that does not find a key in the index finds
 // its newest committed version in the data bucket, and memory holds at
 // most the log's worth of values beyond what open snapshots need.
-//
-// Open applies what a crash left in the log the same way, before anything
-// else: the log is bounded, so Open is too.
 const checkpointRecords = 16 << 10
 
-// logState is what the pipeline knows of the log; only the pipeline (and
-// Open and Close, when it is not running) touches it.
+// A checkpoint step applies from minStepKeys to maxStepKeys distinct keys
+// (the checkpointer adapts it, see above) and at most stepEntries logged
+// writes, but always at least one whole transaction.
+const (
+	minStepKeys = 8
+	maxStepKeys = 4096
+	stepEntries = 4096
+)
+
+// logState is what the log holds: the pipeline adds what each group
+// appends, checkpoint steps take away what they apply, both under
+// writeMu, so records is 0 exactly when the log is empty (after Open).
 type logState struct {
-	records, bytes int64
+	records, bytes atomic.Int64
 }
 
-// checkpoint applies the whole log to the data bucket in one bbolt
-// transaction. Called by the pipeline between groups, and by Open and
-// Close when the pipeline is not running.
-func (db *DB) checkpoint() error {
+// checkpointer is the background checkpoint's state.
+type checkpointer struct {
+	kick chan struct{}       // a pass is due (capacity 1: kicks coalesce)
+	reqs chan *checkpointReq // a caller waits for a pass (unbuffered)
+	done chan struct{}       // closed when the goroutine has exited
+	pass sync.Mutex          // held for a whole pass: check waits for a quiet file
+	// afterStep, when set (by tests, before the first commit), runs after
+	// each step of a background pass, with no lock held.
+	afterStep func()
+
+	// Turns: a step waits for the group in progress, and the one whose
+	// commits are queued, before it takes the writer (yieldToCommits).
+	waiting atomic.Bool   // the checkpointer waits for a turn
+	turn    chan struct{} // the pipeline gives it one (capacity 1)
+
+	stepKeys  int           // keys of the next step; the checkpointer's
+	groupTime atomic.Int64  // moving average of a group's bbolt transaction, ns
+	groups    atomic.Uint64 // groups committed
+}
+
+// checkpointReq asks for every commit published before it to be applied.
+type checkpointReq struct {
+	err  error
+	done chan struct{}
+}
+
+// startCheckpointer starts the background checkpointer (none for a
+// read-only DB); Close stops it.
+func (db *DB) startCheckpointer() {
+	db.ck.kick = make(chan struct{}, 1)
+	db.ck.reqs = make(chan *checkpointReq)
+	db.ck.done = make(chan struct{})
+	db.ck.turn = make(chan struct{}, 1)
+	db.ck.stepKeys = minStepKeys
+	if db.opts.ReadOnly {
+		close(db.ck.done) // nothing to write
+		return
+	}
+	go db.runCheckpointer()
+}
+
+func (db *DB) runCheckpointer() {
+	defer close(db.ck.done)
+	var tick <-chan time.Time
+	if !db.opts.NoAutovacuum {
+		t := time.NewTicker(db.vac.gc.Config().Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var waiting []*checkpointReq
+	for {
+		select {
+		case <-db.closing:
+			return
+		case <-db.ck.kick:
+		case <-tick:
+			if db.logged.records.Load() == 0 {
+				continue
+			}
+		case r := <-db.ck.reqs:
+			waiting = append(waiting, r)
+		}
+	gather:
+		for {
+			select {
+			case r := <-db.ck.reqs:
+				waiting = append(waiting, r)
+			default:
+				break gather
+			}
+		}
+		// Every commit published before a request is at or below the
+		// target: the pipeline publishes a group before it lets go of
+		// the writer (commit.go).
+		err := db.checkpointPass(db.oracle.Visible(), false)
+		if err != nil && !errors.Is(err, ErrClosed) {
+			db.noteCheckpointError(err)
+		}
+		for _, r := range waiting {
+			r.err = err
+			close(r.done)
+		}
+		clear(waiting)
+		waiting = waiting[:0]
+		if db.vac.gc != nil && db.index.Versions() >= db.vac.kickAt {
+			db.vac.gc.Kick()
+		}
+	}
+}
+
+// kickCheckpoint asks the checkpointer for a pass, without waiting.
+func (db *DB) kickCheckpoint() {
+	select {
+	case db.ck.kick <- struct{}{}:
+	default:
+	}
+}
+
+// requestCheckpoint has the checkpointer apply every commit published so
+// far to the data bucket, and waits for it.
+func (db *DB) requestCheckpoint() error {
+	r := &checkpointReq{done: make(chan struct{})}
+	select {
+	case db.ck.reqs <- r:
+	case <-db.closing:
+		return ErrClosed
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-db.ck.done:
+		select {
+		case <-r.done:
+			return r.err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// yieldToCommits waits, before a step of a background pass, while the
+// pipeline writes a group or has commits queued: groups and steps then
+// take turns, so that a commit waits for one step at most, however the
+// writer lock's waiters are woken. It reports false when Close began.
+//
+// Either the pipeline sees waiting set when it ends a group (and gives a
+// turn), or the check below sees it idle (sequentially consistent
+// atomics): no turn is lost.
+func (db *DB) yieldToCommits() bool {
+	db.ck.waiting.Store(true)
+	defer db.ck.waiting.Store(false)
+	select {
+	case <-db.ck.turn: // a stale turn
+	default:
+	}
+	if !db.pipeBusy.Load() && len(db.commitCh) == 0 {
+		return true
+	}
+	select {
+	case <-db.ck.turn:
+		return true
+	case <-db.closing:
+		return false
+	}
+}
+
+// errLogApplied rolls back a step that found nothing to apply.
+var errLogApplied = errors.New("mvkv: nothing to apply")
+
+// checkpointPass applies the log up to commit target, step by step. whole
+// applies it in one step (Open and Close, when no commit runs); otherwise
+// the pass stops early, with ErrClosed, when Close begins.
+func (db *DB) checkpointPass(target uint64, whole bool) error {
+	db.ck.pass.Lock()
+	defer db.ck.pass.Unlock()
+	for {
+		if !whole {
+			select {
+			case <-db.closing:
+				return ErrClosed
+			default:
+			}
+			if db.stopped.Load() {
+				return fmt.Errorf("%w: %w", ErrClosed, errCommitsStopped)
+			}
+		}
+		keys, entries := db.ck.stepKeys, stepEntries
+		if whole {
+			keys, entries = 1<<62, 1<<62
+		} else {
+			// Falling behind: larger steps, so that the log (and the
+			// memory holding its versions) stays bounded.
+			for r := db.logged.records.Load(); r > 2*checkpointRecords; r /= 2 {
+				keys, entries = 2*keys, 2*entries
+			}
+		}
+		if !whole && db.logged.records.Load() == 0 {
+			// Nothing logged since Open: no step (a step that finds
+			// nothing rolls back, and bbolt's rollback walks every page
+			// allocated since Open).
+			return nil
+		}
+		if !whole && !db.yieldToCommits() {
+			return ErrClosed
+		}
+		t, groups := time.Now(), db.ck.groups.Load()
+		more, err := db.checkpointStep(target, keys, entries)
+		if err != nil || !more {
+			return err
+		}
+		if !whole {
+			db.sizeSteps(time.Since(t), db.ck.groups.Load() == groups)
+		}
+		if db.ck.afterStep != nil && !whole {
+			db.ck.afterStep()
+		}
+	}
+}
+
+// sizeSteps adapts the size of the next step to how long the last one
+// took, against the recent groups' average; idle says no group committed
+// meanwhile (nobody waits: larger steps cost fewer fsyncs).
+func (db *DB) sizeSteps(took time.Duration, idle bool) {
+	group := time.Duration(db.ck.groupTime.Load())
+	switch {
+	case idle && db.ck.stepKeys < maxStepKeys:
+		db.ck.stepKeys *= 2
+	case group == 0:
+	case took < group && db.ck.stepKeys < maxStepKeys:
+		db.ck.stepKeys *= 2
+	case took > 2*group && db.ck.stepKeys > minStepKeys:
+		db.ck.stepKeys /= 2
+	}
+}
+
+// noteGroupTime folds one group's bbolt transaction into the average that
+// sizes checkpoint steps.
+func (db *DB) noteGroupTime(d time.Duration) {
+	old := db.ck.groupTime.Load()
+	if old == 0 {
+		old = int64(d)
+	}
+	db.ck.groupTime.Store(old - old/8 + int64(d)/8)
+	db.ck.groups.Add(1)
+}
+
+// checkpointStep applies one step of the log (see above) in one bbolt
+// transaction, and reports whether the log holds more up to target.
+func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err error) {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
 	var (
-		applied uint64
-		hist    *vwriter // with HistoryRetention: the superseded versions go to the version store
+		st   stepResult
+		hist *vwriter // with HistoryRetention: the superseded versions go to the version store
 	)
-	err := db.guard(func() error {
+	err = db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
 			var err error
 			if db.opts.HistoryRetention > 0 {
-				if hist, err = newVWriter(btx); err != nil {
+				if hist, err = newVWriter(btx, &db.vs); err != nil {
 					return err
 				}
 			}
-			applied, err = applyLog(btx, hist)
+			st, err = applyLog(btx, target, keys, entries, hist)
 			if err == nil && hist != nil {
 				err = hist.flush(&db.vs)
 			}
@@ -71,59 +342,84 @@ func (db *DB) checkpoint() error {
 			return err
 		})
 	})
+	if errors.Is(err, errLogApplied) {
+		return false, nil
+	}
 	db.renewView()
 	if err != nil {
-		return fmt.Errorf("mvkv: checkpoint %s: %w", db.path, err)
+		return false, fmt.Errorf("mvkv: checkpoint %s: %w", db.path, err)
 	}
 	if hist != nil {
 		hist.done(&db.vs)
 	}
-	if applied > 0 {
-		// The new view, which holds the applied data, is in place: from
-		// now on readers may rely on it.
-		db.applied.Store(applied)
-		db.index.SetApplied(applied)
-		if db.oracle != nil {
-			db.oracle.SetApplied(applied)
-		}
+	// The new view, which holds the applied data, is in place: from now
+	// on readers may rely on it.
+	db.applied.Store(st.applied)
+	db.index.SetApplied(st.applied)
+	if db.oracle != nil {
+		db.oracle.SetApplied(st.applied)
 	}
-	db.logged = logState{}
-	return nil
+	// (Open's replay applies writes it never counted.)
+	if db.logged.records.Add(-st.entries) < 0 {
+		db.logged.records.Store(0)
+	}
+	if db.logged.bytes.Add(-st.bytes) < 0 {
+		db.logged.bytes.Store(0)
+	}
+	return st.more, nil
 }
 
-// logged is a write read back from the log.
-type logged struct {
+// stepResult is what one step applied.
+type stepResult struct {
+	applied        uint64 // the last commit applied
+	entries, bytes int64  // logged writes deleted from the log, and their size
+	more           bool   // the log holds more writes up to the target
+}
+
+// dataWrite is a write on its way to the data bucket.
+type dataWrite struct {
 	key, value []byte
 	ts         uint64
 	tombstone  bool
 }
 
-// applyLog moves every logged write into the data bucket, empties the log
-// and records what it applied. It returns the last commit applied (0 when
-// the log was empty). With hist, every version the data bucket loses
+// applyLog moves the oldest logged writes, up to commit target and at
+// most maxKeys distinct keys or maxEntries writes (whole transactions,
+// at least one), into the data bucket, deletes them from the log and
+// records what it applied. It returns errLogApplied when the log holds
+// nothing up to target. With hist, every version the data bucket loses
 // (the one it held, the log's writes it never holds) goes to the version
 // store, and a delete leaves its tombstone there (history.go).
-func applyLog(btx *bolt.Tx, hist *vwriter) (last uint64, err error) {
-	meta, data, log := btx.Bucket(metaBucket), btx.Bucket(dataBucket), btx.Bucket(logBucket)
-	// Keys arrive in key order: pack the pages they fill, leaving a little
-	// room for the keys later checkpoints insert between.
-	data.FillPercent = 0.9
+func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int, hist *vwriter) (st stepResult, err error) {
+	log := btx.Bucket(logBucket)
 	// The newest write of each key, with copies of keys and values: the
 	// mapping they live in may move when this transaction grows the file.
 	newest := make(map[string]int)
-	var writes []logged
-	older := make(map[string][]logged) // with hist: the writes a later one superseded, per key
+	var writes []dataWrite
+	older := make(map[string][]dataWrite) // with hist: the writes a later one superseded, per key
+	var last uint64
+	var revs []byte // the log keys read, back to back (all revSize long)
 	c := log.Cursor()
 	for rev, b := c.First(); rev != nil; rev, b = c.Next() {
 		ts, key, value, tomb, err := decodeLogged(rev, b)
 		if err != nil {
-			return 0, err
+			return st, err
 		}
 		if ts < last {
-			return 0, fmt.Errorf("%w: the log goes back from ts %d to %d", ErrCorrupt, last, ts)
+			return st, fmt.Errorf("%w: the log goes back from ts %d to %d", ErrCorrupt, last, ts)
+		}
+		if ts > target {
+			break
+		}
+		if ts != last && (len(writes) >= maxKeys || int(st.entries) >= maxEntries) {
+			st.more = true // a whole transaction at a time
+			break
 		}
 		last = ts
-		w := logged{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
+		revs = append(revs, rev...)
+		st.entries++
+		st.bytes += int64(len(rev) + len(b))
+		w := dataWrite{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
 		if i, ok := newest[string(key)]; ok {
 			if hist != nil {
 				older[string(key)] = append(older[string(key)], writes[i])
@@ -134,31 +430,87 @@ func applyLog(btx *bolt.Tx, hist *vwriter) (last uint64, err error) {
 		newest[string(w.key)] = len(writes)
 		writes = append(writes, w)
 	}
-	if len(writes) == 0 {
-		return 0, nil
+	if st.entries == 0 {
+		return st, errLogApplied
 	}
-	slices.SortFunc(writes, func(a, b logged) int { return bytes.Compare(a.key, b.key) })
+	slices.SortFunc(writes, func(a, b dataWrite) int { return bytes.Compare(a.key, b.key) })
+	if err := writeData(btx, writes, last, hist, older); err != nil {
+		return st, err
+	}
+	// The applied writes leave the log. (By key: a cursor that deletes
+	// its way along the front of the log walks every emptied leaf again
+	// at each step.)
+	for i := 0; i < len(revs); i += revSize {
+		if err := log.Delete(revs[i : i+revSize]); err != nil {
+			return st, err
+		}
+	}
+	st.applied = last
+	return st, nil
+}
+
+// writeGroup writes a group's writes (one per key, in key order) into the
+// data bucket, as writeData does, for a group that goes there directly:
+// keys is the key count after it, as memory knows it, and no record is
+// read first (the committers read every key's record, with its
+// neighbours' checks, for their before-images, so damage around one was
+// already reported).
+func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64) error {
+	meta, data := btx.Bucket(metaBucket), btx.Bucket(dataBucket)
+	data.FillPercent = 0.9
+	size := 0
+	for _, w := range writes {
+		size += recordHeader + len(w.value)
+	}
+	buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
+	for _, w := range writes {
+		var err error
+		if w.tombstone {
+			err = data.Delete(w.key) // nothing to do for a key absent
+		} else {
+			s := len(buf)
+			buf = appendRecord(buf, w.key, w.value, w.ts)
+			err = data.Put(w.key, buf[s:len(buf):len(buf)])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := putMeta(meta, appliedKey, last); err != nil {
+		return err
+	}
+	return putMeta(meta, keysKey, uint64(keys))
+}
+
+// writeData writes writes (one per key, in key order) into the data
+// bucket, updates the key count, and moves "applied" to last: the caller
+// vouches that every commit up to last is then in the data bucket.
+func writeData(btx *bolt.Tx, writes []dataWrite, last uint64, hist *vwriter, older map[string][]dataWrite) error {
+	meta, data := btx.Bucket(metaBucket), btx.Bucket(dataBucket)
+	// Keys arrive in key order: pack the pages they fill, leaving a little
+	// room for the keys later checkpoints insert between.
+	data.FillPercent = 0.9
 	n, err := getMeta(meta, keysKey)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	keys := int64(n)
 	size := 0
 	for _, w := range writes {
 		size += recordHeader + len(w.value)
 	}
-	buf := make([]byte, 0, size)
+	buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
 	for _, w := range writes {
 		// getRecord, not Get: a key hidden by damage must not be counted
 		// absent and written a second time.
 		rec, err := getRecord(data, w.key, leafCheck{})
 		if err != nil {
-			return 0, err
+			return err
 		}
 		present := rec != nil
 		if hist != nil {
 			if err := historyOf(hist, w.key, rec, older[string(w.key)], w.ts, w.tombstone); err != nil {
-				return 0, err
+				return err
 			}
 		}
 		switch {
@@ -175,20 +527,13 @@ func applyLog(btx *bolt.Tx, hist *vwriter) (last uint64, err error) {
 			}
 		}
 		if err != nil {
-			return 0, err
+			return err
 		}
 	}
-	// Dropping the bucket frees its pages in one step.
-	if err := btx.DeleteBucket(logBucket); err != nil {
-		return 0, err
-	}
-	if _, err := btx.CreateBucket(logBucket); err != nil {
-		return 0, err
-	}
 	if err := putMeta(meta, appliedKey, last); err != nil {
-		return 0, err
+		return err
 	}
-	return last, putMeta(meta, keysKey, uint64(keys))
+	return putMeta(meta, keysKey, uint64(keys))
 }
 
 // historyOf writes to the version store what a checkpoint supersedes of
@@ -196,7 +541,7 @@ func applyLog(btx *bolt.Tx, hist *vwriter) (last uint64, err error) {
 // earlier writes, each until the next; and the newest write when it is a
 // delete, so that a read as of a time after it finds the tombstone, not a
 // version it deleted.
-func historyOf(w *vwriter, key, rec []byte, older []logged, ts uint64, tombstone bool) error {
+func historyOf(w *vwriter, key, rec []byte, older []dataWrite, ts uint64, tombstone bool) error {
 	var chain []index.Version
 	if rec != nil {
 		rts, val, err := decodeRecord(key, rec)

@@ -1,9 +1,12 @@
 package mvcc
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -13,18 +16,29 @@ import (
 // The commit pipeline.
 //
 // One goroutine (runCommits) owns commit timestamps and the bbolt write
-// transaction. A committer sends a commitReq and waits. The pipeline takes
-// the first request that arrives and, without waiting, everything else
-// already queued (up to Options.MaxBatch): that is the group. It validates
-// the group's transactions in arrival order (a transaction is checked
-// against the index and against those before it in the group), writes all
-// that pass in one bbolt transaction with one fsync, applies them to the
-// index, publishes the new snapshot, and wakes every committer.
+// transaction, and does only what must be done in commit order. A
+// committer does the rest of its commit in its own goroutine, before it
+// queues (prepareCommit): it sorts its writes, encodes their log records
+// (checksums included; only the 12-byte log key needs the commit
+// timestamp), and reads their before-images from the shared view. Then it
+// sends a commitReq and waits. The pipeline takes the first request that
+// arrives and, without waiting, everything else already queued (up to
+// Options.MaxBatch): that is the group. For each member in arrival order
+// it runs first-committer-wins against the index as the members before
+// it left it, takes the next timestamp, installs the versions, runs SSI's
+// edge search, and appends the prepared records to the log; then it
+// commits the group in one bbolt transaction with one fsync, publishes
+// the new snapshot, and wakes every committer.
 //
 // There is no timer: a lone committer is written at once, and under load
 // the group grows by itself with the requests that queue while the
 // previous group is being fsynced. Group commit is what lets durable
 // commits scale past the few thousand fsyncs per second the disk allows.
+//
+// The pipeline never applies the log to the data: the checkpointer does,
+// beside it (checkpoint.go), in steps that the groups alternate with.
+// writeMu orders the two: each holds it from the start of its bbolt
+// transaction until the view is renewed (and, for a group, published).
 
 // write is one buffered write of a transaction.
 type write struct {
@@ -34,17 +48,58 @@ type write struct {
 }
 
 type commitReq struct {
-	// checkpoint asks the pipeline to apply the log (DB.Vacuum); such a
-	// request carries no transaction. vacuumDisk also has it vacuum the
-	// version store (spill.go) after.
-	checkpoint bool
-	vacuumDisk bool
-	tx         *Txn
-	writes     []write  // sorted by key
-	keys       [][]byte // the writes' keys, for SSI
-	ts         uint64   // commit timestamp, set by the pipeline on success
-	err        error
-	done       chan struct{}
+	tx     *Txn
+	writes []write  // sorted by key
+	keys   [][]byte // the writes' keys, for SSI
+
+	// Prepared by the committer (prepareCommit):
+	befores []*index.Version // the data's version of each key (nil: absent)
+	size    int              // the most the log records take
+	logged  []byte           // the writes' log records, back to back (nil: not yet encoded)
+	ends    []int            // ends[i]: where write i's record ends in logged
+
+	ts   uint64 // commit timestamp, set by the pipeline on success
+	err  error
+	done chan struct{}
+}
+
+// prepareCommit does, in the committer's goroutine, the part of a commit
+// that needs no commit order: the log records and the before-images.
+//
+// The before-images are read from the shared view, not inside the group's
+// bbolt transaction, and that is as good. A before-image matters only for
+// a key the index does not hold when the pipeline installs the commit.
+// Such a key was let go, if ever, at a horizon at or below the applied
+// mark of every transaction open then, this one's included (it stays
+// registered until its commit ends): its newest version is at or below
+// this transaction's applied mark, and every view taken since the
+// transaction began (or began its last statement) holds the data as of
+// that mark or later. A commit of the key after the view was read is in
+// the index when the pipeline installs: it could be let go only at a
+// horizon at or below this transaction's, older than that commit.
+func (db *DB) prepareCommit(r *commitReq) error {
+	r.size = 0
+	for _, w := range r.writes {
+		r.size += 5 + binary.MaxVarintLen32 + len(w.key) + len(w.value)
+	}
+	if r.size < directBytes {
+		// A transaction this large most likely goes to the data bucket
+		// (directBytes): the pipeline encodes it if it must log it.
+		r.encode()
+	}
+	var err error
+	r.befores, err = db.readBefores(r.writes)
+	return err
+}
+
+// encode fills r.logged and r.ends with r's log records.
+func (r *commitReq) encode() {
+	r.logged = make([]byte, 0, r.size)
+	r.ends = make([]int, len(r.writes))
+	for i, w := range r.writes {
+		r.logged = appendLogged(r.logged, w.key, w.value, w.tombstone)
+		r.ends[i] = len(r.logged)
+	}
 }
 
 func (db *DB) runCommits() {
@@ -76,43 +131,21 @@ func (db *DB) runCommits() {
 			}
 			continue
 		}
-		commits := batch[:0:0]
-		var checkpoints []*commitReq
-		for _, r := range batch {
-			if r.checkpoint {
-				checkpoints = append(checkpoints, r)
-			} else {
-				commits = append(commits, r)
+		db.pipeBusy.Store(true)
+		if stopped = db.commitBatch(batch); stopped != nil {
+			db.stopped.Store(true)
+		} else {
+			db.maybeSpill()
+		}
+		db.pipeBusy.Store(false)
+		if db.ck.waiting.Load() {
+			select {
+			case db.ck.turn <- struct{}{}: // the checkpointer's turn
+			default:
 			}
 		}
-		if len(commits) > 0 {
-			stopped = db.commitBatch(commits)
-			if stopped == nil {
-				db.maybeSpill()
-			}
-		}
-		if len(checkpoints) > 0 {
-			var err error
-			if stopped == nil {
-				err = db.checkpoint()
-				if err == nil && slices.ContainsFunc(checkpoints, func(r *commitReq) bool { return r.vacuumDisk }) {
-					err = db.vacuumDisk()
-				}
-			} else {
-				err = fmt.Errorf("%w: %w (%w)", ErrClosed, errCommitsStopped, stopped)
-			}
-			for _, r := range checkpoints {
-				r.err = err
-				close(r.done)
-			}
-		}
+		clear(batch) // let the committed transactions go
 	}
-}
-
-// requestCheckpoint has the pipeline apply the commit log to the data bucket now,
-// and waits for it.
-func (db *DB) requestCheckpoint() error {
-	return db.submit(&commitReq{checkpoint: true, done: make(chan struct{})})
 }
 
 // failQueued fails every request still queued at Close.
@@ -134,23 +167,21 @@ func (db *DB) failQueued() {
 //
 // Inside the bbolt transaction, each member in turn:
 //
-//  1. reads the file's version of every key it writes (the before-images:
-//     what snapshots older than the commit read once the index holds the
-//     key, for a key it does not hold yet);
-//  2. under the index's write lock, passes first-committer-wins against
+//  1. under the index's write lock, passes first-committer-wins against
 //     the index as it stands after the members before it, takes its
 //     commit timestamp, and installs its versions, values included, with
-//     the before-images (package index);
-//  3. passes SSI's edge search, outside that lock (txn.SSI says why no
+//     the before-images it read (package index);
+//  2. passes SSI's edge search, outside that lock (txn.SSI says why no
 //     edge is lost that way), or has its versions taken out again;
-//  4. appends its writes to the log bucket.
+//  3. appends its prepared records to the log bucket, each under its
+//     timestamp and sequence number.
 //
 // Then the group's last timestamp goes to the meta bucket, the shared view
 // is retired, and bbolt commits (one fsync). The versions stay invisible
 // until Publish: their timestamps are above every snapshot handed out so
-// far. The data bucket is not written: the checkpoint applies the log to
-// it later, in large batches (checkpoint.go), and until then the index
-// holds the new versions with their values.
+// far. The data bucket is not written: the checkpointer applies the log
+// to it later (checkpoint.go), and until then the index holds the new
+// versions with their values.
 func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	var (
 		ok      []*commitReq
@@ -159,24 +190,27 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		logged  int64         // bytes appended to the log
 		stamp   int64         // the group's wall-clock time (history.go)
 	)
+	n, size := 0, 0
+	for _, r := range batch {
+		n += len(r.writes)
+		size += r.size
+	}
+	revs := make([]byte, 0, n*revSize) // bbolt keeps the slices given to Put until the commit
+	direct := false                    // the group goes to the data bucket, not the log
+	db.writeMu.Lock()
+	start := time.Now()
 	err := db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
-			data, log := btx.Bucket(dataBucket), btx.Bucket(logBucket)
+			log := btx.Bucket(logBucket)
 			log.FillPercent = 1.0 // appends only: pack pages full
-			size := 0
-			for _, r := range batch {
-				for _, w := range r.writes {
-					size += revSize + 6 + len(w.key) + len(w.value)
-				}
+			// With history kept, every version the data bucket loses goes
+			// to the version store at a checkpoint: no group bypasses it.
+			if size >= directBytes && db.opts.HistoryRetention <= 0 {
+				k, _ := log.Cursor().First()
+				direct = k == nil
 			}
-			buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
 			for _, r := range batch {
-				befores, err := readBefores(data, r.writes)
-				if err != nil {
-					r.err = err
-					continue
-				}
-				ts, delta, err := db.install(r, befores, &entries)
+				ts, delta, err := db.install(r, btx.Bucket(dataBucket), &entries)
 				if err != nil {
 					r.err = err
 					continue
@@ -188,23 +222,36 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 					r.err = &ConflictError{Kind: SerializationFailure, msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
 					continue
 				}
-				for i, w := range r.writes {
-					s := len(buf)
-					buf = appendRev(buf, ts, uint32(i))
-					m := len(buf)
-					buf = appendLogged(buf, w.key, w.value, w.tombstone)
-					if err := log.Put(buf[s:m:m], buf[m:len(buf):len(buf)]); err != nil {
-						return err
-					}
-				}
 				keys += delta
 				r.ts = ts
 				ok = append(ok, r)
+				if direct {
+					continue
+				}
+				if r.logged == nil {
+					r.encode()
+				}
+				s := 0
+				for i, e := range r.ends {
+					k := len(revs)
+					revs = appendRev(revs, ts, uint32(i))
+					if err := log.Put(revs[k:len(revs):len(revs)], r.logged[s:e:e]); err != nil {
+						return err
+					}
+					s = e
+				}
+				logged += int64(len(r.logged) + revSize*len(r.writes))
 			}
 			if len(ok) == 0 {
 				return errNothingToCommit
 			}
-			logged = int64(len(buf))
+			if direct {
+				// The log is empty: the data bucket holds every commit
+				// before the group, so its key count is memory's.
+				if err := writeGroup(btx, groupWrites(ok), ok[len(ok)-1].ts, db.keys.Load()+keys); err != nil {
+					return err
+				}
+			}
 			var err error
 			if stamp, err = db.recordClock(btx, ok[0].ts, ok[len(ok)-1].ts); err != nil {
 				return err
@@ -219,20 +266,30 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		})
 	})
 	db.renewView()
+	due := false // the log is large enough for a checkpoint
+	if err == nil {
+		db.noteGroupTime(time.Since(start))
+		last := ok[len(ok)-1].ts
+		db.keys.Add(keys)
+		db.hist.lastCommit.Store(&clockMark{stamp: stamp, ts: last})
+		db.oracle.Publish(last)
+		if direct {
+			db.applied.Store(last)
+			db.index.SetApplied(last)
+			db.oracle.SetApplied(last)
+		} else {
+			// Under writeMu: a checkpoint step that takes these writes
+			// out of the log comes after.
+			r, b := db.logged.records.Add(int64(len(entries))), db.logged.bytes.Add(logged)
+			due = r >= checkpointRecords || b >= int64(db.opts.CheckpointBytes)
+		}
+	}
+	db.writeMu.Unlock()
 	switch {
 	case err == nil:
-		db.keys.Add(keys)
-		db.logged.records += int64(len(entries))
-		db.logged.bytes += logged
-		db.hist.lastCommit.Store(&clockMark{stamp: stamp, ts: ok[len(ok)-1].ts})
-		db.oracle.Publish(ok[len(ok)-1].ts)
 		db.stats.batches.Add(1)
-		if db.logged.records >= checkpointRecords || db.logged.bytes >= int64(db.opts.CheckpointBytes) {
-			if err := db.checkpoint(); err != nil {
-				// The log keeps the writes; the next checkpoint, or the
-				// next Open, applies them.
-				db.noteCheckpointError(err)
-			}
+		if due {
+			db.kickCheckpoint()
 		}
 		if db.index.Versions() >= db.vac.kickAt {
 			db.vac.gc.Kick()
@@ -273,28 +330,76 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	return stop
 }
 
+// directBytes is the size of a group's log records from which, when the
+// log is empty, the group writes the data bucket itself instead of the
+// log: a group that large costs the log about as many pages as it would
+// cost the data, and writing it once instead of twice (log, then
+// checkpoint) is what makes a bulk load as fast as bbolt's. With the log
+// empty, every commit up to the group's is then in the data bucket, and
+// "applied" moves to it in the same bbolt transaction: the invariants of
+// checkpoint.go hold as after a checkpoint.
+const directBytes = 256 << 10
+
+// groupWrites returns the newest write of each key the members of a group
+// wrote, in key order, for writeData.
+func groupWrites(ok []*commitReq) []dataWrite {
+	if len(ok) == 1 { // sorted, one write per key
+		r := ok[0]
+		ws := make([]dataWrite, len(r.writes))
+		for i, w := range r.writes {
+			ws[i] = dataWrite{key: w.key, value: w.value, ts: r.ts, tombstone: w.tombstone}
+		}
+		return ws
+	}
+	newest := make(map[string]int)
+	var ws []dataWrite
+	for _, r := range ok {
+		for _, w := range r.writes {
+			d := dataWrite{key: w.key, value: w.value, ts: r.ts, tombstone: w.tombstone}
+			if i, ok := newest[string(w.key)]; ok {
+				ws[i] = d
+				continue
+			}
+			newest[string(w.key)] = len(ws)
+			ws = append(ws, d)
+		}
+	}
+	slices.SortFunc(ws, func(a, b dataWrite) int { return bytes.Compare(a.key, b.key) })
+	return ws
+}
+
 // errNothingToCommit rolls back a group whose members all failed.
 var errNothingToCommit = errors.New("mvkv: no transaction of the group passed its checks")
 
 // readBefores returns the data bucket's version of each key written, with
-// a copy of its value (nil where it does not hold the key). For a key the
-// index does not hold, that is the key's newest committed version: the
-// index lets a key go only once the checkpoint applied its newest version.
-func readBefores(data *bolt.Bucket, writes []write) ([]*index.Version, error) {
+// a copy of its value (nil where it does not hold the key), as the shared
+// view shows it (prepareCommit says why that view will do).
+func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
+	v, err := db.acquireView()
+	if err != nil {
+		return nil, err
+	}
+	defer v.release()
 	befores := make([]*index.Version, len(writes))
-	for i, w := range writes {
-		rec, err := getRecord(data, w.key, leafCheck{})
-		if err != nil {
-			return nil, err
+	err = db.guard(func() error {
+		for i, w := range writes {
+			rec, err := getRecord(v.data, w.key, v.leaf)
+			if err != nil {
+				return err
+			}
+			if rec == nil {
+				continue
+			}
+			ts, val, err := decodeRecord(w.key, rec)
+			if err != nil {
+				return err
+			}
+			befores[i] = &index.Version{TS: ts, Value: cloneValue(val)}
 		}
-		if rec == nil {
-			continue
-		}
-		ts, val, err := decodeRecord(w.key, rec)
-		if err != nil {
-			return nil, err
-		}
-		befores[i] = &index.Version{TS: ts, Value: cloneValue(val)}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return befores, nil
 }
@@ -303,9 +408,16 @@ func readBefores(data *bolt.Bucket, writes []write) ([]*index.Version, error) {
 // index's write lock, appending them to entries; it returns r's commit
 // timestamp and the change it makes to the number of live keys. On
 // failure nothing of r stays in the index.
-func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.Entry) (ts uint64, keys int64, err error) {
+//
+// data is the group's data bucket: a before-image read from an older view
+// is read again there where a spill may have made it stale (spill.go).
+func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (ts uint64, keys int64, err error) {
+	befores := r.befores
 	mine := len(*entries)
 	db.index.Write(func(w index.Writer) {
+		if err = db.freshBefores(w, data, r.writes, befores); err != nil {
+			return
+		}
 		if err = db.validate(w, r, befores); err != nil {
 			return
 		}
@@ -347,8 +459,8 @@ func (db *DB) install(r *commitReq, befores []*index.Version, entries *[]index.E
 // lock.
 //
 // A key spilled out of memory whole (index.CompleteSpill) has its newest
-// version in the data bucket: befores, read in the same bbolt transaction,
-// give its timestamp.
+// version in the data bucket: befores (fresh, see freshBefores) give its
+// timestamp.
 func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version) error {
 	if r.tx.level == ReadCommitted || r.tx.locking {
 		return nil // a locking transaction held its keys' locks since before it read them

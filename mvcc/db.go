@@ -44,7 +44,14 @@ type DB struct {
 	lastTS uint64
 
 	applied atomic.Uint64 // every commit up to it is in the data bucket
-	logged  logState      // the log since the last checkpoint: the pipeline's
+	logged  logState      // the log since the last checkpoint
+	ck      checkpointer  // the background checkpoint, see checkpoint.go
+	// writeMu is held by the commit pipeline for each group and by the
+	// checkpointer for each step, from the start of the bbolt write
+	// transaction until the view is renewed: the two take turns.
+	writeMu  sync.Mutex
+	stopped  atomic.Bool // the pipeline stopped after a failure of unknown outcome
+	pipeBusy atomic.Bool // the pipeline is committing a group
 
 	ckMu    sync.Mutex // guards ckErr and ckErrAt
 	ckErr   error      // the last checkpoint failure
@@ -176,11 +183,12 @@ func (db *DB) Close() error {
 		db.stopVacuum()
 		db.stopSnapAges()
 		<-db.pipelineDone
-		if db.logged.records > 0 {
+		<-db.ck.done
+		if db.logged.records.Load() > 0 {
 			// Apply the log now, so that the next Open has nothing to
 			// replay. A failure costs nothing: the log stays, and the next
 			// Open applies it.
-			_ = db.checkpoint()
+			_ = db.checkpointPass(^uint64(0), true)
 		}
 		db.retireView()
 		db.closeErr = db.bolt.Close()

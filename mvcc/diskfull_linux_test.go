@@ -114,12 +114,12 @@ func TestFullDiskChild(t *testing.T) {
 			if auto {
 				require.Eventually(t, func() bool {
 					st := db.Stats()
-					return st.MemVersions < 100 || st.LastVacuumError != nil
+					return st.MemVersions < 100 || st.LastVacuumError != nil || st.LastCheckpointError != nil
 				}, 10*time.Second, time.Millisecond)
 			} else if _, err := db.Vacuum(context.Background()); err != nil {
 				assert.Equal(t, err, db.Stats().LastVacuumError)
 			}
-			t.Logf("vacuum on the full disk: %v", db.Stats().LastVacuumError)
+			t.Logf("vacuum on the full disk: %v (checkpoint: %v)", db.Stats().LastVacuumError, db.Stats().LastCheckpointError)
 			for _, i := range []int{0, 7, keys - 1} {
 				assert.Equal(t, "v2/"+key(i)+pad, faultGet(t, db, key(i)))
 			}

@@ -36,18 +36,22 @@
 // Commits are durable in a log inside the same file, not in the B+tree
 // (checkpoint.go): a commit group appends its writes to the log in one
 // bbolt transaction, a few sequential pages and one fsync whatever keys it
-// wrote, and a checkpoint applies the log to the B+tree in large batches
-// (every 8 MiB or 16,384 writes, before each vacuum pass, and at Close).
-// Until then memory holds those versions, values included; Open applies
-// what a crash left in the log, which is bounded, so Open is too.
+// wrote, and a background checkpointer applies the log to the B+tree
+// (once it holds 8 MiB or 16,384 writes, when DB.Vacuum asks, every
+// Options.AutovacuumInterval while autovacuum runs, and at Close), in
+// short steps that the commit groups take turns with, so that no commit
+// waits for a checkpoint. Until then memory holds those versions, values
+// included; Open applies what a crash left in the log, which is bounded,
+// so Open is too. A group of 256 KiB or more that finds the log empty (a
+// bulk load) writes the B+tree itself: written once, not twice.
 //
 // A worked example. The data holds a=1@5 and b=1@5 (value@commit
 // timestamp); no transaction is open, and memory holds nothing.
 //
 //	T1 begins (snapshot 5).
-//	T2 puts a=2 and deletes b; it commits at 6. Inside the commit's bbolt
-//	    transaction the pipeline reads the data's a=1@5 and b=1@5 (the
-//	    before-images), installs in memory
+//	T2 puts a=2 and deletes b; it commits at 6. Before it queues, it reads
+//	    the data's a=1@5 and b=1@5 (the before-images); inside the group's
+//	    bbolt transaction the pipeline installs in memory
 //	        a: [1@5] [2@6]
 //	        b: [1@5] [tombstone@6]
 //	    then appends "put a=2, delete b at 6" to the log, commits the bbolt
@@ -205,15 +209,22 @@
 //
 // Commits go through one pipeline that writes every transaction waiting to
 // commit in a single bbolt transaction with one fsync (group commit, with
-// no timer), then acknowledges them all. Without Options.NoSync, a commit
-// that returned nil survives a crash or power loss, and a crash never
-// exposes part of a transaction.
+// no timer), then acknowledges them all. The pipeline does only what must
+// follow commit order (first-committer-wins, the timestamp, the install in
+// memory, SSI's edge search, the log append); each committer has already
+// sorted its writes, encoded their log records and read their
+// before-images (commit.go). Without Options.NoSync, a commit that
+// returned nil survives a crash or power loss, and a crash never exposes
+// part of a transaction, checkpoints included: each step of one is a
+// bbolt transaction that leaves the file whole.
 //
 // # Garbage collection
 //
 // Versions stay in memory as long as an open transaction can see them
 // there, or the log holds them; DB.Vacuum has the log applied, then gives
-// back the rest (the rule is in the gc package's documentation). It works
+// back the rest (the rule is in the gc package's documentation); an
+// autovacuum pass gives back what the checkpointer has applied, and never
+// forces a checkpoint. It works
 // in batches of a thousand versions, each one short hold of the index
 // lock, so commits go on while it runs, and its cost grows with the
 // versions it removes, not with the data. An autovacuum runs it in the background when the
@@ -380,9 +391,11 @@
 // pipeline takes it for first-committer-wins and the install, and lets it
 // go before SSI's edge search.
 //
-// bbolt's writer lock is held only by the commit pipeline (inside it the
-// pipeline takes Index.mu, then releases it before SSI's edge search); no
-// other lock is held while waiting for it. A shared view holds bbolt's
+// bbolt's writer lock is held only by the commit pipeline and the
+// checkpointer, each under DB.writeMu (taken first; a checkpoint step also
+// under the checkpoint pass lock, taken before it). Inside it the pipeline
+// takes Index.mu, then releases it before SSI's edge search; no other lock
+// is held while waiting for it. A shared view holds bbolt's
 // mmap lock for reading for one read or one scan chunk, during which the
 // reader takes no lock but Index.mu and releases the view before it calls
 // back the caller or waits for anything.

@@ -32,9 +32,14 @@ import (
 // only grows, so a group writes a few sequential pages with one fsync
 // whatever keys it wrote (etcd's revision keys, a write-ahead log inside
 // the file). The checkpoint (checkpoint.go) applies the log to "data" in
-// large batches, in key order, deletes what it applied and moves
-// "applied", all in one bbolt transaction. Open replays what a crash left
-// in the log the same way: the log is bounded, so Open is too.
+// steps, each one bbolt transaction that applies the oldest writes (whole
+// transactions) in key order, deletes them from the log and moves
+// "applied": at every commit of the file, "data" holds every commit up to
+// "applied" and nothing newer, and "log" exactly the commits after it.
+// A group of 256 KiB or more that finds the log empty writes "data"
+// itself and moves "applied" with it, which keeps the same invariant.
+// Open replays what a crash left in the log the same way: the log is
+// bounded, so Open is too.
 //
 // A logged write is: CRC-32C (4 bytes BE) of the rest, flags (1 byte:
 // bit 0 = tombstone), uvarint key length, key, value.

@@ -122,6 +122,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	db.startVacuum()
 	db.startSnapAges()
+	db.startCheckpointer()
 	return db, nil
 }
 
@@ -230,7 +231,7 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		}
 	case replay:
 		// A crash left writes in the log: apply them before anything else.
-		if err := db.checkpoint(); err != nil {
+		if err := db.checkpointPass(^uint64(0), true); err != nil {
 			return 0, err
 		}
 		err = db.guard(func() error {

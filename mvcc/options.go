@@ -66,19 +66,20 @@ type Options struct {
 	AutovacuumScaleFactor float64
 
 	// AutovacuumInterval is how often the background vacuum checks whether
-	// a pass is due. Default 1s. A check is cheap: O(log dead versions)
+	// a pass is due, and, while autovacuum runs, how often the checkpointer
+	// applies whatever the log holds. Default 1s. A check is cheap: O(log dead versions)
 	// and one scan of the open transactions.
 	AutovacuumInterval time.Duration
 
 	// VacuumBatchSize is how many versions a vacuum removes per batch: one
-	// short hold of the index lock and one bbolt write transaction (with
-	// its fsync unless NoSync). Default 1000. Commits arriving during a
-	// batch wait for it, so larger batches vacuum faster but add latency.
+	// short hold of the index lock (vacuum writes no file: the file holds
+	// only newest versions). Default 1000. Commits arriving during a batch
+	// wait for it, so larger batches vacuum faster but add latency.
 	VacuumBatchSize int
 
 	// CheckpointBytes is how much the commit log may hold before the
-	// commit pipeline applies it to the data (see the package
-	// documentation): larger means fewer, larger checkpoints, more memory
+	// background checkpointer starts applying it to the data (see the
+	// package documentation): larger means fewer checkpoints, more memory
 	// (the log's versions are held in memory until applied) and a longer
 	// Open after a crash. Default 8 MiB, and at most 16,384 writes.
 	CheckpointBytes int

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mvkv/mvkv/index"
 )
 
 // Spilling and vacuuming the version store (versionstore.go).
@@ -66,10 +68,11 @@ func (db *DB) maybeSpill() {
 			continue
 		}
 		var w *vwriter
+		db.writeMu.Lock()
 		err := db.guard(func() error {
 			return db.files().update(func(btx *bolt.Tx) error {
 				var err error
-				if w, err = newVWriter(btx); err != nil {
+				if w, err = newVWriter(btx, &db.vs); err != nil {
 					return err
 				}
 				for _, sv := range p.Versions {
@@ -85,14 +88,17 @@ func (db *DB) maybeSpill() {
 			})
 		})
 		db.renewView()
+		if err == nil {
+			w.done(&db.vs)
+			db.index.CompleteSpill(p)
+		}
+		db.writeMu.Unlock()
 		if err != nil {
 			if db.opts.Logger != nil {
 				db.opts.Logger.Error("mvkv: spilling versions to disk failed", "path", db.path, "err", err)
 			}
 			return
 		}
-		w.done(&db.vs)
-		db.index.CompleteSpill(p)
 	}
 }
 
@@ -102,10 +108,14 @@ const vacuumDiskBatch = 10000
 
 // vacuumDisk removes the version records no snapshot, no retention and no
 // reader as of a past time needs: those the queue says were superseded at
-// or below the horizon. Called by the pipeline (a vacuum pass asks for
-// it, after the checkpoint).
+// or below the horizon. Called by a vacuum pass (Prepare), its bbolt
+// transactions taking turns with the commit groups (writeMu).
 func (db *DB) vacuumDisk() error {
+	if db.stopped.Load() {
+		return nil // the pipeline stopped: nothing more is written
+	}
 	h := min(pruneHorizon{db.oracle}.Horizon(), db.historyHorizon(time.Now()))
+	defer db.noteNextUntil()
 	if due, err := db.vacuumDiskDue(h); !due || err != nil {
 		return err
 	}
@@ -114,10 +124,11 @@ func (db *DB) vacuumDisk() error {
 			w    *vwriter
 			more bool
 		)
+		db.writeMu.Lock()
 		err := db.guard(func() error {
 			return db.files().update(func(btx *bolt.Tx) error {
 				var err error
-				if w, err = newVWriter(btx); err != nil {
+				if w, err = newVWriter(btx, &db.vs); err != nil {
 					return err
 				}
 				c := w.queue.Cursor()
@@ -161,10 +172,13 @@ func (db *DB) vacuumDisk() error {
 			})
 		})
 		db.renewView()
+		if err == nil {
+			w.done(&db.vs)
+		}
+		db.writeMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("mvkv: vacuum of the version store %s: %w", db.path, err)
 		}
-		w.done(&db.vs)
 		if !more {
 			return nil
 		}
@@ -203,4 +217,59 @@ func (db *DB) vacuumDiskDue(h uint64) (due bool, err error) {
 		return nil
 	})
 	return due, err
+}
+
+// freshBefores reads again, in the group's data bucket, the before-image
+// of each write whose key a spill may have changed since the committer
+// read its view: a key memory holds with its newest version InFile (the
+// view may predate the checkpoint that applied it), and, while the
+// version store holds anything, a key memory does not hold (it may have
+// been spilled out whole, its newest applied after the view). Called by
+// install under the index's write lock.
+func (db *DB) freshBefores(w index.Writer, data *bolt.Bucket, writes []write, befores []*index.Version) error {
+	spilled := db.vs.count.Load() > 0
+	for i, wr := range writes {
+		top, held := w.Newest(wr.key)
+		switch {
+		case held && top.InFile && (befores[i] == nil || befores[i].TS != top.TS):
+		case !held && spilled:
+		default:
+			continue
+		}
+		rec, err := getRecord(data, wr.key, leafCheck{})
+		if err != nil {
+			return err
+		}
+		befores[i] = nil
+		if rec != nil {
+			ts, val, err := decodeRecord(wr.key, rec)
+			if err != nil {
+				return err
+			}
+			befores[i] = &index.Version{TS: ts, Value: cloneValue(val)}
+		}
+	}
+	return nil
+}
+
+// noteNextUntil sets the version store's nextUntil from the queue's first
+// entry (see vstore).
+func (db *DB) noteNextUntil() {
+	v, err := db.acquireView()
+	if err != nil {
+		return
+	}
+	defer v.release()
+	_ = db.guard(func() error {
+		var next uint64
+		if q := v.tx.Bucket(vqueueBucket); q != nil {
+			if k, _ := q.Cursor().First(); len(k) >= 8 {
+				next = binary.BigEndian.Uint64(k)
+			}
+		}
+		db.writeMu.Lock()
+		db.vs.nextUntil.Store(next)
+		db.writeMu.Unlock()
+		return nil
+	})
 }

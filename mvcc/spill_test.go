@@ -145,7 +145,7 @@ func TestSpillBoundsHeap(t *testing.T) {
 						peakMu.Lock()
 						peak = max(peak, h)
 						peakMu.Unlock()
-						assert.LessOrEqual(t, db.Stats().MemVersionBytes, limit+checkpointBytes+1<<20, "the version store's own account")
+						assert.LessOrEqual(t, db.Stats().MemVersionBytes, limit+4*checkpointBytes+1<<20, "the version store's own account (the log may run ahead of the checkpointer)")
 					}
 				}
 			}()
@@ -296,11 +296,14 @@ func TestSpillEvictedKeys(t *testing.T) {
 	ser, err := db.Begin(mvcc.Serializable)
 	require.NoError(t, err)
 	put(t, db, "k", "v1")
-	// The pipeline spills after it acknowledged a group: the next group
-	// waits for that spill.
+	_, err = db.Vacuum(ctx) // the checkpoint applies v1; the snapshots keep v0
+	require.NoError(t, err)
+	// The pipeline spills after it acknowledged a group (here z's): the
+	// next group waits for that spill.
 	put(t, db, "z", "other")
+	put(t, db, "z2", "other")
 	s := db.Stats()
-	require.Equal(t, int64(1), s.MemVersions, "memory holds z, not k: v0 is on disk, v1 in the file")
+	require.Equal(t, int64(2), s.MemVersions, "memory holds z and z2, not k: v0 is on disk, v1 in the file")
 	require.Positive(t, s.DiskVersions)
 
 	for _, tx := range []*mvcc.Txn{old, ser} {

@@ -533,8 +533,12 @@ func (tx *Txn) commit() error {
 	return nil
 }
 
-// submit hands req to the commit pipeline and waits for its outcome.
+// submit prepares req, hands it to the commit pipeline and waits for its
+// outcome.
 func (db *DB) submit(req *commitReq) error {
+	if err := db.prepareCommit(req); err != nil {
+		return err
+	}
 	select {
 	case db.commitCh <- req:
 	case <-db.closing:

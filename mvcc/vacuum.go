@@ -64,7 +64,7 @@ func (db *DB) Vacuum(ctx context.Context) (VacuumStats, error) {
 	if db.opts.ReadOnly {
 		return VacuumStats{}, fmt.Errorf("%w: %s was opened with Options.ReadOnly", ErrReadOnly, db.path)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithValue(ctx, manualVacuum{}, true))
 	defer cancel()
 	defer context.AfterFunc(db.vac.ctx, cancel)()
 	s, err := db.vac.gc.Vacuum(ctx)

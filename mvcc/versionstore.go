@@ -58,6 +58,11 @@ var (
 type vstore struct {
 	count atomic.Int64 // records held
 	bytes atomic.Int64 // their size, keys and values
+	// nextUntil is at most the smallest until in the queue (0: unknown,
+	// as after Open), for autovacuum's estimate (vacuumIndex); each
+	// vacuum of the store sets it from the queue. Written under
+	// DB.writeMu.
+	nextUntil atomic.Uint64
 }
 
 // appendVKey appends the escaped key and ts.
@@ -140,11 +145,12 @@ func decodeVRecord(vk, rec []byte) (value []byte, tombstone bool, err error) {
 // transaction; commit its counters with done once the transaction has
 // committed.
 type vwriter struct {
+	vs                    *vstore
 	versions, queue, meta *bolt.Bucket
 	count, bytes          int64 // change in the counters
 }
 
-func newVWriter(btx *bolt.Tx) (*vwriter, error) {
+func newVWriter(btx *bolt.Tx, vs *vstore) (*vwriter, error) {
 	versions, err := btx.CreateBucketIfNotExists(versionsBucket)
 	if err != nil {
 		return nil, err
@@ -153,7 +159,7 @@ func newVWriter(btx *bolt.Tx) (*vwriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &vwriter{versions: versions, queue: queue, meta: btx.Bucket(metaBucket)}, nil
+	return &vwriter{vs: vs, versions: versions, queue: queue, meta: btx.Bucket(metaBucket)}, nil
 }
 
 // put records key's version v, superseded at until (no snapshot at or
@@ -168,6 +174,9 @@ func (w *vwriter) put(key []byte, v index.Version, until uint64) error {
 	rec := appendVRecord(nil, vk, v.Value, v.Tombstone)
 	if err := w.versions.Put(vk, rec); err != nil {
 		return err
+	}
+	if n := w.vs.nextUntil.Load(); n != 0 && until < n {
+		w.vs.nextUntil.Store(until)
 	}
 	qk := binary.BigEndian.AppendUint64(nil, until)
 	qk = append(qk, vk...)

@@ -7,5 +7,6 @@
 // summaries, every run, and the Meta needed to read them later (settings,
 // Go version, CPUs, commit, date); WriteTable, WriteJSON, WriteCSV,
 // WritePlots and WriteHTML (one self-contained page) write it. Charts mark
-// every cell whose invariant failed.
+// every cell whose invariant failed; runs of five seconds or more also get
+// their second-by-second p99 drawn (the runner's Timeline).
 package report

@@ -101,10 +101,13 @@ func WritePlots(dir, format string, rep Report) ([]string, error) {
 //   - contention-WORKLOAD-abort-rate: abort rate against the number of hot
 //     keys, where a hot-key sweep ran;
 //   - heap-... and file-...: the Go heap and the engines' files over time,
-//     where runs recorded a timeline (timeline.go);
+//     where runs recorded a footprint (footprint.go);
 //   - cores-WORKLOAD-throughput: one line per engine and level against
 //     GOMAXPROCS, where a core sweep (-cpu) ran; the no-op engine's line is
-//     the harness's ceiling.
+//     the harness's ceiling;
+//   - timeline-p99-WORKLOAD-tN: the p99 latency of each second of the
+//     last round, one line per engine and level, where runs lasted at
+//     least minTimeline seconds: a stall shows as a spike.
 func Charts(rep Report) ([]Chart, error) {
 	ran := slices.DeleteFunc(slices.Clone(rep.Summaries), func(s Summary) bool { return s.Skipped != "" })
 	var charts []Chart
@@ -180,8 +183,56 @@ func Charts(rep Report) ([]Chart, error) {
 		p.Title.Text = fmt.Sprintf("%s: abort rate vs contention, %d threads", w, top)
 		charts = append(charts, Chart{Name: "contention-" + w + "-abort-rate", Title: p.Title.Text, plot: p, legend: leg, width: 6 * vg.Inch})
 	}
-	tl, err := timelineCharts(rep)
-	return append(charts, tl...), err
+
+	for _, g := range distinct(ran, Summary.Group) {
+		rs := slices.DeleteFunc(slices.Clone(ran), func(s Summary) bool { return s.Group() != g || len(s.Timeline) < minTimeline })
+		if len(rs) == 0 {
+			continue
+		}
+		p, leg, err := timelineChart(rs)
+		if err != nil {
+			return nil, err
+		}
+		p.Title.Text = "p99 latency, second by second: " + g
+		suffix := fmt.Sprintf("%s%s-t%d", rs[0].Workload, paramSuffix(rs[0].Param), rs[0].Threads)
+		charts = append(charts, Chart{Name: "timeline-p99-" + suffix, Title: p.Title.Text, plot: p, legend: leg, width: 7 * vg.Inch})
+	}
+	fp, err := footprintCharts(rep)
+	return append(charts, fp...), err
+}
+
+// minTimeline is the shortest run, in seconds, that gets a timeline chart.
+const minTimeline = 5
+
+// timelineChart draws each series' per-second p99 against the second.
+func timelineChart(rs []Summary) (*plot.Plot, plot.Legend, error) {
+	var top float64
+	for _, s := range rs {
+		for _, w := range s.Timeline {
+			top = max(top, float64(w.P99))
+		}
+	}
+	unit, div := latencyUnit(top)
+	p := newPlot("p99 latency ("+unit+")", func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) })
+	p.X.Label.Text = "second of the run"
+	leg := p.Legend
+	for i, s := range rs {
+		xys := make(plotter.XYs, 0, len(s.Timeline))
+		for _, w := range s.Timeline {
+			if w.Ops > 0 {
+				xys = append(xys, plotter.XY{X: float64(w.Second), Y: float64(w.P99) / div})
+			}
+		}
+		line, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, leg, err
+		}
+		line.Color = plotutil.Color(i)
+		p.Add(line)
+		leg.Add(s.Series()+stateStyle[stateOf(s.Invariant)].mark, line)
+	}
+	p.Legend = plot.NewLegend()
+	return p, leg, nil
 }
 
 // figure is what a chart draws on its y axis: a label, the Spread of each
@@ -199,16 +250,22 @@ func latencyFigure(label string, rs []Summary) figure {
 	for _, s := range rs {
 		top = max(top, s.P99.Max)
 	}
-	unit, div := "µs", 1e3
-	switch {
-	case top >= 1e9:
-		unit, div = "s", 1e9
-	case top >= 1e6:
-		unit, div = "ms", 1e6
-	}
+	unit, div := latencyUnit(top)
 	return figure{label + " (" + unit + ")", func(s Summary) Spread {
 		return Spread{Median: s.P99.Median / div, Min: s.P99.Min / div, Max: s.P99.Max / div}
 	}, func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }}
+}
+
+// latencyUnit is the unit, and its size in nanoseconds, that latencies
+// up to top nanoseconds are drawn in.
+func latencyUnit(top float64) (string, float64) {
+	switch {
+	case top >= 1e9:
+		return "s", 1e9
+	case top >= 1e6:
+		return "ms", 1e6
+	}
+	return "µs", 1e3
 }
 
 // labelTicks places ticks as gonum does and writes their labels with

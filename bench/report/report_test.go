@@ -182,14 +182,14 @@ func TestChartsSayWhatTheTableSays(t *testing.T) {
 	}
 }
 
-// TestTimelineCharts: runs that recorded a timeline get a heap chart and
+// TestFootprintCharts: runs that recorded a footprint get a heap chart and
 // a file chart, one line per engine and level.
-func TestTimelineCharts(t *testing.T) {
+func TestFootprintCharts(t *testing.T) {
 	var runs []runner.Result
 	for i, eng := range []string{"mvkv", "bbolt"} {
 		r := runner.Result{Engine: eng, Workload: "longreader", Level: "serializable", Threads: 4, Round: 1, Ops: 10}
 		for s := range 5 {
-			r.Timeline = append(r.Timeline, runner.Sample{At: time.Duration(s) * time.Second, HeapBytes: uint64(s+i) << 20, FileBytes: int64(10*s+i) << 20})
+			r.Footprint = append(r.Footprint, runner.Sample{At: time.Duration(s) * time.Second, HeapBytes: uint64(s+i) << 20, FileBytes: int64(10*s+i) << 20})
 		}
 		runs = append(runs, r)
 	}
@@ -205,5 +205,38 @@ func TestTimelineCharts(t *testing.T) {
 		require.Contains(t, names, n)
 		assert.Contains(t, names[n], "mvkv serializable", n)
 		assert.Contains(t, names[n], "bbolt serializable", n)
+	}
+}
+
+// TestTimelineChart: runs of five seconds or more get a chart of each
+// second's p99, one line per engine and level; shorter ones none.
+func TestTimelineChart(t *testing.T) {
+	var rs []runner.Result
+	for _, level := range []string{"snapshot", "serializable"} {
+		r := runner.Result{Engine: "mvkv", Workload: "put", Level: level, Threads: 16, Round: 1,
+			Ops: 600, Elapsed: 6 * time.Second, Throughput: 100, Latency: runner.Latency{P50: time.Millisecond, P99: 3 * time.Millisecond}}
+		for sec := range 6 {
+			r.Timeline = append(r.Timeline, runner.Window{Second: sec, Ops: 100, P50: time.Millisecond, P99: time.Duration(sec+2) * time.Millisecond})
+		}
+		rs = append(rs, r)
+	}
+	short := rs[0]
+	short.Workload, short.Timeline = "bank", short.Timeline[:2]
+	rs = append(rs, short)
+	charts, err := report.Charts(report.New(report.NewMeta(nil, nil), rs))
+	require.NoError(t, err)
+	var names []string
+	for _, c := range charts {
+		names = append(names, c.Name)
+	}
+	assert.Contains(t, names, "timeline-p99-put-t16")
+	assert.NotContains(t, names, "timeline-p99-bank-t16")
+	for _, c := range charts {
+		if c.Name == "timeline-p99-put-t16" {
+			var b bytes.Buffer
+			require.NoError(t, c.Render(&b, "svg"))
+			assert.Contains(t, b.String(), "mvkv serializable")
+			assert.Contains(t, b.String(), "p99 latency (ms)")
+		}
 	}
 }

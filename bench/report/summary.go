@@ -75,6 +75,10 @@ type Summary struct {
 	VacuumError    string `json:"vacuum_error,omitempty"`
 
 	Invariant workload.Invariant `json:"invariant"`
+
+	// Timeline is the last round's measured window second by second (see
+	// runner.Result.Timeline).
+	Timeline []runner.Window `json:"timeline,omitempty"`
 }
 
 // Group names the cells a reader compares with one another: one workload,
@@ -123,6 +127,7 @@ func summarizeCell(rs []runner.Result) Summary {
 		return s
 	}
 	s.Rounds = len(rs)
+	s.Timeline = rs[len(rs)-1].Timeline
 	figure := func(f func(runner.Result) float64) Spread {
 		xs := make([]float64, len(rs))
 		for i, r := range rs {

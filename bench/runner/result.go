@@ -33,6 +33,11 @@ type Result struct {
 	OpsByName map[string]int64 `json:"ops_by_name,omitempty"`
 
 	Latency Latency `json:"latency"`
+	// Timeline is the measured window second by second: a stall (a
+	// checkpoint, a compaction, a vacuum every commit waits for) shows as
+	// the second whose p99 leaps, where the run's percentiles average it
+	// away.
+	Timeline []Window `json:"timeline,omitempty"`
 
 	// Aborts counts aborted attempts by cause; Attempts = Ops + aborts
 	// retried + given up. Retried counts operations that needed at least
@@ -56,9 +61,9 @@ type Result struct {
 	VacuumError    string `json:"vacuum_error,omitempty"`
 	VersionsReport bool   `json:"versions_reported"`
 
-	// Timeline samples the Go heap and the engine's files through the
+	// Footprint samples the Go heap and the engine's files through the
 	// measured window (the longreader workload only; see Sample).
-	Timeline []Sample `json:"timeline,omitempty"`
+	Footprint []Sample `json:"footprint,omitempty"`
 
 	// Go runtime activity in the measured window.
 	GCCycles  uint32        `json:"gc_cycles"`
@@ -101,4 +106,62 @@ func summarize(h *hdrhistogram.Histogram) Latency {
 		P50:  q(50), P95: q(95), P99: q(99), P999: q(99.9),
 		Max: time.Duration(h.Max()),
 	}
+}
+
+// Window is one second of the measured window: the operations completed in
+// it and their latency percentiles.
+type Window struct {
+	Second int           `json:"second"` // from 0, the window's first second
+	Ops    int64         `json:"ops"`
+	P50    time.Duration `json:"p50_ns"`
+	P99    time.Duration `json:"p99_ns"`
+	P999   time.Duration `json:"p999_ns"`
+}
+
+// A window's histogram is coarser than the run's (two significant digits,
+// from a microsecond): a run keeps one per goroutine per second.
+const (
+	windowMin    = int64(time.Microsecond)
+	windowDigits = 2
+)
+
+func newWindowHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(windowMin, histMax, windowDigits)
+}
+
+// recordWindow records one latency in the window of second sec.
+func recordWindow(ws []*hdrhistogram.Histogram, sec int, lat time.Duration) []*hdrhistogram.Histogram {
+	for len(ws) <= sec {
+		ws = append(ws, nil)
+	}
+	if ws[sec] == nil {
+		ws[sec] = newWindowHistogram()
+	}
+	_ = ws[sec].RecordValue(max(windowMin, min(int64(lat), histMax)))
+	return ws
+}
+
+// timeline merges every goroutine's windows, second by second.
+func timeline(per [][]*hdrhistogram.Histogram) []Window {
+	n := 0
+	for _, ws := range per {
+		n = max(n, len(ws))
+	}
+	out := make([]Window, 0, n)
+	for sec := range n {
+		h := newWindowHistogram()
+		for _, ws := range per {
+			if sec < len(ws) && ws[sec] != nil {
+				h.Merge(ws[sec])
+			}
+		}
+		w := Window{Second: sec, Ops: h.TotalCount()}
+		if w.Ops > 0 {
+			w.P50 = time.Duration(h.ValueAtQuantile(50))
+			w.P99 = time.Duration(h.ValueAtQuantile(99))
+			w.P999 = time.Duration(h.ValueAtQuantile(99.9))
+		}
+		out = append(out, w)
+	}
+	return out
 }

@@ -117,7 +117,7 @@ const (
 )
 
 // Nothing on an operation's path is shared between the goroutines but
-// reads of the phase: each goroutine keeps its own histogram and counts
+// reads of the phase and of the window's start: each goroutine keeps its own histogram and counts
 // (its tally, on cache lines of its own), merged at the end, so the
 // harness scales with cores as far as the no-op engine shows. Only a run
 // bounded by an operation count (Config.Ops) adds every operation to one
@@ -125,8 +125,9 @@ const (
 type runner struct {
 	cfg     Config
 	e       engine.Engine
-	dir     string // the engine's files, for the timeline
+	dir     string // the engine's files, for the footprint
 	phase   atomic.Int32
+	start   atomic.Int64 // when the measured window began, in Unix nanoseconds (written before it)
 	ops     atomic.Int64 // operations recorded, with Config.Ops only
 	peak    atomic.Int64 // versions held, highest sample
 	tallies []*tally
@@ -137,6 +138,7 @@ type tally struct {
 	_                       [64]byte // keeps done off a neighbour's cache line
 	done                    atomic.Int64
 	hist                    *hdrhistogram.Histogram
+	windows                 []*hdrhistogram.Histogram // one per second of the window
 	ops                     map[string]int64
 	aborts                  map[string]int64
 	attempts, retried, gave int64
@@ -210,20 +212,23 @@ func (r *runner) run(ctx context.Context, res *Result) {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	start := time.Now()
-	stopTimeline := r.sampleTimeline(res)
+	stopFootprint := r.sampleFootprint(res)
+	r.start.Store(start.UnixNano())
 	r.phase.Store(phaseMeasure)
 	wait(cfg.Duration, false)
 	r.phase.Store(phaseStop)
 	elapsed := time.Since(start)
 	wg.Wait()
-	stopTimeline()
+	stopFootprint()
 	runtime.ReadMemStats(&m1)
 	stopSampler()
 
 	all := newHistogram()
 	res.OpsByName, res.Aborts = map[string]int64{}, map[string]int64{}
+	windows := make([][]*hdrhistogram.Histogram, 0, len(tallies))
 	for _, t := range tallies {
 		all.Merge(t.hist)
+		windows = append(windows, t.windows)
 		for k, v := range t.ops {
 			res.OpsByName[k] += v
 			res.Ops += v
@@ -251,6 +256,7 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		res.AbortRate = float64(aborts) / float64(res.Attempts)
 	}
 	res.Latency = summarize(all)
+	res.Timeline = timeline(windows)
 	res.GCCycles = m1.NumGC - m0.NumGC
 	res.GCPause = time.Duration(m1.PauseTotalNs - m0.PauseTotalNs)
 	res.HeapAlloc = m1.HeapAlloc
@@ -318,6 +324,9 @@ func (r *runner) worker(ctx context.Context, w workload.Worker, t *tally) {
 			}
 			t.ops[op.Name]++
 			_ = t.hist.RecordValue(max(histMin, min(int64(lat), histMax)))
+			if sec := int((start.UnixNano() + int64(lat) - r.start.Load()) / int64(time.Second)); sec >= 0 {
+				t.windows = recordWindow(t.windows, sec, lat)
+			}
 			t.done.Store(t.done.Load() + 1) // this goroutine's alone
 			if r.cfg.Ops > 0 && r.ops.Add(1) >= r.cfg.Ops {
 				r.phase.Store(phaseStop)

@@ -46,6 +46,13 @@ func TestEveryWorkloadRunsOnEveryEngine(t *testing.T) {
 				assert.LessOrEqual(t, res.Latency.P99, res.Latency.P999)
 				assert.LessOrEqual(t, res.Latency.P999, res.Latency.Max)
 				assert.False(t, res.Invariant.Broken(), "%s: %s", res.Invariant.Name, res.Invariant.Detail)
+				var inWindows int64
+				for i, w := range res.Timeline {
+					assert.Equal(t, i, w.Second)
+					assert.LessOrEqual(t, w.P50, w.P99)
+					inWindows += w.Ops
+				}
+				assert.Equal(t, res.Ops, inWindows, "every operation counted in its second")
 			})
 		}
 	}

@@ -6,5 +6,6 @@
 // write skew (doctors on call: the invariant shows what each level
 // allows), a hot-key contention sweep, and a long-running reader beside
 // writers (version chains grow until the reader ends; vacuum then frees
-// them). Each checks its invariant after the run.
+// them), and put, one blind write per transaction (commit latency alone).
+// Each checks its invariant after the run.
 package workload

@@ -128,7 +128,7 @@ func (c Config) withDefaults() Config {
 
 // Names lists the workload names New accepts.
 func Names() []string {
-	return []string{"ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f", "bank", "writeskew", "hotkey", "longreader"}
+	return []string{"ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f", "bank", "writeskew", "hotkey", "longreader", "put"}
 }
 
 // New returns a fresh workload by name.
@@ -146,6 +146,8 @@ func New(name string, cfg Config) (Workload, error) {
 		return newHotKey(cfg), nil
 	case n == "longreader":
 		return newLongReader(cfg), nil
+	case n == "put":
+		return newPut(cfg), nil
 	}
 	return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnknown, name, strings.Join(Names(), ", "))
 }

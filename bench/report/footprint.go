@@ -13,17 +13,17 @@ import (
 	"github.com/mvkv/mvkv/bench/runner"
 )
 
-// timelineCharts draws, for each workload and thread count whose runs
-// recorded a timeline (longreader), the Go heap and the engines' file
+// footprintCharts draws, for each workload and thread count whose runs
+// recorded a footprint (longreader), the Go heap and the engines' file
 // sizes over the measured window, one line per engine and level (its
 // first round): what a long snapshot costs each engine, in memory and on
 // disk.
 //
 //   - heap-WORKLOAD-tN and file-WORKLOAD-tN.
-func timelineCharts(rep Report) ([]Chart, error) {
+func footprintCharts(rep Report) ([]Chart, error) {
 	var runs []runner.Result
 	for _, r := range rep.Runs {
-		if len(r.Timeline) > 0 && r.Round <= 1 {
+		if len(r.Footprint) > 0 && r.Round <= 1 {
 			runs = append(runs, r)
 		}
 	}
@@ -56,8 +56,8 @@ func timelineCharts(rep Report) ([]Chart, error) {
 			p.X.Label.Text = "seconds into the run"
 			leg := p.Legend
 			for i, r := range rs {
-				xys := make(plotter.XYs, len(r.Timeline))
-				for j, s := range r.Timeline {
+				xys := make(plotter.XYs, len(r.Footprint))
+				for j, s := range r.Footprint {
 					xys[j] = plotter.XY{X: s.At.Seconds(), Y: f.value(s)}
 				}
 				line, err := plotter.NewLine(xys)

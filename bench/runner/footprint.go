@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Sample is one point of a run's timeline: the Go heap in use and the
+// Sample is one point of a run's footprint: the Go heap in use and the
 // size of the engine's files, At after the measured window began.
 type Sample struct {
 	At        time.Duration `json:"at_ns"`
@@ -15,27 +15,27 @@ type Sample struct {
 	FileBytes int64         `json:"file_bytes"`
 }
 
-// timelineWorkloads are the workloads whose runs record a timeline: what
+// footprintWorkloads are the workloads whose runs record a footprint: what
 // a long snapshot costs over time, in memory and on disk, is their point.
-var timelineWorkloads = map[string]bool{"longreader": true}
+var footprintWorkloads = map[string]bool{"longreader": true}
 
-// timelineSamples is about how many points a run's timeline gets.
-const timelineSamples = 120
+// footprintSamples is about how many points a run's footprint gets.
+const footprintSamples = 120
 
-// sampleTimeline records a Sample every Duration/timelineSamples (at
+// sampleFootprint records a Sample every Duration/footprintSamples (at
 // least every 50ms) until the returned function is called, and then one
 // more. The heap is the process's: the runner runs one engine at a time,
 // and the engine's heap is what grows.
-func (r *runner) sampleTimeline(res *Result) (stop func()) {
-	if !timelineWorkloads[r.cfg.Workload.Name()] {
+func (r *runner) sampleFootprint(res *Result) (stop func()) {
+	if !footprintWorkloads[r.cfg.Workload.Name()] {
 		return func() {}
 	}
-	every := max(r.cfg.Duration/timelineSamples, 50*time.Millisecond)
+	every := max(r.cfg.Duration/footprintSamples, 50*time.Millisecond)
 	start := time.Now()
 	sample := func() {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
-		res.Timeline = append(res.Timeline, Sample{At: time.Since(start), HeapBytes: m.HeapAlloc, FileBytes: dirSize(r.dir)})
+		res.Footprint = append(res.Footprint, Sample{At: time.Since(start), HeapBytes: m.HeapAlloc, FileBytes: dirSize(r.dir)})
 	}
 	quit, finished := make(chan struct{}), make(chan struct{})
 	go func() {

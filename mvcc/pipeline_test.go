@@ -1,0 +1,213 @@
+package mvcc
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+)
+
+// countingStore counts the bbolt write transactions (each one commit, one
+// fsync of bbolt's) and can hold the next one at its start until released.
+type countingStore struct {
+	inner   fileStore
+	calls   atomic.Int32
+	hold    atomic.Bool   // hold the next transaction
+	held    chan struct{} // closed when a transaction is held
+	release chan struct{} // closed to let it go
+}
+
+func (s *countingStore) update(fn func(*bolt.Tx) error) error {
+	s.calls.Add(1)
+	if s.hold.CompareAndSwap(true, false) {
+		close(s.held)
+		<-s.release
+	}
+	return s.inner.update(fn)
+}
+
+func useCountingStore(t *testing.T, db *DB) *countingStore {
+	t.Helper()
+	inner := db.files()
+	s := &countingStore{inner: inner, held: make(chan struct{}), release: make(chan struct{})}
+	var fs fileStore = s
+	db.store.Store(&fs)
+	t.Cleanup(func() { db.store.Store(&inner) })
+	return s
+}
+
+// TestGroupCommitOneSyncPerGroup: the commits that queue while a group is
+// being written go together in the next one: one bbolt transaction, so
+// one fsync, for all of them.
+func TestGroupCommitOneSyncPerGroup(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "group.db"), &Options{NoAutovacuum: true})
+	require.NoError(t, err)
+	defer db.Close()
+	s := useCountingStore(t, db)
+	s.hold.Store(true)
+
+	const queued = 16
+	errs := make(chan error, queued+1)
+	go func() { errs <- faultPut(db, "first", "1") }()
+	<-s.held // the first group is being written: the pipeline is busy
+	for i := range queued {
+		go func() { errs <- faultPut(db, fmt.Sprintf("k%02d", i), "v") }()
+	}
+	require.Eventually(t, func() bool { return len(db.commitCh) == queued }, 10*time.Second, time.Millisecond,
+		"the committers queue behind the group being written")
+	close(s.release)
+	for range queued + 1 {
+		require.NoError(t, <-errs)
+	}
+	assert.Equal(t, int32(2), s.calls.Load(), "two groups: one bbolt transaction (one fsync) each")
+	st := db.Stats()
+	assert.Equal(t, uint64(2), st.CommitBatches)
+	assert.Equal(t, uint64(queued+1), st.Commits)
+	require.NoError(t, db.check())
+}
+
+// TestCommitsRunDuringCheckpoint: a checkpoint pass goes in steps, and
+// commits go on between them; the pass then completes, and the file holds
+// everything.
+func TestCommitsRunDuringCheckpoint(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "ck.db"), &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	defer db.Close()
+	const keys = 4 * minStepKeys
+	tx, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	for i := range keys {
+		require.NoError(t, tx.Put(fmt.Appendf(nil, "k%05d", i), []byte("v")))
+	}
+	require.NoError(t, tx.Commit())
+	// One transaction is never split: write the rest in transactions of
+	// their own, so that the pass takes several steps.
+	for i := range keys {
+		require.NoError(t, faultPut(db, fmt.Sprintf("k%05d", i), "w"))
+	}
+
+	var once sync.Once
+	paused, resume := make(chan struct{}), make(chan struct{})
+	db.ck.afterStep = func() {
+		once.Do(func() {
+			close(paused)
+			<-resume
+		})
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.requestCheckpoint() }()
+	<-paused // one step applied, the rest of the pass to come
+	mid := db.applied.Load()
+	assert.Less(t, mid, db.oracle.Visible(), "the pass is not over")
+	assert.NotZero(t, mid, "the first step moved applied")
+	require.NoError(t, faultPut(db, "during", "the pass"), "a commit between two steps")
+	close(resume)
+	require.NoError(t, <-done)
+	assert.GreaterOrEqual(t, db.applied.Load(), db.oracle.Visible()-1, "the pass applied what was published when it began")
+	require.NoError(t, db.requestCheckpoint())
+	assert.Equal(t, db.oracle.Visible(), db.applied.Load())
+	assert.Zero(t, db.logged.records.Load())
+	require.NoError(t, db.check())
+	assert.Equal(t, "the pass", faultGet(t, db, "during"))
+	assert.Equal(t, "w", faultGet(t, db, "k00000"))
+	_, err = db.Vacuum(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, db.Stats().MemVersions)
+}
+
+// TestLargeGroupWritesData: a group of directBytes or more writes the
+// data bucket itself when the log is empty (and the log otherwise), with
+// "applied" moved in the same transaction; snapshots taken before it keep
+// reading what they read, and a reopen finds it all.
+func TestLargeGroupWritesData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "large.db")
+	db, err := Open(path, &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	defer func() { _ = db.Close() }()
+	big := func(round string) {
+		t.Helper()
+		tx, err := db.Begin(Snapshot)
+		require.NoError(t, err)
+		val := make([]byte, 1000)
+		for i := range directBytes/len(val) + 1 {
+			copy(val, round)
+			require.NoError(t, tx.Put(fmt.Appendf(nil, "big%04d", i), val))
+		}
+		require.NoError(t, tx.Delete([]byte("small")))
+		require.NoError(t, tx.Commit())
+	}
+	require.NoError(t, faultPut(db, "small", "1"))
+	big("one") // the log holds "small": the group goes to the log
+	assert.Less(t, db.applied.Load(), db.oracle.Visible())
+	assert.NotZero(t, db.logged.records.Load())
+	require.NoError(t, db.requestCheckpoint())
+	require.NoError(t, db.check())
+
+	require.NoError(t, faultPut(db, "small", "2"))
+	require.NoError(t, db.requestCheckpoint())
+	old, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	big("two") // the log is empty: straight to the data
+	assert.Equal(t, db.oracle.Visible(), db.applied.Load(), "applied with the group")
+	assert.Zero(t, db.logged.records.Load())
+	require.NoError(t, db.check())
+	v, err := old.Get([]byte("big0007"))
+	require.NoError(t, err)
+	assert.Equal(t, "one", string(v[:3]), "an older snapshot reads the before-image")
+	v, err = old.Get([]byte("small"))
+	require.NoError(t, err)
+	assert.Equal(t, "2", string(v))
+	require.NoError(t, old.Rollback())
+	assert.Empty(t, faultGet(t, db, "small"))
+	_, err = db.Vacuum(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, db.Stats().MemVersions)
+	keys := db.Stats().Keys
+
+	require.NoError(t, db.Close())
+	db, err = Open(path, &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	assert.Equal(t, keys, db.Stats().Keys)
+	assert.Equal(t, "two", faultGet(t, db, "big0262")[:3])
+	assert.Empty(t, faultGet(t, db, "small"))
+	require.NoError(t, db.check())
+}
+
+// TestCheckpointKeepsTheLogBucket: checkpoints delete the writes they
+// apply from the log bucket, which stays the same bucket for the life of
+// the file (a mark set on it survives them), and bbolt reuses the pages
+// they free: round after round of commits and checkpoints, the file does
+// not grow and bbolt's free pages stay few.
+func TestCheckpointKeepsTheLogBucket(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "log.db"), &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	defer db.Close()
+	const mark = 0x5eed
+	db.writeMu.Lock()
+	require.NoError(t, db.bolt.Update(func(btx *bolt.Tx) error { return btx.Bucket(logBucket).SetSequence(mark) }))
+	db.writeMu.Unlock()
+	val := string(make([]byte, 100))
+	var sizes []int64
+	for r := range 12 {
+		for i := range 300 {
+			require.NoError(t, faultPut(db, fmt.Sprintf("k%05d", (r*300+i)%2000), val))
+		}
+		require.NoError(t, db.requestCheckpoint())
+		sizes = append(sizes, fileSize(db.path))
+	}
+	require.NoError(t, db.bolt.View(func(btx *bolt.Tx) error {
+		assert.Equal(t, uint64(mark), btx.Bucket(logBucket).Sequence(), "the same log bucket")
+		assert.Zero(t, btx.Bucket(logBucket).Stats().KeyN, "the checkpoints emptied it")
+		return nil
+	}))
+	assert.Equal(t, sizes[3], sizes[len(sizes)-1], "the file stopped growing: %v", sizes)
+	assert.Less(t, db.bolt.Stats().FreePageN, 64)
+	require.NoError(t, db.check())
+}
