@@ -222,7 +222,7 @@ func Sum(session, prefix string) Step {
 // deletions too).
 func (s *Session) scan(prefix string) ([]KV, error) {
 	var kvs []KV
-	for k, v := range s.Tx.Scan([]byte(prefix), prefixEnd(prefix)) {
+	for k, v := range s.Tx.Scan([]byte(prefix), mvcc.PrefixEnd([]byte(prefix))) {
 		kvs = append(kvs, KV{string(k), string(v)})
 	}
 	// Scan has no error result: a transaction that ended during the scan
@@ -241,19 +241,6 @@ func (s *Session) scan(prefix string) ([]KV, error) {
 	}
 	s.history = append(s.history, KV{prefix + "*", formatKVs(kvs, prefix)})
 	return kvs, nil
-}
-
-// prefixEnd returns the smallest key greater than every key with prefix,
-// or nil (unbounded) when there is none.
-func prefixEnd(prefix string) []byte {
-	end := []byte(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 // Commit commits the session's transaction.

@@ -8,10 +8,12 @@
 // holds the versions written since the oldest open snapshot: the
 // before-images that older snapshots still read, and the commit
 // timestamps of recent writes that conflict checks need. Vacuum trims the
-// index as the horizon moves. It never writes the file: nothing a pass
-// does can fail on a full disk, or be half done after a crash. What the
-// engine keeps on disk besides (older versions spilled past its memory
-// limit, history) it vacuums itself, in Config.Prepare, before the pass.
+// index as the horizon moves. The collector never writes the file: nothing
+// a batch does can fail on a full disk, or be half done after a crash. (The
+// engine's Config.Prepare may: mvcc's applies its commit log to the data,
+// a checkpoint, before each pass, and vacuums what it keeps on disk
+// besides, older versions spilled past its memory limit and history; a
+// pass whose Prepare fails removes nothing.)
 //
 // # The rule
 //

@@ -6,18 +6,22 @@ import (
 	"github.com/mvkv/mvkv/index"
 )
 
-// Stats reports what one pass did.
+// Stats reports what one pass did. The engine hands it to its users as
+// mvcc.VacuumStats (a type alias).
 type Stats struct {
-	// Horizon is the snapshot the pass kept versions for.
+	// Horizon is the snapshot the pass kept versions for: every version a
+	// transaction at or after it can see survived.
 	Horizon uint64
 	// KeysExamined counts the keys pruned, VersionsExamined the versions
 	// they held: the pass never looks at keys without garbage.
 	KeysExamined, VersionsExamined int64
 	// VersionsRemoved counts the dead versions removed (superseded ones
-	// and tombstones); KeysRemoved the deleted keys gone for good.
+	// and tombstones: the database's count of versions held drops by as
+	// many); KeysRemoved the deleted keys gone for good.
 	VersionsRemoved, KeysRemoved int64
 	// VersionsReleased counts every version let go from memory: the dead
-	// ones and the live newest versions, which the file holds.
+	// ones and the live newest versions, which the file holds (the
+	// versions in memory drop by as many).
 	VersionsReleased int64
 	// BytesFreed is the size of the values removed from memory.
 	BytesFreed int64

@@ -19,8 +19,6 @@ import (
 	"github.com/mvkv/mvkv/mvcc"
 )
 
-// ctOpen opens a fresh database in a test directory, closed at cleanup.
-// opts nil means NoSync (contract tests do not need fsync).
 // checkAtEnd runs the DB's consistency check (memory against the file)
 // when the test ends, before the DB closes.
 func checkAtEnd(t testing.TB, db *mvcc.DB) {
@@ -31,6 +29,8 @@ func checkAtEnd(t testing.TB, db *mvcc.DB) {
 	})
 }
 
+// ctOpen opens a fresh database in a test directory, closed at cleanup.
+// opts nil means NoSync (contract tests do not need fsync).
 func ctOpen(t testing.TB, opts *mvcc.Options) (*mvcc.DB, string) {
 	t.Helper()
 	if opts == nil {

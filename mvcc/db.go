@@ -204,8 +204,15 @@ func (db *DB) Begin(level Level) (*Txn, error) {
 	return db.BeginTx(context.Background(), TxOptions{Isolation: level})
 }
 
-// BeginTx starts a transaction. ctx bounds the lock waits of GetForUpdate;
-// a ctx already done fails at once.
+// BeginTx starts a transaction. ctx is used until the transaction ends,
+// as in database/sql: it bounds every lock wait (GetForUpdate's, a locking
+// transaction's reads and scans, and Commit's wait for the write locks of
+// its keys), and when it ends before the transaction does, the transaction
+// is rolled back: its locks are released at once, and its next call,
+// Commit included, fails with an error matching ErrTxnDone and ctx's error
+// (context.Canceled or context.DeadlineExceeded). A ctx already done fails
+// at once. A Commit that has handed its writes to the group commit is not
+// stopped by ctx: it returns nil once they are durable.
 func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
@@ -256,6 +263,11 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 			return nil, err
 		}
 		tx.readTS, tx.asOf = ts, true
+	}
+	if ctx.Done() != nil {
+		tx.mu.Lock()
+		tx.stopCtx = context.AfterFunc(ctx, tx.contextEnded)
+		tx.mu.Unlock()
 	}
 	return tx, nil
 }

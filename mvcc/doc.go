@@ -141,6 +141,24 @@
 // that some later call reported, is still a conflict to whoever checks
 // last. DB.Update reruns its function on conflicts, with backoff.
 //
+// # Running transactions
+//
+// DB.UpdateTx runs a function in a transaction of any TxOptions and
+// commits it, rerunning it on conflicts with backoff; DB.ViewTx does the
+// same for a read-only one. Update and View are the short forms for a
+// read-write transaction at a level and a read-only Snapshot one:
+//
+//	// Serializable by two-phase locking; a deadlock victim runs again.
+//	err := db.UpdateTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}, fn)
+//	// Read-only and serializable: never the read-only anomaly View can see.
+//	err = db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable}, fn)
+//
+// BeginTx (or Begin, with no context) hands the transaction to the
+// caller, who commits or rolls it back. Its context is the transaction's
+// until it ends, as in database/sql: it bounds the lock waits, and when it
+// ends first the transaction is rolled back and Commit fails (ErrTxnDone,
+// with the context's error).
+//
 // # Locks
 //
 // Every writer respects the locks of others. The lock table (txn.LockTable)

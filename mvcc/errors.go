@@ -3,6 +3,7 @@ package mvcc
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mvkv/mvkv/txn"
 )
@@ -161,3 +162,12 @@ func (e *endedError) Error() string {
 func (e *endedError) Is(target error) bool { return target == ErrTxnDone }
 
 func (e *endedError) Unwrap() error { return e.cause }
+
+// lockedError is Open's ErrLocked for path after waiting lockTimeout
+// (negative: one try, no wait).
+func lockedError(path string, lockTimeout time.Duration) error {
+	if lockTimeout < 0 {
+		return fmt.Errorf("%w: %s (LockTimeout is negative: tried once, did not wait)", ErrLocked, path)
+	}
+	return fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, lockTimeout)
+}

@@ -191,10 +191,10 @@ func ExampleTxn_Scan() {
 	// first from c: fruit/cherry
 }
 
-// Serializable by two-phase locking: the read takes a shared lock that
-// another writer of the key waits for, so the check and the write it
-// guards cannot be overtaken; conflicts are waits, and at worst a
-// deadlock victim, which Update-style retries handle like any conflict.
+// Serializable by two-phase locking, run by UpdateTx: the read takes a
+// shared lock that another writer of the key waits for, so the check and
+// the write it guards cannot be overtaken; conflicts are waits, and at
+// worst a deadlock victim, which UpdateTx retries like any conflict.
 func ExampleTxOptions_locking() {
 	db, cleanup := exampleDB()
 	defer cleanup()
@@ -205,25 +205,57 @@ func ExampleTxOptions_locking() {
 		log.Fatal(err)
 	}
 
-	tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer tx.Rollback()
-	seats, err := tx.Get([]byte("seats")) // shared lock until the end
-	if err != nil {
-		log.Fatal(err)
-	}
-	if string(seats) == "1" {
-		if err := tx.Put([]byte("seats"), []byte("0")); err != nil { // upgraded to exclusive
-			log.Fatal(err)
+	book := func(tx *mvcc.Txn) error {
+		seats, err := tx.Get([]byte("seats")) // shared lock until the end
+		if err != nil {
+			return err
 		}
+		if string(seats) == "0" {
+			return errors.New("sold out")
+		}
+		return tx.Put([]byte("seats"), []byte("0")) // upgraded to exclusive
 	}
-	if err := tx.Commit(); err != nil && !errors.Is(err, mvcc.ErrConflict) {
+	locking := mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}
+	fmt.Println(db.UpdateTx(ctx, locking, book))
+	fmt.Println(db.UpdateTx(ctx, locking, book))
+
+	// Locking is serializable's alternative to SSI; with any other level
+	// it is refused.
+	err := db.UpdateTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, Locking: true}, book)
+	fmt.Println(errors.Is(err, mvcc.ErrInvalidLevel))
+	// Output:
+	// <nil>
+	// sold out
+	// true
+}
+
+// A serializable read-only transaction, run by ViewTx: unlike View
+// (Snapshot), it never observes a state that no serial order of the
+// serializable writers produces; when SSI finds it would, ViewTx runs the
+// function again on a newer snapshot.
+func ExampleDB_ViewTx() {
+	db, cleanup := exampleDB()
+	defer cleanup()
+	ctx := context.Background()
+	if err := db.Update(ctx, mvcc.Serializable, func(tx *mvcc.Txn) error {
+		if err := tx.Put([]byte("checking"), []byte("70")); err != nil {
+			return err
+		}
+		return tx.Put([]byte("savings"), []byte("30"))
+	}); err != nil {
 		log.Fatal(err)
 	}
 
-	_, err = db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, Locking: true})
-	fmt.Println(errors.Is(err, mvcc.ErrInvalidLevel))
-	// Output: true
+	var total int
+	err := db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable}, func(tx *mvcc.Txn) error {
+		total = 0
+		for _, v := range tx.Scan(nil, nil) {
+			var n int
+			fmt.Sscan(string(v), &n)
+			total += n
+		}
+		return tx.Err()
+	})
+	fmt.Println(total, err)
+	// Output: 100 <nil>
 }

@@ -104,7 +104,7 @@ func checkPages(path string, timeout, lockTimeout time.Duration) (err error) {
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, lockTimeout)
+			return lockedError(path, lockTimeout)
 		}
 		return nil
 	}

@@ -18,13 +18,9 @@ import (
 // number form that monitoring systems take, without importing any of them
 // (nor expvar, whose import registers an HTTP handler in every program
 // that links it). Every field of Stats is exported, by reflection, so a
-// field added to Stats is exported without a change here:
-//
-//   - the name is "mvkv_" and the field's name in snake case;
-//   - cumulative counters (countersTotal) end in "_total";
-//   - a time.Duration is in seconds, "_seconds";
-//   - a time.Time is in Unix seconds, "_unix_seconds", 0 when zero;
-//   - an error is 1 when set and 0 when nil (its text is in StatsVar).
+// field added to Stats is exported without a change here. The naming
+// rules are in Metrics' doc comment, where go doc shows them; a counter
+// added to Stats belongs in countersTotal and in that list.
 
 // countersTotal lists the fields of Stats that only grow: Prometheus
 // counters.
@@ -109,8 +105,19 @@ func snake(name string) string {
 	return b.String()
 }
 
-// Metrics returns s as metric name -> value (see the naming rules above):
-// what an exporter for Prometheus, OpenTelemetry or statsd needs.
+// Metrics returns s as metric name -> value: what an exporter for
+// Prometheus, OpenTelemetry or statsd needs. Every exported field of
+// Stats is there, named by these rules:
+//
+//   - the name is "mvkv_" and the field's name in snake case
+//     (SSIActive: "mvkv_ssi_active");
+//   - a counter, a field that only grows (Commits, Conflicts, Rollbacks,
+//     CommitBatches, Vacuums, AutoVacuums, VersionsVacuumed), ends in
+//     "_total";
+//   - a time.Duration is in seconds, "_seconds";
+//   - a time.Time is in Unix seconds, "_unix_seconds", 0 when zero;
+//   - an error is 1 when set and 0 when nil (its text is in StatsVar);
+//   - a bool is 1 or 0.
 func (s Stats) Metrics() map[string]float64 {
 	fs := s.fields()
 	m := make(map[string]float64, len(fs))

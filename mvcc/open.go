@@ -82,10 +82,14 @@ func Open(path string, opts *Options) (*DB, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
-			return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, o.LockTimeout)
+			return nil, lockedError(path, o.LockTimeout)
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
 			errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
 			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == path {
+			return nil, fmt.Errorf("mvkv: %w", err) // it names the path already
 		}
 		return nil, fmt.Errorf("mvkv: open %s: %w", path, err)
 	}

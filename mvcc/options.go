@@ -10,6 +10,11 @@ import (
 
 // Level is a transaction isolation level: ReadCommitted, Snapshot or
 // Serializable. See the package documentation for what each guarantees.
+//
+// The zero Level is ReadCommitted, the weakest: Update(ctx, 0, fn) and the
+// zero TxOptions run at it, where two transactions that read and then
+// write the same key both commit and one write is lost. Name the level
+// you need.
 type Level = txn.Level
 
 // The three isolation levels.
@@ -19,8 +24,12 @@ const (
 	Serializable  = txn.Serializable
 )
 
-// ParseLevel accepts "read-committed", "snapshot" (or "repeatable-read") and
-// "serializable".
+// ParseLevel returns the level a name stands for. It accepts the names
+// String gives ("read-committed", "snapshot", "serializable"), the
+// synonyms "repeatable-read" (PostgreSQL's name for Snapshot's guarantee)
+// and the abbreviations "rc", "si", "rr" and "ssi", in any case, with '_'
+// or ' ' in place of '-' and surrounding spaces ignored. Any other name
+// fails with ErrInvalidLevel.
 func ParseLevel(s string) (Level, error) {
 	l, err := txn.ParseLevel(s)
 	if err != nil {
@@ -72,9 +81,11 @@ type Options struct {
 	AutovacuumInterval time.Duration
 
 	// VacuumBatchSize is how many versions a vacuum removes per batch: one
-	// short hold of the index lock (vacuum writes no file: the file holds
-	// only newest versions). Default 1000. Commits arriving during a batch
-	// wait for it, so larger batches vacuum faster but add latency.
+	// short hold of the index lock. A batch frees memory only and never
+	// writes the file (a pass writes it once, first: the checkpoint it
+	// asks for; see DB.Vacuum). Default 1000. Commits and reads arriving
+	// during a batch wait for it, so larger batches vacuum faster but add
+	// latency.
 	VacuumBatchSize int
 
 	// CheckpointBytes is how much the commit log may hold before the
@@ -167,12 +178,18 @@ func (o *Options) withDefaults() Options {
 // and how Serializable is enforced.
 //
 // The zero TxOptions is a read-write transaction at ReadCommitted (the
-// zero Level), as in database/sql: name the level you need.
+// zero Level), as in database/sql, where lost updates are possible: name
+// the level you need. BeginTx starts one; UpdateTx and ViewTx run one with
+// Update's retries. As in database/sql, the context given to BeginTx is
+// the transaction's until it ends: its end rolls the transaction back.
+//
 // TxOptions{Isolation: Serializable, ReadOnly: true} is the serializable
-// read-only transaction: unlike View (Snapshot), it never observes the
+// read-only transaction (ViewTx with Isolation Serializable runs one):
+// unlike View (Snapshot), it never observes the
 // read-only anomaly.
 type TxOptions struct {
-	// Isolation is the level; the zero value is ReadCommitted.
+	// Isolation is the level; the zero value is ReadCommitted (lost
+	// updates possible).
 	Isolation Level
 	// ReadOnly transactions reject writes with ErrReadOnly. Under
 	// Serializable they may still fail with ErrConflict (rarely).

@@ -34,6 +34,13 @@ func writeNew(dst string, opts *bolt.Options, fill func(*bolt.DB) error) (err er
 	}
 	f, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".tmp-*")
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// The temporary file is no name the caller knows: what failed
+			// is creating a file in dst's directory (missing, or not
+			// writable).
+			return &fs.PathError{Op: "directory", Path: filepath.Dir(dst), Err: pe.Err}
+		}
 		return err
 	}
 	tmp := f.Name()

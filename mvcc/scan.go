@@ -40,20 +40,7 @@ func (tx *Txn) ScanPrefix(prefix []byte) iter.Seq2[[]byte, []byte] {
 	if len(prefix) == 0 {
 		return tx.scan(nil, nil, false)
 	}
-	return tx.scan(prefix, prefixEnd(prefix), false)
-}
-
-// prefixEnd returns the first key after every key that begins with
-// prefix, or nil when there is none (prefix is all 0xff bytes).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
+	return tx.scan(prefix, PrefixEnd(prefix), false)
 }
 
 func (tx *Txn) scan(start, end []byte, desc bool) iter.Seq2[[]byte, []byte] {

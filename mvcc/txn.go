@@ -51,6 +51,13 @@ type Txn struct {
 	// committing is set while Commit waits for its write locks: a
 	// Rollback may still end the transaction then.
 	committing bool
+	// cancelled is what ended the transaction when its BeginTx context
+	// ended (matching ErrTxnDone and the context's error).
+	cancelled error
+	// stopCtx unregisters contextEnded from ctx (context.AfterFunc); nil
+	// when ctx can never end. Set by BeginTx under mu before the
+	// transaction is returned.
+	stopCtx func() bool
 }
 
 // Level returns the transaction's isolation level.
@@ -68,12 +75,22 @@ func (tx *Txn) usable() error {
 	}
 	if tx.done.Load() {
 		switch {
+		case tx.cancelled != nil:
+			return tx.cancelled
 		case tx.failed != nil:
 			return &endedError{cause: tx.failed}
 		case tx.corrupt != nil:
 			return fmt.Errorf("%w: %w", ErrTxnDone, tx.corrupt)
 		}
 		return ErrTxnDone
+	}
+	if tx.stopCtx != nil {
+		// The context's end rolls the transaction back (contextEnded),
+		// but that runs on its own goroutine: a call made right after
+		// cancel() must not see the transaction still open.
+		if err := tx.ctx.Err(); err != nil {
+			return tx.endByContext(err)
+		}
 	}
 	if tx.ser != nil && tx.ser.Doomed() {
 		return tx.fail(tx.serializationError(nil))
@@ -82,6 +99,29 @@ func (tx *Txn) usable() error {
 		return tx.checkAge(time.Now())
 	}
 	return nil
+}
+
+// contextEnded rolls the transaction back when its BeginTx context ends,
+// as database/sql does: its locks go at once, and its next call, Commit
+// included, fails with an error matching ErrTxnDone and the context's
+// error. A Commit already past its lock waits is not stopped: once the
+// commit is handed to the pipeline it is durable and reported so.
+func (tx *Txn) contextEnded() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if !tx.done.Load() || tx.committing {
+		tx.endByContext(tx.ctx.Err()) //nolint:errcheck // the next call reports it
+	}
+}
+
+// endByContext ends the transaction after its context ended with cause
+// and returns the error its calls report from then on. Called with tx.mu
+// held, on a transaction not yet done (or a Commit waiting for locks).
+func (tx *Txn) endByContext(cause error) error {
+	tx.cancelled = fmt.Errorf("%w: rolled back because its context ended: %w", ErrTxnDone, cause)
+	tx.finish()
+	tx.db.stats.rollbacks.Add(1)
+	return tx.cancelled
 }
 
 // Err reports whether the transaction can still be used: nil if so,
@@ -139,6 +179,9 @@ func (tx *Txn) finish() {
 func (tx *Txn) end(committed bool) {
 	if tx.ended.Swap(true) {
 		return
+	}
+	if tx.stopCtx != nil {
+		tx.stopCtx()
 	}
 	tx.db.oracle.End(tx.slot)
 	tx.db.ages.remove(tx)
@@ -503,8 +546,12 @@ func (tx *Txn) commit() error {
 				tx.db.locks.EndIntents()
 			}
 			tx.db.locks.ReleaseAll(tx.id)
+			err := error(ErrTxnDone)
+			if tx.cancelled != nil {
+				err = tx.cancelled
+			}
 			tx.mu.Unlock()
-			return ErrTxnDone
+			return err
 		}
 		if err != nil {
 			err = tx.lockFailed(err, "the write locks of its commit", nil)

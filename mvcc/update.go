@@ -26,16 +26,33 @@ const (
 // change nothing): returning nil commits, returning an error rolls back.
 // Once the commit is durable Update returns nil, whatever happens after.
 //
-// The zero Level is ReadCommitted, as the zero TxOptions is. On a
+// The zero Level is ReadCommitted, as the zero TxOptions is: there, two
+// Updates that read and write the same key both commit, and one of the
+// writes is lost. Name Snapshot or Serializable where that matters. For
+// the other kinds of transaction (locking, read-only) use UpdateTx. On a
 // database opened with Options.ReadOnly it fails with ErrReadOnly
 // without running fn.
 func (db *DB) Update(ctx context.Context, level Level, fn func(tx *Txn) error) error {
+	return db.UpdateTx(ctx, TxOptions{Isolation: level}, fn)
+}
+
+// UpdateTx is Update for any kind of transaction: it runs fn in a
+// transaction begun with opts (as BeginTx would), commits it, and retries
+// on ErrConflict with Update's rules. With Locking, a deadlock (ErrDeadlock,
+// also ErrConflict) is retried too:
+//
+//	err := db.UpdateTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true},
+//		func(tx *mvcc.Txn) error { ... })
+//
+// ctx is each attempt's BeginTx context: it bounds the attempt's lock
+// waits, and its end rolls the attempt back and stops the retries.
+func (db *DB) UpdateTx(ctx context.Context, opts TxOptions, fn func(tx *Txn) error) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	backoff := minBackoff
 	for attempt := 0; ; attempt++ {
-		err := db.updateOnce(ctx, level, fn)
+		err := db.runOnce(ctx, opts, fn)
 		if err == nil || !errors.Is(err, ErrConflict) || attempt >= db.opts.MaxUpdateRetries {
 			return err
 		}
@@ -44,18 +61,31 @@ func (db *DB) Update(ctx context.Context, level Level, fn func(tx *Txn) error) e
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return errors.Join(err, ctx.Err())
+			return &retryError{last: err, ctx: ctx.Err()}
 		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
-func (db *DB) updateOnce(ctx context.Context, level Level, fn func(tx *Txn) error) error {
-	if db.opts.ReadOnly && !db.closed.Load() {
+// retryError is what UpdateTx returns when ctx ends between retries: the
+// last conflict and the context's error, both matched by errors.Is, in
+// one line.
+type retryError struct{ last, ctx error }
+
+func (e *retryError) Error() string {
+	return e.ctx.Error() + " while retrying after: " + e.last.Error()
+}
+
+func (e *retryError) Unwrap() []error { return []error{e.last, e.ctx} }
+
+// runOnce is one attempt of UpdateTx and ViewTx. A read-write one on a
+// database opened with Options.ReadOnly fails without running fn.
+func (db *DB) runOnce(ctx context.Context, opts TxOptions, fn func(tx *Txn) error) error {
+	if !opts.ReadOnly && db.opts.ReadOnly && !db.closed.Load() {
 		return fmt.Errorf("%w: %s was opened with Options.ReadOnly", ErrReadOnly, db.path)
 	}
-	tx, err := db.BeginTx(ctx, TxOptions{Isolation: level})
+	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -75,12 +105,9 @@ func (db *DB) updateOnce(ctx context.Context, level Level, fn func(tx *Txn) erro
 // consistent snapshot, but alongside serializable writers it can observe
 // the read-only anomaly (a state no serial order of the writers
 // produces; see the anomalies package, TestReadOnlyAnomaly). For a
-// read-only transaction that is serializable with them, use
+// read-only transaction that is serializable with them, use ViewTx:
 //
-//	tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, ReadOnly: true})
-//
-// which may fail with ErrConflict (retry it), unless it began while no
-// serializable read-write transaction ran (a safe snapshot: it never does).
+//	err := db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable}, fn)
 func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -92,4 +119,15 @@ func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
 	tx.managed = true
 	defer tx.rollback() //nolint:errcheck // a read-only transaction has nothing to undo
 	return fn(tx)
+}
+
+// ViewTx runs fn in a read-only transaction begun with opts (ReadOnly is
+// implied) and ends it, retrying on ErrConflict with Update's rules. Only
+// a Serializable one can conflict: SSI may abort it when it would observe a
+// state no serial order produces, and the retry reads again. At Snapshot it
+// is View; at ReadCommitted every read sees the latest committed data.
+// With Locking, reads take shared locks held to the end.
+func (db *DB) ViewTx(ctx context.Context, opts TxOptions, fn func(tx *Txn) error) error {
+	opts.ReadOnly = true
+	return db.UpdateTx(ctx, opts, fn)
 }

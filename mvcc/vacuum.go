@@ -4,35 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+
+	"github.com/mvkv/mvkv/gc"
 )
 
-// VacuumStats reports what one vacuum pass did.
-type VacuumStats struct {
-	// Horizon is the snapshot the pass kept versions for: every version a
-	// transaction at or after it can see survived.
-	Horizon uint64
-	// KeysExamined and VersionsExamined count what the pass looked at:
-	// only keys with dead versions, and the versions they held.
-	KeysExamined, VersionsExamined int64
-	// VersionsRemoved counts the dead versions removed (superseded ones
-	// and tombstones: Stats.Versions drops by as many) and KeysRemoved the
-	// deleted keys gone for good.
-	VersionsRemoved, KeysRemoved int64
-	// VersionsReleased counts every version let go from memory: the dead
-	// ones and the live newest versions, which the file holds
-	// (Stats.MemVersions drops by as many).
-	VersionsReleased int64
-	// BytesFreed is the size of the values removed from memory.
-	BytesFreed int64
-	// Batches counts the batches that removed something.
-	Batches int64
-	// LongestBatch is the longest one batch held the index lock: about
-	// the longest a commit or a reader waited for the pass.
-	LongestBatch time.Duration
-	// Duration is the pass's wall-clock time.
-	Duration time.Duration
-}
+// VacuumStats reports what one vacuum pass did: the collector's own
+// figures (package gc), a type alias so that one definition serves both.
+// VersionsRemoved is what Stats.Versions drops by, VersionsReleased what
+// Stats.MemVersions drops by.
+type VacuumStats = gc.Stats
 
 // Vacuum gives back, now, the memory of every version no open transaction
 // needs from memory: for each key written since the horizon (the oldest
@@ -71,5 +51,5 @@ func (db *DB) Vacuum(ctx context.Context) (VacuumStats, error) {
 	if err != nil && db.closed.Load() && errors.Is(err, context.Canceled) {
 		err = ErrClosed
 	}
-	return VacuumStats(s), err
+	return s, err
 }

@@ -119,7 +119,7 @@ func TestRegister(t *testing.T) {
 				require.NoError(t, err)
 				defer s.Close()
 				for round := range 2 {
-					h, err := crossengine.RunRegister(s, crossengine.RegisterConfig{
+					h, err := crossengine.RunRegister(s, verify.RegisterConfig{
 						Clients: 4, Ops: 15, Keys: 2, Appends: v.appends, ForUpdate: v.forUpdate,
 						Seed: uint64(round), Prefix: fmt.Sprintf("reg/%d/", round),
 					})
@@ -157,7 +157,7 @@ func TestLostUpdateFound(t *testing.T) {
 			require.NoError(t, err)
 			defer s.Close()
 			for round := range 20 {
-				h, err := crossengine.RunRegister(s, crossengine.RegisterConfig{
+				h, err := crossengine.RunRegister(s, verify.RegisterConfig{
 					Clients: 6, Ops: 10, Keys: 1, Appends: true, Seed: uint64(round), Prefix: fmt.Sprintf("lost/%d/", round),
 				})
 				require.NoError(t, err)

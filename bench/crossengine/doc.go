@@ -19,17 +19,22 @@
 // lesson. TestMatrix writes the page on every run and, where Chromium is
 // installed, checks that every picture renders and every link resolves.
 //
-// How the steps map: on PostgreSQL a read is SELECT v FROM kv WHERE k=$1,
-// GetForUpdate adds FOR UPDATE, a write is an INSERT ... ON CONFLICT DO
-// UPDATE, a scan one SELECT over the key range, each session a connection
-// of its own; serialization failures (SQLSTATE 40001) and deadlocks
-// (40P01) come back as mvcc.ErrConflict and mvcc.ErrDeadlock. On etcd a
-// session is one attempt of concurrency.NewSTM at the chosen isolation
-// (see EtcdLevels), driven one step at a time; a failed commit compare,
-// which the STM would retry, is mvcc.ErrConflict. The STM has no range
-// read and no locking read: a scan lists the keys with a plain range read
-// and reads each through the STM, and GetForUpdate takes a
-// concurrency.Mutex on the key until the transaction ends.
+// The stores are adapted by package engine, whose adapters the benchmark
+// runs too (engine.PGTable and engine.PGTx, engine.EtcdSpace and
+// engine.EtcdTx): one adapter per system. How the steps map: on PostgreSQL
+// a table is (k bytea PRIMARY KEY, v bytea), a read is SELECT v FROM kv
+// WHERE k=$1, GetForUpdate adds FOR UPDATE, a write is an UPDATE and, when
+// it found no row, an INSERT ... ON CONFLICT DO UPDATE (the UPDATE first,
+// because only it conflicts with a concurrent DELETE), a scan one SELECT
+// over the key range, each session a connection of its own; serialization
+// failures (SQLSTATE 40001) and deadlocks (40P01) come back as
+// mvcc.ErrConflict and mvcc.ErrDeadlock. On etcd a session is one attempt
+// of concurrency.NewSTM at the chosen isolation (see EtcdLevels), driven
+// one step at a time; a failed commit compare, which the STM would retry,
+// is mvcc.ErrConflict. The STM has no range read and no locking read: a
+// scan lists the keys with a plain range read and reads them through the
+// STM, and GetForUpdate takes a concurrency.Mutex on the key until the
+// transaction ends.
 //
 // The servers: the tests start a throwaway PostgreSQL cluster (package
 // pgserver; it needs apt-get install postgresql, and the tests that need it

@@ -2,16 +2,14 @@ package crossengine
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"iter"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mvkv/mvkv/anomalies"
-	"github.com/mvkv/mvkv/bench/internal/pgserver"
+	"github.com/mvkv/mvkv/bench/engine"
 	"github.com/mvkv/mvkv/mvcc"
 )
 
@@ -29,25 +27,29 @@ var PostgresLevels = []struct {
 }
 
 // Postgres is a PostgreSQL server the anomalies and the checkers run on:
-// every store is a table of its own, kv_N (k text COLLATE "C" PRIMARY
-// KEY, v text), and every transaction a connection of its own.
+// every store is a table of its own (engine.PGTable, the benchmark's
+// adapter), and every transaction holds a connection of its own.
 type Postgres struct {
-	dsn   string
-	admin *pgxpool.Pool // creates, loads, dumps and drops the tables
-	next  atomic.Int64
+	pool *pgxpool.Pool
+	next atomic.Int64
 }
 
-// NewPostgres connects to the server at dsn.
+// NewPostgres connects to the server at dsn. Its pool holds up to
+// maxConns connections, one per open transaction: a scenario or checker
+// with more transactions open at once waits for one to end.
 func NewPostgres(ctx context.Context, dsn string) (*Postgres, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := pgxpool.New(ctx, dsn+fmt.Sprintf(" pool_max_conns=%d", maxConns))
 	if err != nil {
 		return nil, err
 	}
-	return &Postgres{dsn: dsn, admin: pool}, nil
+	return &Postgres{pool: pool}, nil
 }
 
-// Close closes the administrative connections.
-func (p *Postgres) Close() { p.admin.Close() }
+// maxConns stays under pgserver's default max_connections (100).
+const maxConns = 64
+
+// Close closes the connections.
+func (p *Postgres) Close() { p.pool.Close() }
 
 // Targets are the server's levels, weakest first.
 func (p *Postgres) Targets() []anomalies.Target {
@@ -65,198 +67,44 @@ func (p *Postgres) Targets() []anomalies.Target {
 }
 
 func (p *Postgres) open(iso pgx.TxIsoLevel) (*pgStore, error) {
-	s := &pgStore{p: p, iso: iso, table: fmt.Sprintf("kv_%d", p.next.Add(1))}
-	_, err := p.admin.Exec(context.Background(),
-		"DROP TABLE IF EXISTS "+s.table+"; CREATE TABLE "+s.table+` (k text COLLATE "C" PRIMARY KEY, v text NOT NULL)`)
+	t, err := engine.NewPGTable(context.Background(), p.pool, fmt.Sprintf("kv_%d", p.next.Add(1)))
 	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	return &pgStore{t: t, iso: iso}, nil
 }
 
 // pgStore is one table at one isolation level.
 type pgStore struct {
-	p     *Postgres
-	iso   pgx.TxIsoLevel
-	table string
+	t   *engine.PGTable
+	iso pgx.TxIsoLevel
 }
 
-func (s *pgStore) Load(kvs []anomalies.KV) error {
-	return pgx.BeginFunc(context.Background(), s.p.admin, func(tx pgx.Tx) error {
-		for _, kv := range kvs {
-			if _, err := tx.Exec(context.Background(), s.upsert(), kv.Key, kv.Value); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func (s *pgStore) upsert() string {
-	return "INSERT INTO " + s.table + " (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v"
-}
+func (s *pgStore) Load(kvs []anomalies.KV) error { return s.t.Load(context.Background(), toPairs(kvs)) }
 
 func (s *pgStore) Dump() ([]anomalies.KV, error) {
-	rows, err := s.p.admin.Query(context.Background(), "SELECT k, v FROM "+s.table+" ORDER BY k")
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (anomalies.KV, error) {
-		var kv anomalies.KV
-		err := r.Scan(&kv.Key, &kv.Value)
-		return kv, err
-	})
+	pairs, err := s.t.Dump(context.Background())
+	return fromPairs(pairs), err
 }
 
-func (s *pgStore) Close() error {
-	_, err := s.p.admin.Exec(context.Background(), "DROP TABLE IF EXISTS "+s.table)
-	return err
-}
+func (s *pgStore) Close() error { return s.t.Drop(context.Background()) }
 
 func (s *pgStore) Begin(ctx context.Context, readOnly bool) (anomalies.Tx, error) {
-	conn, err := pgx.Connect(ctx, s.p.dsn)
-	if err != nil {
-		return nil, err
-	}
-	mode := pgx.ReadWrite
-	if readOnly {
-		mode = pgx.ReadOnly
-	}
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: s.iso, AccessMode: mode})
-	if err != nil {
-		conn.Close(context.Background()) //nolint:errcheck // giving up on a failed connection
-		return nil, err
-	}
-	return &pgTx{ctx: ctx, conn: conn, tx: tx, s: s}, nil
+	return s.t.Begin(ctx, s.iso, readOnly)
 }
 
-// pgTx is a transaction on its own connection. The first error ends it:
-// PostgreSQL refuses every later statement of a failed transaction, so
-// it is rolled back and the connection closed at once.
-type pgTx struct {
-	ctx  context.Context
-	conn *pgx.Conn
-	tx   pgx.Tx
-	s    *pgStore
-	err  error // what ended the transaction, nil if it is open or ended normally
-	done bool
+func toPairs(kvs []anomalies.KV) [][2][]byte {
+	pairs := make([][2][]byte, len(kvs))
+	for i, kv := range kvs {
+		pairs[i] = [2][]byte{[]byte(kv.Key), []byte(kv.Value)}
+	}
+	return pairs
 }
 
-func (t *pgTx) end(err error) error {
-	if t.done {
-		return mvcc.ErrTxnDone
+func fromPairs(pairs [][2][]byte) []anomalies.KV {
+	var kvs []anomalies.KV
+	for _, p := range pairs {
+		kvs = append(kvs, anomalies.KV{Key: string(p[0]), Value: string(p[1])})
 	}
-	t.done = true
-	bg := context.Background()
-	_ = t.tx.Rollback(bg) // no-op after a commit
-	_ = t.conn.Close(bg)
-	if err != nil {
-		t.err = pgserver.MapError(err)
-	}
-	return t.err
-}
-
-func (t *pgTx) get(query string, key []byte) ([]byte, error) {
-	if t.done {
-		return nil, mvcc.ErrTxnDone
-	}
-	var v string
-	err := t.tx.QueryRow(t.ctx, query, string(key)).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, mvcc.ErrNotFound
-	}
-	if err != nil {
-		return nil, t.end(err)
-	}
-	return []byte(v), nil
-}
-
-func (t *pgTx) Get(key []byte) ([]byte, error) {
-	return t.get("SELECT v FROM "+t.s.table+" WHERE k = $1", key)
-}
-
-// GetForUpdate is SELECT ... FOR UPDATE: it locks the row, if there is
-// one (an absent key locks nothing).
-func (t *pgTx) GetForUpdate(key []byte) ([]byte, error) {
-	return t.get("SELECT v FROM "+t.s.table+" WHERE k = $1 FOR UPDATE", key)
-}
-
-func (t *pgTx) exec(query string, args ...any) error {
-	if t.done {
-		return mvcc.ErrTxnDone
-	}
-	if _, err := t.tx.Exec(t.ctx, query, args...); err != nil {
-		return t.end(err)
-	}
-	return nil
-}
-
-// Put updates the row, or inserts it when the transaction sees none. The
-// UPDATE comes first because only it conflicts with a concurrent DELETE
-// at repeatable read and serializable: an INSERT over a row that a
-// concurrent transaction deleted succeeds, and a read-modify-write would
-// silently undo the delete.
-func (t *pgTx) Put(key, value []byte) error {
-	if t.done {
-		return mvcc.ErrTxnDone
-	}
-	tag, err := t.tx.Exec(t.ctx, "UPDATE "+t.s.table+" SET v = $2 WHERE k = $1", string(key), string(value))
-	if err != nil {
-		return t.end(err)
-	}
-	if tag.RowsAffected() > 0 {
-		return nil
-	}
-	return t.exec(t.s.upsert(), string(key), string(value))
-}
-
-func (t *pgTx) Delete(key []byte) error {
-	return t.exec("DELETE FROM "+t.s.table+" WHERE k = $1", string(key))
-}
-
-// Scan is one SELECT over the key range, read in full before yielding.
-func (t *pgTx) Scan(start, end []byte) iter.Seq2[[]byte, []byte] {
-	return func(yield func([]byte, []byte) bool) {
-		if t.done {
-			return
-		}
-		q, args := "SELECT k, v FROM "+t.s.table+" WHERE k >= $1", []any{string(start)}
-		if end != nil {
-			q, args = q+" AND k < $2", append(args, string(end))
-		}
-		rows, err := t.tx.Query(t.ctx, q+" ORDER BY k", args...)
-		var kvs [][2]string
-		if err == nil {
-			kvs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
-				var kv [2]string
-				err := r.Scan(&kv[0], &kv[1])
-				return kv, err
-			})
-		}
-		if err != nil {
-			t.end(err) //nolint:errcheck // err is what the caller learns; end records it
-			return
-		}
-		for _, kv := range kvs {
-			if !yield([]byte(kv[0]), []byte(kv[1])) {
-				return
-			}
-		}
-	}
-}
-
-func (t *pgTx) Err() error { return t.err }
-
-func (t *pgTx) Commit() error {
-	if t.done {
-		return mvcc.ErrTxnDone
-	}
-	return t.end(t.tx.Commit(t.ctx))
-}
-
-func (t *pgTx) Rollback() error {
-	if t.done {
-		return mvcc.ErrTxnDone
-	}
-	return t.end(nil)
+	return kvs
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"strings"
 
 	"github.com/mvkv/mvkv/mvcc"
 )
@@ -50,17 +49,14 @@ func (e *mvkvEngine) Txn(level mvcc.Level, readOnly bool, fn func(Tx) error) err
 }
 
 func (e *mvkvEngine) Abort(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, mvcc.ErrDeadlock):
-		return "deadlock"
-	case !errors.Is(err, mvcc.ErrConflict):
+	var ce *mvcc.ConflictError
+	if !errors.As(err, &ce) {
 		return ""
 	}
-	// The engine names the cause in the message only; a serialization
-	// failure says so, anything else is a write-write conflict.
-	if strings.Contains(strings.ToLower(err.Error()), "serializ") {
+	switch ce.Kind {
+	case mvcc.DeadlockFailure:
+		return "deadlock"
+	case mvcc.SerializationFailure:
 		return "serialization"
 	}
 	return "write-write"

@@ -5,13 +5,14 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"fmt"
-	"github.com/mvkv/mvkv/bench/workload"
 	"html/template"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/mvkv/mvkv/bench/workload"
 )
 
 //go:embed report.html.tmpl

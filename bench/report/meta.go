@@ -2,12 +2,13 @@ package report
 
 import (
 	"context"
-	"github.com/mvkv/mvkv/bench/runner"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/mvkv/mvkv/bench/runner"
 )
 
 // Meta is the context a result needs to be read later or elsewhere: what

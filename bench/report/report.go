@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"github.com/mvkv/mvkv/bench/workload"
 	"io"
 	"maps"
 	"slices"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mvkv/mvkv/bench/workload"
 )
 
 // WriteTable writes the report as text: a line of context, one aligned

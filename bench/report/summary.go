@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/montanaflynn/stats"
+
 	"github.com/mvkv/mvkv/bench/runner"
 	"github.com/mvkv/mvkv/bench/workload"
 )
@@ -25,10 +26,17 @@ func spreadOf(xs []float64) Spread {
 		return Spread{}
 	}
 	// The errors are for empty input only, excluded above.
-	med, _ := stats.Median(xs)
 	lo, _ := stats.Min(xs)
 	hi, _ := stats.Max(xs)
-	return Spread{Median: med, Min: lo, Max: hi}
+	return Spread{Median: Median(xs), Min: lo, Max: hi}
+}
+
+// Median is the median of xs, the mean of the middle pair when their
+// number is even (0 for none): the one median of the benchmark, for
+// summaries and goals alike.
+func Median(xs []float64) float64 {
+	med, _ := stats.Median(xs) // an error only for no values: 0
+	return med
 }
 
 // Overlaps reports whether two ranges share a value: then the rounds do

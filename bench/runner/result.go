@@ -4,6 +4,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/mvkv/mvkv/bench/workload"
 )
 

@@ -36,6 +36,10 @@ type Config struct {
 	// Ops, when positive, ends the run after that many operations (or
 	// Duration, whichever comes first when both are set).
 	Ops int64
+	// MinOps, when positive, keeps the measured window open past Duration
+	// until that many operations have completed: a rate needs some, and a
+	// loaded machine may complete none in a short window.
+	MinOps int64
 	// Warmup runs the workload unrecorded before the measured window.
 	Warmup time.Duration
 	// MaxRetries bounds the retries of one aborted operation. Default 100.
@@ -161,6 +165,16 @@ func (r *runner) done() int64 {
 
 func (r *runner) run(ctx context.Context, res *Result) {
 	cfg := r.cfg
+	var m0, m1 runtime.MemStats
+	var start time.Time
+	if cfg.Warmup <= 0 {
+		// No warm-up: the window opens before the first operation, so
+		// that every one counts (a long reader's first included).
+		runtime.ReadMemStats(&m0)
+		start = time.Now()
+		r.start.Store(start.UnixNano())
+		r.phase.Store(phaseMeasure)
+	}
 	tallies := make([]*tally, cfg.Threads)
 	r.tallies = tallies
 	var wg sync.WaitGroup
@@ -171,6 +185,9 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if s, ok := w.(workload.Stopper); ok {
+				defer s.Stop()
+			}
 			r.worker(ctx, w, t)
 		}()
 	}
@@ -195,7 +212,10 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		for {
 			select {
 			case <-deadline:
-				return
+				if warm || r.done() >= cfg.MinOps {
+					return
+				}
+				deadline = nil // on until MinOps, checked at each tick
 			case <-ctx.Done():
 				return
 			case <-tick.C:
@@ -203,18 +223,22 @@ func (r *runner) run(ctx context.Context, res *Result) {
 				if !warm && cfg.Ops > 0 && r.phase.Load() == phaseStop {
 					return
 				}
+				if !warm && d > 0 && deadline == nil && r.done() >= cfg.MinOps {
+					return // past Duration, waiting for MinOps
+				}
 			}
 		}
 	}
 	if cfg.Warmup > 0 {
 		wait(cfg.Warmup, true)
+		runtime.ReadMemStats(&m0)
+		start = time.Now()
+		r.start.Store(start.UnixNano())
+		// With an operation bound, the workers may have ended the run
+		// already: the window opens only from the warm-up.
+		r.phase.CompareAndSwap(phaseWarmup, phaseMeasure)
 	}
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	start := time.Now()
 	stopFootprint := r.sampleFootprint(res)
-	r.start.Store(start.UnixNano())
-	r.phase.Store(phaseMeasure)
 	wait(cfg.Duration, false)
 	r.phase.Store(phaseStop)
 	elapsed := time.Since(start)

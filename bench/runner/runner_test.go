@@ -14,14 +14,15 @@ import (
 	"github.com/mvkv/mvkv/mvcc"
 )
 
-// run is one short run; the workloads are small so the tests stay fast.
+// run is one short run, bounded by its operation count with no warm-up,
+// so that it measures something however slowly a loaded machine goes; the
+// workloads are small so the tests stay fast.
 func run(t *testing.T, eng, wl string, level mvcc.Level, threads int, wc workload.Config) runner.Result {
 	t.Helper()
 	w, err := workload.New(wl, wc)
 	require.NoError(t, err)
 	res, err := runner.Run(context.Background(), runner.Config{
-		Engine: eng, Dir: t.TempDir(), Workload: w, Level: level,
-		Threads: threads, Duration: 200 * time.Millisecond, Warmup: 20 * time.Millisecond,
+		Engine: eng, Dir: t.TempDir(), Workload: w, Level: level, Threads: threads, Ops: 200,
 	})
 	require.NoError(t, err)
 	return res

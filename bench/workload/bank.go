@@ -20,6 +20,7 @@ import (
 // reads come from one snapshot.
 type bank struct {
 	cfg          Config
+	pause        pause
 	accounts     int
 	badAudits    atomic.Int64
 	totalInitial int64
@@ -34,10 +35,16 @@ func newBank(cfg Config, accounts int) *bank {
 	if n <= 1 {
 		n = 1000
 	}
-	return &bank{cfg: cfg, accounts: n, totalInitial: int64(n) * initialBalance}
+	return &bank{cfg: cfg, pause: newPause(cfg), accounts: n, totalInitial: int64(n) * initialBalance}
 }
 
 func (b *bank) Name() string { return "bank" }
+
+func (b *bank) Config() Config {
+	c := b.cfg
+	c.Records = b.accounts
+	return c
+}
 
 func accountKey(i int) []byte { return fmt.Appendf(nil, "acct%08d", i) }
 
@@ -55,6 +62,7 @@ func (b *bank) Load(e engine.Engine, level mvcc.Level) error {
 }
 
 func (b *bank) NewWorker(_, _ int, seed uint64) Worker {
+	b.pause.join()
 	return &bankWorker{b: b, r: rand.New(rand.NewPCG(seed, 0xba4c))}
 }
 
@@ -62,6 +70,8 @@ type bankWorker struct {
 	b *bank
 	r *rand.Rand
 }
+
+func (k *bankWorker) Stop() { k.b.pause.leave() }
 
 func (k *bankWorker) Next() Op {
 	b, r := k.b, k.r
@@ -87,9 +97,10 @@ func (k *bankWorker) Next() Op {
 			return err
 		}
 		if fb < amount {
-			return nil // insufficient funds: a committed no-op
+			b.pause.between() // a round waits for every goroutine's transaction
+			return nil        // insufficient funds: a committed no-op
 		}
-		think(b.cfg.Think)
+		b.pause.between()
 		if err := tx.Put(accountKey(from), encodeInt(fb-amount)); err != nil {
 			return err
 		}

@@ -19,12 +19,15 @@ import (
 // committed loses updates.
 type hotKey struct {
 	cfg       Config
+	pause     pause
 	committed atomic.Int64
 }
 
-func newHotKey(cfg Config) *hotKey { return &hotKey{cfg: cfg} }
+func newHotKey(cfg Config) *hotKey { return &hotKey{cfg: cfg, pause: newPause(cfg)} }
 
 func (h *hotKey) Name() string { return "hotkey" }
+
+func (h *hotKey) Config() Config { return h.cfg }
 
 func counterKey(i int) []byte { return fmt.Appendf(nil, "hot%06d", i) }
 
@@ -33,6 +36,7 @@ func (h *hotKey) Load(e engine.Engine, level mvcc.Level) error {
 }
 
 func (h *hotKey) NewWorker(_, _ int, seed uint64) Worker {
+	h.pause.join()
 	return &hotWorker{h: h, r: rand.New(rand.NewPCG(seed, 0x407))}
 }
 
@@ -40,6 +44,8 @@ type hotWorker struct {
 	h *hotKey
 	r *rand.Rand
 }
+
+func (k *hotWorker) Stop() { k.h.pause.leave() }
 
 func (k *hotWorker) Next() Op {
 	h := k.h
@@ -51,7 +57,7 @@ func (k *hotWorker) Next() Op {
 			if err != nil {
 				return err
 			}
-			think(h.cfg.Think)
+			h.pause.between()
 			return tx.Put(key, encodeInt(n+1))
 		},
 		Done: func() { h.committed.Add(1) },

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,11 +25,27 @@ type longReader struct {
 	cfg      Config
 	unstable atomic.Int64 // reads whose two scans differed
 	reads    atomic.Int64
+	writes   atomic.Int64 // writes committed
+	writers  atomic.Int64 // writer goroutines still running
+
+	// With Config.Lockstep, writers write only while the reader holds its
+	// snapshot between its two scans (or once it has stopped).
+	mu      sync.Mutex
+	changed *sync.Cond // holding or readerUp changed
+	holding bool
+	// readerUp: the reader goroutine exists and has not stopped.
+	readerUp bool
 }
 
-func newLongReader(cfg Config) *longReader { return &longReader{cfg: cfg} }
+func newLongReader(cfg Config) *longReader {
+	l := &longReader{cfg: cfg}
+	l.changed = sync.NewCond(&l.mu)
+	return l
+}
 
 func (l *longReader) Name() string { return "longreader" }
+
+func (l *longReader) Config() Config { return l.cfg }
 
 func lrKey(i int) []byte { return fmt.Appendf(nil, "row%010d", i) }
 
@@ -38,13 +55,63 @@ func (l *longReader) Load(e engine.Engine, level mvcc.Level) error {
 }
 
 func (l *longReader) NewWorker(id, threads int, seed uint64) Worker {
-	return &lrWorker{l: l, reader: id == 0 && threads > 1, r: rand.New(rand.NewPCG(seed, 0x10e6))}
+	w := &lrWorker{l: l, reader: id == 0 && threads > 1, r: rand.New(rand.NewPCG(seed, 0x10e6))}
+	if w.reader {
+		l.setState(func() { l.readerUp = true })
+	} else {
+		l.writers.Add(1)
+	}
+	return w
+}
+
+func (l *longReader) setState(change func()) {
+	l.mu.Lock()
+	change()
+	l.changed.Broadcast()
+	l.mu.Unlock()
+}
+
+// awaitHold makes a writer wait, with Config.Lockstep, until the reader
+// holds its snapshot between its scans or has stopped: every write then
+// lands between the two scans of some long read.
+func (l *longReader) awaitHold() {
+	if !l.cfg.Lockstep {
+		return
+	}
+	l.mu.Lock()
+	for l.readerUp && !l.holding {
+		l.changed.Wait()
+	}
+	l.mu.Unlock()
 }
 
 type lrWorker struct {
 	l      *longReader
 	reader bool
 	r      *rand.Rand
+}
+
+func (k *lrWorker) Stop() {
+	if k.reader {
+		k.l.setState(func() { k.l.readerUp = false })
+	} else {
+		k.l.writers.Add(-1)
+	}
+}
+
+// awaitWrite waits, with Config.Lockstep, until a write has committed
+// after the call began, or no writer is left. A write counts once its
+// Done has run, after its commit: each of the writers may have one
+// commit done before the call and counted after, so it takes one more
+// count than there are writers.
+func (l *longReader) awaitWrite() {
+	if !l.cfg.Lockstep {
+		return
+	}
+	target := l.writes.Load() + l.writers.Load() + 1
+	for l.writes.Load() < target && l.writers.Load() > 0 {
+		time.Sleep(time.Millisecond) // polling: how long it takes decides nothing
+	}
 }
 
 // digest hashes every key and value in the table.
@@ -68,8 +135,11 @@ func (k *lrWorker) Next() Op {
 			if err != nil {
 				return err
 			}
+			l.setState(func() { l.holding = true })
 			time.Sleep(l.cfg.ReaderHold)
+			l.awaitWrite()
 			d2, _, err := l.digest(tx)
+			l.setState(func() { l.holding = false })
 			if err != nil {
 				return err
 			}
@@ -85,7 +155,10 @@ func (k *lrWorker) Next() Op {
 	for i := range val {
 		val[i] = byte('a' + k.r.IntN(26))
 	}
-	return Op{Name: "write", Fn: func(tx engine.Tx) error { return tx.Put(key, val) }}
+	return Op{Name: "write", Fn: func(tx engine.Tx) error {
+		l.awaitHold()
+		return tx.Put(key, val)
+	}, Done: func() { l.writes.Add(1) }}
 }
 
 func (l *longReader) Check(_ engine.Engine, level mvcc.Level) Invariant {

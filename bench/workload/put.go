@@ -26,6 +26,8 @@ func newPut(cfg Config) *put { return &put{cfg: cfg} }
 
 func (p *put) Name() string { return "put" }
 
+func (p *put) Config() Config { return p.cfg }
+
 func putKey(i int) []byte { return fmt.Appendf(nil, "put%010d", i) }
 
 // putValue is ValueSize bytes that name their key and a round.

@@ -26,6 +26,9 @@ type Workload interface {
 	NewWorker(id, threads int, seed uint64) Worker
 	// Check verifies the workload's invariant after the run.
 	Check(e engine.Engine, level mvcc.Level) Invariant
+	// Config is what the workload runs with, defaults applied: for the
+	// bank, Records is its accounts; for write skew, HotKeys its shifts.
+	Config() Config
 }
 
 // Worker produces one goroutine's operations.
@@ -94,6 +97,16 @@ type Config struct {
 	// between its reads and its writes; it widens the window in which
 	// concurrent transactions overlap. Default 0.
 	Think time.Duration
+	// Lockstep makes the transactions of the bank, writeskew and hotkey
+	// workloads (and the long reader's writers) overlap for certain: each
+	// waits, between its reads and its writes, until every goroutine's
+	// transaction has done its reads (a barrier); the long reader's
+	// second scan waits for a write committed after its first. It makes
+	// an anomaly or a conflict a level allows happen, whatever the
+	// machine's load: for tests of the invariants. Only for engines whose
+	// transactions can run side by side: bbolt's writers run one at a
+	// time, and would wait at the barrier forever.
+	Lockstep bool
 	// ReaderHold is how long the long-running reader keeps each read
 	// transaction open. Default 500ms.
 	ReaderHold time.Duration

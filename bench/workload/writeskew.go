@@ -25,6 +25,7 @@ import (
 // contention.
 type writeSkew struct {
 	cfg        Config
+	pause      pause
 	shifts     int
 	violations atomic.Int64
 }
@@ -35,10 +36,16 @@ func newWriteSkew(cfg Config, shifts int) *writeSkew {
 	if n <= 0 {
 		n = 4
 	}
-	return &writeSkew{cfg: cfg, shifts: n}
+	return &writeSkew{cfg: cfg, pause: newPause(cfg), shifts: n}
 }
 
 func (w *writeSkew) Name() string { return "writeskew" }
+
+func (w *writeSkew) Config() Config {
+	c := w.cfg
+	c.HotKeys = w.shifts
+	return c
+}
 
 func doctorKey(shift, doctor int) []byte {
 	return fmt.Appendf(nil, "shift%06d/doctor%d", shift, doctor)
@@ -55,14 +62,18 @@ func (w *writeSkew) Load(e engine.Engine, level mvcc.Level) error {
 		func(int) []byte { return onCall })
 }
 
-func (w *writeSkew) NewWorker(_, _ int, seed uint64) Worker {
-	return &skewWorker{w: w, r: rand.New(rand.NewPCG(seed, 0x5ce3))}
+func (w *writeSkew) NewWorker(id, _ int, seed uint64) Worker {
+	w.pause.join()
+	return &skewWorker{w: w, id: id, r: rand.New(rand.NewPCG(seed, 0x5ce3))}
 }
 
 type skewWorker struct {
-	w *writeSkew
-	r *rand.Rand
+	w  *writeSkew
+	id int
+	r  *rand.Rand
 }
+
+func (k *skewWorker) Stop() { k.w.pause.leave() }
 
 func isOn(tx engine.Tx, key []byte) (bool, error) {
 	v, err := tx.Get(key)
@@ -75,6 +86,11 @@ func isOn(tx engine.Tx, key []byte) (bool, error) {
 func (k *skewWorker) Next() Op {
 	w := k.w
 	shift, me := k.r.IntN(w.shifts), k.r.IntN(2)
+	if w.cfg.Lockstep {
+		// Goroutines of even and odd number play the two doctors, so
+		// that every round has both: the skew is certain.
+		me = k.id % 2
+	}
 	mine, other := doctorKey(shift, me), doctorKey(shift, 1-me)
 	return Op{Name: "toggle", Fn: func(tx engine.Tx) error {
 		mineOn, err := isOn(tx, mine)
@@ -85,7 +101,7 @@ func (k *skewWorker) Next() Op {
 		if err != nil {
 			return err
 		}
-		think(w.cfg.Think)
+		w.pause.between()
 		switch {
 		case mineOn && otherOn:
 			return tx.Put(mine, offCall)

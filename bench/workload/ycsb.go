@@ -84,6 +84,8 @@ func newYCSB(letter byte, cfg Config) (*ycsb, error) {
 
 func (w *ycsb) Name() string { return "ycsb-" + string(w.letter) }
 
+func (w *ycsb) Config() Config { return w.cfg }
+
 // ycsbKey names record i as YCSB does with insertorder=hashed.
 func ycsbKey(i int64) []byte { return strconv.AppendInt([]byte("user"), fnvHash64(i), 10) }
 

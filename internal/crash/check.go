@@ -82,7 +82,7 @@ func CheckData(path string, acks *Acks) (Summary, error) {
 				expect[i] = Initial
 			}
 			seen := make(map[string]bool)
-			for k, v := range tx.Scan([]byte(TransferPrefix), prefixEnd(TransferPrefix)) {
+			for k, v := range tx.ScanPrefix([]byte(TransferPrefix)) {
 				id := strings.TrimPrefix(string(k), TransferPrefix)
 				seen[id] = true
 				var from, to, amount int
@@ -146,16 +146,4 @@ func CheckData(path string, acks *Acks) (Summary, error) {
 	}
 	acks.Shared = s.Shared
 	return s, db.Close()
-}
-
-// prefixEnd returns the smallest key after every key starting with p.
-func prefixEnd(p string) []byte {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return b[:i+1]
-		}
-	}
-	return nil
 }

@@ -41,6 +41,7 @@ type Txn interface {
 	Get(key []byte) ([]byte, error)
 	GetForUpdate(key []byte) ([]byte, error)
 	Put(key, value []byte) error
+	Delete(key []byte) error
 	Commit() error
 	Rollback() error
 }
@@ -83,41 +84,32 @@ func ListAppend(begin Begin, cfg ListAppendConfig) (elle.History, error) {
 		h       elle.History
 		nextID  atomic.Int64
 		nextVal atomic.Int64
-		wg      sync.WaitGroup
 	)
-	errs := make(chan error, cfg.Clients)
-	for c := range cfg.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
-			for range cfg.Txns {
-				t := elle.Txn{ID: int(nextID.Add(1))}
-				n := 1 + rng.IntN(cfg.MaxOps)
-				var plan []elle.Op
-				for range n {
-					key := cfg.Prefix + strconv.Itoa(rng.IntN(cfg.Keys))
-					if rng.IntN(2) == 0 {
-						plan = append(plan, elle.R(key, nil))
-					} else {
-						plan = append(plan, elle.A(key, int(nextVal.Add(1))))
-					}
+	err := runClients(cfg.Clients, cfg.Seed, func(c int, rng *rand.Rand) error {
+		for range cfg.Txns {
+			t := elle.Txn{ID: int(nextID.Add(1))}
+			n := 1 + rng.IntN(cfg.MaxOps)
+			var plan []elle.Op
+			for range n {
+				key := cfg.Prefix + strconv.Itoa(rng.IntN(cfg.Keys))
+				if rng.IntN(2) == 0 {
+					plan = append(plan, elle.R(key, nil))
+				} else {
+					plan = append(plan, elle.A(key, int(nextVal.Add(1))))
 				}
-				ops, status, err := runAppendTxn(begin, c, cfg.ForUpdate, plan)
-				if err != nil {
-					errs <- err
-					return
-				}
-				t.Ops, t.Status = ops, status
-				mu.Lock()
-				h = append(h, t)
-				mu.Unlock()
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+			ops, status, err := runAppendTxn(begin, c, cfg.ForUpdate, plan)
+			if err != nil {
+				return err
+			}
+			t.Ops, t.Status = ops, status
+			mu.Lock()
+			h = append(h, t)
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	var final []elle.Op

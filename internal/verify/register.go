@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 
@@ -20,7 +20,7 @@ type RegisterConfig struct {
 	Clients int
 	Ops     int // per client
 	Keys    int
-	// Appends adds read-modify-write operations through DB.Update.
+	// Appends adds read-modify-write operations.
 	Appends bool
 	// ForUpdate makes appends read with GetForUpdate instead of Get, and
 	// puts and deletes lock the key with GetForUpdate first. (Since every
@@ -36,133 +36,109 @@ type RegisterConfig struct {
 	Prefix string
 }
 
-// RunRegister runs the workload and returns the history of the operations
-// that took effect. An operation whose transaction failed with ErrConflict
-// after Update's retries had no effect and is left out; any other error
-// is returned.
+// RegisterBegin starts a transaction of the register workload, read-only
+// for a get.
+type RegisterBegin func(readOnly bool) (Txn, error)
+
+// RunRegister runs the workload on db (see Register), every transaction
+// at cfg.Level, by two-phase locking with cfg.Locking.
 func RunRegister(ctx context.Context, db *mvcc.DB, cfg RegisterConfig) ([]porcupine.Operation, error) {
+	return Register(func(readOnly bool) (Txn, error) {
+		tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: cfg.Level, Locking: cfg.Locking, ReadOnly: readOnly})
+		if err != nil {
+			return nil, err
+		}
+		return tx, nil
+	}, cfg)
+}
+
+// Register runs the workload with the transactions begin starts, on any
+// engine, and returns the history of the operations that took effect, for
+// linear.KV. An operation is retried on ErrConflict, with backoff, up to
+// registerRetries times; one that never commits had no effect and is left
+// out. Any other error is returned. cfg.Level and cfg.Locking are begin's
+// business.
+func Register(begin RegisterBegin, cfg RegisterConfig) ([]porcupine.Operation, error) {
 	var rec linear.Recorder
-	var wg sync.WaitGroup
-	errs := make(chan error, cfg.Clients)
-	for c := range cfg.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
-			for i := range cfg.Ops {
-				key := fmt.Sprintf("%s%d", cfg.Prefix, rng.IntN(cfg.Keys))
-				if err := registerOp(ctx, db, &rec, cfg, rng, c, i, key); err != nil {
-					errs <- err
-					return
-				}
+	err := runClients(cfg.Clients, cfg.Seed, func(c int, rng *rand.Rand) error {
+		for i := range cfg.Ops {
+			in := linear.KVInput{Key: fmt.Sprintf("%s%d", cfg.Prefix, rng.IntN(cfg.Keys))}
+			switch p := rng.IntN(100); {
+			case p < 30:
+				in.Op = linear.Get
+			case p < 55 || (!cfg.Appends && p < 90):
+				in.Op, in.Value = linear.Put, fmt.Sprintf("p%d.%d", c, i)
+			case p < 60 || !cfg.Appends:
+				in.Op = linear.Delete
+			default:
+				in.Op, in.Value = linear.Append, fmt.Sprintf("+%d.%d", c, i)
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+			err := record(&rec, c, func() (any, any, error) {
+				out, err := retryConflicts(func() (linear.KVOutput, error) { return registerOp(begin, cfg.ForUpdate, in) })
+				return in, out, err
+			})
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", in.Op, in.Key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return rec.Operations(), nil
 }
 
-func registerOp(ctx context.Context, db *mvcc.DB, rec *linear.Recorder, cfg RegisterConfig, rng *rand.Rand, client, i int, key string) error {
-	in := linear.KVInput{Key: key}
-	var out linear.KVOutput
-	p := rng.IntN(100)
-	switch {
-	case p < 30:
-		in.Op = linear.Get
-	case p < 55 || (!cfg.Appends && p < 90):
-		in.Op, in.Value = linear.Put, fmt.Sprintf("p%d.%d", client, i)
-	case p < 60 || !cfg.Appends:
-		in.Op = linear.Delete
-	default:
-		in.Op, in.Value = linear.Append, fmt.Sprintf("+%d.%d", client, i)
-	}
-	call := rec.Now()
-	var err error
-	if in.Op == linear.Get {
-		err = getOnce(db, cfg.txOptions(), key, &out)
-	} else {
-		err = update(ctx, db, cfg.txOptions(), func(tx *mvcc.Txn) error {
-			if cfg.ForUpdate && in.Op != linear.Append {
-				if _, err := tx.GetForUpdate([]byte(key)); err != nil && !errors.Is(err, mvcc.ErrNotFound) {
-					return err
-				}
-			}
-			switch in.Op {
-			case linear.Put:
-				return tx.Put([]byte(key), []byte(in.Value))
-			case linear.Delete:
-				return tx.Delete([]byte(key))
-			}
-			read := tx.Get
-			if cfg.ForUpdate {
-				read = tx.GetForUpdate
-			}
-			v, err := read([]byte(key))
-			out = linear.KVOutput{Value: string(v), Found: err == nil}
-			if err != nil && !errors.Is(err, mvcc.ErrNotFound) {
-				return err
-			}
-			return tx.Put([]byte(key), append(v[:len(v):len(v)], in.Value...))
-		})
-	}
-	ret := rec.Now()
-	switch {
-	case err == nil:
-		rec.Add(client, in, out, call, ret)
-	case errors.Is(err, mvcc.ErrConflict):
-		// Certainly not committed: no effect to check.
-	default:
-		return fmt.Errorf("%s %s: %w", in.Op, key, err)
-	}
-	return nil
-}
+// registerRetries bounds the attempts of one register operation; the
+// backoff between them doubles from 50µs to at most 20ms, with jitter, as
+// DB.Update's does.
+const registerRetries = 64
 
-func (cfg RegisterConfig) txOptions() mvcc.TxOptions {
-	return mvcc.TxOptions{Isolation: cfg.Level, Locking: cfg.Locking}
-}
-
-// update is DB.Update with TxOptions: fn in a transaction, committed,
-// rerun on ErrConflict up to a retry limit.
-func update(ctx context.Context, db *mvcc.DB, opts mvcc.TxOptions, fn func(tx *mvcc.Txn) error) error {
-	if !opts.Locking {
-		return db.Update(ctx, opts.Isolation, fn)
-	}
-	var err error
-	for range 64 {
-		err = func() error {
-			tx, err := db.BeginTx(ctx, opts)
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback() //nolint:errcheck // no-op after Commit
-			if err := fn(tx); err != nil {
-				return err
-			}
-			return tx.Commit()
-		}()
-		if !errors.Is(err, mvcc.ErrConflict) {
-			return err
+func retryConflicts(op func() (linear.KVOutput, error)) (out linear.KVOutput, err error) {
+	backoff := 50 * time.Microsecond
+	for range registerRetries {
+		if out, err = op(); !errors.Is(err, mvcc.ErrConflict) {
+			return out, err
 		}
+		time.Sleep(time.Duration(rand.Int64N(int64(backoff)) + 1))
+		backoff = min(2*backoff, 20*time.Millisecond)
 	}
-	return err
+	return out, err
 }
 
-// getOnce reads key in its own transaction. A serializable read-only
-// transaction may be aborted; then the read did not happen.
-func getOnce(db *mvcc.DB, opts mvcc.TxOptions, key string, out *linear.KVOutput) error {
-	tx, err := db.BeginTx(context.Background(), opts)
+// registerOp is one attempt of in, in a transaction of its own.
+func registerOp(begin RegisterBegin, forUpdate bool, in linear.KVInput) (linear.KVOutput, error) {
+	var out linear.KVOutput
+	tx, err := begin(in.Op == linear.Get)
 	if err != nil {
-		return err
+		return out, err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	v, err := tx.Get([]byte(key))
-	if err != nil && !errors.Is(err, mvcc.ErrNotFound) {
-		return err
+	key := []byte(in.Key)
+	read := tx.Get
+	if forUpdate && in.Op != linear.Get {
+		read = tx.GetForUpdate
 	}
-	*out = linear.KVOutput{Value: string(v), Found: err == nil}
-	return tx.Commit()
+	if in.Op == linear.Get || in.Op == linear.Append || forUpdate {
+		v, err := read(key)
+		if err != nil && !errors.Is(err, mvcc.ErrNotFound) {
+			return out, err
+		}
+		out = linear.KVOutput{Value: string(v), Found: err == nil}
+	}
+	switch in.Op {
+	case linear.Put:
+		err = tx.Put(key, []byte(in.Value))
+	case linear.Delete:
+		err = tx.Delete(key)
+	case linear.Append:
+		err = tx.Put(key, []byte(out.Value+in.Value))
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if in.Op != linear.Get && in.Op != linear.Append {
+		out = linear.KVOutput{}
+	}
+	return out, err
 }

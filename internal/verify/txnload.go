@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
-	"sync"
 
 	"github.com/anishathalye/porcupine"
 
@@ -35,35 +34,30 @@ func RunTxns(db *mvcc.DB, cfg TxnConfig) ([]porcupine.Operation, error) {
 		return nil, fmt.Errorf("at most %d keys", linear.MaxTxnKeys)
 	}
 	var rec linear.Recorder
-	var wg sync.WaitGroup
-	errs := make(chan error, cfg.Clients)
-	for c := range cfg.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
-			for i := range cfg.Txns {
-				value := (c+1)*1_000_000 + i*100 // unique per write below
-				if err := oneTxn(db, &rec, cfg, rng, c, value); err != nil {
-					errs <- err
-					return
-				}
+	err := runClients(cfg.Clients, cfg.Seed, func(c int, rng *rand.Rand) error {
+		for i := range cfg.Txns {
+			value := (c+1)*1_000_000 + i*100 // unique per write below
+			if err := record(&rec, c, func() (any, any, error) {
+				steps, err := oneTxn(db, cfg, rng, value)
+				return steps, nil, err
+			}); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return rec.Operations(), nil
 }
 
-func oneTxn(db *mvcc.DB, rec *linear.Recorder, cfg TxnConfig, rng *rand.Rand, client, value int) error {
-	call := rec.Now()
+// oneTxn runs one transaction of the workload and returns its steps as
+// it observed them.
+func oneTxn(db *mvcc.DB, cfg TxnConfig, rng *rand.Rand, value int) (linear.TxnInput, error) {
 	tx, err := db.Begin(cfg.Level)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	n := 1 + rng.IntN(cfg.MaxOps)
@@ -106,13 +100,5 @@ func oneTxn(db *mvcc.DB, rec *linear.Recorder, cfg TxnConfig, rng *rand.Rand, cl
 	if err == nil {
 		err = tx.Commit()
 	}
-	ret := rec.Now()
-	switch {
-	case err == nil:
-		rec.Add(client, steps, nil, call, ret)
-		return nil
-	case errors.Is(err, mvcc.ErrConflict):
-		return nil
-	}
-	return err
+	return steps, err
 }

@@ -185,11 +185,59 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	for _, e := range o.engines {
 		if !slices.Contains(engine.Names(), e) {
-			return nil, fmt.Errorf("%w: %q", engine.ErrUnknown, e)
+			return nil, fmt.Errorf("-engines: %w: %q (known: %s)", engine.ErrUnknown, e, strings.Join(engine.Names(), ", "))
 		}
 	}
 	o.progress = !*noProgress
+	recordUsed(o)
 	return o, nil
+}
+
+// hotKeySweep is the hotkey workload's default sweep of hot keys.
+var hotKeySweep = []int{1, 4, 16, 64}
+
+// recordUsed replaces the settings "records" and "hot-keys", whose flags
+// default to "use each workload's own default", with the values the
+// workloads run with, so that a report says what ran.
+func recordUsed(o *options) {
+	var records, hot []string
+	for _, w := range o.workloads {
+		wl, err := workload.New(w, o.wc)
+		if err != nil {
+			continue // parse checked every name
+		}
+		cfg := wl.Config()
+		switch w {
+		case "hotkey":
+			hot = append(hot, w+"="+joinInts(hotKeyParams(o)))
+		case "writeskew":
+			shifts := cfg.HotKeys
+			if len(o.hotKeys) > 0 {
+				shifts = o.hotKeys[0]
+			}
+			hot = append(hot, w+"="+strconv.Itoa(shifts))
+		default:
+			records = append(records, w+"="+strconv.Itoa(cfg.Records))
+		}
+	}
+	o.settings["records"] = strings.Join(records, " ")
+	o.settings["hot-keys"] = strings.Join(hot, " ")
+}
+
+// hotKeyParams are the numbers of hot keys the hotkey workload sweeps.
+func hotKeyParams(o *options) []int {
+	if len(o.hotKeys) > 0 {
+		return o.hotKeys
+	}
+	return hotKeySweep
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }
 
 func splitList(s string) []string {
@@ -288,10 +336,8 @@ func plan(o *options) ([]cell, []*runner.Result, error) {
 	for _, w := range o.workloads {
 		params := []int{0}
 		switch {
-		case w == "hotkey" && len(o.hotKeys) > 0:
-			params = o.hotKeys
 		case w == "hotkey":
-			params = []int{1, 4, 16, 64}
+			params = hotKeyParams(o)
 		case w == "writeskew" && len(o.hotKeys) > 0:
 			params = o.hotKeys[:1]
 		}

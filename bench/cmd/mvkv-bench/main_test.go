@@ -20,7 +20,7 @@ func TestJSONOutputParses(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{
 		"-json", "-rounds", "2", "-workload", "bank,ycsb-b", "-engines", "mvkv,bbolt", "-levels", "snapshot,serializable",
-		"-threads", "2", "-duration", "100ms", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(),
+		"-threads", "2", "-duration", "0", "-ops", "50", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(),
 	}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
 	var rep report.Report
@@ -28,7 +28,10 @@ func TestJSONOutputParses(t *testing.T) {
 	// mvkv at two levels, bbolt at serializable plus one skipped row, per workload.
 	require.Len(t, rep.Summaries, 2*4)
 	assert.Equal(t, "2", rep.Meta.Settings["rounds"])
-	assert.Equal(t, "100ms", rep.Meta.Settings["duration"])
+	assert.Equal(t, "50", rep.Meta.Settings["ops"])
+	// What ran, not the flags' "each workload's default".
+	assert.Equal(t, "bank=1000 ycsb-b=10000", rep.Meta.Settings["records"])
+	assert.Empty(t, rep.Meta.Settings["hot-keys"], "neither workload has hot keys")
 	assert.NotEmpty(t, rep.Meta.GoVersion)
 	assert.Positive(t, rep.Meta.CPUs)
 	assert.False(t, rep.Meta.Date.IsZero())
@@ -40,6 +43,7 @@ func TestJSONOutputParses(t *testing.T) {
 			continue
 		}
 		assert.Equal(t, 2, r.Rounds)
+		// Bounded by operations, not time: every run measured something.
 		assert.Positive(t, r.Throughput.Median, "%s %s %s", r.Workload, r.Engine, r.Level)
 		assert.LessOrEqual(t, r.Throughput.Min, r.Throughput.Median)
 		assert.False(t, r.Durable)
@@ -70,6 +74,7 @@ func TestCSVAndPlots(t *testing.T) {
 	rows, err := csv.NewReader(&stdout).ReadAll()
 	require.NoError(t, err)
 	assert.Len(t, rows, 1+2*2) // header, 2 hot-key counts × 2 thread counts
+	assert.Contains(t, rows[1][len(rows[1])-1], "hot-keys=hotkey=1,8", "the settings say the sweep that ran")
 	entries, err := os.ReadDir(plots)
 	require.NoError(t, err)
 	var names []string
@@ -104,6 +109,14 @@ func TestBadFlags(t *testing.T) {
 		args = append(args, "-dir", t.TempDir())
 		err := run(context.Background(), args, &stdout, &stderr)
 		assert.Error(t, err, "%q", args)
+	}
+	// A misspelt name gets the list of those known.
+	for flagName, known := range map[string]string{
+		"-engines": "known: mvkv, mvkv-locking, bbolt", "-workload": "known: ycsb-a", "-levels": "read-committed, snapshot or serializable",
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{flagName, "foo", "-dir", t.TempDir()}, &stdout, &stderr)
+		assert.ErrorContains(t, err, known, flagName)
 	}
 	var stdout, stderr bytes.Buffer
 	assert.ErrorIs(t, run(context.Background(), []string{"-h"}, &stdout, &stderr), flag.ErrHelp)

@@ -23,7 +23,7 @@ func isTerminal(w io.Writer) bool {
 // enough that a log shows the run is alive, rarely enough to stay short.
 const plainEvery = 5 * time.Second
 
-// progress tells where the whole invocation stands: "run 7/72", the run's
+// progress tells where the whole invocation stands: "run 7/84", the run's
 // cell and round, its rate, and the time left. On a terminal it is one
 // live line; elsewhere a plain line every plainEvery and one at the end.
 type progress struct {

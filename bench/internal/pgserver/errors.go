@@ -17,9 +17,9 @@ const (
 )
 
 // MapError maps a PostgreSQL error onto mvcc's sentinels, keeping the
-// server's message: a serialization failure matches mvcc.ErrConflict, a
-// deadlock both mvcc.ErrDeadlock and mvcc.ErrConflict. Other errors come
-// back unchanged.
+// server's error in the chain (for errors.As and AbortCause): a
+// serialization failure matches mvcc.ErrConflict, a deadlock both
+// mvcc.ErrDeadlock and mvcc.ErrConflict. Other errors come back unchanged.
 func MapError(err error) error {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
@@ -27,9 +27,9 @@ func MapError(err error) error {
 	}
 	switch pe.Code {
 	case SerializationFailure:
-		return fmt.Errorf("%w: postgres: %s (SQLSTATE %s)", mvcc.ErrConflict, pe.Message, pe.Code)
+		return fmt.Errorf("%w: postgres: %w", mvcc.ErrConflict, err)
 	case DeadlockDetected:
-		return fmt.Errorf("%w (%w): postgres: %s (SQLSTATE %s)", mvcc.ErrDeadlock, mvcc.ErrConflict, pe.Message, pe.Code)
+		return fmt.Errorf("%w (%w): postgres: %w", mvcc.ErrDeadlock, mvcc.ErrConflict, err)
 	}
 	return err
 }
