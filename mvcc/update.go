@@ -51,11 +51,21 @@ func (db *DB) UpdateTx(ctx context.Context, opts TxOptions, fn func(tx *Txn) err
 		ctx = context.Background()
 	}
 	backoff := minBackoff
+	var last error // the conflict that made this attempt a retry
 	for attempt := 0; ; attempt++ {
 		err := db.runOnce(ctx, opts, fn)
+		if last != nil && err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// ctx ended during the backoff (its timer and ctx.Done
+			// were ready together): the conflict is still the reason.
+			return &retryError{last: last, ctx: ctx.Err()}
+		}
 		if err == nil || !errors.Is(err, ErrConflict) || attempt >= db.opts.MaxUpdateRetries {
 			return err
 		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return &retryError{last: err, ctx: ctxErr}
+		}
+		last = err
 		sleep := time.Duration(rand.Int64N(int64(backoff)) + 1)
 		t := time.NewTimer(sleep)
 		select {
