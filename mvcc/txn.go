@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mvkv/mvkv/txn"
 )
@@ -31,6 +32,8 @@ type Txn struct {
 	commitTS uint64      // set by a successful Commit that wrote something (tests read it)
 	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
 	serRec   txn.SerTxn
+	asOf     bool         // reads as of a past time at readTS (history.go)
+	snapAt   atomic.Int64 // Unix ns when it took its snapshot, with MaxSnapshotAge (snapage.go)
 
 	done  atomic.Bool  // set once Commit, Rollback or a conflict ended it
 	ended atomic.Bool  // set once the registry, SSI and locks let go of it
@@ -95,6 +98,9 @@ func (tx *Txn) usable() error {
 	if tx.ser != nil && tx.ser.Doomed() {
 		return tx.fail(tx.serializationError(nil))
 	}
+	if tx.db.opts.MaxSnapshotAge > 0 {
+		return tx.checkAge(time.Now())
+	}
 	return nil
 }
 
@@ -149,7 +155,7 @@ func (tx *Txn) serializationError(key []byte) error {
 // snapshot, or for read committed the newest one (moving the horizon slot
 // forward with it).
 func (tx *Txn) snapshot() uint64 {
-	if tx.level != ReadCommitted {
+	if tx.level != ReadCommitted || tx.asOf {
 		return tx.readTS
 	}
 	ts := tx.db.oracle.Visible()
@@ -159,6 +165,7 @@ func (tx *Txn) snapshot() uint64 {
 	if tx.scans.Load() == 0 {
 		tx.slot.AdvanceApplied(tx.db.oracle.Applied())
 		tx.slot.Advance(ts)
+		tx.noteSnapshot()
 	}
 	return ts
 }
@@ -180,6 +187,10 @@ func (tx *Txn) end(committed bool) {
 		tx.stopCtx()
 	}
 	tx.db.oracle.End(tx.slot)
+	tx.db.ages.remove(tx)
+	if tx.asOf {
+		tx.db.endAsOf(tx)
+	}
 	if tx.ser != nil {
 		tx.db.ssi.End(tx.ser, committed, tx.db.oracle.Visible())
 	}
@@ -292,6 +303,7 @@ func (tx *Txn) latest() uint64 {
 	if tx.scans.Load() == 0 {
 		tx.slot.AdvanceApplied(tx.db.oracle.Applied())
 		tx.slot.Advance(ts)
+		tx.noteSnapshot()
 	}
 	return ts
 }
@@ -325,7 +337,7 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 		return cloneValue(w.value), nil
 	}
 	if tx.ser == nil {
-		v, ok, _, err := tx.db.readAt(key, tx.snapshot())
+		v, ok, _, err := tx.db.read(key, tx.snapshot(), tx.asOf)
 		if err == nil && !ok {
 			err = ErrNotFound
 		}
@@ -378,7 +390,16 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 		return tx.lockedRead(key)
 	}
 	if _, own := tx.writes[string(key)]; !own && tx.level != ReadCommitted {
-		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
+		latest := tx.db.index.LatestTS(key)
+		if latest == 0 && tx.db.vs.count.Load() > 0 {
+			// Perhaps spilled out of memory whole: the file has its newest.
+			f, err := tx.db.fileGet(key)
+			if err != nil {
+				return nil, err
+			}
+			latest = f.ts
+		}
+		if latest > tx.readTS {
 			return nil, tx.fail(tx.conflict(key, latest))
 		}
 	}
