@@ -11,8 +11,9 @@
 // index as the horizon moves. The collector never writes the file: nothing
 // a batch does can fail on a full disk, or be half done after a crash. (The
 // engine's Config.Prepare may: mvcc's applies its commit log to the data,
-// a checkpoint, before each pass, and a pass whose Prepare fails removes
-// nothing.)
+// a checkpoint, before each pass, and vacuums what it keeps on disk
+// besides, older versions spilled past its memory limit and history; a
+// pass whose Prepare fails removes nothing.)
 //
 // # The rule
 //

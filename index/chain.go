@@ -21,9 +21,16 @@ type Version struct {
 // chain holds a key's versions in ascending TS order: the newest is last, so
 // a commit appends and a visibility lookup scans from the end (the common
 // case, a recent snapshot, finds its version in the first step).
+//
+// spilled says that the key's versions older than those held were moved
+// to the version store on disk (Spill): a snapshot older than every
+// version held finds its version there. A prune that removes anything
+// clears it: every snapshot it serves then has its version in memory, or
+// none (see Prune).
 type chain struct {
 	key      []byte
 	versions []Version
+	spilled  bool
 }
 
 // visible returns the newest version with TS <= ts.
@@ -55,24 +62,26 @@ func (c *chain) newer(ts uint64) []uint64 {
 
 // add inserts v keeping TS order. Commits arrive in TS order, so this is an
 // append in all but test-driven cases; a version that already exists (same
-// TS and Seq) is replaced.
-func (c *chain) add(v Version) {
+// TS and Seq) is replaced, and returned.
+func (c *chain) add(v Version) (old Version, replaced bool) {
 	n := len(c.versions)
 	if n == 0 || c.versions[n-1].TS < v.TS || (c.versions[n-1].TS == v.TS && c.versions[n-1].Seq < v.Seq) {
 		c.versions = append(c.versions, v)
-		return
+		return old, false
 	}
 	i := n
 	for i > 0 && (c.versions[i-1].TS > v.TS || (c.versions[i-1].TS == v.TS && c.versions[i-1].Seq > v.Seq)) {
 		i--
 	}
 	if i > 0 && c.versions[i-1].TS == v.TS && c.versions[i-1].Seq == v.Seq {
+		old = c.versions[i-1]
 		c.versions[i-1] = v
-		return
+		return old, true
 	}
 	c.versions = append(c.versions, Version{})
 	copy(c.versions[i+1:], c.versions[i:])
 	c.versions[i] = v
+	return old, false
 }
 
 // removable returns how many versions, from the oldest, no snapshot at or

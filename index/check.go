@@ -9,15 +9,15 @@ import (
 // keys in order, every chain sorted by (TS, Seq) and non-empty, the
 // entry's copy equal to its chain's newest version, InFile only on a
 // newest version that is not a tombstone, no chainless tombstone, and the
-// version and garbage counters exact. It walks everything under the read
+// version, garbage and byte counters exact. It walks everything under the read
 // lock: for tests and debugging, not for production paths.
 func (ix *Index) Check() error {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	var (
-		err              error
-		prev             []byte
-		versions, gcount int64
+		err                    error
+		prev                   []byte
+		versions, gcount, heap int64
 	)
 	ix.tree.Ascend(func(e entry) bool {
 		fail := func(format string, args ...any) bool {
@@ -56,6 +56,10 @@ func (ix *Index) Check() error {
 			return fail("entry copy %d.%d differs from the chain's newest %d.%d", e.top.TS, e.top.Seq, top.TS, top.Seq)
 		}
 		c := chain{versions: vs}
+		heap += entryCost(e.key)
+		for _, v := range vs {
+			heap += versionCost(v)
+		}
 		versions += int64(len(vs))
 		gcount += c.garbage()
 		return true
@@ -65,6 +69,9 @@ func (ix *Index) Check() error {
 	}
 	if n := ix.versions.Load(); n != versions {
 		return fmt.Errorf("index: version counter %d, %d held", n, versions)
+	}
+	if n := ix.bytes.Load(); n != heap {
+		return fmt.Errorf("index: byte counter %d, %d held", n, heap)
 	}
 	if ix.garbage != gcount {
 		return fmt.Errorf("index: garbage counter %d, %d superseded or deleted held", ix.garbage, gcount)

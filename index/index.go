@@ -110,6 +110,10 @@ type Index struct {
 	garbage  int64        // versions superseded or deleted, see Garbage; guarded by mu
 	reclaim  reclaimQueue
 	applied  atomic.Uint64 // see SetApplied
+	bytes    atomic.Int64  // heap the held versions cost, see memory.go; written under mu
+	// spillAt is where the next Spill resumes its walk (nil: the first
+	// key). Guarded by mu.
+	spillAt []byte
 }
 
 func less(a, b entry) bool { return compare(&a, &b) < 0 }
@@ -126,15 +130,19 @@ func (ix *Index) lookup(key []byte) (entry, bool) {
 func (ix *Index) refresh(c *chain) {
 	n := len(c.versions)
 	if n == 0 {
-		ix.tree.Delete(probe(c.key))
+		if _, found := ix.tree.Delete(probe(c.key)); found {
+			ix.bytes.Add(-entryCost(c.key))
+		}
 		return
 	}
 	e := probe(c.key)
 	e.top = c.versions[n-1]
-	if n > 1 || e.top.Tombstone {
+	if n > 1 || e.top.Tombstone || c.spilled {
 		e.c = c
 	}
-	ix.tree.ReplaceOrInsert(e)
+	if _, replaced := ix.tree.ReplaceOrInsert(e); !replaced {
+		ix.bytes.Add(entryCost(c.key))
+	}
 }
 
 // New returns an empty Index.
@@ -154,7 +162,8 @@ func (ix *Index) SetApplied(ts uint64) { ix.applied.Store(ts) }
 // held reports whether the index holds key at all; when it does, its
 // answer is the whole truth for ts (visible false: the key is absent at
 // ts), and when it does not, the file's newest version is what every
-// snapshot at or above the horizon sees. A visible version may be InFile:
+// snapshot at or above the horizon sees, or, for a key spilled out whole
+// (see spill.go), what the snapshots at or above it see. A visible version may be InFile:
 // its value is then the file's.
 func (ix *Index) Find(key []byte, ts uint64) (v Version, visible, held bool) {
 	ix.mu.RLock()
@@ -201,6 +210,7 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 		e = probe(key)
 		e.top = v
 		ix.tree.ReplaceOrInsert(e)
+		ix.bytes.Add(entryCost(key) + versionCost(v))
 		ix.versions.Add(1)
 		ix.reclaim.push(e.key, v.TS, 1)
 		return nil
@@ -215,6 +225,7 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 				return fmt.Errorf("%w (key %q at ts %d)", errBeforeImage, key, top.TS)
 			}
 			*top = Version{TS: top.TS, Seq: top.Seq, Value: before.Value}
+			ix.bytes.Add(int64(len(before.Value)))
 		}
 	default:
 		c = &chain{key: key}
@@ -222,11 +233,20 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 			b := *before
 			b.InFile = false
 			c.versions = append(c.versions, b)
+			ix.bytes.Add(versionCost(b))
 			added++
+			// The key may have left memory with its older versions on
+			// disk (Spill): a reader older than the before-image looks
+			// there. Any other reader is at or above it (the horizon
+			// passed it when the key left), so the mark costs nothing.
+			c.spilled = true
 		}
 	}
 	before0, g := len(c.versions), c.garbage()
-	c.add(v)
+	if old, replaced := c.add(v); replaced {
+		ix.bytes.Add(-versionCost(old))
+	}
+	ix.bytes.Add(versionCost(v))
 	ix.versions.Add(int64(len(c.versions)-before0) + added - 1)
 	ix.garbage += c.garbage() - g
 	ix.reclaim.push(c.key, c.versions[len(c.versions)-1].TS, added)
@@ -243,6 +263,11 @@ type Item struct {
 	// walk's ts, oldest first (nil when there are none). A serializable
 	// reader learns from it which transactions wrote what it did not see.
 	Newer []uint64
+	// Older reports, when no version is Visible, that versions older than
+	// those held went to the version store on disk (Spill): the one
+	// visible at ts, if any, is there. Without it, nothing visible means
+	// the key is absent at ts.
+	Older bool
 }
 
 // itemBufs holds the chunk buffers of Walk: allocating one per scan would
@@ -321,6 +346,7 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 			it := Item{Key: e.key}
 			if e.c != nil {
 				it.Version, it.Visible = e.c.visible(ts)
+				it.Older = !it.Visible && e.c.spilled
 			}
 			if newer {
 				it.Newer = e.newer(ts)
@@ -372,6 +398,23 @@ func (ix *Index) Lookup(key []byte, ts uint64) (v Version, visible, held bool, n
 	}
 	ix.mu.RUnlock()
 	return v, visible, held, newer
+}
+
+// LookupItem is Lookup that also says, when nothing is visible, whether
+// older versions of key are on disk (Item.Older).
+func (ix *Index) LookupItem(key []byte, ts uint64) (it Item, held bool) {
+	if ix.versions.Load() == 0 {
+		return it, false
+	}
+	ix.mu.RLock()
+	e, held := ix.lookup(key)
+	if held {
+		it.Version, it.Visible = e.visible(ts)
+		it.Newer = e.newer(ts)
+		it.Older = !it.Visible && e.c != nil && e.c.spilled
+	}
+	ix.mu.RUnlock()
+	return it, held
 }
 
 // Writer adds versions under the Index's write lock (see Write).
@@ -431,6 +474,7 @@ func (ix *Index) Remove(entries []Entry) {
 			if v.TS == en.Version.TS && v.Seq == en.Version.Seq {
 				c.versions = append(c.versions[:i:i], c.versions[i+1:]...)
 				ix.versions.Add(-1)
+				ix.bytes.Add(-versionCost(v))
 				break
 			}
 		}

@@ -138,10 +138,18 @@ func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 		}
 		before, g := len(c.versions), c.garbage()
 		deleted := c.versions[before-1].Tombstone
+		var cost int64
 		for _, v := range c.versions[:min(n, room)] {
 			r.BytesFreed += int64(len(v.Value))
+			cost += versionCost(v)
 		}
 		removed, complete := c.prune(horizon, room)
+		ix.bytes.Add(-cost)
+		if removed > 0 {
+			// Whatever went to disk is older than what a snapshot at or
+			// above the horizon sees now (see chain.spilled).
+			c.spilled = false
+		}
 		r.KeysExamined++
 		r.VersionsExamined += int64(before)
 		r.Released += int64(removed)

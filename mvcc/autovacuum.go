@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/mvkv/mvkv/gc"
+	"github.com/mvkv/mvkv/index"
 	"github.com/mvkv/mvkv/txn"
 )
 
@@ -39,11 +40,15 @@ func (db *DB) vacuumConfig() gc.Config {
 		// autovacuum takes what the checkpointer, running on its own
 		// schedule, has applied (it kicks autovacuum after each pass), so
 		// that it never forces a checkpoint of a few hundred writes.
+		// Either kind of pass then vacuums the version store on disk
+		// (spill.go).
 		Prepare: func(ctx context.Context) error {
-			if ctx.Value(manualVacuum{}) == nil {
-				return nil
+			if ctx.Value(manualVacuum{}) != nil {
+				if err := db.requestCheckpoint(); err != nil {
+					return err
+				}
 			}
-			return db.requestCheckpoint()
+			return db.vacuumDisk()
 		},
 		BatchSize: o.VacuumBatchSize,
 		Pause:     o.VacuumPause,
@@ -59,7 +64,7 @@ func (db *DB) vacuumConfig() gc.Config {
 
 func (db *DB) startVacuum() {
 	o := db.opts
-	db.vac.gc = gc.New(db.index, pruneHorizon{db.oracle}, db.vacuumConfig())
+	db.vac.gc = gc.New(vacuumIndex{db.index, &db.vs}, pruneHorizon{db.oracle}, db.vacuumConfig())
 	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
 	db.vac.kickAt = 1 << 62
 	if o.NoAutovacuum {
@@ -92,3 +97,22 @@ type manualVacuum struct{}
 type pruneHorizon struct{ o *txn.Oracle }
 
 func (h pruneHorizon) Horizon() uint64 { return h.o.PruneHorizon() }
+
+// vacuumIndex is the gc.Index of a DB: the in-memory index, whose
+// estimate of what a pass could remove also counts the version store's
+// records once the horizon passes the first one's until (an
+// overestimate: it decides when autovacuum runs, nothing else), so that
+// versions spilled to disk are vacuumed even when memory has little to
+// give back.
+type vacuumIndex struct {
+	*index.Index
+	vs *vstore
+}
+
+func (v vacuumIndex) Reclaimable(horizon uint64) int64 {
+	n := v.Index.Reclaimable(horizon)
+	if c := v.vs.count.Load(); c > 0 && v.vs.nextUntil.Load() <= horizon {
+		n += c
+	}
+	return n
+}

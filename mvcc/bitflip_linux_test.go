@@ -89,13 +89,29 @@ func flipValue(i int) (string, bool) {
 	return string(bytes.Repeat(v, n/len(v)+1)[:n]), true
 }
 
+// flipRetention keeps the first versions as history: the file also holds
+// a version bucket and a clock, and the trials read as of flipMark, the
+// time between the first versions and the second (written next to the
+// base, as path+".mark").
+const flipRetention = 365 * 24 * time.Hour
+
+var flipMark time.Time
+
 // flipBuild writes the campaign's database: every record, then a second
 // version of each, then the deletes, so the file also holds freed pages
-// and a freelist.
+// and a freelist, and the history of the first versions (versions and
+// tombstones in the version bucket, commit times in the clock).
 func flipBuild(t *testing.T, path string) {
-	db, err := mvcc.Open(path, &mvcc.Options{NoSync: true, NoAutovacuum: true})
+	db, err := mvcc.Open(path, &mvcc.Options{NoSync: true, NoAutovacuum: true, HistoryRetention: flipRetention})
 	require.NoError(t, err)
 	for round := range 2 {
+		if round == 1 {
+			_, err := db.Vacuum(context.Background()) // the first versions reach the data bucket
+			require.NoError(t, err)
+			mark := time.Now()
+			time.Sleep(time.Millisecond)
+			require.NoError(t, os.WriteFile(path+".mark", []byte(strconv.FormatInt(mark.UnixNano(), 10)), 0o600))
+		}
 		for lo := 0; lo < flipRecords; lo += 250 {
 			require.NoError(t, db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
 				for i := lo; i < lo+250; i++ {
@@ -318,6 +334,11 @@ func TestBitFlipChild(t *testing.T) {
 	debug.SetMaxStack(64 << 20)
 	data, err := os.ReadFile(base)
 	require.NoError(t, err)
+	mark, err := os.ReadFile(base + ".mark")
+	require.NoError(t, err)
+	ns, err := strconv.ParseInt(string(mark), 10, 64)
+	require.NoError(t, err)
+	flipMark = time.Unix(0, ns)
 	pages := usedSize(t, data) / flipPage
 	seed := flipSeed()
 	dir := t.TempDir()
@@ -339,7 +360,7 @@ func TestBitFlipChild(t *testing.T) {
 func flipTrial(path string) string {
 	// A small mapping: mapping 256 MiB per trial costs the race detector
 	// more than the trial.
-	db, err := mvcc.Open(path, &mvcc.Options{LockTimeout: time.Second, InitialMmapSize: 4 << 20})
+	db, err := mvcc.Open(path, &mvcc.Options{LockTimeout: time.Second, InitialMmapSize: 4 << 20, HistoryRetention: flipRetention})
 	if err != nil {
 		if errors.Is(err, mvcc.ErrCorrupt) {
 			return "open-corrupt"
@@ -436,6 +457,41 @@ func flipTrial(path string) string {
 			wrong = append(wrong, fmt.Sprintf("scan [%d,%d) lost keys: %d of %d", lo, hi, len(keys), n))
 		}
 	}
+	// As of the mark, every record had its first version: read from the
+	// version bucket (the data holds the second) and found by the clock.
+	func() {
+		tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{ReadOnly: true, AsOf: flipMark})
+		if err != nil {
+			note(err)
+			return
+		}
+		defer func() { _ = tx.Rollback() }()
+		// Every fifth record (the scan below reads a range whole): each
+		// read as of the past costs a lookup in the version bucket too.
+		for i := 0; i < flipRecords; i += 5 {
+			v, err := tx.Get([]byte(flipKey(i)))
+			switch {
+			case errors.Is(err, mvcc.ErrNotFound):
+				wrong = append(wrong, "as of the mark: lost key "+flipKey(i))
+			case err != nil:
+				note(err)
+			case string(v) != "first version "+strconv.Itoa(i):
+				wrong = append(wrong, fmt.Sprintf("as of the mark: wrong value of %s: %.40q", flipKey(i), v))
+			}
+		}
+		n := 0
+		for k, v := range tx.Scan([]byte(flipKey(1000)), []byte(flipKey(1500))) {
+			if string(v) != "first version "+strings.TrimLeft(strings.TrimPrefix(string(k), "rec/"), "0") {
+				wrong = append(wrong, fmt.Sprintf("as of the mark: scan: wrong value of %s", k))
+			}
+			n++
+		}
+		if err := tx.Err(); err != nil {
+			note(err)
+		} else if n != 500 {
+			wrong = append(wrong, fmt.Sprintf("as of the mark: scan found %d keys of 500", n))
+		}
+	}()
 	// DB.Check reads every page and record: it finds whatever the reads
 	// found, and it never crashes or hangs either.
 	checkErr := db.Check(context.Background())

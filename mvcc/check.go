@@ -51,6 +51,9 @@ func (db *DB) check() error {
 			if err != nil {
 				return err
 			}
+			if err := db.checkVersions(btx, true); err != nil {
+				return err
+			}
 			inLog := map[string]bool{}
 			err = log.ForEach(func(rev, b []byte) error {
 				ts, key, _, _, err := decodeLogged(rev, b)

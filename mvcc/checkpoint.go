@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mvkv/mvkv/index"
 )
 
 // The checkpoint: applying the log to the data bucket.
@@ -318,11 +320,22 @@ func (db *DB) noteGroupTime(d time.Duration) {
 func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err error) {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
-	var st stepResult
+	var (
+		st   stepResult
+		hist *vwriter // with HistoryRetention: the superseded versions go to the version store
+	)
 	err = db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
 			var err error
-			st, err = applyLog(btx, target, keys, entries)
+			if db.opts.HistoryRetention > 0 {
+				if hist, err = newVWriter(btx, &db.vs); err != nil {
+					return err
+				}
+			}
+			st, err = applyLog(btx, target, keys, entries, hist)
+			if err == nil && hist != nil {
+				err = hist.flush(&db.vs)
+			}
 			if err == nil {
 				db.retireView()
 			}
@@ -335,6 +348,9 @@ func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err e
 	db.renewView()
 	if err != nil {
 		return false, fmt.Errorf("mvkv: checkpoint %s: %w", db.path, err)
+	}
+	if hist != nil {
+		hist.done(&db.vs)
 	}
 	// The new view, which holds the applied data, is in place: from now
 	// on readers may rely on it.
@@ -371,13 +387,16 @@ type dataWrite struct {
 // most maxKeys distinct keys or maxEntries writes (whole transactions,
 // at least one), into the data bucket, deletes them from the log and
 // records what it applied. It returns errLogApplied when the log holds
-// nothing up to target.
-func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResult, err error) {
+// nothing up to target. With hist, every version the data bucket loses
+// (the one it held, the log's writes it never holds) goes to the version
+// store, and a delete leaves its tombstone there (history.go).
+func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int, hist *vwriter) (st stepResult, err error) {
 	log := btx.Bucket(logBucket)
 	// The newest write of each key, with copies of keys and values: the
 	// mapping they live in may move when this transaction grows the file.
 	newest := make(map[string]int)
 	var writes []dataWrite
+	older := make(map[string][]dataWrite) // with hist: the writes a later one superseded, per key
 	var last uint64
 	var revs []byte // the log keys read, back to back (all revSize long)
 	c := log.Cursor()
@@ -402,6 +421,9 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 		st.bytes += int64(len(rev) + len(b))
 		w := dataWrite{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
 		if i, ok := newest[string(key)]; ok {
+			if hist != nil {
+				older[string(key)] = append(older[string(key)], writes[i])
+			}
 			writes[i] = w
 			continue
 		}
@@ -412,7 +434,7 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int) (st stepResu
 		return st, errLogApplied
 	}
 	slices.SortFunc(writes, func(a, b dataWrite) int { return bytes.Compare(a.key, b.key) })
-	if err := writeData(btx, writes, last); err != nil {
+	if err := writeData(btx, writes, last, hist, older); err != nil {
 		return st, err
 	}
 	// The applied writes leave the log. (By key: a cursor that deletes
@@ -463,7 +485,7 @@ func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64) error
 // writeData writes writes (one per key, in key order) into the data
 // bucket, updates the key count, and moves "applied" to last: the caller
 // vouches that every commit up to last is then in the data bucket.
-func writeData(btx *bolt.Tx, writes []dataWrite, last uint64) error {
+func writeData(btx *bolt.Tx, writes []dataWrite, last uint64, hist *vwriter, older map[string][]dataWrite) error {
 	meta, data := btx.Bucket(metaBucket), btx.Bucket(dataBucket)
 	// Keys arrive in key order: pack the pages they fill, leaving a little
 	// room for the keys later checkpoints insert between.
@@ -486,6 +508,11 @@ func writeData(btx *bolt.Tx, writes []dataWrite, last uint64) error {
 			return err
 		}
 		present := rec != nil
+		if hist != nil {
+			if err := historyOf(hist, w.key, rec, older[string(w.key)], w.ts, w.tombstone); err != nil {
+				return err
+			}
+		}
 		switch {
 		case w.tombstone && present:
 			err = data.Delete(w.key)
@@ -507,4 +534,33 @@ func writeData(btx *bolt.Tx, writes []dataWrite, last uint64) error {
 		return err
 	}
 	return putMeta(meta, keysKey, uint64(keys))
+}
+
+// historyOf writes to the version store what a checkpoint supersedes of
+// key: the data bucket's record (rec, nil when absent), then the log's
+// earlier writes, each until the next; and the newest write when it is a
+// delete, so that a read as of a time after it finds the tombstone, not a
+// version it deleted.
+func historyOf(w *vwriter, key, rec []byte, older []dataWrite, ts uint64, tombstone bool) error {
+	var chain []index.Version
+	if rec != nil {
+		rts, val, err := decodeRecord(key, rec)
+		if err != nil {
+			return err
+		}
+		chain = append(chain, index.Version{TS: rts, Value: val})
+	}
+	for _, o := range older {
+		chain = append(chain, index.Version{TS: o.ts, Value: o.value, Tombstone: o.tombstone})
+	}
+	chain = append(chain, index.Version{TS: ts, Tombstone: tombstone})
+	for i, v := range chain[:len(chain)-1] {
+		if err := w.put(key, v, chain[i+1].TS); err != nil {
+			return err
+		}
+	}
+	if tombstone {
+		return w.put(key, chain[len(chain)-1], ts)
+	}
+	return nil
 }

@@ -134,6 +134,8 @@ func (db *DB) runCommits() {
 		db.pipeBusy.Store(true)
 		if stopped = db.commitBatch(batch); stopped != nil {
 			db.stopped.Store(true)
+		} else {
+			db.maybeSpill()
 		}
 		db.pipeBusy.Store(false)
 		if db.ck.waiting.Load() {
@@ -186,6 +188,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		entries []index.Entry // versions installed, to take out if the group fails
 		keys    int64         // change in the number of live keys
 		logged  int64         // bytes appended to the log
+		stamp   int64         // the group's wall-clock time (history.go)
 	)
 	n, size := 0, 0
 	for _, r := range batch {
@@ -200,12 +203,14 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		return db.files().update(func(btx *bolt.Tx) error {
 			log := btx.Bucket(logBucket)
 			log.FillPercent = 1.0 // appends only: pack pages full
-			if size >= directBytes {
+			// With history kept, every version the data bucket loses goes
+			// to the version store at a checkpoint: no group bypasses it.
+			if size >= directBytes && db.opts.HistoryRetention <= 0 {
 				k, _ := log.Cursor().First()
 				direct = k == nil
 			}
 			for _, r := range batch {
-				ts, delta, err := db.install(r, &entries)
+				ts, delta, err := db.install(r, btx.Bucket(dataBucket), &entries)
 				if err != nil {
 					r.err = err
 					continue
@@ -247,6 +252,10 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 					return err
 				}
 			}
+			var err error
+			if stamp, err = db.recordClock(btx, ok[0].ts, ok[len(ok)-1].ts); err != nil {
+				return err
+			}
 			if err := putMeta(btx.Bucket(metaBucket), tsKey, ok[len(ok)-1].ts); err != nil {
 				return err
 			}
@@ -262,6 +271,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		db.noteGroupTime(time.Since(start))
 		last := ok[len(ok)-1].ts
 		db.keys.Add(keys)
+		db.hist.lastCommit.Store(&clockMark{stamp: stamp, ts: last})
 		db.oracle.Publish(last)
 		if direct {
 			db.applied.Store(last)
@@ -398,11 +408,17 @@ func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
 // index's write lock, appending them to entries; it returns r's commit
 // timestamp and the change it makes to the number of live keys. On
 // failure nothing of r stays in the index.
-func (db *DB) install(r *commitReq, entries *[]index.Entry) (ts uint64, keys int64, err error) {
+//
+// data is the group's data bucket: a before-image read from an older view
+// is read again there where a spill may have made it stale (spill.go).
+func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (ts uint64, keys int64, err error) {
 	befores := r.befores
 	mine := len(*entries)
 	db.index.Write(func(w index.Writer) {
-		if err = db.validate(w, r); err != nil {
+		if err = db.freshBefores(w, data, r.writes, befores); err != nil {
+			return
+		}
+		if err = db.validate(w, r, befores); err != nil {
 			return
 		}
 		db.lastTS++
@@ -441,12 +457,20 @@ func (db *DB) install(r *commitReq, entries *[]index.Entry) (ts uint64, keys int
 // it, so a key it does not hold has nothing newer than the snapshot. Read
 // committed lets the last committer win. Called under the index's write
 // lock.
-func (db *DB) validate(w index.Writer, r *commitReq) error {
+//
+// A key spilled out of memory whole (index.CompleteSpill) has its newest
+// version in the data bucket: befores (fresh, see freshBefores) give its
+// timestamp.
+func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version) error {
 	if r.tx.level == ReadCommitted || r.tx.locking {
 		return nil // a locking transaction held its keys' locks since before it read them
 	}
-	for _, wr := range r.writes {
-		if latest := w.LatestTS(wr.key); latest > r.tx.readTS {
+	for i, wr := range r.writes {
+		latest := w.LatestTS(wr.key)
+		if latest == 0 && befores[i] != nil {
+			latest = befores[i].TS
+		}
+		if latest > r.tx.readTS {
 			return r.tx.conflict(wr.key, latest)
 		}
 	}

@@ -13,6 +13,7 @@ package mvcc_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -52,21 +53,39 @@ func crashTxnKeys(id string) []string {
 	return []string{"tx/" + id + "/a", "tx/" + id + "/b", "tx/" + id + "/c"}
 }
 
+// crashOpts are the child's and the checker's: durable, with history
+// kept and a small version memory, so that a kill also lands in spills
+// to the version bucket and in checkpoints that write history there.
+var crashOpts = &mvcc.Options{HistoryRetention: time.Hour, VersionMemoryLimit: 256 << 10, CheckpointBytes: 64 << 10}
+
 func TestCrashChild(t *testing.T) {
 	path := os.Getenv(crashEnvDB)
 	if path == "" {
 		t.Skip("run by TestCrashKill9 as its child process")
 	}
 	round := os.Getenv(crashEnvRound)
-	db, err := mvcc.Open(path, nil) // durable: the point of the test
+	// Never outlive a parent that died without killing us.
+	deadline := time.Now().Add(2 * time.Minute)
+	db, err := mvcc.Open(path, crashOpts) // durable: the point of the test
 	if err != nil {
 		fmt.Println("open error:", err)
 		os.Exit(2)
 	}
+	// A long snapshot: what it holds spills to disk past the small
+	// memory limit, and it reads some of it back.
+	go func() {
+		tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+		if err != nil {
+			return
+		}
+		for time.Now().Before(deadline) {
+			for range tx.Scan([]byte("last/"), []byte("last0")) {
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	out := bufio.NewWriter(os.Stdout)
 	var outMu sync.Mutex
-	// Never outlive a parent that died without killing us.
-	deadline := time.Now().Add(2 * time.Minute)
 	var wg sync.WaitGroup
 	var failed atomic.Bool
 	for g := 0; g < crashWriters; g++ {
@@ -126,10 +145,12 @@ func TestCrashKill9(t *testing.T) {
 		// Kill after a random number of acknowledgements, so that the kill
 		// lands at a different point of the commit pipeline each time.
 		killAfter := 20 + rng.IntN(400)
+		began := time.Now()
 		acked := runCrashChild(t, path, round, killAfter)
 		require.GreaterOrEqual(t, len(acked), killAfter, "round %d", round)
 		t.Logf("round %d: killed after %d acknowledged commits", round, len(acked))
 		checkAfterCrash(t, path, round, acked)
+		checkHistoryAfterCrash(t, path, round, began, time.Now(), rng)
 	}
 }
 
@@ -183,7 +204,7 @@ func runCrashChild(t *testing.T, path string, round, killAfter int) []string {
 
 func checkAfterCrash(t *testing.T, path string, round int, acked []string) {
 	t.Helper()
-	db, err := mvcc.Open(path, nil)
+	db, err := mvcc.Open(path, crashOpts)
 	require.NoError(t, err, "reopen after kill -9")
 	defer db.Close()
 	r := strconv.Itoa(round)
@@ -237,4 +258,52 @@ func checkAfterCrash(t *testing.T, path string, round int, acked []string) {
 	}))
 	// The recovered database takes new commits.
 	ctPut(t, db, "after-crash/"+r, "ok")
+}
+
+// checkHistoryAfterCrash reads the round's data as of times within it:
+// the history that survived the kill shows no transaction in part, and
+// each writer's overwritten key and put+delete pair agree, at every time.
+func checkHistoryAfterCrash(t *testing.T, path string, round int, from, to time.Time, rng *rand.Rand) {
+	t.Helper()
+	db, err := mvcc.Open(path, crashOpts)
+	require.NoError(t, err)
+	defer db.Close()
+	t.Logf("round %d: %d versions on disk", round, db.Stats().DiskVersions)
+	r := strconv.Itoa(round)
+	for range 4 {
+		at := from.Add(time.Duration(rng.Int64N(int64(to.Sub(from)))))
+		tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{ReadOnly: true, AsOf: at})
+		if errors.Is(err, mvcc.ErrHistoryGone) {
+			continue // before the history began
+		}
+		require.NoError(t, err)
+		parts := map[string]int{}
+		for k, v := range tx.Scan([]byte("tx/"+r+"."), []byte("tx/"+r+"/")) {
+			f := strings.Split(string(k), "/")
+			require.Len(t, f, 3)
+			require.True(t, strings.HasPrefix(string(v), f[1]), "value of %s", k)
+			parts[f[1]]++
+		}
+		require.NoError(t, tx.Err())
+		for id, n := range parts {
+			require.Equal(t, 3, n, "as of %v: transaction %s is there in part", at, id)
+		}
+		for g := 0; g < crashWriters; g++ {
+			gs := strconv.Itoa(g)
+			last, err := tx.Get([]byte("last/" + r + "/" + gs))
+			if errors.Is(err, mvcc.ErrNotFound) {
+				continue
+			}
+			require.NoError(t, err)
+			require.Contains(t, parts, string(last), "as of %v: last/%s/%s names a missing transaction", at, r, gs)
+			n, _ := strconv.Atoi(strings.Split(string(last), ".")[2])
+			var tmp []string
+			prefix := "tmp/" + r + "/" + gs + "/"
+			for k := range tx.Scan([]byte(prefix), []byte(prefix+"\xff")) {
+				tmp = append(tmp, string(k))
+			}
+			require.Equal(t, []string{fmt.Sprintf("%s%09d", prefix, n)}, tmp, "as of %v", at)
+		}
+		require.NoError(t, tx.Rollback())
+	}
 }

@@ -59,6 +59,9 @@ type DB struct {
 
 	stats counters
 	vac   vacuumer // vacuum and autovacuum, see autovacuum.go
+	vs    vstore   // the version bucket's counters, see versionstore.go
+	hist  history  // commit times and readers as of a past time, see history.go
+	ages  snapAges // transactions MaxSnapshotAge may end, see snapage.go
 }
 
 // counters are the cumulative figures Stats reports.
@@ -117,8 +120,11 @@ type Stats struct {
 	CommitBatches uint64
 
 	// DeadVersions counts the versions held that are superseded or
-	// deleted (tombstones included): vacuum removes them once no open
-	// transaction can see them. Exact, and included in Versions.
+	// deleted (tombstones included), in memory and on disk (DiskVersions):
+	// vacuum removes them once no open transaction (and no
+	// HistoryRetention) needs them. Included in Versions. A version the
+	// checkpoint kept as history while memory still holds it counts
+	// twice until vacuum lets one go.
 	DeadVersions int64
 	// Horizon is the oldest snapshot an open transaction holds: versions
 	// it can see are kept.
@@ -127,6 +133,18 @@ type Stats struct {
 	// with the oldest snapshot) has been open; zero when none is. A large
 	// value with many DeadVersions is the usual cause of bloat.
 	HorizonAge time.Duration
+
+	// OldestSnapshotAge is the age of the oldest snapshot an open
+	// transaction holds (the one holding the horizon; Options.MaxSnapshotAge
+	// bounds it), and what it holds: MemVersions versions taking
+	// MemVersionBytes of heap (values and overhead, the figure
+	// Options.VersionMemoryLimit bounds), and DiskVersions versions taking
+	// DiskVersionBytes in the file's version store (spilled from memory,
+	// and with Options.HistoryRetention the history kept).
+	OldestSnapshotAge time.Duration
+	MemVersionBytes   int64
+	DiskVersions      int64
+	DiskVersionBytes  int64
 	// Vacuums counts finished vacuum passes, AutoVacuums those the
 	// background vacuum started; VersionsVacuumed the versions they
 	// removed.
@@ -163,6 +181,7 @@ func (db *DB) Close() error {
 		db.closed.Store(true)
 		close(db.closing)
 		db.stopVacuum()
+		db.stopSnapAges()
 		<-db.pipelineDone
 		<-db.ck.done
 		if db.logged.records.Load() > 0 {
@@ -189,7 +208,9 @@ func (db *DB) Begin(level Level) (*Txn, error) {
 // as in database/sql: it bounds every lock wait (GetForUpdate's, a locking
 // transaction's reads and scans, and Commit's wait for the write locks of
 // its keys), and when it ends before the transaction does, the transaction
-// is rolled back: its locks are released at once, and its next call,
+// is rolled back: its locks are released at once (a transaction that
+// holds none, a read-only one say, is rolled back at its next call or
+// Rollback), and its next call,
 // Commit included, fails with an error matching ErrTxnDone and ctx's error
 // (context.Canceled or context.DeadlineExceeded). A ctx already done fails
 // at once. A Commit that has handed its writes to the group commit is not
@@ -203,6 +224,9 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 	}
 	if opts.Locking && opts.Isolation != Serializable {
 		return nil, fmt.Errorf("%w: Locking is two-phase locking for Serializable, not %s", ErrInvalidLevel, opts.Isolation)
+	}
+	if err := checkAsOf(opts); err != nil {
+		return nil, err
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -230,11 +254,24 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		db.oracle.BeginSlot(tx.slot)
 	}
 	tx.readTS = tx.slot.TS()
-	if ctx.Done() != nil {
-		tx.mu.Lock()
-		tx.stopCtx = context.AfterFunc(ctx, tx.contextEnded)
-		tx.mu.Unlock()
+	if db.opts.MaxSnapshotAge > 0 {
+		tx.snapAt.Store(tx.slot.Start.UnixNano())
+		db.ages.add(tx)
 	}
+	if !opts.AsOf.IsZero() {
+		ts, err := db.asOfSnapshot(tx, opts.AsOf)
+		if err != nil {
+			tx.finish()
+			return nil, err
+		}
+		tx.readTS, tx.asOf = ts, true
+	}
+	// A context that can end is watched by a callback only once the
+	// transaction holds locks (watchContext): registering one on every
+	// Begin would take the context's own mutex, which all transactions
+	// begun with one context share. Until then the end is noticed at the
+	// next call, with one atomic load.
+	tx.ctxCanEnd = ctx.Done() != nil
 	return tx, nil
 }
 
@@ -263,9 +300,12 @@ func (db *DB) Stats() Stats {
 	s.Horizon, since = db.oracle.HorizonHolder()
 	if !since.IsZero() {
 		s.HorizonAge = time.Since(since)
+		s.OldestSnapshotAge = s.HorizonAge
 	}
-	s.DeadVersions = garbage
-	s.Versions = s.Keys + garbage
+	s.MemVersionBytes = db.index.Bytes()
+	s.DiskVersions, s.DiskVersionBytes = db.vs.count.Load(), db.vs.bytes.Load()
+	s.DeadVersions = garbage + s.DiskVersions
+	s.Versions = s.Keys + s.DeadVersions
 	db.ckMu.Lock()
 	s.LastCheckpointError, s.LastCheckpointErrorAt = db.ckErr, db.ckErrAt
 	db.ckMu.Unlock()

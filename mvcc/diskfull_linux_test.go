@@ -69,6 +69,11 @@ func TestFullDiskChild(t *testing.T) {
 				AutovacuumInterval:  2 * time.Millisecond,
 				AutovacuumThreshold: 100,
 				Logger:              slog.New(slog.NewTextHandler(&logs, nil)),
+				// The reader's versions spill to disk (a spill on the full
+				// disk fails and keeps them in memory), and history is
+				// kept: the version bucket meets the full disk too.
+				VersionMemoryLimit: 1 << 20,
+				HistoryRetention:   time.Hour,
 			}
 			db, err := Open(path, opts)
 			require.NoError(t, err)
@@ -88,6 +93,9 @@ func TestFullDiskChild(t *testing.T) {
 			reader, err := db.Begin(Snapshot) // keeps v1 in memory
 			require.NoError(t, err)
 			put("v2/")
+			require.Positive(t, db.Stats().DiskVersions, "the reader's versions spilled")
+			mark := time.Now()
+			time.Sleep(time.Millisecond)
 
 			// The disk is full: commits fail, nothing else does.
 			setFileLimit(t, &orig, uint64(fileSize(path)))
@@ -106,12 +114,12 @@ func TestFullDiskChild(t *testing.T) {
 			if auto {
 				require.Eventually(t, func() bool {
 					st := db.Stats()
-					return st.MemVersions < 100 || st.LastVacuumError != nil
+					return st.MemVersions < 100 || st.LastVacuumError != nil || st.LastCheckpointError != nil
 				}, 10*time.Second, time.Millisecond)
 			} else if _, err := db.Vacuum(context.Background()); err != nil {
 				assert.Equal(t, err, db.Stats().LastVacuumError)
 			}
-			t.Logf("vacuum on the full disk: %v", db.Stats().LastVacuumError)
+			t.Logf("vacuum on the full disk: %v (checkpoint: %v)", db.Stats().LastVacuumError, db.Stats().LastCheckpointError)
 			for _, i := range []int{0, 7, keys - 1} {
 				assert.Equal(t, "v2/"+key(i)+pad, faultGet(t, db, key(i)))
 			}
@@ -152,6 +160,10 @@ func TestFullDiskChild(t *testing.T) {
 				}
 			}
 			assert.Zero(t, back, "deleted keys came back")
+			past, err := db.BeginTx(context.Background(), TxOptions{ReadOnly: true, AsOf: mark})
+			require.NoError(t, err)
+			assert.Equal(t, "v2/"+key(7)+pad, string(must(past.Get([]byte(key(7))))), "history outlives the full disk and the deletes")
+			require.NoError(t, past.Rollback())
 			assert.Zero(t, db.Stats().Keys-int64(countPrefix(t, db, "big/")), "only the acknowledged big values are left")
 			require.NoError(t, db.Close())
 			assert.Contains(t, logs.String(), "mvkv: group commit failed", "the logger hears of the refused commit")

@@ -24,10 +24,14 @@
 // chains of the keys written recently, that is the versions written since
 // the oldest open snapshot began, the before-images those snapshots still
 // read, and the commit timestamps that first-committer-wins and SSI check
-// against. Vacuum trims the chains as snapshots end. So the data may be
-// far larger than memory, memory grows with the versions written since
-// the oldest open snapshot (not with the data), and Open reads a few meta
-// values: no snapshot survives a restart, and there is nothing to rebuild.
+// against. Vacuum trims the chains as snapshots end. Past
+// Options.VersionMemoryLimit the older versions go to a version bucket in
+// the same file, where the snapshots that need them read them (see "Long
+// snapshots and history" below). So the data may be far larger than
+// memory, memory is bounded whatever a snapshot's age (not growing with
+// the data nor with the versions written since the oldest snapshot), and
+// Open reads a few meta values: no snapshot survives a restart, and there
+// is nothing to rebuild.
 //
 // Commits are durable in a log inside the same file, not in the B+tree
 // (checkpoint.go): a commit group appends its writes to the log in one
@@ -246,9 +250,37 @@
 // Options.AutovacuumScaleFactor * the ones it would keep, checked every
 // Options.AutovacuumInterval and after any commit group that leaves more
 // than the threshold in memory (Options.NoAutovacuum turns it off).
-// Stats.MemVersions says how many versions memory holds, and
-// Stats.HorizonAge how long the transaction holding them back has been
-// open: a forgotten transaction is the usual cause of memory growth.
+// Stats.MemVersions says how many versions memory holds, Stats.DiskVersions
+// how many the version bucket holds, and Stats.HorizonAge (and
+// OldestSnapshotAge) how long the transaction holding them back has been
+// open: a forgotten transaction is the usual cause of growth.
+//
+// # Long snapshots and history
+//
+// The versions an open snapshot needs stay in memory up to
+// Options.VersionMemoryLimit (Stats.MemVersionBytes). Past it, after a
+// commit group, the pipeline spills the older versions of the chains to
+// the "versions" bucket (versionstore.go, spill.go) and lets their values
+// go from memory (a newest version the data holds keeps only its
+// timestamp, and a key left with nothing else leaves memory whole); a
+// reader whose snapshot is older than what memory and the data hold of a
+// key reads the newest version at or below its snapshot there. First
+// committer wins reads the newest timestamp of a key memory let go from
+// the data. Each
+// record is queued by the commit that superseded it, and a vacuum pass
+// (after its checkpoint) removes those superseded at or below the horizon:
+// its cost is what it removes, and the pages go back to bbolt for reuse.
+// Options.MaxSnapshotAge ends a snapshot older than that with
+// ErrSnapshotTooOld (snapage.go), so that a forgotten transaction holds
+// nothing for long.
+//
+// With Options.HistoryRetention, each commit group records its wall-clock
+// time in the file and each checkpoint writes the versions it replaces to
+// the version bucket, tombstones included; vacuum keeps them for the
+// retention. TxOptions{ReadOnly: true, AsOf: t} then reads the database as
+// of the newest commit at or before t (history.go, asof.go), at
+// ReadCommitted or Snapshot, after a reopen too; past the retention it
+// fails with ErrHistoryGone.
 //
 // Overwrites and deletes free pages in the file that bbolt reuses, so the
 // file stops growing but does not shrink; Compact copies a closed database
@@ -263,8 +295,10 @@
 // # Damage and recovery
 //
 // What is detected. Every record in the file carries a CRC-32C of its
-// key, commit timestamp and value, and every logged write one of its own
-// (layout.go): a damaged value, timestamp or key, and an element header
+// key, commit timestamp and value, and every logged write, version record
+// and clock entry one of its own (layout.go, versionstore.go, history.go);
+// a lookup in the version bucket or the clock believes a miss only between
+// sound neighbours, as a point read does: a damaged value, timestamp or key, and an element header
 // that points a record at the wrong bytes, read as ErrCorrupt, from Get,
 // Scan, ScanFunc (not ScanKeys, which reads no value), the commit that
 // reads the before-image and the checkpoint. A

@@ -45,6 +45,13 @@ var (
 	// DB.Update or DB.View manages; the call changes nothing. Return from
 	// the function instead: nil commits (Update), an error rolls back.
 	ErrManagedTxn = errors.New("mvkv: Commit and Rollback are not allowed on a transaction managed by Update or View")
+	// ErrSnapshotTooOld: the transaction's snapshot is older than
+	// Options.MaxSnapshotAge; the transaction is finished (and matches
+	// ErrTxnDone too). Begin a new one.
+	ErrSnapshotTooOld = errors.New("mvkv: snapshot too old")
+	// ErrHistoryGone: TxOptions.AsOf asks for a time before what
+	// Options.HistoryRetention keeps (or before history was kept).
+	ErrHistoryGone = errors.New("mvkv: history gone: the time asked for is past the retention")
 	// ErrLocked: another process (or DB in this process) holds the file
 	// and did not release it within Options.LockTimeout.
 	ErrLocked = errors.New("mvkv: database file is locked")

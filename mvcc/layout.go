@@ -16,12 +16,16 @@ import (
 //	               keys    -> meta value: the number of keys in "data"
 //	bucket "data"  key     -> record: the key's newest applied version
 //	bucket "log"   rev     -> logged write of a commit after "applied"
+//	buckets "versions", "vqueue", "clock" and meta keys "vcount",
+//	"history": older versions and commit times (versionstore.go,
+//	history.go), created when first needed
 //
 // record is: CRC-32C (4 bytes BE) of the key followed by the rest of the
 // record, the commit timestamp (8 bytes BE), then the value. "data" is the
 // B+tree of the data, in key order, one record per live key: no
 // tombstones, no old versions (those live in memory for the snapshots
-// that read them, package index, and never reach the file).
+// that read them, package index, and past the memory limit or with a
+// history retention in the "versions" bucket).
 //
 // A commit group does not write "data": it appends its writes to "log",
 // under rev = commit timestamp and sequence number (8+4 bytes BE), which

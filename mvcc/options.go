@@ -101,6 +101,36 @@ type Options struct {
 	// capacity. Negative means no pause.
 	VacuumPause time.Duration
 
+	// VersionMemoryLimit bounds the heap the version store keeps, in
+	// bytes: the versions written since the oldest open snapshot began,
+	// values included. Past it, the older versions that snapshots still
+	// need go to disk, to a version bucket in the same file, and the
+	// snapshots that need them read them there; vacuum removes them once
+	// no snapshot (and no HistoryRetention) needs them. Default (zero)
+	// 64 MiB. What memory keeps beyond it: the commits not yet applied to
+	// the data (up to CheckpointBytes) and a few hundred bytes per key
+	// whose newest version is one of those or a tombstone. Lower values
+	// bound memory tighter; reads by old snapshots then go to disk more
+	// often.
+	VersionMemoryLimit int64
+
+	// MaxSnapshotAge ends a transaction whose snapshot is older than this:
+	// its next call fails with ErrSnapshotTooOld, and from then on it no
+	// longer holds versions back from vacuum (a read committed
+	// transaction's snapshot is its last statement's). Default (zero): no
+	// limit, and a forgotten transaction keeps what it can see (on disk,
+	// past VersionMemoryLimit) until it ends.
+	MaxSnapshotAge time.Duration
+
+	// HistoryRetention keeps every version for at least this long after
+	// a newer one replaced it, on disk, so that a transaction begun with
+	// TxOptions.AsOf reads the database as it was at any time within it,
+	// after a reopen too. Each commit group records its wall-clock time.
+	// Default (zero): no history; AsOf then reads only the present. The
+	// cost: the versions of that long stay in the file, and each
+	// checkpoint writes the versions it replaces.
+	HistoryRetention time.Duration
+
 	// ReadOnly opens the database for reading only, with bbolt's
 	// read-only mode: the file is opened read-only (the process needs no
 	// permission to write it) under a shared lock, so several processes
@@ -175,4 +205,14 @@ type TxOptions struct {
 	// ErrInvalidLevel. The cost: readers block writers and writers
 	// readers; see the package documentation, "Locks".
 	Locking bool
+	// AsOf, when set, makes a read-only transaction read the database as
+	// it was at that time: at the newest commit at or before it (see
+	// Options.HistoryRetention). Its reads all see that one snapshot, at
+	// ReadCommitted (the zero Isolation) and at Snapshot alike. It needs
+	// ReadOnly (else ErrReadOnly) and is refused with Serializable or
+	// Locking (ErrInvalidLevel): SSI decides the serial order of
+	// transactions as they run, and a past snapshot may show a state no
+	// serial order had (the read-only anomaly). A time before the history
+	// kept fails with ErrHistoryGone.
+	AsOf time.Time
 }

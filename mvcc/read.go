@@ -21,10 +21,15 @@ import (
 // a transaction includes at least its mark. So:
 //
 //   - A key the index holds is answered by its chain: the version visible
-//     at ts, absent if none. (A visible version marked InFile would be the
-//     data's; the engine installs none today.)
+//     at ts, absent if none, unless the chain says its older versions went
+//     to the version bucket (spill.go): then that bucket answers. A
+//     visible version marked InFile is the data's (a spill let its value
+//     go from memory).
 //   - A key the index did not hold when it was asked has its newest
-//     version in every view the reader takes afterwards, at or below ts.
+//     version in every view the reader takes afterwards, at or below ts,
+//     unless a spill took it out of memory whole (index.CompleteSpill):
+//     then the data's version may be newer than ts, and the version
+//     bucket holds the older ones.
 //   - A view may also show a key newer than ts, or no key at all, for a
 //     commit that installed its versions after the index was asked (and
 //     the checkpoint that applied them). Such a commit is still in the
@@ -131,14 +136,31 @@ func getRecordAt(c *bolt.Cursor, key []byte, lc leafCheck) ([]byte, error) {
 // present false. newer lists the commit timestamps of key's versions above
 // ts, for SSI.
 func (db *DB) readAt(key []byte, ts uint64) (value []byte, present bool, newer []uint64, err error) {
+	return db.read(key, ts, false)
+}
+
+// read is readAt; hist says ts may be below the vacuum horizon (a
+// transaction as of a past time, history.go): then what neither memory
+// nor the data bucket shows at ts is in the version bucket.
+//
+// A visible version InFile is the data bucket's: a commit that superseded
+// it meanwhile gave memory its value back (index.Writer.Install), or, if
+// memory spilled it since, the version bucket holds it; the next attempt
+// finds it either way.
+func (db *DB) read(key []byte, ts uint64, hist bool) (value []byte, present bool, newer []uint64, err error) {
 	for attempt := 0; attempt < 3; attempt++ {
-		v, visible, held, nw := db.index.Lookup(key, ts)
+		it, held := db.index.LookupItem(key, ts)
+		v := it.Version
 		if held {
 			switch {
-			case !visible || v.Tombstone:
-				return nil, false, nw, nil
-			case !v.InFile:
-				return cloneValue(v.Value), true, nw, nil
+			case it.Visible && v.Tombstone:
+				return nil, false, it.Newer, nil
+			case it.Visible && !v.InFile:
+				return cloneValue(v.Value), true, it.Newer, nil
+			case !it.Visible && (it.Older || hist):
+				return db.readDisk(key, ts, it.Newer)
+			case !it.Visible:
+				return nil, false, it.Newer, nil
 			}
 		}
 		f, err := db.fileGet(key)
@@ -147,31 +169,77 @@ func (db *DB) readAt(key []byte, ts uint64) (value []byte, present bool, newer [
 		}
 		if held {
 			if f.present && f.ts == v.TS {
-				return f.value, true, nw, nil
+				return f.value, true, it.Newer, nil
 			}
-			continue // a newer commit: the index now holds v's value
+			continue // a newer commit: memory or the disk now holds v
 		}
 		if f.present && f.ts <= ts {
 			return f.value, true, nil, nil
 		}
 		// Absent, or newer than ts: ask the index again (see above).
-		v, visible, held, nw = db.index.Lookup(key, ts)
+		it, held = db.index.LookupItem(key, ts)
+		v = it.Version
 		if !held {
-			if !f.present {
+			switch {
+			case hist:
+				return db.readDisk(key, ts, fileNewer(f, ts))
+			case !f.present:
 				return nil, false, nil, nil
+			case db.vs.count.Load() > 0:
+				// Spilled out of memory whole: the disk has the rest.
+				d, err := db.diskRead(key, ts)
+				if err != nil {
+					return nil, false, nil, err
+				}
+				if d.anyRecord {
+					return d.value, d.present, appendNewer(d.newer, fileNewer(f, ts)), nil
+				}
 			}
 			return nil, false, nil, fmt.Errorf("%w: key %s: the file holds a version at ts %d, newer than snapshot %d, that no snapshot was told of", ErrCorrupt, quoteKey(key), f.ts, ts)
 		}
 		switch {
-		case !visible || v.Tombstone:
-			return nil, false, nw, nil
-		case !v.InFile:
-			return cloneValue(v.Value), true, nw, nil
+		case it.Visible && v.Tombstone:
+			return nil, false, it.Newer, nil
+		case it.Visible && !v.InFile:
+			return cloneValue(v.Value), true, it.Newer, nil
+		case !it.Visible && (it.Older || hist):
+			return db.readDisk(key, ts, it.Newer)
+		case !it.Visible:
+			return nil, false, it.Newer, nil
 		case f.present && f.ts == v.TS:
-			return f.value, true, nw, nil
+			return f.value, true, it.Newer, nil
 		}
 	}
 	return nil, false, nil, fmt.Errorf("mvkv: key %s: no stable read after 3 attempts", quoteKey(key))
+}
+
+// readDisk reads key at ts from the version bucket, for a reader that
+// memory sent there; memNewer are the newer versions memory holds.
+func (db *DB) readDisk(key []byte, ts uint64, memNewer []uint64) ([]byte, bool, []uint64, error) {
+	d, err := db.diskRead(key, ts)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	return d.value, d.present, appendNewer(d.newer, memNewer), nil
+}
+
+// appendNewer appends to newer (ascending) the timestamps of more above
+// its last.
+func appendNewer(newer, more []uint64) []uint64 {
+	for _, n := range more {
+		if len(newer) == 0 || n > newer[len(newer)-1] {
+			newer = append(newer, n)
+		}
+	}
+	return newer
+}
+
+// fileNewer is the file's version's timestamp when it is above ts.
+func fileNewer(f fileVersion, ts uint64) []uint64 {
+	if f.present && f.ts > ts {
+		return []uint64{f.ts}
+	}
+	return nil
 }
 
 // cloneValue copies a value for the caller; an empty value stays non-nil.

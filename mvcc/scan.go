@@ -124,7 +124,14 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 			return true
 		}
 	}
-	err := tx.db.scanStore(start, end, ts, tx.ser != nil, desc, mode, func(it *storeItem) bool {
+	scanStore := tx.db.scanStore
+	if tx.asOf {
+		// As of a past time: keys live on in the version store too.
+		scanStore = func(start, end []byte, ts uint64, _, desc bool, _ scanMode, fn func(*storeItem) bool, _ func(k, v []byte) bool) error {
+			return tx.db.scanHistory(start, end, ts, desc, fn)
+		}
+	}
+	err := scanStore(start, end, ts, tx.ser != nil, desc, mode, func(it *storeItem) bool {
 		if tx.done.Load() {
 			walkedAll = false
 			return false

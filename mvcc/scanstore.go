@@ -462,6 +462,15 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 				}
 				item = storeItem{key: it.Key, newer: it.Newer}
 				switch {
+				case !it.Visible && it.Older:
+					// Older versions went to the version store (spill.go).
+					val, ok, nw, err := db.readAt(it.Key, ts)
+					if err != nil {
+						ferr = err
+						stopped = true
+						return false
+					}
+					item.value, item.present, item.newer = val, ok, nw
 				case !it.Visible || v.Tombstone:
 				case !v.InFile:
 					item.value, item.present = v.Value, true

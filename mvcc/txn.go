@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mvkv/mvkv/txn"
 )
@@ -31,6 +32,8 @@ type Txn struct {
 	commitTS uint64      // set by a successful Commit that wrote something (tests read it)
 	ser      *txn.SerTxn // SSI's record (serRec); nil below Serializable
 	serRec   txn.SerTxn
+	asOf     bool         // reads as of a past time at readTS (history.go)
+	snapAt   atomic.Int64 // Unix ns when it took its snapshot, with MaxSnapshotAge (snapage.go)
 
 	done  atomic.Bool  // set once Commit, Rollback or a conflict ended it
 	ended atomic.Bool  // set once the registry, SSI and locks let go of it
@@ -55,6 +58,8 @@ type Txn struct {
 	// when ctx can never end. Set by BeginTx under mu before the
 	// transaction is returned.
 	stopCtx func() bool
+	// ctxCanEnd is set by BeginTx when ctx can end (ctx.Done() != nil).
+	ctxCanEnd bool
 }
 
 // Level returns the transaction's isolation level.
@@ -81,16 +86,20 @@ func (tx *Txn) usable() error {
 		}
 		return ErrTxnDone
 	}
-	if tx.stopCtx != nil {
-		// The context's end rolls the transaction back (contextEnded),
-		// but that runs on its own goroutine: a call made right after
-		// cancel() must not see the transaction still open.
+	if tx.ctxCanEnd {
+		// The context's end rolls the transaction back (contextEnded,
+		// once it holds locks), but that runs on its own goroutine, or
+		// not at all before: a call made right after cancel() must not
+		// see the transaction still open.
 		if err := tx.ctx.Err(); err != nil {
 			return tx.endByContext(err)
 		}
 	}
 	if tx.ser != nil && tx.ser.Doomed() {
 		return tx.fail(tx.serializationError(nil))
+	}
+	if tx.db.opts.MaxSnapshotAge > 0 {
+		return tx.checkAge(time.Now())
 	}
 	return nil
 }
@@ -146,7 +155,7 @@ func (tx *Txn) serializationError(key []byte) error {
 // snapshot, or for read committed the newest one (moving the horizon slot
 // forward with it).
 func (tx *Txn) snapshot() uint64 {
-	if tx.level != ReadCommitted {
+	if tx.level != ReadCommitted || tx.asOf {
 		return tx.readTS
 	}
 	ts := tx.db.oracle.Visible()
@@ -156,6 +165,7 @@ func (tx *Txn) snapshot() uint64 {
 	if tx.scans.Load() == 0 {
 		tx.slot.AdvanceApplied(tx.db.oracle.Applied())
 		tx.slot.Advance(ts)
+		tx.noteSnapshot()
 	}
 	return ts
 }
@@ -177,6 +187,10 @@ func (tx *Txn) end(committed bool) {
 		tx.stopCtx()
 	}
 	tx.db.oracle.End(tx.slot)
+	tx.db.ages.remove(tx)
+	if tx.asOf {
+		tx.db.endAsOf(tx)
+	}
 	if tx.ser != nil {
 		tx.db.ssi.End(tx.ser, committed, tx.db.oracle.Visible())
 	}
@@ -190,6 +204,7 @@ func (tx *Txn) end(committed bool) {
 // wait at once. Called with tx.mu held; returns with it held. Any error
 // has ended the transaction.
 func (tx *Txn) lockKey(key []byte, mode txn.LockMode) error {
+	tx.watchContext()
 	tx.takesLocks()
 	w, err := tx.db.locks.Lock(tx.id, key, mode)
 	return tx.lockWait(w, err, "the lock on key "+quoteKey(key), key)
@@ -197,6 +212,7 @@ func (tx *Txn) lockKey(key []byte, mode txn.LockMode) error {
 
 // lockRange takes a shared range lock on [start, end), like lockKey.
 func (tx *Txn) lockRange(start, end []byte) error {
+	tx.watchContext()
 	tx.takesLocks()
 	w, err := tx.db.locks.LockRange(tx.id, start, end)
 	return tx.lockWait(w, err, "the range lock on ["+quoteKey(start)+", "+quoteKey(end)+")", nil)
@@ -209,6 +225,15 @@ func (tx *Txn) takesLocks() {
 		tx.id = tx.db.txnIDs.Add(1)
 	}
 	tx.locks = true
+}
+
+// watchContext makes the end of the transaction's context roll it back at
+// once (contextEnded), so that the locks it is about to take are not kept
+// past that end. Called with tx.mu held, before a lock is taken.
+func (tx *Txn) watchContext() {
+	if tx.ctxCanEnd && tx.stopCtx == nil {
+		tx.stopCtx = context.AfterFunc(tx.ctx, tx.contextEnded)
+	}
 }
 
 func (tx *Txn) lockWait(w *txn.LockWait, err error, what string, key []byte) error {
@@ -278,6 +303,7 @@ func (tx *Txn) latest() uint64 {
 	if tx.scans.Load() == 0 {
 		tx.slot.AdvanceApplied(tx.db.oracle.Applied())
 		tx.slot.Advance(ts)
+		tx.noteSnapshot()
 	}
 	return ts
 }
@@ -311,7 +337,7 @@ func (tx *Txn) get(key []byte) ([]byte, error) {
 		return cloneValue(w.value), nil
 	}
 	if tx.ser == nil {
-		v, ok, _, err := tx.db.readAt(key, tx.snapshot())
+		v, ok, _, err := tx.db.read(key, tx.snapshot(), tx.asOf)
 		if err == nil && !ok {
 			err = ErrNotFound
 		}
@@ -364,7 +390,16 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 		return tx.lockedRead(key)
 	}
 	if _, own := tx.writes[string(key)]; !own && tx.level != ReadCommitted {
-		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
+		latest := tx.db.index.LatestTS(key)
+		if latest == 0 && tx.db.vs.count.Load() > 0 {
+			// Perhaps spilled out of memory whole: the file has its newest.
+			f, err := tx.db.fileGet(key)
+			if err != nil {
+				return nil, err
+			}
+			latest = f.ts
+		}
+		if latest > tx.readTS {
 			return nil, tx.fail(tx.conflict(key, latest))
 		}
 	}

@@ -20,7 +20,7 @@ import (
 // element count that matches the page), every page accounted for
 // (reachable, free, or bbolt's own), and every record and logged write
 // (checksum, and commit timestamps consistent with the meta values and
-// the key count). It returns nil or the first damage found, as an error
+// the key count), version record and clock entry. It returns nil or the first damage found, as an error
 // matching ErrCorrupt; ctx's error if ctx ends first.
 //
 // Its cost grows with the file: it reads all of it once, and holds one
@@ -161,6 +161,13 @@ func (db *DB) checkRecords(ctx context.Context, btx *bolt.Tx) error {
 			return fmt.Errorf("%w: %s: logged write of commit %d, out of order or outside (%d, %d]", ErrCorrupt, db.path, ts, mv.applied, mv.ts)
 		}
 		last = ts
+	}
+	// The version store and the clock (versionstore.go, history.go).
+	if err := db.checkVersions(btx, false); err != nil {
+		return err
+	}
+	if clock := btx.Bucket(clockBucket); clock != nil {
+		return clock.ForEach(checkClock)
 	}
 	return nil
 }

@@ -101,6 +101,8 @@ func WritePlots(dir, format string, rep Report) ([]string, error) {
 //     engine and level against threads, where several thread counts ran;
 //   - contention-WORKLOAD-abort-rate: abort rate against the number of hot
 //     keys, where a hot-key sweep ran;
+//   - heap-... and file-...: the Go heap and the engines' files over time,
+//     where runs recorded a footprint (footprint.go);
 //   - cores-WORKLOAD-throughput: one line per engine and level against
 //     GOMAXPROCS, where a core sweep (-cpu) ran; the no-op engine's line is
 //     the harness's ceiling;
@@ -196,7 +198,8 @@ func Charts(rep Report) ([]Chart, error) {
 		suffix := fmt.Sprintf("%s%s-t%d", rs[0].Workload, paramSuffix(rs[0].Param), rs[0].Threads)
 		charts = append(charts, Chart{Name: "timeline-p99-" + suffix, Title: p.Title.Text, plot: p, legend: leg, width: 7 * vg.Inch})
 	}
-	return charts, nil
+	fp, err := footprintCharts(rep)
+	return append(charts, fp...), err
 }
 
 // minTimeline is the shortest run, in seconds, that gets a timeline chart.

@@ -182,6 +182,32 @@ func TestChartsSayWhatTheTableSays(t *testing.T) {
 	}
 }
 
+// TestFootprintCharts: runs that recorded a footprint get a heap chart and
+// a file chart, one line per engine and level.
+func TestFootprintCharts(t *testing.T) {
+	var runs []runner.Result
+	for i, eng := range []string{"mvkv", "bbolt"} {
+		r := runner.Result{Engine: eng, Workload: "longreader", Level: "serializable", Threads: 4, Round: 1, Ops: 10}
+		for s := range 5 {
+			r.Footprint = append(r.Footprint, runner.Sample{At: time.Duration(s) * time.Second, HeapBytes: uint64(s+i) << 20, FileBytes: int64(10*s+i) << 20})
+		}
+		runs = append(runs, r)
+	}
+	charts, err := report.Charts(report.New(report.Meta{}, runs))
+	require.NoError(t, err)
+	names := map[string]string{}
+	for _, c := range charts {
+		var buf bytes.Buffer
+		require.NoError(t, c.Render(&buf, "svg"))
+		names[c.Name] = buf.String()
+	}
+	for _, n := range []string{"heap-longreader-t4", "file-longreader-t4"} {
+		require.Contains(t, names, n)
+		assert.Contains(t, names[n], "mvkv serializable", n)
+		assert.Contains(t, names[n], "bbolt serializable", n)
+	}
+}
+
 // TestTimelineChart: runs of five seconds or more get a chart of each
 // second's p99, one line per engine and level; shorter ones none.
 func TestTimelineChart(t *testing.T) {

@@ -123,6 +123,9 @@ func TestLongReaderPinsVersions(t *testing.T) {
 	assert.GreaterOrEqual(t, res.VersionsEnd, int64(wc.Records))
 	assert.True(t, res.Invariant.Holds, res.Invariant.Detail)
 	assert.Positive(t, res.OpsByName["long-read"])
+	require.NotEmpty(t, res.Footprint, "longreader records the heap and the files over time")
+	assert.Positive(t, res.Footprint[len(res.Footprint)-1].HeapBytes)
+	assert.Positive(t, res.Footprint[len(res.Footprint)-1].FileBytes)
 
 	rc := runOps(t, "mvkv", "longreader", mvcc.ReadCommitted, 3, wc, 300)
 	assert.False(t, rc.Invariant.Holds, "read committed scans see the writers: %s", rc.Invariant.Detail)

@@ -62,6 +62,10 @@ type Result struct {
 	VacuumError    string `json:"vacuum_error,omitempty"`
 	VersionsReport bool   `json:"versions_reported"`
 
+	// Footprint samples the Go heap and the engine's files through the
+	// measured window (the longreader workload only; see Sample).
+	Footprint []Sample `json:"footprint,omitempty"`
+
 	// Go runtime activity in the measured window.
 	GCCycles  uint32        `json:"gc_cycles"`
 	GCPause   time.Duration `json:"gc_pause_ns"`

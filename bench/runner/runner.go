@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Workload.Load(e, cfg.Level); err != nil {
 		return res, err
 	}
-	r := &runner{cfg: cfg, e: e}
+	r := &runner{cfg: cfg, e: e, dir: dir}
 	r.run(ctx, &res)
 	res.Invariant = cfg.Workload.Check(e, cfg.Level)
 	if v, ok := e.(engine.Versioner); ok {
@@ -129,6 +129,7 @@ const (
 type runner struct {
 	cfg     Config
 	e       engine.Engine
+	dir     string // the engine's files, for the footprint
 	phase   atomic.Int32
 	start   atomic.Int64 // when the measured window began, in Unix nanoseconds (written before it)
 	ops     atomic.Int64 // operations recorded, with Config.Ops only
@@ -237,10 +238,12 @@ func (r *runner) run(ctx context.Context, res *Result) {
 		// already: the window opens only from the warm-up.
 		r.phase.CompareAndSwap(phaseWarmup, phaseMeasure)
 	}
+	stopFootprint := r.sampleFootprint(res)
 	wait(cfg.Duration, false)
 	r.phase.Store(phaseStop)
 	elapsed := time.Since(start)
 	wg.Wait()
+	stopFootprint()
 	runtime.ReadMemStats(&m1)
 	stopSampler()
 

@@ -1,0 +1,195 @@
+package index
+
+import "bytes"
+
+// Spilling: bounding the heap whatever a snapshot's age.
+//
+// A snapshot held open keeps every version written after it began, and
+// without a bound they would all stay in memory. Spill moves them out:
+// the older versions of a chain go to a version store on disk (the
+// engine's business; the index only hands them over), and a newest
+// version the file already holds (TS at or below SetApplied's mark) drops
+// its value and becomes InFile. What memory keeps of a spilled key is its
+// entry, its versions not spilled, and a mark (Item.Older) that the
+// versions before them are on disk.
+//
+// Spilling takes a prefix of a chain, never a middle: a chain in memory is
+// always the newest part of the key's history, so a snapshot that finds a
+// version visible in memory has the right one, and one that finds none
+// either reads the key as absent or, when the chain is marked, asks the
+// disk for the newest version at or below its snapshot.
+//
+// A key whose chain is down to its newest version, InFile, with the older
+// ones on disk, leaves memory altogether (evicted): a reader that does not
+// find it reads the file, and when the file's version is newer than its
+// snapshot, the disk. The index then no longer holds every key written
+// since the horizon: the engine must read a key's newest commit timestamp
+// from the file for the keys it does not hold (first committer wins), and
+// a commit that brings an evicted key back starts its chain marked.
+//
+// A spill is done in two steps around the disk write, so that no reader
+// ever misses a version: PlanSpill chooses (under the read lock, changing
+// nothing), the engine writes the chosen versions where readers look for
+// them, then CompleteSpill takes them out of memory (under the write
+// lock). A version pruned in between is skipped: it was needed by nobody.
+
+// SpillVersion is one version PlanSpill chose to move to disk: key's
+// version, and Until, the commit timestamp of the version that superseded
+// it. No snapshot at or after Until reads it: once the vacuum horizon
+// reaches Until, the disk may let it go.
+type SpillVersion struct {
+	Key     []byte
+	Version Version
+	Until   uint64
+}
+
+// SpillPlan is what PlanSpill chose.
+type SpillPlan struct {
+	// Versions go to disk before CompleteSpill; per key, oldest first.
+	Versions []SpillVersion
+	// tops are the newest versions whose values the file holds: their
+	// values leave memory, nothing is written.
+	tops []SpillVersion
+	// Bytes estimates the heap CompleteSpill gives back.
+	Bytes int64
+	next  []byte // where the next plan resumes
+}
+
+// PlanSpill chooses about target bytes of versions to take out of memory,
+// visiting at most maxKeys keys, resuming where the last completed spill
+// stopped (round robin over the keys, so every key's history leaves memory
+// in turn). It changes nothing.
+func (ix *Index) PlanSpill(target int64, maxKeys int) SpillPlan {
+	applied := ix.applied.Load()
+	var p SpillPlan
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	from := ix.spillAt
+	visited := 0
+	visit := func(e entry) bool {
+		if p.Bytes >= target || visited >= maxKeys {
+			p.next = e.key
+			return false
+		}
+		visited++
+		if e.c != nil {
+			vs := e.c.versions
+			for i, v := range vs[:len(vs)-1] {
+				p.Versions = append(p.Versions, SpillVersion{Key: e.key, Version: v, Until: vs[i+1].TS})
+				p.Bytes += versionCost(v)
+			}
+		}
+		if t := e.top; !t.Tombstone && !t.InFile && t.TS <= applied && len(t.Value) > 0 {
+			p.tops = append(p.tops, SpillVersion{Key: e.key, Version: t})
+			p.Bytes += int64(len(t.Value))
+		}
+		return true
+	}
+	if from == nil {
+		ix.tree.Ascend(visit)
+		return p
+	}
+	ix.tree.AscendGreaterOrEqual(probe(from), visit)
+	if p.next == nil {
+		// Wrap around to the keys before where this plan began.
+		ix.tree.AscendLessThan(probe(from), visit)
+		if p.next == nil {
+			p.next = from
+		}
+	}
+	return p
+}
+
+// CompleteSpill takes p's versions out of memory, once the engine has put
+// them where readers look for them, and returns the bytes it gave back.
+func (ix *Index) CompleteSpill(p SpillPlan) (freed int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.spillAt = p.next
+	vs := p.Versions
+	for len(vs) > 0 {
+		key := vs[0].Key
+		n := 1
+		for n < len(vs) && bytes.Equal(vs[n].Key, key) {
+			n++
+		}
+		freed += ix.dropSpilled(key, vs[:n])
+		vs = vs[n:]
+	}
+	for _, t := range p.tops {
+		e, found := ix.lookup(t.Key)
+		if !found {
+			continue
+		}
+		top := e.top
+		if top.TS != t.Version.TS || top.Seq != t.Version.Seq || top.InFile || top.Tombstone {
+			continue // superseded meanwhile: it took its value back
+		}
+		c := e.chain()
+		nv := &c.versions[len(c.versions)-1]
+		freed += int64(len(nv.Value))
+		ix.bytes.Add(-int64(len(nv.Value)))
+		nv.Value, nv.InFile = nil, true
+		ix.refresh(c)
+	}
+	// A key left with its newest version alone, InFile, and its older
+	// versions on disk leaves memory whole: the file holds the newest, the
+	// disk the rest. So memory does not grow with the keys written since
+	// the oldest snapshot either.
+	for _, t := range p.tops {
+		e, found := ix.lookup(t.Key)
+		if !found || e.c == nil || !e.c.spilled || len(e.c.versions) != 1 || !e.top.InFile {
+			continue
+		}
+		ix.tree.Delete(probe(e.key))
+		cost := entryCost(e.key) + versionCost(e.top)
+		ix.bytes.Add(-cost)
+		ix.versions.Add(-1)
+		freed += cost
+	}
+	return freed
+}
+
+// dropSpilled takes key's spilled versions (oldest first) out of its chain
+// where they are still its oldest; the chain's newest version always
+// stays. Called with ix.mu held for writing.
+func (ix *Index) dropSpilled(key []byte, spilled []SpillVersion) (freed int64) {
+	e, found := ix.lookup(key)
+	if !found || e.c == nil {
+		return 0
+	}
+	c := e.c
+	g := c.garbage()
+	dropped := 0
+	for _, sv := range spilled {
+		if len(c.versions)-dropped <= 1 {
+			break
+		}
+		front := c.versions[dropped]
+		switch {
+		case front.TS == sv.Version.TS && front.Seq == sv.Version.Seq:
+			freed += versionCost(front)
+			dropped++
+		case front.TS < sv.Version.TS || front.TS == sv.Version.TS && front.Seq < sv.Version.Seq:
+			// Older than the plan's: the chain changed under it in a way
+			// spilling never does. Keep everything from here.
+			return ix.finishDrop(c, dropped, g, freed)
+		}
+		// Otherwise sv was pruned meanwhile: nobody needed it.
+	}
+	return ix.finishDrop(c, dropped, g, freed)
+}
+
+func (ix *Index) finishDrop(c *chain, dropped int, g, freed int64) int64 {
+	if dropped == 0 {
+		return 0
+	}
+	clear(c.versions[:dropped])
+	c.versions = append([]Version(nil), c.versions[dropped:]...)
+	c.spilled = true
+	ix.versions.Add(-int64(dropped))
+	ix.bytes.Add(-freed)
+	ix.garbage += c.garbage() - g
+	ix.refresh(c)
+	return freed
+}

@@ -1,0 +1,50 @@
+package mvcc_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// TestMaxSnapshotAge: a snapshot past the limit fails its next call with
+// ErrSnapshotTooOld, and a forgotten one stops holding the horizon.
+func TestMaxSnapshotAge(t *testing.T) {
+	const maxAge = 30 * time.Millisecond
+	db, err := mvcc.Open(filepath.Join(t.TempDir(), "a.db"), &mvcc.Options{NoSync: true, MaxSnapshotAge: maxAge})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	checkAtEnd(t, db)
+	ctx := context.Background()
+	put(t, db, "k", "v1")
+
+	for _, level := range []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable} {
+		tx, err := db.Begin(level)
+		require.NoError(t, err)
+		time.Sleep(2 * maxAge) // past the limit, however slow the machine
+		_, err = tx.Get([]byte("k"))
+		assert.ErrorIs(t, err, mvcc.ErrSnapshotTooOld, level)
+		assert.ErrorIs(t, err, mvcc.ErrTxnDone, level)
+		assert.ErrorIs(t, tx.Put([]byte("k"), []byte("x")), mvcc.ErrSnapshotTooOld, level)
+		assert.ErrorIs(t, tx.Commit(), mvcc.ErrSnapshotTooOld, level)
+		require.ErrorIs(t, tx.Rollback(), mvcc.ErrTxnDone)
+	}
+
+	// A forgotten snapshot: the reaper ends it, vacuum goes past it.
+	forgotten, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+	require.NoError(t, err)
+	for i := range 10 {
+		put(t, db, "k", string(rune('a'+i)))
+	}
+	require.Eventually(t, func() bool { return db.Stats().ActiveTxns == 0 }, 10*time.Second, maxAge)
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), db.Stats().DeadVersions, "nothing is held for the ended snapshot")
+	_, err = forgotten.Get([]byte("k"))
+	assert.ErrorIs(t, err, mvcc.ErrSnapshotTooOld)
+}
