@@ -513,3 +513,16 @@ func TestLockTableModel(t *testing.T) {
 	require.Positive(t, released, "deadlocks found at a release")
 	t.Logf("%d deadlocks, %d of them found at a release", deadlocks, released)
 }
+
+// TestLockTableModelSeed511 replays the model run that shows a release
+// choosing as deadlock victim a waiter whose edges the release did not
+// move: after txn 130 ends, txn 126's range wait moves onto txn 127 and
+// closes 126 -> 127 -> 133 -> 126, and the table fails txn 133, whose
+// intent request on "b" still waits for 126 as before. Likely cause:
+// switched reports
+// every waiter no granted lock blocks, a superset of those whose edges
+// changed, and breakCycles takes the first of them on the cycle.
+func TestLockTableModelSeed511(t *testing.T) {
+	t.Skip("known: a release may pick a victim whose edges it did not move (switched is a superset); the cycle is real, the choice breaks the documented rule")
+	lockModelRun(t, 511, 5, 600)
+}
