@@ -293,30 +293,8 @@ func goalReads(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 		return nil, err
 	}
 	defer bdb.Close() //nolint:errcheck // a throwaway benchmark database
-	val := goalValue(cfg.ValueSize, 2)
-	for lo := 0; lo < cfg.Keys; lo += 10_000 {
-		hi := min(cfg.Keys, lo+10_000)
-		if err := db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
-			for i := lo; i < hi; i++ {
-				if err := tx.Put(goalKey(i), val); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-		if err := bdb.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(boltBucket)
-			for i := lo; i < hi; i++ {
-				if err := b.Put(goalKey(i), val); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
+	if err := loadBoth(ctx, db, bdb, cfg); err != nil {
+		return nil, err
 	}
 	// Keys to read, drawn up front so that drawing costs nothing inside
 	// the timed loops.
