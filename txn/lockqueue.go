@@ -466,9 +466,7 @@ func (lt *LockTable) regrant(a *affected) {
 // their edges from the holders they waited for onto the requests ahead
 // of them, which may close a cycle. On a key, waiters that are not
 // upgrades are blocked by holders according to their mode alone, so the
-// queue is walked only for a mode that no holder blocks. It is a
-// superset of the waiters whose edges moved: ReleaseAll keeps those that
-// waited for the releasing owner (waitingOn).
+// queue is walked only for a mode that no holder blocks.
 func (lt *LockTable) switched(a *affected) []*request {
 	var out []*request
 	var seen map[*lockEntry]bool // for many queues; a few are compared
@@ -536,68 +534,4 @@ func (lt *LockTable) tidy(a *affected) {
 			lt.free = append(lt.free, e)
 		}
 	}
-}
-
-// waitingOn returns the waiting owners that wait for owner now, through
-// a lock it holds or a request of its queued ahead of theirs. Called
-// before owner's release: after it, a waiter that no granted lock blocks
-// waits for what it waited for less owner (a holder blocking it before
-// would block it still, unless it was owner), so only these owners' edges
-// change, and only they can close a cycle by the release (with the
-// owners whose grants add edges into them, see affected.busy).
-func (lt *LockTable) waitingOn(owner uint64) map[uint64]bool {
-	var out map[uint64]bool // made at the first waiter found
-	isOwner := func(o uint64) bool { return o == owner }
-	check := func(q *request) {
-		if q.owner != owner && !out[q.owner] && (lt.eachHolder(q, isOwner) || lt.eachAhead(q, isOwner)) {
-			if out == nil {
-				out = make(map[uint64]bool)
-			}
-			out[q.owner] = true
-		}
-	}
-	checkEntry := func(e *lockEntry) {
-		for q := e.head; q != nil; q = q.next {
-			check(q)
-		}
-	}
-	var spans []rangeLock
-	if hl := lt.owners[owner]; hl != nil {
-		for _, k := range hl.keys {
-			if e := lt.keys[k]; e != nil {
-				checkEntry(e)
-			}
-		}
-		if hl.ranges > 0 {
-			for _, rl := range lt.ranges {
-				if rl.owner == owner {
-					spans = append(spans, rl)
-				}
-			}
-		}
-	}
-	for r := lt.waits[owner]; r != nil; r = r.sib {
-		if r.isRange {
-			spans = append(spans, rangeLock{start: r.start, end: r.end})
-		} else {
-			checkEntry(r.entry)
-		}
-	}
-	if len(spans) > 0 {
-		for k, e := range lt.keys {
-			if e.head == nil {
-				continue
-			}
-			for _, s := range spans {
-				if inRange(k, s.start, s.end) {
-					checkEntry(e)
-					break
-				}
-			}
-		}
-	}
-	for _, q := range lt.rangeQueue {
-		check(q)
-	}
-	return out
 }

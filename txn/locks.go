@@ -366,10 +366,6 @@ func (lt *LockTable) ReleaseAll(owner uint64) {
 	defer lt.mu.Unlock()
 	a := affected{entries: lt.scratch[:0]}
 	defer func() { clear(a.entries); lt.scratch = a.entries[:0] }()
-	var moved map[uint64]bool // the waiters whose edges the release moves
-	if len(lt.waits) > 0 {
-		moved = lt.waitingOn(owner)
-	}
 	for r := lt.waits[owner]; r != nil; r = lt.waits[owner] {
 		lt.unqueue(r, &a)
 		r.err = ErrLockReleased
@@ -399,16 +395,7 @@ func (lt *LockTable) ReleaseAll(owner uint64) {
 		}
 	}
 	lt.regrant(&a)
-	// Only the waiters whose edges the release moved may be victims: a
-	// waiter it did not move waits for what it did before, or less.
-	cands := lt.switched(&a)
-	kept := cands[:0]
-	for _, q := range cands {
-		if moved[q.owner] {
-			kept = append(kept, q)
-		}
-	}
-	lt.breakCycles(append(kept, a.busy...))
+	lt.breakCycles(append(lt.switched(&a), a.busy...))
 	lt.tidy(&a)
 }
 
