@@ -1,5 +1,7 @@
 package mvcc
 
+import "time"
+
 // Check exposes check to the black-box tests, which run it at the end of
 // every test through their openers (see checkAtEnd). A closed DB passes.
 func Check(db *DB) error {
@@ -8,3 +10,7 @@ func Check(db *DB) error {
 	}
 	return db.check()
 }
+
+// SetClock replaces the wall clock of history (commit stamps, retention)
+// so that tests move time instead of sleeping. Call it before any commit.
+func SetClock(db *DB, now func() time.Time) { db.hist.now = now }

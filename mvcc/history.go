@@ -45,6 +45,19 @@ type history struct {
 
 	mu      sync.Mutex
 	readers map[*Txn]uint64 // AsOf transactions and their snapshots; guarded by mu
+
+	// now is the wall clock of commit stamps and of the retention; nil
+	// means time.Now. Tests set it before the first commit (SetClock).
+	now func() time.Time
+}
+
+// wallNow is the time history stamps commits with and measures the
+// retention against.
+func (db *DB) wallNow() time.Time {
+	if now := db.hist.now; now != nil {
+		return now()
+	}
+	return time.Now()
 }
 
 // clockMark is a commit group's last timestamp and wall-clock time.
@@ -56,7 +69,7 @@ type clockMark struct {
 // recordClock stamps a commit group whose timestamps run from first to
 // last. Called by the pipeline inside the group's bbolt transaction.
 func (db *DB) recordClock(btx *bolt.Tx, first, last uint64) (stamp int64, err error) {
-	stamp = time.Now().UnixNano()
+	stamp = db.wallNow().UnixNano()
 	if db.opts.HistoryRetention <= 0 {
 		return stamp, nil
 	}
@@ -203,7 +216,7 @@ func (db *DB) asOfSnapshot(tx *Txn, t time.Time) (uint64, error) {
 	}
 	r := db.opts.HistoryRetention
 	if r <= 0 {
-		if !t.Before(time.Now()) {
+		if !t.Before(db.wallNow()) {
 			return visible, nil
 		}
 		return 0, fmt.Errorf("%w: %s is in the past and Options.HistoryRetention is zero", ErrHistoryGone, t.Format(time.RFC3339Nano))
@@ -218,7 +231,7 @@ func (db *DB) asOfSnapshot(tx *Txn, t time.Time) (uint64, error) {
 	db.hist.readers[tx] = 0
 	db.hist.mu.Unlock()
 	ts, found, err := db.commitAt(t)
-	if err == nil && (!found || t.Before(time.Now().Add(-r))) {
+	if err == nil && (!found || t.Before(db.wallNow().Add(-r))) {
 		err = fmt.Errorf("%w: %s is before the history kept (retention %v)", ErrHistoryGone, t.Format(time.RFC3339Nano), r)
 	}
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -114,7 +113,7 @@ func (db *DB) vacuumDisk() error {
 	if db.stopped.Load() {
 		return nil // the pipeline stopped: nothing more is written
 	}
-	h := min(pruneHorizon{db.oracle}.Horizon(), db.historyHorizon(time.Now()))
+	h := min(pruneHorizon{db.oracle}.Horizon(), db.historyHorizon(db.wallNow()))
 	defer db.noteNextUntil()
 	if due, err := db.vacuumDiskDue(h); !due || err != nil {
 		return err
