@@ -12,8 +12,7 @@ import (
 	"github.com/mvkv/mvkv/txn"
 )
 
-// waiter waits on w in the background; granted then reports whether it
-// was granted within a short while (nil w: granted at once).
+// waiter waits on w in the background (nil w: granted at once).
 type waiter chan error
 
 func wait(w *txn.LockWait) waiter {
@@ -26,14 +25,31 @@ func wait(w *txn.LockWait) waiter {
 	return ch
 }
 
+// granted waits for the grant the test expects; it gives up (false) only
+// after 10 s, so a busy machine that schedules the waiting goroutine late
+// does not fail the test.
 func (ch waiter) granted(t *testing.T) bool {
 	t.Helper()
 	select {
 	case err := <-ch:
 		require.NoError(t, err)
 		return true
-	case <-time.After(20 * time.Millisecond):
+	case <-time.After(10 * time.Second):
 		return false
+	}
+}
+
+// pending reports that no grant arrived within a short while: the check
+// of a wait that must go on (a wrong grant shows up there, or at the
+// test's later granted).
+func (ch waiter) pending(t *testing.T) bool {
+	t.Helper()
+	select {
+	case err := <-ch:
+		require.NoError(t, err)
+		return false
+	case <-time.After(20 * time.Millisecond):
+		return true
 	}
 }
 
@@ -119,7 +135,7 @@ func TestLockFairness(t *testing.T) {
 	reader := wait(ws)
 	lt.ReleaseAll(1)
 	require.True(t, granted(t, wx))
-	require.False(t, reader.granted(t))
+	require.True(t, reader.pending(t))
 	lt.ReleaseAll(2)
 	require.True(t, reader.granted(t))
 }
