@@ -283,19 +283,11 @@ func closeAll(err error, es ...engine.Engine) error {
 // goalReads: View with one Get, and View with a 1000-key scan, on Keys
 // keys, against bbolt View+Get and a bbolt cursor walk.
 func goalReads(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
-	db, err := mvcc.Open(filepath.Join(dir, "mvkv.db"), &mvcc.Options{NoSync: true})
+	db, bdb, closeBoth, err := openLoaded(ctx, cfg, dir)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close() //nolint:errcheck // a throwaway benchmark database
-	bdb, err := openGoalBolt(filepath.Join(dir, "bbolt.db"), true)
-	if err != nil {
-		return nil, err
-	}
-	defer bdb.Close() //nolint:errcheck // a throwaway benchmark database
-	if err := loadBoth(ctx, db, bdb, cfg); err != nil {
-		return nil, err
-	}
+	defer closeBoth()
 	// Keys to read, drawn up front so that drawing costs nothing inside
 	// the timed loops.
 	r := rand.New(rand.NewPCG(3, 4))

@@ -44,19 +44,11 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 	if cores < ScalingCores {
 		unjudged = fmt.Sprintf("this machine has %d cores; the goal is set at %d: figures measured at %d cores, not judged", runtime.NumCPU(), ScalingCores, cores)
 	}
-	db, err := mvcc.Open(filepath.Join(dir, "mvkv.db"), &mvcc.Options{NoSync: true})
+	db, bdb, closeBoth, err := openLoaded(ctx, cfg, dir)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close() //nolint:errcheck // a throwaway benchmark database
-	bdb, err := openGoalBolt(filepath.Join(dir, "bbolt.db"), true)
-	if err != nil {
-		return nil, err
-	}
-	defer bdb.Close() //nolint:errcheck // a throwaway benchmark database
-	if err := loadBoth(ctx, db, bdb, cfg); err != nil {
-		return nil, err
-	}
+	defer closeBoth()
 	r := rand.New(rand.NewPCG(5, 6))
 	keys := make([][]byte, 1<<16)
 	for i := range keys {
@@ -190,6 +182,29 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 	judge(ratioGoal(fmt.Sprintf("serializable vs snapshot, YCSB-B, %d cores", ScalingCores), "ops/s", ser, snap, ssiScalingTarget,
 		detail(fmt.Sprintf("%d threads on %d cores, no fsync", cores, cores))))
 	return goals, nil
+}
+
+// openLoaded opens an mvkv and a bbolt database in dir, both without
+// fsync, and loads them (loadBoth); closeBoth closes the two.
+func openLoaded(ctx context.Context, cfg Config, dir string) (db *mvcc.DB, bdb *bolt.DB, closeBoth func(), err error) {
+	db, err = mvcc.Open(filepath.Join(dir, "mvkv.db"), &mvcc.Options{NoSync: true})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	bdb, err = openGoalBolt(filepath.Join(dir, "bbolt.db"), true)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, nil, err
+	}
+	closeBoth = func() {
+		_ = bdb.Close() // throwaway benchmark databases
+		_ = db.Close()
+	}
+	if err := loadBoth(ctx, db, bdb, cfg); err != nil {
+		closeBoth()
+		return nil, nil, nil, err
+	}
+	return db, bdb, closeBoth, nil
 }
 
 // loadBoth loads cfg.Keys keys into an mvkv and a bbolt database, and
