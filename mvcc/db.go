@@ -75,8 +75,8 @@ type counters struct {
 // Stats is a snapshot of the engine's state and counters.
 type Stats struct {
 	// Versions counts the versions held: each live key's newest version
-	// (in the file) and the older versions and tombstones that memory
-	// keeps for open snapshots (DeadVersions).
+	// (in the file) and the older versions and tombstones kept for open
+	// snapshots and the history, in memory or on disk (DeadVersions).
 	Versions int64
 	// Keys is the number of live keys.
 	Keys int64
