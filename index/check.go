@@ -9,7 +9,7 @@ import (
 // keys in order, every chain sorted by (TS, Seq) and non-empty, the
 // entry's copy equal to its chain's newest version, InFile only on a
 // newest version that is not a tombstone, no chainless tombstone, and the
-// version, garbage and byte counters exact. It walks everything under the read
+// version, garbage and byte counters exact, the reclaim queue in order. It walks everything under the read
 // lock: for tests and debugging, not for production paths.
 func (ix *Index) Check() error {
 	ix.mu.RLock()
@@ -75,6 +75,26 @@ func (ix *Index) Check() error {
 	}
 	if ix.garbage != gcount {
 		return fmt.Errorf("index: garbage counter %d, %d superseded or deleted held", ix.garbage, gcount)
+	}
+	return ix.reclaim.check()
+}
+
+// check verifies the reclaim queue's cursors (reclaim.go) and that its
+// live entries keep their order (cum; ts too when the installs came in
+// timestamp order, as the engine's do, which this cannot know).
+func (q *reclaimQueue) check() error {
+	if q.head > q.w || q.w > q.r || q.r > len(q.entries) || q.head == q.w && q.w != q.r || !q.compacting && q.w != q.r {
+		return fmt.Errorf("index: reclaim queue cursors head %d, w %d, r %d, len %d, compacting %v", q.head, q.w, q.r, len(q.entries), q.compacting)
+	}
+	var prev *reclaimEntry
+	for _, seg := range [2][]reclaimEntry{q.entries[q.head:q.w], q.entries[q.r:]} {
+		for i := range seg {
+			e := &seg[i]
+			if prev != nil && e.cum <= prev.cum {
+				return fmt.Errorf("index: reclaim queue out of order: cum %d after %d", e.cum, prev.cum)
+			}
+			prev = e
+		}
 	}
 	return nil
 }

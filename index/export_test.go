@@ -34,3 +34,10 @@ func (ix *Index) Ascend(start, end []byte, ts uint64, fn func(key []byte, v Vers
 		return fn(it.Key, it.Version)
 	})
 }
+
+// ReclaimLive returns the number of reclaim queue entries not consumed.
+func (ix *Index) ReclaimLive() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.reclaim.live()
+}

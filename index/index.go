@@ -111,6 +111,8 @@ type Index struct {
 	reclaim  reclaimQueue
 	applied  atomic.Uint64 // see SetApplied
 	bytes    atomic.Int64  // heap the held versions cost, see memory.go; written under mu
+	// queueBytes is the reclaim queue's heap (reclaim.go); written under mu.
+	queueBytes atomic.Int64
 	// spillAt is where the next Spill resumes its walk (nil: the first
 	// key). Guarded by mu.
 	spillAt []byte
@@ -213,6 +215,7 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 		ix.bytes.Add(entryCost(key) + versionCost(v))
 		ix.versions.Add(1)
 		ix.reclaim.push(e.key, v.TS, 1)
+		ix.compactReclaim(compactPerPush)
 		return nil
 	}
 	var c *chain
@@ -251,6 +254,7 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 	ix.garbage += c.garbage() - g
 	ix.reclaim.push(c.key, c.versions[len(c.versions)-1].TS, added)
 	ix.refresh(c)
+	ix.compactReclaim(compactPerPush)
 	return nil
 }
 

@@ -1,7 +1,5 @@
 package index
 
-import "sort"
-
 // Pruning: giving memory back without walking the whole index.
 //
 // Every version the index holds leaves memory at the latest when the
@@ -26,7 +24,11 @@ import "sort"
 // An entry costs 40 bytes while it waits. An entry whose key was already
 // pruned as far as its ts allows is stale: a lookup shows nothing to
 // remove and it is skipped, so a hot key overwritten a million times is
-// pruned once per pass, plus a lookup per stale entry.
+// pruned once per pass, plus a lookup per stale entry. While a snapshot
+// holds the horizon back the queue would grow with every commit; the
+// entries of versions spilled to disk are stale too, and compaction
+// (reclaim.go) drops them, so the queue stays proportional to the
+// versions memory holds.
 //
 // The queue is sorted as long as timestamps only grow, and they do: the
 // commit pipeline never reuses the timestamps of a group that failed.
@@ -51,43 +53,6 @@ type PruneResult struct {
 	More bool
 }
 
-// reclaimEntry says: key may have versions to remove once the horizon
-// reaches ts. cum is the running total of versions recorded in the queue
-// up to and including this entry.
-type reclaimEntry struct {
-	key []byte
-	ts  uint64
-	cum int64
-}
-
-// reclaimQueue is a FIFO of reclaimEntry sorted by ts (see above).
-// Guarded by Index.mu.
-type reclaimQueue struct {
-	entries []reclaimEntry
-	head    int   // entries[:head] are consumed
-	total   int64 // versions ever recorded
-	done    int64 // cum of the last consumed entry
-}
-
-func (q *reclaimQueue) push(key []byte, ts uint64, n int64) {
-	q.total += n
-	q.entries = append(q.entries, reclaimEntry{key: key, ts: ts, cum: q.total})
-}
-
-func (q *reclaimQueue) pop() {
-	q.done = q.entries[q.head].cum
-	q.entries[q.head] = reclaimEntry{}
-	q.head++
-	// Reuse the array once most of it is consumed; the copy is paid for
-	// by the pops that preceded it.
-	if q.head >= 1024 && q.head*2 >= len(q.entries) {
-		n := copy(q.entries, q.entries[q.head:])
-		clear(q.entries[n:])
-		q.entries = q.entries[:n]
-		q.head = 0
-	}
-}
-
 // Prune removes from memory the versions no snapshot at or above horizon
 // needs from it (see chain.removable; the horizon is capped at what the
 // file holds, see SetApplied), at most about limit of them,
@@ -108,10 +73,11 @@ func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 	var r PruneResult
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	defer ix.compactReclaim(0)
 	q := &ix.reclaim
 	steps := 0
 	for q.head < len(q.entries) {
-		qe := q.entries[q.head]
+		qe := q.entries[q.head] // live: see reclaimQueue's invariant
 		if qe.ts > horizon {
 			break
 		}
@@ -187,11 +153,5 @@ func (ix *Index) Garbage() int64 {
 func (ix *Index) Reclaimable(horizon uint64) int64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	q := &ix.reclaim
-	live := q.entries[q.head:]
-	i := sort.Search(len(live), func(i int) bool { return live[i].ts > horizon })
-	if i == 0 {
-		return 0
-	}
-	return live[i-1].cum - q.done
+	return ix.reclaim.cumAt(horizon) - ix.reclaim.done
 }

@@ -105,6 +105,7 @@ func (ix *Index) PlanSpill(target int64, maxKeys int) SpillPlan {
 func (ix *Index) CompleteSpill(p SpillPlan) (freed int64) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	defer ix.compactReclaim(compactPerSpill)
 	ix.spillAt = p.next
 	vs := p.Versions
 	for len(vs) > 0 {
