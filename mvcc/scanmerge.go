@@ -61,13 +61,13 @@ type storeScan struct {
 	item      storeItem // what fn is passed, valid until it returns
 	i         int       // the chunk's next record to pass on
 	err       error     // what stopped the scan, if anything did
-	// Copies and keys-only scans: the chunk's records up to pieceTo are
-	// copied in piece for the caller, from the record at offset base; took
-	// is how many the last piece was cut for (it doubles with each piece
-	// the caller gets to, up to pieceRecords).
-	piece         []byte
-	pieceTo, base int
-	took          int
+	// Copies and keys-only scans: the copies of the chunk's records below
+	// pieceTo are appended to piece; took is how many records the last
+	// piece was sized for (it doubles with each piece the caller gets to,
+	// up to pieceRecords).
+	piece   []byte
+	pieceTo int
+	took    int
 }
 
 // scanStore calls fn for the keys of [start, end) in ascending order (in
@@ -176,6 +176,23 @@ func (sc *storeScan) file(upto []byte) bool {
 			}
 			continue
 		}
+		if sk := sc.sink; sk != nil && sk.lend {
+			// ScanFunc with nothing to merge, the step most taken: the
+			// record lent as fileSink.send would, in one copy (its
+			// timestamp skipped by the slices).
+			if sk.done.Load() {
+				sk.ended = true
+				return false
+			}
+			e := recs[sc.i].end
+			sk.scratch = append(sk.scratch[:0], buf[s:e]...)
+			n, vs := ke-s, ke-s+8
+			if !sk.yield(sk.scratch[:n:n], sk.scratch[vs:e-s:e-s]) {
+				sk.stopped = true
+				return false
+			}
+			continue
+		}
 		if !sc.record(sc.i, nil) {
 			return false
 		}
@@ -202,28 +219,39 @@ func (sc *storeScan) record(i int, newer []uint64) bool {
 }
 
 // cut returns copies of record i's key and value (nil for a keys-only
-// scan) for the caller, cut from a piece that covers this record and,
-// when the caller kept going, the next few: one allocation for several
-// keys, sized to what the caller takes, not to the chunk. s is where the
-// record starts in the chunk's buffer.
+// scan) for the caller, cut from a piece that holds the keys and values
+// of this record and, when the caller kept going, of the next few: one
+// allocation for several keys, sized to what the caller takes, not to the
+// chunk, and holding nothing else (no timestamps, no padding). s is where
+// the record starts in the chunk's buffer.
 func (sc *storeScan) cut(i, s int) ([]byte, []byte) {
 	fc := sc.fc
+	keysOnly := sc.mode == scanKeys
 	if i >= sc.pieceTo {
 		sc.took = min(2*sc.took, pieceRecords)
-		pe := i + 1
-		for pe < len(fc.recs) && pe-i < sc.took && fc.recs[pe].end-s <= pieceBytes {
-			pe++
+		size, pe := fc.payload(i, keysOnly), i+1
+		for ; pe < len(fc.recs) && pe-i < sc.took; pe++ {
+			n := fc.payload(pe, keysOnly)
+			if size+n > pieceBytes {
+				break
+			}
+			size += n
 		}
-		sc.piece, sc.pieceTo, sc.base = append([]byte{}, fc.buf[s:fc.recs[pe-1].end]...), pe, s
+		// The records of the piece that are not passed on (newer than
+		// the snapshot, or superseded by memory) leave room unused; one
+		// that did not fit would only make append allocate anew.
+		sc.piece, sc.pieceTo = make([]byte, 0, size), pe
 	}
-	o := s - sc.base
-	kl := o + int(fc.recs[i].klen)
-	k := sc.piece[o:kl:kl]
-	if sc.mode == scanKeys {
+	r := fc.recs[i]
+	ke := s + int(r.klen)
+	o := len(sc.piece)
+	sc.piece = append(sc.piece, fc.buf[s:ke]...)
+	k := sc.piece[o:len(sc.piece):len(sc.piece)]
+	if keysOnly {
 		return k, nil
 	}
-	ve := o + fc.recs[i].end - s
-	return k, sc.piece[kl+8 : ve : ve]
+	sc.piece = append(sc.piece, fc.buf[ke+8:r.end]...)
+	return k, sc.piece[o+len(k) : len(sc.piece) : len(sc.piece)]
 }
 
 // memory merges one key the index holds in the chunk's span: the file's

@@ -76,22 +76,13 @@ func (lc *LeafCheck) Start(c *bolt.Cursor, k, v []byte) {
 // Next notes the record (k, v) the cursor moved to; at the first record of
 // a new page it checks the page left behind. k nil (the cursor ran out)
 // checks the last page.
-//
-// The common step, to the next record of the same page, is short enough
-// to be inlined into a cursor's loop; the rest is nextPage's. (A check
-// that is off never counts a record, so it takes nextPage's way.)
 func (lc *LeafCheck) Next(k, v []byte) error {
+	if lc.pageSize == 0 {
+		return nil
+	}
 	if k != nil && lc.n > 0 && Addr(k) == lc.end {
 		lc.n++
 		lc.end += uintptr(len(k) + len(v))
-		return nil
-	}
-	return lc.nextPage(k, v)
-}
-
-// nextPage is Next at a page's first record, or past the last page.
-func (lc *LeafCheck) nextPage(k, v []byte) error {
-	if lc.pageSize == 0 {
 		return nil
 	}
 	if err := lc.PageDone(); err != nil {
@@ -103,6 +94,17 @@ func (lc *LeafCheck) nextPage(k, v []byte) error {
 	}
 	lc.first, lc.n, lc.end = Addr(k), 1, Addr(k)+uintptr(len(k)+len(v))
 	return nil
+}
+
+// Adjacent notes, as Next or Prev would, a record the cursor moved to
+// that lies right after the last one noted (descending: right before it)
+// in the mapping: the next record of the same page (a page's first key
+// lies past its headers, never where another page's records end). end is
+// where that record ends (descending: where it begins). It is the step a
+// walk takes most, short enough to be inlined into the walk's loop.
+func (lc *LeafCheck) Adjacent(end uintptr) {
+	lc.n++
+	lc.end = end
 }
 
 // PageDone checks the page whose records were just counted, if its first
@@ -126,19 +128,13 @@ func (lc *LeafCheck) StartDesc() {
 // Prev notes the record (k, v) a descending cursor moved to; at the last
 // record of a new page it checks the page left behind, if it saw all of
 // it. k nil (the cursor ran out) checks the last page.
-// As for Next, the step within a page is inlined, the rest is prevPage's.
 func (lc *LeafCheck) Prev(k, v []byte) error {
+	if lc.pageSize == 0 {
+		return nil
+	}
 	if k != nil && lc.n > 0 && Addr(k)+uintptr(len(k)+len(v)) == lc.end {
 		lc.n++
 		lc.end = Addr(k)
-		return nil
-	}
-	return lc.prevPage(k, v)
-}
-
-// prevPage is Prev at a page's last record, or past the first page.
-func (lc *LeafCheck) prevPage(k, v []byte) error {
-	if lc.pageSize == 0 {
 		return nil
 	}
 	if lc.n > 0 && lc.whole {
