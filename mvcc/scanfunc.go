@@ -60,8 +60,8 @@ func (tx *Txn) scanFunc(start, end []byte, desc bool, fn func(key, value []byte)
 // out allowed, Err reporting what ended the scan.
 //
 // A record damaged on disk can go unnoticed by ScanKeys (a key renamed by
-// a flipped bit is yielded as it reads); Scan, ScanFunc and Get report it
-// as ErrCorrupt.
+// a flipped bit is yielded as it reads, in or out of order); Scan,
+// ScanFunc and Get report it as ErrCorrupt.
 func (tx *Txn) ScanKeys(start, end []byte) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		_ = tx.scanRange(start, end, false, scanKeys, func(k, _ []byte) bool { return yield(k) })

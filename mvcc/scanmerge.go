@@ -157,7 +157,7 @@ func (sc *storeScan) file(upto []byte) bool {
 	buf, recs := fc.buf, fc.recs
 	for ; sc.i < len(recs); sc.i++ {
 		s := fc.start(sc.i)
-		ke := s + int(recs[sc.i].klen)
+		ke := s + recs[sc.i].klen
 		if upto != nil && !sc.before(buf[s:ke], upto) {
 			return true
 		}
@@ -205,7 +205,7 @@ func (sc *storeScan) file(upto []byte) bool {
 func (sc *storeScan) record(i int, newer []uint64) bool {
 	fc := sc.fc
 	s, r := fc.start(i), fc.recs[i]
-	ke := s + int(r.klen)
+	ke := s + r.klen
 	k, v, owned := fc.buf[s:ke:ke], fc.buf[ke+8:r.end:r.end], false
 	if sc.mode != scanBorrowed {
 		k, v = sc.cut(i, s)
@@ -243,7 +243,7 @@ func (sc *storeScan) cut(i, s int) ([]byte, []byte) {
 		sc.piece, sc.pieceTo = make([]byte, 0, size), pe
 	}
 	r := fc.recs[i]
-	ke := s + int(r.klen)
+	ke := s + r.klen
 	o := len(sc.piece)
 	sc.piece = append(sc.piece, fc.buf[s:ke]...)
 	k := sc.piece[o:len(sc.piece):len(sc.piece)]

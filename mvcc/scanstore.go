@@ -35,13 +35,15 @@ type storeItem struct {
 	newer      []uint64
 }
 
-// A Scan copies the file's records for its caller in pieces of up to
-// pieceRecords records, at most pieceBytes long unless one record is
-// longer (and what memory holds in blocks of at most pieceBytes, see
-// merger.copyOut): a value the caller keeps holds on to at most that much
-// memory.
+// A Scan copies the keys and values of the file's records for its caller
+// in pieces of up to pieceRecords records, at most pieceBytes long unless
+// one record is longer (and what memory holds in blocks of at most
+// pieceBytes, see merger.copyOut): a value the caller keeps holds on to at
+// most that much memory. The record count bounds what a caller that stops
+// early leaves unused (pieces grow as it goes on); keys alone fill a
+// piece's bytes with many more records than values do.
 const (
-	pieceRecords = 32
+	pieceRecords = 512
 	pieceBytes   = 4096
 )
 
@@ -63,8 +65,9 @@ const maxPooledBuffer = 1 << 20
 
 // fileChunk is one chunk of a scan read from the file. Record i is copied
 // into buf as its key, its timestamp (8 bytes) and its value, in one
-// piece, which is also what its checksum covers (see layout.go); keys-only
-// chunks copy the key and the timestamp alone. recs locates the records
+// piece, which is also what its checksum covers (see layout.go), at an
+// offset aligned for the checksum (alignRecord); keys-only chunks copy
+// the key and the timestamp alone. recs locates the records
 // by offsets, not slices, so that it holds no pointers. Every buffer is
 // reused by the next chunk: what it holds is valid until then.
 type fileChunk struct {
@@ -80,9 +83,8 @@ type fileChunk struct {
 
 // chunkRec locates one record of a chunk in its buffer.
 type chunkRec struct {
-	end  int    // where the record ends in buf; it starts where the one before ends
-	klen uint32 // its key's length
-	sum  uint32 // the checksum it carries
+	end  int // where the record ends in buf (the next starts at alignRecord(end))
+	klen int // its key's length
 }
 
 func (fc *fileChunk) len() int { return len(fc.recs) }
@@ -104,18 +106,16 @@ func alignRecord(end int) int { return (end + 7) &^ 7 }
 // recordPad pads a chunk's buffer to alignRecord.
 var recordPad [8]byte
 
-var verifyInLoop = true
-
 // key and value return record i's key and value: capped subslices of buf,
 // valid until the next chunk is read.
 func (fc *fileChunk) key(i int) []byte {
 	s := fc.start(i)
-	e := s + int(fc.recs[i].klen)
+	e := s + fc.recs[i].klen
 	return fc.buf[s:e:e]
 }
 
 func (fc *fileChunk) ts(i int) uint64 {
-	s := fc.start(i) + int(fc.recs[i].klen)
+	s := fc.start(i) + fc.recs[i].klen
 	return binary.BigEndian.Uint64(fc.buf[s:])
 }
 
@@ -123,7 +123,7 @@ func (fc *fileChunk) ts(i int) uint64 {
 // alone when keysOnly).
 func (fc *fileChunk) payload(i int, keysOnly bool) int {
 	if keysOnly {
-		return int(fc.recs[i].klen)
+		return fc.recs[i].klen
 	}
 	return fc.recs[i].end - fc.start(i) - 8
 }
@@ -133,7 +133,7 @@ func (fc *fileChunk) value(i int) []byte {
 		return nil
 	}
 	e := fc.recs[i].end
-	return fc.buf[fc.start(i)+int(fc.recs[i].klen)+8 : e : e]
+	return fc.buf[fc.start(i)+fc.recs[i].klen+8 : e : e]
 }
 
 // chunkCache keeps chunks, buffers included, for the next scans. Not a
@@ -235,7 +235,9 @@ func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, lim
 	// its checksum covers, or an element's position or lengths, which
 	// breaks that adjacency (then the order is compared) or moves the
 	// boundary between key and value (the checksum again). A keys-only
-	// walk verifies nothing: it compares every key.
+	// walk, which verifies nothing, passes such damage on as it reads
+	// (ScanKeys says so); it still compares at each page's first key,
+	// where a wrong page would show.
 	prev, prevInclusive := from, inclusive && !desc
 	var edge uintptr // where the record before ends in the mapping (descending: begins)
 	// noted: lc has counted the record the cursor is on.
@@ -266,7 +268,7 @@ func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, lim
 				return err
 			}
 		}
-		if prev != nil && (keysOnly || !adjacent) {
+		if prev != nil && !adjacent {
 			cmp := bytes.Compare(k, prev)
 			if desc {
 				cmp = -cmp
@@ -308,24 +310,17 @@ func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, lim
 		buf = append(buf, recordPad[:s-len(buf)]...)
 		buf = append(buf, k...)
 		buf = append(buf, body...)
-		sum := binary.BigEndian.Uint32(rec)
-		if verifyInLoop && !keysOnly && crc32.Checksum(buf[s:], castagnoli) != sum {
+		// Verified as soon as copied, while the record is at hand: the
+		// checksum's chain of dependent instructions overlaps the walk's
+		// next step.
+		if !keysOnly && crc32.Checksum(buf[s:], castagnoli) != binary.BigEndian.Uint32(rec) {
 			return fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(k))
 		}
-		recs = append(recs, chunkRec{end: len(buf), klen: uint32(len(k)), sum: sum})
+		recs = append(recs, chunkRec{end: len(buf), klen: len(k)})
 	}
 	if k == nil {
 		if err := lc.step(nil, nil, desc); err != nil {
 			return err
-		}
-	}
-	if verify && !verifyInLoop {
-		s := 0
-		for _, r := range recs {
-			if crc32.Checksum(buf[s:r.end], castagnoli) != r.sum {
-				return fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(buf[s:s+int(r.klen)]))
-			}
-			s = alignRecord(r.end)
 		}
 	}
 	return nil
