@@ -62,10 +62,11 @@ type storeScan struct {
 	i         int       // the chunk's next record to pass on
 	err       error     // what stopped the scan, if anything did
 	// Copies and keys-only scans: the copies of the chunk's records below
-	// pieceTo are appended to piece; took is how many records the last
+	// pieceTo go to piece; took is how many records the last
 	// piece was sized for (it doubles with each piece the caller gets to,
 	// up to pieceRecords).
 	piece   []byte
+	pieceAt int // where the next copy goes in piece
 	pieceTo int
 	took    int
 }
@@ -185,9 +186,12 @@ func (sc *storeScan) file(upto []byte) bool {
 				return false
 			}
 			e := recs[sc.i].end
-			sk.scratch = append(sk.scratch[:0], buf[s:e]...)
+			if cap(sk.scratch) < e-s {
+				sk.scratch = make([]byte, e-s)
+			}
+			lent := sk.scratch[:copy(sk.scratch[:cap(sk.scratch)], buf[s:e])]
 			n, vs := ke-s, ke-s+8
-			if !sk.yield(sk.scratch[:n:n], sk.scratch[vs:e-s:e-s]) {
+			if !sk.yield(lent[:n:n], lent[vs:len(lent):len(lent)]) {
 				sk.stopped = true
 				return false
 			}
@@ -238,20 +242,23 @@ func (sc *storeScan) cut(i, s int) ([]byte, []byte) {
 			size += n
 		}
 		// The records of the piece that are not passed on (newer than
-		// the snapshot, or superseded by memory) leave room unused; one
-		// that did not fit would only make append allocate anew.
-		sc.piece, sc.pieceTo = make([]byte, 0, size), pe
+		// the snapshot, or superseded by memory) leave room unused.
+		sc.piece, sc.pieceAt, sc.pieceTo = make([]byte, size), 0, pe
 	}
-	r := fc.recs[i]
+	// Copied with copy at an offset, not appended: sc.piece, a pointer,
+	// is stored once per piece, not once per record (each store of a
+	// pointer in the heap costs a write barrier while a collection runs).
+	r, o, piece := fc.recs[i], sc.pieceAt, sc.piece
 	ke := s + r.klen
-	o := len(sc.piece)
-	sc.piece = append(sc.piece, fc.buf[s:ke]...)
-	k := sc.piece[o:len(sc.piece):len(sc.piece)]
+	kl := o + copy(piece[o:], fc.buf[s:ke])
+	k := piece[o:kl:kl]
 	if keysOnly {
+		sc.pieceAt = kl
 		return k, nil
 	}
-	sc.piece = append(sc.piece, fc.buf[ke+8:r.end]...)
-	return k, sc.piece[o+len(k) : len(sc.piece) : len(sc.piece)]
+	ve := kl + copy(piece[kl:], fc.buf[ke+8:r.end])
+	sc.pieceAt = ve
+	return k, piece[kl:ve:ve]
 }
 
 // memory merges one key the index holds in the chunk's span: the file's
