@@ -177,21 +177,38 @@ func (sc *storeScan) file(upto []byte) bool {
 			}
 			continue
 		}
-		if sk := sc.sink; sk != nil && sk.lend {
-			// ScanFunc with nothing to merge, the step most taken: the
-			// record lent as fileSink.send would, in one copy (its
-			// timestamp skipped by the slices).
+		if sk := sc.sink; sk != nil {
+			// Nothing to merge, the step most taken: what record, cut and
+			// fileSink.send do, spelled out (as calls they cost as much
+			// as the rest of the step).
 			if sk.done.Load() {
 				sk.ended = true
 				return false
 			}
 			e := recs[sc.i].end
-			if cap(sk.scratch) < e-s {
-				sk.scratch = make([]byte, e-s)
+			var k, v []byte
+			switch {
+			case sk.lend:
+				// Lent in one copy, the timestamp skipped by the slices.
+				if cap(sk.scratch) < e-s {
+					sk.scratch = make([]byte, e-s)
+				}
+				lent := sk.scratch[:copy(sk.scratch[:cap(sk.scratch)], buf[s:e])]
+				n, vs := ke-s, ke-s+8
+				k, v = lent[:n:n], lent[vs:len(lent):len(lent)]
+			default:
+				if sc.i >= sc.pieceTo {
+					sc.newPiece(sc.i)
+				}
+				o, piece := sc.pieceAt, sc.piece
+				kl := o + copy(piece[o:], buf[s:ke])
+				k, sc.pieceAt = piece[o:kl:kl], kl
+				if sc.mode == scanCopies {
+					ve := kl + copy(piece[kl:], buf[ke+8:e])
+					v, sc.pieceAt = piece[kl:ve:ve], ve
+				}
 			}
-			lent := sk.scratch[:copy(sk.scratch[:cap(sk.scratch)], buf[s:e])]
-			n, vs := ke-s, ke-s+8
-			if !sk.yield(lent[:n:n], lent[vs:len(lent):len(lent)]) {
+			if !sk.yield(k, v) {
 				sk.stopped = true
 				return false
 			}
@@ -223,42 +240,49 @@ func (sc *storeScan) record(i int, newer []uint64) bool {
 }
 
 // cut returns copies of record i's key and value (nil for a keys-only
-// scan) for the caller, cut from a piece that holds the keys and values
-// of this record and, when the caller kept going, of the next few: one
-// allocation for several keys, sized to what the caller takes, not to the
-// chunk, and holding nothing else (no timestamps, no padding). s is where
-// the record starts in the chunk's buffer.
+// scan) for the caller, cut from a piece (see newPiece). s is where the
+// record starts in the chunk's buffer.
 func (sc *storeScan) cut(i, s int) ([]byte, []byte) {
-	fc := sc.fc
-	keysOnly := sc.mode == scanKeys
 	if i >= sc.pieceTo {
-		sc.took = min(2*sc.took, pieceRecords)
-		size, pe := fc.payload(i, keysOnly), i+1
-		for ; pe < len(fc.recs) && pe-i < sc.took; pe++ {
-			n := fc.payload(pe, keysOnly)
-			if size+n > pieceBytes {
-				break
-			}
-			size += n
-		}
-		// The records of the piece that are not passed on (newer than
-		// the snapshot, or superseded by memory) leave room unused.
-		sc.piece, sc.pieceAt, sc.pieceTo = make([]byte, size), 0, pe
+		sc.newPiece(i)
 	}
 	// Copied with copy at an offset, not appended: sc.piece, a pointer,
 	// is stored once per piece, not once per record (each store of a
 	// pointer in the heap costs a write barrier while a collection runs).
+	fc := sc.fc
 	r, o, piece := fc.recs[i], sc.pieceAt, sc.piece
 	ke := s + r.klen
 	kl := o + copy(piece[o:], fc.buf[s:ke])
 	k := piece[o:kl:kl]
-	if keysOnly {
+	if sc.mode == scanKeys {
 		sc.pieceAt = kl
 		return k, nil
 	}
 	ve := kl + copy(piece[kl:], fc.buf[ke+8:r.end])
 	sc.pieceAt = ve
 	return k, piece[kl:ve:ve]
+}
+
+// newPiece allocates the piece the copies of the chunk's records from i
+// on are cut from: room for the keys and values of record i and, when
+// the caller kept going, of the next few, and nothing else (no
+// timestamps, no padding). One allocation serves several keys, sized to
+// what the caller takes, not to the chunk.
+func (sc *storeScan) newPiece(i int) {
+	fc := sc.fc
+	keysOnly := sc.mode == scanKeys
+	sc.took = min(2*sc.took, pieceRecords)
+	size, pe := fc.payload(i, keysOnly), i+1
+	for ; pe < len(fc.recs) && pe-i < sc.took; pe++ {
+		n := fc.payload(pe, keysOnly)
+		if size+n > pieceBytes {
+			break
+		}
+		size += n
+	}
+	// The records of the piece that are not passed on (newer than the
+	// snapshot, or superseded by memory) leave room unused.
+	sc.piece, sc.pieceAt, sc.pieceTo = make([]byte, size), 0, pe
 }
 
 // memory merges one key the index holds in the chunk's span: the file's

@@ -306,8 +306,13 @@ func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, lim
 			fc.more = true // the buffer is full: the next chunk goes on
 			break
 		}
-		// Appending grows the buffer without zeroing what it copies.
-		buf = append(buf, recordPad[:s-len(buf)]...)
+		// Appending grows the buffer without zeroing what it copies. The
+		// padding is whatever the buffer held there.
+		if s <= cap(buf) {
+			buf = buf[:s]
+		} else {
+			buf = append(buf, recordPad[:s-len(buf)]...)
+		}
 		buf = append(buf, k...)
 		buf = append(buf, body...)
 		// Verified as soon as copied, while the record is at hand: the
