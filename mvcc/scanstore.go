@@ -20,8 +20,8 @@ import (
 // from chunk to chunk, and verifies each record's checksum on the copy:
 // what is passed on is what was verified. The buffer is never handed to a
 // caller (Scan copies what it yields into pieces sized to what the caller
-// takes; ScanFunc copies each key into memory of its own that it lends
-// for one step), so scans reuse it instead of allocating, zeroing and
+// takes; ScanFunc copies each key and value into memory of its own that
+// it lends for one step), so scans reuse it instead of allocating, zeroing and
 // collecting a buffer for every chunk.
 
 // storeItem is one key met by scanStore. Unless owned, its slices are
@@ -172,7 +172,13 @@ func (db *DB) readChunk(from, bound []byte, inclusive, desc bool, limit int, fc 
 		return err
 	}
 	defer v.release()
-	err = db.guard(func() error { return fc.read(v.view, from, bound, inclusive, desc, limit) })
+	// The stripe's cursor, as a point read takes it (view.go): no new
+	// cursor per chunk, nor the shared count bbolt keeps of them.
+	c := v.cursor()
+	err = db.guard(func() error { return fc.read(v.view, c, from, bound, inclusive, desc, limit) })
+	if err == nil {
+		v.putCursor(c) // after a fault it may be mid-way: never reused
+	}
 	if n := fc.len(); err == nil && n > 0 {
 		// A copy of its own: a caller lent the key may write to it.
 		fc.last = append(fc.last[:0], fc.key(n-1)...)
@@ -181,8 +187,7 @@ func (db *DB) readChunk(from, bound []byte, inclusive, desc bool, limit int, fc 
 	return err
 }
 
-func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, limit int) error {
-	c := v.data.Cursor()
+func (fc *fileChunk) read(v *view, c *bolt.Cursor, from, bound []byte, inclusive, desc bool, limit int) error {
 	lc := v.leaf
 	// verify: the records at the walk's edges are checked for renamed
 	// keys; a keys-only walk checks no record (it never reads a value).
