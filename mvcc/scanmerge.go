@@ -327,5 +327,8 @@ func (sc *storeScan) memory(it index.Item) bool {
 	if inFile {
 		sc.i++
 	}
-	return !(sc.item.present || sc.all) || sc.fn(&sc.item)
+	if !sc.item.present && !sc.all {
+		return true // absent at ts, and no one asks after such keys
+	}
+	return sc.fn(&sc.item)
 }
