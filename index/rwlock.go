@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -94,10 +95,13 @@ func (l *rwLock) Lock() {
 	l.mu.Lock()
 	for i := range l.slots {
 		for spins := 0; l.slots[i].n.Load() != 0; spins++ {
-			if spins < 64 {
-				continue // a reader's critical section is short
+			switch {
+			case spins < 64: // a reader's critical section is short
+			case spins < 1024:
+				runtime.Gosched()
+			default: // a long one (a spill's plan): stop burning a core
+				time.Sleep(20 * time.Microsecond)
 			}
-			runtime.Gosched()
 		}
 	}
 }
