@@ -62,8 +62,8 @@ type SpillPlan struct {
 func (ix *Index) PlanSpill(target int64, maxKeys int) SpillPlan {
 	applied := ix.applied.Load()
 	var p SpillPlan
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+	rs := ix.mu.RLock()
+	defer ix.mu.RUnlock(rs)
 	from := ix.spillAt
 	visited := 0
 	visit := func(e entry) bool {
