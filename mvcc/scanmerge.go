@@ -61,6 +61,7 @@ type storeScan struct {
 	item      storeItem // what fn is passed, valid until it returns
 	i         int       // the chunk's next record to pass on
 	err       error     // what stopped the scan, if anything did
+	atUpto    bool      // file(upto) stopped at a record of upto itself
 	// Copies and keys-only scans: the copies of the chunk's records below
 	// pieceTo go to piece; took is how many records the last
 	// piece was sized for (it doubles with each piece the caller gets to,
@@ -119,11 +120,15 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 		// a commit the chunk, read before it, does not hold, or holds
 		// newer than ts (settled by sc.file).
 		if db.index.Versions() > 0 {
+			skipFrom := !inclusive // only the first key met can be from
 			walk(lo, hi, ts, all, func(it index.Item) bool {
-				if !inclusive && bytes.Equal(it.Key, from) {
-					return true
+				if skipFrom {
+					skipFrom = false
+					if bytes.Equal(it.Key, from) {
+						return true
+					}
 				}
-				if !sc.memory(it) {
+				if !sc.memory(&it) {
 					stopped = true
 					return false
 				}
@@ -145,12 +150,6 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 	}
 }
 
-// before reports whether a comes before b in the scan's order.
-func (sc *storeScan) before(a, b []byte) bool {
-	c := bytes.Compare(a, b)
-	return !sc.desc && c < 0 || sc.desc && c > 0
-}
-
 // file passes on the chunk's records that come before upto (all when
 // upto is nil), and reports whether the scan goes on.
 func (sc *storeScan) file(upto []byte) bool {
@@ -159,8 +158,15 @@ func (sc *storeScan) file(upto []byte) bool {
 	for ; sc.i < len(recs); sc.i++ {
 		s := fc.start(sc.i)
 		ke := s + recs[sc.i].klen
-		if upto != nil && !sc.before(buf[s:ke], upto) {
-			return true
+		if upto != nil {
+			c := bytes.Compare(buf[s:ke], upto)
+			if sc.desc {
+				c = -c
+			}
+			if c >= 0 {
+				sc.atUpto = c == 0
+				return true
+			}
 		}
 		if binary.BigEndian.Uint64(buf[ke:]) > sc.ts {
 			// Not held by the index a moment ago, yet newer than ts: a
@@ -289,12 +295,13 @@ func (sc *storeScan) newPiece(i int) {
 // records before it go first, then the key, from the chunk when memory's
 // version is the file's record, else from memory (or the disk, which
 // memory sends the reader to). It reports whether the scan goes on.
-func (sc *storeScan) memory(it index.Item) bool {
+func (sc *storeScan) memory(it *index.Item) bool {
+	sc.atUpto = false
 	if !sc.file(it.Key) {
 		return false
 	}
 	fc := sc.fc
-	inFile := sc.i < fc.len() && bytes.Equal(fc.key(sc.i), it.Key)
+	inFile := sc.atUpto // the chunk's next record is this key's
 	v := it.Version
 	if inFile && it.Visible && !v.Tombstone && fc.ts(sc.i) == v.TS {
 		// The version memory holds is the file's record (same commit):
