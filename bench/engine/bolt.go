@@ -171,3 +171,7 @@ func (t boltTx) ScanKeys(start, end []byte, limit int, fn func(key []byte) bool)
 	}
 	return nil
 }
+
+// DB returns the underlying bbolt database (for comparisons with the
+// engine's path to it).
+func (e *boltEngine) DB() *bolt.DB { return e.db }

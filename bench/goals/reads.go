@@ -36,11 +36,11 @@ func goalReads(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 		starts[i] = goalKey(r.IntN(max(1, cfg.Keys-scanLen)))
 	}
 	pick := func(list [][]byte, g, i int) []byte { return list[(g*7919+i)&(len(list)-1)] }
-	getO, err := pointRead(mv, mvcc.Snapshot, func(g, i int) []byte { return pick(keys, g, i) }, nil)
+	getO, err := pointRead(mv, mvcc.Snapshot, func(g, i int) []byte { return pick(keys, g, i) }, nil, cfg.Readers)
 	if err != nil {
 		return nil, err
 	}
-	getT, err := pointRead(bb, mvcc.Snapshot, func(g, i int) []byte { return pick(keys, g, i) }, nil)
+	getT, err := pointRead(bb, mvcc.Snapshot, func(g, i int) []byte { return pick(keys, g, i) }, nil, cfg.Readers)
 	if err != nil {
 		return nil, err
 	}
@@ -111,23 +111,38 @@ func ignoreValue([]byte) {}
 // transaction of e at level, through engine.Lender: in place where e can
 // (bbolt), the caller's copy where it cannot (mvkv). use, if set, is lent
 // the value with the goroutine's number; without it the value is left
-// unread, as bbolt's View+Get leaves it.
-func pointRead(e engine.Engine, level mvcc.Level, key func(g, i int) []byte, use func(g int, v []byte)) (func(g, i int) error, error) {
+// unread, as bbolt's View+Get leaves it. g must be below goroutines: each
+// goroutine's functions are made once, here, so that a read allocates
+// nothing the direct call to mvcc or bbolt would not.
+func pointRead(e engine.Engine, level mvcc.Level, key func(g, i int) []byte, use func(g int, v []byte), goroutines int) (func(g, i int) error, error) {
 	v, err := readOnly(e)
 	if err != nil {
 		return nil, err
 	}
-	return func(g, i int) error {
-		return v.View(level, func(tx engine.Tx) error {
+	type reader struct {
+		key  []byte
+		lend func([]byte)
+		read func(engine.Tx) error
+	}
+	readers := make([]*reader, goroutines)
+	for g := range readers {
+		r := &reader{lend: ignoreValue}
+		if use != nil {
+			r.lend = func(v []byte) { use(g, v) }
+		}
+		r.read = func(tx engine.Tx) error {
 			l, ok := tx.(engine.Lender)
 			if !ok {
 				return fmt.Errorf("%s cannot GetFunc (engine.Lender)", e.Name())
 			}
-			if use == nil {
-				return l.GetFunc(key(g, i), ignoreValue)
-			}
-			return l.GetFunc(key(g, i), func(v []byte) { use(g, v) })
-		})
+			return l.GetFunc(r.key, r.lend)
+		}
+		readers[g] = r
+	}
+	return func(g, i int) error {
+		r := readers[g]
+		r.key = key(g, i)
+		return v.View(level, r.read)
 	}, nil
 }
 

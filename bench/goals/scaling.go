@@ -63,7 +63,7 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 		}
 		return report.Median(v), nil
 	}
-	boltRead, err := pointRead(bb, mvcc.Serializable, pick, nil)
+	boltRead, err := pointRead(bb, mvcc.Serializable, pick, nil, cores)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 		if j > 0 {
 			name = "read-only " + level.String() + " point read"
 		}
-		fn, err := pointRead(mv, level, pick, nil)
+		fn, err := pointRead(mv, level, pick, nil, cores)
 		if err != nil {
 			return nil, err
 		}

@@ -157,7 +157,7 @@ func goalStorage(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 
 // readPoints measures point reads of pick(g, i) on e (pointRead).
 func readPoints(ctx context.Context, cfg Config, e engine.Engine, pick func(g, i int) []byte, use func(g int, v []byte)) (float64, error) {
-	read, err := pointRead(e, mvcc.Snapshot, pick, use)
+	read, err := pointRead(e, mvcc.Snapshot, pick, use, cfg.Readers)
 	if err != nil {
 		return 0, err
 	}
