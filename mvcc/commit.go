@@ -145,6 +145,9 @@ func (db *DB) runCommits() {
 			}
 		}
 		clear(batch) // let the committed transactions go
+		if stopped == nil {
+			db.throttleLog()
+		}
 	}
 }
 
