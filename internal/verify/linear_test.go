@@ -139,7 +139,7 @@ func TestTxnsStrictlySerializable(t *testing.T) {
 				var err error
 				txs[i], err = db.Begin(c.level)
 				require.NoError(t, err)
-				defer txs[i].Rollback() //nolint:errcheck // no-op after Commit
+				defer txs[i].Rollback() // no-op after Commit
 			}
 			for i, tx := range txs {
 				for k := range 2 {
