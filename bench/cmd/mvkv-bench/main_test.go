@@ -20,7 +20,7 @@ func TestJSONOutputParses(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{
 		"-json", "-rounds", "2", "-workload", "bank,ycsb-b", "-engines", "mvkv,bbolt", "-levels", "snapshot,serializable",
-		"-threads", "2", "-duration", "0", "-ops", "50", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(),
+		"-threads", "2", "-duration", "0", "-ops", "50", "-warmup", "0s", "-durable=false", "-fields", "1", "-dir", t.TempDir(),
 	}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
 	var rep report.Report
