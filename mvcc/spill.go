@@ -149,7 +149,13 @@ func (db *DB) vacuumDisk() error {
 				}
 				for _, qk := range dead {
 					vk := qk[8:]
-					if rec := w.versions.Get(vk); rec != nil {
+					rec := w.versions.Get(vk)
+					if until, marker, err := markerUntil(vk, rec); err != nil {
+						return err
+					} else if marker && until != binary.BigEndian.Uint64(qk) {
+						rec = nil // a newer marker of the key: its own entry removes it
+					}
+					if rec != nil {
 						w.count--
 						w.bytes -= int64(len(vk) + len(rec))
 						if err := w.versions.Delete(vk); err != nil {
