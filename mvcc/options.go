@@ -113,10 +113,12 @@ type Options struct {
 	// 64 MiB. What memory keeps beyond it: the commits not yet applied to
 	// the data (up to four times CheckpointBytes), a few hundred bytes
 	// per key whose newest version is one of those or a tombstone, and
-	// bbolt's freelist bookkeeping for the pages the version bucket takes
-	// (about 30 bytes per reused 4 KiB page: under 1% of what spilled,
-	// 20 MiB for 2 GB measured). Lower values bound memory tighter; reads
-	// by old snapshots then go to disk more often.
+	// past some hundred times the limit spilled to disk, about 1% of what
+	// spills: bbolt's freelist records which transaction took each page it
+	// reuses (20 MiB for 2 GB measured), and the version store counts
+	// that share against the limit only up to half of it. Lower values
+	// bound memory tighter; reads by old snapshots then go to disk more
+	// often.
 	VersionMemoryLimit int64
 
 	// MaxSnapshotAge ends a transaction whose snapshot is older than this:
