@@ -236,7 +236,9 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 		}
 		done <- nil
 	}()
-	require.Eventually(t, func() bool { return db.Throttles() > 0 }, 10*time.Second, time.Millisecond, "the pipeline waits for the checkpointer")
+	// Once the pipeline waits and the writer's next commit is queued, the
+	// writer's count is final: its previous commit returned.
+	require.Eventually(t, func() bool { return db.Throttles() > 0 && len(db.commitCh) > 0 }, 10*time.Second, time.Millisecond, "the pipeline waits for the checkpointer")
 	stuck := progress.Load()
 	time.Sleep(20 * time.Millisecond) // the writer, if it could go on, would
 	assert.Equal(t, stuck, progress.Load(), "commits wait while the log is past its backlog")
