@@ -105,7 +105,6 @@ func (r *commitReq) encode() {
 func (db *DB) runCommits() {
 	defer close(db.pipelineDone)
 	batch := make([]*commitReq, 0, db.opts.MaxBatch)
-	var stopped error // set for good by a storage failure of unknown outcome
 	for {
 		batch = batch[:0]
 		select {
@@ -115,6 +114,9 @@ func (db *DB) runCommits() {
 			db.failQueued()
 			return
 		}
+		// A leader may be committing: what queues meanwhile joins the
+		// group gathered once it is done.
+		db.leadMu.Lock()
 	gather:
 		for len(batch) < db.opts.MaxBatch {
 			select {
@@ -124,27 +126,61 @@ func (db *DB) runCommits() {
 				break gather
 			}
 		}
-		if stopped != nil {
-			for _, r := range batch {
-				r.err = fmt.Errorf("%w: %w (%w)", ErrClosed, errCommitsStopped, stopped)
-				close(r.done)
-			}
-			continue
-		}
-		db.pipeBusy.Store(true)
-		if stopped = db.commitBatch(batch); stopped != nil {
-			db.stopped.Store(true)
-		} else {
-			db.maybeSpill()
-		}
-		db.pipeBusy.Store(false)
-		if db.ck.waiting.Load() {
-			select {
-			case db.ck.turn <- struct{}{}: // the checkpointer's turn
-			default:
-			}
-		}
+		db.commitGroup(batch)
+		db.leadMu.Unlock()
 		clear(batch) // let the committed transactions go
+	}
+}
+
+// tryLead commits r in the calling goroutine when nobody else commits and
+// nothing is queued: a lone committer then pays no handoff to the
+// pipeline goroutine and back (two goroutine wakeups), which is most of
+// what a commit costs beyond bbolt's own transaction when no fsync
+// hides it. It reports false, having done nothing, when r must queue.
+// Commits that arrive while a leader commits queue as usual and go
+// together in the next group, so group commit stays as it was.
+func (db *DB) tryLead(r *commitReq) bool {
+	if db.opts.ReadOnly || len(db.commitCh) > 0 || !db.leadMu.TryLock() {
+		return false
+	}
+	defer db.leadMu.Unlock()
+	select {
+	case <-db.closing:
+		return false // the queue's way reports ErrClosed
+	default:
+	}
+	if len(db.commitCh) > 0 {
+		return false // queued meanwhile: join them, in arrival order
+	}
+	db.lone[0] = r
+	db.commitGroup(db.lone[:])
+	db.lone[0] = nil
+	return true
+}
+
+// commitGroup commits batch (the pipeline's group, or a leader's own
+// commit) and wakes its committers. Called with leadMu held: one group at
+// a time.
+func (db *DB) commitGroup(batch []*commitReq) {
+	if db.stopErr != nil {
+		for _, r := range batch {
+			r.err = fmt.Errorf("%w: %w (%w)", ErrClosed, errCommitsStopped, db.stopErr)
+			close(r.done)
+		}
+		return
+	}
+	db.pipeBusy.Store(true)
+	if db.stopErr = db.commitBatch(batch); db.stopErr != nil {
+		db.stopped.Store(true)
+	} else {
+		db.maybeSpill()
+	}
+	db.pipeBusy.Store(false)
+	if db.ck.waiting.Load() {
+		select {
+		case db.ck.turn <- struct{}{}: // the checkpointer's turn
+		default:
+		}
 	}
 }
 
@@ -205,7 +241,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 			log.FillPercent = 1.0 // appends only: pack pages full
 			// With history kept, every version the data bucket loses goes
 			// to the version store at a checkpoint: no group bypasses it.
-			if size >= directBytes && db.opts.HistoryRetention <= 0 {
+			if (size >= directBytes || n <= directWrites) && db.opts.HistoryRetention <= 0 {
 				k, _ := log.Cursor().First()
 				direct = k == nil
 			}
@@ -339,6 +375,16 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 // "applied" moves to it in the same bbolt transaction: the invariants of
 // checkpoint.go hold as after a checkpoint.
 const directBytes = 256 << 10
+
+// directWrites is the number of writes up to which a group also goes to
+// the data bucket when the log is empty, whatever its size: a lone
+// committer's transaction, typically. A few keys cost the data bucket
+// about the pages they cost the log (a leaf and the branches above it),
+// and going there at once spares the checkpoint that would write them a
+// second time: a single writer then writes what bbolt's own Update
+// writes, and the log stays empty. Larger groups go to the log, whose
+// few sequential pages take any number of keys.
+const directWrites = 4
 
 // groupWrites returns the newest write of each key the members of a group
 // wrote, in key order, for writeData.
