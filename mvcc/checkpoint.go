@@ -455,14 +455,21 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int, hist *vwrite
 // read first (the committers read every key's record, with its
 // neighbours' checks, for their before-images, so damage around one was
 // already reported).
-func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64) error {
+//
+// buf is reused for the records (bbolt keeps the slices given to Put until
+// the commit, so the caller may reuse it only after that): the grown
+// buffer is returned.
+func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64, buf []byte) ([]byte, error) {
 	meta, data := btx.Bucket(metaBucket), btx.Bucket(dataBucket)
 	data.FillPercent = 0.9
 	size := 0
 	for _, w := range writes {
 		size += recordHeader + len(w.value)
 	}
-	buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	buf = buf[:0]
 	for _, w := range writes {
 		var err error
 		if w.tombstone {
@@ -473,13 +480,13 @@ func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64) error
 			err = data.Put(w.key, buf[s:len(buf):len(buf)])
 		}
 		if err != nil {
-			return err
+			return buf, err
 		}
 	}
 	if err := putMeta(meta, appliedKey, last); err != nil {
-		return err
+		return buf, err
 	}
-	return putMeta(meta, keysKey, uint64(keys))
+	return buf, putMeta(meta, keysKey, uint64(keys))
 }
 
 // writeData writes writes (one per key, in key order) into the data

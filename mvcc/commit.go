@@ -237,7 +237,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	start := time.Now()
 	err := db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
-			log := btx.Bucket(logBucket)
+			log, data := btx.Bucket(logBucket), btx.Bucket(dataBucket)
 			log.FillPercent = 1.0 // appends only: pack pages full
 			// With history kept, every version the data bucket loses goes
 			// to the version store at a checkpoint: no group bypasses it.
@@ -246,7 +246,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 				direct = k == nil
 			}
 			for _, r := range batch {
-				ts, delta, err := db.install(r, btx.Bucket(dataBucket), &entries)
+				ts, delta, err := db.install(r, data, &entries, direct && len(batch) == 1)
 				if err != nil {
 					r.err = err
 					continue
@@ -284,7 +284,9 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 			if direct {
 				// The log is empty: the data bucket holds every commit
 				// before the group, so its key count is memory's.
-				if err := writeGroup(btx, groupWrites(ok), ok[len(ok)-1].ts, db.keys.Load()+keys); err != nil {
+				var err error
+				db.groupBuf, err = writeGroup(btx, groupWrites(ok), ok[len(ok)-1].ts, db.keys.Load()+keys, db.groupBuf)
+				if err != nil {
 					return err
 				}
 			}
@@ -302,6 +304,9 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		})
 	})
 	db.renewView()
+	if cap(db.groupBuf) > maxGroupBuf {
+		db.groupBuf = nil // a bulk load's: not kept for the lone commits after it
+	}
 	due := false // the log is large enough for a checkpoint
 	if err == nil {
 		db.noteGroupTime(time.Since(start))
@@ -386,6 +391,10 @@ const directBytes = 256 << 10
 // few sequential pages take any number of keys.
 const directWrites = 4
 
+// maxGroupBuf is the largest record buffer kept between direct groups
+// (DB.groupBuf): a bulk load's 1,000-key transactions of 1 KB reuse one.
+const maxGroupBuf = 4 << 20
+
 // groupWrites returns the newest write of each key the members of a group
 // wrote, in key order, for writeData.
 func groupWrites(ok []*commitReq) []dataWrite {
@@ -457,31 +466,37 @@ func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
 //
 // data is the group's data bucket: a before-image read from an older view
 // is read again there where a spill may have made it stale (spill.go).
-func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (ts uint64, keys int64, err error) {
+//
+// inFile says the group writes its versions to the data bucket itself and
+// no other member of it writes r's keys: a new key's version (neither
+// memory nor the file held the key) then goes in without its value,
+// marked InFile, as a spill would leave it (the data bucket holds it as
+// the key's newest from the group's commit on, and a version superseding
+// it gets the value back, index.Writer.Install), so that memory does not
+// hold a bulk load's values until vacuum lets them go. A key with older
+// versions keeps its value in memory, for the spill to move it (it then
+// lets the key go whole, index.CompleteSpill).
+func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, inFile bool) (ts uint64, keys int64, err error) {
 	befores := r.befores
 	mine := len(*entries)
 	db.index.Write(func(w index.Writer) {
 		if err = db.freshBefores(w, data, r.writes, befores); err != nil {
 			return
 		}
-		if err = db.validate(w, r, befores); err != nil {
+		var fresh []bool // fresh[i]: write i's key is new
+		if inFile {
+			fresh = make([]bool, len(r.writes))
+		}
+		if keys, err = db.validate(w, r, befores, fresh); err != nil {
 			return
 		}
 		db.lastTS++
 		ts = db.lastTS
 		for i, wr := range r.writes {
-			top, held := w.Newest(wr.key)
-			existed := befores[i] != nil
-			if held {
-				existed = !top.Tombstone
-			}
-			switch {
-			case existed && wr.tombstone:
-				keys--
-			case !existed && !wr.tombstone:
-				keys++
-			}
 			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}
+			if inFile && fresh[i] && !wr.tombstone {
+				v.InFile, v.Value = true, nil
+			}
 			if err = w.Install(wr.key, befores[i], v); err != nil {
 				err = fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
 				return
@@ -502,23 +517,39 @@ func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (
 // every key written after the horizon, and every snapshot is at or above
 // it, so a key it does not hold has nothing newer than the snapshot. Read
 // committed lets the last committer win. Called under the index's write
-// lock.
+// lock. It also returns the change r makes to the number of live keys,
+// from the same look at each key, and marks in fresh (when not nil) the
+// keys neither memory nor the file holds.
 //
 // A key spilled out of memory whole (index.CompleteSpill) has its newest
 // version in the data bucket: befores (fresh, see freshBefores) give its
 // timestamp.
-func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version) error {
-	if r.tx.level == ReadCommitted || r.tx.locking {
-		return nil // a locking transaction held its keys' locks since before it read them
-	}
+func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version, fresh []bool) (keys int64, err error) {
+	// A locking transaction held its keys' locks since before it read them.
+	check := r.tx.level != ReadCommitted && !r.tx.locking
 	for i, wr := range r.writes {
-		latest := w.LatestTS(wr.key)
-		if latest == 0 && befores[i] != nil {
-			latest = befores[i].TS
+		top, held := w.Newest(wr.key)
+		existed := befores[i] != nil
+		latest := uint64(0)
+		if held {
+			existed, latest = !top.Tombstone, top.TS
+		} else if fresh != nil {
+			fresh[i] = befores[i] == nil
 		}
-		if latest > r.tx.readTS {
-			return r.tx.conflict(wr.key, latest)
+		if check {
+			if latest == 0 && befores[i] != nil {
+				latest = befores[i].TS
+			}
+			if latest > r.tx.readTS {
+				return 0, r.tx.conflict(wr.key, latest)
+			}
+		}
+		switch {
+		case existed && wr.tombstone:
+			keys--
+		case !existed && !wr.tombstone:
+			keys++
 		}
 	}
-	return nil
+	return keys, nil
 }

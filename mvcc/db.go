@@ -59,6 +59,9 @@ type DB struct {
 	stopErr error         // set for good by a storage failure of unknown outcome
 	lone    [1]*commitReq // a leader's group
 	queued  atomic.Int64  // commits handed to the pipeline goroutine so far
+	// groupBuf holds the records of the last group written to the data
+	// bucket, for the next one to reuse (commit.go).
+	groupBuf []byte
 
 	ckMu    sync.Mutex // guards ckErr and ckErrAt
 	ckErr   error      // the last checkpoint failure
