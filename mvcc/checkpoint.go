@@ -27,7 +27,8 @@ import (
 // or Options.CheckpointBytes, when a vacuum asks for one (DB.Vacuum), once
 // per Options.AutovacuumInterval while the log holds anything and
 // autovacuum is on, and at Close. A pass applies the log as it stands
-// when the pass starts.
+// when the pass starts. (While the log is empty, a group of a few keys,
+// or a very large one, goes to the data bucket itself: commit.go.)
 //
 // No commit waits for a pass. bbolt has one writer at a time, so a pass
 // is cut into steps, each one bbolt transaction that the commit groups

@@ -35,6 +35,19 @@ import (
 // previous group is being fsynced. Group commit is what lets durable
 // commits scale past the few thousand fsyncs per second the disk allows.
 //
+// A committer that finds nothing queued and nobody committing leads its
+// own group of one in its own goroutine (tryLead, as the first arrival
+// leads in a leader/follower group commit): a lone writer then pays no
+// handoff to the pipeline goroutine and back. leadMu makes the leader and
+// the pipeline goroutine take turns; what queues while a leader commits
+// waits for the pipeline goroutine's next group.
+//
+// While the log is empty, a group of at most directWrites writes, or of
+// directBytes of records or more, writes the data bucket itself instead
+// of the log, moving "applied" with it: written once, not twice (log,
+// then checkpoint). A lone writer's commits and a bulk load's then cost
+// the pages bbolt's own Update costs.
+//
 // The pipeline never applies the log to the data: the checkpointer does,
 // beside it (checkpoint.go), in steps that the groups alternate with.
 // writeMu orders the two: each holds it from the start of its bbolt
