@@ -396,13 +396,17 @@ const directBytes = 256 << 10
 
 // directWrites is the number of writes up to which a group also goes to
 // the data bucket when the log is empty, whatever its size: a lone
-// committer's transaction, typically. A few keys cost the data bucket
-// about the pages they cost the log (a leaf and the branches above it),
-// and going there at once spares the checkpoint that would write them a
-// second time: a single writer then writes what bbolt's own Update
-// writes, and the log stays empty. Larger groups go to the log, whose
-// few sequential pages take any number of keys.
-const directWrites = 4
+// committer's transaction, or the group of up to 16 writers committing
+// a key each. The log's advantage, a few sequential pages for any number
+// of keys, only defers the data bucket's pages to the checkpoint, whose
+// steps share bbolt's one writer with the groups: every commit arriving
+// during a step waits for it, and random keys cost a step about a page
+// each, as they cost the group. Written at once, a group costs its own
+// pages and nothing later: a single writer writes what bbolt's own Update
+// writes, and with a few writers the log stays empty and no commit ever
+// waits for a checkpoint. Larger groups (many writers) go to the log,
+// whose sequential pages take any number of keys.
+const directWrites = 16
 
 // maxGroupBuf is the largest record buffer kept between direct groups
 // (DB.groupBuf): a bulk load's 1,000-key transactions of 1 KB reuse one.
