@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -157,6 +158,7 @@ func (db *DB) tryLead(r *commitReq) bool {
 		return false
 	}
 	defer db.leadMu.Unlock()
+	defer leaderPanic()
 	select {
 	case <-db.closing:
 		return false // the queue's way reports ErrClosed
@@ -169,6 +171,19 @@ func (db *DB) tryLead(r *commitReq) bool {
 	db.commitGroup(db.lone[:])
 	db.lone[0] = nil
 	return true
+}
+
+// leaderPanic ends the process on a panic in a leader's commit, as one in
+// the pipeline goroutine would: the caller must not recover it (net/http
+// recovers its handlers' panics) and go on with a group half-committed
+// and its locks held. Damage of the file never gets here: guard turns it
+// into ErrCorrupt.
+func leaderPanic() {
+	if p := recover(); p != nil {
+		stack := debug.Stack()
+		go panic(fmt.Sprintf("mvkv: panic in a commit: %v\n\n%s", p, stack))
+		select {} // the panic ends the process
+	}
 }
 
 // commitGroup commits batch (the pipeline's group, or a leader's own
