@@ -12,8 +12,8 @@ import (
 // version, garbage and byte counters exact, the reclaim queue in order. It walks everything under the read
 // lock: for tests and debugging, not for production paths.
 func (ix *Index) Check() error {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+	rs := ix.mu.RLock()
+	defer ix.mu.RUnlock(rs)
 	var (
 		err                    error
 		prev                   []byte

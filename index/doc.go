@@ -148,7 +148,10 @@
 //
 // Check verifies all of these; tests call it.
 //
-// One RWMutex guards the tree and every chain in it. All use of
+// One reader-writer lock guards the tree and every chain in it: a
+// big-reader lock (rwlock.go) whose readers count themselves on cache
+// lines of their own, so that reads on many cores do not all write one
+// word. All use of
 // github.com/google/btree is inside this package, so that moving to a
 // maintained fork of it is a change here alone.
 package index

@@ -99,14 +99,14 @@ func TestEntryTracksNewestVersion(t *testing.T) {
 			ix.Prune(horizon, 1+r.IntN(4))
 		}
 		require.NoError(t, ix.Check(), "step %d", step)
-		ix.mu.RLock()
+		rs := ix.mu.RLock()
 		ix.tree.Ascend(func(e entry) bool {
 			if e.c != nil && len(e.c.versions) == 1 {
 				require.True(t, e.top.Tombstone || e.c.spilled, "step %d: %q: a chain for a single live version", step, e.key)
 			}
 			return true
 		})
-		ix.mu.RUnlock()
+		ix.mu.RUnlock(rs)
 	}
 }
 

@@ -37,7 +37,7 @@ func (ix *Index) Ascend(start, end []byte, ts uint64, fn func(key []byte, v Vers
 
 // ReclaimLive returns the number of reclaim queue entries not consumed.
 func (ix *Index) ReclaimLive() int {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+	rs := ix.mu.RLock()
+	defer ix.mu.RUnlock(rs)
 	return ix.reclaim.live()
 }

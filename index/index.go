@@ -104,7 +104,7 @@ func (e *entry) chain() *chain {
 // mu guards tree and every chain in it. Callbacks never run under mu, so
 // they may call back into the Index.
 type Index struct {
-	mu       sync.RWMutex
+	mu       rwLock
 	tree     *btree.BTreeG[entry]
 	versions atomic.Int64 // versions held, tombstones included; written under mu
 	garbage  int64        // versions superseded or deleted, see Garbage; guarded by mu
@@ -168,12 +168,12 @@ func (ix *Index) SetApplied(ts uint64) { ix.applied.Store(ts) }
 // (see spill.go), what the snapshots at or above it see. A visible version may be InFile:
 // its value is then the file's.
 func (ix *Index) Find(key []byte, ts uint64) (v Version, visible, held bool) {
-	ix.mu.RLock()
+	rs := ix.mu.RLock()
 	e, held := ix.lookup(key)
 	if held {
 		v, visible = e.visible(ts)
 	}
-	ix.mu.RUnlock()
+	ix.mu.RUnlock(rs)
 	return v, visible, held
 }
 
@@ -181,9 +181,9 @@ func (ix *Index) Find(key []byte, ts uint64) (v Version, visible, held bool) {
 // the index holds none (then every version of key is at or below the
 // horizon it was pruned at).
 func (ix *Index) LatestTS(key []byte) uint64 {
-	ix.mu.RLock()
+	rs := ix.mu.RLock()
 	e, found := ix.lookup(key)
-	ix.mu.RUnlock()
+	ix.mu.RUnlock(rs)
 	if !found {
 		return 0
 	}
@@ -358,7 +358,7 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 			buf = append(buf, it)
 			return true
 		}
-		ix.mu.RLock()
+		rs := ix.mu.RLock()
 		switch {
 		case from == nil && !desc:
 			ix.tree.Ascend(visit)
@@ -369,7 +369,7 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 		default:
 			ix.tree.DescendLessOrEqual(probe(from), visit)
 		}
-		ix.mu.RUnlock()
+		ix.mu.RUnlock(rs)
 		used = max(used, len(buf))
 		for _, it := range buf {
 			if !fn(it) {
@@ -394,13 +394,13 @@ func (ix *Index) Lookup(key []byte, ts uint64) (v Version, visible, held bool, n
 		// after the call anyway.
 		return v, false, false, nil
 	}
-	ix.mu.RLock()
+	rs := ix.mu.RLock()
 	e, held := ix.lookup(key)
 	if held {
 		v, visible = e.visible(ts)
 		newer = e.newer(ts)
 	}
-	ix.mu.RUnlock()
+	ix.mu.RUnlock(rs)
 	return v, visible, held, newer
 }
 
@@ -410,14 +410,14 @@ func (ix *Index) LookupItem(key []byte, ts uint64) (it Item, held bool) {
 	if ix.versions.Load() == 0 {
 		return it, false
 	}
-	ix.mu.RLock()
+	rs := ix.mu.RLock()
 	e, held := ix.lookup(key)
 	if held {
 		it.Version, it.Visible = e.visible(ts)
 		it.Newer = e.newer(ts)
 		it.Older = !it.Visible && e.c != nil && e.c.spilled
 	}
-	ix.mu.RUnlock()
+	ix.mu.RUnlock(rs)
 	return it, held
 }
 
@@ -491,8 +491,8 @@ func (ix *Index) Remove(entries []Entry) {
 
 // Len returns the number of keys held.
 func (ix *Index) Len() int {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+	rs := ix.mu.RLock()
+	defer ix.mu.RUnlock(rs)
 	return ix.tree.Len()
 }
 

@@ -138,8 +138,8 @@ func (ix *Index) Prune(horizon uint64, limit int) PruneResult {
 // Garbage returns the number of versions held that are superseded or
 // deleted. It is exact, maintained as commits add and Prune removes.
 func (ix *Index) Garbage() int64 {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+	rs := ix.mu.RLock()
+	defer ix.mu.RUnlock(rs)
 	return ix.garbage
 }
 
@@ -151,7 +151,7 @@ func (ix *Index) Garbage() int64 {
 // its visible version kept (that version's entry was consumed then). It
 // decides when autovacuum runs, nothing else.
 func (ix *Index) Reclaimable(horizon uint64) int64 {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+	rs := ix.mu.RLock()
+	defer ix.mu.RUnlock(rs)
 	return ix.reclaim.cumAt(horizon) - ix.reclaim.done
 }

@@ -22,7 +22,14 @@ import "bytes"
 // A key whose chain is down to its newest version, InFile, with the older
 // ones on disk, leaves memory altogether (evicted): a reader that does not
 // find it reads the file, and when the file's version is newer than its
-// snapshot, the disk. The index then no longer holds every key written
+// snapshot, the disk. A key with one version and no chain has nothing
+// older anywhere that a snapshot below that version could see: it was
+// created by that version (or every snapshot is at or above it). To let
+// such a key go too, the plan writes an absence marker for it, a
+// tombstone at TS 0 superseded by its one version (Until), which answers
+// "absent" to the snapshots below it and is older than any real record a
+// reader as of a past time could need. So memory does not grow with the
+// keys inserted since the oldest snapshot either. The index then no longer holds every key written
 // since the horizon: the engine must read a key's newest commit timestamp
 // from the file for the keys it does not hold (first committer wins), and
 // a commit that brings an evicted key back starts its chain marked.
@@ -62,8 +69,8 @@ type SpillPlan struct {
 func (ix *Index) PlanSpill(target int64, maxKeys int) SpillPlan {
 	applied := ix.applied.Load()
 	var p SpillPlan
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+	rs := ix.mu.RLock()
+	defer ix.mu.RUnlock(rs)
 	from := ix.spillAt
 	visited := 0
 	visit := func(e entry) bool {
@@ -72,14 +79,20 @@ func (ix *Index) PlanSpill(target int64, maxKeys int) SpillPlan {
 			return false
 		}
 		visited++
+		t := e.top
 		if e.c != nil {
 			vs := e.c.versions
 			for i, v := range vs[:len(vs)-1] {
 				p.Versions = append(p.Versions, SpillVersion{Key: e.key, Version: v, Until: vs[i+1].TS})
 				p.Bytes += versionCost(v)
 			}
+		} else if !t.Tombstone && t.TS <= applied && (t.InFile || len(t.Value) > 0) {
+			// A key with one version and nothing before it (see above):
+			// an absence marker lets it leave memory whole.
+			p.Versions = append(p.Versions, SpillVersion{Key: e.key, Version: Version{Tombstone: true}, Until: t.TS})
+			p.Bytes += entryCost(e.key)
 		}
-		if t := e.top; !t.Tombstone && !t.InFile && t.TS <= applied && len(t.Value) > 0 {
+		if !t.Tombstone && !t.InFile && t.TS <= applied && len(t.Value) > 0 {
 			p.tops = append(p.tops, SpillVersion{Key: e.key, Version: t})
 			p.Bytes += int64(len(t.Value))
 		}
@@ -153,10 +166,23 @@ func (ix *Index) CompleteSpill(p SpillPlan) (freed int64) {
 
 // dropSpilled takes key's spilled versions (oldest first) out of its chain
 // where they are still its oldest; the chain's newest version always
-// stays. Called with ix.mu held for writing.
+// stays. An absence marker (TS 0) marks the key spilled, if its one
+// version is still the one the marker ends at. Called with ix.mu held for
+// writing.
 func (ix *Index) dropSpilled(key []byte, spilled []SpillVersion) (freed int64) {
 	e, found := ix.lookup(key)
-	if !found || e.c == nil {
+	if !found {
+		return 0
+	}
+	if m := spilled[0]; m.Version.TS == 0 {
+		if e.c == nil && e.top.TS == m.Until {
+			c := e.chain()
+			c.spilled = true
+			ix.refresh(c)
+		}
+		return 0
+	}
+	if e.c == nil {
 		return 0
 	}
 	c := e.c

@@ -17,12 +17,14 @@ func TestSpillKeepsEveryReadRight(t *testing.T) {
 	ix.SetApplied(4) // the file holds a4 and c3, not d6
 	before := ix.Bytes()
 	p := ix.PlanSpill(1<<30, 100)
-	// a1 (until 4), b2 (until 5): the older versions; a4 and c3 keep
-	// their timestamps, not their values.
-	require.Len(t, p.Versions, 2)
+	// a1 (until 4), b2 (until 5): the older versions; c3, a key with
+	// one version, an absence marker (a tombstone at 0 until 3); a4 and
+	// c3 keep their timestamps, not their values. d6 is not applied.
+	require.Len(t, p.Versions, 3)
 	assert.Equal(t, "a", string(p.Versions[0].Key))
 	assert.Equal(t, uint64(4), p.Versions[0].Until)
 	assert.Equal(t, uint64(5), p.Versions[1].Until)
+	assert.Equal(t, index.SpillVersion{Key: []byte("c"), Version: index.Version{Tombstone: true}, Until: 3}, p.Versions[2])
 	freed := ix.CompleteSpill(p)
 	assert.Equal(t, before-freed, ix.Bytes())
 	assert.Positive(t, freed)
@@ -35,9 +37,8 @@ func TestSpillKeepsEveryReadRight(t *testing.T) {
 	require.True(t, held, "b's newest is a tombstone: it stays")
 	assert.False(t, it.Visible)
 	assert.True(t, it.Older, "b2 is on disk")
-	it, _ = ix.LookupItem([]byte("c"), 4)
-	assert.True(t, it.Visible)
-	assert.True(t, it.Version.InFile, "c3's value is the file's")
+	_, held = ix.LookupItem([]byte("c"), 4)
+	assert.False(t, held, "c left memory whole: the file holds c3, the marker says nothing before it")
 	it, _ = ix.LookupItem([]byte("b"), 5)
 	assert.True(t, it.Visible && it.Version.Tombstone)
 	it, _ = ix.LookupItem([]byte("d"), 6)

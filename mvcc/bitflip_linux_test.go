@@ -197,7 +197,12 @@ func TestBitFlipCampaign(t *testing.T) {
 	pages := usedSize(t, data) / flipPage
 	require.Greater(t, pages, 20)
 	if keep := os.Getenv("MVKV_BITFLIP_KEEP"); keep != "" {
-		require.NoError(t, os.WriteFile(keep, data, 0o600)) // for a child run by hand
+		// For a child run by hand (MVKV_BITFLIP_BASE=keep), with the mark
+		// it reads as of.
+		require.NoError(t, os.WriteFile(keep, data, 0o600))
+		mark, err := os.ReadFile(base + ".mark")
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(keep+".mark", mark, 0o600))
 	}
 
 	// Each worker runs a child over its share of the trials; a child that

@@ -104,6 +104,10 @@ type checkpointer struct {
 	// commits are queued, before it takes the writer (yieldToCommits).
 	waiting atomic.Bool   // the checkpointer waits for a turn
 	turn    chan struct{} // the pipeline gives it one (capacity 1)
+	// throttled: the pipeline waits for the log to shrink (throttleLog),
+	// so a step needs no turn; stepped (capacity 1) wakes it after a step.
+	throttled atomic.Bool
+	stepped   chan struct{}
 
 	stepKeys  int           // keys of the next step; the checkpointer's
 	groupTime atomic.Int64  // moving average of a group's bbolt transaction, ns
@@ -123,6 +127,7 @@ func (db *DB) startCheckpointer() {
 	db.ck.reqs = make(chan *checkpointReq)
 	db.ck.done = make(chan struct{})
 	db.ck.turn = make(chan struct{}, 1)
+	db.ck.stepped = make(chan struct{}, 1)
 	db.ck.stepKeys = minStepKeys
 	if db.opts.ReadOnly {
 		close(db.ck.done) // nothing to write
@@ -211,7 +216,8 @@ func (db *DB) requestCheckpoint() error {
 }
 
 // yieldToCommits waits, before a step of a background pass, while the
-// pipeline writes a group or has commits queued: groups and steps then
+// pipeline writes a group or has commits queued (unless it waits for the
+// checkpointer, throttleLog): groups and steps then
 // take turns, so that a commit waits for one step at most, however the
 // writer lock's waiters are woken. It reports false when Close began.
 //
@@ -225,7 +231,7 @@ func (db *DB) yieldToCommits() bool {
 	case <-db.ck.turn: // a stale turn
 	default:
 	}
-	if !db.pipeBusy.Load() && len(db.commitCh) == 0 {
+	if !db.pipeBusy.Load() && len(db.commitCh) == 0 || db.ck.throttled.Load() {
 		return true
 	}
 	select {
@@ -262,7 +268,8 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 		} else {
 			// Falling behind: larger steps, so that the log (and the
 			// memory holding its versions) stays bounded.
-			for r := db.logged.records.Load(); r > 2*checkpointRecords; r /= 2 {
+			r, b, ckBytes := db.logged.records.Load(), db.logged.bytes.Load(), int64(db.opts.CheckpointBytes)
+			for ; r > 2*checkpointRecords || b > 2*ckBytes; r, b = r/2, b/2 {
 				keys, entries = 2*keys, 2*entries
 			}
 		}
@@ -285,6 +292,64 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 		}
 		if db.ck.afterStep != nil && !whole {
 			db.ck.afterStep()
+		}
+		db.ck.noteStep()
+	}
+}
+
+// noteStep wakes a pipeline waiting for the log to shrink (throttleLog).
+func (ck *checkpointer) noteStep() {
+	select {
+	case ck.stepped <- struct{}{}:
+	default:
+	}
+}
+
+// logBacklog is how far the log may run ahead of the checkpointer, in
+// multiples of its thresholds (checkpointRecords, Options.CheckpointBytes),
+// before commits wait for it.
+const logBacklog = 4
+
+// throttleLog is the backpressure that keeps memory bounded when commits
+// outrun the checkpointer: until a version is applied the index holds its
+// value, so a log that grew without bound would take the heap with it.
+// Steps grow as the log does (checkpointPass), which is enough unless the
+// machine cannot apply as fast as it commits; past logBacklog times its
+// thresholds the pipeline, between two groups, gives the checkpointer the
+// writer until a step brings the log back under. Commits then run at the
+// checkpointer's pace. It gives up when Close begins or the checkpointer
+// reports a failure (a full disk): commits fail on their own then, and
+// waiting would only hang them. Called by the pipeline only.
+func (db *DB) throttleLog() {
+	over := func() bool {
+		return db.logged.records.Load() > logBacklog*checkpointRecords ||
+			db.logged.bytes.Load() > logBacklog*int64(db.opts.CheckpointBytes)
+	}
+	if !over() {
+		return
+	}
+	db.ck.throttled.Store(true)
+	defer db.ck.throttled.Store(false)
+	db.stats.throttled.Add(1)
+	for over() {
+		db.ckMu.Lock()
+		failed := db.ckErr != nil && time.Since(db.ckErrAt) < time.Second
+		db.ckMu.Unlock()
+		if failed || db.stopped.Load() {
+			return
+		}
+		db.kickCheckpoint()
+		if db.ck.waiting.Load() {
+			select {
+			case db.ck.turn <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-db.ck.stepped:
+		case <-db.closing:
+			return
+		case <-time.After(10 * time.Millisecond): // a pass between kicks
 		}
 	}
 }

@@ -143,6 +143,9 @@ func (db *DB) runCommits() {
 		db.commitGroup(batch)
 		db.leadMu.Unlock()
 		clear(batch) // let the committed transactions go
+		if stopped == nil {
+			db.throttleLog()
+		}
 	}
 }
 

@@ -80,6 +80,7 @@ type counters struct {
 	conflicts counter
 	rollbacks counter
 	batches   atomic.Uint64 // bumped by the commit pipeline alone
+	throttled atomic.Uint64 // groups after which the pipeline waited for the checkpointer
 }
 
 // Stats is a snapshot of the engine's state and counters.

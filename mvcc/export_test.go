@@ -14,3 +14,7 @@ func Check(db *DB) error {
 // SetClock replaces the wall clock of history (commit stamps, retention)
 // so that tests move time instead of sleeping. Call it before any commit.
 func SetClock(db *DB, now func() time.Time) { db.hist.now = now }
+
+// Throttles returns how many times the pipeline waited for the
+// checkpointer to shrink the log (throttleLog).
+func (db *DB) Throttles() uint64 { return db.stats.throttled.Load() }

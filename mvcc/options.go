@@ -92,7 +92,10 @@ type Options struct {
 	// background checkpointer starts applying it to the data (see the
 	// package documentation): larger means fewer checkpoints, more memory
 	// (the log's versions are held in memory until applied) and a longer
-	// Open after a crash. Default 8 MiB, and at most 16,384 writes.
+	// Open after a crash. Default 8 MiB, and at most 16,384 writes. When
+	// commits outrun the checkpointer, the log grows to four times these
+	// thresholds and no further: commits then wait for it (backpressure),
+	// so the memory holding unapplied versions stays bounded.
 	CheckpointBytes int
 
 	// VacuumPause is how long a vacuum sleeps between batches, leaving the
@@ -108,8 +111,12 @@ type Options struct {
 	// snapshots that need them read them there; vacuum removes them once
 	// no snapshot (and no HistoryRetention) needs them. Default (zero)
 	// 64 MiB. What memory keeps beyond it: the commits not yet applied to
-	// the data (up to CheckpointBytes) and a few hundred bytes per key
-	// whose newest version is one of those or a tombstone. Lower values
+	// the data (up to four times CheckpointBytes), a few hundred bytes
+	// per key whose newest version is one of those or a tombstone, and
+	// past some hundred times the limit spilled to disk, about 1% of what
+	// spills: bbolt's freelist records which transaction took each page it
+	// reuses (20 MiB for 2 GB measured), and the version store counts
+	// that share against the limit only up to half of it. Lower values
 	// bound memory tighter; reads by old snapshots then go to disk more
 	// often.
 	VersionMemoryLimit int64

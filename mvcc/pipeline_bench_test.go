@@ -46,7 +46,7 @@ func pbLoad(b *testing.B, db *mvcc.DB, n int) {
 
 // pbWrite writes the keys numbered in order, in that order, 10,000 per
 // transaction, with 100-byte values.
-func pbWrite(b *testing.B, db *mvcc.DB, order []int) {
+func pbWrite(b testing.TB, db *mvcc.DB, order []int) {
 	b.Helper()
 	val := make([]byte, 100)
 	n := len(order)

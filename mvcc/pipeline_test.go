@@ -270,3 +270,41 @@ func TestCheckpointKeepsTheLogBucket(t *testing.T) {
 	assert.Less(t, db.bolt.Stats().FreePageN, 64)
 	require.NoError(t, db.check())
 }
+
+// TestLogBacklogThrottlesCommits holds the checkpointer off (a pass
+// cannot start) while a writer commits: the log grows to logBacklog times
+// Options.CheckpointBytes and no further, the pipeline waiting for the
+// checkpointer, so the values the index must hold until they are applied
+// stay bounded. Once the checkpointer runs, the writer goes on.
+func TestLogBacklogThrottlesCommits(t *testing.T) {
+	const ckBytes, commits = 4 << 10, 200
+	db, err := Open(filepath.Join(t.TempDir(), "throttle.db"), &Options{NoSync: true, NoAutovacuum: true, CheckpointBytes: ckBytes})
+	require.NoError(t, err)
+	defer db.Close()
+	value := string(make([]byte, 1000))
+	db.ck.pass.Lock() // no pass can start
+	var progress atomic.Int32
+	done := make(chan error, 1)
+	go func() {
+		for i := range commits {
+			if err := faultPut(db, fmt.Sprintf("k%05d", i), value); err != nil {
+				done <- err
+				return
+			}
+			progress.Add(1)
+		}
+		done <- nil
+	}()
+	require.Eventually(t, func() bool { return db.Throttles() > 0 }, 10*time.Second, time.Millisecond, "the pipeline waits for the checkpointer")
+	stuck := progress.Load()
+	time.Sleep(20 * time.Millisecond) // the writer, if it could go on, would
+	assert.Equal(t, stuck, progress.Load(), "commits wait while the log is past its backlog")
+	assert.Less(t, int(stuck), commits)
+	assert.LessOrEqual(t, db.logged.bytes.Load(), int64(logBacklog*ckBytes+2000), "the log stops one group past its backlog")
+	db.ck.pass.Unlock()
+	require.NoError(t, <-done)
+	require.NoError(t, db.requestCheckpoint())
+	assert.Zero(t, db.logged.records.Load())
+	require.NoError(t, db.check())
+	assert.Equal(t, value, faultGet(t, db, fmt.Sprintf("k%05d", commits-1)))
+}

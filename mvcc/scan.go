@@ -104,30 +104,16 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 	m := merger{own: own, yield: yield, desc: desc, mode: mode}
 	var last []byte // the key the caller's loop stopped at
 	walkedAll := true
-	var direct func(k, v []byte) bool
+	var sink *fileSink
 	if len(own) == 0 && tx.ser == nil {
 		// Nothing to merge, nothing to record: what the file yields
-		// goes to the caller at once (Scan's and ScanKeys' pieces are
-		// copies already).
-		direct = func(k, v []byte) bool {
-			if tx.done.Load() {
-				walkedAll = false
-				return false
-			}
-			if mode == scanBorrowed {
-				k, v = m.lend(k, v)
-			}
-			if !yield(k, v) {
-				m.stopped = true
-				return false
-			}
-			return true
-		}
+		// goes to the caller at once.
+		sink = &fileSink{yield: yield, done: &tx.done, lend: mode == scanBorrowed}
 	}
 	scanStore := tx.db.scanStore
 	if tx.asOf {
 		// As of a past time: keys live on in the version store too.
-		scanStore = func(start, end []byte, ts uint64, _, desc bool, _ scanMode, fn func(*storeItem) bool, _ func(k, v []byte) bool) error {
+		scanStore = func(start, end []byte, ts uint64, _, desc bool, _ scanMode, fn func(*storeItem) bool, _ *fileSink) error {
 			return tx.db.scanHistory(start, end, ts, desc, fn)
 		}
 	}
@@ -147,7 +133,10 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 			return false
 		}
 		return true
-	}, direct)
+	}, sink)
+	if sink != nil && (sink.ended || sink.stopped) {
+		walkedAll, m.stopped = false, sink.stopped
+	}
 	if err != nil {
 		// A damaged record: the transaction cannot go on reading a
 		// state it cannot trust. Err and the next call report it.

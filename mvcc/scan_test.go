@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -145,4 +146,70 @@ func TestScanReversePhantom(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every way of scanning the file reads back records of every size, from
+// empty values to values larger than a piece of copies and than a chunk's
+// buffer, with keys of every length (so records start at every offset a
+// chunk lays them at), each yield capped to its length.
+func TestScanRecordSizes(t *testing.T) {
+	db := openTestDB(t)
+	ctx := context.Background()
+	key := func(i int) []byte { return fmt.Appendf(nil, "k%0*d", 3+i%9, i) }
+	val := func(i int) []byte {
+		n := (i * 37) % 300
+		switch i % 50 {
+		case 7:
+			n = 0
+		case 11:
+			n = 5000 // more than a piece of Scan's copies
+		case 23:
+			n = 70000 // more than the first chunk's buffer
+		}
+		v := make([]byte, n)
+		for j := range v {
+			v[j] = byte(i + j)
+		}
+		return v
+	}
+	const n = 600
+	require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		for i := range n {
+			if err := tx.Put(key(i), val(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	_, err := db.Vacuum(ctx)
+	require.NoError(t, err)
+	var want []kv
+	for i := range n {
+		want = append(want, kv{string(key(i)), string(val(i))})
+	}
+	slices.SortFunc(want, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+	require.NoError(t, db.View(ctx, func(tx *mvcc.Txn) error {
+		var got, lent []kv
+		for k, v := range tx.Scan(nil, nil) {
+			require.Equal(t, len(k), cap(k))
+			require.Equal(t, len(v), cap(v))
+			require.NotNil(t, v)
+			got = append(got, kv{string(k), string(v)})
+		}
+		require.Equal(t, want, got)
+		require.NoError(t, tx.ScanFunc(nil, nil, func(k, v []byte) bool {
+			require.Equal(t, len(v), cap(v))
+			lent = append(lent, kv{string(k), string(v)})
+			return true
+		}))
+		require.Equal(t, want, lent)
+		i := 0
+		for k := range tx.ScanKeys(nil, nil) {
+			require.Equal(t, want[i].k, string(k))
+			require.Equal(t, len(k), cap(k))
+			i++
+		}
+		require.Equal(t, len(want), i)
+		return nil
+	}))
 }

@@ -54,14 +54,15 @@ func (tx *Txn) scanFunc(start, end []byte, desc bool, fn func(key, value []byte)
 // ascending order, as Scan does, without their values: it never reads a
 // value from the file, nor verifies the records' checksums (they cover
 // each key with its value), so it costs no more than a walk of the keys.
-// The keys are the caller's copies, as Scan's (and a few neighbours
-// share one allocation, as there). Everything else is as for Scan:
+// The keys are the caller's copies, as Scan's: neighbours share one
+// allocation of at most 4 KiB (a key kept for long keeps that much alive;
+// bytes.Clone it to keep only its own bytes). Everything else is as for Scan:
 // own writes included, the range recorded under Serializable, breaking
 // out allowed, Err reporting what ended the scan.
 //
 // A record damaged on disk can go unnoticed by ScanKeys (a key renamed by
-// a flipped bit is yielded as it reads); Scan, ScanFunc and Get report it
-// as ErrCorrupt.
+// a flipped bit is yielded as it reads, in or out of order); Scan,
+// ScanFunc and Get report it as ErrCorrupt.
 func (tx *Txn) ScanKeys(start, end []byte) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		_ = tx.scanRange(start, end, false, scanKeys, func(k, _ []byte) bool { return yield(k) })

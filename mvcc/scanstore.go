@@ -8,8 +8,6 @@ import (
 	"runtime"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/mvkv/mvkv/index"
 )
 
 // Reading a range of the committed data.
@@ -22,8 +20,8 @@ import (
 // from chunk to chunk, and verifies each record's checksum on the copy:
 // what is passed on is what was verified. The buffer is never handed to a
 // caller (Scan copies what it yields into pieces sized to what the caller
-// takes; ScanFunc copies each key into memory of its own that it lends
-// for one step), so scans reuse it instead of allocating, zeroing and
+// takes; ScanFunc copies each key and value into memory of its own that
+// it lends for one step), so scans reuse it instead of allocating, zeroing and
 // collecting a buffer for every chunk.
 
 // storeItem is one key met by scanStore. Unless owned, its slices are
@@ -37,13 +35,15 @@ type storeItem struct {
 	newer      []uint64
 }
 
-// A Scan copies the file's records for its caller in pieces of up to
-// pieceRecords records, at most pieceBytes long unless one record is
-// longer (and what memory holds in blocks of at most pieceBytes, see
-// merger.copyOut): a value the caller keeps holds on to at most that much
-// memory.
+// A Scan copies the keys and values of the file's records for its caller
+// in pieces of up to pieceRecords records, at most pieceBytes long unless
+// one record is longer (and what memory holds in blocks of at most
+// pieceBytes, see merger.copyOut): a value the caller keeps holds on to at
+// most that much memory. The record count bounds what a caller that stops
+// early leaves unused (pieces grow as it goes on); keys alone fill a
+// piece's bytes with many more records than values do.
 const (
-	pieceRecords = 32
+	pieceRecords = 512
 	pieceBytes   = 4096
 )
 
@@ -65,50 +65,75 @@ const maxPooledBuffer = 1 << 20
 
 // fileChunk is one chunk of a scan read from the file. Record i is copied
 // into buf as its key, its timestamp (8 bytes) and its value, in one
-// piece, which is also what its checksum covers (see layout.go); keys-only
-// chunks copy the key and the timestamp alone. The index arrays hold
-// offsets, not slices, so that they hold no pointers. Every buffer is
+// piece, which is also what its checksum covers (see layout.go), at an
+// offset aligned for the checksum (alignRecord); keys-only chunks copy
+// the key and the timestamp alone. recs locates the records
+// by offsets, not slices, so that it holds no pointers. Every buffer is
 // reused by the next chunk: what it holds is valid until then.
 type fileChunk struct {
 	buf  []byte
-	ends []int    // end of record i in buf; it starts where i-1 ends
-	klen []uint32 // key length of record i
-	sums []uint32 // checksum record i carries
-	last []byte   // a copy of the last record's key: where the next chunk resumes
-	hi   []byte   // last followed by a zero byte: the first key after it
-	from []byte   // the previous chunk's last, while the next one is read
-	more bool     // the chunk stopped at its size, not at the range's end
+	recs []chunkRec
+	last []byte // a copy of the last record's key: where the next chunk resumes
+	hi   []byte // last followed by a zero byte: the first key after it
+	from []byte // the previous chunk's last, while the next one is read
+	more bool   // the chunk stopped at its size, not at the range's end
 	// keysOnly: values were neither copied nor verified.
 	keysOnly bool
 }
 
-func (fc *fileChunk) len() int { return len(fc.ends) }
+// chunkRec locates one record of a chunk in its buffer.
+type chunkRec struct {
+	end  int // where the record ends in buf (the next starts at alignRecord(end))
+	klen int // its key's length
+}
+
+func (fc *fileChunk) len() int { return len(fc.recs) }
 
 func (fc *fileChunk) start(i int) int {
 	if i == 0 {
 		return 0
 	}
-	return fc.ends[i-1]
+	return alignRecord(fc.recs[i-1].end)
 }
+
+// alignRecord is where a record goes in a chunk's buffer after one that
+// ends at end: at the next multiple of 8. The processor's CRC-32C
+// instruction takes 8 bytes at a time from an aligned address; a record
+// that begins unaligned has its first bytes taken one by one, each as
+// slow as eight.
+func alignRecord(end int) int { return (end + 7) &^ 7 }
+
+// recordPad pads a chunk's buffer to alignRecord.
+var recordPad [8]byte
 
 // key and value return record i's key and value: capped subslices of buf,
 // valid until the next chunk is read.
 func (fc *fileChunk) key(i int) []byte {
 	s := fc.start(i)
-	e := s + int(fc.klen[i])
+	e := s + fc.recs[i].klen
 	return fc.buf[s:e:e]
 }
 
 func (fc *fileChunk) ts(i int) uint64 {
-	s := fc.start(i) + int(fc.klen[i])
+	s := fc.start(i) + fc.recs[i].klen
 	return binary.BigEndian.Uint64(fc.buf[s:])
+}
+
+// payload is how many bytes record i's key and value take (its key's
+// alone when keysOnly).
+func (fc *fileChunk) payload(i int, keysOnly bool) int {
+	if keysOnly {
+		return fc.recs[i].klen
+	}
+	return fc.recs[i].end - fc.start(i) - 8
 }
 
 func (fc *fileChunk) value(i int) []byte {
 	if fc.keysOnly {
 		return nil
 	}
-	return fc.buf[fc.start(i)+int(fc.klen[i])+8 : fc.ends[i] : fc.ends[i]]
+	e := fc.recs[i].end
+	return fc.buf[fc.start(i)+fc.recs[i].klen+8 : e : e]
 }
 
 // chunkCache keeps chunks, buffers included, for the next scans. Not a
@@ -122,7 +147,7 @@ func getChunk() *fileChunk {
 	case fc := <-chunkCache:
 		return fc
 	default:
-		return &fileChunk{ends: make([]int, 0, scanChunk), klen: make([]uint32, 0, scanChunk), sums: make([]uint32, 0, scanChunk)}
+		return &fileChunk{recs: make([]chunkRec, 0, scanChunk)}
 	}
 }
 
@@ -141,13 +166,19 @@ func putChunk(fc *fileChunk) {
 // descending, those of [bound, from) from the last down (nil from: from
 // the file's last key). from may be fc.from, not fc.last.
 func (db *DB) readChunk(from, bound []byte, inclusive, desc bool, limit int, fc *fileChunk) error {
-	fc.buf, fc.ends, fc.klen, fc.sums, fc.more = fc.buf[:0], fc.ends[:0], fc.klen[:0], fc.sums[:0], false
+	fc.buf, fc.recs, fc.more = fc.buf[:0], fc.recs[:0], false
 	v, err := db.acquireView()
 	if err != nil {
 		return err
 	}
 	defer v.release()
-	err = db.guard(func() error { return fc.read(v.view, from, bound, inclusive, desc, limit) })
+	// The stripe's cursor, as a point read takes it (view.go): no new
+	// cursor per chunk, nor the shared count bbolt keeps of them.
+	c := v.cursor()
+	err = db.guard(func() error { return fc.read(v.view, c, from, bound, inclusive, desc, limit) })
+	if err == nil {
+		v.putCursor(c) // after a fault it may be mid-way: never reused
+	}
 	if n := fc.len(); err == nil && n > 0 {
 		// A copy of its own: a caller lent the key may write to it.
 		fc.last = append(fc.last[:0], fc.key(n-1)...)
@@ -156,17 +187,14 @@ func (db *DB) readChunk(from, bound []byte, inclusive, desc bool, limit int, fc 
 	return err
 }
 
-func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, limit int) error {
-	c := v.data.Cursor()
+func (fc *fileChunk) read(v *view, c *bolt.Cursor, from, bound []byte, inclusive, desc bool, limit int) error {
 	lc := v.leaf
 	// verify: the records at the walk's edges are checked for renamed
 	// keys; a keys-only walk checks no record (it never reads a value).
 	verify := !fc.keysOnly
 	var k, rec []byte
-	step := c.Next
 	switch {
 	case desc:
-		step = c.Prev
 		if from == nil {
 			k, rec = c.Last()
 		} else if k, _ = c.Seek(from); k == nil {
@@ -195,26 +223,57 @@ func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, lim
 		}
 	}
 	budget := chunkBytes(limit)
-	buf := fc.buf
+	buf, recs, keysOnly := fc.buf, fc.recs, fc.keysOnly
 	// Kept on every return, so that the memory serves the next scan (a
 	// chunk that failed is not used).
-	defer func() { fc.buf = buf }()
+	defer func() { fc.buf, fc.recs = buf, recs }()
 	// A damaged branch page can send the cursor to the wrong page: keys
 	// must come strictly in order, past from. (A cursor never yields a
 	// key twice in a sound tree, so the walk ends.) lc checks that each
 	// leaf page yields all its records (see leafCheck).
+	//
+	// Within a leaf page the order needs no comparison when the records
+	// are verified: a record that begins where the one before it ended
+	// (descending: ends where it began) is the next of the same page (a
+	// page's first key lies past its headers), and bbolt writes a page's
+	// records in order. Damage that reorders them changes a key, which
+	// its checksum covers, or an element's position or lengths, which
+	// breaks that adjacency (then the order is compared) or moves the
+	// boundary between key and value (the checksum again). A keys-only
+	// walk, which verifies nothing, passes such damage on as it reads
+	// (ScanKeys says so); it still compares at each page's first key,
+	// where a wrong page would show.
 	prev, prevInclusive := from, inclusive && !desc
+	var edge uintptr // where the record before ends in the mapping (descending: begins)
 	// noted: lc has counted the record the cursor is on.
 	for noted := true; k != nil; noted = false {
 		if !noted {
-			if k, rec = step(); k == nil {
+			if desc {
+				k, rec = c.Prev()
+			} else {
+				k, rec = c.Next()
+			}
+			if k == nil {
 				break
 			}
+		}
+		at, size := addr(k), uintptr(len(k)+len(rec))
+		adjacent := false
+		if desc {
+			adjacent, edge = at+size == edge, at
+		} else {
+			adjacent, edge = at == edge, at+size
+		}
+		switch {
+		case noted:
+		case adjacent:
+			lc.c.Adjacent(edge)
+		default:
 			if err := lc.step(k, rec, desc); err != nil {
 				return err
 			}
 		}
-		if prev != nil {
+		if prev != nil && !adjacent {
 			cmp := bytes.Compare(k, prev)
 			if desc {
 				cmp = -cmp
@@ -236,43 +295,42 @@ func (fc *fileChunk) read(v *view, from, bound []byte, inclusive, desc bool, lim
 				break
 			}
 		}
-		if len(fc.ends) == limit {
+		if len(recs) == limit {
 			fc.more = true
 			break
 		}
-		if err := checkRecordSize(k, rec); err != nil {
-			return err
+		if len(rec) < recordHeader || len(rec) > recordHeader+MaxValueSize || len(k) > MaxKeySize {
+			return checkRecordSize(k, rec)
 		}
 		body := rec[4:]
-		if fc.keysOnly {
+		if keysOnly {
 			body = rec[4:recordHeader]
 		}
-		if len(fc.ends) > 0 && len(buf)+len(k)+len(body) > budget {
+		s := alignRecord(len(buf))
+		if len(recs) > 0 && s+len(k)+len(body) > budget {
 			fc.more = true // the buffer is full: the next chunk goes on
 			break
 		}
-		// Appending grows the buffer without zeroing what it copies.
+		// Appending grows the buffer without zeroing what it copies. The
+		// padding is whatever the buffer held there.
+		if s <= cap(buf) {
+			buf = buf[:s]
+		} else {
+			buf = append(buf, recordPad[:s-len(buf)]...)
+		}
 		buf = append(buf, k...)
 		buf = append(buf, body...)
-		fc.ends = append(fc.ends, len(buf))
-		fc.klen = append(fc.klen, uint32(len(k)))
-		fc.sums = append(fc.sums, binary.BigEndian.Uint32(rec))
+		// Verified as soon as copied, while the record is at hand: the
+		// checksum's chain of dependent instructions overlaps the walk's
+		// next step.
+		if !keysOnly && crc32.Checksum(buf[s:], castagnoli) != binary.BigEndian.Uint32(rec) {
+			return fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(k))
+		}
+		recs = append(recs, chunkRec{end: len(buf), klen: len(k)})
 	}
 	if k == nil {
 		if err := lc.step(nil, nil, desc); err != nil {
 			return err
-		}
-	}
-	if verify {
-		// In a loop of its own, the checksums of several records are
-		// computed at once by the processor: each is a chain of
-		// dependent instructions, independent of the next record's.
-		s := 0
-		for i, e := range fc.ends {
-			if crc32.Checksum(buf[s:e], castagnoli) != fc.sums[i] {
-				return fmt.Errorf("%w: record of key %s: checksum mismatch", ErrCorrupt, quoteKey(buf[s:s+int(fc.klen[i])]))
-			}
-			s = e
 		}
 	}
 	return nil
@@ -309,201 +367,4 @@ func seekChecked(c *bolt.Cursor, lc *leafCheck, from []byte, verify bool) (k, re
 		}
 	}
 	return k, rec, nil
-}
-
-// scanStore calls fn for the keys of [start, end) in ascending order (in
-// descending order when desc is true), as the committed data stands at ts:
-// every key with a version visible at ts, and, when all is true, the keys
-// the index holds with none (absent at ts, but written after it: what SSI
-// must hear of). keysOnly leaves the values of file records unread and
-// unverified (value nil). It stops when fn returns false and returns the
-// error that stopped it, if any.
-//
-// direct, if not nil, is called instead of fn for the file's records that
-// are present at ts (most of them): with the item's key and value, as mode
-// has them. It saves a caller with nothing to merge a call per key.
-//
-// Descending, a chunk's span is [its last key, where the previous chunk
-// stopped), so the spans tile the range in both directions.
-func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanMode, fn func(*storeItem) bool, direct func(k, v []byte) bool) error {
-	keysOnly, copies := mode == scanKeys, mode == scanCopies
-	fc := getChunk()
-	fc.keysOnly = keysOnly
-	defer putChunk(fc)
-	from, inclusive, bound := start, true, end
-	walk := db.index.Walk
-	if desc {
-		from, inclusive, bound = end, false, start
-		walk = db.index.WalkDesc
-	}
-	// before reports whether a comes before b in the scan's order.
-	before := func(a, b []byte) bool {
-		c := bytes.Compare(a, b)
-		return !desc && c < 0 || desc && c > 0
-	}
-	var item storeItem // what fn is passed, valid until it returns
-	// copies and keysOnly: the chunk's records up to pieceTo are copied
-	// in piece for the caller, from the record at offset base; took is how many the
-	// last piece was cut for (it doubles with each piece the caller gets
-	// to, up to pieceRecords).
-	var piece []byte
-	pieceTo, base, took := 0, 0, 1
-	for limit := firstScanChunk; ; limit = scanChunk {
-		if err := db.readChunk(from, bound, inclusive, desc, limit, fc); err != nil {
-			return err
-		}
-		n := fc.len()
-		// The span of this chunk, [lo, hi): up to its last key when more
-		// follow, else to the range's end.
-		lo, hi := from, end
-		switch {
-		case desc && fc.more:
-			lo, hi = fc.last, from
-		case desc:
-			lo, hi = start, from
-		case fc.more:
-			hi = fc.hi
-		}
-		i := 0 // next file record to merge
-		pieceTo = 0
-		var ferr error
-		// emitRecord passes on file record i, verified and visible at ts;
-		// newer is what SSI must hear of it (from the index).
-		emitRecord := func(i int, newer []uint64) bool {
-			s := fc.start(i)
-			ke, e := s+int(fc.klen[i]), fc.ends[i]
-			k := fc.buf[s:ke:ke]
-			// The key and value passed on: copies for the caller when
-			// the mode wants them, cut from a piece that covers this
-			// record and (when the caller kept going) the next few: one
-			// allocation for several keys, sized to what the caller
-			// takes, not to the chunk.
-			pk, pv, owned := k, fc.buf[ke+8:e:e], false
-			if copies || keysOnly {
-				if i >= pieceTo {
-					took = min(2*took, pieceRecords)
-					pe := i + 1
-					for pe < n && pe-i < took && fc.ends[pe]-s <= pieceBytes {
-						pe++
-					}
-					piece, pieceTo, base = append([]byte{}, fc.buf[s:fc.ends[pe-1]]...), pe, s
-				}
-				o := s - base
-				kl, vs, ve := o+ke-s, o+ke-s+8, o+e-s
-				pk, pv, owned = piece[o:kl:kl], piece[vs:ve:ve], true
-			}
-			if keysOnly {
-				pv = nil
-			}
-			if direct != nil {
-				// No item built: a store of slices into it costs as
-				// much as the rest of the step.
-				return direct(pk, pv)
-			}
-			item = storeItem{key: pk, value: pv, present: true, owned: owned, newer: newer}
-			return fn(&item)
-		}
-		// emitFile passes on the file's records below upto (all when nil).
-		emitFile := func(upto []byte) bool {
-			for ; i < n; i++ {
-				s := fc.start(i)
-				ke := s + int(fc.klen[i])
-				k := fc.buf[s:ke:ke]
-				if upto != nil && !before(k, upto) {
-					return true
-				}
-				if binary.BigEndian.Uint64(fc.buf[ke:]) > ts {
-					// Not held by the index a moment ago, yet newer than ts:
-					// a commit that raced the walk; the point read settles it.
-					val, ok, nw, err := db.readAt(k, ts)
-					if err != nil {
-						ferr = err
-						return false
-					}
-					item = storeItem{key: k, value: val, present: ok, newer: nw}
-					if (ok || all) && !fn(&item) {
-						return false
-					}
-					continue
-				}
-				if !emitRecord(i, nil) {
-					return false
-				}
-			}
-			return true
-		}
-		stopped := false
-		// Memory holding no version at all (the common case once vacuum
-		// has run) has nothing to merge: the walk is skipped, as a point
-		// read skips the index (Index.Lookup). A version installed after
-		// this check is one of a commit the chunk, read before it, does
-		// not hold, or holds newer than ts (settled above).
-		if db.index.Versions() > 0 {
-			walk(lo, hi, ts, all, func(it index.Item) bool {
-				if !inclusive && bytes.Equal(it.Key, from) {
-					return true
-				}
-				if !emitFile(it.Key) {
-					stopped = true
-					return false
-				}
-				inFile := i < n && bytes.Equal(fc.key(i), it.Key)
-				v := it.Version
-				if inFile && it.Visible && !v.Tombstone && fc.ts(i) == v.TS {
-					// The version memory holds is the file's record (same
-					// commit): passed on from the chunk, as the file's
-					// records are, without copying memory's.
-					i++
-					if !emitRecord(i-1, it.Newer) {
-						stopped = true
-						return false
-					}
-					return true
-				}
-				item = storeItem{key: it.Key, newer: it.Newer}
-				switch {
-				case !it.Visible && it.Older:
-					// Older versions went to the version store (spill.go).
-					val, ok, nw, err := db.readAt(it.Key, ts)
-					if err != nil {
-						ferr = err
-						stopped = true
-						return false
-					}
-					item.value, item.present, item.newer = val, ok, nw
-				case !it.Visible || v.Tombstone:
-				case !v.InFile:
-					item.value, item.present = v.Value, true
-				default:
-					val, ok, _, err := db.readAt(it.Key, ts)
-					if err != nil {
-						ferr = err
-						stopped = true
-						return false
-					}
-					item.value, item.present = val, ok
-				}
-				if inFile {
-					i++
-				}
-				if (item.present || all) && !fn(&item) {
-					stopped = true
-					return false
-				}
-				return true
-			})
-		}
-		switch {
-		case ferr != nil:
-			return ferr
-		case stopped:
-			return nil
-		case !emitFile(nil):
-			return ferr
-		case !fc.more:
-			return nil
-		}
-		fc.from = append(fc.from[:0], fc.last...)
-		from, inclusive = fc.from, false
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Options.MaxSnapshotAge: ending forgotten transactions.
@@ -18,11 +19,28 @@ import (
 // anything. A transaction busy in a call is left alone: ending its
 // snapshot under it would let vacuum take what it is reading; it is ended
 // at its next call.
+//
+// The registry is sharded by the transaction's address, each shard with
+// its own mutex and cache line, so beginning and ending transactions on
+// many cores takes no process-wide lock even with the option set.
 type snapAges struct {
+	shards []ageShard // nil: the option is off
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+const ageShards = 64
+
+type ageShard struct {
 	mu   sync.Mutex
 	txns map[*Txn]struct{} // guarded by mu
-	stop chan struct{}
-	done chan struct{}
+	_    [48]byte          // a cache line of its own
+}
+
+// shard returns tx's shard: its address, hashed (Fibonacci hashing).
+func (a *snapAges) shard(tx *Txn) *ageShard {
+	h := uint64(uintptr(unsafe.Pointer(tx))) * 0x9e3779b97f4a7c15
+	return &a.shards[h>>(64-6)]
 }
 
 func (db *DB) startSnapAges() {
@@ -31,7 +49,10 @@ func (db *DB) startSnapAges() {
 		return
 	}
 	a := &db.ages
-	a.txns = make(map[*Txn]struct{})
+	a.shards = make([]ageShard, ageShards)
+	for i := range a.shards {
+		a.shards[i].txns = make(map[*Txn]struct{})
+	}
 	a.stop, a.done = make(chan struct{}), make(chan struct{})
 	every := min(max(d/4, time.Millisecond), time.Second)
 	go func() {
@@ -57,34 +78,39 @@ func (db *DB) stopSnapAges() {
 }
 
 func (a *snapAges) add(tx *Txn) {
-	if a.txns == nil {
+	if a.shards == nil {
 		return
 	}
-	a.mu.Lock()
-	a.txns[tx] = struct{}{}
-	a.mu.Unlock()
+	sh := a.shard(tx)
+	sh.mu.Lock()
+	sh.txns[tx] = struct{}{}
+	sh.mu.Unlock()
 }
 
 func (a *snapAges) remove(tx *Txn) {
-	if a.txns == nil {
+	if a.shards == nil {
 		return
 	}
-	a.mu.Lock()
-	delete(a.txns, tx)
-	a.mu.Unlock()
+	sh := a.shard(tx)
+	sh.mu.Lock()
+	delete(sh.txns, tx)
+	sh.mu.Unlock()
 }
 
 // reapOldSnapshots ends the idle transactions past the limit.
 func (db *DB) reapOldSnapshots() {
 	now := time.Now()
 	var old []*Txn
-	db.ages.mu.Lock()
-	for tx := range db.ages.txns {
-		if tx.snapshotAge(now) > db.opts.MaxSnapshotAge {
-			old = append(old, tx)
+	for i := range db.ages.shards {
+		sh := &db.ages.shards[i]
+		sh.mu.Lock()
+		for tx := range sh.txns {
+			if tx.snapshotAge(now) > db.opts.MaxSnapshotAge {
+				old = append(old, tx)
+			}
 		}
+		sh.mu.Unlock()
 	}
-	db.ages.mu.Unlock()
 	for _, tx := range old {
 		if !tx.mu.TryLock() {
 			continue // inside a call: its next call ends it

@@ -12,7 +12,8 @@ import (
 
 // Spilling and vacuuming the version store (versionstore.go).
 //
-// After each commit group, when the index's heap (index.Bytes) passes
+// After each commit group, when the index's heap (index.Bytes, plus
+// bbolt's share for the versions on disk, see versionHeap) passes
 // Options.VersionMemoryLimit, the pipeline spills until it is back under
 // three quarters of it, in bbolt transactions of at most spillChunk
 // bytes (and a quarter of the limit): index.PlanSpill chooses the versions, the transaction writes
@@ -34,6 +35,23 @@ const (
 	spillMaxKeys = 4096
 )
 
+// bboltPageShare divides the version bucket's bytes into the heap bbolt's
+// freelist spends on them: for every page it hands out again while the
+// page is in use it records the transaction that took it (for rollbacks),
+// about 30 bytes per reused 4 KiB page of records; measured, 20 MiB for
+// 2 GB spilled. maybeSpill counts that share against the limit, up to
+// half of it, so the heap stays near Options.VersionMemoryLimit until
+// some hundred times the limit has spilled; past that, bbolt's share
+// grows by about 1% of what spills.
+const bboltPageShare = 100
+
+// versionHeap is the heap the version store accounts for: memory's
+// versions (index.Bytes) and bbolt's share for those on disk, capped at
+// half the limit so that memory always keeps room for a quarter of it.
+func (db *DB) versionHeap(limit int64) int64 {
+	return db.index.Bytes() + min(db.vs.bytes.Load()/bboltPageShare, limit/2)
+}
+
 // memoryLimit is the heap the version store may use.
 func (o *Options) memoryLimit() int64 {
 	if o.VersionMemoryLimit <= 0 {
@@ -47,7 +65,7 @@ func (o *Options) memoryLimit() int64 {
 // (nothing is lost, the heap stays over the limit) and is logged.
 func (db *DB) maybeSpill() {
 	limit := db.opts.memoryLimit()
-	if db.index.Bytes() <= limit {
+	if db.versionHeap(limit) <= limit {
 		return
 	}
 	low := limit * 3 / 4
@@ -55,7 +73,7 @@ func (db *DB) maybeSpill() {
 	// holds cannot be spilled (versions not yet applied).
 	rounds := db.index.Len()/spillMaxKeys + 2
 	for range rounds {
-		excess := db.index.Bytes() - low
+		excess := db.versionHeap(limit) - low
 		if excess <= 0 {
 			return
 		}
@@ -149,7 +167,13 @@ func (db *DB) vacuumDisk() error {
 				}
 				for _, qk := range dead {
 					vk := qk[8:]
-					if rec := w.versions.Get(vk); rec != nil {
+					rec := w.versions.Get(vk)
+					if until, marker, err := markerUntil(vk, rec); err != nil {
+						return err
+					} else if marker && until != binary.BigEndian.Uint64(qk) {
+						rec = nil // a newer marker of the key: its own entry removes it
+					}
+					if rec != nil {
 						w.count--
 						w.bytes -= int64(len(vk) + len(rec))
 						if err := w.versions.Delete(vk); err != nil {

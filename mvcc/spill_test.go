@@ -181,7 +181,14 @@ func TestSpillBoundsHeap(t *testing.T) {
 	s := db.Stats()
 	t.Logf("after %d updates: heap +%d MiB (peak +%d MiB, limit %d MiB), memory %d versions %d MiB, disk %d versions %d MiB",
 		updates, (heapNow()-base)>>20, peak>>20, limit>>20, s.MemVersions, s.MemVersionBytes>>20, s.DiskVersions, s.DiskVersionBytes>>20)
-	assert.LessOrEqual(t, peak, limit+slack, "the heap is bounded whatever the snapshot's age")
+	// bbolt's freelist records, for every page it hands out again while
+	// the page is in use, the transaction that took it (for rollbacks):
+	// about 1% of what spilled. The version store counts that share
+	// against its limit up to half of the limit (spill.go, versionHeap),
+	// so only what spills past some hundred times the limit adds to the
+	// heap, by about 1%.
+	bboltShare := max(0, s.DiskVersionBytes/64-limit/2)
+	assert.LessOrEqual(t, peak, limit+slack+bboltShare, "the heap is bounded whatever the snapshot's age")
 	if p := os.Getenv("MVKV_SPILL_HEAPPROFILE"); p != "" {
 		writeHeapProfile(t, p)
 	}
@@ -321,7 +328,10 @@ func TestSpillEvictedKeys(t *testing.T) {
 	put(t, db, "z", "other")
 	put(t, db, "z2", "other")
 	s := db.Stats()
-	require.Equal(t, int64(2), s.MemVersions, "memory holds z and z2, not k: v0 is on disk, v1 in the file")
+	// k: v0 is on disk, v1 in the file. z and z2 leave memory with an
+	// absence marker once applied, which the checkpointer may or may not
+	// have done yet.
+	require.LessOrEqual(t, s.MemVersions, int64(2), "memory holds at most z and z2")
 	require.Positive(t, s.DiskVersions)
 
 	for _, tx := range []*mvcc.Txn{old, ser} {
@@ -348,4 +358,94 @@ func TestSpillEvictedKeys(t *testing.T) {
 	_, err = db.Vacuum(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, db.Stats().DiskVersions)
+}
+
+// TestSpillInsertsLeaveMemory holds a snapshot while thousands of new keys
+// are inserted: once applied, each leaves memory whole with an absence
+// marker on disk, so memory does not grow with the keys inserted since
+// the oldest snapshot. The snapshot sees none of them, by Get, Scan and
+// ScanKeys; a new one sees them all; a key inserted, evicted, deleted and
+// inserted again reads right at every snapshot; and once the snapshot
+// ends, vacuum empties the version store.
+func TestSpillInsertsLeaveMemory(t *testing.T) {
+	db, err := mvcc.Open(filepath.Join(t.TempDir(), "ins.db"), &mvcc.Options{
+		NoSync: true, VersionMemoryLimit: 64 << 10, CheckpointBytes: 4 << 10, NoAutovacuum: true,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	checkAtEnd(t, db)
+	ctx := context.Background()
+	put(t, db, "a", "before")
+	old, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+	require.NoError(t, err)
+	const keys, perTx = 5000, 10
+	value := strings.Repeat("v", 100)
+	for i := 0; i < keys; i += perTx {
+		require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+			for j := i; j < i+perTx; j++ {
+				if err := tx.Put(fmt.Appendf(nil, "n%05d", j), []byte(value)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	// A key that leaves memory, comes back deleted, leaves again and is
+	// inserted again: each absence marker is removed by its own entry.
+	_, err = db.Vacuum(ctx) // applies everything (the snapshot keeps its versions)
+	require.NoError(t, err)
+	put(t, db, "zz", "spilled") // a group, then a spill
+	mid, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+	require.NoError(t, err)
+	require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error { return tx.Delete([]byte("n00007")) }))
+	put(t, db, "n00007", "again")
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	put(t, db, "zz", "spilled again")
+
+	s := db.Stats()
+	t.Logf("after %d inserts: memory %d versions %d KiB, disk %d versions", keys, s.MemVersions, s.MemVersionBytes>>10, s.DiskVersions)
+	assert.Less(t, s.MemVersions, int64(keys/4), "the inserted keys left memory")
+	assert.Positive(t, s.DiskVersions)
+
+	_, err = old.Get([]byte("n00042"))
+	assert.ErrorIs(t, err, mvcc.ErrNotFound, "inserted after the snapshot")
+	_, err = old.Get([]byte("n00007"))
+	assert.ErrorIs(t, err, mvcc.ErrNotFound)
+	var seen []string
+	for k := range old.ScanKeys(nil, nil) {
+		seen = append(seen, string(k))
+	}
+	require.NoError(t, old.Err())
+	assert.Equal(t, []string{"a"}, seen, "the snapshot sees none of the inserted keys")
+	n := 0
+	for k, v := range old.Scan(nil, nil) {
+		n++
+		assert.Equal(t, "a", string(k))
+		assert.Equal(t, "before", string(v))
+	}
+	require.NoError(t, old.Err())
+	assert.Equal(t, 1, n)
+	v, err := mid.Get([]byte("n00007"))
+	require.NoError(t, err)
+	assert.Equal(t, value, string(v), "the snapshot between the insert and the delete")
+
+	require.NoError(t, db.View(ctx, func(tx *mvcc.Txn) error {
+		n := 0
+		for k, v := range tx.Scan([]byte("n"), []byte("o")) {
+			want := value
+			if string(k) == "n00007" {
+				want = "again"
+			}
+			assert.Equal(t, want, string(v), "key %s", k)
+			n++
+		}
+		assert.Equal(t, keys, n)
+		return tx.Err()
+	}))
+	require.NoError(t, old.Rollback())
+	require.NoError(t, mid.Rollback())
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, db.Stats().DiskVersions, "no snapshot needs the markers")
 }

@@ -42,6 +42,11 @@ import (
 // reader between two batches never meets a stale version where a newer
 // one was removed.
 //
+// An absence marker is a tombstone at ts 0 whose value is its until (8
+// bytes BE): a key with one version and nothing before it leaves memory
+// with one (index.PlanSpill), and it answers "absent" to the snapshots
+// below that version.
+//
 // A record is never needed after a restart except as history: with no
 // retention, the first vacuum after Open removes every record (their
 // until is below any new snapshot).
@@ -167,11 +172,18 @@ func newVWriter(btx *bolt.Tx, vs *vstore) (*vwriter, error) {
 // nothing.
 func (w *vwriter) put(key []byte, v index.Version, until uint64) error {
 	vk := appendVKey(nil, key, v.TS)
+	value := v.Value
+	if v.TS == 0 {
+		// An absence marker (index.PlanSpill): its value is its until,
+		// so that vacuum, meeting the queue entry of an earlier marker of
+		// the key, leaves this one alone (markerUntil).
+		value = binary.BigEndian.AppendUint64(nil, until)
+	}
 	if w.versions.Get(vk) == nil {
 		w.count++
-		w.bytes += int64(len(vk) + 5 + len(v.Value))
+		w.bytes += int64(len(vk) + 5 + len(value))
 	}
-	rec := appendVRecord(nil, vk, v.Value, v.Tombstone)
+	rec := appendVRecord(nil, vk, value, v.Tombstone)
 	if err := w.versions.Put(vk, rec); err != nil {
 		return err
 	}
@@ -181,6 +193,22 @@ func (w *vwriter) put(key []byte, v index.Version, until uint64) error {
 	qk := binary.BigEndian.AppendUint64(nil, until)
 	qk = append(qk, vk...)
 	return w.queue.Put(qk, binary.BigEndian.AppendUint32(nil, crc32.Checksum(qk, castagnoli)))
+}
+
+// markerUntil reports whether vk's record rec is an absence marker (a
+// tombstone at ts 0, index.PlanSpill) and if so the until it was written
+// for: a key can leave memory, come back and leave again, each time with
+// a marker under the same name, and only the newest marker's queue entry
+// may remove it.
+func markerUntil(vk, rec []byte) (until uint64, marker bool, err error) {
+	if _, ts, ok := splitVKey(vk); !ok || ts != 0 {
+		return 0, false, nil
+	}
+	val, tomb, err := decodeVRecord(vk, rec)
+	if err != nil || !tomb || len(val) != 8 {
+		return 0, false, err
+	}
+	return binary.BigEndian.Uint64(val), true, nil
 }
 
 // flush writes the counters to the meta bucket, as of the in-memory ones

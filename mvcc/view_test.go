@@ -129,7 +129,7 @@ func TestSharedViewManyReaders(t *testing.T) {
 				go func() {
 					defer readers.Done()
 					var fc fileChunk
-					err := db.guard(func() error { return fc.read(r.view, nil, nil, true, g%2 == 1, 2*keys) })
+					err := db.guard(func() error { return fc.read(r.view, r.data.Cursor(), nil, nil, true, g%2 == 1, 2*keys) })
 					if !assert.NoError(t, err) {
 						return
 					}

@@ -96,6 +96,17 @@ func (lc *LeafCheck) Next(k, v []byte) error {
 	return nil
 }
 
+// Adjacent notes, as Next or Prev would, a record the cursor moved to
+// that lies right after the last one noted (descending: right before it)
+// in the mapping: the next record of the same page (a page's first key
+// lies past its headers, never where another page's records end). end is
+// where that record ends (descending: where it begins). It is the step a
+// walk takes most, short enough to be inlined into the walk's loop.
+func (lc *LeafCheck) Adjacent(end uintptr) {
+	lc.n++
+	lc.end = end
+}
+
 // PageDone checks the page whose records were just counted, if its first
 // record was seen.
 func (lc *LeafCheck) PageDone() error {
