@@ -310,6 +310,13 @@ func (ck *checkpointer) noteStep() {
 // before commits wait for it.
 const logBacklog = 4
 
+// logOver reports whether the log runs more than logBacklog times its
+// thresholds ahead of the checkpointer.
+func (db *DB) logOver() bool {
+	return db.logged.records.Load() > logBacklog*checkpointRecords ||
+		db.logged.bytes.Load() > logBacklog*int64(db.opts.CheckpointBytes)
+}
+
 // throttleLog is the backpressure that keeps memory bounded when commits
 // outrun the checkpointer: until a version is applied the index holds its
 // value, so a log that grew without bound would take the heap with it.
@@ -321,10 +328,7 @@ const logBacklog = 4
 // reports a failure (a full disk): commits fail on their own then, and
 // waiting would only hang them. Called by the pipeline only.
 func (db *DB) throttleLog() {
-	over := func() bool {
-		return db.logged.records.Load() > logBacklog*checkpointRecords ||
-			db.logged.bytes.Load() > logBacklog*int64(db.opts.CheckpointBytes)
-	}
+	over := db.logOver
 	if !over() {
 		return
 	}

@@ -141,9 +141,10 @@ func (db *DB) runCommits() {
 			}
 		}
 		db.commitGroup(batch)
+		stopped := db.stopErr != nil
 		db.leadMu.Unlock()
 		clear(batch) // let the committed transactions go
-		if stopped == nil {
+		if !stopped {
 			db.throttleLog()
 		}
 	}
@@ -157,7 +158,9 @@ func (db *DB) runCommits() {
 // Commits that arrive while a leader commits queue as usual and go
 // together in the next group, so group commit stays as it was.
 func (db *DB) tryLead(r *commitReq) bool {
-	if db.opts.ReadOnly || len(db.commitCh) > 0 || !db.leadMu.TryLock() {
+	// While the log runs too far ahead of the checkpointer, commits go
+	// through the pipeline, which waits for it (throttleLog).
+	if db.opts.ReadOnly || len(db.commitCh) > 0 || db.ck.throttled.Load() || db.logOver() || !db.leadMu.TryLock() {
 		return false
 	}
 	defer db.leadMu.Unlock()
@@ -277,7 +280,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 				direct = k == nil
 			}
 			for _, r := range batch {
-				ts, delta, err := db.install(r, data, &entries, direct && len(batch) == 1)
+				ts, delta, err := db.install(r, data, &entries)
 				if err != nil {
 					r.err = err
 					continue
@@ -501,37 +504,21 @@ func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
 //
 // data is the group's data bucket: a before-image read from an older view
 // is read again there where a spill may have made it stale (spill.go).
-//
-// inFile says the group writes its versions to the data bucket itself and
-// no other member of it writes r's keys: a new key's version (neither
-// memory nor the file held the key) then goes in without its value,
-// marked InFile, as a spill would leave it (the data bucket holds it as
-// the key's newest from the group's commit on, and a version superseding
-// it gets the value back, index.Writer.Install), so that memory does not
-// hold a bulk load's values until vacuum lets them go. A key with older
-// versions keeps its value in memory, for the spill to move it (it then
-// lets the key go whole, index.CompleteSpill).
-func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, inFile bool) (ts uint64, keys int64, err error) {
+
+func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (ts uint64, keys int64, err error) {
 	befores := r.befores
 	mine := len(*entries)
 	db.index.Write(func(w index.Writer) {
 		if err = db.freshBefores(w, data, r.writes, befores); err != nil {
 			return
 		}
-		var fresh []bool // fresh[i]: write i's key is new
-		if inFile {
-			fresh = make([]bool, len(r.writes))
-		}
-		if keys, err = db.validate(w, r, befores, fresh); err != nil {
+		if keys, err = db.validate(w, r, befores); err != nil {
 			return
 		}
 		db.lastTS++
 		ts = db.lastTS
 		for i, wr := range r.writes {
 			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}
-			if inFile && fresh[i] && !wr.tombstone {
-				v.InFile, v.Value = true, nil
-			}
 			if err = w.Install(wr.key, befores[i], v); err != nil {
 				err = fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
 				return
@@ -553,13 +540,12 @@ func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, i
 // it, so a key it does not hold has nothing newer than the snapshot. Read
 // committed lets the last committer win. Called under the index's write
 // lock. It also returns the change r makes to the number of live keys,
-// from the same look at each key, and marks in fresh (when not nil) the
-// keys neither memory nor the file holds.
+// from the same look at each key.
 //
 // A key spilled out of memory whole (index.CompleteSpill) has its newest
 // version in the data bucket: befores (fresh, see freshBefores) give its
 // timestamp.
-func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version, fresh []bool) (keys int64, err error) {
+func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version) (keys int64, err error) {
 	// A locking transaction held its keys' locks since before it read them.
 	check := r.tx.level != ReadCommitted && !r.tx.locking
 	for i, wr := range r.writes {
@@ -568,8 +554,6 @@ func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version, f
 		latest := uint64(0)
 		if held {
 			existed, latest = !top.Tombstone, top.TS
-		} else if fresh != nil {
-			fresh[i] = befores[i] == nil
 		}
 		if check {
 			if latest == 0 && befores[i] != nil {
