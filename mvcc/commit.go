@@ -504,7 +504,6 @@ func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
 //
 // data is the group's data bucket: a before-image read from an older view
 // is read again there where a spill may have made it stale (spill.go).
-
 func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (ts uint64, keys int64, err error) {
 	befores := r.befores
 	mine := len(*entries)
