@@ -139,6 +139,8 @@ func TestSmallGroupWritesData(t *testing.T) {
 	require.NoError(t, faultPut(db, "a", "2"))
 	assert.Equal(t, db.oracle.Visible(), db.applied.Load(), "applied with the group")
 	assert.Zero(t, db.logged.records.Load(), "nothing logged")
+	assert.Zero(t, db.queued.Load(), "a lone committer leads its own commit: nothing went through the queue")
+	assert.Equal(t, uint64(2), db.Stats().CommitBatches)
 	require.NoError(t, db.check())
 
 	tx, err := db.Begin(Snapshot)
@@ -283,6 +285,15 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 	defer db.Close()
 	value := string(make([]byte, 1000))
 	db.ck.pass.Lock() // no pass can start
+	// A group too large for the data bucket puts the log in use: the
+	// one-key commits after it go there too.
+	tx, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	for i := range directWrites + 1 {
+		require.NoError(t, tx.Put(fmt.Appendf(nil, "first%02d", i), []byte("v")))
+	}
+	require.NoError(t, tx.Commit())
+	require.NotZero(t, db.logged.records.Load())
 	var progress atomic.Int32
 	done := make(chan error, 1)
 	go func() {
