@@ -11,7 +11,8 @@
 //     Result.
 //   - report: rounds folded into summaries, and the report as a table,
 //     JSON, CSV, charts and one HTML page.
-//   - goals: the performance-goal measurements.
+//   - goals: the performance-goal measurements, mvkv and bbolt driven
+//     through engine.Engine as every run is.
 //   - crossengine: the same anomaly scenarios and checkers run on mvkv,
 //     PostgreSQL and etcd.
 //   - cmd/mvkv-bench: the command line.

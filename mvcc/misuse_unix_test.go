@@ -107,24 +107,30 @@ func TestScanOverDeletedKeysLetsCommitsIn(t *testing.T) {
 	// A writer commits in a loop while the scan runs; the scan must see
 	// commits land before it ends (it would not if it held the index lock
 	// throughout), and it yields only the live key.
+	// The scans start once the writer has committed (so that every scan
+	// has "writer" to yield, however the goroutines are scheduled).
 	stop := make(chan struct{})
 	commits := make(chan int, 1)
+	first := make(chan struct{})
 	go func() {
 		c := 0
 		defer func() { commits <- c }()
 		for {
+			if db.Update(context.Background(), mvcc.ReadCommitted, func(tx *mvcc.Txn) error {
+				return tx.Put([]byte("writer"), []byte(fmt.Sprint(c)))
+			}) == nil {
+				if c++; c == 1 {
+					close(first)
+				}
+			}
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			if db.Update(context.Background(), mvcc.ReadCommitted, func(tx *mvcc.Txn) error {
-				return tx.Put([]byte("writer"), []byte(fmt.Sprint(c)))
-			}) == nil {
-				c++
-			}
 		}
 	}()
+	<-first
 	var got []string
 	for range 20 {
 		require.NoError(t, db.View(context.Background(), func(tx *mvcc.Txn) error {

@@ -11,4 +11,13 @@
 // the harness's ceiling. A peer declares the levels it
 // can express; a run at any other level is reported as skipped with the
 // reason, never faked.
+//
+// Beside Engine and Tx, which every workload needs, optional interfaces
+// name what only some engines can do: Versioner and Vacuumer (mvkv's
+// versions), and the ways of reading the performance goals compare,
+// Viewer (a read-only transaction ended without a commit: mvkv's View,
+// bbolt's View), Lender (reads lent in place instead of copied: bbolt's
+// slices, mvcc.Txn.ScanFunc) and KeyScanner (a walk of keys that reads no
+// value). OpenBoltFile opens an existing bbolt file, an mvkv database's
+// own, read-only: bbolt reading the very B+tree mvkv reads.
 package engine

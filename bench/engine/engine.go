@@ -69,6 +69,10 @@ type Options struct {
 	// !NoSync; Badger: SyncWrites). Without it no engine fsyncs per
 	// commit.
 	Durable bool
+	// MmapSize is the initial memory map of the engines that map their
+	// file (mvkv: Options.InitialMmapSize; bbolt: 256 MiB unless set):
+	// a large dataset maps at once instead of remapping as it grows.
+	MmapSize int
 }
 
 // Names lists the engine names Open accepts, mvkv first.

@@ -16,7 +16,7 @@ type mvkvEngine struct {
 }
 
 func openMVKV(dir string, opts Options, locking bool) (*mvkvEngine, error) {
-	db, err := mvcc.Open(filepath.Join(dir, "mvkv.db"), &mvcc.Options{NoSync: !opts.Durable})
+	db, err := mvcc.Open(filepath.Join(dir, "mvkv.db"), &mvcc.Options{NoSync: !opts.Durable, InitialMmapSize: opts.MmapSize})
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +46,20 @@ func (e *mvkvEngine) Txn(level mvcc.Level, readOnly bool, fn func(Tx) error) err
 		return err
 	}
 	return tx.Commit()
+}
+
+// View runs fn in a read-only transaction ended by Rollback: DB.View at
+// Snapshot, a read-only BeginTx at the other levels.
+func (e *mvkvEngine) View(level mvcc.Level, fn func(Tx) error) error {
+	if level == mvcc.Snapshot && !e.locking {
+		return e.db.View(context.Background(), func(tx *mvcc.Txn) error { return fn(mvkvTx{tx}) })
+	}
+	tx, err := e.db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: level, ReadOnly: true, Locking: e.locking})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a read-only transaction has nothing to undo
+	return fn(mvkvTx{tx})
 }
 
 func (e *mvkvEngine) Abort(err error) string {
@@ -89,5 +103,42 @@ func (t mvkvTx) Scan(start, end []byte, limit int, fn func(key, value []byte) bo
 	}
 	// A serializable scan that meets a dangerous structure ends the
 	// transaction; Err says so.
+	return t.tx.Err()
+}
+
+// GetFunc is Get: mvkv has no read in place (every value it returns is
+// checked against its CRC and copied), so it lends its copy.
+func (t mvkvTx) GetFunc(key []byte, fn func(value []byte)) error {
+	v, err := t.tx.Get(key)
+	if err == nil {
+		fn(v)
+	}
+	return err
+}
+
+// ScanFunc is mvcc.Txn.ScanFunc; without a limit fn goes to it as it is,
+// with no step between.
+func (t mvkvTx) ScanFunc(start, end []byte, limit int, fn func(key, value []byte) bool) error {
+	if limit <= 0 {
+		return t.tx.ScanFunc(start, end, fn)
+	}
+	n := 0
+	return t.tx.ScanFunc(start, end, func(k, v []byte) bool {
+		n++
+		return fn(k, v) && n < limit
+	})
+}
+
+// ScanKeys is mvcc.Txn.ScanKeys: no value is read.
+func (t mvkvTx) ScanKeys(start, end []byte, limit int, fn func(key []byte) bool) error {
+	n := 0
+	for k := range t.tx.ScanKeys(start, end) {
+		if !fn(k) {
+			break
+		}
+		if n++; limit > 0 && n >= limit {
+			break
+		}
+	}
 	return t.tx.Err()
 }

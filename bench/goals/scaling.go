@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"runtime"
 
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/mvkv/mvkv/bench/engine"
+	"github.com/mvkv/mvkv/bench/report"
 	"github.com/mvkv/mvkv/bench/runner"
 	"github.com/mvkv/mvkv/bench/workload"
 	"github.com/mvkv/mvkv/mvcc"
@@ -44,7 +41,7 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 	if cores < ScalingCores {
 		unjudged = fmt.Sprintf("this machine has %d cores; the goal is set at %d: figures measured at %d cores, not judged", runtime.NumCPU(), ScalingCores, cores)
 	}
-	db, bdb, closeBoth, err := openLoaded(ctx, cfg, dir)
+	mv, bb, closeBoth, err := openLoaded(ctx, cfg, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -64,16 +61,13 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 			}
 			v = append(v, x)
 		}
-		return median(v), nil
+		return report.Median(v), nil
 	}
-	bolt16, err := measure(cores, func(g, i int) error {
-		return bdb.View(func(tx *bolt.Tx) error {
-			if tx.Bucket(boltBucket).Get(pick(g, i)) == nil {
-				return engine.ErrNotFound
-			}
-			return nil
-		})
-	})
+	boltRead, err := pointRead(bb, mvcc.Serializable, pick, nil, cores)
+	if err != nil {
+		return nil, err
+	}
+	bolt16, err := measure(cores, boltRead)
 	if err != nil {
 		return nil, err
 	}
@@ -87,27 +81,24 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 		}
 		goals = append(goals, g)
 	}
-	reads := []struct {
+	// Point reads in mvkv's read-only transactions (engine.Viewer): View,
+	// then a read-only transaction at each level (at snapshot that is
+	// View again: a read-only transaction ended by Rollback).
+	type read struct {
 		name string
 		read func(g, i int) error
-	}{
-		{"View point read", func(g, i int) error {
-			return db.View(ctx, func(tx *mvcc.Txn) error { _, err := tx.Get(pick(g, i)); return err })
-		}},
 	}
-	for _, level := range []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable} {
-		reads = append(reads, struct {
-			name string
-			read func(g, i int) error
-		}{"read-only " + level.String() + " point read", func(g, i int) error {
-			tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: level, ReadOnly: true})
-			if err != nil {
-				return err
-			}
-			_, err = tx.Get(pick(g, i))
-			_ = tx.Rollback()
-			return err
-		}})
+	var reads []read
+	for j, level := range []mvcc.Level{mvcc.Snapshot, mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable} {
+		name := "View point read"
+		if j > 0 {
+			name = "read-only " + level.String() + " point read"
+		}
+		fn, err := pointRead(mv, level, pick, nil, cores)
+		if err != nil {
+			return nil, err
+		}
+		reads = append(reads, read{name, fn})
 	}
 	for _, rd := range reads {
 		one, err := measure(1, rd.read)
@@ -153,7 +144,7 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 			}
 			v = append(v, res.Throughput)
 		}
-		return median(v), nil
+		return report.Median(v), nil
 	}
 	c1, err := ycsb("ycsb-c", "mvkv", mvcc.Snapshot, 1)
 	if err != nil {
@@ -182,59 +173,4 @@ func goalScaling(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 	judge(ratioGoal(fmt.Sprintf("serializable vs snapshot, YCSB-B, %d cores", ScalingCores), "ops/s", ser, snap, ssiScalingTarget,
 		detail(fmt.Sprintf("%d threads on %d cores, no fsync", cores, cores))))
 	return goals, nil
-}
-
-// openLoaded opens an mvkv and a bbolt database in dir, both without
-// fsync, and loads them (loadBoth); closeBoth closes the two.
-func openLoaded(ctx context.Context, cfg Config, dir string) (db *mvcc.DB, bdb *bolt.DB, closeBoth func(), err error) {
-	db, err = mvcc.Open(filepath.Join(dir, "mvkv.db"), &mvcc.Options{NoSync: true})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	bdb, err = openGoalBolt(filepath.Join(dir, "bbolt.db"), true)
-	if err != nil {
-		_ = db.Close()
-		return nil, nil, nil, err
-	}
-	closeBoth = func() {
-		_ = bdb.Close() // throwaway benchmark databases
-		_ = db.Close()
-	}
-	if err := loadBoth(ctx, db, bdb, cfg); err != nil {
-		closeBoth()
-		return nil, nil, nil, err
-	}
-	return db, bdb, closeBoth, nil
-}
-
-// loadBoth loads cfg.Keys keys into an mvkv and a bbolt database, and
-// vacuums mvkv so that its reads go to the file, as bbolt's do.
-func loadBoth(ctx context.Context, db *mvcc.DB, bdb *bolt.DB, cfg Config) error {
-	val := goalValue(cfg.ValueSize, 2)
-	for lo := 0; lo < cfg.Keys; lo += 10_000 {
-		hi := min(cfg.Keys, lo+10_000)
-		if err := db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
-			for i := lo; i < hi; i++ {
-				if err := tx.Put(goalKey(i), val); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := bdb.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(boltBucket)
-			for i := lo; i < hi; i++ {
-				if err := b.Put(goalKey(i), val); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-	}
-	_, err := db.Vacuum(ctx)
-	return err
 }

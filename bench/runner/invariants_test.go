@@ -113,8 +113,9 @@ func TestHotKeyCountsEveryCommittedIncrement(t *testing.T) {
 // the writers' old versions stay (the peak exceeds the records); its two
 // scans agree at snapshot and differ at read committed (in lockstep the
 // writers write only between its two scans, and its second scan waits for
-// a write committed after its first). The peak is sampled every 10ms by the
-// runner while the reader holds its snapshot for 200ms or more.
+// a write committed after its first). The peak is the runner's samples'
+// (every 10ms) and the reader's own, taken while its snapshot holds a
+// version a committed write replaced: above the records for certain.
 func TestLongReaderPinsVersions(t *testing.T) {
 	wc := workload.Config{Records: 50, ReaderHold: 200 * time.Millisecond, Lockstep: true}
 	res := runOps(t, "mvkv", "longreader", mvcc.Snapshot, 3, wc, 300)

@@ -53,7 +53,8 @@ type Result struct {
 	FirstError string           `json:"first_error,omitempty"`
 
 	// Versions held by the engine (engines that report it): the peak
-	// sampled during the run, at its end, and after a vacuum then.
+	// sampled during the run (every 10ms, and by the workload where it is
+	// a workload.VersionsObserver), at its end, and after a vacuum then.
 	// VacuumRemoved is what that vacuum removed; VacuumError why it failed.
 	VersionsPeak   int64  `json:"versions_peak,omitempty"`
 	VersionsEnd    int64  `json:"versions_end,omitempty"`

@@ -287,6 +287,9 @@ func (r *runner) run(ctx context.Context, res *Result) {
 	if _, ok := r.e.(engine.Versioner); ok {
 		res.VersionsReport = true
 		res.VersionsPeak = r.peak.Load()
+		if o, ok := r.cfg.Workload.(workload.VersionsObserver); ok {
+			res.VersionsPeak = max(res.VersionsPeak, o.VersionsPeak())
+		}
 	}
 }
 

@@ -14,7 +14,10 @@ import (
 
 // TestServerEngines runs two workloads on the engines that start servers
 // (each run starts its own): a read-mostly one and the bank, whose
-// invariant the levels must keep.
+// invariant the levels must keep. The PostgreSQL runs go in parallel (each
+// server has a directory and a Unix socket of its own); the etcd ones one
+// after another (a cluster takes loopback ports the kernel said were free,
+// which a cluster starting beside it could take first).
 func TestServerEngines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server per run")
@@ -29,6 +32,9 @@ func TestServerEngines(t *testing.T) {
 		for _, wl := range []string{"ycsb-b", "bank"} {
 			for _, level := range []mvcc.Level{mvcc.ReadCommitted, mvcc.Serializable} {
 				t.Run(eng+"/"+wl+"/"+level.String(), func(t *testing.T) {
+					if eng == "postgres" {
+						t.Parallel()
+					}
 					res := run(t, eng, wl, level, 4, workload.Config{Records: 200})
 					require.Empty(t, res.Skipped)
 					assert.Zero(t, res.Errors, res.FirstError)

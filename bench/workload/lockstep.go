@@ -2,6 +2,15 @@ package workload
 
 import "sync"
 
+// VersionsObserver is implemented by workloads that read the versions an
+// engine holds (engine.Versioner) at a moment of their choosing: the long
+// reader, while its snapshot holds versions a write replaced. The runner
+// takes the peak of its own samples, every 10ms, and of theirs, so that a
+// peak the workload makes certain is never missed between two samples.
+type VersionsObserver interface {
+	VersionsPeak() int64
+}
+
 // Stopper is implemented by workers that must know when their goroutine
 // stops issuing operations: the runner calls Stop once, after the last.
 type Stopper interface {

@@ -20,13 +20,17 @@ import (
 // other goroutines overwrite random records meanwhile. While the reader
 // holds its snapshot the engine must keep the versions it can see, so
 // version chains grow; once it ends, vacuum may free them. The runner
-// samples the versions held (peak and end) and vacuums after the run.
+// samples the versions held (peak and end) and vacuums after the run; the
+// reader reads them too, while it holds (VersionsObserver).
 type longReader struct {
 	cfg      Config
 	unstable atomic.Int64 // reads whose two scans differed
 	reads    atomic.Int64
 	writes   atomic.Int64 // writes committed
 	writers  atomic.Int64 // writer goroutines still running
+
+	versions engine.Versioner // the engine's, if it counts versions
+	peak     atomic.Int64     // the most versions it held, read by the reader while holding
 
 	// With Config.Lockstep, writers write only while the reader holds its
 	// snapshot between its two scans (or once it has stopped).
@@ -50,6 +54,8 @@ func (l *longReader) Config() Config { return l.cfg }
 func lrKey(i int) []byte { return fmt.Appendf(nil, "row%010d", i) }
 
 func (l *longReader) Load(e engine.Engine, level mvcc.Level) error {
+	l.versions, _ = e.(engine.Versioner)
+	l.peak.Store(0)
 	val := bytes.Repeat([]byte{'v'}, l.cfg.ValueSize)
 	return loadKeys(e, level, l.cfg.Records, lrKey, func(int) []byte { return val })
 }
@@ -114,6 +120,26 @@ func (l *longReader) awaitWrite() {
 	}
 }
 
+// observeVersions records the versions the engine holds now, while the
+// reader holds its snapshot. With Config.Lockstep a write has replaced a
+// version the snapshot sees (awaitWrite), so the engine holds more versions
+// than records, for certain.
+func (l *longReader) observeVersions() {
+	if l.versions == nil {
+		return
+	}
+	n := l.versions.Versions()
+	for {
+		p := l.peak.Load()
+		if n <= p || l.peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+// VersionsPeak is the most versions the reader saw the engine hold.
+func (l *longReader) VersionsPeak() int64 { return l.peak.Load() }
+
 // digest hashes every key and value in the table.
 func (l *longReader) digest(tx engine.Tx) (uint64, int, error) {
 	h := fnv.New64a()
@@ -138,6 +164,7 @@ func (k *lrWorker) Next() Op {
 			l.setState(func() { l.holding = true })
 			time.Sleep(l.cfg.ReaderHold)
 			l.awaitWrite()
+			l.observeVersions()
 			d2, _, err := l.digest(tx)
 			l.setState(func() { l.holding = false })
 			if err != nil {

@@ -19,7 +19,12 @@
 //   - list-append (elle): read committed never shows G0, G1a, G1b, G1c and
 //     does show lost updates, G-single and G2-item; with GetForUpdate on
 //     every append no lost update either; snapshot shows G2-item (write
-//     skew) and nothing weaker; serializable shows nothing at all.
+//     skew) and nothing weaker; serializable shows nothing at all. What a
+//     level must never show is checked on random concurrent runs; what it
+//     does show, on scripted collisions (Collisions: lost update, read
+//     skew, write skew, each an interleaving performed step by step in one
+//     goroutine), because random runs make an anomaly likely, never
+//     certain: they only report the ones they found.
 //   - single-key registers (porcupine, partitioned by key): get, put,
 //     delete and Update read-modify-writes are linearizable at every
 //     level (at read committed the read-modify-write locks with
@@ -27,7 +32,7 @@
 //   - whole transactions on three keys (porcupine, one operation per
 //     transaction), with reads, puts, blind deletes (of keys that may be
 //     absent) and put-then-delete: serializable histories are strictly
-//     serializable; snapshot ones are caught failing. The list-append
+//     serializable; a scripted write skew at snapshot is caught failing. The list-append
 //     workload has no deletes: its checker orders versions by list
 //     prefixes, which a delete would break; absence is a plain value in
 //     this model, so blind deletes are checked here.

@@ -51,10 +51,16 @@ type Txn interface {
 type Begin func(c int) (Txn, error)
 
 // RunListAppend runs the workload on db and returns its history (see
-// ListAppend). Client c runs at cfg.Level, or serializable by locking when
-// c < cfg.LockingClients; the final read runs at snapshot.
+// ListAppend), with the transactions BeginFor starts.
 func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
-	return ListAppend(func(c int) (Txn, error) {
+	return ListAppend(BeginFor(db, cfg), cfg)
+}
+
+// BeginFor starts the transactions of cfg's clients on db: client c at
+// cfg.Level, or serializable by locking when c < cfg.LockingClients; the
+// final read (-1) at snapshot.
+func BeginFor(db *mvcc.DB, cfg ListAppendConfig) Begin {
+	return func(c int) (Txn, error) {
 		opts := mvcc.TxOptions{Isolation: cfg.Level}
 		switch {
 		case c < 0:
@@ -67,7 +73,7 @@ func RunListAppend(db *mvcc.DB, cfg ListAppendConfig) (elle.History, error) {
 			return nil, err
 		}
 		return tx, nil
-	}, cfg)
+	}
 }
 
 // ListAppend runs the workload with the transactions begin starts, on any

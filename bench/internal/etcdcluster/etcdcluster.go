@@ -77,8 +77,12 @@ func Start(opts Options) (*Cluster, error) {
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 		cfg.InitialClusterToken = "mvkv"
 		cfg.ClusterState = embed.ClusterStateFlagNew
-		// Loopback: a short heartbeat and election keep startup fast.
-		cfg.TickMs, cfg.ElectionMs = 20, 200
+		// Loopback, but on a machine that may be loaded (tests under
+		// -race on two cores): a heartbeat delayed past the election
+		// timeout changes the leader and fails the transactions in flight
+		// ("leader changed"), so the timeout leaves a wide margin. Startup
+		// stays fast: etcd advances the first election's ticks.
+		cfg.TickMs, cfg.ElectionMs = 100, 2000
 		cfg.UnsafeNoFsync = !opts.Durable
 		// The benchmark loads 1,000 records per transaction, and an STM
 		// commit compares every key it read.
