@@ -306,7 +306,9 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 		}
 		done <- nil
 	}()
-	require.Eventually(t, func() bool { return db.Throttles() > 0 }, 10*time.Second, time.Millisecond, "the pipeline waits for the checkpointer")
+	// Throttled, with the writer's next commit queued behind: the writer
+	// counted every commit before it.
+	require.Eventually(t, func() bool { return db.Throttles() > 0 && len(db.commitCh) == 1 }, 10*time.Second, time.Millisecond, "the pipeline waits for the checkpointer")
 	stuck := progress.Load()
 	time.Sleep(20 * time.Millisecond) // the writer, if it could go on, would
 	assert.Equal(t, stuck, progress.Load(), "commits wait while the log is past its backlog")
