@@ -27,7 +27,8 @@ import (
 // or Options.CheckpointBytes, when a vacuum asks for one (DB.Vacuum), once
 // per Options.AutovacuumInterval while the log holds anything and
 // autovacuum is on, and at Close. A pass applies the log as it stands
-// when the pass starts.
+// when the pass starts. (While the log is empty, a group of a few keys,
+// or a very large one, goes to the data bucket itself: commit.go.)
 //
 // No commit waits for a pass. bbolt has one writer at a time, so a pass
 // is cut into steps, each one bbolt transaction that the commit groups
@@ -309,6 +310,13 @@ func (ck *checkpointer) noteStep() {
 // before commits wait for it.
 const logBacklog = 4
 
+// logOver reports whether the log runs more than logBacklog times its
+// thresholds ahead of the checkpointer.
+func (db *DB) logOver() bool {
+	return db.logged.records.Load() > logBacklog*checkpointRecords ||
+		db.logged.bytes.Load() > logBacklog*int64(db.opts.CheckpointBytes)
+}
+
 // throttleLog is the backpressure that keeps memory bounded when commits
 // outrun the checkpointer: until a version is applied the index holds its
 // value, so a log that grew without bound would take the heap with it.
@@ -320,10 +328,7 @@ const logBacklog = 4
 // reports a failure (a full disk): commits fail on their own then, and
 // waiting would only hang them. Called by the pipeline only.
 func (db *DB) throttleLog() {
-	over := func() bool {
-		return db.logged.records.Load() > logBacklog*checkpointRecords ||
-			db.logged.bytes.Load() > logBacklog*int64(db.opts.CheckpointBytes)
-	}
+	over := db.logOver
 	if !over() {
 		return
 	}
@@ -520,14 +525,21 @@ func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int, hist *vwrite
 // read first (the committers read every key's record, with its
 // neighbours' checks, for their before-images, so damage around one was
 // already reported).
-func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64) error {
+//
+// buf is reused for the records (bbolt keeps the slices given to Put until
+// the commit, so the caller may reuse it only after that): the grown
+// buffer is returned.
+func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64, buf []byte) ([]byte, error) {
 	meta, data := btx.Bucket(metaBucket), btx.Bucket(dataBucket)
 	data.FillPercent = 0.9
 	size := 0
 	for _, w := range writes {
 		size += recordHeader + len(w.value)
 	}
-	buf := make([]byte, 0, size) // bbolt keeps the slices given to Put until the commit
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	buf = buf[:0]
 	for _, w := range writes {
 		var err error
 		if w.tombstone {
@@ -538,13 +550,13 @@ func writeGroup(btx *bolt.Tx, writes []dataWrite, last uint64, keys int64) error
 			err = data.Put(w.key, buf[s:len(buf):len(buf)])
 		}
 		if err != nil {
-			return err
+			return buf, err
 		}
 	}
 	if err := putMeta(meta, appliedKey, last); err != nil {
-		return err
+		return buf, err
 	}
-	return putMeta(meta, keysKey, uint64(keys))
+	return buf, putMeta(meta, keysKey, uint64(keys))
 }
 
 // writeData writes writes (one per key, in key order) into the data

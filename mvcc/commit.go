@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -34,6 +35,19 @@ import (
 // the group grows by itself with the requests that queue while the
 // previous group is being fsynced. Group commit is what lets durable
 // commits scale past the few thousand fsyncs per second the disk allows.
+//
+// A committer that finds nothing queued and nobody committing leads its
+// own group of one in its own goroutine (tryLead, as the first arrival
+// leads in a leader/follower group commit): a lone writer then pays no
+// handoff to the pipeline goroutine and back. leadMu makes the leader and
+// the pipeline goroutine take turns; what queues while a leader commits
+// waits for the pipeline goroutine's next group.
+//
+// While the log is empty, a group of at most directWrites writes, or of
+// directBytes of records or more, writes the data bucket itself instead
+// of the log, moving "applied" with it: written once, not twice (log,
+// then checkpoint). A lone writer's commits and a bulk load's then cost
+// the pages bbolt's own Update costs.
 //
 // The pipeline never applies the log to the data: the checkpointer does,
 // beside it (checkpoint.go), in steps that the groups alternate with.
@@ -105,7 +119,6 @@ func (r *commitReq) encode() {
 func (db *DB) runCommits() {
 	defer close(db.pipelineDone)
 	batch := make([]*commitReq, 0, db.opts.MaxBatch)
-	var stopped error // set for good by a storage failure of unknown outcome
 	for {
 		batch = batch[:0]
 		select {
@@ -115,6 +128,9 @@ func (db *DB) runCommits() {
 			db.failQueued()
 			return
 		}
+		// A leader may be committing: what queues meanwhile joins the
+		// group gathered once it is done.
+		db.leadMu.Lock()
 	gather:
 		for len(batch) < db.opts.MaxBatch {
 			select {
@@ -124,29 +140,80 @@ func (db *DB) runCommits() {
 				break gather
 			}
 		}
-		if stopped != nil {
-			for _, r := range batch {
-				r.err = fmt.Errorf("%w: %w (%w)", ErrClosed, errCommitsStopped, stopped)
-				close(r.done)
-			}
-			continue
-		}
-		db.pipeBusy.Store(true)
-		if stopped = db.commitBatch(batch); stopped != nil {
-			db.stopped.Store(true)
-		} else {
-			db.maybeSpill()
-		}
-		db.pipeBusy.Store(false)
-		if db.ck.waiting.Load() {
-			select {
-			case db.ck.turn <- struct{}{}: // the checkpointer's turn
-			default:
-			}
-		}
+		db.commitGroup(batch)
+		stopped := db.stopErr != nil
+		db.leadMu.Unlock()
 		clear(batch) // let the committed transactions go
-		if stopped == nil {
+		if !stopped {
 			db.throttleLog()
+		}
+	}
+}
+
+// tryLead commits r in the calling goroutine when nobody else commits and
+// nothing is queued: a lone committer then pays no handoff to the
+// pipeline goroutine and back (two goroutine wakeups), which is most of
+// what a commit costs beyond bbolt's own transaction when no fsync
+// hides it. It reports false, having done nothing, when r must queue.
+// Commits that arrive while a leader commits queue as usual and go
+// together in the next group, so group commit stays as it was.
+func (db *DB) tryLead(r *commitReq) bool {
+	// While the log runs too far ahead of the checkpointer, commits go
+	// through the pipeline, which waits for it (throttleLog).
+	if db.opts.ReadOnly || len(db.commitCh) > 0 || db.ck.throttled.Load() || db.logOver() || !db.leadMu.TryLock() {
+		return false
+	}
+	defer db.leadMu.Unlock()
+	defer leaderPanic()
+	select {
+	case <-db.closing:
+		return false // the queue's way reports ErrClosed
+	default:
+	}
+	if len(db.commitCh) > 0 {
+		return false // queued meanwhile: join them, in arrival order
+	}
+	db.lone[0] = r
+	db.commitGroup(db.lone[:])
+	db.lone[0] = nil
+	return true
+}
+
+// leaderPanic ends the process on a panic in a leader's commit, as one in
+// the pipeline goroutine would: the caller must not recover it (net/http
+// recovers its handlers' panics) and go on with a group half-committed
+// and its locks held. Damage of the file never gets here: guard turns it
+// into ErrCorrupt.
+func leaderPanic() {
+	if p := recover(); p != nil {
+		stack := debug.Stack()
+		go panic(fmt.Sprintf("mvkv: panic in a commit: %v\n\n%s", p, stack))
+		select {} // the panic ends the process
+	}
+}
+
+// commitGroup commits batch (the pipeline's group, or a leader's own
+// commit) and wakes its committers. Called with leadMu held: one group at
+// a time.
+func (db *DB) commitGroup(batch []*commitReq) {
+	if db.stopErr != nil {
+		for _, r := range batch {
+			r.err = fmt.Errorf("%w: %w (%w)", ErrClosed, errCommitsStopped, db.stopErr)
+			close(r.done)
+		}
+		return
+	}
+	db.pipeBusy.Store(true)
+	if db.stopErr = db.commitBatch(batch); db.stopErr != nil {
+		db.stopped.Store(true)
+	} else {
+		db.maybeSpill()
+	}
+	db.pipeBusy.Store(false)
+	if db.ck.waiting.Load() {
+		select {
+		case db.ck.turn <- struct{}{}: // the checkpointer's turn
+		default:
 		}
 	}
 }
@@ -204,16 +271,16 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	start := time.Now()
 	err := db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
-			log := btx.Bucket(logBucket)
+			log, data := btx.Bucket(logBucket), btx.Bucket(dataBucket)
 			log.FillPercent = 1.0 // appends only: pack pages full
 			// With history kept, every version the data bucket loses goes
 			// to the version store at a checkpoint: no group bypasses it.
-			if size >= directBytes && db.opts.HistoryRetention <= 0 {
+			if (size >= directBytes || n <= directWrites) && db.opts.HistoryRetention <= 0 {
 				k, _ := log.Cursor().First()
 				direct = k == nil
 			}
 			for _, r := range batch {
-				ts, delta, err := db.install(r, btx.Bucket(dataBucket), &entries)
+				ts, delta, err := db.install(r, data, &entries)
 				if err != nil {
 					r.err = err
 					continue
@@ -251,7 +318,9 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 			if direct {
 				// The log is empty: the data bucket holds every commit
 				// before the group, so its key count is memory's.
-				if err := writeGroup(btx, groupWrites(ok), ok[len(ok)-1].ts, db.keys.Load()+keys); err != nil {
+				var err error
+				db.groupBuf, err = writeGroup(btx, groupWrites(ok), ok[len(ok)-1].ts, db.keys.Load()+keys, db.groupBuf)
+				if err != nil {
 					return err
 				}
 			}
@@ -269,6 +338,9 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		})
 	})
 	db.renewView()
+	if cap(db.groupBuf) > maxGroupBuf {
+		db.groupBuf = nil // a bulk load's: not kept for the lone commits after it
+	}
 	due := false // the log is large enough for a checkpoint
 	if err == nil {
 		db.noteGroupTime(time.Since(start))
@@ -342,6 +414,24 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 // "applied" moves to it in the same bbolt transaction: the invariants of
 // checkpoint.go hold as after a checkpoint.
 const directBytes = 256 << 10
+
+// directWrites is the number of writes up to which a group also goes to
+// the data bucket when the log is empty, whatever its size: a lone
+// committer's transaction, or the group of up to 16 writers committing
+// a key each. The log's advantage, a few sequential pages for any number
+// of keys, only defers the data bucket's pages to the checkpoint, whose
+// steps share bbolt's one writer with the groups: every commit arriving
+// during a step waits for it, and random keys cost a step about a page
+// each, as they cost the group. Written at once, a group costs its own
+// pages and nothing later: a single writer writes what bbolt's own Update
+// writes, and with a few writers the log stays empty and no commit ever
+// waits for a checkpoint. Larger groups (many writers) go to the log,
+// whose sequential pages take any number of keys.
+const directWrites = 16
+
+// maxGroupBuf is the largest record buffer kept between direct groups
+// (DB.groupBuf): a bulk load's 1,000-key transactions of 1 KB reuse one.
+const maxGroupBuf = 4 << 20
 
 // groupWrites returns the newest write of each key the members of a group
 // wrote, in key order, for writeData.
@@ -421,23 +511,12 @@ func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (
 		if err = db.freshBefores(w, data, r.writes, befores); err != nil {
 			return
 		}
-		if err = db.validate(w, r, befores); err != nil {
+		if keys, err = db.validate(w, r, befores); err != nil {
 			return
 		}
 		db.lastTS++
 		ts = db.lastTS
 		for i, wr := range r.writes {
-			top, held := w.Newest(wr.key)
-			existed := befores[i] != nil
-			if held {
-				existed = !top.Tombstone
-			}
-			switch {
-			case existed && wr.tombstone:
-				keys--
-			case !existed && !wr.tombstone:
-				keys++
-			}
 			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}
 			if err = w.Install(wr.key, befores[i], v); err != nil {
 				err = fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
@@ -459,23 +538,36 @@ func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (
 // every key written after the horizon, and every snapshot is at or above
 // it, so a key it does not hold has nothing newer than the snapshot. Read
 // committed lets the last committer win. Called under the index's write
-// lock.
+// lock. It also returns the change r makes to the number of live keys,
+// from the same look at each key.
 //
 // A key spilled out of memory whole (index.CompleteSpill) has its newest
 // version in the data bucket: befores (fresh, see freshBefores) give its
 // timestamp.
-func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version) error {
-	if r.tx.level == ReadCommitted || r.tx.locking {
-		return nil // a locking transaction held its keys' locks since before it read them
-	}
+func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version) (keys int64, err error) {
+	// A locking transaction held its keys' locks since before it read them.
+	check := r.tx.level != ReadCommitted && !r.tx.locking
 	for i, wr := range r.writes {
-		latest := w.LatestTS(wr.key)
-		if latest == 0 && befores[i] != nil {
-			latest = befores[i].TS
+		top, held := w.Newest(wr.key)
+		existed := befores[i] != nil
+		latest := uint64(0)
+		if held {
+			existed, latest = !top.Tombstone, top.TS
 		}
-		if latest > r.tx.readTS {
-			return r.tx.conflict(wr.key, latest)
+		if check {
+			if latest == 0 && befores[i] != nil {
+				latest = befores[i].TS
+			}
+			if latest > r.tx.readTS {
+				return 0, r.tx.conflict(wr.key, latest)
+			}
+		}
+		switch {
+		case existed && wr.tombstone:
+			keys--
+		case !existed && !wr.tombstone:
+			keys++
 		}
 	}
-	return nil
+	return keys, nil
 }

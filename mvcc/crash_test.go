@@ -35,6 +35,7 @@ import (
 const (
 	crashEnvDB    = "MVKV_CRASH_CHILD_DB"
 	crashEnvRound = "MVKV_CRASH_CHILD_ROUND"
+	crashEnvPlain = "MVKV_CRASH_CHILD_PLAIN"
 	crashWriters  = 8
 )
 
@@ -58,6 +59,20 @@ func crashTxnKeys(id string) []string {
 // to the version bucket and in checkpoints that write history there.
 var crashOpts = &mvcc.Options{HistoryRetention: time.Hour, VersionMemoryLimit: 256 << 10, CheckpointBytes: 64 << 10}
 
+// crashPlainOpts keep no history (TestCrashKill9Plain): a group of a few
+// transactions then goes straight to the data bucket while the log is
+// empty, a larger one to the log, so kills land in both kinds of group,
+// in the switch between them, and in checkpoints.
+var crashPlainOpts = &mvcc.Options{VersionMemoryLimit: 256 << 10, CheckpointBytes: 64 << 10}
+
+// crashChildOpts are the options the child was started with.
+func crashChildOpts() *mvcc.Options {
+	if os.Getenv(crashEnvPlain) != "" {
+		return crashPlainOpts
+	}
+	return crashOpts
+}
+
 func TestCrashChild(t *testing.T) {
 	path := os.Getenv(crashEnvDB)
 	if path == "" {
@@ -66,7 +81,7 @@ func TestCrashChild(t *testing.T) {
 	round := os.Getenv(crashEnvRound)
 	// Never outlive a parent that died without killing us.
 	deadline := time.Now().Add(2 * time.Minute)
-	db, err := mvcc.Open(path, crashOpts) // durable: the point of the test
+	db, err := mvcc.Open(path, crashChildOpts()) // durable: the point of the test
 	if err != nil {
 		fmt.Println("open error:", err)
 		os.Exit(2)
@@ -146,21 +161,37 @@ func TestCrashKill9(t *testing.T) {
 		// lands at a different point of the commit pipeline each time.
 		killAfter := 20 + rng.IntN(400)
 		began := time.Now()
-		acked := runCrashChild(t, path, round, killAfter)
+		acked := runCrashChild(t, path, round, killAfter, false)
 		require.GreaterOrEqual(t, len(acked), killAfter, "round %d", round)
 		t.Logf("round %d: killed after %d acknowledged commits", round, len(acked))
-		checkAfterCrash(t, path, round, acked)
+		checkAfterCrash(t, path, round, acked, crashOpts)
 		checkHistoryAfterCrash(t, path, round, began, time.Now(), rng)
+	}
+}
+
+// TestCrashKill9Plain is TestCrashKill9 without history (crashPlainOpts).
+func TestCrashKill9Plain(t *testing.T) {
+	path := t.TempDir() + "/crash.db"
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 10))
+	for round := 1; round <= crashRounds(t); round++ {
+		killAfter := 20 + rng.IntN(400)
+		acked := runCrashChild(t, path, round, killAfter, true)
+		require.GreaterOrEqual(t, len(acked), killAfter, "round %d", round)
+		t.Logf("round %d: killed after %d acknowledged commits", round, len(acked))
+		checkAfterCrash(t, path, round, acked, crashPlainOpts)
 	}
 }
 
 // runCrashChild runs one child until it has acknowledged killAfter
 // commits, kills it with SIGKILL, and returns every acknowledged id
 // (including those acknowledged between the decision and the kill).
-func runCrashChild(t *testing.T, path string, round, killAfter int) []string {
+func runCrashChild(t *testing.T, path string, round, killAfter int, plain bool) []string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnvDB+"="+path, crashEnvRound+"="+strconv.Itoa(round))
+	if plain {
+		cmd.Env = append(cmd.Env, crashEnvPlain+"=1")
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -202,9 +233,9 @@ func runCrashChild(t *testing.T, path string, round, killAfter int) []string {
 	return acked
 }
 
-func checkAfterCrash(t *testing.T, path string, round int, acked []string) {
+func checkAfterCrash(t *testing.T, path string, round int, acked []string, opts *mvcc.Options) {
 	t.Helper()
-	db, err := mvcc.Open(path, crashOpts)
+	db, err := mvcc.Open(path, opts)
 	require.NoError(t, err, "reopen after kill -9")
 	defer db.Close()
 	r := strconv.Itoa(round)

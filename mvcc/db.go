@@ -53,6 +53,16 @@ type DB struct {
 	stopped  atomic.Bool // the pipeline stopped after a failure of unknown outcome
 	pipeBusy atomic.Bool // the pipeline is committing a group
 
+	// leadMu is held by whoever commits a group: the pipeline goroutine,
+	// or a lone committer that leads its own commit (tryLead). Under it:
+	leadMu  sync.Mutex
+	stopErr error         // set for good by a storage failure of unknown outcome
+	lone    [1]*commitReq // a leader's group
+	queued  atomic.Int64  // commits handed to the pipeline goroutine so far
+	// groupBuf holds the records of the last group written to the data
+	// bucket, for the next one to reuse (commit.go).
+	groupBuf []byte
+
 	ckMu    sync.Mutex // guards ckErr and ckErrAt
 	ckErr   error      // the last checkpoint failure
 	ckErrAt time.Time
@@ -184,6 +194,10 @@ func (db *DB) Close() error {
 		db.stopVacuum()
 		db.stopSnapAges()
 		<-db.pipelineDone
+		// A leader that began before Close finishes its group; later
+		// ones see closing and commit nothing.
+		db.leadMu.Lock()
+		db.leadMu.Unlock() //nolint:staticcheck // a barrier: waits for the group in progress
 		<-db.ck.done
 		if db.logged.records.Load() > 0 {
 			// Apply the log now, so that the next Open has nothing to

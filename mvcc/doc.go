@@ -231,7 +231,13 @@
 // follow commit order (first-committer-wins, the timestamp, the install in
 // memory, SSI's edge search, the log append); each committer has already
 // sorted its writes, encoded their log records and read their
-// before-images (commit.go). Without Options.NoSync, a commit that
+// before-images (commit.go). A committer that finds nobody committing and
+// nothing queued runs its group of one itself, without the handoff to the
+// pipeline's goroutine; those arriving meanwhile queue and go together
+// next. A group goes to the commit log, which a background checkpointer
+// applies to the data; while the log is empty, a group of a few writes (a
+// lone writer's) or a very large one (a bulk load's) goes to the data
+// directly, and is written once. Without Options.NoSync, a commit that
 // returned nil survives a crash or power loss, and a crash never exposes
 // part of a transaction, checkpoints included: each step of one is a
 // bbolt transaction that leaves the file whole.
@@ -409,8 +415,10 @@
 // pipeline takes it for first-committer-wins and the install, and lets it
 // go before SSI's edge search.
 //
-// bbolt's writer lock is held only by the commit pipeline and the
-// checkpointer, each under DB.writeMu (taken first; a checkpoint step also
+// bbolt's writer lock is held only by the commit pipeline (the goroutine,
+// or a lone committer leading its own commit, under DB.leadMu, taken
+// before DB.writeMu) and the checkpointer, each under DB.writeMu (taken
+// first; a checkpoint step also
 // under the checkpoint pass lock, taken before it). Inside it the pipeline
 // takes Index.mu, then releases it before SSI's edge search; no other lock
 // is held while waiting for it. A shared view holds bbolt's

@@ -60,7 +60,9 @@ func TestGroupCommitOneSyncPerGroup(t *testing.T) {
 	for i := range queued {
 		go func() { errs <- faultPut(db, fmt.Sprintf("k%02d", i), "v") }()
 	}
-	require.Eventually(t, func() bool { return len(db.commitCh) == queued }, 10*time.Second, time.Millisecond,
+	// The first committer leads its own commit (nothing else was
+	// queued): the others queue for the pipeline, which waits for it.
+	require.Eventually(t, func() bool { return db.queued.Load() == queued }, 10*time.Second, time.Millisecond,
 		"the committers queue behind the group being written")
 	close(s.release)
 	for range queued + 1 {
@@ -122,6 +124,55 @@ func TestCommitsRunDuringCheckpoint(t *testing.T) {
 	assert.Zero(t, db.Stats().MemVersions)
 }
 
+// TestSmallGroupWritesData: a group of directWrites writes or fewer (a
+// lone committer's, typically) goes to the data bucket while the log is
+// empty, "applied" moving with it, and to the log while the log holds
+// anything; a snapshot taken before either reads what it read.
+func TestSmallGroupWritesData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "small.db")
+	db, err := Open(path, &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	defer func() { _ = db.Close() }()
+	require.NoError(t, faultPut(db, "a", "1"))
+	old, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	require.NoError(t, faultPut(db, "a", "2"))
+	assert.Equal(t, db.oracle.Visible(), db.applied.Load(), "applied with the group")
+	assert.Zero(t, db.logged.records.Load(), "nothing logged")
+	assert.Zero(t, db.queued.Load(), "a lone committer leads its own commit: nothing went through the queue")
+	assert.Equal(t, uint64(2), db.Stats().CommitBatches)
+	require.NoError(t, db.check())
+
+	tx, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	for i := range directWrites + 1 {
+		require.NoError(t, tx.Put(fmt.Appendf(nil, "b%d", i), []byte("1")))
+	}
+	require.NoError(t, tx.Commit())
+	applied := db.applied.Load()
+	assert.Less(t, applied, db.oracle.Visible(), "a larger group goes to the log")
+	require.NoError(t, faultPut(db, "a", "3"))
+	assert.Equal(t, applied, db.applied.Load(), "with the log not empty, a small group goes there too")
+	assert.Equal(t, int64(directWrites+2), db.logged.records.Load())
+	require.NoError(t, db.check())
+
+	v, err := old.Get([]byte("a"))
+	require.NoError(t, err)
+	assert.Equal(t, "1", string(v), "an older snapshot reads the before-image")
+	require.NoError(t, old.Rollback())
+	assert.Equal(t, "3", faultGet(t, db, "a"))
+	require.NoError(t, db.requestCheckpoint())
+	assert.Equal(t, db.oracle.Visible(), db.applied.Load())
+	require.NoError(t, faultPut(db, "a", "4"))
+	assert.Zero(t, db.logged.records.Load(), "the log empty again: to the data bucket")
+	require.NoError(t, db.Close())
+	db, err = Open(path, &Options{NoSync: true})
+	require.NoError(t, err)
+	assert.Equal(t, "4", faultGet(t, db, "a"))
+	assert.Equal(t, "1", faultGet(t, db, "b3"))
+	require.NoError(t, db.check())
+}
+
 // TestLargeGroupWritesData: a group of directBytes or more writes the
 // data bucket itself when the log is empty (and the log otherwise), with
 // "applied" moved in the same transaction; snapshots taken before it keep
@@ -143,14 +194,24 @@ func TestLargeGroupWritesData(t *testing.T) {
 		require.NoError(t, tx.Delete([]byte("small")))
 		require.NoError(t, tx.Commit())
 	}
-	require.NoError(t, faultPut(db, "small", "1"))
+	logged := func(round string) { // a group too large for the data bucket: to the log
+		t.Helper()
+		tx, err := db.Begin(Snapshot)
+		require.NoError(t, err)
+		for i := range directWrites + 1 {
+			require.NoError(t, tx.Put(fmt.Appendf(nil, "small%d", i), []byte(round)))
+		}
+		require.NoError(t, tx.Put([]byte("small"), []byte(round)))
+		require.NoError(t, tx.Commit())
+	}
+	logged("1")
 	big("one") // the log holds "small": the group goes to the log
 	assert.Less(t, db.applied.Load(), db.oracle.Visible())
 	assert.NotZero(t, db.logged.records.Load())
 	require.NoError(t, db.requestCheckpoint())
 	require.NoError(t, db.check())
 
-	require.NoError(t, faultPut(db, "small", "2"))
+	logged("2")
 	require.NoError(t, db.requestCheckpoint())
 	old, err := db.Begin(Snapshot)
 	require.NoError(t, err)
@@ -224,6 +285,15 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 	defer db.Close()
 	value := string(make([]byte, 1000))
 	db.ck.pass.Lock() // no pass can start
+	// A group too large for the data bucket puts the log in use: the
+	// one-key commits after it go there too.
+	tx, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	for i := range directWrites + 1 {
+		require.NoError(t, tx.Put(fmt.Appendf(nil, "first%02d", i), []byte("v")))
+	}
+	require.NoError(t, tx.Commit())
+	require.NotZero(t, db.logged.records.Load())
 	var progress atomic.Int32
 	done := make(chan error, 1)
 	go func() {
@@ -236,9 +306,9 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 		}
 		done <- nil
 	}()
-	// Once the pipeline waits and the writer's next commit is queued, the
-	// writer's count is final: its previous commit returned.
-	require.Eventually(t, func() bool { return db.Throttles() > 0 && len(db.commitCh) > 0 }, 10*time.Second, time.Millisecond, "the pipeline waits for the checkpointer")
+	// Throttled, with the writer's next commit queued behind: the writer
+	// counted every commit before it.
+	require.Eventually(t, func() bool { return db.Throttles() > 0 && len(db.commitCh) == 1 }, 10*time.Second, time.Millisecond, "the pipeline waits for the checkpointer")
 	stuck := progress.Load()
 	time.Sleep(20 * time.Millisecond) // the writer, if it could go on, would
 	assert.Equal(t, stuck, progress.Load(), "commits wait while the log is past its backlog")

@@ -600,8 +600,12 @@ func (db *DB) submit(req *commitReq) error {
 	if err := db.prepareCommit(req); err != nil {
 		return err
 	}
+	if db.tryLead(req) {
+		return req.err
+	}
 	select {
 	case db.commitCh <- req:
+		db.queued.Add(1)
 	case <-db.closing:
 		return ErrClosed
 	}
