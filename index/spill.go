@@ -150,18 +150,33 @@ func (ix *Index) CompleteSpill(p SpillPlan) (freed int64) {
 	// versions on disk leaves memory whole: the file holds the newest, the
 	// disk the rest. So memory does not grow with the keys written since
 	// the oldest snapshot either.
-	for _, t := range p.tops {
-		e, found := ix.lookup(t.Key)
-		if !found || e.c == nil || !e.c.spilled || len(e.c.versions) != 1 || !e.top.InFile {
-			continue
+	// The candidates: every key the plan spilled from or took a value
+	// of (a key whose newest version was InFile already is in the first
+	// group only).
+	for _, group := range [2][]SpillVersion{p.Versions, p.tops} {
+		for i, t := range group {
+			if i > 0 && bytes.Equal(group[i-1].Key, t.Key) {
+				continue // the same key as the last
+			}
+			freed += ix.evict(t.Key)
 		}
-		ix.tree.Delete(probe(e.key))
-		cost := entryCost(e.key) + versionCost(e.top)
-		ix.bytes.Add(-cost)
-		ix.versions.Add(-1)
-		freed += cost
 	}
 	return freed
+}
+
+// evict takes key out of memory when memory holds nothing of it but its
+// newest version, InFile, with everything older on disk, and returns the
+// bytes given back. Called with ix.mu held for writing.
+func (ix *Index) evict(key []byte) int64 {
+	e, found := ix.lookup(key)
+	if !found || e.c == nil || !e.c.spilled || len(e.c.versions) != 1 || !e.top.InFile {
+		return 0
+	}
+	ix.tree.Delete(probe(e.key))
+	cost := entryCost(e.key) + versionCost(e.top)
+	ix.bytes.Add(-cost)
+	ix.versions.Add(-1)
+	return cost
 }
 
 // dropSpilled takes key's spilled versions (oldest first) out of its chain

@@ -280,7 +280,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 				direct = k == nil
 			}
 			for _, r := range batch {
-				ts, delta, err := db.install(r, data, &entries)
+				ts, delta, err := db.install(r, data, &entries, direct && len(batch) == 1)
 				if err != nil {
 					r.err = err
 					continue
@@ -504,20 +504,37 @@ func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
 //
 // data is the group's data bucket: a before-image read from an older view
 // is read again there where a spill may have made it stale (spill.go).
-func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (ts uint64, keys int64, err error) {
+//
+// inFile says the group writes its versions to the data bucket itself and
+// no other member of it writes r's keys: a new key's version (neither
+// memory nor the file held the key) then goes in without its value,
+// marked InFile, as a spill would leave it. The data bucket holds it as
+// the key's newest from the group's commit on, no snapshot below it sees
+// the key, and a version superseding it takes the value back
+// (index.Writer.Install); so memory does not hold a bulk load's values
+// until vacuum lets them go, and a spill lets such a key go whole with an
+// absence marker (index.PlanSpill).
+func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, inFile bool) (ts uint64, keys int64, err error) {
 	befores := r.befores
 	mine := len(*entries)
 	db.index.Write(func(w index.Writer) {
 		if err = db.freshBefores(w, data, r.writes, befores); err != nil {
 			return
 		}
-		if keys, err = db.validate(w, r, befores); err != nil {
+		var fresh []bool // fresh[i]: write i's key is new
+		if inFile {
+			fresh = make([]bool, len(r.writes))
+		}
+		if keys, err = db.validate(w, r, befores, fresh); err != nil {
 			return
 		}
 		db.lastTS++
 		ts = db.lastTS
 		for i, wr := range r.writes {
 			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}
+			if inFile && fresh[i] && !wr.tombstone {
+				v.InFile, v.Value = true, nil
+			}
 			if err = w.Install(wr.key, befores[i], v); err != nil {
 				err = fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
 				return
@@ -539,16 +556,20 @@ func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry) (
 // it, so a key it does not hold has nothing newer than the snapshot. Read
 // committed lets the last committer win. Called under the index's write
 // lock. It also returns the change r makes to the number of live keys,
-// from the same look at each key.
+// from the same look at each key, and marks in fresh (when not nil) the
+// keys neither memory nor the file holds.
 //
 // A key spilled out of memory whole (index.CompleteSpill) has its newest
 // version in the data bucket: befores (fresh, see freshBefores) give its
 // timestamp.
-func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version) (keys int64, err error) {
+func (db *DB) validate(w index.Writer, r *commitReq, befores []*index.Version, fresh []bool) (keys int64, err error) {
 	// A locking transaction held its keys' locks since before it read them.
 	check := r.tx.level != ReadCommitted && !r.tx.locking
 	for i, wr := range r.writes {
 		top, held := w.Newest(wr.key)
+		if fresh != nil {
+			fresh[i] = !held && befores[i] == nil
+		}
 		existed := befores[i] != nil
 		latest := uint64(0)
 		if held {
