@@ -69,8 +69,20 @@ type observation struct {
 // version vacuum took too early (the horizon passed a snapshot still open)
 // or a lost one shows as a wrong value, a missing key, or an error.
 // MVKV_HORIZON_STRESS multiplies its length (default 1: a few seconds
-// under -race).
+// under -race). It runs twice: with the versions in memory, and spilling
+// after every commit group (a memory limit of one byte), so that old
+// snapshots read from the version bucket, keys leave memory whole (with
+// absence markers for the new ones) and come back, while vacuum runs.
 func TestHorizonStress(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		limit int64
+	}{{"memory", 0}, {"spilling", 1}} {
+		t.Run(c.name, func(t *testing.T) { horizonStress(t, c.limit) })
+	}
+}
+
+func horizonStress(t *testing.T, memoryLimit int64) {
 	scale := 1
 	if s := os.Getenv("MVKV_HORIZON_STRESS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -78,7 +90,7 @@ func TestHorizonStress(t *testing.T) {
 		scale = n
 	}
 	db, err := Open(filepath.Join(t.TempDir(), "stress.db"), &Options{
-		NoSync: true, CheckpointBytes: 2 << 10,
+		NoSync: true, CheckpointBytes: 2 << 10, VersionMemoryLimit: memoryLimit,
 		AutovacuumInterval: time.Millisecond, AutovacuumThreshold: 1, VacuumBatchSize: 8,
 	})
 	require.NoError(t, err)
@@ -248,8 +260,8 @@ func TestHorizonStress(t *testing.T) {
 			want, present := model.at(o.key, o.lo)
 			wrong++
 			if wrong <= 10 {
-				t.Errorf("%s read of %s (scan %v) at snapshots [%d, %d]: got %q (present %v), the model has %q (present %v) at %d",
-					o.level, o.key, o.scan, o.lo, o.hi, o.value, o.present, want, present, o.lo)
+				t.Errorf("%s read of %s (scan %v) at snapshots [%d, %d]: got %q (present %v), the model has %q (present %v) at %d; its versions %v",
+					o.level, o.key, o.scan, o.lo, o.hi, o.value, o.present, want, present, o.lo, model.keys[o.key])
 			}
 		}
 	}

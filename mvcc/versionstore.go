@@ -120,30 +120,50 @@ func splitVKey(vk []byte) (key []byte, ts uint64, ok bool) {
 	return nil, 0, false
 }
 
-func appendVRecord(dst, vk, value []byte, tombstone bool) []byte {
+// flagUntil says a version record carries its until (8 bytes BE) before
+// the value.
+const flagUntil = 2
+
+// appendVRecord appends vk's record; until, when not 0, is the commit
+// timestamp that superseded the version.
+func appendVRecord(dst, vk, value []byte, tombstone bool, until uint64) []byte {
 	s := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	var flags byte
 	if tombstone {
 		flags = flagTombstone
 	}
+	if until != 0 {
+		flags |= flagUntil
+	}
 	dst = append(dst, flags)
+	if until != 0 {
+		dst = binary.BigEndian.AppendUint64(dst, until)
+	}
 	dst = append(dst, value...)
 	binary.BigEndian.PutUint32(dst[s:], crc32.Update(crc32.Checksum(vk, castagnoli), castagnoli, dst[s+4:]))
 	return dst
 }
 
-// decodeVRecord checks a version record and returns its parts; value
-// aliases rec.
-func decodeVRecord(vk, rec []byte) (value []byte, tombstone bool, err error) {
-	if len(rec) < 5 || len(rec) > 5+MaxValueSize || len(vk) > 2*MaxKeySize+10 ||
+// decodeVRecord checks a version record and returns its parts (until 0:
+// the record does not say); value aliases rec.
+func decodeVRecord(vk, rec []byte) (value []byte, tombstone bool, until uint64, err error) {
+	if len(rec) < 5 || len(rec) > 13+MaxValueSize || len(vk) > 2*MaxKeySize+10 ||
 		crc32.Update(crc32.Checksum(vk, castagnoli), castagnoli, rec[4:]) != binary.BigEndian.Uint32(rec) {
-		return nil, false, fmt.Errorf("%w: version record %x: checksum mismatch", ErrCorrupt, vk)
+		return nil, false, 0, fmt.Errorf("%w: version record %x: checksum mismatch", ErrCorrupt, vk)
 	}
-	if rec[4]&^flagTombstone != 0 {
-		return nil, false, fmt.Errorf("%w: version record %x: unknown flags", ErrCorrupt, vk)
+	flags := rec[4]
+	if flags&^(flagTombstone|flagUntil) != 0 {
+		return nil, false, 0, fmt.Errorf("%w: version record %x: unknown flags", ErrCorrupt, vk)
 	}
-	return rec[5:], rec[4]&flagTombstone != 0, nil
+	value = rec[5:]
+	if flags&flagUntil != 0 {
+		if len(value) < 8 || binary.BigEndian.Uint64(value) == 0 {
+			return nil, false, 0, fmt.Errorf("%w: version record %x: bad until", ErrCorrupt, vk)
+		}
+		until, value = binary.BigEndian.Uint64(value), value[8:]
+	}
+	return value, flags&flagTombstone != 0, until, nil
 }
 
 // vwriter writes versions into the version bucket inside one bbolt write
@@ -172,18 +192,11 @@ func newVWriter(btx *bolt.Tx, vs *vstore) (*vwriter, error) {
 // nothing.
 func (w *vwriter) put(key []byte, v index.Version, until uint64) error {
 	vk := appendVKey(nil, key, v.TS)
-	value := v.Value
-	if v.TS == 0 {
-		// An absence marker (index.PlanSpill): its value is its until,
-		// so that vacuum, meeting the queue entry of an earlier marker of
-		// the key, leaves this one alone (markerUntil).
-		value = binary.BigEndian.AppendUint64(nil, until)
-	}
+	rec := appendVRecord(nil, vk, v.Value, v.Tombstone, until)
 	if w.versions.Get(vk) == nil {
 		w.count++
-		w.bytes += int64(len(vk) + 5 + len(value))
+		w.bytes += int64(len(vk) + len(rec))
 	}
-	rec := appendVRecord(nil, vk, value, v.Tombstone)
 	if err := w.versions.Put(vk, rec); err != nil {
 		return err
 	}
@@ -204,11 +217,11 @@ func markerUntil(vk, rec []byte) (until uint64, marker bool, err error) {
 	if _, ts, ok := splitVKey(vk); !ok || ts != 0 {
 		return 0, false, nil
 	}
-	val, tomb, err := decodeVRecord(vk, rec)
-	if err != nil || !tomb || len(val) != 8 {
+	_, tomb, until, err := decodeVRecord(vk, rec)
+	if err != nil || !tomb {
 		return 0, false, err
 	}
-	return binary.BigEndian.Uint64(val), true, nil
+	return until, true, nil
 }
 
 // flush writes the counters to the meta bucket, as of the in-memory ones
@@ -289,12 +302,17 @@ func (db *DB) diskRead(key []byte, ts uint64) (d diskVersion, err error) {
 		if bk == nil || !bytes.HasPrefix(bk, prefix) || len(bk) != len(prefix)+8 {
 			return nil
 		}
-		val, tomb, err := decodeVRecord(bk, brec)
+		val, tomb, until, err := decodeVRecord(bk, brec)
 		if err != nil {
 			return err
 		}
 		d.anyRecord = true
-		if !tomb {
+		// A record superseded at or below ts answers "absent": what
+		// superseded it is neither on disk (it would be the newest record
+		// at or below ts) nor where the reader looked before (memory, the
+		// file), so it was a tombstone that vacuum took from memory once
+		// every snapshot saw it.
+		if !tomb && (until == 0 || until > ts) {
 			d.value, d.present = cloneValue(val), true
 		}
 		return nil
@@ -307,7 +325,7 @@ func errBadVKey(vk []byte) error {
 }
 
 func decodeVRecordErr(vk, rec []byte) error {
-	_, _, err := decodeVRecord(vk, rec)
+	_, _, _, err := decodeVRecord(vk, rec)
 	return err
 }
 
@@ -364,7 +382,7 @@ func (db *DB) checkVersions(btx *bolt.Tx, memory bool) error {
 			if _, _, ok := splitVKey(vk); !ok {
 				return errBadVKey(vk)
 			}
-			if _, _, err := decodeVRecord(vk, rec); err != nil {
+			if _, _, _, err := decodeVRecord(vk, rec); err != nil {
 				return err
 			}
 			count++

@@ -41,21 +41,30 @@ func TestVKeyOrder(t *testing.T) {
 // reads as ErrCorrupt.
 func TestVRecordChecksum(t *testing.T) {
 	vk := appendVKey(nil, []byte("key"), 7)
-	rec := appendVRecord(nil, vk, []byte("value"), false)
-	v, tomb, err := decodeVRecord(vk, rec)
+	rec := appendVRecord(nil, vk, []byte("value"), false, 9)
+	v, tomb, until, err := decodeVRecord(vk, rec)
 	require.NoError(t, err)
 	assert.Equal(t, "value", string(v))
 	assert.False(t, tomb)
+	assert.Equal(t, uint64(9), until)
 	for i := range len(rec) * 8 {
 		bad := bytes.Clone(rec)
 		bad[i/8] ^= 1 << (i % 8)
-		_, _, err := decodeVRecord(vk, bad)
+		_, _, _, err := decodeVRecord(vk, bad)
 		assert.ErrorIs(t, err, ErrCorrupt)
 	}
 	for i := range len(vk) * 8 {
 		bad := bytes.Clone(vk)
 		bad[i/8] ^= 1 << (i % 8)
-		_, _, err := decodeVRecord(bad, rec)
+		_, _, _, err := decodeVRecord(bad, rec)
 		assert.ErrorIs(t, err, ErrCorrupt)
 	}
+	// A record without its until (as written before it was recorded)
+	// still reads.
+	old := appendVRecord(nil, vk, []byte("value"), true, 0)
+	v, tomb, until, err = decodeVRecord(vk, old)
+	require.NoError(t, err)
+	assert.Equal(t, "value", string(v))
+	assert.True(t, tomb)
+	assert.Zero(t, until)
 }
