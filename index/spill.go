@@ -59,7 +59,15 @@ type SpillPlan struct {
 	tops []SpillVersion
 	// Bytes estimates the heap CompleteSpill gives back.
 	Bytes int64
-	next  []byte // where the next plan resumes
+	// EvictUpTo bounds the keys CompleteSpill lets go whole: only those
+	// whose newest version is at or below it (PlanSpill sets no bound).
+	// A reader that does not find a key in memory reads the file in a
+	// view it may have taken earlier (a scan's chunk): the engine sets
+	// the oldest applied mark such a view may hold, so that every view a
+	// reader can still use holds the newest version of a key memory let
+	// go.
+	EvictUpTo uint64
+	next      []byte // where the next plan resumes
 }
 
 // PlanSpill chooses about target bytes of versions to take out of memory,
@@ -68,7 +76,7 @@ type SpillPlan struct {
 // in turn). It changes nothing.
 func (ix *Index) PlanSpill(target int64, maxKeys int) SpillPlan {
 	applied := ix.applied.Load()
-	var p SpillPlan
+	p := SpillPlan{EvictUpTo: ^uint64(0)}
 	rs := ix.mu.RLock()
 	defer ix.mu.RUnlock(rs)
 	from := ix.spillAt
@@ -158,18 +166,18 @@ func (ix *Index) CompleteSpill(p SpillPlan) (freed int64) {
 			if i > 0 && bytes.Equal(group[i-1].Key, t.Key) {
 				continue // the same key as the last
 			}
-			freed += ix.evict(t.Key)
+			freed += ix.evict(t.Key, p.EvictUpTo)
 		}
 	}
 	return freed
 }
 
 // evict takes key out of memory when memory holds nothing of it but its
-// newest version, InFile, with everything older on disk, and returns the
-// bytes given back. Called with ix.mu held for writing.
-func (ix *Index) evict(key []byte) int64 {
+// newest version, InFile and at or below upTo, with everything older on
+// disk, and returns the bytes given back. Called with ix.mu held for writing.
+func (ix *Index) evict(key []byte, upTo uint64) int64 {
 	e, found := ix.lookup(key)
-	if !found || e.c == nil || !e.c.spilled || len(e.c.versions) != 1 || !e.top.InFile {
+	if !found || e.c == nil || !e.c.spilled || len(e.c.versions) != 1 || !e.top.InFile || e.top.TS > upTo {
 		return 0
 	}
 	ix.tree.Delete(probe(e.key))

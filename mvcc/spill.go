@@ -80,6 +80,10 @@ func (db *DB) maybeSpill() {
 		// A chunk's bbolt transaction holds its records until it commits:
 		// a fraction of the limit, so the heap stays near it.
 		p := db.index.PlanSpill(min(excess, spillChunk, max(limit/4, 64<<10)), spillMaxKeys)
+		// A key leaves memory whole only once every view a reader may
+		// still read it in holds its newest version (read.go: a scan reads
+		// its chunk in a view taken before it asks memory).
+		p.EvictUpTo = db.oracle.ViewHorizon()
 		if len(p.Versions) == 0 {
 			db.index.CompleteSpill(p) // only values the file holds: nothing to write
 			continue

@@ -226,6 +226,17 @@ func (o *Oracle) Horizon() uint64 {
 	return h
 }
 
+// ViewHorizon returns the oldest applied mark an active slot holds, or
+// the current one when none is older: every view of the data a reader
+// may still take includes every commit up to it.
+func (o *Oracle) ViewHorizon() uint64 {
+	h := o.applied.Load()
+	for _, c := range o.cells() {
+		h = min(h, c.applied.Load())
+	}
+	return h
+}
+
 // PruneHorizon is Horizon, also capped at the applied mark and at every
 // active slot's applied mark: the horizon up to which memory may let a
 // key's versions go.
