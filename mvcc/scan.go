@@ -79,8 +79,18 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 	} else {
 		ts = tx.snapshot()
 	}
-	tx.scans.Add(1)
-	defer tx.scans.Add(-1)
+	// The chunks read the data in views newer than the applied mark now;
+	// until the scan ends, a spill lets go whole no key whose newest
+	// version such a view may lack (Oracle.ViewHorizon): a key memory no
+	// longer holds is one the chunk has right.
+	if tx.scans.Add(1) == 1 {
+		tx.slot.ScanFrom(tx.db.oracle.Applied())
+	}
+	defer func() {
+		if tx.scans.Add(-1) == 0 {
+			tx.slot.ScanDone()
+		}
+	}()
 	// Our own writes in range, copied so that writes made while the
 	// caller loops do not disturb the iteration.
 	var own []*write

@@ -75,7 +75,8 @@ type cell struct {
 	ts      atomic.Uint64        // snapshot held; free when unclaimed
 	applied atomic.Uint64        // applied mark held (Oracle.SetApplied); free when none
 	owner   atomic.Pointer[Slot] // the holder, for its start time; nil while claimed or freed
-	_       [cacheLine - 24]byte
+	scan    atomic.Uint64        // applied mark of a scan in flight (Slot.ScanFrom); free when none
+	_       [cacheLine - 32]byte
 }
 
 type registry struct {
@@ -105,6 +106,7 @@ func (r *registry) grow(n int) {
 		c := &cell{}
 		c.ts.Store(free)
 		c.applied.Store(free)
+		c.scan.Store(free)
 		t[i] = c
 	}
 	r.table.Store(&t)
@@ -167,6 +169,22 @@ func (s *Slot) AdvanceApplied(a uint64) {
 	}
 }
 
+// ScanFrom records that the holder, until ScanDone, may read the data in
+// views taken since the applied mark was a (Oracle.ViewHorizon). Only the
+// owner calls it.
+func (s *Slot) ScanFrom(a uint64) {
+	if !s.ended.Load() {
+		s.c.scan.Store(a)
+	}
+}
+
+// ScanDone ends what ScanFrom recorded.
+func (s *Slot) ScanDone() {
+	if !s.ended.Load() {
+		s.c.scan.Store(free)
+	}
+}
+
 // Begin registers a transaction and returns its slot, holding the horizon
 // at the current snapshot (slot.TS()) and the current applied mark. It
 // takes no lock (see the registry's comment for the protocol).
@@ -208,6 +226,7 @@ func (o *Oracle) End(s *Slot) {
 	// transaction may claim the cell and set its own.
 	c.owner.Store(nil)
 	c.applied.Store(free)
+	c.scan.Store(free)
 	c.ts.Store(free)
 	o.reg.hints.Put(c)
 }
@@ -226,13 +245,13 @@ func (o *Oracle) Horizon() uint64 {
 	return h
 }
 
-// ViewHorizon returns the oldest applied mark an active slot holds, or
-// the current one when none is older: every view of the data a reader
-// may still take includes every commit up to it.
+// ViewHorizon returns the oldest applied mark of a scan in flight
+// (Slot.ScanFrom), or the current one when none is older: every view of
+// the data a scan may still be reading holds every commit up to it.
 func (o *Oracle) ViewHorizon() uint64 {
 	h := o.applied.Load()
 	for _, c := range o.cells() {
-		h = min(h, c.applied.Load())
+		h = min(h, c.scan.Load())
 	}
 	return h
 }
