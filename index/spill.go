@@ -29,10 +29,12 @@ import "bytes"
 // tombstone at TS 0 superseded by its one version (Until), which answers
 // "absent" to the snapshots below it and is older than any real record a
 // reader as of a past time could need. So memory does not grow with the
-// keys inserted since the oldest snapshot either. The index then no longer holds every key written
-// since the horizon: the engine must read a key's newest commit timestamp
-// from the file for the keys it does not hold (first committer wins), and
-// a commit that brings an evicted key back starts its chain marked.
+// keys inserted since the oldest snapshot either.
+//
+// The index then no longer holds every key written since the horizon: the
+// engine must read a key's newest commit timestamp from the file for the
+// keys it does not hold (first committer wins), and a commit that brings
+// an evicted key back starts its chain marked.
 //
 // A spill is done in two steps around the disk write, so that no reader
 // ever misses a version: PlanSpill chooses (under the read lock, changing

@@ -328,14 +328,13 @@ func (db *DB) logOver() bool {
 // reports a failure (a full disk): commits fail on their own then, and
 // waiting would only hang them. Called by the pipeline only.
 func (db *DB) throttleLog() {
-	over := db.logOver
-	if !over() {
+	if !db.logOver() {
 		return
 	}
 	db.ck.throttled.Store(true)
 	defer db.ck.throttled.Store(false)
 	db.stats.throttled.Add(1)
-	for over() {
+	for db.logOver() {
 		db.ckMu.Lock()
 		failed := db.ckErr != nil && time.Since(db.ckErrAt) < time.Second
 		db.ckMu.Unlock()

@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mvkv/mvkv/index"
 )
 
 // Reading a key at a snapshot.
@@ -152,15 +154,8 @@ func (db *DB) read(key []byte, ts uint64, hist bool) (value []byte, present bool
 		it, held := db.index.LookupItem(key, ts)
 		v := it.Version
 		if held {
-			switch {
-			case it.Visible && v.Tombstone:
-				return nil, false, it.Newer, nil
-			case it.Visible && !v.InFile:
-				return cloneValue(v.Value), true, it.Newer, nil
-			case !it.Visible && (it.Older || hist):
-				return db.readDisk(key, ts, it.Newer)
-			case !it.Visible:
-				return nil, false, it.Newer, nil
+			if value, present, newer, done, err := db.inMemory(key, ts, it, hist); done {
+				return value, present, newer, err
 			}
 		}
 		f, err := db.fileGet(key)
@@ -197,20 +192,33 @@ func (db *DB) read(key []byte, ts uint64, hist bool) (value []byte, present bool
 			}
 			return nil, false, nil, fmt.Errorf("%w: key %s: the file holds a version at ts %d, newer than snapshot %d, that no snapshot was told of", ErrCorrupt, quoteKey(key), f.ts, ts)
 		}
-		switch {
-		case it.Visible && v.Tombstone:
-			return nil, false, it.Newer, nil
-		case it.Visible && !v.InFile:
-			return cloneValue(v.Value), true, it.Newer, nil
-		case !it.Visible && (it.Older || hist):
-			return db.readDisk(key, ts, it.Newer)
-		case !it.Visible:
-			return nil, false, it.Newer, nil
-		case f.present && f.ts == v.TS:
+		if value, present, newer, done, err := db.inMemory(key, ts, it, hist); done {
+			return value, present, newer, err
+		}
+		if f.present && f.ts == v.TS {
 			return f.value, true, it.Newer, nil
 		}
 	}
 	return nil, false, nil, fmt.Errorf("mvkv: key %s: no stable read after 3 attempts", quoteKey(key))
+}
+
+// inMemory answers a read at ts from what memory holds of key (it, held),
+// as read does; done false says the visible version is InFile: its value
+// is the data bucket's.
+func (db *DB) inMemory(key []byte, ts uint64, it index.Item, hist bool) (value []byte, present bool, newer []uint64, done bool, err error) {
+	v := it.Version
+	switch {
+	case it.Visible && v.Tombstone:
+		return nil, false, it.Newer, true, nil
+	case it.Visible && !v.InFile:
+		return cloneValue(v.Value), true, it.Newer, true, nil
+	case !it.Visible && (it.Older || hist):
+		value, present, newer, err = db.readDisk(key, ts, it.Newer)
+		return value, present, newer, true, err
+	case !it.Visible:
+		return nil, false, it.Newer, true, nil
+	}
+	return nil, false, nil, false, nil
 }
 
 // readDisk reads key at ts from the version bucket, for a reader that

@@ -81,39 +81,21 @@ func (db *DB) maybeSpill() {
 		// a fraction of the limit, so the heap stays near it.
 		p := db.index.PlanSpill(min(excess, spillChunk, max(limit/4, 64<<10)), spillMaxKeys)
 		// A key leaves memory whole only once every view a reader may
-		// still read it in holds its newest version (read.go: a scan reads
-		// its chunk in a view taken before it asks memory).
+		// still read it in holds its newest version (a scan in flight
+		// reads its chunk in a view taken before it asks memory).
 		p.EvictUpTo = db.oracle.ViewHorizon()
 		if len(p.Versions) == 0 {
 			db.index.CompleteSpill(p) // only values the file holds: nothing to write
 			continue
 		}
-		var w *vwriter
-		db.writeMu.Lock()
-		err := db.guard(func() error {
-			return db.files().update(func(btx *bolt.Tx) error {
-				var err error
-				if w, err = newVWriter(btx, &db.vs); err != nil {
+		err := db.updateVersions(func(_ *bolt.Tx, w *vwriter) error {
+			for _, sv := range p.Versions {
+				if err := w.put(sv.Key, sv.Version, sv.Until); err != nil {
 					return err
 				}
-				for _, sv := range p.Versions {
-					if err := w.put(sv.Key, sv.Version, sv.Until); err != nil {
-						return err
-					}
-				}
-				if err := w.flush(&db.vs); err != nil {
-					return err
-				}
-				db.retireView()
-				return nil
-			})
-		})
-		db.renewView()
-		if err == nil {
-			w.done(&db.vs)
-			db.index.CompleteSpill(p)
-		}
-		db.writeMu.Unlock()
+			}
+			return nil
+		}, func() { db.index.CompleteSpill(p) })
 		if err != nil {
 			if db.opts.Logger != nil {
 				db.opts.Logger.Error("mvkv: spilling versions to disk failed", "path", db.path, "err", err)
@@ -121,6 +103,40 @@ func (db *DB) maybeSpill() {
 			return
 		}
 	}
+}
+
+// updateVersions runs fn in a bbolt write transaction of its own, with a
+// writer of the version store, taking turns with the commit groups
+// (writeMu). Once it committed, the store's counters take its changes and
+// after (when not nil) runs, still under writeMu.
+func (db *DB) updateVersions(fn func(btx *bolt.Tx, w *vwriter) error, after func()) error {
+	var w *vwriter
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	err := db.guard(func() error {
+		return db.files().update(func(btx *bolt.Tx) error {
+			var err error
+			if w, err = newVWriter(btx, &db.vs); err != nil {
+				return err
+			}
+			if err := fn(btx, w); err != nil {
+				return err
+			}
+			if err := w.flush(&db.vs); err != nil {
+				return err
+			}
+			db.retireView()
+			return nil
+		})
+	})
+	db.renewView()
+	if err == nil {
+		w.done(&db.vs)
+		if after != nil {
+			after()
+		}
+	}
+	return err
 }
 
 // vacuumBatch bounds the records one bbolt transaction of the disk vacuum
@@ -141,68 +157,46 @@ func (db *DB) vacuumDisk() error {
 		return err
 	}
 	for {
-		var (
-			w    *vwriter
-			more bool
-		)
-		db.writeMu.Lock()
-		err := db.guard(func() error {
-			return db.files().update(func(btx *bolt.Tx) error {
-				var err error
-				if w, err = newVWriter(btx, &db.vs); err != nil {
+		more := false
+		err := db.updateVersions(func(btx *bolt.Tx, w *vwriter) error {
+			c := w.queue.Cursor()
+			n := 0
+			var dead [][]byte
+			for qk, qv := c.First(); qk != nil; qk, qv = c.Next() {
+				if len(qk) < 18 || len(qv) != 4 || crc32.Checksum(qk, castagnoli) != binary.BigEndian.Uint32(qv) {
+					return fmt.Errorf("%w: version queue entry %x: checksum mismatch", ErrCorrupt, qk)
+				}
+				if binary.BigEndian.Uint64(qk) > h {
+					break
+				}
+				if n == vacuumDiskBatch {
+					more = true
+					break
+				}
+				n++
+				dead = append(dead, qk)
+			}
+			for _, qk := range dead {
+				vk := qk[8:]
+				rec := w.versions.Get(vk)
+				if until, marker, err := markerUntil(vk, rec); err != nil {
 					return err
+				} else if marker && until != binary.BigEndian.Uint64(qk) {
+					rec = nil // a newer marker of the key: its own entry removes it
 				}
-				c := w.queue.Cursor()
-				n := 0
-				var dead [][]byte
-				for qk, qv := c.First(); qk != nil; qk, qv = c.Next() {
-					if len(qk) < 18 || len(qv) != 4 || crc32.Checksum(qk, castagnoli) != binary.BigEndian.Uint32(qv) {
-						return fmt.Errorf("%w: version queue entry %x: checksum mismatch", ErrCorrupt, qk)
-					}
-					if binary.BigEndian.Uint64(qk) > h {
-						break
-					}
-					if n == vacuumDiskBatch {
-						more = true
-						break
-					}
-					n++
-					dead = append(dead, qk)
-				}
-				for _, qk := range dead {
-					vk := qk[8:]
-					rec := w.versions.Get(vk)
-					if until, marker, err := markerUntil(vk, rec); err != nil {
-						return err
-					} else if marker && until != binary.BigEndian.Uint64(qk) {
-						rec = nil // a newer marker of the key: its own entry removes it
-					}
-					if rec != nil {
-						w.count--
-						w.bytes -= int64(len(vk) + len(rec))
-						if err := w.versions.Delete(vk); err != nil {
-							return err
-						}
-					}
-					if err := w.queue.Delete(qk); err != nil {
+				if rec != nil {
+					w.count--
+					w.bytes -= int64(len(vk) + len(rec))
+					if err := w.versions.Delete(vk); err != nil {
 						return err
 					}
 				}
-				if err := db.trimClock(btx, h); err != nil {
+				if err := w.queue.Delete(qk); err != nil {
 					return err
 				}
-				if err := w.flush(&db.vs); err != nil {
-					return err
-				}
-				db.retireView()
-				return nil
-			})
-		})
-		db.renewView()
-		if err == nil {
-			w.done(&db.vs)
-		}
-		db.writeMu.Unlock()
+			}
+			return db.trimClock(btx, h)
+		}, nil)
 		if err != nil {
 			return fmt.Errorf("mvkv: vacuum of the version store %s: %w", db.path, err)
 		}
