@@ -402,6 +402,9 @@ func TestSpillInsertsLeaveMemory(t *testing.T) {
 	_, err = db.Vacuum(ctx)
 	require.NoError(t, err)
 	put(t, db, "zz", "spilled again")
+	// The pipeline spills after it acknowledged a group: the next group
+	// waits for that spill.
+	put(t, db, "zz", "after the spill")
 
 	s := db.Stats()
 	t.Logf("after %d inserts: memory %d versions %d KiB, disk %d versions", keys, s.MemVersions, s.MemVersionBytes>>10, s.DiskVersions)
