@@ -44,26 +44,7 @@ func TestScanReverseMatchesScan(t *testing.T) {
 			return nil
 		}))
 	}
-	old, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, ReadOnly: true})
-	require.NoError(t, err)
-	defer old.Rollback()
-	require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
-		for i := 0; i < n; i += 7 {
-			var err error
-			switch i % 3 {
-			case 0:
-				err = tx.Put(key(i), []byte("updated"))
-			case 1:
-				err = tx.Delete(key(i))
-			default:
-				err = tx.Put(key(i+1), []byte("inserted"))
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	old := snapshotThenMutate(t, db, n, key)
 	mine, err := db.Begin(mvcc.Snapshot)
 	require.NoError(t, err)
 	defer mine.Rollback()
@@ -212,4 +193,34 @@ func TestScanRecordSizes(t *testing.T) {
 		require.Equal(t, len(want), i)
 		return nil
 	}))
+}
+
+// snapshotThenMutate begins a read-only serializable transaction on db
+// (rolled back when the test ends), then, in a transaction of its own,
+// updates, deletes and inserts around every 7th of the n keys: the old
+// transaction must read memory's older versions instead of the file's.
+func snapshotThenMutate(t *testing.T, db *mvcc.DB, n int, key func(int) []byte) *mvcc.Txn {
+	t.Helper()
+	ctx := context.Background()
+	old, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, ReadOnly: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = old.Rollback() })
+	require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		for i := 0; i < n; i += 7 {
+			var err error
+			switch i % 3 {
+			case 0:
+				err = tx.Put(key(i), []byte("updated"))
+			case 1:
+				err = tx.Delete(key(i))
+			default:
+				err = tx.Put(key(i+1), []byte("inserted"))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	return old
 }

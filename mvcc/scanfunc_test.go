@@ -89,26 +89,7 @@ func TestScanFuncMatchesScan(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, db.View(ctx, func(tx *mvcc.Txn) error { check(t, tx); return nil }))
 	})
-	old, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, ReadOnly: true})
-	require.NoError(t, err)
-	defer old.Rollback()
-	require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
-		for i := 0; i < n; i += 7 {
-			var err error
-			switch i % 3 {
-			case 0:
-				err = tx.Put(key(i), []byte("updated"))
-			case 1:
-				err = tx.Delete(key(i))
-			default:
-				err = tx.Put(key(i+1), []byte("inserted"))
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	old := snapshotThenMutate(t, db, n, key)
 	t.Run("memory", func(t *testing.T) { check(t, old) })
 	for _, opts := range []mvcc.TxOptions{
 		{Isolation: mvcc.ReadCommitted},

@@ -2,10 +2,8 @@ package txn_test
 
 import (
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,44 +28,7 @@ func TestHorizonStressGrowthAdvanceReuse(t *testing.T) {
 		}
 	}
 	o := txn.NewOracle(0)
-	var maxH, maxPrune atomic.Uint64
-	raise := func(m *atomic.Uint64, v uint64) {
-		for old := m.Load(); v > old && !m.CompareAndSwap(old, v); old = m.Load() {
-		}
-	}
-	stop := make(chan struct{})
-	var bg sync.WaitGroup
-	bg.Add(3)
-	go func() { // the commit pipeline and the checkpoint
-		defer bg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			ts := commit(o)
-			if ts%2 == 0 {
-				o.SetApplied(ts - 1)
-			}
-			runtime.Gosched()
-		}
-	}()
-	for range 2 { // vacuum and Stats
-		go func() {
-			defer bg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				raise(&maxH, o.Horizon())
-				raise(&maxPrune, o.PruneHorizon())
-				o.HorizonHolder()
-			}
-		}()
-	}
+	maxH, maxPrune, stop := horizonRace(o, 2, true)
 	check := func(s *txn.Slot) bool {
 		return assert.LessOrEqual(t, maxH.Load(), s.TS(), "a horizon passed an open snapshot") &&
 			assert.LessOrEqual(t, maxPrune.Load(), min(s.TS(), s.Applied()), "a prune horizon passed an open slot")
@@ -111,8 +72,7 @@ func TestHorizonStressGrowthAdvanceReuse(t *testing.T) {
 		}()
 	}
 	readers.Wait()
-	close(stop)
-	bg.Wait()
+	stop()
 	n, _ := o.Active()
 	assert.Equal(t, 0, n)
 	assert.Equal(t, o.Visible(), o.Horizon())

@@ -86,42 +86,7 @@ func TestEndTwiceAfterReuseFreesNothingOfTheNewHolder(t *testing.T) {
 // while it was open, every horizon must be at or below them. Run with -race.
 func TestHorizonScanRacesBegin(t *testing.T) {
 	o := txn.NewOracle(0)
-	var maxH, maxPrune atomic.Uint64
-	raise := func(m *atomic.Uint64, v uint64) {
-		for old := m.Load(); v > old && !m.CompareAndSwap(old, v); old = m.Load() {
-		}
-	}
-	stop := make(chan struct{})
-	var bg sync.WaitGroup
-	bg.Add(3)
-	go func() { // the commit pipeline and the checkpoint
-		defer bg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			ts := commit(o)
-			if ts%3 == 0 {
-				o.SetApplied(ts - 1)
-			}
-		}
-	}()
-	for range 2 { // vacuum and Stats
-		go func() {
-			defer bg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				raise(&maxH, o.Horizon())
-				raise(&maxPrune, o.PruneHorizon())
-			}
-		}()
-	}
+	maxH, maxPrune, stop := horizonRace(o, 3, false)
 	var readers sync.WaitGroup
 	for range 4 {
 		readers.Add(1)
@@ -142,6 +107,54 @@ func TestHorizonScanRacesBegin(t *testing.T) {
 		}()
 	}
 	readers.Wait()
-	close(stop)
-	bg.Wait()
+	stop()
+}
+
+// horizonRace runs, until stop, what races an open slot: a commit
+// pipeline publishing commits and moving the applied mark every
+// appliedEvery commits (yielding after each when yield is set), and two
+// scanners, vacuum and Stats, computing the horizons and the horizon's
+// holder. maxH and maxPrune are the largest horizons ever computed.
+func horizonRace(o *txn.Oracle, appliedEvery uint64, yield bool) (maxH, maxPrune *atomic.Uint64, stop func()) {
+	maxH, maxPrune = new(atomic.Uint64), new(atomic.Uint64)
+	raise := func(m *atomic.Uint64, v uint64) {
+		for old := m.Load(); v > old && !m.CompareAndSwap(old, v); old = m.Load() {
+		}
+	}
+	done := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Add(3)
+	go func() { // the commit pipeline and the checkpoint
+		defer bg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			ts := commit(o)
+			if ts%appliedEvery == 0 {
+				o.SetApplied(ts - 1)
+			}
+			if yield {
+				runtime.Gosched()
+			}
+		}
+	}()
+	for range 2 { // vacuum and Stats
+		go func() {
+			defer bg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				raise(maxH, o.Horizon())
+				raise(maxPrune, o.PruneHorizon())
+				o.HorizonHolder()
+			}
+		}()
+	}
+	return maxH, maxPrune, func() { close(done); bg.Wait() }
 }
