@@ -1,6 +1,7 @@
 package boltfile_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -230,4 +231,75 @@ func TestPanicRecognition(t *testing.T) {
 	})
 	require.NotNil(t, v)
 	require.False(t, page || decode || boltFault, "a nil pointer is no damage")
+}
+
+// TestWalkerFindsShortcut: a branch page's child pointer that names a leaf
+// of the subtree it used to name leaves a tree that is sound in every way
+// but its depth (keys in order, within the separators, no page met
+// twice); the walk finds it. The sound tree, built with splits and then
+// rebalanced by deletes, passes.
+func TestWalkerFindsShortcut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	bdb, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, bdb.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("data"))
+		if err != nil {
+			return err
+		}
+		for i := range 4000 {
+			// Long keys: few per branch page, so the tree has three levels.
+			if err := b.Put(fmt.Appendf(nil, "%0400d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, bdb.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("data"))
+		for i := 0; i < 4000; i += 3 {
+			if err := b.Delete(fmt.Appendf(nil, "%0400d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	var root uint64
+	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+		root = uint64(tx.Bucket([]byte("data")).Root())
+		return nil
+	}))
+	require.NoError(t, bdb.Close())
+
+	walk := func() error {
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		defer f.Close()
+		m, ok := boltfile.ReadMeta(f)
+		require.True(t, ok)
+		free, err := boltfile.CheckFreelist(f, m)
+		require.NoError(t, err)
+		return boltfile.NewWalker(f, m, free).Bucket(root)
+	}
+	require.NoError(t, walk())
+
+	// Point the root's second child pointer at that child's own first
+	// child, a level down.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	m, ok := boltfile.ReadMeta(f)
+	require.True(t, ok)
+	top, err := boltfile.ReadPage(f, root, m)
+	require.NoError(t, err)
+	require.Equal(t, uint16(boltfile.BranchFlag), top.Flags)
+	require.GreaterOrEqual(t, top.Count, 2)
+	mid, err := boltfile.ReadPage(f, top.Child(1), m)
+	require.NoError(t, err)
+	require.Equal(t, uint16(boltfile.BranchFlag), mid.Flags, "the tree has three levels")
+	var id [8]byte
+	binary.NativeEndian.PutUint64(id[:], mid.Child(0))
+	_, err = f.WriteAt(id[:], int64(root)*int64(m.PageSize)+boltfile.PageHeaderSize+boltfile.ElementSize+8)
+	require.NoError(t, err)
+	require.ErrorContains(t, walk(), "not balanced")
 }

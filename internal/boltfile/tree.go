@@ -92,11 +92,16 @@ func Addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))
 // Each page it visits must be a branch or leaf page in use (below the
 // high-water mark, not free), met once (no page has two parents, no
 // cycle), whose keys are in order and, below a branch page, lie between
-// the parent's separator and the next one. A damaged child pointer
+// the parent's separator and the next one; and the tree must be balanced,
+// as bbolt keeps it (every leaf page at one depth, every branch page
+// above it). A damaged child pointer
 // usually names a page whose header names another id, which bbolt's own
 // check would catch; these checks catch one that names another sound
 // page: a page in use elsewhere or a freed page holding an old copy of
-// the data (sound records, stale values).
+// the data (sound records, stale values). The depth catches a pointer
+// that names a page of its own tree whose parent is no longer reached
+// (a branch's child pointing to a leaf of the subtree it used to name):
+// the tree it leaves is sound in every other respect, only shorter.
 type Walker struct {
 	f    *os.File
 	m    Meta
@@ -129,6 +134,9 @@ func (w *Walker) Bucket(root uint64) error {
 		return err
 	}
 	queue := []item{{id: root}}
+	// The depth of the leaf pages met, and the deepest branch page met
+	// (-1: none yet). Breadth first, depths come in order.
+	leafDepth, branchDepth := -1, -1
 	for len(queue) > 0 && w.more() {
 		if w.Stop != nil {
 			if err := w.Stop(); err != nil {
@@ -160,9 +168,25 @@ func (w *Walker) Bucket(root uint64) error {
 			if w.Budget >= 0 {
 				room = max(w.Budget-w.Reads-len(queue), 0)
 			}
+			if pages[i].Flags == LeafFlag {
+				if leafDepth < 0 {
+					leafDepth = it.depth
+				}
+				if it.depth != leafDepth || branchDepth >= it.depth {
+					return fmt.Errorf("page %d: a leaf page at depth %d of a tree whose leaves are at depth %d and branches down to depth %d: the tree is not balanced", it.id, it.depth, leafDepth, branchDepth)
+				}
+			} else {
+				if leafDepth >= 0 && it.depth >= leafDepth {
+					return fmt.Errorf("page %d: a branch page at depth %d of a tree whose leaves are at depth %d: the tree is not balanced", it.id, it.depth, leafDepth)
+				}
+				branchDepth = max(branchDepth, it.depth)
+			}
 			next, err := w.page(pages[i], it.min, it.max, room)
 			if err != nil {
 				return err
+			}
+			for j := range next {
+				next[j].depth = it.depth + 1
 			}
 			queue = append(queue, next...)
 		}
@@ -178,6 +202,7 @@ const readBatch = 32
 type item struct {
 	id       uint64
 	min, max []byte
+	depth    int // 0 at the root
 }
 
 // page checks pg, whose keys must lie within [min, max), and returns its
