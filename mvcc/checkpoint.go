@@ -42,9 +42,15 @@ import (
 // the step's key count doubles after a step that took less than the
 // recent groups' average (or during which no group came), and halves
 // after one that took more than twice it (from minStepKeys to
-// maxStepKeys). Random keys over a large B+tree then go a few dozen at a
-// time (a page each); keys written in order, which share pages, go
-// thousands at a time, and the pass costs few fsyncs. When commits
+// maxStepKeys); a step during which a commit came to wait for the writer
+// does not count as idle. Random keys over a large B+tree then go a few
+// dozen at a time (a page each); keys written in order, which share
+// pages, go thousands at a time, and the pass costs few fsyncs. A step
+// writes a page per random key where a group appends a few pages to the
+// log, so steps no longer than groups would fall behind: a step also
+// takes at least a quarter more than the writes logged since the step
+// before (its pace), and the log shrinks while steps and groups take
+// turns. When commits
 // outrun the checkpointer and the log grows past twice its threshold,
 // steps grow with it, so memory stays bounded.
 //
@@ -88,6 +94,7 @@ const (
 // writeMu, so records is 0 exactly when the log is empty (after Open).
 type logState struct {
 	records, bytes atomic.Int64
+	appended       atomic.Int64 // writes ever logged since Open: the checkpointer's pace
 }
 
 // checkpointer is the background checkpoint's state.
@@ -109,9 +116,8 @@ type checkpointer struct {
 	throttled atomic.Bool
 	stepped   chan struct{}
 
-	stepKeys  int           // keys of the next step; the checkpointer's
-	groupTime atomic.Int64  // moving average of a group's bbolt transaction, ns
-	groups    atomic.Uint64 // groups committed
+	stepKeys  int          // keys of the next step; the checkpointer's
+	groupTime atomic.Int64 // moving average of a group's bbolt transaction, ns
 }
 
 // checkpointReq asks for every commit published before it to be applied.
@@ -251,6 +257,7 @@ var errLogApplied = errors.New("mvkv: nothing to apply")
 func (db *DB) checkpointPass(target uint64, whole bool) error {
 	db.ck.pass.Lock()
 	defer db.ck.pass.Unlock()
+	paced := db.logged.appended.Load() // the log's writes counted by a step's pace
 	for {
 		if !whole {
 			select {
@@ -282,13 +289,29 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 		if !whole && !db.yieldToCommits() {
 			return ErrClosed
 		}
-		t, groups := time.Now(), db.ck.groups.Load()
+		if !whole {
+			// Keeping pace: a step takes at least a quarter more than
+			// the commits logged since the step before, so that a pass
+			// that alternates with groups brings the log down however
+			// slow a step is against a group (a step writes a page per
+			// random key, a group appends a few pages to the log).
+			now := db.logged.appended.Load()
+			pace := int(min(now-paced, maxStepKeys))
+			paced = now
+			keys, entries = max(keys, pace+pace/4), max(entries, pace+pace/4)
+		}
+		t := time.Now()
 		more, err := db.checkpointStep(target, keys, entries)
 		if err != nil || !more {
 			return err
 		}
 		if !whole {
-			db.sizeSteps(time.Since(t), db.ck.groups.Load() == groups)
+			// Idle: no commit waited for the writer meanwhile, neither
+			// queued nor in a group (a group gathered during the step
+			// waits for it with pipeBusy set). Counting the groups that
+			// committed during the step would not do: none can, the
+			// step holds the writer.
+			db.sizeSteps(time.Since(t), !db.pipeBusy.Load() && len(db.commitCh) == 0)
 		}
 		if db.ck.afterStep != nil && !whole {
 			db.ck.afterStep()
@@ -358,8 +381,8 @@ func (db *DB) throttleLog() {
 }
 
 // sizeSteps adapts the size of the next step to how long the last one
-// took, against the recent groups' average; idle says no group committed
-// meanwhile (nobody waits: larger steps cost fewer fsyncs).
+// took, against the recent groups' average; idle says no commit waited
+// for it (nobody waits: larger steps cost fewer fsyncs).
 func (db *DB) sizeSteps(took time.Duration, idle bool) {
 	group := time.Duration(db.ck.groupTime.Load())
 	switch {
@@ -381,7 +404,6 @@ func (db *DB) noteGroupTime(d time.Duration) {
 		old = int64(d)
 	}
 	db.ck.groupTime.Store(old - old/8 + int64(d)/8)
-	db.ck.groups.Add(1)
 }
 
 // checkpointStep applies one step of the log (see above) in one bbolt

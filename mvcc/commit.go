@@ -356,6 +356,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 			// Under writeMu: a checkpoint step that takes these writes
 			// out of the log comes after.
 			r, b := db.logged.records.Add(int64(len(entries))), db.logged.bytes.Add(logged)
+			db.logged.appended.Add(int64(len(entries)))
 			due = r >= checkpointRecords || b >= int64(db.opts.CheckpointBytes)
 		}
 	}
