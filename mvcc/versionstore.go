@@ -92,32 +92,40 @@ func vkeyPrefix(key []byte) []byte {
 
 // splitVKey returns the key (a copy) and ts of a bucket key.
 func splitVKey(vk []byte) (key []byte, ts uint64, ok bool) {
-	if len(vk) < 10 {
+	n, ok := vkeyLen(vk)
+	if !ok {
 		return nil, 0, false
 	}
-	body := vk[:len(vk)-8]
+	key = make([]byte, 0, n)
+	body := vk[:len(vk)-10]
 	for i := 0; i < len(body); i++ {
-		if body[i] != 0 {
-			key = append(key, body[i])
-			continue
-		}
-		if i+1 >= len(body) {
-			return nil, 0, false
-		}
-		switch body[i+1] {
-		case 0xff:
-			key = append(key, 0)
-			i++
-		case 0:
-			if i+2 != len(body) || len(key) == 0 {
-				return nil, 0, false
-			}
-			return key, binary.BigEndian.Uint64(vk[len(vk)-8:]), true
-		default:
-			return nil, 0, false
+		key = append(key, body[i])
+		if body[i] == 0 {
+			i++ // the escape's 0xff
 		}
 	}
-	return nil, 0, false
+	return key, binary.BigEndian.Uint64(vk[len(vk)-8:]), true
+}
+
+// vkeyLen reports whether vk is a well-formed bucket key (appendVKey's:
+// a non-empty key with each zero byte escaped as 0 0xff, then 0 0, then
+// 8 bytes of timestamp) and the length of the key it names. It allocates
+// nothing: reads check the records they land on with it.
+func vkeyLen(vk []byte) (n int, ok bool) {
+	if len(vk) < 11 || vk[len(vk)-10] != 0 || vk[len(vk)-9] != 0 {
+		return 0, false
+	}
+	body := vk[:len(vk)-10]
+	for i := 0; i < len(body); i++ {
+		if body[i] == 0 {
+			if i+1 >= len(body) || body[i+1] != 0xff {
+				return 0, false
+			}
+			i++
+		}
+		n++
+	}
+	return n, true
 }
 
 // flagUntil says a version record carries its until (8 bytes BE) before
@@ -324,7 +332,13 @@ func errBadVKey(vk []byte) error {
 	return fmt.Errorf("%w: version record %x: bad name", ErrCorrupt, vk)
 }
 
+// decodeVRecordErr checks a record a read landed on: well named (a child
+// pointer damaged to name a page of another bucket lands a read among
+// records of another format, whose checksums may be sound) and sound.
 func decodeVRecordErr(vk, rec []byte) error {
+	if _, ok := vkeyLen(vk); !ok {
+		return errBadVKey(vk)
+	}
 	_, _, _, err := decodeVRecord(vk, rec)
 	return err
 }

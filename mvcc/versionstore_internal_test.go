@@ -28,11 +28,19 @@ func TestVKeyOrder(t *testing.T) {
 			assert.Equal(t, k, got)
 			assert.Equal(t, ts, gts)
 			assert.True(t, bytes.HasPrefix(vk, vkeyPrefix(k)))
+			n, ok := vkeyLen(vk)
+			assert.True(t, ok)
+			assert.Equal(t, len(k), n)
 		}
 	}
 	assert.True(t, slices.IsSortedFunc(names, bytes.Compare), "names sort as (key, ts)")
-	for _, bad := range [][]byte{nil, {1, 2, 3}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0}} {
+	// Among them the data bucket's own keys, which a damaged child
+	// pointer can make a version read land on.
+	for _, bad := range [][]byte{nil, {1, 2, 3}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		[]byte("rec/02394"), []byte("a key of some length"), {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}} {
 		_, _, ok := splitVKey(bad)
+		assert.False(t, ok, "%x", bad)
+		_, ok = vkeyLen(bad)
 		assert.False(t, ok, "%x", bad)
 	}
 }
