@@ -343,9 +343,12 @@
 // 300 KB of reads, filecheck.go): bbolt's meta page and the file's
 // length, the freelist page (every id in range, in order; bbolt would
 // otherwise read past its mapping or hand out a live page again), the
-// meta values, and the top of the data and log trees (64 pages from the
-// roots: every child pointer names a branch or leaf page in use, met
-// once, no cycle, keys in order and within the parent's separators).
+// meta values, bbolt's bucket directory, and the top of the data and log
+// trees and of the version store's (64 pages from the roots of each: every
+// child pointer names a branch or leaf page in use, met once in all the
+// trees, no cycle, keys in order and within the parent's separators, every
+// leaf at one depth), and that a version store the meta values count
+// records in has its bucket.
 // Junk, truncated files, directories, named pipes, other applications'
 // bbolt files (empty ones included) and files of another format fail
 // Open with ErrCorrupt and are left as they were. Open never writes a

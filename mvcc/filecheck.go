@@ -166,14 +166,18 @@ func openBolt(path string, opts *bolt.Options) (bdb *bolt.DB, err error) {
 // whatever the size of the data. DB.Check reads everything.
 const treeCheckBudget = 64
 
-// checkTrees checks the top of the data and log buckets' B+trees, whose
-// root pages are roots, before any read goes through them: breadth first
-// from each root, for at most treeCheckBudget pages in all (see
-// boltfile.Walker for what each page must be). Trees deeper than the
-// budget reaches are checked at the top; reads check what they touch
-// (record checksums, order, leaf counts), and DB.Check checks all.
-// Called with the file locked (by the bbolt handle), so it is at rest.
-func checkTrees(path string, roots ...uint64) error {
+// checkTrees checks the top of bucket B+trees before any read goes
+// through them: the bucket directory (bbolt's root bucket), then each
+// group of root pages (the log and data buckets', then
+// each of the version store's) breadth first from its roots, for at most
+// treeCheckBudget pages a group (see boltfile.Walker for what each page
+// must be). One walk covers every group, so a page met in two trees (a
+// child pointer damaged to name a page of another bucket) fails too when
+// both are within the budgets. Trees deeper than the budget reaches are
+// checked at the top; reads check what they touch (record checksums,
+// names, order, leaf counts), and DB.Check checks all. Called with the
+// file locked (by the bbolt handle), so it is at rest.
+func checkTrees(path string, groups ...[]uint64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -189,10 +193,18 @@ func checkTrees(path string, roots ...uint64) error {
 		return err
 	}
 	w := boltfile.NewWalker(f, m, free)
+	// First the bucket directory (the root bucket's tree, a page or a
+	// few): a damaged element there hides a bucket from bbolt's lookup.
 	w.Budget = treeCheckBudget
-	for _, root := range roots {
-		if err := w.Bucket(root); err != nil {
-			return err
+	if err := w.Bucket(m.Root); err != nil {
+		return err
+	}
+	for _, roots := range groups {
+		w.Budget = w.Reads + treeCheckBudget
+		for _, root := range roots {
+			if err := w.Bucket(root); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -186,22 +186,26 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 			if err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
 			}
-			if err := checkTrees(db.path, uint64(log.Root()), uint64(data.Root())); err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
-			}
 			// The version store's trees, where there is one, each within
 			// its own budget: a file with history or spilled versions
 			// reads up to three times as much more at Open.
+			trees := [][]uint64{{uint64(log.Root()), uint64(data.Root())}}
 			for _, name := range [][]byte{versionsBucket, vqueueBucket, clockBucket} {
 				if b := btx.Bucket(name); b != nil {
-					if err := checkTrees(db.path, uint64(b.Root())); err != nil {
-						return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
-					}
+					trees = append(trees, []uint64{uint64(b.Root())})
 				}
+			}
+			if err := checkTrees(db.path, trees...); err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrCorrupt, db.path, err)
 			}
 			// Before a replay's checkpoint adds to them.
 			if err := db.vs.load(meta); err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
+			}
+			if n := db.vs.count.Load(); n > 0 && btx.Bucket(versionsBucket) == nil {
+				// A damaged bucket directory can hide a bucket: reads
+				// would answer "no older version" for every key.
+				return fmt.Errorf("%w: %s: the meta values count %d versions on disk, and there is no version bucket", ErrCorrupt, db.path, n)
 			}
 			db.applied.Store(mv.applied)
 			k, _ := log.Cursor().First()

@@ -2,11 +2,18 @@ package mvcc
 
 import (
 	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mvkv/mvkv/internal/boltfile"
 )
 
 // TestVKeyOrder: version names keep keys in byte order, group each key's
@@ -75,4 +82,66 @@ func TestVRecordChecksum(t *testing.T) {
 	assert.Equal(t, "value", string(v))
 	assert.True(t, tomb)
 	assert.Zero(t, until)
+}
+
+// TestOpenRefusesMissingVersionBucket: the meta values count versions on
+// disk and the version bucket is gone (a damaged bucket directory hides
+// it from bbolt's lookup): Open says ErrCorrupt rather than serve every
+// read of the past as "no older version".
+func TestOpenRefusesMissingVersionBucket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	opts := &Options{NoSync: true, NoAutovacuum: true, HistoryRetention: time.Hour}
+	db, err := Open(path, opts)
+	require.NoError(t, err)
+	require.NoError(t, faultPut(db, "a", "1"))
+	require.NoError(t, faultPut(db, "a", "2"))
+	_, err = db.Vacuum(context.Background())
+	require.NoError(t, err)
+	require.Positive(t, db.Stats().DiskVersions, "the first version is on disk")
+	require.NoError(t, db.Close())
+
+	bdb, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, bdb.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(versionsBucket) }))
+	require.NoError(t, bdb.Close())
+	_, err = Open(path, opts)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "no version bucket")
+}
+
+// TestOpenChecksBucketDirectory: a damaged element of bbolt's bucket
+// directory (the root bucket's page), whose key now lies outside the page,
+// hides the buckets after it from bbolt's lookup; Open's check of the
+// trees reads the directory first and says ErrCorrupt.
+func TestOpenChecksBucketDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	opts := &Options{NoSync: true, NoAutovacuum: true, HistoryRetention: time.Hour}
+	db, err := Open(path, opts)
+	require.NoError(t, err)
+	require.NoError(t, faultPut(db, "a", "1"))
+	require.NoError(t, faultPut(db, "a", "2"))
+	_, err = db.Vacuum(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	m, ok := boltfile.ReadMeta(f)
+	require.True(t, ok)
+	dir, err := boltfile.ReadPage(f, m.Root, m)
+	require.NoError(t, err)
+	require.Equal(t, uint16(boltfile.LeafFlag), dir.Flags)
+	require.GreaterOrEqual(t, dir.Count, 5, "data, log, meta and the version store's buckets")
+	// The last element's key position (bytes 4..7 of the element) moves
+	// 8 MiB on.
+	at := int64(m.Root)*int64(m.PageSize) + boltfile.PageHeaderSize + int64(dir.Count-1)*boltfile.ElementSize + 6
+	var b [1]byte
+	_, err = f.ReadAt(b[:], at)
+	require.NoError(t, err)
+	b[0] ^= 0x80
+	_, err = f.WriteAt(b[:], at)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	_, err = Open(path, opts)
+	require.ErrorIs(t, err, ErrCorrupt)
 }
