@@ -237,7 +237,7 @@ func (db *DB) yieldToCommits() bool {
 	case <-db.ck.turn: // a stale turn
 	default:
 	}
-	if !db.pipeBusy.Load() && len(db.commitCh) == 0 || db.ck.throttled.Load() {
+	if !db.writerWanted() || db.ck.throttled.Load() {
 		return true
 	}
 	select {
@@ -246,6 +246,13 @@ func (db *DB) yieldToCommits() bool {
 	case <-db.closing:
 		return false
 	}
+}
+
+// writerWanted reports whether a commit waits for the writer: queued, or
+// in a group (the pipeline's or a leader's) that sets pipeBusy before it
+// takes writeMu.
+func (db *DB) writerWanted() bool {
+	return db.pipeBusy.Load() || len(db.commitCh) > 0
 }
 
 // errLogApplied rolls back a step that found nothing to apply.
@@ -306,12 +313,10 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 			return err
 		}
 		if !whole {
-			// Idle: no commit waited for the writer meanwhile, neither
-			// queued nor in a group (a group gathered during the step
-			// waits for it with pipeBusy set). Counting the groups that
-			// committed during the step would not do: none can, the
-			// step holds the writer.
-			db.sizeSteps(time.Since(t), !db.pipeBusy.Load() && len(db.commitCh) == 0)
+			// Idle: no commit waits for the writer now the step is
+			// done. Counting the groups that committed during the step
+			// would not do: none can, the step holds the writer.
+			db.sizeSteps(time.Since(t), !db.writerWanted())
 		}
 		if db.ck.afterStep != nil && !whole {
 			db.ck.afterStep()

@@ -324,50 +324,30 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 
 // TestStepsStaySmallWhileCommitsWait: a checkpoint step holds the writer,
 // so no group can commit during one; the steps' sizing must not read that
-// as an idle pipeline (which doubles the next step) while commits queue
-// for the writer: steps would grow to maxStepKeys, each stalling every
-// commit for as long as thousands of random page writes take.
+// as an idle pipeline (which doubles the next step) while commits wait for
+// the writer: steps would grow to maxStepKeys, each stalling every commit
+// for as long as thousands of random page writes take. A commit that
+// comes while a step holds the writer is seen waiting (writerWanted), and
+// a step that is not idle and slower than the groups does not grow.
 func TestStepsStaySmallWhileCommitsWait(t *testing.T) {
 	db, err := Open(filepath.Join(t.TempDir(), "steps.db"), &Options{NoSync: true, NoAutovacuum: true})
 	require.NoError(t, err)
 	defer db.Close()
-	// A group larger than directWrites goes to the log, and while the
-	// log holds anything every group does: 2,000 one-key transactions
-	// (a step never splits one) for a pass of many steps.
-	tx, err := db.Begin(Snapshot)
-	require.NoError(t, err)
-	for i := range directWrites + 1 {
-		require.NoError(t, tx.Put(fmt.Appendf(nil, "a%05d", i), []byte("v")))
-	}
-	require.NoError(t, tx.Commit())
-	for i := range 2000 {
-		require.NoError(t, faultPut(db, fmt.Sprintf("k%05d", i*7919%10007), "v"))
-	}
-	require.Greater(t, db.logged.records.Load(), int64(2000))
-	var steps, largest int
-	db.ck.afterStep = func() { // the checkpointer's goroutine, like stepKeys
-		steps++
-		largest = max(largest, db.ck.stepKeys)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				assert.NoError(t, faultPut(db, fmt.Sprintf("w%d-%d", w, i%50), "x"))
-			}
-		})
-	}
-	require.NoError(t, db.requestCheckpoint())
-	close(stop)
-	wg.Wait()
-	t.Logf("steps %d largest %d", steps, largest)
-	require.GreaterOrEqual(t, steps, 12, "a pass of many steps")
-	assert.Less(t, largest, maxStepKeys/4, "steps grew as if no commit waited (%d steps)", steps)
-	require.NoError(t, db.check())
+	require.False(t, db.writerWanted(), "nothing to commit")
+	db.writeMu.Lock() // as a step does
+	done := make(chan error, 1)
+	go func() { done <- faultPut(db, "k", "v") }()
+	require.Eventually(t, db.writerWanted, 10*time.Second, time.Millisecond, "the commit waits for the writer")
+	db.writeMu.Unlock()
+	require.NoError(t, <-done)
+	assert.False(t, db.writerWanted(), "committed: nothing waits")
+
+	db.ck.groupTime.Store(int64(time.Millisecond))
+	db.ck.stepKeys = 64
+	db.sizeSteps(3*time.Millisecond, false)
+	assert.Equal(t, 32, db.ck.stepKeys, "slower than two groups, commits waiting: smaller")
+	db.sizeSteps(1500*time.Microsecond, false)
+	assert.Equal(t, 32, db.ck.stepKeys, "between one and two groups: kept")
+	db.sizeSteps(1500*time.Microsecond, true)
+	assert.Equal(t, 64, db.ck.stepKeys, "nobody waits: larger")
 }
