@@ -40,19 +40,17 @@ import (
 // (yieldToCommits), so a commit arriving during a step waits for that
 // step alone. Steps are sized to take about as long as a group commit:
 // the step's key count doubles after a step that took less than the
-// recent groups' average (or during which no group came), and halves
-// after one that took more than twice it (from minStepKeys to
-// maxStepKeys); a step during which a commit came to wait for the writer
-// does not count as idle. Random keys over a large B+tree then go a few
-// dozen at a time (a page each); keys written in order, which share
-// pages, go thousands at a time, and the pass costs few fsyncs. A step
-// writes a page per random key where a group appends a few pages to the
-// log, so steps no longer than groups would fall behind: a step also
+// recent groups' average (or after which no commit waits for the
+// writer), and halves after one that took more than twice it (from
+// minStepKeys to maxStepKeys). Random keys over a large B+tree then go
+// a few dozen at a time (a page each); keys written in order, which
+// share pages, go thousands at a time, and the pass costs few fsyncs. A
+// step writes a page per random key where a group appends a few pages to
+// the log, so steps no longer than groups would fall behind: a step also
 // takes at least a quarter more than the writes logged since the step
 // before (its pace), and the log shrinks while steps and groups take
-// turns. When commits
-// outrun the checkpointer and the log grows past twice its threshold,
-// steps grow with it, so memory stays bounded.
+// turns. When commits outrun the checkpointer and the log grows past
+// twice its threshold, steps grow with it, so memory stays bounded.
 //
 // Every step keeps the file's invariants, so a crash between or inside
 // steps is a crash between two checkpoints: the data bucket holds every
