@@ -221,21 +221,31 @@ func (w *Walker) page(pg Page, min, max []byte, room int) ([]item, error) {
 		}
 		prev = k
 		if pg.Flags == LeafFlag {
-			if !w.Nested {
+			if binary.NativeEndian.Uint32(pg.B[PageHeaderSize+ElementSize*i:])&BucketLeafFlag == 0 {
 				continue
 			}
-			v, bucket, err := pg.Value(i)
+			v, _, err := pg.Value(i)
 			if err != nil {
 				return nil, err
-			}
-			if !bucket {
-				continue
 			}
 			if len(v) < 16 {
 				return nil, fmt.Errorf("page %d: element %d: a bucket header of %d bytes", pg.ID, i, len(v))
 			}
-			if err := w.Bucket(binary.NativeEndian.Uint64(v)); err != nil {
-				return nil, err
+			root := binary.NativeEndian.Uint64(v)
+			if root == 0 {
+				// An inline bucket: its page is part of this value, and
+				// bbolt may read it from a copy on the heap (where a
+				// damaged element's reach faults outside the mapping):
+				// checked whether or not the walk is nested.
+				if err := checkInline(v[16:]); err != nil {
+					return nil, fmt.Errorf("page %d: element %d's inline bucket: %w", pg.ID, i, err)
+				}
+				continue
+			}
+			if w.Nested {
+				if err := w.Bucket(root); err != nil {
+					return nil, err
+				}
 			}
 			continue
 		}
@@ -267,6 +277,35 @@ func (w *Walker) page(pg Page, min, max []byte, room int) ([]item, error) {
 		}
 	}
 	return children, nil
+}
+
+// checkInline checks an inline bucket's page b: a leaf page whose
+// elements' keys and values lie within it, keys in order, no bucket
+// nested (bbolt inlines only buckets without any).
+func checkInline(b []byte) error {
+	if len(b) < PageHeaderSize {
+		return fmt.Errorf("a page of %d bytes", len(b))
+	}
+	e := binary.NativeEndian
+	p := Page{B: b, Flags: e.Uint16(b[8:]), Count: int(e.Uint16(b[10:]))}
+	if p.Flags != LeafFlag || PageHeaderSize+ElementSize*p.Count > len(b) {
+		return fmt.Errorf("flags %#x, %d elements in %d bytes", p.Flags, p.Count, len(b))
+	}
+	var prev []byte
+	for i := range p.Count {
+		k, err := p.Key(i)
+		if err != nil {
+			return err
+		}
+		if prev != nil && bytes.Compare(k, prev) <= 0 {
+			return fmt.Errorf("key %d out of order", i)
+		}
+		prev = k
+		if _, bucket, err := p.Value(i); err != nil || bucket {
+			return fmt.Errorf("element %d: a value outside the page or a nested bucket (%v)", i, err)
+		}
+	}
+	return nil
 }
 
 func (w *Walker) more() bool { return w.Budget < 0 || w.Reads < w.Budget }
