@@ -440,15 +440,6 @@ func (w Writer) Newest(key []byte) (Version, bool) {
 	return e.top, ok
 }
 
-// LatestTS returns the commit timestamp of key's newest version held, 0 if
-// none, including versions added earlier in the same Write.
-func (w Writer) LatestTS(key []byte) uint64 {
-	if e, ok := w.ix.lookup(key); ok {
-		return e.top.TS
-	}
-	return 0
-}
-
 // Write runs fn under the write lock. Readers see all of fn's additions or
 // none, and a reader's lookup happens entirely before or entirely after
 // fn: whatever fn decides from other state is atomic with its additions

@@ -169,14 +169,21 @@ func TestInstallBeforeImageMismatch(t *testing.T) {
 	require.NoError(t, ix.Check())
 }
 
-func TestWriterLatestTS(t *testing.T) {
+// TestWriterNewest: a Writer sees the versions added earlier in the same
+// Write, tombstones included.
+func TestWriterNewest(t *testing.T) {
 	ix := index.New()
 	ix.Write(func(w index.Writer) {
-		assert.Equal(t, uint64(0), w.LatestTS([]byte("k")))
+		_, held := w.Newest([]byte("k"))
+		assert.False(t, held)
 		assert.NoError(t, w.Install([]byte("k"), nil, index.Version{TS: 3, InFile: true}))
-		assert.Equal(t, uint64(3), w.LatestTS([]byte("k")), "sees its own additions")
+		top, held := w.Newest([]byte("k"))
+		assert.True(t, held)
+		assert.Equal(t, uint64(3), top.TS, "sees its own additions")
 		assert.NoError(t, w.Install([]byte("j"), nil, index.Version{TS: 3, Seq: 1, Tombstone: true}))
-		assert.Equal(t, uint64(3), w.LatestTS([]byte("j")))
+		top, _ = w.Newest([]byte("j"))
+		assert.Equal(t, uint64(3), top.TS)
+		assert.True(t, top.Tombstone)
 	})
 	assert.Equal(t, 2, ix.Len())
 }

@@ -300,19 +300,11 @@ func BenchmarkCommitTail(b *testing.B) {
 				db = pbOpen(b, nil, keys) // durable
 			} else {
 				db = pbOpen(b, nil, 0)
-				for lo := 0; lo < keys; lo += 1000 {
-					err := db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
-						for i := lo; i < lo+1000; i++ {
-							if err := tx.Put(pbKey(i), val); err != nil {
-								return err
-							}
-						}
-						return nil
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
+				order := make([]int, keys)
+				for i := range order {
+					order[i] = i
 				}
+				pbWriteIn(b, db, order, 1000) // in key order, 1,000 per transaction
 			}
 			commitTail(b, db, writers, keys, val)
 		})

@@ -48,11 +48,17 @@ func pbLoad(b *testing.B, db *mvcc.DB, n int) {
 // transaction, with 100-byte values.
 func pbWrite(b testing.TB, db *mvcc.DB, order []int) {
 	b.Helper()
+	pbWriteIn(b, db, order, 10_000)
+}
+
+// pbWriteIn is pbWrite with per writes per transaction.
+func pbWriteIn(b testing.TB, db *mvcc.DB, order []int, per int) {
+	b.Helper()
 	val := make([]byte, 100)
 	n := len(order)
-	for lo := 0; lo < n; lo += 10_000 {
+	for lo := 0; lo < n; lo += per {
 		err := db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
-			for _, i := range order[lo:min(n, lo+10_000)] {
+			for _, i := range order[lo:min(n, lo+per)] {
 				if err := tx.Put(pbKey(i), val); err != nil {
 					return err
 				}

@@ -393,10 +393,7 @@ func (db *DB) checkVersions(btx *bolt.Tx, memory bool) error {
 	var count, size int64
 	if b := btx.Bucket(versionsBucket); b != nil {
 		err := b.ForEach(func(vk, rec []byte) error {
-			if _, _, ok := splitVKey(vk); !ok {
-				return errBadVKey(vk)
-			}
-			if _, _, _, err := decodeVRecord(vk, rec); err != nil {
+			if err := decodeVRecordErr(vk, rec); err != nil {
 				return err
 			}
 			count++

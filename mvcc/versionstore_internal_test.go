@@ -84,12 +84,12 @@ func TestVRecordChecksum(t *testing.T) {
 	assert.Zero(t, until)
 }
 
-// TestOpenRefusesMissingVersionBucket: the meta values count versions on
-// disk and the version bucket is gone (a damaged bucket directory hides
-// it from bbolt's lookup): Open says ErrCorrupt rather than serve every
-// read of the past as "no older version".
-func TestOpenRefusesMissingVersionBucket(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v.db")
+// historyOnDisk writes a closed database whose version store holds a
+// version on disk (the first of two of a key, kept by HistoryRetention),
+// and returns its path and the options to open it with.
+func historyOnDisk(t *testing.T) (string, *Options) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "h.db")
 	opts := &Options{NoSync: true, NoAutovacuum: true, HistoryRetention: time.Hour}
 	db, err := Open(path, opts)
 	require.NoError(t, err)
@@ -99,7 +99,15 @@ func TestOpenRefusesMissingVersionBucket(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, db.Stats().DiskVersions, "the first version is on disk")
 	require.NoError(t, db.Close())
+	return path, opts
+}
 
+// TestOpenRefusesMissingVersionBucket: the meta values count versions on
+// disk and the version bucket is gone (a damaged bucket directory hides
+// it from bbolt's lookup): Open says ErrCorrupt rather than serve every
+// read of the past as "no older version".
+func TestOpenRefusesMissingVersionBucket(t *testing.T) {
+	path, opts := historyOnDisk(t)
 	bdb, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, bdb.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(versionsBucket) }))
@@ -114,16 +122,7 @@ func TestOpenRefusesMissingVersionBucket(t *testing.T) {
 // hides the buckets after it from bbolt's lookup; Open's check of the
 // trees reads the directory first and says ErrCorrupt.
 func TestOpenChecksBucketDirectory(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "d.db")
-	opts := &Options{NoSync: true, NoAutovacuum: true, HistoryRetention: time.Hour}
-	db, err := Open(path, opts)
-	require.NoError(t, err)
-	require.NoError(t, faultPut(db, "a", "1"))
-	require.NoError(t, faultPut(db, "a", "2"))
-	_, err = db.Vacuum(context.Background())
-	require.NoError(t, err)
-	require.NoError(t, db.Close())
-
+	path, opts := historyOnDisk(t)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	require.NoError(t, err)
 	m, ok := boltfile.ReadMeta(f)

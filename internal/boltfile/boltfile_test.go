@@ -271,17 +271,7 @@ func TestWalkerFindsShortcut(t *testing.T) {
 	}))
 	require.NoError(t, bdb.Close())
 
-	walk := func() error {
-		f, err := os.Open(path)
-		require.NoError(t, err)
-		defer f.Close()
-		m, ok := boltfile.ReadMeta(f)
-		require.True(t, ok)
-		free, err := boltfile.CheckFreelist(f, m)
-		require.NoError(t, err)
-		return boltfile.NewWalker(f, m, free).Bucket(root)
-	}
-	require.NoError(t, walk())
+	require.NoError(t, walkTree(t, path, root))
 
 	// Point the root's second child pointer at that child's own first
 	// child, a level down.
@@ -301,7 +291,7 @@ func TestWalkerFindsShortcut(t *testing.T) {
 	binary.NativeEndian.PutUint64(id[:], mid.Child(0))
 	_, err = f.WriteAt(id[:], int64(root)*int64(m.PageSize)+boltfile.PageHeaderSize+boltfile.ElementSize+8)
 	require.NoError(t, err)
-	require.ErrorContains(t, walk(), "not balanced")
+	require.ErrorContains(t, walkTree(t, path, root), "not balanced")
 }
 
 // TestWalkerChecksInlineBuckets: an inline bucket's page lives in its
@@ -330,17 +320,10 @@ func TestWalkerChecksInlineBuckets(t *testing.T) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	require.NoError(t, err)
 	defer f.Close()
-	walk := func() error {
-		m, ok := boltfile.ReadMeta(f)
-		require.True(t, ok)
-		free, err := boltfile.CheckFreelist(f, m)
-		require.NoError(t, err)
-		return boltfile.NewWalker(f, m, free).Bucket(m.Root)
-	}
-	require.NoError(t, walk(), "sound inline buckets, one empty")
-
 	m, ok := boltfile.ReadMeta(f)
 	require.True(t, ok)
+	require.NoError(t, walkTree(t, path, m.Root), "sound inline buckets, one empty")
+
 	dir, err := boltfile.ReadPage(f, m.Root, m)
 	require.NoError(t, err)
 	var at int64 = -1
@@ -359,5 +342,19 @@ func TestWalkerChecksInlineBuckets(t *testing.T) {
 	require.NotEqual(t, int64(-1), at)
 	_, err = f.WriteAt([]byte{0x08}, at)
 	require.NoError(t, err)
-	require.ErrorContains(t, walk(), "inline bucket")
+	require.ErrorContains(t, walkTree(t, path, m.Root), "inline bucket")
+}
+
+// walkTree walks the tree whose root page is root in the file at path,
+// as it stands, without a budget.
+func walkTree(t *testing.T, path string, root uint64) error {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	m, ok := boltfile.ReadMeta(f)
+	require.True(t, ok)
+	free, err := boltfile.CheckFreelist(f, m)
+	require.NoError(t, err)
+	return boltfile.NewWalker(f, m, free).Bucket(root)
 }
