@@ -158,16 +158,17 @@ func TestRunSlowBeginIsNotBlocked(t *testing.T) {
 func TestRunLockWaiterErrors(t *testing.T) {
 	ch := make(chan struct{})
 	defer close(ch)
+	// The step never finishes: the runner abandons it after Stuck.
+	short := &anomalies.Options{Grace: time.Microsecond, Stuck: 50 * time.Millisecond}
 	boom := errors.New("boom")
 	_, err := anomalies.RunOn(&anomalies.Scenario{Steps: []anomalies.Step{wait("T1", "wait", ch)}},
-		probing(func() (bool, error) { return false, boom }, false, 0), tiny)
+		probing(func() (bool, error) { return false, boom }, false, 0), short)
 	require.ErrorIs(t, err, boom)
 	assert.Contains(t, err.Error(), "step 1")
 
 	// A step that waits for no lock and never finishes is stuck.
 	_, err = anomalies.RunOn(&anomalies.Scenario{Steps: []anomalies.Step{wait("T1", "spin", ch)}},
-		probing(func() (bool, error) { return false, nil }, false, 0),
-		&anomalies.Options{Grace: time.Microsecond, Stuck: 50 * time.Millisecond})
+		probing(func() (bool, error) { return false, nil }, false, 0), short)
 	require.ErrorIs(t, err, anomalies.ErrStuck)
 	assert.Contains(t, err.Error(), "waited for no lock")
 }
