@@ -14,8 +14,9 @@ import (
 // that file to restore.
 //
 // The copy holds the committed data as of one checkpoint: every
-// transaction whose Commit returned before Backup was called, and none of
-// the transactions committed while it runs. Like bbolt's Tx.WriteTo,
+// transaction whose Commit returned before Backup was called (perhaps
+// some committed while it waits for that checkpoint), and none committed
+// once the copy has begun. Like bbolt's Tx.WriteTo,
 // which it uses, it holds one read transaction of the file for its whole
 // length. While it is held, the pages it reads are pinned (commits meanwhile
 // take new pages: the file may grow by what they write), and a commit that
