@@ -339,12 +339,17 @@ func (fc *fileChunk) read(v *view, c *bolt.Cursor, from, bound []byte, inclusive
 // seekChecked positions c at the first key at or after from, as Seek,
 // and checks what Seek cannot: that the record before is sound (when
 // verify) and below from (as in getRecord: a renamed record where the
-// walk starts would make Seek skip keys). It starts lc on the page it
-// lands in.
+// walk starts would make Seek skip keys), and, when the two are not side
+// by side in one page, what getRecord checks of a miss between pages (a
+// damaged page there would hide the first keys of the range). It starts
+// lc on the page it lands in.
 func seekChecked(c *bolt.Cursor, lc *leafCheck, from []byte, verify bool) (k, rec []byte, err error) {
 	k, _ = c.Seek(from)
 	if pk, prec := c.Prev(); pk == nil {
 		k, rec = c.Seek(from)
+		if err := lc.gap(from, nil, k); err != nil {
+			return nil, nil, err
+		}
 	} else {
 		if bytes.Compare(pk, from) >= 0 {
 			return nil, nil, fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(pk), quoteKey(from))
@@ -359,6 +364,18 @@ func seekChecked(c *bolt.Cursor, lc *leafCheck, from []byte, verify bool) (k, re
 			return nil, nil, fmt.Errorf("%w: key %s then %s: cursor not stable", ErrCorrupt, quoteKey(k), quoteKey(nk))
 		}
 		k, rec = nk, nrec
+		if k == nil || addr(k) != addr(pk)+uintptr(len(pk)+len(prec)) {
+			// On two pages: as in getRecord, the one before must be
+			// whole and the page from belongs to one of the two.
+			lc.start(c, pk, prec)
+			if err := lc.pageDone(); err != nil {
+				return nil, nil, err
+			}
+			if err := lc.gap(from, pk, k); err != nil {
+				return nil, nil, err
+			}
+			c.Seek(from) // back on k, for lc.start below
+		}
 	}
 	if k != nil {
 		lc.start(c, k, rec)

@@ -347,10 +347,10 @@ func decodeVRecordErr(vk, rec []byte) error {
 // returns it (nil when none) and the key of the first at or after target
 // (nil when none); the cursor is left on that first one. As getRecord
 // does for the data, it believes the pair only if both records are sound
-// (check) and in order, and, when they are on different pages, the page
-// of the one before yielded all its records (leafCheck): damage that
-// renames or hides a record then reads as ErrCorrupt, not as an older
-// version.
+// (check) and in order, and, when they are not side by side in one page,
+// the page of the one before yielded all its records and the leaf page
+// target belongs to is one of the two (leafCheck): damage that renames or
+// hides a record then reads as ErrCorrupt, not as an older version.
 func seekBelow(c *bolt.Cursor, lc leafCheck, target []byte, check func(k, v []byte) error) (bk, bv, after []byte, err error) {
 	after, av := c.Seek(target)
 	if after != nil {
@@ -376,7 +376,12 @@ func seekBelow(c *bolt.Cursor, lc leafCheck, target []byte, check func(k, v []by
 			if err := lc.pageDone(); err != nil {
 				return nil, nil, nil, err
 			}
+			if err := lc.gap(target, bk, after); err != nil {
+				return nil, nil, nil, err
+			}
 		}
+	} else if err := lc.gap(target, nil, after); err != nil {
+		return nil, nil, nil, err
 	}
 	// Leave the cursor on after for the caller's walk up.
 	if after != nil {

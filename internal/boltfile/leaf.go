@@ -36,6 +36,7 @@ import (
 // the page it starts in, entered in the middle, goes unchecked.
 type LeafCheck struct {
 	base, pageSize uintptr // the mapping's start and bbolt's page size; 0: off
+	root, pages    uint64  // the bucket's root page and the transaction's high-water mark (Gap)
 	first          uintptr // address of the current page's first key; 0: unknown
 	n              int     // records seen on the current page (from first, when known)
 	end            uintptr // where the current page's last record seen ends (descending: where its lowest begins)
@@ -49,7 +50,8 @@ func NewLeafCheck(bdb *bolt.DB, b *bolt.Bucket) LeafCheck {
 		return LeafCheck{}
 	}
 	info := bdb.Info()
-	return LeafCheck{base: info.Data, pageSize: uintptr(info.PageSize)}
+	return LeafCheck{base: info.Data, pageSize: uintptr(info.PageSize),
+		root: uint64(b.Root()), pages: uint64(b.Tx().Size()) / uint64(info.PageSize)}
 }
 
 // Start begins at the record (k, v) a cursor was positioned on (by Seek,

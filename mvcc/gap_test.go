@@ -1,0 +1,231 @@
+package mvcc
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mvkv/mvkv/internal/boltfile"
+)
+
+// versionsDB writes a closed database whose version bucket is a tree of
+// many leaves (the first of two versions of each of 1000 keys, kept by
+// HistoryRetention), and returns its path and bytes.
+func versionsDB(t *testing.T) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "v.db")
+	db, err := Open(path, &Options{NoSync: true, NoAutovacuum: true, HistoryRetention: time.Hour})
+	require.NoError(t, err)
+	for round := range 2 {
+		kv := make([]string, 0, 2000)
+		for i := range 1000 {
+			kv = append(kv, fmt.Sprintf("k%05d", i), fmt.Sprintf("round %d value %d", round, i))
+		}
+		require.NoError(t, faultPut(db, kv...))
+		_, err := db.Vacuum(context.Background()) // the checkpoint applies the round
+		require.NoError(t, err)
+	}
+	require.GreaterOrEqual(t, db.Stats().DiskVersions, int64(1000))
+	require.NoError(t, db.Close())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return path, b
+}
+
+// bucketLeaves returns the leaf pages of bucket name in the file at path,
+// in key order.
+func bucketLeaves(t *testing.T, path string, name []byte) []boltfile.Page {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err)
+	var root uint64
+	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+		root = uint64(tx.Bucket(name).Root())
+		return nil
+	}))
+	require.NoError(t, bdb.Close())
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	m, ok := boltfile.ReadMeta(f)
+	require.True(t, ok)
+	var leaves []boltfile.Page
+	var walk func(id uint64)
+	walk = func(id uint64) {
+		pg, err := boltfile.ReadPage(f, id, m)
+		require.NoError(t, err)
+		if pg.Flags == boltfile.LeafFlag {
+			leaves = append(leaves, pg)
+			return
+		}
+		for i := range pg.Count {
+			walk(pg.Child(i))
+		}
+	}
+	walk(root)
+	return leaves
+}
+
+// hidingDamage is damage to one leaf page that leaves every record a
+// cursor yields sound and in order, yet hides some from it.
+type hidingDamage struct {
+	name string
+	file []byte
+}
+
+// hidingDamages applies, to each leaf page of the tree, the two damages
+// no record checksum nor the leaf check of the page before can see: an
+// element count of 0 (bbolt's cursor steps over an empty page), and a
+// first element whose key position moved onto the first record of a
+// later page (a page's search stops at it, and the record before is the
+// last of the page before). Each is what one flipped bit does in a tree
+// whose pages hold records of one size (count 32 is bit 5; pos moves by
+// a page with bit 12); here the element's lengths are set to the other
+// record's too, whatever the sizes.
+func hidingDamages(t *testing.T, b []byte, leaves []boltfile.Page) []hidingDamage {
+	t.Helper()
+	const ps = 4096
+	e := binary.NativeEndian
+	var out []hidingDamage
+	for i, p := range leaves {
+		d := bytes.Clone(b)
+		e.PutUint16(d[p.ID*ps+10:], 0)
+		out = append(out, hidingDamage{fmt.Sprintf("leaf %d of %d (page %d): count 0", i, len(leaves), p.ID), d})
+		for _, q := range leaves[i+1:] {
+			if q.ID <= p.ID {
+				continue // a key position is unsigned: it moves forward
+			}
+			d := bytes.Clone(b)
+			from, to := p.ID*ps+16, q.ID*ps+16 // the first elements
+			e.PutUint32(d[from+4:], uint32(to-from)+e.Uint32(d[to+4:]))
+			copy(d[from+8:from+16], d[to+8:to+16]) // key and value sizes
+			out = append(out, hidingDamage{fmt.Sprintf("leaf %d (page %d): first element moved onto page %d's", i, p.ID, q.ID), d})
+			break
+		}
+	}
+	return out
+}
+
+// viewDamaged opens damage's file with bbolt alone (Open's check of the
+// trees would catch these pages in a file this small) and runs fn in a
+// read transaction, under the guard reads run under.
+func viewDamaged(t *testing.T, damage hidingDamage, fn func(bdb *bolt.DB, tx *bolt.Tx) error) error {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "damaged.db")
+	require.NoError(t, os.WriteFile(path, damage.file, 0o600))
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer bdb.Close()
+	db := &DB{bolt: bdb, path: path}
+	return db.guard(func() error { return bdb.View(func(tx *bolt.Tx) error { return fn(bdb, tx) }) })
+}
+
+// records returns every record of bucket name in the file at path.
+func records(t *testing.T, path string, name []byte) (keys, values [][]byte) {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer bdb.Close()
+	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(name).ForEach(func(k, v []byte) error {
+			keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+			return nil
+		})
+	}))
+	return keys, values
+}
+
+// TestPointReadSeesHiddenPage: a leaf page of the data emptied (count 0)
+// or whose first element names another page's record hides records from
+// bbolt's cursor; a point read (getRecord) of each record, and a scan
+// from it (seekChecked), returns the record or ErrCorrupt, never
+// "absent" nor another key, and the hidden ones read as ErrCorrupt.
+func TestPointReadSeesHiddenPage(t *testing.T) {
+	path, b := pagedDB(t)
+	keys, values := records(t, path, dataBucket)
+	require.Len(t, keys, 1000)
+	leaves := bucketLeaves(t, path, dataBucket)
+	require.Greater(t, len(leaves), 10)
+	damages := hidingDamages(t, b, leaves)
+	require.Greater(t, len(damages), len(leaves)+5, "both damages, to most leaves")
+	for _, damage := range damages {
+		corrupt := 0
+		err := viewDamaged(t, damage, func(bdb *bolt.DB, tx *bolt.Tx) error {
+			data := tx.Bucket(dataBucket)
+			for i, k := range keys {
+				rec, err := getRecord(data, k, newLeafCheck(bdb, data))
+				switch {
+				case errors.Is(err, ErrCorrupt):
+					corrupt++
+				case err != nil:
+					return err
+				case rec == nil:
+					t.Errorf("%s: key %s read as absent", damage.name, k)
+				default:
+					assert.Equal(t, values[i], rec, "%s: key %s", damage.name, k)
+				}
+				lc := newLeafCheck(bdb, data)
+				got, _, err := seekChecked(data.Cursor(), &lc, k, true)
+				switch {
+				case errors.Is(err, ErrCorrupt):
+				case err != nil:
+					return err
+				default:
+					assert.Equal(t, string(k), string(got), "%s: a scan from %s starts at another key", damage.name, k)
+				}
+			}
+			return nil
+		})
+		require.NoError(t, err, damage.name)
+		assert.Positive(t, corrupt, "%s: the hidden keys read as ErrCorrupt", damage.name)
+	}
+}
+
+// TestVersionReadSeesHiddenPage: the same damage to the version bucket's
+// leaves: a read of a version as of a past time (seekBelow, which a read
+// of the version store and of the clock goes through) finds the version
+// or says ErrCorrupt, never an older version, "none", or another key's.
+func TestVersionReadSeesHiddenPage(t *testing.T) {
+	path, b := versionsDB(t)
+	vks, recs := records(t, path, versionsBucket)
+	require.GreaterOrEqual(t, len(vks), 1000)
+	leaves := bucketLeaves(t, path, versionsBucket)
+	require.Greater(t, len(leaves), 10)
+	damages := hidingDamages(t, b, leaves)
+	require.Greater(t, len(damages), len(leaves)+5, "both damages, to most leaves")
+	for _, damage := range damages {
+		corrupt := 0
+		err := viewDamaged(t, damage, func(bdb *bolt.DB, tx *bolt.Tx) error {
+			versions := tx.Bucket(versionsBucket)
+			for i, vk := range vks {
+				key, ts, ok := splitVKey(vk)
+				require.True(t, ok)
+				// As a read at ts does (diskRead): the last record
+				// before the key's name at ts+1.
+				bk, bv, _, err := seekBelow(versions.Cursor(), newLeafCheck(bdb, versions), appendVKey(nil, key, ts+1), decodeVRecordErr)
+				switch {
+				case errors.Is(err, ErrCorrupt):
+					corrupt++
+				case err != nil:
+					return err
+				default:
+					assert.Equal(t, vk, bk, "%s: version %x read as another", damage.name, vk)
+					assert.Equal(t, recs[i], bv, "%s: version %x", damage.name, vk)
+				}
+			}
+			return nil
+		})
+		require.NoError(t, err, damage.name)
+		assert.Positive(t, corrupt, "%s: the hidden versions read as ErrCorrupt", damage.name)
+	}
+}
