@@ -79,8 +79,9 @@ func bucketLeaves(t *testing.T, path string, name []byte) []boltfile.Page {
 // hidingDamage is damage to one leaf page that leaves every record a
 // cursor yields sound and in order, yet hides some from it.
 type hidingDamage struct {
-	name string
-	file []byte
+	name   string
+	file   []byte
+	leaves []int // the leaves (indexes in key order) whose records it may hide or show, and their neighbours
 }
 
 // hidingDamages applies, to each leaf page of the tree, the two damages
@@ -95,13 +96,18 @@ type hidingDamage struct {
 func hidingDamages(t *testing.T, b []byte, leaves []boltfile.Page) []hidingDamage {
 	t.Helper()
 	const ps = 4096
+	// The pages in use only: the file is grown ahead of them by megabytes.
+	m, ok := boltfile.ReadMeta(bytes.NewReader(b))
+	require.True(t, ok)
+	require.Equal(t, uint32(ps), m.PageSize)
+	b = b[:m.Pgid*ps]
 	e := binary.NativeEndian
 	var out []hidingDamage
 	for i, p := range leaves {
 		d := bytes.Clone(b)
 		e.PutUint16(d[p.ID*ps+10:], 0)
-		out = append(out, hidingDamage{fmt.Sprintf("leaf %d of %d (page %d): count 0", i, len(leaves), p.ID), d})
-		for _, q := range leaves[i+1:] {
+		out = append(out, hidingDamage{fmt.Sprintf("leaf %d of %d (page %d): count 0", i, len(leaves), p.ID), d, []int{i - 1, i, i + 1}})
+		for j, q := range leaves[i+1:] {
 			if q.ID <= p.ID {
 				continue // a key position is unsigned: it moves forward
 			}
@@ -109,7 +115,8 @@ func hidingDamages(t *testing.T, b []byte, leaves []boltfile.Page) []hidingDamag
 			from, to := p.ID*ps+16, q.ID*ps+16 // the first elements
 			e.PutUint32(d[from+4:], uint32(to-from)+e.Uint32(d[to+4:]))
 			copy(d[from+8:from+16], d[to+8:to+16]) // key and value sizes
-			out = append(out, hidingDamage{fmt.Sprintf("leaf %d (page %d): first element moved onto page %d's", i, p.ID, q.ID), d})
+			j += i + 1
+			out = append(out, hidingDamage{fmt.Sprintf("leaf %d (page %d): first element moved onto page %d's", i, p.ID, q.ID), d, []int{i - 1, i, i + 1, j - 1, j, j + 1}})
 			break
 		}
 	}
@@ -128,6 +135,31 @@ func viewDamaged(t *testing.T, damage hidingDamage, fn func(bdb *bolt.DB, tx *bo
 	defer bdb.Close()
 	db := &DB{bolt: bdb, path: path}
 	return db.guard(func() error { return bdb.View(func(tx *bolt.Tx) error { return fn(bdb, tx) }) })
+}
+
+// near returns the indexes in keys of the records the damage's leaves
+// held: reading the records of the whole tree for each damage would take
+// long, and the damage hides or shows none beyond them.
+func near(t *testing.T, damage hidingDamage, leaves []boltfile.Page, keys [][]byte) []int {
+	t.Helper()
+	at := make(map[string]int, len(keys))
+	for i, k := range keys {
+		at[string(k)] = i
+	}
+	var idx []int
+	for _, l := range damage.leaves {
+		if l < 0 || l >= len(leaves) {
+			continue
+		}
+		for j := range leaves[l].Count {
+			k, err := leaves[l].Key(j)
+			require.NoError(t, err)
+			i, ok := at[string(k)]
+			require.True(t, ok, "leaf key %x is a record", k)
+			idx = append(idx, i)
+		}
+	}
+	return idx
 }
 
 // records returns every record of bucket name in the file at path.
@@ -162,7 +194,8 @@ func TestPointReadSeesHiddenPage(t *testing.T) {
 		corrupt := 0
 		err := viewDamaged(t, damage, func(bdb *bolt.DB, tx *bolt.Tx) error {
 			data := tx.Bucket(dataBucket)
-			for i, k := range keys {
+			for _, i := range near(t, damage, leaves, keys) {
+				k := keys[i]
 				rec, err := getRecord(data, k, newLeafCheck(bdb, data))
 				switch {
 				case errors.Is(err, ErrCorrupt):
@@ -207,7 +240,8 @@ func TestVersionReadSeesHiddenPage(t *testing.T) {
 		corrupt := 0
 		err := viewDamaged(t, damage, func(bdb *bolt.DB, tx *bolt.Tx) error {
 			versions := tx.Bucket(versionsBucket)
-			for i, vk := range vks {
+			for _, i := range near(t, damage, leaves, vks) {
+				vk := vks[i]
 				key, ts, ok := splitVKey(vk)
 				require.True(t, ok)
 				// As a read at ts does (diskRead): the last record
