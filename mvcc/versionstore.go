@@ -390,9 +390,18 @@ func seekBelow(c *bolt.Cursor, lc leafCheck, target []byte, check func(k, v []by
 	return bk, bv, after, nil
 }
 
+// checkQueueEntry checks a queue entry's checksum (which covers its key,
+// the entry's whole content: until and the version's name).
+func checkQueueEntry(qk, qv []byte) error {
+	if len(qk) < 18 || len(qv) != 4 || crc32.Checksum(qk, castagnoli) != binary.BigEndian.Uint32(qv) {
+		return fmt.Errorf("%w: version queue entry %x: checksum mismatch", ErrCorrupt, qk)
+	}
+	return nil
+}
+
 // checkVersions verifies the version store of btx: every record sound
-// and well named, every queue entry naming a version at or below its
-// until, and the counters exact: the meta bucket's, and with memory the
+// and well named, every queue entry sound (its checksum) and naming a
+// version at or below its until, and the counters exact: the meta bucket's, and with memory the
 // DB's (for DB.check, with no commit in flight).
 func (db *DB) checkVersions(btx *bolt.Tx, memory bool) error {
 	var count, size int64
@@ -410,9 +419,9 @@ func (db *DB) checkVersions(btx *bolt.Tx, memory bool) error {
 		}
 	}
 	if q := btx.Bucket(vqueueBucket); q != nil {
-		err := q.ForEach(func(qk, _ []byte) error {
-			if len(qk) < 8 {
-				return fmt.Errorf("%w: version queue entry %x", ErrCorrupt, qk)
+		err := q.ForEach(func(qk, qv []byte) error {
+			if err := checkQueueEntry(qk, qv); err != nil {
+				return err
 			}
 			_, ts, ok := splitVKey(qk[8:])
 			if !ok || ts > binary.BigEndian.Uint64(qk) {
