@@ -177,11 +177,56 @@ func records(t *testing.T, path string, name []byte) (keys, values [][]byte) {
 	return keys, values
 }
 
+// dataReads reads, in the data bucket of tx, each record idx names (a
+// point read, getRecord, and a scan from it, seekChecked) and, when
+// between, a key just after each (which is absent): each returns the
+// record (the next one, the scan from an absent key) or ErrCorrupt, never
+// "absent" nor another record. It returns how many said ErrCorrupt.
+func dataReads(t *testing.T, name string, bdb *bolt.DB, tx *bolt.Tx, keys, values [][]byte, idx []int, between bool) (corrupt int) {
+	data := tx.Bucket(dataBucket)
+	read := func(k []byte, i int) { // i: the record k names, or the first after it
+		rec, err := getRecord(data, k, newLeafCheck(bdb, data))
+		switch {
+		case errors.Is(err, ErrCorrupt):
+			corrupt++
+		case err != nil:
+			t.Errorf("%s: key %s: %v", name, k, err)
+		case i == len(keys) || !bytes.Equal(k, keys[i]):
+			assert.Nil(t, rec, "%s: key %s, never written, read as present", name, k)
+		case rec == nil:
+			t.Errorf("%s: key %s read as absent", name, k)
+		default:
+			assert.Equal(t, values[i], rec, "%s: key %s", name, k)
+		}
+		lc := newLeafCheck(bdb, data)
+		got, _, err := seekChecked(data.Cursor(), &lc, k, true)
+		switch {
+		case errors.Is(err, ErrCorrupt):
+			corrupt++
+		case err != nil:
+			t.Errorf("%s: scan from %s: %v", name, k, err)
+		case i == len(keys):
+			assert.Nil(t, got, "%s: a scan from %s, past the last key, starts at %s", name, k, got)
+		default:
+			assert.Equal(t, string(keys[i]), string(got), "%s: a scan from %s starts at another key", name, k)
+		}
+	}
+	for _, i := range idx {
+		read(keys[i], i)
+		if between {
+			read(append(bytes.Clone(keys[i]), '-'), i+1)
+		}
+	}
+	return corrupt
+}
+
 // TestPointReadSeesHiddenPage: a leaf page of the data emptied (count 0)
 // or whose first element names another page's record hides records from
 // bbolt's cursor; a point read (getRecord) of each record, and a scan
 // from it (seekChecked), returns the record or ErrCorrupt, never
-// "absent" nor another key, and the hidden ones read as ErrCorrupt.
+// "absent" nor another key, and the hidden ones read as ErrCorrupt. In
+// the sound file every read, of every key and of a key between each two,
+// finds what is there.
 func TestPointReadSeesHiddenPage(t *testing.T) {
 	path, b := pagedDB(t)
 	keys, values := records(t, path, dataBucket)
@@ -190,33 +235,19 @@ func TestPointReadSeesHiddenPage(t *testing.T) {
 	require.Greater(t, len(leaves), 10)
 	damages := hidingDamages(t, b, leaves)
 	require.Greater(t, len(damages), len(leaves)+5, "both damages, to most leaves")
+	all := make([]int, len(keys))
+	for i := range all {
+		all[i] = i
+	}
+	sound := hidingDamage{name: "sound", file: b}
+	require.NoError(t, viewDamaged(t, sound, func(bdb *bolt.DB, tx *bolt.Tx) error {
+		assert.Zero(t, dataReads(t, sound.name, bdb, tx, keys, values, all, true))
+		return nil
+	}))
 	for _, damage := range damages {
 		corrupt := 0
 		err := viewDamaged(t, damage, func(bdb *bolt.DB, tx *bolt.Tx) error {
-			data := tx.Bucket(dataBucket)
-			for _, i := range near(t, damage, leaves, keys) {
-				k := keys[i]
-				rec, err := getRecord(data, k, newLeafCheck(bdb, data))
-				switch {
-				case errors.Is(err, ErrCorrupt):
-					corrupt++
-				case err != nil:
-					return err
-				case rec == nil:
-					t.Errorf("%s: key %s read as absent", damage.name, k)
-				default:
-					assert.Equal(t, values[i], rec, "%s: key %s", damage.name, k)
-				}
-				lc := newLeafCheck(bdb, data)
-				got, _, err := seekChecked(data.Cursor(), &lc, k, true)
-				switch {
-				case errors.Is(err, ErrCorrupt):
-				case err != nil:
-					return err
-				default:
-					assert.Equal(t, string(k), string(got), "%s: a scan from %s starts at another key", damage.name, k)
-				}
-			}
+			corrupt = dataReads(t, damage.name, bdb, tx, keys, values, near(t, damage, leaves, keys), false)
 			return nil
 		})
 		require.NoError(t, err, damage.name)
@@ -224,10 +255,44 @@ func TestPointReadSeesHiddenPage(t *testing.T) {
 	}
 }
 
+// versionReads reads, in the version bucket of tx, each record idx names,
+// as a read at its timestamp does (seekBelow, which reads of the version
+// store and of the clock go through: the last record before the key's
+// name at ts+1), and, when below, at the timestamp before it (the record
+// before it, another key's or an older version). Each finds the record or
+// ErrCorrupt, never another record, nor none. It returns how many said
+// ErrCorrupt.
+func versionReads(t *testing.T, name string, bdb *bolt.DB, tx *bolt.Tx, vks, recs [][]byte, idx []int, below bool) (corrupt int) {
+	versions := tx.Bucket(versionsBucket)
+	read := func(target []byte, i int) { // i: the record expected, -1 none
+		bk, bv, _, err := seekBelow(versions.Cursor(), newLeafCheck(bdb, versions), target, decodeVRecordErr)
+		switch {
+		case errors.Is(err, ErrCorrupt):
+			corrupt++
+		case err != nil:
+			t.Errorf("%s: seeking below %x: %v", name, target, err)
+		case i < 0:
+			assert.Nil(t, bk, "%s: a record below the first, %x", name, bk)
+		default:
+			assert.Equal(t, vks[i], bk, "%s: seeking below %x", name, target)
+			assert.Equal(t, recs[i], bv, "%s: seeking below %x", name, target)
+		}
+	}
+	for _, i := range idx {
+		key, ts, ok := splitVKey(vks[i])
+		require.True(t, ok)
+		read(appendVKey(nil, key, ts+1), i)
+		if below {
+			read(vks[i], i-1)
+		}
+	}
+	return corrupt
+}
+
 // TestVersionReadSeesHiddenPage: the same damage to the version bucket's
-// leaves: a read of a version as of a past time (seekBelow, which a read
-// of the version store and of the clock goes through) finds the version
-// or says ErrCorrupt, never an older version, "none", or another key's.
+// leaves: a read of a version as of a past time finds the version or says
+// ErrCorrupt, never an older version, "none", or another key's, and in
+// the sound file every read finds what is there.
 func TestVersionReadSeesHiddenPage(t *testing.T) {
 	path, b := versionsDB(t)
 	vks, recs := records(t, path, versionsBucket)
@@ -236,27 +301,19 @@ func TestVersionReadSeesHiddenPage(t *testing.T) {
 	require.Greater(t, len(leaves), 10)
 	damages := hidingDamages(t, b, leaves)
 	require.Greater(t, len(damages), len(leaves)+5, "both damages, to most leaves")
+	all := make([]int, len(vks))
+	for i := range all {
+		all[i] = i
+	}
+	sound := hidingDamage{name: "sound", file: b}
+	require.NoError(t, viewDamaged(t, sound, func(bdb *bolt.DB, tx *bolt.Tx) error {
+		assert.Zero(t, versionReads(t, sound.name, bdb, tx, vks, recs, all, true))
+		return nil
+	}))
 	for _, damage := range damages {
 		corrupt := 0
 		err := viewDamaged(t, damage, func(bdb *bolt.DB, tx *bolt.Tx) error {
-			versions := tx.Bucket(versionsBucket)
-			for _, i := range near(t, damage, leaves, vks) {
-				vk := vks[i]
-				key, ts, ok := splitVKey(vk)
-				require.True(t, ok)
-				// As a read at ts does (diskRead): the last record
-				// before the key's name at ts+1.
-				bk, bv, _, err := seekBelow(versions.Cursor(), newLeafCheck(bdb, versions), appendVKey(nil, key, ts+1), decodeVRecordErr)
-				switch {
-				case errors.Is(err, ErrCorrupt):
-					corrupt++
-				case err != nil:
-					return err
-				default:
-					assert.Equal(t, vk, bk, "%s: version %x read as another", damage.name, vk)
-					assert.Equal(t, recs[i], bv, "%s: version %x", damage.name, vk)
-				}
-			}
+			corrupt = versionReads(t, damage.name, bdb, tx, vks, recs, near(t, damage, leaves, vks), false)
 			return nil
 		})
 		require.NoError(t, err, damage.name)

@@ -367,6 +367,9 @@ func seekChecked(c *bolt.Cursor, lc *leafCheck, from []byte, verify bool) (k, re
 		if k == nil || addr(k) != addr(pk)+uintptr(len(pk)+len(prec)) {
 			// On two pages: as in getRecord, the one before must be
 			// whole and the page from belongs to one of the two.
+			if again, _ := c.Seek(pk); addr(again) != addr(pk) { // lc.start begins on pk
+				return nil, nil, fmt.Errorf("%w: seeking %s twice found two records", ErrCorrupt, quoteKey(pk))
+			}
 			lc.start(c, pk, prec)
 			if err := lc.pageDone(); err != nil {
 				return nil, nil, err
