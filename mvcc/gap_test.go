@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,7 +93,10 @@ type hidingDamage struct {
 // last of the page before). Each is what one flipped bit does in a tree
 // whose pages hold records of one size (count 32 is bit 5; pos moves by
 // a page with bit 12); here the element's lengths are set to the other
-// record's too, whatever the sizes.
+// record's too, whatever the sizes. And a count grown past the page (bit
+// 14): a descending walk entering the page from above reads element
+// headers out of the pages after it, and lands on whatever they point
+// at (sound records of another bucket among them).
 func hidingDamages(t *testing.T, b []byte, leaves []boltfile.Page) []hidingDamage {
 	t.Helper()
 	const ps = 4096
@@ -107,6 +111,9 @@ func hidingDamages(t *testing.T, b []byte, leaves []boltfile.Page) []hidingDamag
 		d := bytes.Clone(b)
 		e.PutUint16(d[p.ID*ps+10:], 0)
 		out = append(out, hidingDamage{fmt.Sprintf("leaf %d of %d (page %d): count 0", i, len(leaves), p.ID), d, []int{i - 1, i, i + 1}})
+		d = bytes.Clone(b)
+		e.PutUint16(d[p.ID*ps+10:], e.Uint16(d[p.ID*ps+10:])|0x4000)
+		out = append(out, hidingDamage{fmt.Sprintf("leaf %d (page %d): count grown past the page", i, p.ID), d, []int{i - 1, i, i + 1}})
 		for j, q := range leaves[i+1:] {
 			if q.ID <= p.ID {
 				continue // a key position is unsigned: it moves forward
@@ -125,8 +132,8 @@ func hidingDamages(t *testing.T, b []byte, leaves []boltfile.Page) []hidingDamag
 
 // viewDamaged opens damage's file with bbolt alone (Open's check of the
 // trees would catch these pages in a file this small) and runs fn in a
-// read transaction, under the guard reads run under.
-func viewDamaged(t *testing.T, damage hidingDamage, fn func(bdb *bolt.DB, tx *bolt.Tx) error) error {
+// read transaction; fn runs each read under db's guard, as reads run.
+func viewDamaged(t *testing.T, damage hidingDamage, fn func(db *DB, tx *bolt.Tx) error) error {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "damaged.db")
 	require.NoError(t, os.WriteFile(path, damage.file, 0o600))
@@ -134,7 +141,7 @@ func viewDamaged(t *testing.T, damage hidingDamage, fn func(bdb *bolt.DB, tx *bo
 	require.NoError(t, err)
 	defer bdb.Close()
 	db := &DB{bolt: bdb, path: path}
-	return db.guard(func() error { return bdb.View(func(tx *bolt.Tx) error { return fn(bdb, tx) }) })
+	return bdb.View(func(tx *bolt.Tx) error { return fn(db, tx) })
 }
 
 // near returns the indexes in keys of the records the damage's leaves
@@ -182,10 +189,14 @@ func records(t *testing.T, path string, name []byte) (keys, values [][]byte) {
 // between, a key just after each (which is absent): each returns the
 // record (the next one, the scan from an absent key) or ErrCorrupt, never
 // "absent" nor another record. It returns how many said ErrCorrupt.
-func dataReads(t *testing.T, name string, bdb *bolt.DB, tx *bolt.Tx, keys, values [][]byte, idx []int, between bool) (corrupt int) {
-	data := tx.Bucket(dataBucket)
+func dataReads(t *testing.T, name string, db *DB, tx *bolt.Tx, keys, values [][]byte, idx []int, between bool) (corrupt int) {
+	data, bdb := tx.Bucket(dataBucket), db.bolt
 	read := func(k []byte, i int) { // i: the record k names, or the first after it
-		rec, err := getRecord(data, k, newLeafCheck(bdb, data))
+		var rec []byte
+		err := db.guard(func() (err error) {
+			rec, err = getRecord(data, k, newLeafCheck(bdb, data))
+			return err
+		})
 		switch {
 		case errors.Is(err, ErrCorrupt):
 			corrupt++
@@ -199,7 +210,11 @@ func dataReads(t *testing.T, name string, bdb *bolt.DB, tx *bolt.Tx, keys, value
 			assert.Equal(t, values[i], rec, "%s: key %s", name, k)
 		}
 		lc := newLeafCheck(bdb, data)
-		got, _, err := seekChecked(data.Cursor(), &lc, k, true)
+		var got []byte
+		err = db.guard(func() (err error) {
+			got, _, err = seekChecked(data.Cursor(), &lc, k, true)
+			return err
+		})
 		switch {
 		case errors.Is(err, ErrCorrupt):
 			corrupt++
@@ -240,14 +255,14 @@ func TestPointReadSeesHiddenPage(t *testing.T) {
 		all[i] = i
 	}
 	sound := hidingDamage{name: "sound", file: b}
-	require.NoError(t, viewDamaged(t, sound, func(bdb *bolt.DB, tx *bolt.Tx) error {
-		assert.Zero(t, dataReads(t, sound.name, bdb, tx, keys, values, all, true))
+	require.NoError(t, viewDamaged(t, sound, func(db *DB, tx *bolt.Tx) error {
+		assert.Zero(t, dataReads(t, sound.name, db, tx, keys, values, all, true))
 		return nil
 	}))
 	for _, damage := range damages {
 		corrupt := 0
-		err := viewDamaged(t, damage, func(bdb *bolt.DB, tx *bolt.Tx) error {
-			corrupt = dataReads(t, damage.name, bdb, tx, keys, values, near(t, damage, leaves, keys), false)
+		err := viewDamaged(t, damage, func(db *DB, tx *bolt.Tx) error {
+			corrupt = dataReads(t, damage.name, db, tx, keys, values, near(t, damage, leaves, keys), false)
 			return nil
 		})
 		require.NoError(t, err, damage.name)
@@ -262,10 +277,14 @@ func TestPointReadSeesHiddenPage(t *testing.T) {
 // before it, another key's or an older version). Each finds the record or
 // ErrCorrupt, never another record, nor none. It returns how many said
 // ErrCorrupt.
-func versionReads(t *testing.T, name string, bdb *bolt.DB, tx *bolt.Tx, vks, recs [][]byte, idx []int, below bool) (corrupt int) {
-	versions := tx.Bucket(versionsBucket)
+func versionReads(t *testing.T, name string, db *DB, tx *bolt.Tx, vks, recs [][]byte, idx []int, below bool) (corrupt int) {
+	versions, bdb := tx.Bucket(versionsBucket), db.bolt
 	read := func(target []byte, i int) { // i: the record expected, -1 none
-		bk, bv, _, err := seekBelow(versions.Cursor(), newLeafCheck(bdb, versions), target, decodeVRecordErr)
+		var bk, bv []byte
+		err := db.guard(func() (err error) {
+			bk, bv, _, err = seekBelow(versions.Cursor(), newLeafCheck(bdb, versions), target, decodeVRecordErr)
+			return err
+		})
 		switch {
 		case errors.Is(err, ErrCorrupt):
 			corrupt++
@@ -306,17 +325,73 @@ func TestVersionReadSeesHiddenPage(t *testing.T) {
 		all[i] = i
 	}
 	sound := hidingDamage{name: "sound", file: b}
-	require.NoError(t, viewDamaged(t, sound, func(bdb *bolt.DB, tx *bolt.Tx) error {
-		assert.Zero(t, versionReads(t, sound.name, bdb, tx, vks, recs, all, true))
+	require.NoError(t, viewDamaged(t, sound, func(db *DB, tx *bolt.Tx) error {
+		assert.Zero(t, versionReads(t, sound.name, db, tx, vks, recs, all, true))
 		return nil
 	}))
 	for _, damage := range damages {
 		corrupt := 0
-		err := viewDamaged(t, damage, func(bdb *bolt.DB, tx *bolt.Tx) error {
-			corrupt = versionReads(t, damage.name, bdb, tx, vks, recs, near(t, damage, leaves, vks), false)
+		err := viewDamaged(t, damage, func(db *DB, tx *bolt.Tx) error {
+			corrupt = versionReads(t, damage.name, db, tx, vks, recs, near(t, damage, leaves, vks), false)
 			return nil
 		})
 		require.NoError(t, err, damage.name)
 		assert.Positive(t, corrupt, "%s: the hidden versions read as ErrCorrupt", damage.name)
+	}
+}
+
+// scanAll reads the whole data bucket of tx as a scan does (fileChunk's
+// read, chunk after chunk), ascending or descending, and returns the
+// keys it yielded, in ascending order, or the error that stopped it.
+func scanAll(db *DB, tx *bolt.Tx, desc bool) (keys []string, err error) {
+	v := &view{tx: tx, data: tx.Bucket(dataBucket)}
+	v.leaf = newLeafCheck(db.bolt, v.data)
+	var from []byte
+	inclusive := true
+	for {
+		fc := &fileChunk{}
+		err := db.guard(func() error { return fc.read(v, v.data.Cursor(), from, nil, inclusive, desc, scanChunk) })
+		if err != nil {
+			return nil, err
+		}
+		for i := range fc.len() {
+			keys = append(keys, string(fc.key(i)))
+		}
+		if !fc.more || fc.len() == 0 {
+			break
+		}
+		from, inclusive = bytes.Clone(fc.key(fc.len()-1)), false
+	}
+	if desc {
+		slices.Reverse(keys)
+	}
+	return keys, nil
+}
+
+// TestScanSeesHiddenPage: the same damage to the data's leaves, under a
+// scan of the whole bucket, ascending and descending: it yields every
+// record, or stops with ErrCorrupt, never skipping a page's records
+// (bbolt's cursor steps over an empty page, and a descending one entering
+// a page whose count grew reads records of other pages).
+func TestScanSeesHiddenPage(t *testing.T) {
+	path, b := pagedDB(t)
+	want, _ := records(t, path, dataBucket)
+	leaves := bucketLeaves(t, path, dataBucket)
+	damages := append([]hidingDamage{{name: "sound", file: b}}, hidingDamages(t, b, leaves)...)
+	for _, damage := range damages {
+		for _, desc := range []bool{false, true} {
+			require.NoError(t, viewDamaged(t, damage, func(db *DB, tx *bolt.Tx) error {
+				keys, err := scanAll(db, tx, desc)
+				if damage.name != "sound" && errors.Is(err, ErrCorrupt) {
+					return nil
+				}
+				require.NoError(t, err, "%s, descending %v", damage.name, desc)
+				require.Len(t, keys, len(want), "%s, descending %v: a scan lost records", damage.name, desc)
+				for i := range keys {
+					require.Equal(t, string(want[i]), keys[i], "%s, descending %v", damage.name, desc)
+				}
+				return nil
+			}))
+		}
 	}
 }

@@ -2,6 +2,7 @@ package boltfile
 
 import (
 	"fmt"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -41,6 +42,8 @@ type LeafCheck struct {
 	n              int     // records seen on the current page (from first, when known)
 	end            uintptr // where the current page's last record seen ends (descending: where its lowest begins)
 	whole          bool    // descending: the current page was entered at its top
+	anchor         *byte   // a record noted, in the mapping: where follows finds it
+	sh             shadow  // the walk's leaf in the tree (follows)
 }
 
 // NewLeafCheck returns a check for cursors of b, in a transaction of bdb
@@ -59,10 +62,11 @@ func NewLeafCheck(bdb *bolt.DB, b *bolt.Bucket) LeafCheck {
 // it steps back to the page's first record to count them, and leaves the
 // cursor on the page's first record. The caller repositions it.
 func (lc *LeafCheck) Start(c *bolt.Cursor, k, v []byte) {
-	lc.first, lc.n, lc.end = 0, 0, 0
+	lc.first, lc.n, lc.end, lc.sh = 0, 0, 0, shadow{}
 	if lc.pageSize == 0 || k == nil {
 		return
 	}
+	lc.anchor = unsafe.SliceData(k)
 	at, n := Addr(k), 1
 	for range lc.pageSize / ElementSize { // a page holds fewer elements than that
 		pk, pv := c.Prev()
@@ -90,10 +94,16 @@ func (lc *LeafCheck) Next(k, v []byte) error {
 	if err := lc.PageDone(); err != nil {
 		return err
 	}
+	if lc.first != 0 && lc.n > 0 {
+		if err := lc.follows(k, uint64((lc.first-lc.base)/lc.pageSize), false); err != nil {
+			return err
+		}
+	}
 	if k == nil {
 		lc.first, lc.n = 0, 0
 		return nil
 	}
+	lc.anchor = unsafe.SliceData(k)
 	lc.first, lc.n, lc.end = Addr(k), 1, Addr(k)+uintptr(len(k)+len(v))
 	return nil
 }
@@ -124,7 +134,7 @@ func (lc *LeafCheck) PageDone() error {
 
 // StartDesc begins a descending walk.
 func (lc *LeafCheck) StartDesc() {
-	lc.first, lc.n, lc.end, lc.whole = 0, 0, 0, false
+	lc.first, lc.n, lc.end, lc.whole, lc.sh = 0, 0, 0, false, shadow{}
 }
 
 // Prev notes the record (k, v) a descending cursor moved to; at the last
@@ -145,10 +155,17 @@ func (lc *LeafCheck) Prev(k, v []byte) error {
 			return err
 		}
 	}
+	if lc.n > 0 {
+		// The page left was seen down to its first record, at end.
+		if err := lc.follows(k, uint64((lc.end-lc.base)/lc.pageSize), true); err != nil {
+			return err
+		}
+	}
 	lc.whole = lc.n > 0 // entered from the page above
 	lc.first, lc.n = 0, 0
 	if k != nil {
 		lc.n, lc.end = 1, Addr(k)
+		lc.anchor = unsafe.SliceData(k)
 	}
 	return nil
 }
