@@ -35,5 +35,5 @@ func (lc *leafCheck) prev(k, v []byte) error            { return corruptLeaf(lc.
 func (lc *leafCheck) gap(key, before, after []byte) error {
 	return corruptLeaf(lc.c.Gap(key, before, after))
 }
-func (lc *leafCheck) edge(k []byte, desc bool) error { return corruptLeaf(lc.c.Edge(k, desc)) }
+func (lc *leafCheck) edge(k []byte, desc bool) error    { return corruptLeaf(lc.c.Edge(k, desc)) }
 func (lc *leafCheck) step(k, v []byte, desc bool) error { return corruptLeaf(lc.c.Step(k, v, desc)) }

@@ -34,7 +34,17 @@ import (
 //
 // A descending walk checks the same rule on the pages it enters from the
 // page above (it then sees each from its last record down to its first);
-// the page it starts in, entered in the middle, goes unchecked.
+// the page it starts in, entered in the middle, goes unchecked (a caller
+// starting between two pages checks that one with Start and PageDone).
+//
+// The address rule sees the pages a cursor yields records from, not the
+// ones it skips: bbolt's cursor steps over a page whose count reads 0, and
+// a search stops at a first element moved onto another page's record. So
+// a walk also checks, at each step to a new page, its end and a start at
+// the tree's edge (Edge), that the page is the one the tree's branch pages
+// put there, and a point read whose key falls between two pages checks
+// that the leaf the key belongs to is one of them (Gap). Those read the
+// branch pages from the mapping, replaying bbolt's search (gap.go).
 type LeafCheck struct {
 	base, pageSize uintptr // the mapping's start and bbolt's page size; 0: off
 	root, pages    uint64  // the bucket's root page and the transaction's high-water mark (Gap)
