@@ -395,3 +395,62 @@ func TestScanSeesHiddenPage(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionKeysSeeHiddenPage: the same damage to the version bucket's
+// leaves, under the walk that lists the keys it holds for a scan as of a
+// past time (versionKeys: a key deleted since lives only there): the
+// walk, whole or from the middle, ascending and descending, lists every
+// key of its range or stops with ErrCorrupt.
+func TestVersionKeysSeeHiddenPage(t *testing.T) {
+	path, b := versionsDB(t)
+	vks, _ := records(t, path, versionsBucket)
+	var want []string
+	for _, vk := range vks {
+		k, _, ok := splitVKey(vk)
+		require.True(t, ok)
+		if len(want) == 0 || want[len(want)-1] != string(k) {
+			want = append(want, string(k))
+		}
+	}
+	require.Len(t, want, 1000)
+	leaves := bucketLeaves(t, path, versionsBucket)
+	damages := append([]hidingDamage{{name: "sound", file: b}}, hidingDamages(t, b, leaves)...)
+	for _, damage := range damages {
+		require.NoError(t, viewDamaged(t, damage, func(db *DB, tx *bolt.Tx) error {
+			versions := tx.Bucket(versionsBucket)
+			for _, from := range []string{"", want[500]} {
+				for _, desc := range []bool{false, true} {
+					var keys [][]byte
+					var f []byte
+					if from != "" {
+						f = []byte(from)
+					}
+					err := db.guard(func() (err error) {
+						keys, _, err = versionKeys(versions, newLeafCheck(db.bolt, versions), f, nil, true, desc, 2000)
+						return err
+					})
+					if damage.name != "sound" && errors.Is(err, ErrCorrupt) {
+						continue
+					}
+					require.NoError(t, err, "%s, from %q, descending %v", damage.name, from, desc)
+					exp := want
+					switch {
+					case from != "" && desc:
+						exp = want[:500]
+					case from != "":
+						exp = want[500:]
+					}
+					got := make([]string, len(keys))
+					for i, k := range keys {
+						got[i] = string(k)
+					}
+					if desc {
+						slices.Reverse(got)
+					}
+					require.Equal(t, exp, got, "%s, from %q, descending %v: keys lost", damage.name, from, desc)
+				}
+			}
+			return nil
+		}))
+	}
+}

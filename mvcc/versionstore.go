@@ -401,8 +401,9 @@ func checkQueueEntry(qk, qv []byte) error {
 
 // checkVersions verifies the version store of btx: every record sound
 // and well named, every queue entry sound (its checksum) and naming a
-// version at or below its until, and the counters exact: the meta bucket's, and with memory the
-// DB's (for DB.check, with no commit in flight).
+// version at or below its until, and the counters exact: the meta
+// bucket's, and with memory the DB's (for DB.check, with no commit in
+// flight).
 func (db *DB) checkVersions(btx *bolt.Tx, memory bool) error {
 	var count, size int64
 	if b := btx.Bucket(versionsBucket); b != nil {
