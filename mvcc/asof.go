@@ -164,9 +164,9 @@ func versionKeys(b *bolt.Bucket, lc leafCheck, from, bound []byte, inclusive, de
 			return nil, false, err
 		}
 		lc.start(c, vk, rec)
-		vk, rec = c.First()
+		vk, _ = c.First()
 	default:
-		if vk, rec, err = seekChecked(c, &lc, vkeyPrefix(from), false); err != nil {
+		if vk, _, err = seekChecked(c, &lc, vkeyPrefix(from), false); err != nil {
 			return nil, false, err
 		}
 	}
