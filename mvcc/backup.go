@@ -41,9 +41,20 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	// The commits in the log go to the data bucket first: the copy is
+	// one file, and it holds every commit acknowledged before Backup was
+	// called. A read-only DB cannot apply the log (what Open found in it
+	// is in memory only), so it cannot copy what the log holds.
+	if db.opts.ReadOnly {
+		if db.applied.Load() < db.oracle.Visible() {
+			return 0, fmt.Errorf("mvkv: backup %s: the file's log holds commits a read-only DB cannot apply: open it read-write once (which applies them), then back it up", db.path)
+		}
+	} else if err := db.requestCheckpoint(); err != nil {
+		return 0, fmt.Errorf("mvkv: backup %s: %w", db.path, err)
+	}
 	// A bbolt read transaction sees the last bbolt commit whole: each
-	// commit group is one, and it writes the group's data with the meta
-	// bucket's last timestamp and key count, so the copy is consistent.
+	// checkpoint step is one, and it writes the data it applies with the
+	// meta bucket's marks and key count, so the copy is consistent.
 	btx, err := db.bolt.Begin(false)
 	if err != nil {
 		if db.closed.Load() {

@@ -44,11 +44,14 @@ type DB struct {
 	lastTS uint64
 
 	applied atomic.Uint64 // every commit up to it is in the data bucket
+	wal     *wal          // the log commit groups append to (nil: read-only), see wal.go
+	pending pendingLog    // the log's transactions after "applied"
 	logged  logState      // the log since the last checkpoint
 	ck      checkpointer  // the background checkpoint, see checkpoint.go
-	// writeMu is held by the commit pipeline for each group and by the
-	// checkpointer for each step, from the start of the bbolt write
-	// transaction until the view is renewed: the two take turns.
+	// writeMu is held by whoever writes the bbolt file, from the start of
+	// its write transaction until the view is renewed: a checkpoint step,
+	// and the pipeline for a group that writes the data bucket itself or a
+	// spill of versions (a group that goes to the log takes none).
 	writeMu  sync.Mutex
 	stopped  atomic.Bool // the pipeline stopped after a failure of unknown outcome
 	pipeBusy atomic.Bool // the pipeline is committing a group
@@ -60,8 +63,9 @@ type DB struct {
 	lone    [1]*commitReq // a leader's group
 	queued  atomic.Int64  // commits handed to the pipeline goroutine so far
 	// groupBuf holds the records of the last group written to the data
-	// bucket, for the next one to reuse (commit.go).
-	groupBuf []byte
+	// bucket, and walBuf the last group's log records, for the next one
+	// to reuse (commit.go).
+	groupBuf, walBuf []byte
 
 	ckMu    sync.Mutex // guards ckErr and ckErrAt
 	ckErr   error      // the last checkpoint failure
@@ -204,6 +208,12 @@ func (db *DB) Close() error {
 			// replay. A failure costs nothing: the log stays, and the next
 			// Open applies it.
 			_ = db.checkpointPass(^uint64(0), true)
+		}
+		if db.wal != nil {
+			// Everything applied: the log's segments go. Not after a
+			// failure of unknown outcome: the log may hold that group,
+			// and the next Open applies what it holds.
+			db.wal.close(db.pending.empty() && !db.stopped.Load())
 		}
 		db.retireView()
 		db.closeErr = db.bolt.Close()

@@ -95,7 +95,9 @@ type Options struct {
 	// Open after a crash. Default 8 MiB, and at most 16,384 writes. When
 	// commits outrun the checkpointer, the log grows to four times these
 	// thresholds and no further: commits then wait for it (backpressure),
-	// so the memory holding unapplied versions stays bounded.
+	// so the memory holding unapplied versions stays bounded. It is also
+	// the size of the log's segment files (at least 64 KiB), each removed
+	// once applied.
 	CheckpointBytes int
 
 	// VacuumPause is how long a vacuum sleeps between batches, leaving the
