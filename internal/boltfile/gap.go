@@ -34,6 +34,9 @@ import (
 //
 // It costs a page's binary search per level of the tree, and only reads
 // whose key falls between two pages (or past either end) pay it.
+// TestPointReadSeesHiddenPage, TestVersionReadSeesHiddenPage and
+// TestScanSeesHiddenPage (package mvcc) damage each leaf page of a tree
+// these ways and read every record around it.
 func (lc *LeafCheck) Gap(key, before, after []byte) error {
 	if lc.pageSize == 0 {
 		return nil
