@@ -13,9 +13,10 @@ import (
 // written. The copy is a complete mvkv file: write it to a file and Open
 // that file to restore.
 //
-// The copy holds the committed data as of one commit group: every
-// transaction whose Commit returned before Backup was called, and none of
-// the transactions committed while it runs. Like bbolt's Tx.WriteTo,
+// The copy holds the committed data as of one checkpoint: every
+// transaction whose Commit returned before Backup was called (perhaps
+// some committed while it waits for that checkpoint), and none committed
+// once the copy has begun. Like bbolt's Tx.WriteTo,
 // which it uses, it holds one read transaction of the file for its whole
 // length. While it is held, the pages it reads are pinned (commits meanwhile
 // take new pages: the file may grow by what they write), and a commit that
@@ -29,8 +30,12 @@ import (
 // returned as a *WriterPanicError (never as ErrCorrupt: the database is
 // not at fault).
 //
-// On a database opened with Options.ReadOnly, Backup works as on any
-// other.
+// The copy is one file: Backup first has the checkpointer apply every
+// commit acknowledged so far to the database file (the log beside it is
+// not copied). On a database opened with Options.ReadOnly, Backup works as
+// on any other, unless its log holds commits a crash left unapplied,
+// which a read-only DB cannot apply: then it fails, and a read-write Open
+// (which applies them) must come first.
 func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if ctx == nil {
 		ctx = context.Background()

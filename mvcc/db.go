@@ -129,10 +129,15 @@ type Stats struct {
 	// tracks: active ones, and committed ones kept because an active one
 	// overlaps them. Both return to 0 when no serializable transaction runs.
 	SSIActive, SSIRetained int
-	// CommitBatches counts group commits: bbolt write transactions, each
-	// carrying one or more user commits (Commits/CommitBatches is the
-	// average group size).
+	// CommitBatches counts group commits: appends to the log (or bbolt
+	// write transactions, for a large group that finds the log empty),
+	// each with one fsync, carrying one or more user commits
+	// (Commits/CommitBatches is the average group size).
 	CommitBatches uint64
+	// LogWrites and LogBytes are what the log holds that the checkpointer
+	// has not yet applied to the file: writes, and the bytes they take in
+	// the log. Memory holds their values until then.
+	LogWrites, LogBytes int64
 
 	// DeadVersions counts the versions held that are superseded or
 	// deleted (tombstones included), in memory and on disk (DiskVersions):
@@ -312,6 +317,8 @@ func (db *DB) Stats() Stats {
 		Conflicts:     db.stats.conflicts.Load(),
 		Rollbacks:     db.stats.rollbacks.Load(),
 		CommitBatches: db.stats.batches.Load(),
+		LogWrites:     db.logged.records.Load(),
+		LogBytes:      db.logged.bytes.Load(),
 	}
 	s.LocksHeld = db.locks.Held()
 	s.LockWaiters = db.locks.Waiting()

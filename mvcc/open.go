@@ -32,6 +32,14 @@ import (
 // Options.CheckpointBytes). Reads check what they touch; DB.Check checks
 // everything.
 //
+// Commits are durable in a log beside the file (files named path.wal.N)
+// until the checkpointer applies them to it (see the package
+// documentation); Close applies everything and removes them. After a
+// crash they hold acknowledged commits: the database is the file and its
+// log together, and Open applies the log. Copy a database with Backup,
+// which writes one file; Open refuses to create a database where the log
+// of another lies without it.
+//
 // With opts.ReadOnly, Open creates and writes nothing: a missing file
 // fails with an error matching fs.ErrNotExist, an empty one with
 // ErrCorrupt; the file is opened for reading only (so the process needs
@@ -56,6 +64,13 @@ func Open(path string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	fi, err := os.Stat(path)
+	if !o.ReadOnly && (errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0) {
+		// A new database must not take the log of one that was here:
+		// Open would apply its commits to the new one.
+		if segs, serr := walSegments(path); serr == nil && len(segs) > 0 {
+			return nil, fmt.Errorf("%w: %s: no database there, but the log of one lies beside it (%s): put the database back, or move its log away", ErrCorrupt, path, segName(path, segs[0]))
+		}
+	}
 	switch {
 	case o.ReadOnly && err != nil:
 		return nil, fmt.Errorf("mvkv: open read-only: %w", err)

@@ -148,8 +148,9 @@ type Options struct {
 	// begin as read-only ones (their writes fail with ErrReadOnly),
 	// Update and Vacuum fail with ErrReadOnly, no autovacuum runs, and
 	// what a crash left in the commit log is loaded into memory instead
-	// of applied. Backup works. A file of an older format is read as it
-	// is, not upgraded. Default false.
+	// of applied. Backup works, unless that log holds commits (it cannot
+	// copy them). A file of an older format is read as it is, not
+	// upgraded. Default false.
 	ReadOnly bool
 
 	// Logger, when set, is told of failures that no caller sees or that

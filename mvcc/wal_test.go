@@ -215,3 +215,21 @@ func TestLogBucketReplay(t *testing.T) {
 	require.NoError(t, faultPut(db, "d", "4"))
 	require.NoError(t, db.Close())
 }
+
+// TestWALWithoutItsDatabase: a log whose database is gone is not applied
+// to a new one created in its place.
+func TestWALWithoutItsDatabase(t *testing.T) {
+	path, segs := walImage(t, 60)
+	require.NoError(t, os.Remove(path))
+	_, err := Open(path, &Options{NoSync: true})
+	require.ErrorIs(t, err, ErrCorrupt)
+	assert.Contains(t, err.Error(), segName(path, segs[0]))
+	assert.NoFileExists(t, path, "no database created")
+	for _, seq := range segs {
+		require.NoError(t, os.Remove(segName(path, seq)))
+	}
+	db, err := Open(path, &Options{NoSync: true})
+	require.NoError(t, err)
+	assert.Empty(t, faultGet(t, db, walKey(0)))
+	require.NoError(t, db.Close())
+}
