@@ -246,7 +246,19 @@ func TestPointReadSeesHiddenPage(t *testing.T) {
 	path, b := pagedDB(t)
 	keys, values := records(t, path, dataBucket)
 	require.Len(t, keys, 1000)
-	leaves := bucketLeaves(t, path, dataBucket)
+	hiddenPageReads(t, path, b, dataBucket, keys, "keys", func(name string, db *DB, tx *bolt.Tx, idx []int, sound bool) int {
+		return dataReads(t, name, db, tx, keys, values, idx, sound)
+	})
+}
+
+// hiddenPageReads applies each hiding damage to the leaves of bucket in
+// the file b (whose records are named keys) and has reads read the
+// records near it: none may say ErrCorrupt in the sound file, where they
+// read every record; some must, in each damaged one. what names the
+// records in messages.
+func hiddenPageReads(t *testing.T, path string, b, bucket []byte, keys [][]byte, what string, reads func(name string, db *DB, tx *bolt.Tx, idx []int, sound bool) int) {
+	t.Helper()
+	leaves := bucketLeaves(t, path, bucket)
 	require.Greater(t, len(leaves), 10)
 	damages := hidingDamages(t, b, leaves)
 	require.Greater(t, len(damages), len(leaves)+5, "both damages, to most leaves")
@@ -256,17 +268,17 @@ func TestPointReadSeesHiddenPage(t *testing.T) {
 	}
 	sound := hidingDamage{name: "sound", file: b}
 	require.NoError(t, viewDamaged(t, sound, func(db *DB, tx *bolt.Tx) error {
-		assert.Zero(t, dataReads(t, sound.name, db, tx, keys, values, all, true))
+		assert.Zero(t, reads(sound.name, db, tx, all, true))
 		return nil
 	}))
 	for _, damage := range damages {
 		corrupt := 0
 		err := viewDamaged(t, damage, func(db *DB, tx *bolt.Tx) error {
-			corrupt = dataReads(t, damage.name, db, tx, keys, values, near(t, damage, leaves, keys), false)
+			corrupt = reads(damage.name, db, tx, near(t, damage, leaves, keys), false)
 			return nil
 		})
 		require.NoError(t, err, damage.name)
-		assert.Positive(t, corrupt, "%s: the hidden keys read as ErrCorrupt", damage.name)
+		assert.Positive(t, corrupt, "%s: the hidden %s read as ErrCorrupt", damage.name, what)
 	}
 }
 
@@ -316,28 +328,9 @@ func TestVersionReadSeesHiddenPage(t *testing.T) {
 	path, b := versionsDB(t)
 	vks, recs := records(t, path, versionsBucket)
 	require.GreaterOrEqual(t, len(vks), 1000)
-	leaves := bucketLeaves(t, path, versionsBucket)
-	require.Greater(t, len(leaves), 10)
-	damages := hidingDamages(t, b, leaves)
-	require.Greater(t, len(damages), len(leaves)+5, "both damages, to most leaves")
-	all := make([]int, len(vks))
-	for i := range all {
-		all[i] = i
-	}
-	sound := hidingDamage{name: "sound", file: b}
-	require.NoError(t, viewDamaged(t, sound, func(db *DB, tx *bolt.Tx) error {
-		assert.Zero(t, versionReads(t, sound.name, db, tx, vks, recs, all, true))
-		return nil
-	}))
-	for _, damage := range damages {
-		corrupt := 0
-		err := viewDamaged(t, damage, func(db *DB, tx *bolt.Tx) error {
-			corrupt = versionReads(t, damage.name, db, tx, vks, recs, near(t, damage, leaves, vks), false)
-			return nil
-		})
-		require.NoError(t, err, damage.name)
-		assert.Positive(t, corrupt, "%s: the hidden versions read as ErrCorrupt", damage.name)
-	}
+	hiddenPageReads(t, path, b, versionsBucket, vks, "versions", func(name string, db *DB, tx *bolt.Tx, idx []int, sound bool) int {
+		return versionReads(t, name, db, tx, vks, recs, idx, sound)
+	})
 }
 
 // scanAll reads the whole data bucket of tx as a scan does (fileChunk's
