@@ -298,7 +298,26 @@ func (ix *Index) WalkDesc(start, end []byte, ts uint64, newer bool, fn func(Item
 	ix.walk(start, end, ts, newer, true, fn)
 }
 
+// WalkUnsettled is Walk (WalkDesc when desc) that leaves out the keys
+// whose newest version has TS <= settled: a caller that knows what those
+// read as elsewhere (mvcc's scans pass settled at or below both their
+// snapshot and the mark the file they read holds every commit up to, so
+// that such a key reads as the file's record) meets only the keys it must
+// merge, and pays a comparison, not a callback, for each other key.
+// settled 0 leaves nothing out.
+func (ix *Index) WalkUnsettled(start, end []byte, ts, settled uint64, newer, desc bool, fn func(Item) bool) {
+	ix.walkSettled(start, end, ts, settled, newer, desc, fn)
+}
+
 func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(Item) bool) {
+	ix.walkSettled(start, end, ts, 0, newer, desc, fn)
+}
+
+// skipPerChunk bounds the keys a walk leaves out (WalkUnsettled) under one
+// hold of the read lock, as limit bounds those it collects.
+const skipPerChunk = 4 * chunk
+
+func (ix *Index) walkSettled(start, end []byte, ts, settled uint64, newer, desc bool, fn func(Item) bool) {
 	bp := itemBufs.Get().(*[]Item)
 	buf := (*bp)[:0]
 	used := 0 // items of buf written so far
@@ -323,6 +342,8 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 		buf = buf[:0]
 		more := false
 		first := true
+		skips := 0
+		var last []byte // the last key the chunk took or left out
 		visit := func(e entry) bool {
 			// Resuming at from: only the first key met can be from
 			// itself (it may also be gone, then the first is past it).
@@ -337,9 +358,14 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 					return false
 				}
 			}
-			if len(buf) == limit {
+			if len(buf) == limit || skips == skipPerChunk {
 				more = true
 				return false
+			}
+			last = e.key
+			if e.top.TS <= settled {
+				skips++
+				return true
 			}
 			// entry.visible and entry.newer, spelled out for the common
 			// case: as calls they cost as much as the rest of the walk.
@@ -376,10 +402,10 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 				return
 			}
 		}
-		if !more || len(buf) == 0 {
+		if !more || last == nil {
 			return
 		}
-		from, inclusive = buf[len(buf)-1].Key, false
+		from, inclusive = last, false
 		limit = chunk
 	}
 }

@@ -18,6 +18,19 @@ import (
 // nothing to merge either (no own writes, no range to record), straight
 // to its function, without an item built or a call per key but its own.
 
+// Memory holding versions in the span is merged only where it differs
+// from the chunk. A key whose newest version memory holds has TS at or
+// below settled (both the scan's ts and the applied mark read before the
+// chunk's view was taken) reads as the chunk's record: the view holds
+// every commit up to that mark, and a commit installs its versions in
+// memory before the file has them, so the chunk holds no version of the
+// key newer than memory's newest, and none older than one the file held
+// at the mark; the record is that version (none for a tombstone), visible
+// at ts, with no newer version for SSI to hear of. The index's walk leaves
+// such keys out (index.WalkUnsettled): memory holding every key's version
+// right after a load, once applied, costs a comparison per key, and the
+// keys it must merge (newer than the mark or ts) are merged one by one.
+
 // fileSink takes the file's records present at the scan's snapshot
 // straight to the caller of a scan that has nothing to merge into them
 // and nothing to record (see scanRange).
@@ -92,12 +105,15 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 	defer putChunk(fc)
 	sc := storeScan{db: db, fc: fc, ts: ts, all: all, desc: desc, mode: mode, fn: fn, sink: sink, took: 1}
 	from, inclusive, bound := start, true, end
-	walk := db.index.Walk
 	if desc {
 		from, inclusive, bound = end, false, start
-		walk = db.index.WalkDesc
 	}
 	for limit := firstScanChunk; ; limit = scanChunk {
+		// Read before the chunk's view is taken: that view holds every
+		// commit up to it (view.go), so a key whose newest version is at
+		// or below both it and ts has that version as the chunk's record,
+		// which the chunk passes on as it is (see settled in the doc).
+		settled := min(ts, db.applied.Load())
 		if err := db.readChunk(from, bound, inclusive, desc, limit, fc); err != nil {
 			return err
 		}
@@ -121,7 +137,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 		// newer than ts (settled by sc.file).
 		if db.index.Versions() > 0 {
 			skipFrom := !inclusive // only the first key met can be from
-			walk(lo, hi, ts, all, func(it index.Item) bool {
+			db.index.WalkUnsettled(lo, hi, ts, settled, all, desc, func(it index.Item) bool {
 				if skipFrom {
 					skipFrom = false
 					if bytes.Equal(it.Key, from) {
