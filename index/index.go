@@ -107,6 +107,7 @@ type Index struct {
 	mu       rwLock
 	tree     *btree.BTreeG[entry]
 	versions atomic.Int64 // versions held, tombstones included; written under mu
+	maxTS    atomic.Uint64 // the highest TS of any version added (see MaxTS); written under mu
 	garbage  int64        // versions superseded or deleted, see Garbage; guarded by mu
 	reclaim  reclaimQueue
 	applied  atomic.Uint64 // see SetApplied
@@ -206,6 +207,11 @@ var errBeforeImage = errors.New("index: the file's version of the key is not the
 // version held as InFile takes its value, so that snapshots older than v
 // keep reading it. Called with ix.mu held for writing.
 func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
+	if v.TS > ix.maxTS.Load() {
+		// Before the version is in the tree: a reader that finds it there
+		// finds the mark too.
+		ix.maxTS.Store(v.TS)
+	}
 	e, found := ix.lookup(key)
 	if !found && before == nil && !v.Tombstone {
 		// A new key: one version, no chain.
@@ -516,6 +522,12 @@ func (ix *Index) Len() int {
 // Versions returns the number of versions held, tombstones included. It
 // takes no lock.
 func (ix *Index) Versions() int64 { return ix.versions.Load() }
+
+// MaxTS returns the highest commit timestamp of any version ever added
+// (0 when none was): every key the index holds has its newest version at
+// or below it, so a WalkUnsettled whose settled is at or above it would
+// leave out every key, and need not run. It takes no lock.
+func (ix *Index) MaxTS() uint64 { return ix.maxTS.Load() }
 
 // prefix returns the first 16 bytes of key, zero-padded, as two integers
 // whose order is the bytes' order.

@@ -2,6 +2,7 @@ package index_test
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -32,6 +33,7 @@ func TestWalkUnsettled(t *testing.T) {
 		}
 		newest[string(key(i))] = top
 	}
+	require.Equal(t, slices.Max(slices.Collect(maps.Values(newest))), ix.MaxTS(), "MaxTS is the newest version added")
 	type got struct {
 		key     string
 		visible bool

@@ -130,12 +130,13 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 		}
 		sc.i, sc.pieceTo = 0, 0
 		stopped := false
-		// Memory holding no version at all has nothing to merge: the
-		// walk is skipped, as a point read skips the index
+		// Memory holding no version at all, or none newer than settled
+		// (Index.MaxTS: the walk would leave out every key), has nothing
+		// to merge: the walk is skipped, as a point read skips the index
 		// (Index.Lookup). A version installed after this check is one of
 		// a commit the chunk, read before it, does not hold, or holds
 		// newer than ts (settled by sc.file).
-		if db.index.Versions() > 0 {
+		if db.index.Versions() > 0 && db.index.MaxTS() > settled {
 			skipFrom := !inclusive // only the first key met can be from
 			db.index.WalkUnsettled(lo, hi, ts, settled, all, desc, func(it index.Item) bool {
 				if skipFrom {
