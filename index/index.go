@@ -106,9 +106,9 @@ func (e *entry) chain() *chain {
 type Index struct {
 	mu       rwLock
 	tree     *btree.BTreeG[entry]
-	versions atomic.Int64 // versions held, tombstones included; written under mu
+	versions atomic.Int64  // versions held, tombstones included; written under mu
 	maxTS    atomic.Uint64 // the highest TS of any version added (see MaxTS); written under mu
-	garbage  int64        // versions superseded or deleted, see Garbage; guarded by mu
+	garbage  int64         // versions superseded or deleted, see Garbage; guarded by mu
 	reclaim  reclaimQueue
 	applied  atomic.Uint64 // see SetApplied
 	bytes    atomic.Int64  // heap the held versions cost, see memory.go; written under mu
