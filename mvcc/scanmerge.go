@@ -3,6 +3,7 @@ package mvcc
 import (
 	"bytes"
 	"encoding/binary"
+	"sort"
 	"sync/atomic"
 
 	"github.com/mvkv/mvkv/index"
@@ -172,19 +173,14 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 func (sc *storeScan) file(upto []byte) bool {
 	fc := sc.fc
 	buf, recs := fc.buf, fc.recs
-	for ; sc.i < len(recs); sc.i++ {
+	stop := len(recs)
+	if upto != nil {
+		stop = sc.find(upto)
+		sc.atUpto = stop < len(recs) && bytes.Equal(fc.key(stop), upto)
+	}
+	for ; sc.i < stop; sc.i++ {
 		s := fc.start(sc.i)
 		ke := s + recs[sc.i].klen
-		if upto != nil {
-			c := bytes.Compare(buf[s:ke], upto)
-			if sc.desc {
-				c = -c
-			}
-			if c >= 0 {
-				sc.atUpto = c == 0
-				return true
-			}
-		}
 		if binary.BigEndian.Uint64(buf[ke:]) > sc.ts {
 			// Not held by the index a moment ago, yet newer than ts: a
 			// commit that raced the walk; the point read settles it.
@@ -242,6 +238,27 @@ func (sc *storeScan) file(upto []byte) bool {
 		}
 	}
 	return true
+}
+
+// find returns the first of the chunk's records from sc.i on that does
+// not come before key in the scan's order (the chunk's length if none):
+// a search that widens its step from sc.i, then halves it, so that a key
+// memory holds near the last one costs a comparison or two, and one far
+// from it (memory holding few keys of the span) a few, not one per
+// record in between.
+func (sc *storeScan) find(key []byte) int {
+	fc := sc.fc
+	before := func(i int) bool {
+		c := bytes.Compare(fc.key(i), key)
+		return !sc.desc && c < 0 || sc.desc && c > 0
+	}
+	lo, hi, n := sc.i, sc.i, fc.len()
+	for step := 1; hi < n && before(hi); step *= 2 {
+		lo, hi = hi+1, hi+step
+	}
+	hi = min(hi, n)
+	// Every record of [sc.i, lo) comes before key; hi is n or does not.
+	return lo + sort.Search(hi-lo, func(j int) bool { return !before(lo + j) })
 }
 
 // record passes on the chunk's record i, verified and visible at ts;
