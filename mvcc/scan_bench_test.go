@@ -25,7 +25,7 @@ package mvcc_test
 //     in-place walk's time over theirs, from walks interleaved with their
 //     scans (one in eight, over the same range), which a busy machine
 //     disturbs less than two runs apart (at least 0.5 is the goal for
-//     mvkv-scan).
+//     mvkv-scanfunc, the way to read at the speed of the walk).
 //
 // Three states of the database: "loaded", just after the load, autovacuum
 // off (memory holds every key's version as well as the file, all of them
