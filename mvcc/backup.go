@@ -13,9 +13,10 @@ import (
 // written. The copy is a complete mvkv file: write it to a file and Open
 // that file to restore.
 //
-// The copy holds the committed data as of one commit group: every
-// transaction whose Commit returned before Backup was called, and none of
-// the transactions committed while it runs. Like bbolt's Tx.WriteTo,
+// The copy holds the committed data as of one checkpoint: every
+// transaction whose Commit returned before Backup was called (perhaps
+// some committed while it waits for that checkpoint), and none committed
+// once the copy has begun. Like bbolt's Tx.WriteTo,
 // which it uses, it holds one read transaction of the file for its whole
 // length. While it is held, the pages it reads are pinned (commits meanwhile
 // take new pages: the file may grow by what they write), and a commit that
@@ -29,8 +30,12 @@ import (
 // returned as a *WriterPanicError (never as ErrCorrupt: the database is
 // not at fault).
 //
-// On a database opened with Options.ReadOnly, Backup works as on any
-// other.
+// The copy is one file: Backup first has the checkpointer apply every
+// commit acknowledged so far to the database file (the log beside it is
+// not copied). On a database opened with Options.ReadOnly, Backup works as
+// on any other, unless its log holds commits a crash left unapplied,
+// which a read-only DB cannot apply: then it fails, and a read-write Open
+// (which applies them) must come first.
 func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -41,9 +46,20 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	// The commits in the log go to the data bucket first: the copy is
+	// one file, and it holds every commit acknowledged before Backup was
+	// called. A read-only DB cannot apply the log (what Open found in it
+	// is in memory only), so it cannot copy what the log holds.
+	if db.opts.ReadOnly {
+		if db.applied.Load() < db.oracle.Visible() {
+			return 0, fmt.Errorf("mvkv: backup %s: the file's log holds commits a read-only DB cannot apply: open it read-write once (which applies them), then back it up", db.path)
+		}
+	} else if err := db.requestCheckpoint(); err != nil {
+		return 0, fmt.Errorf("mvkv: backup %s: %w", db.path, err)
+	}
 	// A bbolt read transaction sees the last bbolt commit whole: each
-	// commit group is one, and it writes the group's data with the meta
-	// bucket's last timestamp and key count, so the copy is consistent.
+	// checkpoint step is one, and it writes the data it applies with the
+	// meta bucket's marks and key count, so the copy is consistent.
 	btx, err := db.bolt.Begin(false)
 	if err != nil {
 		if db.closed.Load() {

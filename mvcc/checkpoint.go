@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,54 +17,39 @@ import (
 
 // The checkpoint: applying the log to the data bucket.
 //
-// Commit groups append to the log (layout.go): a few sequential pages and
-// one fsync per group, whatever keys the group wrote, which is what lets
+// Commit groups append to the log (wal.go): sequential writes and one
+// fdatasync per group, whatever keys the group wrote, which is what lets
 // durable commits scale with group commit. Writing each group's keys into
 // the data bucket instead would dirty a page per key written, scattered
-// over the file: a group of 32 random keys costs bbolt about four times
-// as long. So the data bucket is brought up to date in batches, by a
-// goroutine of its own beside the commit pipeline (the checkpointer, as
-// PostgreSQL's): a pass starts once the log holds checkpointRecords writes
-// or Options.CheckpointBytes, when a vacuum asks for one (DB.Vacuum), once
-// per Options.AutovacuumInterval while the log holds anything and
-// autovacuum is on, and at Close. A pass applies the log as it stands
-// when the pass starts. (While the log is empty, a group of a few keys,
-// or a very large one, goes to the data bucket itself: commit.go.)
+// over the file, and take bbolt's one writer. So the data bucket is
+// brought up to date in batches, by a goroutine of its own beside the
+// commit pipeline (the checkpointer, as PostgreSQL's): a pass starts once
+// the log holds checkpointRecords writes or Options.CheckpointBytes, when
+// a vacuum asks for one (DB.Vacuum), once per
+// Options.AutovacuumInterval while the log holds anything and autovacuum
+// is on, and at Close. A pass applies the log as it stands when the pass
+// starts. (While the log is empty, a very large group goes to the data
+// bucket itself: commit.go.)
 //
-// No commit waits for a pass. bbolt has one writer at a time, so a pass
-// is cut into steps, each one bbolt transaction that the commit groups
-// alternate with: a step takes the oldest writes of the log, up to
-// a number of distinct keys (or stepEntries writes), always whole
-// transactions, applies the newest write of each of those keys to the
-// data bucket in key order, deletes those writes from the log and moves
-// "applied" to the last commit it took. A step and a group take turns
-// (yieldToCommits), so a commit arriving during a step waits for that
-// step alone. Steps are sized to take about as long as a group commit:
-// the step's key count doubles after a step that took less than the
-// recent groups' average (or after which no commit waits for the
-// writer), and halves after one that took more than twice it (from
-// minStepKeys to maxStepKeys). Random keys over a large B+tree then go
-// a few dozen at a time (a page each); keys written in order, which
-// share pages, go thousands at a time, and the pass costs few fsyncs. A
-// step writes a page per random key where a group appends a few pages to
-// the log, so steps no longer than groups would fall behind: a step also
-// takes at least a quarter more than the writes logged since the step
-// before (its pace), and the log shrinks while steps and groups take
-// turns. When commits outrun the checkpointer and the log grows past
-// twice its threshold, steps grow with it, so memory stays bounded.
+// No commit waits for a pass: a group appends to the log, and a step
+// writes the bbolt file. A pass is cut into steps, each one bbolt
+// transaction that takes the oldest transactions of the log (whole ones,
+// up to maxStepKeys distinct keys or stepEntries writes), applies the
+// newest write of each of those keys to the data bucket in key order,
+// and moves "applied" (and "ts") to the last commit it took; the log's
+// segments whose every transaction is applied then go. Steps are bounded
+// so that the pipeline's own bbolt transactions (a large group written
+// to the data bucket, a spill of versions to disk) wait for one step at
+// most. When commits outrun the checkpointer and the log grows past
+// twice its threshold, steps grow with it, and past logBacklog times its
+// thresholds commits wait for it (throttleLog), so memory stays bounded.
 //
 // Every step keeps the file's invariants, so a crash between or inside
 // steps is a crash between two checkpoints: the data bucket holds every
-// commit up to "applied", nothing newer, and the log holds exactly the
-// commits after it. Open applies what a crash left in the log the same
-// way, before anything else: the log is bounded, so Open is too.
-//
-// The log stays one bucket for the life of the file: a step deletes the
-// writes it applied, and bbolt reuses the freed pages for the next ones;
-// no bucket is dropped and created again at each checkpoint. (bbolt's
-// in-memory freelist still grows with the pages written since Open: it
-// records which transaction allocated every page still in use, for
-// rollbacks, until the page is freed or the file reopened.)
+// commit up to "applied", nothing newer, and the log every acknowledged
+// commit after it (and possibly some at or before it, which Open skips).
+// Open applies what a crash left in the log the same way, before
+// anything else: the log is bounded, so Open is too.
 //
 // Until a version is applied the index holds it with its value, and vacuum
 // lets it go only once it is (index.SetApplied; DB.Vacuum first asks for
@@ -78,21 +64,70 @@ import (
 // most the log's worth of values beyond what open snapshots need.
 const checkpointRecords = 16 << 10
 
-// A checkpoint step applies from minStepKeys to maxStepKeys distinct keys
-// (the checkpointer adapts it, see above) and at most stepEntries logged
-// writes, but always at least one whole transaction.
+// A checkpoint step applies at most maxStepKeys distinct keys and
+// stepEntries logged writes, but always at least one whole transaction
+// (more while the log runs behind, see checkpointPass).
 const (
-	minStepKeys = 8
 	maxStepKeys = 4096
 	stepEntries = 4096
 )
 
-// logState is what the log holds: the pipeline adds what each group
-// appends, checkpoint steps take away what they apply, both under
-// writeMu, so records is 0 exactly when the log is empty (after Open).
+// logState is what the log holds beyond "applied": the pipeline adds what
+// each group appends, checkpoint steps take away what they apply.
 type logState struct {
 	records, bytes atomic.Int64
-	appended       atomic.Int64 // writes ever logged since Open: the checkpointer's pace
+}
+
+// pendingLog is the log's transactions not yet applied, in commit order:
+// the pipeline adds a group's once they are durable, checkpoint steps drop
+// them once applied. Their writes are the committers' own (never changed
+// after Commit), which the index holds too.
+type pendingLog struct {
+	mu   sync.Mutex
+	txns []loggedTxn
+}
+
+func (p *pendingLog) add(txns ...loggedTxn) {
+	p.mu.Lock()
+	p.txns = append(p.txns, txns...)
+	p.mu.Unlock()
+}
+
+// head returns the transactions pending now. Only the checkpointer drops
+// them, so they stay as they are while it applies them.
+func (p *pendingLog) head() []loggedTxn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.txns[:len(p.txns):len(p.txns)]
+}
+
+// drop lets the first n transactions go: applied.
+func (p *pendingLog) drop(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.txns[:n])
+	p.txns = p.txns[n:]
+	if len(p.txns) == 0 {
+		p.txns = nil
+	}
+}
+
+func (p *pendingLog) empty() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.txns) == 0
+}
+
+// at returns the newest pending commit whose group was stamped at or
+// before stamp (history.go), found false when none was.
+func (p *pendingLog) at(stamp int64) (ts uint64, found bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(p.txns, stamp+1, func(t loggedTxn, s int64) int { return cmp.Compare(t.stamp, s) })
+	if i == 0 {
+		return 0, false
+	}
+	return p.txns[i-1].ts, true
 }
 
 // checkpointer is the background checkpoint's state.
@@ -104,18 +139,15 @@ type checkpointer struct {
 	// afterStep, when set (by tests, before the first commit), runs after
 	// each step of a background pass, with no lock held.
 	afterStep func()
-
-	// Turns: a step waits for the group in progress, and the one whose
-	// commits are queued, before it takes the writer (yieldToCommits).
-	waiting atomic.Bool   // the checkpointer waits for a turn
-	turn    chan struct{} // the pipeline gives it one (capacity 1)
-	// throttled: the pipeline waits for the log to shrink (throttleLog),
-	// so a step needs no turn; stepped (capacity 1) wakes it after a step.
+	// throttled: the pipeline waits for the log to shrink (throttleLog);
+	// stepped (capacity 1) wakes it after a step.
 	throttled atomic.Bool
 	stepped   chan struct{}
-
-	stepKeys  int          // keys of the next step; the checkpointer's
-	groupTime atomic.Int64 // moving average of a group's bbolt transaction, ns
+	stepKeys  int // distinct keys a step applies at most (tests lower it)
+	// clearBucket: the next step also empties the log bucket, whose
+	// writes Open took into the pending log (a file of format "mvkv/3"
+	// that a crash left with a logged write).
+	clearBucket bool
 }
 
 // checkpointReq asks for every commit published before it to be applied.
@@ -130,9 +162,10 @@ func (db *DB) startCheckpointer() {
 	db.ck.kick = make(chan struct{}, 1)
 	db.ck.reqs = make(chan *checkpointReq)
 	db.ck.done = make(chan struct{})
-	db.ck.turn = make(chan struct{}, 1)
 	db.ck.stepped = make(chan struct{}, 1)
-	db.ck.stepKeys = minStepKeys
+	if db.ck.stepKeys == 0 {
+		db.ck.stepKeys = maxStepKeys
+	}
 	if db.opts.ReadOnly {
 		close(db.ck.done) // nothing to write
 		return
@@ -171,8 +204,7 @@ func (db *DB) runCheckpointer() {
 			}
 		}
 		// Every commit published before a request is at or below the
-		// target: the pipeline publishes a group before it lets go of
-		// the writer (commit.go).
+		// target.
 		err := db.checkpointPass(db.oracle.Visible(), false)
 		if err != nil && !errors.Is(err, ErrClosed) {
 			db.noteCheckpointError(err)
@@ -219,40 +251,6 @@ func (db *DB) requestCheckpoint() error {
 	}
 }
 
-// yieldToCommits waits, before a step of a background pass, while the
-// pipeline writes a group or has commits queued (unless it waits for the
-// checkpointer, throttleLog): groups and steps then
-// take turns, so that a commit waits for one step at most, however the
-// writer lock's waiters are woken. It reports false when Close began.
-//
-// Either the pipeline sees waiting set when it ends a group (and gives a
-// turn), or the check below sees it idle (sequentially consistent
-// atomics): no turn is lost.
-func (db *DB) yieldToCommits() bool {
-	db.ck.waiting.Store(true)
-	defer db.ck.waiting.Store(false)
-	select {
-	case <-db.ck.turn: // a stale turn
-	default:
-	}
-	if !db.writerWanted() || db.ck.throttled.Load() {
-		return true
-	}
-	select {
-	case <-db.ck.turn:
-		return true
-	case <-db.closing:
-		return false
-	}
-}
-
-// writerWanted reports whether a commit waits for the writer: queued, or
-// in a group (the pipeline's or a leader's) that sets pipeBusy before it
-// takes writeMu.
-func (db *DB) writerWanted() bool {
-	return db.pipeBusy.Load() || len(db.commitCh) > 0
-}
-
 // errLogApplied rolls back a step that found nothing to apply.
 var errLogApplied = errors.New("mvkv: nothing to apply")
 
@@ -262,9 +260,11 @@ var errLogApplied = errors.New("mvkv: nothing to apply")
 func (db *DB) checkpointPass(target uint64, whole bool) error {
 	db.ck.pass.Lock()
 	defer db.ck.pass.Unlock()
-	paced := db.logged.appended.Load() // the log's writes counted by a step's pace
 	for {
-		if !whole {
+		keys, entries := db.ck.stepKeys, stepEntries
+		if whole {
+			keys, entries = 1<<62, 1<<62
+		} else {
 			select {
 			case <-db.closing:
 				return ErrClosed
@@ -273,11 +273,6 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 			if db.stopped.Load() {
 				return fmt.Errorf("%w: %w", ErrClosed, errCommitsStopped)
 			}
-		}
-		keys, entries := db.ck.stepKeys, stepEntries
-		if whole {
-			keys, entries = 1<<62, 1<<62
-		} else {
 			// Falling behind: larger steps, so that the log (and the
 			// memory holding its versions) stays bounded.
 			r, b, ckBytes := db.logged.records.Load(), db.logged.bytes.Load(), int64(db.opts.CheckpointBytes)
@@ -285,36 +280,14 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 				keys, entries = 2*keys, 2*entries
 			}
 		}
-		if !whole && db.logged.records.Load() == 0 {
-			// Nothing logged since Open: no step (a step that finds
-			// nothing rolls back, and bbolt's rollback walks every page
-			// allocated since Open).
+		if db.pending.empty() {
+			// (A step that finds nothing rolls back, and bbolt's
+			// rollback walks every page allocated since Open.)
 			return nil
 		}
-		if !whole && !db.yieldToCommits() {
-			return ErrClosed
-		}
-		if !whole {
-			// Keeping pace: a step takes at least a quarter more than
-			// the commits logged since the step before, so that a pass
-			// that alternates with groups brings the log down however
-			// slow a step is against a group (a step writes a page per
-			// random key, a group appends a few pages to the log).
-			now := db.logged.appended.Load()
-			pace := int(min(now-paced, maxStepKeys))
-			paced = now
-			keys, entries = max(keys, pace+pace/4), max(entries, pace+pace/4)
-		}
-		t := time.Now()
 		more, err := db.checkpointStep(target, keys, entries)
 		if err != nil || !more {
 			return err
-		}
-		if !whole {
-			// Idle: no commit waits for the writer now the step is
-			// done. Counting the groups that committed during the step
-			// would not do: none can, the step holds the writer.
-			db.sizeSteps(time.Since(t), !db.writerWanted())
 		}
 		if db.ck.afterStep != nil && !whole {
 			db.ck.afterStep()
@@ -348,11 +321,11 @@ func (db *DB) logOver() bool {
 // value, so a log that grew without bound would take the heap with it.
 // Steps grow as the log does (checkpointPass), which is enough unless the
 // machine cannot apply as fast as it commits; past logBacklog times its
-// thresholds the pipeline, between two groups, gives the checkpointer the
-// writer until a step brings the log back under. Commits then run at the
-// checkpointer's pace. It gives up when Close begins or the checkpointer
-// reports a failure (a full disk): commits fail on their own then, and
-// waiting would only hang them. Called by the pipeline only.
+// thresholds the pipeline, between two groups, waits until a step brings
+// the log back under. Commits then run at the checkpointer's pace. It
+// gives up when Close begins or the checkpointer reports a failure (a full
+// disk): commits fail on their own then, and waiting would only hang them.
+// Called by the pipeline only.
 func (db *DB) throttleLog() {
 	if !db.logOver() {
 		return
@@ -368,12 +341,6 @@ func (db *DB) throttleLog() {
 			return
 		}
 		db.kickCheckpoint()
-		if db.ck.waiting.Load() {
-			select {
-			case db.ck.turn <- struct{}{}:
-			default:
-			}
-		}
 		select {
 		case <-db.ck.stepped:
 		case <-db.closing:
@@ -383,35 +350,10 @@ func (db *DB) throttleLog() {
 	}
 }
 
-// sizeSteps adapts the size of the next step to how long the last one
-// took, against the recent groups' average; idle says no commit waited
-// for it (nobody waits: larger steps cost fewer fsyncs).
-func (db *DB) sizeSteps(took time.Duration, idle bool) {
-	group := time.Duration(db.ck.groupTime.Load())
-	switch {
-	case idle && db.ck.stepKeys < maxStepKeys:
-		db.ck.stepKeys *= 2
-	case group == 0:
-	case took < group && db.ck.stepKeys < maxStepKeys:
-		db.ck.stepKeys *= 2
-	case took > 2*group && db.ck.stepKeys > minStepKeys:
-		db.ck.stepKeys /= 2
-	}
-}
-
-// noteGroupTime folds one group's bbolt transaction into the average that
-// sizes checkpoint steps.
-func (db *DB) noteGroupTime(d time.Duration) {
-	old := db.ck.groupTime.Load()
-	if old == 0 {
-		old = int64(d)
-	}
-	db.ck.groupTime.Store(old - old/8 + int64(d)/8)
-}
-
 // checkpointStep applies one step of the log (see above) in one bbolt
 // transaction, and reports whether the log holds more up to target.
 func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err error) {
+	txns := db.pending.head()
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	var (
@@ -426,9 +368,14 @@ func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err e
 					return err
 				}
 			}
-			st, err = applyLog(btx, target, keys, entries, hist)
+			st, err = applyLog(btx, txns, target, keys, entries, hist)
 			if err == nil && hist != nil {
 				err = hist.flush(&db.vs)
+			}
+			if err == nil && db.ck.clearBucket {
+				if err = btx.DeleteBucket(logBucket); err == nil {
+					_, err = btx.CreateBucket(logBucket)
+				}
 			}
 			if err == nil {
 				db.retireView()
@@ -446,6 +393,7 @@ func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err e
 	if hist != nil {
 		hist.done(&db.vs)
 	}
+	db.ck.clearBucket = false
 	// The new view, which holds the applied data, is in place: from now
 	// on readers may rely on it.
 	db.applied.Store(st.applied)
@@ -453,12 +401,17 @@ func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err e
 	if db.oracle != nil {
 		db.oracle.SetApplied(st.applied)
 	}
-	// (Open's replay applies writes it never counted.)
+	// After the view: a reader of the history's clock that finds a
+	// transaction no longer pending finds it in the view (commitAt).
+	db.pending.drop(st.txns)
 	if db.logged.records.Add(-st.entries) < 0 {
 		db.logged.records.Store(0)
 	}
 	if db.logged.bytes.Add(-st.bytes) < 0 {
 		db.logged.bytes.Store(0)
+	}
+	if db.wal != nil {
+		db.wal.retire(st.applied)
 	}
 	return st.more, nil
 }
@@ -466,7 +419,8 @@ func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err e
 // stepResult is what one step applied.
 type stepResult struct {
 	applied        uint64 // the last commit applied
-	entries, bytes int64  // logged writes deleted from the log, and their size
+	txns           int    // transactions applied: the first of the pending log
+	entries, bytes int64  // their writes, and the bytes they took in the log
 	more           bool   // the log holds more writes up to the target
 }
 
@@ -477,67 +431,55 @@ type dataWrite struct {
 	tombstone  bool
 }
 
-// applyLog moves the oldest logged writes, up to commit target and at
-// most maxKeys distinct keys or maxEntries writes (whole transactions,
-// at least one), into the data bucket, deletes them from the log and
-// records what it applied. It returns errLogApplied when the log holds
-// nothing up to target. With hist, every version the data bucket loses
-// (the one it held, the log's writes it never holds) goes to the version
-// store, and a delete leaves its tombstone there (history.go).
-func applyLog(btx *bolt.Tx, target uint64, maxKeys, maxEntries int, hist *vwriter) (st stepResult, err error) {
-	log := btx.Bucket(logBucket)
-	// The newest write of each key, with copies of keys and values: the
-	// mapping they live in may move when this transaction grows the file.
+// applyLog applies the oldest transactions of txns, up to commit target
+// and at most maxKeys distinct keys or maxEntries writes (whole
+// transactions, at least one), to the data bucket, and records what it
+// applied. It returns errLogApplied when txns hold nothing up to target.
+// With hist, every version the data bucket loses (the one it held, the
+// log's writes it never holds) goes to the version store, a delete leaves
+// its tombstone there, and each transaction's stamp goes to the clock
+// (history.go).
+func applyLog(btx *bolt.Tx, txns []loggedTxn, target uint64, maxKeys, maxEntries int, hist *vwriter) (st stepResult, err error) {
 	newest := make(map[string]int)
 	var writes []dataWrite
 	older := make(map[string][]dataWrite) // with hist: the writes a later one superseded, per key
 	var last uint64
-	var revs []byte // the log keys read, back to back (all revSize long)
-	c := log.Cursor()
-	for rev, b := c.First(); rev != nil; rev, b = c.Next() {
-		ts, key, value, tomb, err := decodeLogged(rev, b)
-		if err != nil {
-			return st, err
-		}
-		if ts < last {
-			return st, fmt.Errorf("%w: the log goes back from ts %d to %d", ErrCorrupt, last, ts)
-		}
-		if ts > target {
+	for _, t := range txns {
+		if t.ts > target {
 			break
 		}
-		if ts != last && (len(writes) >= maxKeys || int(st.entries) >= maxEntries) {
+		if st.txns > 0 && (len(writes) >= maxKeys || int(st.entries) >= maxEntries) {
 			st.more = true // a whole transaction at a time
 			break
 		}
-		last = ts
-		revs = append(revs, rev...)
-		st.entries++
-		st.bytes += int64(len(rev) + len(b))
-		w := dataWrite{key: bytes.Clone(key), value: bytes.Clone(value), ts: ts, tombstone: tomb}
-		if i, ok := newest[string(key)]; ok {
-			if hist != nil {
-				older[string(key)] = append(older[string(key)], writes[i])
+		last = t.ts
+		st.txns++
+		st.entries += int64(len(t.writes))
+		st.bytes += int64(t.size)
+		for _, lw := range t.writes {
+			w := dataWrite{key: lw.key, value: lw.value, ts: t.ts, tombstone: lw.tombstone}
+			if i, ok := newest[string(w.key)]; ok {
+				if hist != nil {
+					older[string(w.key)] = append(older[string(w.key)], writes[i])
+				}
+				writes[i] = w
+				continue
 			}
-			writes[i] = w
-			continue
+			newest[string(w.key)] = len(writes)
+			writes = append(writes, w)
 		}
-		newest[string(w.key)] = len(writes)
-		writes = append(writes, w)
+		if hist != nil && t.stamp != 0 {
+			if err := writeStamp(btx, t.stamp, t.ts); err != nil {
+				return st, err
+			}
+		}
 	}
-	if st.entries == 0 {
+	if st.txns == 0 {
 		return st, errLogApplied
 	}
 	slices.SortFunc(writes, func(a, b dataWrite) int { return bytes.Compare(a.key, b.key) })
 	if err := writeData(btx, writes, last, hist, older); err != nil {
 		return st, err
-	}
-	// The applied writes leave the log. (By key: a cursor that deletes
-	// its way along the front of the log walks every emptied leaf again
-	// at each step.)
-	for i := 0; i < len(revs); i += revSize {
-		if err := log.Delete(revs[i : i+revSize]); err != nil {
-			return st, err
-		}
 	}
 	st.applied = last
 	return st, nil
@@ -632,6 +574,9 @@ func writeData(btx *bolt.Tx, writes []dataWrite, last uint64, hist *vwriter, old
 		}
 	}
 	if err := putMeta(meta, appliedKey, last); err != nil {
+		return err
+	}
+	if err := putMeta(meta, tsKey, last); err != nil {
 		return err
 	}
 	return putMeta(meta, keysKey, uint64(keys))

@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"runtime/debug"
 	"slices"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -16,24 +16,24 @@ import (
 
 // The commit pipeline.
 //
-// One goroutine (runCommits) owns commit timestamps and the bbolt write
-// transaction, and does only what must be done in commit order. A
-// committer does the rest of its commit in its own goroutine, before it
-// queues (prepareCommit): it sorts its writes, encodes their log records
-// (checksums included; only the 12-byte log key needs the commit
-// timestamp), and reads their before-images from the shared view. Then it
-// sends a commitReq and waits. The pipeline takes the first request that
-// arrives and, without waiting, everything else already queued (up to
+// One goroutine (runCommits) owns commit timestamps and the log, and does
+// only what must be done in commit order. A committer does the rest of
+// its commit in its own goroutine, before it queues (prepareCommit): it
+// sorts its writes, encodes its log record's body with its checksum
+// (only the record's 28-byte header needs the commit timestamp), and
+// reads its before-images from the shared view. Then it sends a
+// commitReq and waits. The pipeline takes the first request that arrives
+// and, without waiting, everything else already queued (up to
 // Options.MaxBatch): that is the group. For each member in arrival order
 // it runs first-committer-wins against the index as the members before
 // it left it, takes the next timestamp, installs the versions, runs SSI's
-// edge search, and appends the prepared records to the log; then it
-// commits the group in one bbolt transaction with one fsync, publishes
-// the new snapshot, and wakes every committer.
+// edge search, and adds its record; then it appends the group's records
+// to the log with one fdatasync (wal.go), publishes the new snapshot, and
+// wakes every committer.
 //
 // There is no timer: a lone committer is written at once, and under load
 // the group grows by itself with the requests that queue while the
-// previous group is being fsynced. Group commit is what lets durable
+// previous group is being synced. Group commit is what lets durable
 // commits scale past the few thousand fsyncs per second the disk allows.
 //
 // A committer that finds nothing queued and nobody committing leads its
@@ -43,16 +43,15 @@ import (
 // the pipeline goroutine take turns; what queues while a leader commits
 // waits for the pipeline goroutine's next group.
 //
-// While the log is empty, a group of at most directWrites writes, or of
-// directBytes of records or more, writes the data bucket itself instead
-// of the log, moving "applied" with it: written once, not twice (log,
-// then checkpoint). A lone writer's commits and a bulk load's then cost
-// the pages bbolt's own Update costs.
+// While the log is empty (every commit applied), a group of directBytes
+// of records or more writes the data bucket itself, in one bbolt
+// transaction, instead of the log, moving "applied" with it: written
+// once, not twice (log, then checkpoint), so a bulk load costs the pages
+// bbolt's own Update costs.
 //
 // The pipeline never applies the log to the data: the checkpointer does,
-// beside it (checkpoint.go), in steps that the groups alternate with.
-// writeMu orders the two: each holds it from the start of its bbolt
-// transaction until the view is renewed (and, for a group, published).
+// beside it (checkpoint.go), in bbolt transactions of its own, which no
+// group appending to the log waits for.
 
 // write is one buffered write of a transaction.
 type write struct {
@@ -68,9 +67,9 @@ type commitReq struct {
 
 	// Prepared by the committer (prepareCommit):
 	befores []*index.Version // the data's version of each key (nil: absent)
-	size    int              // the most the log records take
-	logged  []byte           // the writes' log records, back to back (nil: not yet encoded)
-	ends    []int            // ends[i]: where write i's record ends in logged
+	size    int              // the most the log record's body takes
+	logged  []byte           // the log record's body (nil: not yet encoded)
+	sum     uint32           // its checksum
 
 	ts   uint64 // commit timestamp, set by the pipeline on success
 	err  error
@@ -78,7 +77,7 @@ type commitReq struct {
 }
 
 // prepareCommit does, in the committer's goroutine, the part of a commit
-// that needs no commit order: the log records and the before-images.
+// that needs no commit order: the log record's body and the before-images.
 //
 // The before-images are read from the shared view, not inside the group's
 // bbolt transaction, and that is as good. A before-image matters only for
@@ -94,7 +93,7 @@ type commitReq struct {
 func (db *DB) prepareCommit(r *commitReq) error {
 	r.size = 0
 	for _, w := range r.writes {
-		r.size += 5 + binary.MaxVarintLen32 + len(w.key) + len(w.value)
+		r.size += 1 + 2*binary.MaxVarintLen32 + len(w.key) + len(w.value)
 	}
 	if r.size < directBytes {
 		// A transaction this large most likely goes to the data bucket
@@ -106,14 +105,13 @@ func (db *DB) prepareCommit(r *commitReq) error {
 	return err
 }
 
-// encode fills r.logged and r.ends with r's log records.
+// encode fills r.logged and r.sum with r's log record's body.
 func (r *commitReq) encode() {
 	r.logged = make([]byte, 0, r.size)
-	r.ends = make([]int, len(r.writes))
-	for i, w := range r.writes {
-		r.logged = appendLogged(r.logged, w.key, w.value, w.tombstone)
-		r.ends[i] = len(r.logged)
+	for _, w := range r.writes {
+		r.logged = appendBody(r.logged, w)
 	}
+	r.sum = crc32.Checksum(r.logged, castagnoli)
 }
 
 func (db *DB) runCommits() {
@@ -210,12 +208,6 @@ func (db *DB) commitGroup(batch []*commitReq) {
 		db.maybeSpill()
 	}
 	db.pipeBusy.Store(false)
-	if db.ck.waiting.Load() {
-		select {
-		case db.ck.turn <- struct{}{}: // the checkpointer's turn
-		default:
-		}
-	}
 }
 
 // failQueued fails every request still queued at Close.
@@ -231,11 +223,22 @@ func (db *DB) failQueued() {
 	}
 }
 
-// commitBatch commits one group in one bbolt write transaction. It
-// returns a non-nil stop when the pipeline must accept no more commits
-// (see faults.go).
+// groupResult is what committing a group did, for finishGroup.
+type groupResult struct {
+	ok      []*commitReq  // the members that committed (or whose outcome is unknown)
+	entries []index.Entry // versions installed, to take out if the group fails
+	keys    int64         // change in the number of live keys
+	stamp   int64         // the group's wall-clock time (history.go)
+	direct  bool          // written to the data bucket, not the log
+	logged  int64         // bytes appended to the log
+	reached bool          // on failure: the group may have reached the disk
+}
+
+// commitBatch commits one group, to the log or (large, with the log
+// empty) to the data bucket. It returns a non-nil stop when the pipeline
+// must accept no more commits (see faults.go).
 //
-// Inside the bbolt transaction, each member in turn:
+// Each member in turn:
 //
 //  1. under the index's write lock, passes first-committer-wins against
 //     the index as it stands after the members before it, takes its
@@ -243,92 +246,131 @@ func (db *DB) failQueued() {
 //     the before-images it read (package index);
 //  2. passes SSI's edge search, outside that lock (txn.SSI says why no
 //     edge is lost that way), or has its versions taken out again;
-//  3. appends its prepared records to the log bucket, each under its
-//     timestamp and sequence number.
+//  3. gets its log record.
 //
-// Then the group's last timestamp goes to the meta bucket, the shared view
-// is retired, and bbolt commits (one fsync). The versions stay invisible
-// until Publish: their timestamps are above every snapshot handed out so
-// far. The data bucket is not written: the checkpointer applies the log
-// to it later (checkpoint.go), and until then the index holds the new
-// versions with their values.
+// Then the group's records go to the log in one append and one fdatasync
+// (commitLogged), and the group is published. The versions stay
+// invisible until Publish: their timestamps are above every snapshot
+// handed out so far. The data bucket is not written: the checkpointer
+// applies the log to it later (checkpoint.go), and until then the index
+// holds the new versions with their values.
 func (db *DB) commitBatch(batch []*commitReq) (stop error) {
-	var (
-		ok      []*commitReq
-		entries []index.Entry // versions installed, to take out if the group fails
-		keys    int64         // change in the number of live keys
-		logged  int64         // bytes appended to the log
-		stamp   int64         // the group's wall-clock time (history.go)
-	)
-	n, size := 0, 0
+	size := 0
 	for _, r := range batch {
-		n += len(r.writes)
 		size += r.size
 	}
-	revs := make([]byte, 0, n*revSize) // bbolt keeps the slices given to Put until the commit
-	direct := false                    // the group goes to the data bucket, not the log
+	// With history kept, every version the data bucket loses goes to the
+	// version store at a checkpoint: no group bypasses it. The log stays
+	// empty meanwhile: only the pipeline adds to it.
+	var g groupResult
+	var err error
+	if size >= directBytes && db.opts.HistoryRetention <= 0 && db.pending.empty() {
+		g.direct = true
+		err = db.commitDirect(batch, &g)
+	} else {
+		err = db.commitLogged(batch, &g)
+	}
+	return db.finishGroup(batch, &g, err)
+}
+
+// commitLogged runs the members' checks and installs, and appends the
+// records of those that pass to the log.
+func (db *DB) commitLogged(batch []*commitReq, g *groupResult) error {
+	g.stamp = db.stampGroup()
+	buf := db.walBuf[:0]
+	// A before-image read from an older view is read again where a spill
+	// may have made it stale (spill.go): spills run in this goroutine, and
+	// the view renewed after each is the one taken here.
+	v, err := db.acquireView()
+	if err != nil {
+		return err
+	}
+	err = db.guard(func() error {
+		for _, r := range batch {
+			ts, ok := db.commitMember(r, v.data, g, false)
+			if !ok {
+				continue
+			}
+			if r.logged == nil {
+				r.encode()
+			}
+			buf = appendRecordHeader(buf, len(r.logged), r.sum, ts, g.stamp)
+			buf = append(buf, r.logged...)
+		}
+		return nil
+	})
+	v.release()
+	if err == nil && len(g.ok) == 0 {
+		err = errNothingToCommit
+	}
+	if err == nil {
+		err = db.files().appendLog(db.wal, buf, g.ok[len(g.ok)-1].ts)
+		g.reached = errors.Is(err, errWALUnknown)
+	}
+	if cap(buf) <= maxGroupBuf {
+		db.walBuf = buf
+	} else {
+		db.walBuf = nil
+	}
+	if err != nil {
+		return err
+	}
+	g.logged = int64(len(buf))
+	txns := make([]loggedTxn, len(g.ok))
+	for i, r := range g.ok {
+		txns[i] = loggedTxn{ts: r.ts, stamp: g.stamp, writes: r.writes, size: walRecord + len(r.logged)}
+	}
+	db.pending.add(txns...)
+	return nil
+}
+
+// commitMember runs r's checks and installs its versions (steps 1 and 2
+// above), adding it to g.ok when it passes; otherwise r.err says why.
+func (db *DB) commitMember(r *commitReq, data *bolt.Bucket, g *groupResult, inFile bool) (uint64, bool) {
+	ts, delta, err := db.install(r, data, &g.entries, inFile)
+	if err != nil {
+		r.err = err
+		return 0, false
+	}
+	mine := len(g.entries) - len(r.writes)
+	if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
+		db.index.Remove(g.entries[mine:])
+		g.entries = g.entries[:mine]
+		r.err = &ConflictError{Kind: SerializationFailure, msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
+		return 0, false
+	}
+	g.keys += delta
+	r.ts = ts
+	g.ok = append(g.ok, r)
+	return ts, true
+}
+
+// commitDirect commits a group in one bbolt write transaction that writes
+// the data bucket itself: the log is empty, so the data bucket holds every
+// commit before the group, and "applied" moves with it. Then bbolt
+// commits (two fsyncs).
+func (db *DB) commitDirect(batch []*commitReq, g *groupResult) error {
+	g.stamp = db.stampGroup()
 	db.writeMu.Lock()
-	start := time.Now()
+	defer db.writeMu.Unlock()
 	err := db.guard(func() error {
 		return db.files().update(func(btx *bolt.Tx) error {
-			log, data := btx.Bucket(logBucket), btx.Bucket(dataBucket)
-			log.FillPercent = 1.0 // appends only: pack pages full
-			// With history kept, every version the data bucket loses goes
-			// to the version store at a checkpoint: no group bypasses it.
-			if (size >= directBytes || n <= directWrites) && db.opts.HistoryRetention <= 0 {
-				k, _ := log.Cursor().First()
-				direct = k == nil
-			}
+			data := btx.Bucket(dataBucket)
 			for _, r := range batch {
-				ts, delta, err := db.install(r, data, &entries, direct && len(batch) == 1)
-				if err != nil {
-					r.err = err
-					continue
-				}
-				mine := len(entries) - len(r.writes)
-				if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
-					db.index.Remove(entries[mine:])
-					entries = entries[:mine]
-					r.err = &ConflictError{Kind: SerializationFailure, msg: "serialization failure: committing would complete a dangerous structure of read-write dependencies among concurrent serializable transactions"}
-					continue
-				}
-				keys += delta
-				r.ts = ts
-				ok = append(ok, r)
-				if direct {
-					continue
-				}
-				if r.logged == nil {
-					r.encode()
-				}
-				s := 0
-				for i, e := range r.ends {
-					k := len(revs)
-					revs = appendRev(revs, ts, uint32(i))
-					if err := log.Put(revs[k:len(revs):len(revs)], r.logged[s:e:e]); err != nil {
-						return err
-					}
-					s = e
-				}
-				logged += int64(len(r.logged) + revSize*len(r.writes))
+				db.commitMember(r, data, g, len(batch) == 1)
 			}
-			if len(ok) == 0 {
+			if len(g.ok) == 0 {
 				return errNothingToCommit
 			}
-			if direct {
-				// The log is empty: the data bucket holds every commit
-				// before the group, so its key count is memory's.
-				var err error
-				db.groupBuf, err = writeGroup(btx, groupWrites(ok), ok[len(ok)-1].ts, db.keys.Load()+keys, db.groupBuf)
-				if err != nil {
-					return err
-				}
-			}
+			// The data bucket holds every commit before the group, so its
+			// key count is memory's.
+			last := g.ok[len(g.ok)-1].ts
 			var err error
-			if stamp, err = db.recordClock(btx, ok[0].ts, ok[len(ok)-1].ts); err != nil {
+			db.groupBuf, err = writeGroup(btx, groupWrites(g.ok), last, db.keys.Load()+g.keys, db.groupBuf)
+			if err != nil {
 				return err
 			}
-			if err := putMeta(btx.Bucket(metaBucket), tsKey, ok[len(ok)-1].ts); err != nil {
+			if err := putMeta(btx.Bucket(metaBucket), tsKey, last); err != nil {
 				return err
 			}
 			// bbolt's commit may remap the file, which waits for every read
@@ -341,26 +383,32 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 	if cap(db.groupBuf) > maxGroupBuf {
 		db.groupBuf = nil // a bulk load's: not kept for the lone commits after it
 	}
+	if err != nil && len(g.ok) > 0 && !errors.Is(err, errNothingToCommit) {
+		g.reached = db.groupReachedFile(g.ok[len(g.ok)-1].ts)
+	}
+	if err == nil {
+		last := g.ok[len(g.ok)-1].ts
+		db.applied.Store(last)
+		db.index.SetApplied(last)
+		db.oracle.SetApplied(last)
+	}
+	return err
+}
+
+// finishGroup publishes a group that committed, or undoes what it can of
+// one that failed, and wakes its committers.
+func (db *DB) finishGroup(batch []*commitReq, g *groupResult, err error) (stop error) {
 	due := false // the log is large enough for a checkpoint
 	if err == nil {
-		db.noteGroupTime(time.Since(start))
-		last := ok[len(ok)-1].ts
-		db.keys.Add(keys)
-		db.hist.lastCommit.Store(&clockMark{stamp: stamp, ts: last})
+		last := g.ok[len(g.ok)-1].ts
+		db.keys.Add(g.keys)
+		db.hist.lastCommit.Store(&clockMark{stamp: g.stamp, ts: last})
 		db.oracle.Publish(last)
-		if direct {
-			db.applied.Store(last)
-			db.index.SetApplied(last)
-			db.oracle.SetApplied(last)
-		} else {
-			// Under writeMu: a checkpoint step that takes these writes
-			// out of the log comes after.
-			r, b := db.logged.records.Add(int64(len(entries))), db.logged.bytes.Add(logged)
-			db.logged.appended.Add(int64(len(entries)))
+		if !g.direct {
+			r, b := db.logged.records.Add(int64(len(g.entries))), db.logged.bytes.Add(g.logged)
 			due = r >= checkpointRecords || b >= int64(db.opts.CheckpointBytes)
 		}
 	}
-	db.writeMu.Unlock()
 	switch {
 	case err == nil:
 		db.stats.batches.Add(1)
@@ -375,7 +423,7 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		if db.opts.Logger != nil {
 			db.opts.Logger.Error("mvkv: group commit failed", "path", db.path, "transactions", len(batch), "err", err)
 		}
-		for _, r := range ok {
+		for _, r := range g.ok {
 			if r.tx.ser != nil {
 				db.ssi.Forget(r.tx.ser, r.ts)
 			}
@@ -383,16 +431,16 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 		// See faults.go: a group that may have reached the file stops
 		// the pipeline; one that certainly did not only fails. Either
 		// way its timestamps are never used again, and never published.
-		if len(ok) > 0 && db.groupReachedFile(ok[len(ok)-1].ts) {
+		if g.reached {
 			// Its versions stay in the index, unpublished: the file may
 			// hold them, and a reopen may apply them; until Close no
 			// snapshot sees them.
 			stop = err
-			for _, r := range ok {
+			for _, r := range g.ok {
 				r.err = fmt.Errorf("mvkv: commit outcome unknown (the transaction is either entirely durable or entirely absent after a reopen); %w: %w", errCommitsStopped, err)
 			}
 		} else {
-			db.index.Remove(entries)
+			db.index.Remove(g.entries)
 			for _, r := range batch {
 				if r.err == nil {
 					r.err = fmt.Errorf("mvkv: commit not persisted (nothing was written): %w", err)
@@ -415,20 +463,6 @@ func (db *DB) commitBatch(batch []*commitReq) (stop error) {
 // "applied" moves to it in the same bbolt transaction: the invariants of
 // checkpoint.go hold as after a checkpoint.
 const directBytes = 256 << 10
-
-// directWrites is the number of writes up to which a group also goes to
-// the data bucket when the log is empty, whatever its size: a lone
-// committer's transaction, or the group of up to 16 writers committing
-// a key each. The log's advantage, a few sequential pages for any number
-// of keys, only defers the data bucket's pages to the checkpoint, whose
-// steps share bbolt's one writer with the groups: every commit arriving
-// during a step waits for it, and random keys cost a step about a page
-// each, as they cost the group. Written at once, a group costs its own
-// pages and nothing later: a single writer writes what bbolt's own Update
-// writes, and with a few writers the log stays empty and no commit ever
-// waits for a checkpoint. Larger groups (many writers) go to the log,
-// whose sequential pages take any number of keys.
-const directWrites = 16
 
 // maxGroupBuf is the largest record buffer kept between direct groups
 // (DB.groupBuf): a bulk load's 1,000-key transactions of 1 KB reuse one.

@@ -46,7 +46,7 @@ type CompactStats struct {
 // with ErrCorrupt, and nothing is created or written (neither src nor
 // dst). opts applies to opening src (NoSync
 // also skips fsync of dst; with ReadOnly, src is opened read-only and not
-// vacuumed, and the copy keeps its log). It may be nil.
+// vacuumed, and a src whose log holds commits not yet applied is refused). It may be nil.
 func Compact(dst, src string, opts *Options) (CompactStats, error) {
 	var st CompactStats
 	if _, err := os.Lstat(dst); err == nil {
@@ -69,6 +69,9 @@ func Compact(dst, src string, opts *Options) (CompactStats, error) {
 	}
 	defer db.Close() //nolint:errcheck // closed explicitly on success
 	st.SrcSize = fileSize(src)
+	if o.ReadOnly && db.applied.Load() < db.oracle.Visible() {
+		return st, fmt.Errorf("mvkv: compact %s: its log holds commits a read-only open cannot apply: compact it read-write", src)
+	}
 	if !o.ReadOnly {
 		if st.Vacuum, err = db.Vacuum(context.Background()); err != nil {
 			return st, fmt.Errorf("mvkv: compact: vacuum %s: %w", src, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -224,21 +225,40 @@ func TestReadOnly(t *testing.T) {
 	assert.True(t, bytes.Equal(before, after), "a read-only DB changed the file")
 }
 
-// A read-only open of a file whose log holds commits (a crash, or a
-// backup taken while commits were waiting for a checkpoint) reads them
-// from memory, and writes nothing.
+// crashImage copies the database at src, with its log, to dst, as a
+// crash would leave them: call it while no commit or checkpoint runs.
+func crashImage(t *testing.T, src, dst string) {
+	t.Helper()
+	dir, base := filepath.Split(src)
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	copied := 0
+	for _, e := range ents {
+		if rest, ok := strings.CutPrefix(e.Name(), base); ok && (rest == "" || strings.HasPrefix(rest, ".wal.")) {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(dst+rest, b, 0o600))
+			copied++
+		}
+	}
+	require.Greater(t, copied, 1, "a file and its log")
+}
+
+// A read-only DB opened on a file whose log holds commits not yet
+// applied (a crash left it so) reads them, from memory, and changes
+// nothing on disk; it cannot back the database up, nor can a read-only
+// Compact copy it, without them.
 func TestReadOnlyWithLog(t *testing.T) {
-	db, _ := ctOpen(t, nil)
+	db, src := ctOpen(t, &mvcc.Options{NoSync: true, NoAutovacuum: true})
 	ctPut(t, db, "a", "1", "b", "2")
 	_, err := db.Vacuum(context.Background()) // applied to the data
 	require.NoError(t, err)
 	ctPut(t, db, "a", "10", "c", "3")
 	ctDelete(t, db, "b")
-	var buf bytes.Buffer
-	_, err = db.Backup(context.Background(), &buf)
+	path := filepath.Join(t.TempDir(), "image")
+	crashImage(t, src, path)
+	before, err := os.ReadFile(path)
 	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "backup")
-	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))
 	ro, err := mvcc.Open(path, &mvcc.Options{ReadOnly: true})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a=10", "c=3"}, dump(t, ro))
@@ -251,10 +271,27 @@ func TestReadOnlyWithLog(t *testing.T) {
 	}))
 	assert.Equal(t, int64(2), ro.Stats().Keys)
 	require.NoError(t, mvcc.Check(ro))
+	_, err = ro.Backup(context.Background(), io.Discard)
+	require.Error(t, err, "the copy would lack the log's commits")
 	require.NoError(t, ro.Close())
 	after, err := os.ReadFile(path)
 	require.NoError(t, err)
-	assert.True(t, bytes.Equal(buf.Bytes(), after), "a read-only DB changed the file")
+	assert.True(t, bytes.Equal(before, after), "a read-only DB changed the file")
+	_, err = mvcc.Compact(path+".compact", path, &mvcc.Options{ReadOnly: true})
+	require.Error(t, err)
+
+	// Opened read-write, it applies them and removes the log.
+	rw, err := mvcc.Open(path, &mvcc.Options{NoSync: true})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a=10", "c=3"}, dump(t, rw))
+	require.NoError(t, rw.Close())
+	left, err := filepath.Glob(path + ".wal.*")
+	require.NoError(t, err)
+	assert.Empty(t, left)
+	ro, err = mvcc.Open(path, &mvcc.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer ro.Close()
+	assert.Equal(t, []string{"a=10", "c=3"}, dump(t, ro))
 }
 
 // DB.Check finds damage Open does not look at: a record deep in the data

@@ -44,11 +44,14 @@ type DB struct {
 	lastTS uint64
 
 	applied atomic.Uint64 // every commit up to it is in the data bucket
+	wal     *wal          // the log commit groups append to (nil: read-only), see wal.go
+	pending pendingLog    // the log's transactions after "applied"
 	logged  logState      // the log since the last checkpoint
 	ck      checkpointer  // the background checkpoint, see checkpoint.go
-	// writeMu is held by the commit pipeline for each group and by the
-	// checkpointer for each step, from the start of the bbolt write
-	// transaction until the view is renewed: the two take turns.
+	// writeMu is held by whoever writes the bbolt file, from the start of
+	// its write transaction until the view is renewed: a checkpoint step,
+	// and the pipeline for a group that writes the data bucket itself or a
+	// spill of versions (a group that goes to the log takes none).
 	writeMu  sync.Mutex
 	stopped  atomic.Bool // the pipeline stopped after a failure of unknown outcome
 	pipeBusy atomic.Bool // the pipeline is committing a group
@@ -60,8 +63,9 @@ type DB struct {
 	lone    [1]*commitReq // a leader's group
 	queued  atomic.Int64  // commits handed to the pipeline goroutine so far
 	// groupBuf holds the records of the last group written to the data
-	// bucket, for the next one to reuse (commit.go).
-	groupBuf []byte
+	// bucket, and walBuf the last group's log records, for the next one
+	// to reuse (commit.go).
+	groupBuf, walBuf []byte
 
 	ckMu    sync.Mutex // guards ckErr and ckErrAt
 	ckErr   error      // the last checkpoint failure
@@ -125,10 +129,15 @@ type Stats struct {
 	// tracks: active ones, and committed ones kept because an active one
 	// overlaps them. Both return to 0 when no serializable transaction runs.
 	SSIActive, SSIRetained int
-	// CommitBatches counts group commits: bbolt write transactions, each
-	// carrying one or more user commits (Commits/CommitBatches is the
-	// average group size).
+	// CommitBatches counts group commits: appends to the log (or bbolt
+	// write transactions, for a large group that finds the log empty),
+	// each with one fsync, carrying one or more user commits
+	// (Commits/CommitBatches is the average group size).
 	CommitBatches uint64
+	// LogWrites and LogBytes are what the log holds that the checkpointer
+	// has not yet applied to the file: writes, and the bytes they take in
+	// the log. Memory holds their values until then.
+	LogWrites, LogBytes int64
 
 	// DeadVersions counts the versions held that are superseded or
 	// deleted (tombstones included), in memory and on disk (DiskVersions):
@@ -204,6 +213,12 @@ func (db *DB) Close() error {
 			// replay. A failure costs nothing: the log stays, and the next
 			// Open applies it.
 			_ = db.checkpointPass(^uint64(0), true)
+		}
+		if db.wal != nil {
+			// Everything applied: the log's segments go. Not after a
+			// failure of unknown outcome: the log may hold that group,
+			// and the next Open applies what it holds.
+			db.wal.close(db.pending.empty() && !db.stopped.Load())
 		}
 		db.retireView()
 		db.closeErr = db.bolt.Close()
@@ -302,6 +317,8 @@ func (db *DB) Stats() Stats {
 		Conflicts:     db.stats.conflicts.Load(),
 		Rollbacks:     db.stats.rollbacks.Load(),
 		CommitBatches: db.stats.batches.Load(),
+		LogWrites:     db.logged.records.Load(),
+		LogBytes:      db.logged.bytes.Load(),
 	}
 	s.LocksHeld = db.locks.Held()
 	s.LockWaiters = db.locks.Waiting()

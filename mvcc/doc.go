@@ -33,30 +33,29 @@
 // Open reads a few meta values: no snapshot survives a restart, and there
 // is nothing to rebuild.
 //
-// Commits are durable in a log inside the same file, not in the B+tree
-// (checkpoint.go): a commit group appends its writes to the log in one
-// bbolt transaction, a few sequential pages and one fsync whatever keys it
-// wrote, and a background checkpointer applies the log to the B+tree
-// (once it holds 8 MiB or 16,384 writes, when DB.Vacuum asks, every
-// Options.AutovacuumInterval while autovacuum runs, and at Close), in
-// short steps that the commit groups take turns with, so that no commit
-// waits for a checkpoint. Until then memory holds those versions, values
-// included; Open applies what a crash left in the log, which is bounded,
-// so Open is too. A group of 256 KiB or more that finds the log empty (a
-// bulk load) writes the B+tree itself: written once, not twice.
+// Commits are durable in a write-ahead log beside the file (wal.go), not
+// in the B+tree: a commit group appends its transactions to the log with
+// one fdatasync whatever keys it wrote, and a background checkpointer
+// applies the log to the B+tree (checkpoint.go; once it holds 8 MiB or
+// 16,384 writes, when DB.Vacuum asks, every Options.AutovacuumInterval
+// while autovacuum runs, and at Close) in bbolt transactions of its own,
+// so that no commit waits for a checkpoint. Until then memory holds those
+// versions, values included; Open applies what a crash left in the log,
+// which is bounded, so Open is too, and Close leaves no log behind. A
+// group of 256 KiB or more that finds the log empty (a bulk load) writes
+// the B+tree itself: written once, not twice.
 //
 // A worked example. The data holds a=1@5 and b=1@5 (value@commit
 // timestamp); no transaction is open, and memory holds nothing.
 //
 //	T1 begins (snapshot 5).
 //	T2 puts a=2 and deletes b; it commits at 6. Before it queues, it reads
-//	    the data's a=1@5 and b=1@5 (the before-images); inside the group's
-//	    bbolt transaction the pipeline installs in memory
+//	    the data's a=1@5 and b=1@5 (the before-images); the pipeline
+//	    installs in memory
 //	        a: [1@5] [2@6]
 //	        b: [1@5] [tombstone@6]
-//	    then appends "put a=2, delete b at 6" to the log, commits the bbolt
-//	    transaction (one fsync), and only then publishes 6 to new
-//	    snapshots.
+//	    then appends "put a=2, delete b at 6" to the log, syncs it (one
+//	    fdatasync), and only then publishes 6 to new snapshots.
 //	T3 begins (snapshot 6).
 //	T1 reads a: memory holds a; the version visible at 5 is 1@5: 1. It
 //	    reads b: 1, also from memory.
@@ -67,7 +66,7 @@
 //	    newest versions, which the data holds: a and b leave memory.
 //
 // Reads ask memory first, then the data through a bbolt read transaction
-// shared by all readers and renewed after each commit group (view.go),
+// shared by all readers and renewed after each write of the file (view.go),
 // held for one read or one chunk of a scan only; a scan walks the data in
 // chunks and merges each with the chains of the same span. Read.go argues
 // why a key memory does not hold is always found, at its newest version,
@@ -226,18 +225,17 @@
 // # Durability
 //
 // Commits go through one pipeline that writes every transaction waiting to
-// commit in a single bbolt transaction with one fsync (group commit, with
-// no timer), then acknowledges them all. The pipeline does only what must
+// commit in a single append to the log with one fdatasync (group commit,
+// with no timer), then acknowledges them all. The pipeline does only what must
 // follow commit order (first-committer-wins, the timestamp, the install in
 // memory, SSI's edge search, the log append); each committer has already
 // sorted its writes, encoded their log records and read their
 // before-images (commit.go). A committer that finds nobody committing and
 // nothing queued runs its group of one itself, without the handoff to the
 // pipeline's goroutine; those arriving meanwhile queue and go together
-// next. A group goes to the commit log, which a background checkpointer
-// applies to the data; while the log is empty, a group of a few writes (a
-// lone writer's) or a very large one (a bulk load's) goes to the data
-// directly, and is written once. Without Options.NoSync, a commit that
+// next. A group goes to the log, which a background checkpointer applies
+// to the data; while the log is empty, a very large group (a bulk load's)
+// goes to the data directly, and is written once. Without Options.NoSync, a commit that
 // returned nil survives a crash or power loss, and a crash never exposes
 // part of a transaction, checkpoints included: each step of one is a
 // bbolt transaction that leaves the file whole.

@@ -20,14 +20,15 @@ var errInjected = errors.New("injected storage failure")
 type faultPoint int
 
 const (
-	// faultBeforeWrite: inside the bbolt transaction, before any record of
-	// the group is written.
+	// faultBeforeWrite: before any record of the group is written (inside
+	// the bbolt transaction, for a group written to the data bucket).
 	faultBeforeWrite faultPoint = iota
-	// faultAfterWrite: inside the bbolt transaction, after every record is
-	// written, before bbolt commits (as a failing data write or fsync).
+	// faultAfterWrite: after every record is written, before it is synced
+	// (bbolt: before it commits), as a failing write: the log cuts the
+	// records off again.
 	faultAfterWrite
-	// faultAfterCommit: bbolt committed; the commit is reported as failed
-	// anyway (as an fsync error on a meta page that reached the disk).
+	// faultAfterCommit: the group reached the disk; the commit is reported
+	// as failed anyway (as an fsync error on pages that reached the disk).
 	faultAfterCommit
 )
 
@@ -59,6 +60,36 @@ func (s faultyStore) update(fn func(*bolt.Tx) error) error {
 		err = s.fire(faultAfterCommit)
 	}
 	return err
+}
+
+func (s faultyStore) appendLog(l *wal, b []byte, last uint64) error {
+	if err := s.fire(faultBeforeWrite); err != nil {
+		return err
+	}
+	if s.at == faultAfterWrite && s.fired.Load() == 0 {
+		// The records are written, then the write reports a failure:
+		// the log cuts them off, as append does.
+		l.mu.Lock()
+		size := l.size
+		l.mu.Unlock()
+		if err := s.inner.appendLog(l, b, last); err != nil {
+			return err
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err := l.f.Truncate(size); err != nil {
+			return err
+		}
+		l.size = size
+		return s.fire(faultAfterWrite)
+	}
+	if err := s.inner.appendLog(l, b, last); err != nil {
+		return err
+	}
+	if err := s.fire(faultAfterCommit); err != nil {
+		return fmt.Errorf("%w: %w", errWALUnknown, err)
+	}
+	return nil
 }
 
 // injectOnce arms db so that the next group commit fails at p, once. It

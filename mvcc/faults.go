@@ -9,8 +9,16 @@ import (
 
 // Storage failures in the commit pipeline.
 //
-// A group commit is one bbolt write transaction. When it fails, what
-// matters is whether the group may have reached the file:
+// A group commit is one append to the log (wal.go). When it fails, what
+// matters is whether the group may have reached the disk. A write that
+// fails is cut off again (the log ends where it did), and the group's
+// committers get an error while the DB stays usable; a failed fdatasync,
+// or a write that cannot be cut off, leaves the disk's state unknown (the
+// kernel may drop the pages it failed to write, or write them later), and
+// the DB stops accepting commits, as below.
+//
+// A group written to the data bucket (commit.go) is one bbolt write
+// transaction. When it fails:
 //
 //   - Nothing reached it: an error inside the transaction (bbolt rolls
 //     back), or bbolt failing before it wrote its meta page (growing the
@@ -36,19 +44,25 @@ import (
 // through a substitute fileStore after a commit that succeeded: the worst
 // case, a group that is durable although its commit failed.
 
-// fileStore is the commit pipeline's access to the file: one bbolt write
-// transaction per group. Production uses boltStore; the fault tests
-// substitute one that fails at chosen points of a group commit (before
-// any record is written, after all are, after bbolt committed).
+// fileStore is the commit pipeline's access to the files: an append to
+// the log per group, a bbolt write transaction per group written to the
+// data bucket and per checkpoint step. Production uses boltStore; the
+// fault tests substitute one that fails at chosen points of a group
+// commit (before any record is written, after all are, after they
+// reached the disk).
 type fileStore interface {
 	// update runs fn in a write transaction and commits it, as
 	// bbolt.DB.Update does.
 	update(fn func(*bolt.Tx) error) error
+	// appendLog appends a group's records to the log (wal.append).
+	appendLog(l *wal, b []byte, last uint64) error
 }
 
 type boltStore struct{ db *bolt.DB }
 
 func (s boltStore) update(fn func(*bolt.Tx) error) error { return s.db.Update(fn) }
+
+func (s boltStore) appendLog(l *wal, b []byte, last uint64) error { return l.append(b, last) }
 
 // files returns the fileStore in use.
 func (db *DB) files() fileStore { return *db.store.Load() }

@@ -14,9 +14,11 @@ import (
 
 // History: reads as of a past time.
 //
-// With Options.HistoryRetention, every commit group records its wall-clock
-// time in the "clock" bucket, in the group's bbolt transaction (so the
-// record is exactly as durable as the commits), and every checkpoint
+// With Options.HistoryRetention, every commit group is stamped with its
+// wall-clock time, which the log keeps with its transactions (wal.go) and
+// a checkpoint writes to the "clock" bucket with the data it applies (so
+// the record is exactly as durable as the commits; until then commitAt
+// finds it among the pending transactions), and every checkpoint
 // writes to the version bucket each version it supersedes in the data
 // bucket, tombstones included (checkpoint.go, versionstore.go). So, for a
 // time t within the retention, the newest commit at or before t is found
@@ -66,45 +68,63 @@ type clockMark struct {
 	ts    uint64
 }
 
-// recordClock stamps a commit group whose timestamps run from first to
-// last. Called by the pipeline inside the group's bbolt transaction.
-func (db *DB) recordClock(btx *bolt.Tx, first, last uint64) (stamp int64, err error) {
-	stamp = db.wallNow().UnixNano()
+// stampGroup returns a commit group's wall-clock stamp: with a history
+// kept, later than every stamp before it. Called by the pipeline.
+func (db *DB) stampGroup() int64 {
+	stamp := db.wallNow().UnixNano()
 	if db.opts.HistoryRetention <= 0 {
-		return stamp, nil
-	}
-	clock, err := btx.CreateBucketIfNotExists(clockBucket)
-	if err != nil {
-		return 0, err
-	}
-	if db.hist.last == 0 {
-		if k, _ := clock.Cursor().Last(); len(k) == 8 {
-			db.hist.last = int64(binary.BigEndian.Uint64(k))
-		}
+		return stamp
 	}
 	stamp = max(stamp, db.hist.last+1)
+	db.hist.last = stamp
+	return stamp
+}
+
+// writeStamp records in the clock that commit ts was stamped stamp (a
+// group's transactions share its stamp: the clock keeps the last). Called
+// by a checkpoint step inside its bbolt transaction, for the transactions
+// it applies: the clock is as durable as the data.
+func writeStamp(btx *bolt.Tx, stamp int64, ts uint64) error {
+	clock, err := btx.CreateBucketIfNotExists(clockBucket)
+	if err != nil {
+		return err
+	}
 	meta := btx.Bucket(metaBucket)
 	if meta.Get(historyKey) == nil {
-		if err := putMeta(meta, historyKey, first-1); err != nil {
-			return 0, err
+		if err := putMeta(meta, historyKey, ts-1); err != nil {
+			return err
 		}
 		if err := putMeta(meta, historyTimeKey, uint64(stamp-1)); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	k := binary.BigEndian.AppendUint64(nil, uint64(stamp))
-	v := binary.BigEndian.AppendUint64(nil, last)
+	v := binary.BigEndian.AppendUint64(nil, ts)
 	v = binary.BigEndian.AppendUint32(v, crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, v))
-	if err := clock.Put(k, v); err != nil {
-		return 0, err
+	return clock.Put(k, v)
+}
+
+// lastStamp returns the clock's last stamp (0: none), for the stamps that
+// follow.
+func lastStamp(btx *bolt.Tx) int64 {
+	if clock := btx.Bucket(clockBucket); clock != nil {
+		if k, _ := clock.Cursor().Last(); len(k) == 8 {
+			return int64(binary.BigEndian.Uint64(k))
+		}
 	}
-	db.hist.last = stamp
-	return stamp, nil
+	return 0
 }
 
 // commitAt returns the newest commit at or before t by the clock, found
 // false when the clock does not reach back to t.
 func (db *DB) commitAt(t time.Time) (ts uint64, found bool, err error) {
+	// The log's transactions not yet applied first: the clock holds their
+	// stamps only once a checkpoint applied them, and they are newer than
+	// all it holds. A transaction no longer pending is in the view taken
+	// after this look (checkpointStep drops it after renewing the view).
+	if ts, found := db.pending.at(t.UnixNano()); found {
+		return ts, true, nil
+	}
 	v, err := db.acquireView()
 	if err != nil {
 		return 0, false, err

@@ -15,7 +15,7 @@ import (
 //	               applied -> meta value: every commit up to it is in "data"
 //	               keys    -> meta value: the number of keys in "data"
 //	bucket "data"  key     -> record: the key's newest applied version
-//	bucket "log"   rev     -> logged write of a commit after "applied"
+//	bucket "log"   rev     -> logged write of a commit after "applied" (empty, see below)
 //	buckets "versions", "vqueue", "clock" and meta keys "vcount",
 //	"history": older versions and commit times (versionstore.go,
 //	history.go), created when first needed
@@ -27,20 +27,21 @@ import (
 // that read them, package index, and past the memory limit or with a
 // history retention in the "versions" bucket).
 //
-// A commit group does not write "data": it appends its writes to "log",
-// under rev = commit timestamp and sequence number (8+4 bytes BE), which
-// only grows, so a group writes a few sequential pages with one fsync
-// whatever keys it wrote (etcd's revision keys, a write-ahead log inside
-// the file). The checkpoint (checkpoint.go) applies the log to "data" in
-// steps, each one bbolt transaction that applies the oldest writes (whole
-// transactions) in key order, deletes them from the log and moves
-// "applied": at every commit of the file, "data" holds every commit up to
-// "applied" and nothing newer, and "log" exactly the commits after it.
-// A group of 256 KiB or more that finds the log empty writes "data"
-// itself and moves "applied" with it, which keeps the same invariant.
-// Open replays what a crash left in the log the same way: the log is
-// bounded, so Open is too.
+// A commit group does not write "data": it appends its transactions to
+// the write-ahead log, files beside this one (wal.go). The checkpoint
+// (checkpoint.go) applies the log to "data" in steps, each one bbolt
+// transaction that applies the oldest transactions in key order and moves
+// "applied" and "ts" to the last of them: at every commit of the file,
+// "data" holds every commit up to "applied" and nothing newer, "ts" is
+// "applied", and the log every acknowledged commit after it. A group of
+// 256 KiB or more that finds the log empty writes "data" itself and moves
+// "applied" with it, which keeps the same invariant. Open applies what a
+// crash left in the log the same way: the log is bounded, so Open is too.
 //
+// The "log" bucket is where files written before the write-ahead log
+// kept their commits after "applied", under rev = commit timestamp and
+// sequence number (8+4 bytes BE): Open applies what a crash left there,
+// as it applies the write-ahead log, and the bucket stays empty.
 // A logged write is: CRC-32C (4 bytes BE) of the rest, flags (1 byte:
 // bit 0 = tombstone), uvarint key length, key, value.
 //

@@ -32,6 +32,14 @@ import (
 // Options.CheckpointBytes). Reads check what they touch; DB.Check checks
 // everything.
 //
+// Commits are durable in a log beside the file (files named path.wal.N)
+// until the checkpointer applies them to it (see the package
+// documentation); Close applies everything and removes them. After a
+// crash they hold acknowledged commits: the database is the file and its
+// log together, and Open applies the log. Copy a database with Backup,
+// which writes one file; Open refuses to create a database where the log
+// of another lies without it.
+//
 // With opts.ReadOnly, Open creates and writes nothing: a missing file
 // fails with an error matching fs.ErrNotExist, an empty one with
 // ErrCorrupt; the file is opened for reading only (so the process needs
@@ -56,6 +64,13 @@ func Open(path string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	fi, err := os.Stat(path)
+	if !o.ReadOnly && (errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0) {
+		// A new database must not take the log of one that was here:
+		// Open would apply its commits to the new one.
+		if segs, serr := walSegments(path); serr == nil && len(segs) > 0 {
+			return nil, fmt.Errorf("%w: %s: no database there, but the log of one lies beside it (%s): put the database back, or move its log away", ErrCorrupt, path, segName(path, segs[0]))
+		}
+	}
 	switch {
 	case o.ReadOnly && err != nil:
 		return nil, fmt.Errorf("mvkv: open read-only: %w", err)
@@ -106,6 +121,9 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	var fs fileStore = boltStore{bdb}
 	db.store.Store(&fs)
+	if !o.ReadOnly {
+		db.wal = &wal{path: path, noSync: o.NoSync, segBytes: max(int64(o.CheckpointBytes), 64<<10), next: 1}
+	}
 	lastTS, err := db.load(wasEmpty)
 	if err != nil {
 		// A replay's checkpoint installs a view: its read transaction
@@ -208,6 +226,7 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 				return fmt.Errorf("%w: %s: the meta values count %d versions on disk, and there is no version bucket", ErrCorrupt, db.path, n)
 			}
 			db.applied.Store(mv.applied)
+			db.hist.last = lastStamp(btx)
 			k, _ := log.Cursor().First()
 			replay = k != nil
 			return nil
@@ -230,15 +249,39 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		}
 	}
 	db.keys.Store(int64(mv.keys))
-	switch {
-	case replay && db.opts.ReadOnly:
-		// Nothing may be written: the log's commits go to memory, as
-		// commits not yet applied do.
-		if err := db.loadLog(); err != nil {
+	// What the logs hold after "applied": the log bucket's writes (a file
+	// of format "mvkv/3" that a crash left so), then the log's.
+	var txns []loggedTxn
+	if replay {
+		if txns, err = db.readLogBucket(); err != nil {
 			return 0, err
 		}
-	case replay:
-		// A crash left writes in the log: apply them before anything else.
+	}
+	wc, err := readWAL(db.path, mv.applied)
+	if err != nil {
+		return 0, err
+	}
+	if len(txns) > 0 && len(wc.txns) > 0 && wc.txns[0].ts <= txns[len(txns)-1].ts {
+		return 0, fmt.Errorf("%w: %s: the log's commit %d is not after the log bucket's %d", ErrCorrupt, db.path, wc.txns[0].ts, txns[len(txns)-1].ts)
+	}
+	txns = append(txns, wc.txns...)
+	db.hist.last = max(db.hist.last, wc.stamp)
+	switch {
+	case len(txns) > 0 && db.opts.ReadOnly:
+		// Nothing may be written: the log's commits go to memory, as
+		// commits not yet applied do.
+		if err := db.installLogged(txns); err != nil {
+			return 0, err
+		}
+		db.pending.add(txns...) // never applied: for the clock and checks
+	case len(txns) > 0:
+		// A crash left commits in the log: apply them before anything else.
+		for _, t := range txns {
+			db.logged.records.Add(int64(len(t.writes)))
+			db.logged.bytes.Add(int64(t.size))
+		}
+		db.pending.add(txns...)
+		db.ck.clearBucket = replay
 		if err := db.checkpointPass(^uint64(0), true); err != nil {
 			return 0, err
 		}
@@ -249,8 +292,21 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 				return err
 			})
 		})
+		if err != nil {
+			return 0, err
+		}
 	}
-	return mv.ts, err
+	if !db.opts.ReadOnly && len(wc.seqs) > 0 {
+		// Every commit in the log is applied now, synced: its segments go,
+		// oldest first (a crash among them leaves the newest, applied).
+		for _, seq := range wc.seqs {
+			if err := os.Remove(segName(db.path, seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return 0, fmt.Errorf("mvkv: open %s: remove the applied log: %w", db.path, err)
+			}
+		}
+		db.wal.next = wc.seqs[len(wc.seqs)-1] + 1
+	}
+	return max(mv.ts, wc.last), nil
 }
 
 // readMetaValues reads the meta bucket's numbers; old: format "mvkv/2",
@@ -331,58 +387,80 @@ func (db *DB) upgrade(mv metaValues) error {
 	return nil
 }
 
-// loadLog installs the log's writes in the index, as the commit pipeline
-// installs a commit's, for a read-only DB, which cannot apply them to the
-// data bucket. The log is bounded (Options.CheckpointBytes), so is this.
-func (db *DB) loadLog() error {
-	var keys int64
-	err := db.guard(func() error {
+// readLogBucket reads the log bucket's writes, by transaction, with copies
+// of their keys and values.
+func (db *DB) readLogBucket() (txns []loggedTxn, err error) {
+	err = db.guard(func() error {
 		return db.bolt.View(func(btx *bolt.Tx) error {
-			data, log := btx.Bucket(dataBucket), btx.Bucket(logBucket)
-			c := log.Cursor()
-			var last uint64
+			c := btx.Bucket(logBucket).Cursor()
 			for rev, b := c.First(); rev != nil; rev, b = c.Next() {
 				ts, key, value, tomb, err := decodeLogged(rev, b)
 				if err != nil {
 					return err
 				}
-				if ts < last {
-					return fmt.Errorf("%w: the log goes back from ts %d to %d", ErrCorrupt, last, ts)
+				n := len(txns)
+				switch {
+				case n > 0 && ts < txns[n-1].ts:
+					return fmt.Errorf("%w: the log goes back from ts %d to %d", ErrCorrupt, txns[n-1].ts, ts)
+				case n == 0 || ts > txns[n-1].ts:
+					txns = append(txns, loggedTxn{ts: ts})
+					n++
 				}
-				last = ts
-				key, value = bytes.Clone(key), bytes.Clone(value)
-				var held bool
-				db.index.Write(func(w index.Writer) { _, held = w.Newest(key) })
-				var before *index.Version
-				if !held {
-					rec, err := getRecord(data, key, leafCheck{})
-					if err != nil {
-						return err
-					}
-					if rec != nil {
-						bts, val, err := decodeRecord(key, rec)
+				t := &txns[n-1]
+				t.writes = append(t.writes, write{key: bytes.Clone(key), value: bytes.Clone(value), tombstone: tomb})
+				t.size += len(rev) + len(b)
+			}
+			return nil
+		})
+	})
+	return txns, err
+}
+
+// installLogged installs the log's transactions in the index, as the
+// commit pipeline installs a commit's, for a read-only DB, which cannot
+// apply them to the data bucket. The log is bounded, so is this.
+func (db *DB) installLogged(txns []loggedTxn) error {
+	var keys int64
+	err := db.guard(func() error {
+		return db.bolt.View(func(btx *bolt.Tx) error {
+			data := btx.Bucket(dataBucket)
+			for _, t := range txns {
+				for i, lw := range t.writes {
+					key, tomb := lw.key, lw.tombstone
+					var held bool
+					db.index.Write(func(w index.Writer) { _, held = w.Newest(key) })
+					var before *index.Version
+					if !held {
+						rec, err := getRecord(data, key, leafCheck{})
 						if err != nil {
 							return err
 						}
-						before = &index.Version{TS: bts, Value: cloneValue(val)}
+						if rec != nil {
+							bts, val, err := decodeRecord(key, rec)
+							if err != nil {
+								return err
+							}
+							before = &index.Version{TS: bts, Value: cloneValue(val)}
+						}
 					}
-				}
-				v := index.Version{TS: ts, Seq: binary.BigEndian.Uint32(rev[8:]), Tombstone: tomb, Value: value}
-				db.index.Write(func(w index.Writer) {
-					existed := before != nil
-					if top, held := w.Newest(key); held {
-						existed = !top.Tombstone
+					v := index.Version{TS: t.ts, Seq: uint32(i), Tombstone: tomb, Value: lw.value}
+					var err error
+					db.index.Write(func(w index.Writer) {
+						existed := before != nil
+						if top, held := w.Newest(key); held {
+							existed = !top.Tombstone
+						}
+						switch {
+						case existed && tomb:
+							keys--
+						case !existed && !tomb:
+							keys++
+						}
+						err = w.Install(key, before, v)
+					})
+					if err != nil {
+						return fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
 					}
-					switch {
-					case existed && tomb:
-						keys--
-					case !existed && !tomb:
-						keys++
-					}
-					err = w.Install(key, before, v)
-				})
-				if err != nil {
-					return fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
 				}
 			}
 			return nil

@@ -95,7 +95,9 @@ type Options struct {
 	// Open after a crash. Default 8 MiB, and at most 16,384 writes. When
 	// commits outrun the checkpointer, the log grows to four times these
 	// thresholds and no further: commits then wait for it (backpressure),
-	// so the memory holding unapplied versions stays bounded.
+	// so the memory holding unapplied versions stays bounded. It is also
+	// the size of the log's segment files (at least 64 KiB), each removed
+	// once applied.
 	CheckpointBytes int
 
 	// VacuumPause is how long a vacuum sleeps between batches, leaving the
@@ -146,8 +148,9 @@ type Options struct {
 	// begin as read-only ones (their writes fail with ErrReadOnly),
 	// Update and Vacuum fail with ErrReadOnly, no autovacuum runs, and
 	// what a crash left in the commit log is loaded into memory instead
-	// of applied. Backup works. A file of an older format is read as it
-	// is, not upgraded. Default false.
+	// of applied. Backup works, unless that log holds commits (it cannot
+	// copy them). A file of an older format is read as it is, not
+	// upgraded. Default false.
 	ReadOnly bool
 
 	// Logger, when set, is told of failures that no caller sees or that

@@ -14,23 +14,25 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// countingStore counts the bbolt write transactions (each one commit, one
-// fsync of bbolt's) and can hold the next one at its start until released.
+// countingStore counts the log appends (each one group, one fdatasync)
+// and can hold the next one at its start until released.
 type countingStore struct {
 	inner   fileStore
 	calls   atomic.Int32
-	hold    atomic.Bool   // hold the next transaction
-	held    chan struct{} // closed when a transaction is held
+	hold    atomic.Bool   // hold the next append
+	held    chan struct{} // closed when an append is held
 	release chan struct{} // closed to let it go
 }
 
-func (s *countingStore) update(fn func(*bolt.Tx) error) error {
+func (s *countingStore) update(fn func(*bolt.Tx) error) error { return s.inner.update(fn) }
+
+func (s *countingStore) appendLog(l *wal, b []byte, last uint64) error {
 	s.calls.Add(1)
 	if s.hold.CompareAndSwap(true, false) {
 		close(s.held)
 		<-s.release
 	}
-	return s.inner.update(fn)
+	return s.inner.appendLog(l, b, last)
 }
 
 func useCountingStore(t *testing.T, db *DB) *countingStore {
@@ -44,8 +46,8 @@ func useCountingStore(t *testing.T, db *DB) *countingStore {
 }
 
 // TestGroupCommitOneSyncPerGroup: the commits that queue while a group is
-// being written go together in the next one: one bbolt transaction, so
-// one fsync, for all of them.
+// being written go together in the next one: one append to the log, so
+// one fdatasync, for all of them.
 func TestGroupCommitOneSyncPerGroup(t *testing.T) {
 	db, err := Open(filepath.Join(t.TempDir(), "group.db"), &Options{NoAutovacuum: true})
 	require.NoError(t, err)
@@ -68,7 +70,7 @@ func TestGroupCommitOneSyncPerGroup(t *testing.T) {
 	for range queued + 1 {
 		require.NoError(t, <-errs)
 	}
-	assert.Equal(t, int32(2), s.calls.Load(), "two groups: one bbolt transaction (one fsync) each")
+	assert.Equal(t, int32(2), s.calls.Load(), "two groups: one append (one fdatasync) each")
 	st := db.Stats()
 	assert.Equal(t, uint64(2), st.CommitBatches)
 	assert.Equal(t, uint64(queued+1), st.Commits)
@@ -82,7 +84,8 @@ func TestCommitsRunDuringCheckpoint(t *testing.T) {
 	db, err := Open(filepath.Join(t.TempDir(), "ck.db"), &Options{NoSync: true, NoAutovacuum: true})
 	require.NoError(t, err)
 	defer db.Close()
-	const keys = 4 * minStepKeys
+	const keys = 32
+	db.ck.stepKeys = 8
 	tx, err := db.Begin(Snapshot)
 	require.NoError(t, err)
 	for i := range keys {
@@ -124,11 +127,11 @@ func TestCommitsRunDuringCheckpoint(t *testing.T) {
 	assert.Zero(t, db.Stats().MemVersions)
 }
 
-// TestSmallGroupWritesData: a group of directWrites writes or fewer (a
-// lone committer's, typically) goes to the data bucket while the log is
-// empty, "applied" moving with it, and to the log while the log holds
-// anything; a snapshot taken before either reads what it read.
-func TestSmallGroupWritesData(t *testing.T) {
+// TestSmallGroupGoesToLog: a lone committer's group goes to the log,
+// leading its own commit, and leaves the data bucket to the checkpointer:
+// "applied" stays behind until a pass, a snapshot taken before reads what
+// it read, and Close applies the log and leaves no segment of it.
+func TestSmallGroupGoesToLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "small.db")
 	db, err := Open(path, &Options{NoSync: true, NoAutovacuum: true})
 	require.NoError(t, err)
@@ -137,39 +140,34 @@ func TestSmallGroupWritesData(t *testing.T) {
 	old, err := db.Begin(Snapshot)
 	require.NoError(t, err)
 	require.NoError(t, faultPut(db, "a", "2"))
-	assert.Equal(t, db.oracle.Visible(), db.applied.Load(), "applied with the group")
-	assert.Zero(t, db.logged.records.Load(), "nothing logged")
+	assert.Zero(t, db.applied.Load(), "in the log, not applied")
+	assert.Equal(t, int64(2), db.logged.records.Load())
+	assert.Equal(t, int64(2), db.Stats().LogWrites)
+	assert.Positive(t, db.Stats().LogBytes)
 	assert.Zero(t, db.queued.Load(), "a lone committer leads its own commit: nothing went through the queue")
 	assert.Equal(t, uint64(2), db.Stats().CommitBatches)
-	require.NoError(t, db.check())
-
-	tx, err := db.Begin(Snapshot)
+	segs, err := walSegments(path)
 	require.NoError(t, err)
-	for i := range directWrites + 1 {
-		require.NoError(t, tx.Put(fmt.Appendf(nil, "b%d", i), []byte("1")))
-	}
-	require.NoError(t, tx.Commit())
-	applied := db.applied.Load()
-	assert.Less(t, applied, db.oracle.Visible(), "a larger group goes to the log")
-	require.NoError(t, faultPut(db, "a", "3"))
-	assert.Equal(t, applied, db.applied.Load(), "with the log not empty, a small group goes there too")
-	assert.Equal(t, int64(directWrites+2), db.logged.records.Load())
+	assert.Len(t, segs, 1)
 	require.NoError(t, db.check())
 
 	v, err := old.Get([]byte("a"))
 	require.NoError(t, err)
-	assert.Equal(t, "1", string(v), "an older snapshot reads the before-image")
+	assert.Equal(t, "1", string(v), "an older snapshot reads its version")
 	require.NoError(t, old.Rollback())
-	assert.Equal(t, "3", faultGet(t, db, "a"))
 	require.NoError(t, db.requestCheckpoint())
 	assert.Equal(t, db.oracle.Visible(), db.applied.Load())
-	require.NoError(t, faultPut(db, "a", "4"))
-	assert.Zero(t, db.logged.records.Load(), "the log empty again: to the data bucket")
+	assert.Zero(t, db.logged.records.Load())
+	assert.Zero(t, db.Stats().LogBytes)
+	require.NoError(t, db.check())
+	require.NoError(t, faultPut(db, "a", "3"))
 	require.NoError(t, db.Close())
+	segs, err = walSegments(path)
+	require.NoError(t, err)
+	assert.Empty(t, segs, "Close applied the log: no segment left")
 	db, err = Open(path, &Options{NoSync: true})
 	require.NoError(t, err)
-	assert.Equal(t, "4", faultGet(t, db, "a"))
-	assert.Equal(t, "1", faultGet(t, db, "b3"))
+	assert.Equal(t, "3", faultGet(t, db, "a"))
 	require.NoError(t, db.check())
 }
 
@@ -198,7 +196,7 @@ func TestLargeGroupWritesData(t *testing.T) {
 		t.Helper()
 		tx, err := db.Begin(Snapshot)
 		require.NoError(t, err)
-		for i := range directWrites + 1 {
+		for i := range 20 {
 			require.NoError(t, tx.Put(fmt.Appendf(nil, "small%d", i), []byte(round)))
 		}
 		require.NoError(t, tx.Put([]byte("small"), []byte(round)))
@@ -241,19 +239,15 @@ func TestLargeGroupWritesData(t *testing.T) {
 	require.NoError(t, db.check())
 }
 
-// TestCheckpointKeepsTheLogBucket: checkpoints delete the writes they
-// apply from the log bucket, which stays the same bucket for the life of
-// the file (a mark set on it survives them), and bbolt reuses the pages
-// they free: round after round of commits and checkpoints, the file does
-// not grow and bbolt's free pages stay few.
-func TestCheckpointKeepsTheLogBucket(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "log.db"), &Options{NoSync: true, NoAutovacuum: true})
+// TestCheckpointRetiresSegments: round after round of commits and
+// checkpoints, the log's segments go once applied (a few stay: the one
+// appended to, and those not yet applied), the bbolt file stops growing,
+// and a reopen finds everything.
+func TestCheckpointRetiresSegments(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.db")
+	db, err := Open(path, &Options{NoSync: true, NoAutovacuum: true, CheckpointBytes: 64 << 10})
 	require.NoError(t, err)
-	defer db.Close()
-	const mark = 0x5eed
-	db.writeMu.Lock()
-	require.NoError(t, db.bolt.Update(func(btx *bolt.Tx) error { return btx.Bucket(logBucket).SetSequence(mark) }))
-	db.writeMu.Unlock()
+	defer func() { _ = db.Close() }()
 	val := string(make([]byte, 100))
 	var sizes []int64
 	for r := range 12 {
@@ -262,14 +256,18 @@ func TestCheckpointKeepsTheLogBucket(t *testing.T) {
 		}
 		require.NoError(t, db.requestCheckpoint())
 		sizes = append(sizes, fileSize(db.path))
+		segs, err := walSegments(path)
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(segs), 2, "round %d: applied segments go", r)
 	}
-	require.NoError(t, db.bolt.View(func(btx *bolt.Tx) error {
-		assert.Equal(t, uint64(mark), btx.Bucket(logBucket).Sequence(), "the same log bucket")
-		assert.Zero(t, btx.Bucket(logBucket).Stats().KeyN, "the checkpoints emptied it")
-		return nil
-	}))
+	assert.Greater(t, db.wal.next, uint64(4), "the log moved to new segments")
 	assert.Equal(t, sizes[3], sizes[len(sizes)-1], "the file stopped growing: %v", sizes)
 	assert.Less(t, db.bolt.Stats().FreePageN, 64)
+	require.NoError(t, db.check())
+	require.NoError(t, db.Close())
+	db, err = Open(path, &Options{NoSync: true})
+	require.NoError(t, err)
+	assert.Equal(t, val, faultGet(t, db, "k01999"))
 	require.NoError(t, db.check())
 }
 
@@ -285,14 +283,7 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 	defer db.Close()
 	value := string(make([]byte, 1000))
 	db.ck.pass.Lock() // no pass can start
-	// A group too large for the data bucket puts the log in use: the
-	// one-key commits after it go there too.
-	tx, err := db.Begin(Snapshot)
-	require.NoError(t, err)
-	for i := range directWrites + 1 {
-		require.NoError(t, tx.Put(fmt.Appendf(nil, "first%02d", i), []byte("v")))
-	}
-	require.NoError(t, tx.Commit())
+	require.NoError(t, faultPut(db, "first", "v"))
 	require.NotZero(t, db.logged.records.Load())
 	var progress atomic.Int32
 	done := make(chan error, 1)
@@ -322,32 +313,23 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 	assert.Equal(t, value, faultGet(t, db, fmt.Sprintf("k%05d", commits-1)))
 }
 
-// TestStepsStaySmallWhileCommitsWait: a checkpoint step holds the writer,
-// so no group can commit during one; the steps' sizing must not read that
-// as an idle pipeline (which doubles the next step) while commits wait for
-// the writer: steps would grow to maxStepKeys, each stalling every commit
-// for as long as thousands of random page writes take. A commit that
-// comes while a step holds the writer is seen waiting (writerWanted), and
-// a step that is not idle and slower than the groups does not grow.
-func TestStepsStaySmallWhileCommitsWait(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "steps.db"), &Options{NoSync: true, NoAutovacuum: true})
+// TestCommitsDoNotWaitForSteps: a checkpoint step holds bbolt's writer
+// (writeMu) for as long as its page writes take; a commit, which goes to
+// the log, completes meanwhile, and so does one that finds the log empty.
+func TestCommitsDoNotWaitForSteps(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "steps.db"), &Options{NoAutovacuum: true})
 	require.NoError(t, err)
 	defer db.Close()
-	require.False(t, db.writerWanted(), "nothing to commit")
 	db.writeMu.Lock() // as a step does
-	done := make(chan error, 1)
-	go func() { done <- faultPut(db, "k", "v") }()
-	require.Eventually(t, db.writerWanted, 10*time.Second, time.Millisecond, "the commit waits for the writer")
+	require.NoError(t, faultPut(db, "k", "v"), "the log is empty")
+	require.NoError(t, faultPut(db, "k", "w"), "the log holds a commit")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { assert.NoError(t, faultPut(db, fmt.Sprintf("c%d", i), "v")) })
+	}
+	wg.Wait()
 	db.writeMu.Unlock()
-	require.NoError(t, <-done)
-	assert.False(t, db.writerWanted(), "committed: nothing waits")
-
-	db.ck.groupTime.Store(int64(time.Millisecond))
-	db.ck.stepKeys = 64
-	db.sizeSteps(3*time.Millisecond, false)
-	assert.Equal(t, 32, db.ck.stepKeys, "slower than two groups, commits waiting: smaller")
-	db.sizeSteps(1500*time.Microsecond, false)
-	assert.Equal(t, 32, db.ck.stepKeys, "between one and two groups: kept")
-	db.sizeSteps(1500*time.Microsecond, true)
-	assert.Equal(t, 64, db.ck.stepKeys, "nobody waits: larger")
+	assert.Equal(t, "w", faultGet(t, db, "k"))
+	require.NoError(t, db.requestCheckpoint())
+	require.NoError(t, db.check())
 }
