@@ -43,7 +43,7 @@ func TestScanMergesUnsettledOnly(t *testing.T) {
 	require.Positive(t, db.Stats().MemVersions, "memory holds the loaded versions")
 	old, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, ReadOnly: true})
 	require.NoError(t, err)
-	defer old.Rollback()             //nolint:errcheck // read-only
+	defer func() { _ = old.Rollback() }()
 	_, err = old.Get([]byte(key(0))) // its snapshot is taken at its first read
 	require.NoError(t, err)
 
