@@ -60,14 +60,17 @@
 // it finishes, after a later step ended the transaction it was waiting
 // for, the timeline shows it resuming. The timeline's rows are in
 // execution order, so a step that waited, and the steps queued behind it,
-// appear later than their place in the script. A truly blocked step waits for a
-// step the script has not run yet, so it is always seen as blocked;
+// appear later than their place in the script. A truly blocked step waits
+// for a step the script has not run yet, so it is always seen as blocked;
 // timing only matters in the other direction (a lock taken without waiting
-// but slower than the grace period), hence a generous default. Steps that
-// cannot wait are simply waited for. A session that gets an error stops
-// there: its later steps are shown as skipped, and a transaction the
-// script leaves open is rolled back (a wait it leaves, cancelled through
-// the BeginTx context) at the end.
+// but slower than the grace period), hence a generous default. Where the
+// store can tell (its transactions are LockWaiters, as PostgreSQL's are in
+// bench/crossengine), timing does not decide even that: the runner asks
+// whether a step past the grace period waits for a lock, and waits for one
+// that does not. Steps that cannot wait are simply waited for. A session
+// that gets an error stops there: its later steps are shown as skipped,
+// and a transaction the script leaves open is rolled back (a wait it
+// leaves, cancelled through the BeginTx context) at the end.
 //
 // # The catalog
 //

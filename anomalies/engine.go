@@ -32,6 +32,27 @@ type Tx interface {
 	Rollback() error
 }
 
+// LockWaiter is a Tx that can tell whether it waits for a lock. The
+// runner decides that a step that may wait (Step.MayWait,
+// Target.WritesWait) is blocked when it has not finished within
+// Options.Grace. That is a guess: a statement may be slow without waiting
+// for anyone (a loaded machine, a commit's fsync), and a slow step shown
+// blocked changes the interleaving, and so the outcome. When the step's
+// Tx is a LockWaiter the runner asks it instead, past the grace period:
+// only a step whose transaction waits for another's lock is shown
+// blocked; one that does not is waited for, and asked again now and then,
+// up to Options.Stuck. A store whose engine cannot tell leaves its
+// transactions on the grace period alone.
+type LockWaiter interface {
+	// WaitsForLock reports whether the transaction is waiting, now, for
+	// a lock that another transaction holds (or waits for ahead of it).
+	// A lock granted is not waited for, even if the waiting statement
+	// has not resumed yet: the runner then waits for it to finish. It is
+	// called on the runner's goroutine while a method of the transaction
+	// runs on the session's, so it must be safe for that; ctx bounds it.
+	WaitsForLock(ctx context.Context) (bool, error)
+}
+
 // Store is one engine at one isolation level, fresh and empty, for one
 // run of a scenario.
 type Store interface {
@@ -39,7 +60,8 @@ type Store interface {
 	Load(kvs []KV) error
 	// Begin starts a session's transaction. ctx bounds every wait of the
 	// transaction; the runner cancels it to end a wait the script leaves
-	// behind.
+	// behind. Begin itself must not wait for another transaction: the
+	// runner waits for it up to Options.Stuck.
 	Begin(ctx context.Context, readOnly bool) (Tx, error)
 	// Dump returns the committed data, in key order.
 	Dump() ([]KV, error)

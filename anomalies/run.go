@@ -16,11 +16,16 @@ type Options struct {
 	// Grace is how long a step that may wait (Step.MayWait) may take before
 	// the timeline shows it as blocked and the script goes on without it.
 	// It only has to be longer than such a step takes when it does not
-	// wait. Default 500ms.
+	// wait; where the store's transactions are LockWaiters, the runner
+	// asks them past it, and only a step that waits for a lock is shown
+	// blocked. It is also how long the runner gives blocked steps to
+	// resume when a transaction ends, and an engine to find a deadlock.
+	// Default 500ms.
 	Grace time.Duration
 	// Stuck bounds every other wait of the runner: for a step that cannot
-	// wait, for a blocked step when the script needs its session again,
-	// for a cancelled wait at the end. Past it the run fails with ErrStuck.
+	// wait, for one that a LockWaiter says does not wait, for a blocked
+	// step when the script needs its session again, for a cancelled wait
+	// at the end. Past it the run fails with ErrStuck.
 	// Default 10s.
 	Stuck time.Duration
 	// Dir is where the temporary database is created. Default os.TempDir().
@@ -42,7 +47,7 @@ func (o *Options) withDefaults() Options {
 }
 
 // ErrStuck reports a step that did not finish within Options.Stuck: one
-// that cannot wait, or a blocked one that the script needed to go on (or
+// that cannot wait or does not wait for a lock, or a blocked one that the script needed to go on (or
 // whose wait was cancelled at the end). Nothing the script still had to
 // run could have released it.
 var ErrStuck = errors.New("anomalies: step did not finish")
@@ -121,6 +126,10 @@ type sessionRun struct {
 	jobs   chan *job
 	cancel context.CancelFunc
 	began  bool // the driver has sent it a first step (so its Tx exists or failed)
+	// begun is closed by the session's goroutine once Begin returned;
+	// waiter is then the store's Tx if it is a LockWaiter, else nil.
+	begun  chan struct{}
+	waiter LockWaiter
 
 	pending *job     // a step shown blocked that has not finished yet
 	queue   []queued // steps the script gave sr while pending was blocked (Target.WritesWait)
@@ -154,7 +163,7 @@ func (r *runner) session(name string) *sessionRun {
 		return sr
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sr := &sessionRun{s: &Session{Name: name}, jobs: make(chan *job), cancel: cancel}
+	sr := &sessionRun{s: &Session{Name: name}, jobs: make(chan *job), cancel: cancel, begun: make(chan struct{})}
 	r.sessions[name] = sr
 	r.order = append(r.order, sr)
 	r.out.sessions[name] = sr.s
@@ -171,10 +180,13 @@ func (r *runner) loop(ctx context.Context, sr *sessionRun) {
 		if j.begin {
 			tx, err := r.store.Begin(ctx, r.readOnly[sr.s.Name])
 			if err != nil {
+				close(sr.begun)
 				j.err = fmt.Errorf("begin: %w", err)
 				close(j.done)
 				continue
 			}
+			sr.waiter, _ = tx.(LockWaiter)
+			close(sr.begun)
 			sr.s.Tx = &recordingTx{Tx: tx, s: sr.s, clock: &r.clock}
 		}
 		before := len(sr.s.ops)
@@ -210,11 +222,20 @@ func (r *runner) run(sc *Scenario) error {
 		}
 	}
 	// Queued steps run as the steps they wait behind resume.
-	for r.queued() && r.resumeWaiters(r.opts.Grace, nil, "") {
+	for r.queued() {
+		resumed, err := r.resumeWaiters(r.opts.Grace, nil, "")
+		if err != nil {
+			return err
+		}
+		if !resumed {
+			break
+		}
 	}
 	// After the last step, a step still blocked waits for nothing the
 	// script will do: give it the grace period, then cancel its wait.
-	r.resumeWaiters(r.opts.Grace, nil, "")
+	if _, err := r.resumeWaiters(r.opts.Grace, nil, ""); err != nil {
+		return err
+	}
 	for _, sr := range r.order {
 		if sr.pending == nil {
 			continue
@@ -231,7 +252,9 @@ func (r *runner) run(sc *Scenario) error {
 		if j.err != nil && r.out.errs[sr.s.Name] == nil {
 			r.out.errs[sr.s.Name] = j.err
 		}
-		r.drain(sr) // skips what was queued behind the cancelled wait
+		if err := r.drain(sr); err != nil { // skips what was queued behind the cancelled wait
+			return err
+		}
 	}
 	for _, sr := range r.order {
 		if sr.ended || sr.s.Tx == nil {
@@ -245,8 +268,9 @@ func (r *runner) run(sc *Scenario) error {
 }
 
 // dispatch hands step st to sr's goroutine and waits for it: up to the
-// grace period for a step that may wait (then it is shown blocked and the
-// script goes on), up to Options.Stuck for any other.
+// grace period for a step that may wait (then, if it waits for a lock or
+// its transaction cannot tell, it is shown blocked and the script goes
+// on), up to Options.Stuck for any other.
 func (r *runner) dispatch(sr *sessionRun, step int, st Step) error {
 	if sr.ended {
 		r.record(Event{Step: step, Session: st.Session, Op: st.Op, Kind: Skipped})
@@ -265,12 +289,21 @@ func (r *runner) dispatch(sr *sessionRun, step int, st Step) error {
 	if mayWait {
 		limit = r.opts.Grace
 	}
+	done := waitDone(j.done, limit)
+	if !done && mayWait {
+		waits, err := r.waits(sr)
+		if err != nil {
+			return err
+		}
+		done = !waits
+	}
 	switch {
-	case waitDone(j.done, limit):
+	case done:
 		r.finish(sr, Done)
 		if sr.ended {
 			// A transaction that ended released its locks.
-			r.resumeWaiters(r.opts.Grace, nil, st.Session)
+			_, err := r.resumeWaiters(r.opts.Grace, nil, st.Session)
+			return err
 		}
 	case !mayWait:
 		return fmt.Errorf("%w: step %d (%s %s) did not finish in %v", ErrStuck, step, st.Session, j.op, limit)
@@ -279,20 +312,66 @@ func (r *runner) dispatch(sr *sessionRun, step int, st Step) error {
 		j.blockedAt = len(r.out.Events)
 		// A new wait may close a cycle, and the engine may pick an
 		// earlier waiter as the deadlock victim.
-		r.resumeWaiters(r.opts.Grace, sr, "")
+		_, err := r.resumeWaiters(r.opts.Grace, sr, "")
+		return err
 	}
 	return nil
 }
 
+// reask is how long the runner waits for a step that its LockWaiter says
+// does not wait before it asks again.
+const reask = 5 * time.Millisecond
+
+// waits decides about sr's pending step, which has run past the grace
+// period: true when it waits for a lock, false once it has finished. A
+// step whose transaction is no LockWaiter waits, as the grace period
+// says. Any other is waited for while its transaction says it does not
+// wait, up to Options.Stuck; so is Begin, which waits for no one.
+func (r *runner) waits(sr *sessionRun) (bool, error) {
+	j := sr.pending
+	deadline := time.Now().Add(r.opts.Stuck)
+	if !waitDone(sr.begun, r.opts.Stuck) {
+		return false, fmt.Errorf("%w: step %d (%s %s) did not begin its transaction in %v",
+			ErrStuck, j.step, sr.s.Name, j.op, r.opts.Stuck)
+	}
+	for {
+		if waitDone(j.done, 0) {
+			return false, nil
+		}
+		if sr.waiter == nil {
+			return true, nil
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		waits, err := sr.waiter.WaitsForLock(ctx)
+		cancel()
+		if err != nil {
+			return false, fmt.Errorf("anomalies: step %d (%s %s): asking whether it waits for a lock: %w",
+				j.step, sr.s.Name, j.op, err)
+		}
+		if waits {
+			return true, nil
+		}
+		if waitDone(j.done, min(reask, time.Until(deadline))) {
+			return false, nil
+		}
+		if !time.Now().Before(deadline) {
+			return false, fmt.Errorf("%w: step %d (%s %s) waited for no lock and did not finish in %v",
+				ErrStuck, j.step, sr.s.Name, j.op, r.opts.Stuck)
+		}
+	}
+}
+
 // drain runs the steps queued behind sr's step that has just finished,
-// until one blocks. Only engines whose writes wait queue steps, and there
-// every step may wait, so dispatch cannot fail.
-func (r *runner) drain(sr *sessionRun) {
+// until one blocks.
+func (r *runner) drain(sr *sessionRun) error {
 	for len(sr.queue) > 0 && sr.pending == nil {
 		q := sr.queue[0]
 		sr.queue = sr.queue[1:]
-		_ = r.dispatch(sr, q.step, q.st)
+		if err := r.dispatch(sr, q.step, q.st); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // queued reports whether some session has steps queued.
@@ -313,24 +392,37 @@ func (r *runner) queued() bool {
 // looks for resumed steps only after a step that ended its transaction
 // (committed, rolled back, failed) or started waiting itself.
 //
+// A step still running after d has resumed all the same if its
+// transaction, a LockWaiter, says it no longer waits: the lock was
+// granted, and the step is waited for.
+//
 // by names the session whose transaction just ended, if one did: the
 // steps that resume then were waiting for its locks, and the timeline
 // says so. It reports whether some step resumed.
-func (r *runner) resumeWaiters(d time.Duration, except *sessionRun, by string) bool {
+func (r *runner) resumeWaiters(d time.Duration, except *sessionRun, by string) (bool, error) {
 	deadline := time.Now().Add(d)
 	resumed := false
 	for _, sr := range r.order {
 		if sr.pending == nil || sr == except {
 			continue
 		}
-		if waitDone(sr.pending.done, time.Until(deadline)) {
-			r.finish(sr, Resumed)
-			r.out.Events[len(r.out.Events)-1].By = by
-			resumed = true
-			r.drain(sr)
+		if !waitDone(sr.pending.done, time.Until(deadline)) {
+			waits, err := r.waits(sr)
+			if err != nil {
+				return resumed, err
+			}
+			if waits {
+				continue
+			}
+		}
+		r.finish(sr, Resumed)
+		r.out.Events[len(r.out.Events)-1].By = by
+		resumed = true
+		if err := r.drain(sr); err != nil {
+			return resumed, err
 		}
 	}
-	return resumed
+	return resumed, nil
 }
 
 // record appends e to the timeline, numbering it in execution order.

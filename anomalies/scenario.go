@@ -39,8 +39,9 @@ type Step struct {
 	Commits bool
 	// MayWait is true for a step that may wait for another session (a
 	// GetForUpdate). Only such a step is shown blocked when it takes longer
-	// than Options.Grace; the runner waits for any other step to finish, so
-	// a slow machine cannot reorder the script.
+	// than Options.Grace (and, if its transaction is a LockWaiter, waits
+	// for a lock); the runner waits for any other step to finish, so a
+	// slow machine cannot reorder the script.
 	MayWait bool
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"slices"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/mvkv/mvkv/index"
 )
 
@@ -128,50 +130,78 @@ func (db *DB) diskKeys(from, bound []byte, inclusive, desc bool, limit int) (key
 		if b == nil {
 			return nil
 		}
-		c := b.Cursor()
-		var vk []byte
-		step := c.Next
-		switch {
-		case desc:
-			step = c.Prev
-			if from == nil {
-				vk, _ = c.Last()
-			} else if vk, _ = c.Seek(vkeyPrefix(from)); vk == nil {
-				vk, _ = c.Last()
-			} else {
-				vk, _ = c.Prev()
-			}
-		case from == nil:
-			vk, _ = c.First()
-		default:
-			vk, _ = c.Seek(vkeyPrefix(from))
-		}
-		for ; vk != nil; vk, _ = step() {
-			k, _, ok := splitVKey(vk)
-			if !ok {
-				return errBadVKey(vk)
-			}
-			if len(keys) > 0 && bytes.Equal(keys[len(keys)-1], k) {
-				continue
-			}
-			if !desc && !inclusive && bytes.Equal(k, from) {
-				continue
-			}
-			if desc && from != nil && bytes.Compare(k, from) >= 0 {
-				continue
-			}
-			if bound != nil {
-				if cmp := bytes.Compare(k, bound); !desc && cmp >= 0 || desc && cmp < 0 {
-					return nil
-				}
-			}
-			if len(keys) == limit {
-				more = true
-				return nil
-			}
-			keys = append(keys, k)
-		}
-		return nil
+		keys, more, err = versionKeys(b, newLeafCheck(db.bolt, b), from, bound, inclusive, desc, limit)
+		return err
 	})
 	return keys, more, err
+}
+
+// versionKeys is diskKeys in the version bucket b. Its walk is checked
+// as a scan of the data is (leafCheck, seekChecked, seekDesc): a damaged
+// page must not hide a key whose only versions are there, one deleted
+// since.
+func versionKeys(b *bolt.Bucket, lc leafCheck, from, bound []byte, inclusive, desc bool, limit int) (keys [][]byte, more bool, err error) {
+	c := b.Cursor()
+	var vk, rec []byte
+	step := c.Next
+	switch {
+	case desc:
+		step = c.Prev
+		var seek []byte
+		if from != nil {
+			seek = vkeyPrefix(from)
+		}
+		if vk, rec, err = seekDesc(c, &lc, seek); err != nil {
+			return nil, false, err
+		}
+		lc.startDesc()
+		if err := lc.prev(vk, rec); err != nil {
+			return nil, false, err
+		}
+	case from == nil:
+		vk, rec = c.First()
+		if err := lc.edge(vk, false); err != nil {
+			return nil, false, err
+		}
+		lc.start(c, vk, rec)
+		vk, _ = c.First()
+	default:
+		if vk, _, err = seekChecked(c, &lc, vkeyPrefix(from), false); err != nil {
+			return nil, false, err
+		}
+	}
+	for noted := true; vk != nil; noted = false {
+		if !noted {
+			vk, rec = step()
+			if err := lc.step(vk, rec, desc); err != nil {
+				return nil, false, err
+			}
+			if vk == nil {
+				break
+			}
+		}
+		k, _, ok := splitVKey(vk)
+		if !ok {
+			return nil, false, errBadVKey(vk)
+		}
+		if len(keys) > 0 && bytes.Equal(keys[len(keys)-1], k) {
+			continue
+		}
+		if !desc && !inclusive && bytes.Equal(k, from) {
+			continue
+		}
+		if desc && from != nil && bytes.Compare(k, from) >= 0 {
+			continue
+		}
+		if bound != nil {
+			if cmp := bytes.Compare(k, bound); !desc && cmp >= 0 || desc && cmp < 0 {
+				return keys, false, nil
+			}
+		}
+		if len(keys) == limit {
+			return keys, true, nil
+		}
+		keys = append(keys, k)
+	}
+	return keys, false, nil
 }

@@ -310,8 +310,15 @@
 // side are sound and in order (a renamed record stays where its old name
 // sorted); a scan checks that keys come strictly in order, and that each
 // leaf page yielded as many records as its layout says it holds
-// (leafcheck.go), so a damaged element count hides nothing. A record
-// length past MaxValueSize is damage, not an allocation.
+// (leafcheck.go), so a damaged element count hides nothing. bbolt's
+// cursor steps over a leaf page whose count reads 0, and its search stops
+// at a first element moved onto another page's record: so a point read
+// (and a lookup in the version bucket or the clock, and a scan's start)
+// whose key falls between two pages replays bbolt's search on the branch
+// pages and requires the leaf the key belongs to to be one of the two,
+// and a scan requires each page it steps to, and the page it ends on, to
+// be the one the branch pages put there (internal/boltfile, gap.go). A
+// record length past MaxValueSize is damage, not an allocation.
 //
 // The values kept outside records (the meta bucket's last commit
 // timestamp, applied mark and key count) carry a CRC-32C too, and Open

@@ -32,4 +32,8 @@ func (lc *leafCheck) next(k, v []byte) error            { return corruptLeaf(lc.
 func (lc *leafCheck) pageDone() error                   { return corruptLeaf(lc.c.PageDone()) }
 func (lc *leafCheck) startDesc()                        { lc.c.StartDesc() }
 func (lc *leafCheck) prev(k, v []byte) error            { return corruptLeaf(lc.c.Prev(k, v)) }
+func (lc *leafCheck) gap(key, before, after []byte) error {
+	return corruptLeaf(lc.c.Gap(key, before, after))
+}
+func (lc *leafCheck) edge(k []byte, desc bool) error    { return corruptLeaf(lc.c.Edge(k, desc)) }
 func (lc *leafCheck) step(k, v []byte, desc bool) error { return corruptLeaf(lc.c.Step(k, v, desc)) }

@@ -424,6 +424,7 @@ func (db *DB) installLogged(txns []loggedTxn) error {
 	err := db.guard(func() error {
 		return db.bolt.View(func(btx *bolt.Tx) error {
 			data := btx.Bucket(dataBucket)
+			lc := newLeafCheck(db.bolt, data) // a read transaction: its pages are the mapping's
 			for _, t := range txns {
 				for i, lw := range t.writes {
 					key, tomb := lw.key, lw.tombstone
@@ -431,7 +432,7 @@ func (db *DB) installLogged(txns []loggedTxn) error {
 					db.index.Write(func(w index.Writer) { _, held = w.Newest(key) })
 					var before *index.Version
 					if !held {
-						rec, err := getRecord(data, key, leafCheck{})
+						rec, err := getRecord(data, key, lc)
 						if err != nil {
 							return err
 						}

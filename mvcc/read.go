@@ -93,9 +93,12 @@ func (db *DB) fileGet(key []byte) (f fileVersion, err error) {
 // hold key, or ErrCorrupt when the records around where it would be are
 // damaged or out of order (see fileGet). Call it under db.guard.
 //
-// A miss between two pages also checks the page before it yielded all its
-// records (see leafCheck): a lowered count hides a page's last records.
-// lc is off (zero) in a write transaction, whose pages may be in memory.
+// A miss between two pages (or past either end) also checks the page
+// before yielded all its records (see leafCheck: a lowered count hides a
+// page's last records), and that the leaf page key belongs to is one of
+// the two (leafCheck.gap: an empty page, or a first element moved away,
+// hides a page's records from the cursor). lc is off (zero) in a write
+// transaction, whose pages may be in memory.
 func getRecord(b *bolt.Bucket, key []byte, lc leafCheck) ([]byte, error) {
 	return getRecordAt(b.Cursor(), key, lc)
 }
@@ -118,20 +121,22 @@ func getRecordAt(c *bolt.Cursor, key []byte, lc leafCheck) ([]byte, error) {
 	} else {
 		k, rec = c.Last()
 	}
-	if k == nil {
-		return nil, nil
-	}
-	if bytes.Compare(k, key) >= 0 {
-		return nil, fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
-	}
-	if _, _, err := decodeRecord(k, rec); err != nil {
-		return nil, err
-	}
-	if after == nil || addr(after) != addr(k)+uintptr(len(k)+len(rec)) {
+	if k != nil {
+		if bytes.Compare(k, key) >= 0 {
+			return nil, fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
+		}
+		if _, _, err := decodeRecord(k, rec); err != nil {
+			return nil, err
+		}
+		if after != nil && addr(after) == addr(k)+uintptr(len(k)+len(rec)) {
+			return nil, nil // side by side in one page
+		}
 		lc.start(c, k, rec)
-		return nil, lc.pageDone()
+		if err := lc.pageDone(); err != nil {
+			return nil, err
+		}
 	}
-	return nil, nil
+	return nil, lc.gap(key, k, after)
 }
 
 // readAt returns key's value visible at ts (a copy the caller owns), or

@@ -195,12 +195,9 @@ func (fc *fileChunk) read(v *view, c *bolt.Cursor, from, bound []byte, inclusive
 	var k, rec []byte
 	switch {
 	case desc:
-		if from == nil {
-			k, rec = c.Last()
-		} else if k, _ = c.Seek(from); k == nil {
-			k, rec = c.Last() // every key is below from
-		} else {
-			k, rec = c.Prev() // the key at or after from is excluded
+		var err error
+		if k, rec, err = seekDesc(c, &lc, from); err != nil {
+			return err
 		}
 		lc.startDesc()
 		if err := lc.prev(k, rec); err != nil {
@@ -208,6 +205,9 @@ func (fc *fileChunk) read(v *view, c *bolt.Cursor, from, bound []byte, inclusive
 		}
 	case from == nil:
 		k, rec = c.First()
+		if err := lc.edge(k, false); err != nil {
+			return err
+		}
 		lc.start(c, k, rec)
 		k, rec = c.First()
 	default:
@@ -336,15 +336,63 @@ func (fc *fileChunk) read(v *view, c *bolt.Cursor, from, bound []byte, inclusive
 	return nil
 }
 
+// seekDesc positions c at the last key below from (nil: the last key),
+// where a descending walk starts, and checks, as seekChecked does, that no
+// damaged page between it and the key at or after from (or before the
+// tree's end) hides keys of the range.
+func seekDesc(c *bolt.Cursor, lc *leafCheck, from []byte) (k, rec []byte, err error) {
+	if from == nil {
+		k, rec = c.Last()
+		return k, rec, lc.edge(k, true)
+	}
+	after, _ := c.Seek(from)
+	if after == nil {
+		k, rec = c.Last() // every key is below from
+	} else {
+		k, rec = c.Prev() // the key at or after from is excluded
+	}
+	switch {
+	case k == nil:
+		return nil, nil, lc.gap(from, nil, after)
+	case after != nil && addr(after) == addr(k)+uintptr(len(k)+len(rec)):
+		return k, rec, nil // side by side in one page
+	}
+	// On two pages: the page of k, where the walk starts, must be whole
+	// (the walk checks only the pages it enters from above).
+	lc.start(c, k, rec)
+	if err := lc.pageDone(); err != nil {
+		return nil, nil, err
+	}
+	if err := lc.gap(from, k, after); err != nil {
+		return nil, nil, err
+	}
+	// Back on k, where the walk starts.
+	again, _ := c.Seek(from)
+	if again != nil {
+		again, _ = c.Prev()
+	} else {
+		again, _ = c.Last()
+	}
+	if addr(again) != addr(k) {
+		return nil, nil, fmt.Errorf("%w: seeking below %s twice found two records", ErrCorrupt, quoteKey(from))
+	}
+	return k, rec, nil
+}
+
 // seekChecked positions c at the first key at or after from, as Seek,
 // and checks what Seek cannot: that the record before is sound (when
 // verify) and below from (as in getRecord: a renamed record where the
-// walk starts would make Seek skip keys). It starts lc on the page it
-// lands in.
+// walk starts would make Seek skip keys), and, when the two are not side
+// by side in one page, what getRecord checks of a miss between pages (a
+// damaged page there would hide the first keys of the range). It starts
+// lc on the page it lands in.
 func seekChecked(c *bolt.Cursor, lc *leafCheck, from []byte, verify bool) (k, rec []byte, err error) {
 	k, _ = c.Seek(from)
 	if pk, prec := c.Prev(); pk == nil {
 		k, rec = c.Seek(from)
+		if err := lc.gap(from, nil, k); err != nil {
+			return nil, nil, err
+		}
 	} else {
 		if bytes.Compare(pk, from) >= 0 {
 			return nil, nil, fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(pk), quoteKey(from))
@@ -359,6 +407,21 @@ func seekChecked(c *bolt.Cursor, lc *leafCheck, from []byte, verify bool) (k, re
 			return nil, nil, fmt.Errorf("%w: key %s then %s: cursor not stable", ErrCorrupt, quoteKey(k), quoteKey(nk))
 		}
 		k, rec = nk, nrec
+		if k == nil || addr(k) != addr(pk)+uintptr(len(pk)+len(prec)) {
+			// On two pages: as in getRecord, the one before must be
+			// whole and the page from belongs to one of the two.
+			if again, _ := c.Seek(pk); addr(again) != addr(pk) { // lc.start begins on pk
+				return nil, nil, fmt.Errorf("%w: seeking %s twice found two records", ErrCorrupt, quoteKey(pk))
+			}
+			lc.start(c, pk, prec)
+			if err := lc.pageDone(); err != nil {
+				return nil, nil, err
+			}
+			if err := lc.gap(from, pk, k); err != nil {
+				return nil, nil, err
+			}
+			c.Seek(from) // back on k, for lc.start below
+		}
 	}
 	if k != nil {
 		lc.start(c, k, rec)

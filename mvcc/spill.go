@@ -3,7 +3,6 @@ package mvcc
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -163,8 +162,8 @@ func (db *DB) vacuumDisk() error {
 			n := 0
 			var dead [][]byte
 			for qk, qv := c.First(); qk != nil; qk, qv = c.Next() {
-				if len(qk) < 18 || len(qv) != 4 || crc32.Checksum(qk, castagnoli) != binary.BigEndian.Uint32(qv) {
-					return fmt.Errorf("%w: version queue entry %x: checksum mismatch", ErrCorrupt, qk)
+				if err := checkQueueEntry(qk, qv); err != nil {
+					return err
 				}
 				if binary.BigEndian.Uint64(qk) > h {
 					break

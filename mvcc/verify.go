@@ -20,8 +20,9 @@ import (
 // element count that matches the page), every page accounted for
 // (reachable, free, or bbolt's own), and every record and logged write
 // (checksum, and commit timestamps consistent with the meta values and
-// the key count), version record and clock entry. It returns nil or the first damage found, as an error
-// matching ErrCorrupt; ctx's error if ctx ends first.
+// the key count), version record, version queue entry and clock entry. It
+// returns nil or the first damage found, as an error matching ErrCorrupt;
+// ctx's error if ctx ends first.
 //
 // Its cost grows with the file: it reads all of it once, and holds one
 // bbolt read transaction meanwhile (pages it sees stay pinned: commits

@@ -347,10 +347,10 @@ func decodeVRecordErr(vk, rec []byte) error {
 // returns it (nil when none) and the key of the first at or after target
 // (nil when none); the cursor is left on that first one. As getRecord
 // does for the data, it believes the pair only if both records are sound
-// (check) and in order, and, when they are on different pages, the page
-// of the one before yielded all its records (leafCheck): damage that
-// renames or hides a record then reads as ErrCorrupt, not as an older
-// version.
+// (check) and in order, and, when they are not side by side in one page,
+// the page of the one before yielded all its records and the leaf page
+// target belongs to is one of the two (leafCheck): damage that renames or
+// hides a record then reads as ErrCorrupt, not as an older version.
 func seekBelow(c *bolt.Cursor, lc leafCheck, target []byte, check func(k, v []byte) error) (bk, bv, after []byte, err error) {
 	after, av := c.Seek(target)
 	if after != nil {
@@ -376,7 +376,12 @@ func seekBelow(c *bolt.Cursor, lc leafCheck, target []byte, check func(k, v []by
 			if err := lc.pageDone(); err != nil {
 				return nil, nil, nil, err
 			}
+			if err := lc.gap(target, bk, after); err != nil {
+				return nil, nil, nil, err
+			}
 		}
+	} else if err := lc.gap(target, nil, after); err != nil {
+		return nil, nil, nil, err
 	}
 	// Leave the cursor on after for the caller's walk up.
 	if after != nil {
@@ -385,10 +390,20 @@ func seekBelow(c *bolt.Cursor, lc leafCheck, target []byte, check func(k, v []by
 	return bk, bv, after, nil
 }
 
+// checkQueueEntry checks a queue entry's checksum (which covers its key,
+// the entry's whole content: until and the version's name).
+func checkQueueEntry(qk, qv []byte) error {
+	if len(qk) < 18 || len(qv) != 4 || crc32.Checksum(qk, castagnoli) != binary.BigEndian.Uint32(qv) {
+		return fmt.Errorf("%w: version queue entry %x: checksum mismatch", ErrCorrupt, qk)
+	}
+	return nil
+}
+
 // checkVersions verifies the version store of btx: every record sound
-// and well named, every queue entry naming a version at or below its
-// until, and the counters exact: the meta bucket's, and with memory the
-// DB's (for DB.check, with no commit in flight).
+// and well named, every queue entry sound (its checksum) and naming a
+// version at or below its until, and the counters exact: the meta
+// bucket's, and with memory the DB's (for DB.check, with no commit in
+// flight).
 func (db *DB) checkVersions(btx *bolt.Tx, memory bool) error {
 	var count, size int64
 	if b := btx.Bucket(versionsBucket); b != nil {
@@ -405,9 +420,9 @@ func (db *DB) checkVersions(btx *bolt.Tx, memory bool) error {
 		}
 	}
 	if q := btx.Bucket(vqueueBucket); q != nil {
-		err := q.ForEach(func(qk, _ []byte) error {
-			if len(qk) < 8 {
-				return fmt.Errorf("%w: version queue entry %x", ErrCorrupt, qk)
+		err := q.ForEach(func(qk, qv []byte) error {
+			if err := checkQueueEntry(qk, qv); err != nil {
+				return err
 			}
 			_, ts, ok := splitVKey(qk[8:])
 			if !ok || ts > binary.BigEndian.Uint64(qk) {

@@ -144,3 +144,58 @@ func TestOpenChecksBucketDirectory(t *testing.T) {
 	_, err = Open(path, opts)
 	require.ErrorIs(t, err, ErrCorrupt)
 }
+
+// TestCheckVerifiesQueueEntries: DB.Check verifies each version queue
+// entry's checksum: a flipped byte of the checksum, or of the entry's
+// until (which leaves it naming a version below it), is reported, where
+// nothing else reads the entry until vacuum consumes it.
+func TestCheckVerifiesQueueEntries(t *testing.T) {
+	path, opts := historyOnDisk(t)
+	clean, err := os.ReadFile(path)
+	require.NoError(t, err)
+	// The entry's key (until, then the version's name) and value (its
+	// checksum) lie side by side in the file, whether the queue has a
+	// page of its own or is inline in the bucket directory's.
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err)
+	var entry []byte
+	require.NoError(t, bdb.View(func(tx *bolt.Tx) error {
+		q := tx.Bucket(vqueueBucket)
+		require.NotNil(t, q)
+		qk, qv := q.Cursor().First()
+		require.NotNil(t, qk)
+		require.NoError(t, checkQueueEntry(qk, qv))
+		entry = append(bytes.Clone(qk), qv...)
+		return nil
+	}))
+	require.NoError(t, bdb.Close())
+	for _, tt := range []struct {
+		name string
+		at   int // the byte flipped, from the entry's start
+	}{
+		{"checksum", len(entry) - 1},
+		{"until", 7},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := bytes.Clone(clean)
+			n := 0
+			for i := 0; ; {
+				j := bytes.Index(d[i:], entry)
+				if j < 0 {
+					break
+				}
+				d[i+j+tt.at] ^= 0x01
+				i += j + len(entry)
+				n++
+			}
+			require.Positive(t, n, "the entry is in the file")
+			require.NoError(t, os.WriteFile(path, d, 0o600))
+			db, err := Open(path, opts)
+			require.NoError(t, err, "Open reads no queue entry")
+			defer db.Close()
+			err = db.Check(context.Background())
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.ErrorContains(t, err, "version queue entry")
+		})
+	}
+}

@@ -28,7 +28,10 @@
 // because only it conflicts with a concurrent DELETE), a scan one SELECT
 // over the key range, each session a connection of its own; serialization
 // failures (SQLSTATE 40001) and deadlocks (40P01) come back as
-// mvcc.ErrConflict and mvcc.ErrDeadlock. On etcd a session is one attempt
+// mvcc.ErrConflict and mvcc.ErrDeadlock; a session's transaction tells the
+// anomaly runner whether it waits for a lock (anomalies.LockWaiter) from
+// pg_blocking_pids, so that a statement slow on a loaded machine is not
+// shown blocked. On etcd a session is one attempt
 // of concurrency.NewSTM at the chosen isolation (see EtcdLevels), driven
 // one step at a time; a failed commit compare, which the STM would retry,
 // is mvcc.ErrConflict. The STM has no range read and no locking read: a

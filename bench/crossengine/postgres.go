@@ -71,13 +71,14 @@ func (p *Postgres) open(iso pgx.TxIsoLevel) (*pgStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgStore{t: t, iso: iso}, nil
+	return &pgStore{t: t, pool: p.pool, iso: iso}, nil
 }
 
 // pgStore is one table at one isolation level.
 type pgStore struct {
-	t   *engine.PGTable
-	iso pgx.TxIsoLevel
+	t    *engine.PGTable
+	pool *pgxpool.Pool
+	iso  pgx.TxIsoLevel
 }
 
 func (s *pgStore) Load(kvs []anomalies.KV) error { return s.t.Load(context.Background(), toPairs(kvs)) }
@@ -90,7 +91,36 @@ func (s *pgStore) Dump() ([]anomalies.KV, error) {
 func (s *pgStore) Close() error { return s.t.Drop(context.Background()) }
 
 func (s *pgStore) Begin(ctx context.Context, readOnly bool) (anomalies.Tx, error) {
-	return s.t.Begin(ctx, s.iso, readOnly)
+	tx, err := s.t.Begin(ctx, s.iso, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	return &pgTx{PGTx: tx, pool: s.pool, pid: tx.BackendPID()}, nil
+}
+
+// pgTx is a transaction that can tell the anomaly runner whether it waits
+// for a lock (anomalies.LockWaiter), so that a statement slow on a loaded
+// machine is not taken for a blocked one.
+type pgTx struct {
+	*engine.PGTx
+	pool *pgxpool.Pool
+	pid  uint32 // the transaction's backend, fixed while it holds its connection
+}
+
+// WaitsForLock asks the server, over another connection, whether the
+// transaction's backend waits for a heavyweight lock (a row's, which is
+// its writer's transaction id lock, a tuple's, a table's) held or
+// awaited ahead of it by another backend. pg_blocking_pids reads the wait
+// from the lock manager's shared state, which the holder's commit or
+// rollback updates, granting the lock, before it returns: once the
+// holder has ended, a waiter whose lock is granted does not count as
+// waiting even if its backend has not run yet. (pg_stat_activity's
+// wait_event, which the waiting backend itself clears when it wakes up,
+// would still say Lock then.)
+func (t *pgTx) WaitsForLock(ctx context.Context) (bool, error) {
+	var waits bool
+	err := t.pool.QueryRow(ctx, "SELECT cardinality(pg_blocking_pids($1)) > 0", int32(t.pid)).Scan(&waits)
+	return waits, err
 }
 
 func toPairs(kvs []anomalies.KV) [][2][]byte {

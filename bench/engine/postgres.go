@@ -228,6 +228,12 @@ func (t *PGTx) ScanN(start, end []byte, limit int) iter.Seq2[[]byte, []byte] {
 	}
 }
 
+// BackendPID is the process id of the server backend that runs the
+// transaction: the connection's, which the transaction holds until it
+// ends. Other connections find it under that id in the server's views
+// (pg_stat_activity, pg_locks).
+func (t *PGTx) BackendPID() uint32 { return t.tx.Conn().PgConn().PID() }
+
 // Err is what ended the transaction during a Scan, if anything.
 func (t *PGTx) Err() error { return t.err }
 

@@ -2,6 +2,7 @@ package boltfile
 
 import (
 	"fmt"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,13 +34,26 @@ import (
 //
 // A descending walk checks the same rule on the pages it enters from the
 // page above (it then sees each from its last record down to its first);
-// the page it starts in, entered in the middle, goes unchecked.
+// the page it starts in, entered in the middle, goes unchecked (a caller
+// starting between two pages checks that one with Start and PageDone).
+//
+// The address rule sees the pages a cursor yields records from, not the
+// ones it skips: bbolt's cursor steps over a page whose count reads 0, and
+// a search stops at a first element moved onto another page's record. So
+// a walk also checks, at each step to a new page, its end and a start at
+// the tree's edge (Edge), that the page is the one the tree's branch pages
+// put there, and a point read whose key falls between two pages checks
+// that the leaf the key belongs to is one of them (Gap). Those read the
+// branch pages from the mapping, replaying bbolt's search (gap.go).
 type LeafCheck struct {
 	base, pageSize uintptr // the mapping's start and bbolt's page size; 0: off
+	root, pages    uint64  // the bucket's root page and the transaction's high-water mark (Gap)
 	first          uintptr // address of the current page's first key; 0: unknown
 	n              int     // records seen on the current page (from first, when known)
 	end            uintptr // where the current page's last record seen ends (descending: where its lowest begins)
 	whole          bool    // descending: the current page was entered at its top
+	anchor         *byte   // a record noted, in the mapping: where follows finds it
+	sh             shadow  // the walk's leaf in the tree (follows)
 }
 
 // NewLeafCheck returns a check for cursors of b, in a transaction of bdb
@@ -49,7 +63,8 @@ func NewLeafCheck(bdb *bolt.DB, b *bolt.Bucket) LeafCheck {
 		return LeafCheck{}
 	}
 	info := bdb.Info()
-	return LeafCheck{base: info.Data, pageSize: uintptr(info.PageSize)}
+	return LeafCheck{base: info.Data, pageSize: uintptr(info.PageSize),
+		root: uint64(b.Root()), pages: uint64(b.Tx().Size()) / uint64(info.PageSize)}
 }
 
 // Start begins at the record (k, v) a cursor was positioned on (by Seek,
@@ -57,10 +72,11 @@ func NewLeafCheck(bdb *bolt.DB, b *bolt.Bucket) LeafCheck {
 // it steps back to the page's first record to count them, and leaves the
 // cursor on the page's first record. The caller repositions it.
 func (lc *LeafCheck) Start(c *bolt.Cursor, k, v []byte) {
-	lc.first, lc.n, lc.end = 0, 0, 0
+	lc.first, lc.n, lc.end, lc.sh = 0, 0, 0, shadow{}
 	if lc.pageSize == 0 || k == nil {
 		return
 	}
+	lc.anchor = unsafe.SliceData(k)
 	at, n := Addr(k), 1
 	for range lc.pageSize / ElementSize { // a page holds fewer elements than that
 		pk, pv := c.Prev()
@@ -88,10 +104,16 @@ func (lc *LeafCheck) Next(k, v []byte) error {
 	if err := lc.PageDone(); err != nil {
 		return err
 	}
+	if lc.first != 0 && lc.n > 0 {
+		if err := lc.follows(k, uint64((lc.first-lc.base)/lc.pageSize), false); err != nil {
+			return err
+		}
+	}
 	if k == nil {
 		lc.first, lc.n = 0, 0
 		return nil
 	}
+	lc.anchor = unsafe.SliceData(k)
 	lc.first, lc.n, lc.end = Addr(k), 1, Addr(k)+uintptr(len(k)+len(v))
 	return nil
 }
@@ -122,7 +144,7 @@ func (lc *LeafCheck) PageDone() error {
 
 // StartDesc begins a descending walk.
 func (lc *LeafCheck) StartDesc() {
-	lc.first, lc.n, lc.end, lc.whole = 0, 0, 0, false
+	lc.first, lc.n, lc.end, lc.whole, lc.sh = 0, 0, 0, false, shadow{}
 }
 
 // Prev notes the record (k, v) a descending cursor moved to; at the last
@@ -143,10 +165,17 @@ func (lc *LeafCheck) Prev(k, v []byte) error {
 			return err
 		}
 	}
+	if lc.n > 0 {
+		// The page left was seen down to its first record, at end.
+		if err := lc.follows(k, uint64((lc.end-lc.base)/lc.pageSize), true); err != nil {
+			return err
+		}
+	}
 	lc.whole = lc.n > 0 // entered from the page above
 	lc.first, lc.n = 0, 0
 	if k != nil {
 		lc.n, lc.end = 1, Addr(k)
+		lc.anchor = unsafe.SliceData(k)
 	}
 	return nil
 }

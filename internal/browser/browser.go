@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 )
 
@@ -30,7 +31,32 @@ func Find() (string, error) {
 // DumpDOM loads the file page in the browser, lets its scripts run, and
 // returns the DOM. scratch is an empty directory the browser may use for
 // its profile and home.
+//
+// A browser that crashes (ends by a signal: on a loaded machine Chromium
+// now and then does, whatever the page) is started again, up to
+// crashRetries times, each with a fresh profile; any other failure is
+// returned at once.
 func DumpDOM(ctx context.Context, browser, page, scratch string) (string, error) {
+	var err error
+	for attempt := range crashRetries + 1 {
+		profile := filepath.Join(scratch, fmt.Sprintf("profile-%d", attempt))
+		if err := os.MkdirAll(profile, 0o700); err != nil {
+			return "", err
+		}
+		var out string
+		out, err = dumpDOM(ctx, browser, page, profile)
+		var ee *exec.ExitError
+		if err == nil || !errors.As(err, &ee) || ee.ExitCode() != -1 || ctx.Err() != nil {
+			return out, err
+		}
+	}
+	return "", fmt.Errorf("the browser crashed %d times: %w", crashRetries+1, err)
+}
+
+// crashRetries is how many times DumpDOM starts a crashed browser again.
+const crashRetries = 2
+
+func dumpDOM(ctx context.Context, browser, page, scratch string) (string, error) {
 	cmd := exec.CommandContext(ctx, browser,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
