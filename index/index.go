@@ -106,8 +106,9 @@ func (e *entry) chain() *chain {
 type Index struct {
 	mu       rwLock
 	tree     *btree.BTreeG[entry]
-	versions atomic.Int64 // versions held, tombstones included; written under mu
-	garbage  int64        // versions superseded or deleted, see Garbage; guarded by mu
+	versions atomic.Int64  // versions held, tombstones included; written under mu
+	maxTS    atomic.Uint64 // the highest TS of any version added (see MaxTS); written under mu
+	garbage  int64         // versions superseded or deleted, see Garbage; guarded by mu
 	reclaim  reclaimQueue
 	applied  atomic.Uint64 // see SetApplied
 	bytes    atomic.Int64  // heap the held versions cost, see memory.go; written under mu
@@ -206,6 +207,11 @@ var errBeforeImage = errors.New("index: the file's version of the key is not the
 // version held as InFile takes its value, so that snapshots older than v
 // keep reading it. Called with ix.mu held for writing.
 func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
+	if v.TS > ix.maxTS.Load() {
+		// Before the version is in the tree: a reader that finds it there
+		// finds the mark too.
+		ix.maxTS.Store(v.TS)
+	}
 	e, found := ix.lookup(key)
 	if !found && before == nil && !v.Tombstone {
 		// A new key: one version, no chain.
@@ -298,7 +304,26 @@ func (ix *Index) WalkDesc(start, end []byte, ts uint64, newer bool, fn func(Item
 	ix.walk(start, end, ts, newer, true, fn)
 }
 
+// WalkUnsettled is Walk (WalkDesc when desc) that leaves out the keys
+// whose newest version has TS <= settled: a caller that knows what those
+// read as elsewhere (mvcc's scans pass settled at or below both their
+// snapshot and the mark the file they read holds every commit up to, so
+// that such a key reads as the file's record) meets only the keys it must
+// merge, and pays a comparison, not a callback, for each other key.
+// settled 0 leaves nothing out.
+func (ix *Index) WalkUnsettled(start, end []byte, ts, settled uint64, newer, desc bool, fn func(Item) bool) {
+	ix.walkSettled(start, end, ts, settled, newer, desc, fn)
+}
+
 func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(Item) bool) {
+	ix.walkSettled(start, end, ts, 0, newer, desc, fn)
+}
+
+// skipPerChunk bounds the keys a walk leaves out (WalkUnsettled) under one
+// hold of the read lock, as limit bounds those it collects.
+const skipPerChunk = 4 * chunk
+
+func (ix *Index) walkSettled(start, end []byte, ts, settled uint64, newer, desc bool, fn func(Item) bool) {
 	bp := itemBufs.Get().(*[]Item)
 	buf := (*bp)[:0]
 	used := 0 // items of buf written so far
@@ -323,6 +348,8 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 		buf = buf[:0]
 		more := false
 		first := true
+		skips := 0
+		var last []byte // the last key the chunk took or left out
 		visit := func(e entry) bool {
 			// Resuming at from: only the first key met can be from
 			// itself (it may also be gone, then the first is past it).
@@ -337,9 +364,14 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 					return false
 				}
 			}
-			if len(buf) == limit {
+			if len(buf) == limit || skips == skipPerChunk {
 				more = true
 				return false
+			}
+			last = e.key
+			if e.top.TS <= settled {
+				skips++
+				return true
 			}
 			// entry.visible and entry.newer, spelled out for the common
 			// case: as calls they cost as much as the rest of the walk.
@@ -376,10 +408,10 @@ func (ix *Index) walk(start, end []byte, ts uint64, newer, desc bool, fn func(It
 				return
 			}
 		}
-		if !more || len(buf) == 0 {
+		if !more || last == nil {
 			return
 		}
-		from, inclusive = buf[len(buf)-1].Key, false
+		from, inclusive = last, false
 		limit = chunk
 	}
 }
@@ -490,6 +522,12 @@ func (ix *Index) Len() int {
 // Versions returns the number of versions held, tombstones included. It
 // takes no lock.
 func (ix *Index) Versions() int64 { return ix.versions.Load() }
+
+// MaxTS returns the highest commit timestamp of any version ever added
+// (0 when none was): every key the index holds has its newest version at
+// or below it, so a WalkUnsettled whose settled is at or above it would
+// leave out every key, and need not run. It takes no lock.
+func (ix *Index) MaxTS() uint64 { return ix.maxTS.Load() }
 
 // prefix returns the first 16 bytes of key, zero-padded, as two integers
 // whose order is the bytes' order.

@@ -25,12 +25,16 @@ package mvcc_test
 //     in-place walk's time over theirs, from walks interleaved with their
 //     scans (one in eight, over the same range), which a busy machine
 //     disturbs less than two runs apart (at least 0.5 is the goal for
-//     mvkv-scan).
+//     mvkv-scanfunc, the way to read at the speed of the walk).
 //
-// Two states of the database: "loaded", just after the load, autovacuum
-// off (memory holds every key's version as well as the file: each chunk
-// is merged with memory's keys), and "vacuumed", after Vacuum (memory
-// holds nothing: the data is the file's alone).
+// Three states of the database: "loaded", just after the load, autovacuum
+// off (memory holds every key's version as well as the file, all of them
+// applied: no chunk has anything to merge, see Index.MaxTS); "vacuumed",
+// after Vacuum (memory holds nothing: the data is the file's alone), and
+// "snapshot": vacuumed, then one key in a hundred updated after a
+// snapshot that every scan reads in (memory holds those keys' new and old
+// versions: each chunk walks memory's keys over its span and merges the
+// few newer than the snapshot).
 
 import (
 	"context"
@@ -112,7 +116,7 @@ func BenchmarkScanParts(b *testing.B) {
 		}
 		return n
 	}
-	for _, state := range []string{"loaded", "vacuumed"} {
+	for _, state := range []string{"loaded", "vacuumed", "snapshot"} {
 		// Loaded: no autovacuum, so that memory keeps every key's
 		// version for the whole run (the merge's worst case).
 		db, err := mvcc.Open(filepath.Join(dir, state+".db"), &mvcc.Options{NoSync: true, NoAutovacuum: state == "loaded"})
@@ -124,10 +128,33 @@ func BenchmarkScanParts(b *testing.B) {
 			order[i] = i
 		}
 		pbWrite(b, db, order)
-		if state == "vacuumed" {
+		if state != "loaded" {
 			if _, err := db.Vacuum(ctx); err != nil {
 				b.Fatal(err)
 			}
+		}
+		view := func(fn func(tx *mvcc.Txn) error) error { return db.View(ctx, fn) }
+		var held *mvcc.Txn // the snapshot's transaction
+		if state == "snapshot" {
+			old, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := old.Get(pbKey(0)); err != nil { // takes its snapshot
+				b.Fatal(err)
+			}
+			err = db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+				for i := 0; i < scanBenchKeys; i += 100 {
+					if err := tx.Put(pbKey(i), val); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			view, held = func(fn func(tx *mvcc.Txn) error) error { return fn(old) }, old
 		}
 		mvkvSides := []struct {
 			name string
@@ -192,7 +219,7 @@ func BenchmarkScanParts(b *testing.B) {
 					start := starts[i%len(starts)]
 					t0, cpu0 := time.Now(), processCPU()
 					var n int
-					err := db.View(ctx, func(tx *mvcc.Txn) error {
+					err := view(func(tx *mvcc.Txn) error {
 						n = side.scan(tx, start)
 						return nil
 					})
@@ -221,6 +248,9 @@ func BenchmarkScanParts(b *testing.B) {
 		}
 		// Closed before the next state's runs: its index would add to
 		// what every garbage collection scans.
+		if held != nil {
+			_ = held.Rollback()
+		}
 		if err := db.Close(); err != nil {
 			b.Fatal(err)
 		}

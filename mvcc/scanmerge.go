@@ -3,6 +3,7 @@ package mvcc
 import (
 	"bytes"
 	"encoding/binary"
+	"sort"
 	"sync/atomic"
 
 	"github.com/mvkv/mvkv/index"
@@ -17,6 +18,19 @@ import (
 // then go to the caller in one tight loop, and, when the caller has
 // nothing to merge either (no own writes, no range to record), straight
 // to its function, without an item built or a call per key but its own.
+
+// Memory holding versions in the span is merged only where it differs
+// from the chunk. A key whose newest version memory holds has TS at or
+// below settled (both the scan's ts and the applied mark read before the
+// chunk's view was taken) reads as the chunk's record: the view holds
+// every commit up to that mark, and a commit installs its versions in
+// memory before the file has them, so the chunk holds no version of the
+// key newer than memory's newest, and none older than one the file held
+// at the mark; the record is that version (none for a tombstone), visible
+// at ts, with no newer version for SSI to hear of. The index's walk leaves
+// such keys out (index.WalkUnsettled): memory holding every key's version
+// right after a load, once applied, costs a comparison per key, and the
+// keys it must merge (newer than the mark or ts) are merged one by one.
 
 // fileSink takes the file's records present at the scan's snapshot
 // straight to the caller of a scan that has nothing to merge into them
@@ -92,12 +106,15 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 	defer putChunk(fc)
 	sc := storeScan{db: db, fc: fc, ts: ts, all: all, desc: desc, mode: mode, fn: fn, sink: sink, took: 1}
 	from, inclusive, bound := start, true, end
-	walk := db.index.Walk
 	if desc {
 		from, inclusive, bound = end, false, start
-		walk = db.index.WalkDesc
 	}
 	for limit := firstScanChunk; ; limit = scanChunk {
+		// Read before the chunk's view is taken: that view holds every
+		// commit up to it (view.go), so a key whose newest version is at
+		// or below both it and ts has that version as the chunk's record,
+		// which the chunk passes on as it is (see settled in the doc).
+		settled := min(ts, db.applied.Load())
 		if err := db.readChunk(from, bound, inclusive, desc, limit, fc); err != nil {
 			return err
 		}
@@ -114,14 +131,15 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 		}
 		sc.i, sc.pieceTo = 0, 0
 		stopped := false
-		// Memory holding no version at all has nothing to merge: the
-		// walk is skipped, as a point read skips the index
+		// Memory holding no version at all, or none newer than settled
+		// (Index.MaxTS: the walk would leave out every key), has nothing
+		// to merge: the walk is skipped, as a point read skips the index
 		// (Index.Lookup). A version installed after this check is one of
 		// a commit the chunk, read before it, does not hold, or holds
 		// newer than ts (settled by sc.file).
-		if db.index.Versions() > 0 {
+		if db.index.Versions() > 0 && db.index.MaxTS() > settled {
 			skipFrom := !inclusive // only the first key met can be from
-			walk(lo, hi, ts, all, func(it index.Item) bool {
+			db.index.WalkUnsettled(lo, hi, ts, settled, all, desc, func(it index.Item) bool {
 				if skipFrom {
 					skipFrom = false
 					if bytes.Equal(it.Key, from) {
@@ -155,19 +173,14 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 func (sc *storeScan) file(upto []byte) bool {
 	fc := sc.fc
 	buf, recs := fc.buf, fc.recs
-	for ; sc.i < len(recs); sc.i++ {
+	stop := len(recs)
+	if upto != nil {
+		stop = sc.find(upto)
+		sc.atUpto = stop < len(recs) && bytes.Equal(fc.key(stop), upto)
+	}
+	for ; sc.i < stop; sc.i++ {
 		s := fc.start(sc.i)
 		ke := s + recs[sc.i].klen
-		if upto != nil {
-			c := bytes.Compare(buf[s:ke], upto)
-			if sc.desc {
-				c = -c
-			}
-			if c >= 0 {
-				sc.atUpto = c == 0
-				return true
-			}
-		}
 		if binary.BigEndian.Uint64(buf[ke:]) > sc.ts {
 			// Not held by the index a moment ago, yet newer than ts: a
 			// commit that raced the walk; the point read settles it.
@@ -225,6 +238,27 @@ func (sc *storeScan) file(upto []byte) bool {
 		}
 	}
 	return true
+}
+
+// find returns the first of the chunk's records from sc.i on that does
+// not come before key in the scan's order (the chunk's length if none):
+// a search that widens its step from sc.i, then halves it, so that a key
+// memory holds near the last one costs a comparison or two, and one far
+// from it (memory holding few keys of the span) a few, not one per
+// record in between.
+func (sc *storeScan) find(key []byte) int {
+	fc := sc.fc
+	before := func(i int) bool {
+		c := bytes.Compare(fc.key(i), key)
+		return !sc.desc && c < 0 || sc.desc && c > 0
+	}
+	lo, hi, n := sc.i, sc.i, fc.len()
+	for step := 1; hi < n && before(hi); step *= 2 {
+		lo, hi = hi+1, hi+step
+	}
+	hi = min(hi, n)
+	// Every record of [sc.i, lo) comes before key; hi is n or does not.
+	return lo + sort.Search(hi-lo, func(j int) bool { return !before(lo + j) })
 }
 
 // record passes on the chunk's record i, verified and visible at ts;
