@@ -77,10 +77,7 @@ func TestOverwritesReusePages(t *testing.T) {
 				used = append(used, boltHighWater(t, db))
 				t.Logf("round %d: used %d KiB, file %d KiB, versions %d", r, used[r]>>10, fileSize(path)>>10, db.Stats().Versions)
 			}
-			// A checkpoint step of this small a file rewrites most of its
-			// pages, beside those the step before freed, which the readers'
-			// view may still pin: the used size settles after two rounds.
-			first := used[2]
+			first := used[1]
 			last := used[rounds-1]
 			assert.LessOrEqual(t, last, first+first/5, "overwrites must reuse freed pages: %v", used)
 			if vacuum {
