@@ -177,11 +177,17 @@ func (r *runner) run(ctx context.Context, res *Result) {
 	}
 	tallies := make([]*tally, cfg.Threads)
 	r.tallies = tallies
+	// Every worker is made before any starts: a workload's lockstep
+	// counts its parties as they are made, and a worker started before
+	// the others exist would run its rounds alone.
+	workers := make([]workload.Worker, cfg.Threads)
+	for i := range workers {
+		workers[i] = cfg.Workload.NewWorker(i, cfg.Threads, uint64(i)*7919+1)
+	}
 	var wg sync.WaitGroup
-	for i := range cfg.Threads {
+	for i, w := range workers {
 		t := &tally{hist: newHistogram(), ops: map[string]int64{}, aborts: map[string]int64{}}
 		tallies[i] = t
-		w := cfg.Workload.NewWorker(i, cfg.Threads, uint64(i)*7919+1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
