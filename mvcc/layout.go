@@ -8,9 +8,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// On-disk layout (one bbolt file, format "mvkv/3"):
+// On-disk layout (one bbolt file, format "mvkv/4", and the write-ahead
+// log beside it):
 //
-//	bucket "mvkv"  format  -> "mvkv/3"
+//	bucket "mvkv"  format  -> "mvkv/4"
 //	               ts      -> meta value: the last commit timestamp written
 //	               applied -> meta value: every commit up to it is in "data"
 //	               keys    -> meta value: the number of keys in "data"
@@ -52,7 +53,7 @@ import (
 // marks are what decide which versions memory may let go, so a wrong one
 // would lose commits silently. The format name needs no checksum: Open
 // compares it whole with the names it knows, and a flipped bit makes it
-// unknown, or "mvkv/2" or "mvkv/1", whose checks refuse 12-byte values.
+// unknown ("mvkv/4" is two bits or more from every other name it knows).
 //
 // The checksums cover the keys, so a damaged value, timestamp or key
 // reads as ErrCorrupt, never as data.
@@ -69,7 +70,8 @@ var (
 	tsKey       = []byte("ts")
 	appliedKey  = []byte("applied")
 	keysKey     = []byte("keys")
-	formatValue = []byte("mvkv/3")
+	formatValue = []byte("mvkv/4")
+	format3     = []byte("mvkv/3") // commits after "applied" in the log bucket only
 	format2     = []byte("mvkv/2") // meta values without checksums
 )
 

@@ -156,14 +156,14 @@ type metaValues struct {
 // load checks the file is an mvkv database (initializing a new one) and
 // reads the last commit timestamp and the key count: no snapshot survives a
 // restart, so there is nothing else to rebuild, and Open costs the same
-// whatever the size of the data. A file of format "mvkv/2" is upgraded
+// whatever the size of the data. A file of format "mvkv/2" or "mvkv/3" is upgraded
 // (read-only: read as it is). What a crash left in the log is applied
 // (read-only: loaded into memory).
 //
 // wasEmpty says the file was empty (zero bytes) before Open: bbolt has
 // just initialized it, and mvkv's buckets are to be created.
 func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
-	fresh, replay, old := false, false, false
+	fresh, replay, old, v3 := false, false, false, false
 	var mv metaValues
 	err = db.guard(func() error {
 		return db.bolt.View(func(btx *bolt.Tx) error {
@@ -190,6 +190,8 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 				return fmt.Errorf("%w: %s: format %q (versions logged by commit timestamp) is not readable by this version, which reads %q: open it with the release that wrote it and copy the data over", ErrCorrupt, db.path, f, formatValue)
 			case string(f) == string(format2):
 				old = true
+			case string(f) == string(format3):
+				v3 = true
 			case string(f) != string(formatValue):
 				return fmt.Errorf("%w: %s: unknown format %q", ErrCorrupt, db.path, f)
 			}
@@ -243,8 +245,8 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		}
 		return 0, nil
 	}
-	if old && !db.opts.ReadOnly {
-		if err := db.upgrade(mv); err != nil {
+	if (old || v3) && !db.opts.ReadOnly {
+		if err := db.upgrade(mv, old); err != nil {
 			return 0, err
 		}
 	}
@@ -363,10 +365,16 @@ func checkMeta(mv metaValues, log *bolt.Bucket, size int64) error {
 	return nil
 }
 
-// upgrade rewrites a file of format "mvkv/2" as "mvkv/3": the meta
-// values get their checksums, in one bbolt transaction (a crash leaves
-// one format or the other, whole).
-func (db *DB) upgrade(mv metaValues) error {
+// upgrade marks a file of format "mvkv/3" (the same layout, but no
+// write-ahead log: an older release that opened a file of this one would
+// not apply its log) or "mvkv/2" (whose meta values get their checksums)
+// as "mvkv/4", in one bbolt transaction (a crash leaves one format or the
+// other, whole).
+func (db *DB) upgrade(mv metaValues, old bool) error {
+	from := format3
+	if old {
+		from = format2
+	}
 	err := db.guard(func() error {
 		return db.bolt.Update(func(btx *bolt.Tx) error {
 			meta := btx.Bucket(metaBucket)
@@ -382,7 +390,7 @@ func (db *DB) upgrade(mv metaValues) error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("mvkv: upgrade %s from format %q: %w", db.path, format2, err)
+		return fmt.Errorf("mvkv: upgrade %s from format %q: %w", db.path, from, err)
 	}
 	return nil
 }

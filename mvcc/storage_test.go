@@ -35,7 +35,7 @@ func TestOpenRefusesFormat1(t *testing.T) {
 	_, err := mvcc.Open(path, nil)
 	require.ErrorIs(t, err, mvcc.ErrCorrupt)
 	assert.Contains(t, err.Error(), `"mvkv/1"`)
-	assert.Contains(t, err.Error(), `"mvkv/3"`)
+	assert.Contains(t, err.Error(), `"mvkv/4"`)
 	after, rerr := os.ReadFile(path)
 	require.NoError(t, rerr)
 	assert.True(t, bytes.Equal(b, after), "the file was changed")

@@ -77,7 +77,7 @@ func TestOpenUpgradesFormat2(t *testing.T) {
 	require.NoError(t, db.Check(context.Background()))
 	require.NoError(t, mvcc.Check(db))
 	require.NoError(t, db.Close())
-	require.Equal(t, "mvkv/3", formatOf(t, path))
+	require.Equal(t, "mvkv/4", formatOf(t, path))
 	db, err = mvcc.Open(path, &mvcc.Options{NoSync: true})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a=3", "b=2", "c=4"}, dump(t, db))

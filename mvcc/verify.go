@@ -116,6 +116,7 @@ func (db *DB) checkRecords(ctx context.Context, btx *bolt.Tx) error {
 	switch f := meta.Get(formatKey); {
 	case string(f) == string(format2):
 		old = true
+	case string(f) == string(format3):
 	case string(f) != string(formatValue):
 		return fmt.Errorf("%w: %s: unknown format %q", ErrCorrupt, db.path, f)
 	}

@@ -162,9 +162,10 @@ func flipAt(t *testing.T, name string, off int) {
 	require.NoError(t, os.WriteFile(name, b, 0o600))
 }
 
-// TestLogBucketReplay: a file written before the write-ahead log keeps
-// the commits after "applied" in its log bucket; Open applies them (and
-// empties the bucket), and a read-only Open reads them from memory.
+// TestLogBucketReplay: a file written before the write-ahead log (format
+// "mvkv/3") keeps the commits after "applied" in its log bucket; Open
+// applies them (and empties the bucket) and marks the file "mvkv/4", and
+// a read-only Open reads them from memory and changes nothing.
 func TestLogBucketReplay(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	db, err := Open(path, &Options{NoSync: true, NoAutovacuum: true})
@@ -191,9 +192,24 @@ func TestLogBucketReplay(t *testing.T) {
 				return fmt.Errorf("write %d: %w", i, err)
 			}
 		}
-		return putMeta(meta, tsKey, ts+2)
+		if err := putMeta(meta, tsKey, ts+2); err != nil {
+			return err
+		}
+		return meta.Put(formatKey, format3)
 	}))
 	require.NoError(t, bdb.Close())
+	format := func() string {
+		t.Helper()
+		bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		require.NoError(t, err)
+		defer bdb.Close()
+		var f string
+		require.NoError(t, bdb.View(func(btx *bolt.Tx) error {
+			f = string(btx.Bucket(metaBucket).Get(formatKey))
+			return nil
+		}))
+		return f
+	}
 
 	ro, err := Open(path, &Options{ReadOnly: true})
 	require.NoError(t, err)
@@ -203,6 +219,7 @@ func TestLogBucketReplay(t *testing.T) {
 	assert.Equal(t, int64(2), ro.Stats().Keys)
 	require.NoError(t, ro.check())
 	require.NoError(t, ro.Close())
+	assert.Equal(t, "mvkv/3", format(), "a read-only open upgrades nothing")
 
 	db, err = Open(path, &Options{NoSync: true, NoAutovacuum: true})
 	require.NoError(t, err)
@@ -214,6 +231,7 @@ func TestLogBucketReplay(t *testing.T) {
 	require.NoError(t, db.check()) // the log bucket is empty again
 	require.NoError(t, faultPut(db, "d", "4"))
 	require.NoError(t, db.Close())
+	assert.Equal(t, "mvkv/4", format(), "upgraded: an older release refuses the file, whose log it would not apply")
 }
 
 // TestWALWithoutItsDatabase: a log whose database is gone is not applied
