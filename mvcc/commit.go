@@ -510,10 +510,21 @@ func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
 	defer v.release()
 	befores := make([]*index.Version, len(writes))
 	err = db.guard(func() error {
+		c := v.data.Cursor()
+		// A key found past the data's last record: every larger one is
+		// too (the writes are in key order), which a bulk load's keys,
+		// appended in order, mostly are.
+		var end []byte
 		for i, w := range writes {
-			rec, err := getRecord(v.data, w.key, v.leaf)
+			if end != nil && bytes.Compare(w.key, end) > 0 {
+				continue
+			}
+			rec, pastEnd, err := getRecordEnd(c, w.key, v.leaf)
 			if err != nil {
 				return err
+			}
+			if pastEnd {
+				end = w.key
 			}
 			if rec == nil {
 				continue

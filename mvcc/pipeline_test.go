@@ -333,3 +333,51 @@ func TestCommitsDoNotWaitForSteps(t *testing.T) {
 	require.NoError(t, db.requestCheckpoint())
 	require.NoError(t, db.check())
 }
+
+// TestBeforeImagesPastTheEnd: a committer reads no record for the keys of
+// its transaction past the data's last one, once one of them was found
+// there (a bulk load appending in key order); the keys before it, and
+// the last one, still get their before-images: older snapshots read them,
+// and the key count is right.
+func TestBeforeImagesPastTheEnd(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "end.db"), &Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	defer db.Close()
+	key := func(i int) []byte { return fmt.Appendf(nil, "k%04d", i) }
+	tx, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	for i := range 100 {
+		require.NoError(t, tx.Put(key(i), []byte("old")))
+	}
+	require.NoError(t, tx.Commit())
+	_, err = db.Vacuum(context.Background()) // applied, memory empty: before-images come from the file
+	require.NoError(t, err)
+	require.Zero(t, db.Stats().MemVersions)
+	old, err := db.Begin(Snapshot)
+	require.NoError(t, err)
+	defer old.Rollback()
+
+	tx, err = db.Begin(Snapshot)
+	require.NoError(t, err)
+	for _, i := range []int{0, 50, 99} {
+		require.NoError(t, tx.Put(key(i), []byte("new")))
+	}
+	require.NoError(t, tx.Put([]byte("k0049x"), []byte("new"))) // a miss between two records
+	for i := 100; i < 300; i++ {
+		require.NoError(t, tx.Put(key(i), []byte("new")))
+	}
+	require.NoError(t, tx.Delete(key(98)))
+	require.NoError(t, tx.Commit())
+	assert.Equal(t, int64(300), db.Stats().Keys)
+	for _, i := range []int{0, 50, 98, 99} {
+		v, err := old.Get(key(i))
+		require.NoError(t, err)
+		assert.Equal(t, "old", string(v), "key %d at the older snapshot", i)
+	}
+	_, err = old.Get(key(150))
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.Equal(t, "new", faultGet(t, db, string(key(299))))
+	assert.Empty(t, faultGet(t, db, string(key(98))))
+	require.NoError(t, db.requestCheckpoint())
+	require.NoError(t, db.check())
+}

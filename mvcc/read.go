@@ -105,17 +105,25 @@ func getRecord(b *bolt.Bucket, key []byte, lc leafCheck) ([]byte, error) {
 
 // getRecordAt is getRecord with a cursor of b.
 func getRecordAt(c *bolt.Cursor, key []byte, lc leafCheck) ([]byte, error) {
+	rec, _, err := getRecordEnd(c, key, lc)
+	return rec, err
+}
+
+// getRecordEnd is getRecordAt, and also reports, for a key b does not
+// hold, whether it sorts after b's last record (checked as every miss is):
+// then so does every larger key.
+func getRecordEnd(c *bolt.Cursor, key []byte, lc leafCheck) (rec []byte, pastEnd bool, err error) {
 	k, rec := c.Seek(key)
 	if bytes.Equal(k, key) {
-		return rec, checkRecordSize(k, rec)
+		return rec, false, checkRecordSize(k, rec)
 	}
 	after := k
 	if k != nil {
 		if bytes.Compare(k, key) < 0 {
-			return nil, fmt.Errorf("%w: key %s found looking for %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
+			return nil, false, fmt.Errorf("%w: key %s found looking for %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
 		}
 		if _, _, err := decodeRecord(k, rec); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		k, rec = c.Prev()
 	} else {
@@ -123,20 +131,20 @@ func getRecordAt(c *bolt.Cursor, key []byte, lc leafCheck) ([]byte, error) {
 	}
 	if k != nil {
 		if bytes.Compare(k, key) >= 0 {
-			return nil, fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
+			return nil, false, fmt.Errorf("%w: key %s found before %s: keys out of order", ErrCorrupt, quoteKey(k), quoteKey(key))
 		}
 		if _, _, err := decodeRecord(k, rec); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if after != nil && addr(after) == addr(k)+uintptr(len(k)+len(rec)) {
-			return nil, nil // side by side in one page
+			return nil, false, nil // side by side in one page
 		}
 		lc.start(c, k, rec)
 		if err := lc.pageDone(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return nil, lc.gap(key, k, after)
+	return nil, after == nil, lc.gap(key, k, after)
 }
 
 // readAt returns key's value visible at ts (a copy the caller owns), or
