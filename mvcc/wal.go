@@ -287,7 +287,6 @@ type walContents struct {
 	txns  []loggedTxn // after the applied mark, in commit order
 	last  uint64      // the last commit in the log (0: none)
 	stamp int64       // the last stamp in the log
-	cut   int64       // where the last segment's good records end (0: no segment)
 }
 
 // readWAL reads path's log (see above): the transactions after applied.
@@ -313,8 +312,7 @@ func readWAL(path string, applied uint64) (wc walContents, err error) {
 		if len(b) < walHeader || string(b[:8]) != walMagic ||
 			binary.BigEndian.Uint64(b[8:]) != seq || binary.BigEndian.Uint32(b[16:]) != crc32.Checksum(b[:16], castagnoli) {
 			if lastSeg && len(b) < walHeader {
-				wc.cut = 0 // created, never written: nothing in it
-				break
+				break // created, its header cut short by a crash: nothing in it
 			}
 			return wc, bad(0, "not a log segment of this database")
 		}
@@ -346,9 +344,6 @@ func readWAL(path string, applied uint64) (wc walContents, err error) {
 				wc.txns = append(wc.txns, loggedTxn{ts: ts, stamp: stamp, writes: writes, size: walRecord + n})
 			}
 			off += walRecord + n
-		}
-		if lastSeg {
-			wc.cut = int64(off)
 		}
 	}
 	return wc, nil

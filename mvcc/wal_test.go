@@ -99,6 +99,16 @@ func TestWALTornTail(t *testing.T) {
 			assert.Equal(t, n-1, walKeys(t, path, n))
 		})
 	}
+	t.Run("header", func(t *testing.T) {
+		// A crash right after the segment was created: its header cut
+		// short, no record in it; the segments before hold the rest.
+		path, segs := walImage(t, n)
+		last := segName(path, segs[len(segs)-1])
+		require.NoError(t, os.Truncate(last, walHeader/2))
+		found := walKeys(t, path, n)
+		assert.Positive(t, found)
+		assert.Less(t, found, n)
+	})
 	t.Run("flipped", func(t *testing.T) {
 		path, segs := walImage(t, n)
 		last := segName(path, segs[len(segs)-1])
