@@ -109,6 +109,7 @@ func Measure(ctx context.Context, cfg Config) ([]Goal, error) {
 		fn   func(context.Context, Config, string) ([]Goal, error)
 	}{
 		{"commits", goalCommits},
+		{"commits", goalCommitCost},
 		{"reads", goalReads},
 		{"serializable", goalSerializable},
 		{"storage", goalStorage},
@@ -219,12 +220,17 @@ func goalCommits(ctx context.Context, cfg Config, dir string) (_ []Goal, err err
 			})
 		}
 	}
+	db := mv.(interface{ DB() *mvcc.DB }).DB()
+	var commits, groups uint64 // of the many-writer runs
 	var ours, theirs, ours1, theirs1 []float64
 	for range cfg.Rounds {
+		before := db.Stats()
 		o, err := hammer(ctx, cfg.Writers, cfg.Duration, put(mv, mvcc.Snapshot, 0))
 		if err != nil {
 			return nil, err
 		}
+		after := db.Stats()
+		commits, groups = commits+after.Commits-before.Commits, groups+after.CommitBatches-before.CommitBatches
 		t, err := hammer(ctx, cfg.Writers, cfg.Duration, put(bb, mvcc.Serializable, 1<<30))
 		if err != nil {
 			return nil, err
@@ -240,10 +246,9 @@ func goalCommits(ctx context.Context, cfg Config, dir string) (_ []Goal, err err
 		}
 		ours1, theirs1 = append(ours1, o), append(theirs1, t)
 	}
-	st := mv.(interface{ DB() *mvcc.DB }).DB().Stats()
 	batch := 0.0
-	if st.CommitBatches > 0 {
-		batch = float64(st.Commits) / float64(st.CommitBatches)
+	if groups > 0 {
+		batch = float64(commits) / float64(groups)
 	}
 	return []Goal{ratioGoal(fmt.Sprintf("durable commits, %d writers, vs bbolt one Update per put", cfg.Writers),
 		"commits/s", report.Median(ours), report.Median(theirs), 10,

@@ -138,9 +138,7 @@ func goalStorage(ctx context.Context, cfg Config, dir string) ([]Goal, error) {
 	}
 
 	data := fmt.Sprintf("%d keys of %d bytes written in key order (%.0f MiB file) in %v", n, size, fileMiB, loadTime.Round(time.Millisecond))
-	atMost := func(name, unit string, v, target float64, detail string) Goal {
-		return Goal{Name: name, Ours: v, Value: v, Unit: unit, Target: target, AtMost: true, Met: v <= target, Detail: detail}
-	}
+	atMost := atMostGoal
 	med := report.Median
 	return []Goal{
 		atMost("Go heap after loading", "MiB", float64(heapLoaded)/(1<<20), 64, data),
