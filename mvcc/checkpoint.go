@@ -79,12 +79,6 @@ const (
 	stepEntries = 4096
 )
 
-// logState is what the log holds beyond "applied": the pipeline adds what
-// each group appends, checkpoint steps take away what they apply.
-type logState struct {
-	records, bytes atomic.Int64
-}
-
 // pendingLog is the log's transactions not yet applied, in commit order:
 // the pipeline adds a group's once they are durable, checkpoint steps drop
 // them once applied. Their writes are the committers' own (never changed
@@ -92,12 +86,26 @@ type logState struct {
 type pendingLog struct {
 	mu   sync.Mutex
 	txns []loggedTxn
+	// writes and bytes are what txns hold (their writes, and the bytes
+	// they take in the log), for the thresholds, read without the lock.
+	writes, bytes atomic.Int64
 }
 
 func (p *pendingLog) add(txns ...loggedTxn) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.txns = append(p.txns, txns...)
-	p.mu.Unlock()
+	p.count(txns, 1)
+}
+
+// count adds (sign 1) or takes away (-1) txns from writes and bytes.
+func (p *pendingLog) count(txns []loggedTxn, sign int64) {
+	var w, b int64
+	for _, t := range txns {
+		w, b = w+int64(len(t.writes)), b+int64(t.size)
+	}
+	p.writes.Add(sign * w)
+	p.bytes.Add(sign * b)
 }
 
 // head returns the transactions pending now. Only the checkpointer drops
@@ -112,6 +120,7 @@ func (p *pendingLog) head() []loggedTxn {
 func (p *pendingLog) drop(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.count(p.txns[:n], -1)
 	clear(p.txns[:n])
 	p.txns = p.txns[n:]
 	if len(p.txns) == 0 {
@@ -195,7 +204,7 @@ func (db *DB) runCheckpointer() {
 			return
 		case <-db.ck.kick:
 		case <-tick:
-			if db.logged.records.Load() == 0 {
+			if db.pending.writes.Load() == 0 {
 				continue
 			}
 		case r := <-db.ck.reqs:
@@ -282,7 +291,7 @@ func (db *DB) checkpointPass(target uint64, whole bool) error {
 			}
 			// Falling behind: larger steps, so that the log (and the
 			// memory holding its versions) stays bounded.
-			r, b, ckBytes := db.logged.records.Load(), db.logged.bytes.Load(), int64(db.opts.CheckpointBytes)
+			r, b, ckBytes := db.pending.writes.Load(), db.pending.bytes.Load(), int64(db.opts.CheckpointBytes)
 			for ; r > 2*checkpointRecords || b > 2*ckBytes; r, b = r/2, b/2 {
 				keys, entries = 2*keys, 2*entries
 			}
@@ -319,8 +328,8 @@ const logBacklog = 4
 // logOver reports whether the log runs more than logBacklog times its
 // thresholds ahead of the checkpointer.
 func (db *DB) logOver() bool {
-	return db.logged.records.Load() > logBacklog*checkpointRecords ||
-		db.logged.bytes.Load() > logBacklog*int64(db.opts.CheckpointBytes)
+	return db.pending.writes.Load() > logBacklog*checkpointRecords ||
+		db.pending.bytes.Load() > logBacklog*int64(db.opts.CheckpointBytes)
 }
 
 // throttleLog is the backpressure that keeps memory bounded when commits
@@ -411,12 +420,6 @@ func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err e
 	// After the view: a reader of the history's clock that finds a
 	// transaction no longer pending finds it in the view (commitAt).
 	db.pending.drop(st.txns)
-	if db.logged.records.Add(-st.entries) < 0 {
-		db.logged.records.Store(0)
-	}
-	if db.logged.bytes.Add(-st.bytes) < 0 {
-		db.logged.bytes.Store(0)
-	}
 	if db.wal != nil {
 		db.wal.retire(st.applied)
 	}
@@ -425,10 +428,10 @@ func (db *DB) checkpointStep(target uint64, keys, entries int) (more bool, err e
 
 // stepResult is what one step applied.
 type stepResult struct {
-	applied        uint64 // the last commit applied
-	txns           int    // transactions applied: the first of the pending log
-	entries, bytes int64  // their writes, and the bytes they took in the log
-	more           bool   // the log holds more writes up to the target
+	applied uint64 // the last commit applied
+	txns    int    // transactions applied: the first of the pending log
+	entries int64  // their writes
+	more    bool   // the log holds more writes up to the target
 }
 
 // dataWrite is a write on its way to the data bucket.
@@ -462,7 +465,6 @@ func applyLog(btx *bolt.Tx, txns []loggedTxn, target uint64, maxKeys, maxEntries
 		last = t.ts
 		st.txns++
 		st.entries += int64(len(t.writes))
-		st.bytes += int64(t.size)
 		for _, lw := range t.writes {
 			w := dataWrite{key: lw.key, value: lw.value, ts: t.ts, tombstone: lw.tombstone}
 			if i, ok := newest[string(w.key)]; ok {

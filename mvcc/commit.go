@@ -230,7 +230,6 @@ type groupResult struct {
 	keys    int64         // change in the number of live keys
 	stamp   int64         // the group's wall-clock time (history.go)
 	direct  bool          // written to the data bucket, not the log
-	logged  int64         // bytes appended to the log
 	reached bool          // on failure: the group may have reached the disk
 }
 
@@ -315,7 +314,6 @@ func (db *DB) commitLogged(batch []*commitReq, g *groupResult) error {
 	if err != nil {
 		return err
 	}
-	g.logged = int64(len(buf))
 	txns := make([]loggedTxn, len(g.ok))
 	for i, r := range g.ok {
 		txns[i] = loggedTxn{ts: r.ts, stamp: g.stamp, writes: r.writes, size: walRecord + len(r.logged)}
@@ -405,7 +403,7 @@ func (db *DB) finishGroup(batch []*commitReq, g *groupResult, err error) (stop e
 		db.hist.lastCommit.Store(&clockMark{stamp: g.stamp, ts: last})
 		db.oracle.Publish(last)
 		if !g.direct {
-			r, b := db.logged.records.Add(int64(len(g.entries))), db.logged.bytes.Add(g.logged)
+			r, b := db.pending.writes.Load(), db.pending.bytes.Load()
 			due = r >= checkpointRecords || b >= int64(db.opts.CheckpointBytes)
 		}
 	}

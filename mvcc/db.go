@@ -46,7 +46,6 @@ type DB struct {
 	applied atomic.Uint64 // every commit up to it is in the data bucket
 	wal     *wal          // the log commit groups append to (nil: read-only), see wal.go
 	pending pendingLog    // the log's transactions after "applied"
-	logged  logState      // the log since the last checkpoint
 	ck      checkpointer  // the background checkpoint, see checkpoint.go
 	// writeMu is held by whoever writes the bbolt file, from the start of
 	// its write transaction until the view is renewed: a checkpoint step,
@@ -208,7 +207,7 @@ func (db *DB) Close() error {
 		db.leadMu.Lock()
 		db.leadMu.Unlock() //nolint:staticcheck // a barrier: waits for the group in progress
 		<-db.ck.done
-		if db.logged.records.Load() > 0 {
+		if db.wal != nil && db.pending.writes.Load() > 0 {
 			// Apply the log now, so that the next Open has nothing to
 			// replay. A failure costs nothing: the log stays, and the next
 			// Open applies it.
@@ -317,8 +316,8 @@ func (db *DB) Stats() Stats {
 		Conflicts:     db.stats.conflicts.Load(),
 		Rollbacks:     db.stats.rollbacks.Load(),
 		CommitBatches: db.stats.batches.Load(),
-		LogWrites:     db.logged.records.Load(),
-		LogBytes:      db.logged.bytes.Load(),
+		LogWrites:     db.pending.writes.Load(),
+		LogBytes:      db.pending.bytes.Load(),
 	}
 	s.LocksHeld = db.locks.Held()
 	s.LockWaiters = db.locks.Waiting()

@@ -278,10 +278,6 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		db.pending.add(txns...) // never applied: for the clock and checks
 	case len(txns) > 0:
 		// A crash left commits in the log: apply them before anything else.
-		for _, t := range txns {
-			db.logged.records.Add(int64(len(t.writes)))
-			db.logged.bytes.Add(int64(t.size))
-		}
 		db.pending.add(txns...)
 		db.ck.clearBucket = replay
 		if err := db.checkpointPass(^uint64(0), true); err != nil {
@@ -299,12 +295,12 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		}
 	}
 	if !db.opts.ReadOnly && len(wc.seqs) > 0 {
-		// Every commit in the log is applied now, synced: its segments go,
-		// oldest first (a crash among them leaves the newest, applied).
+		// Every commit in the log is applied now, synced: its segments go.
 		for _, seq := range wc.seqs {
-			if err := os.Remove(segName(db.path, seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return 0, fmt.Errorf("mvkv: open %s: remove the applied log: %w", db.path, err)
-			}
+			db.wal.segs = append(db.wal.segs, walSeg{seq: seq})
+		}
+		if err := db.wal.removeSegments(); err != nil {
+			return 0, fmt.Errorf("mvkv: open %s: remove the applied log: %w", db.path, err)
 		}
 		db.wal.next = wc.seqs[len(wc.seqs)-1] + 1
 	}

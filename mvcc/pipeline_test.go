@@ -118,7 +118,7 @@ func TestCommitsRunDuringCheckpoint(t *testing.T) {
 	assert.GreaterOrEqual(t, db.applied.Load(), db.oracle.Visible()-1, "the pass applied what was published when it began")
 	require.NoError(t, db.requestCheckpoint())
 	assert.Equal(t, db.oracle.Visible(), db.applied.Load())
-	assert.Zero(t, db.logged.records.Load())
+	assert.Zero(t, db.pending.writes.Load())
 	require.NoError(t, db.check())
 	assert.Equal(t, "the pass", faultGet(t, db, "during"))
 	assert.Equal(t, "w", faultGet(t, db, "k00000"))
@@ -141,7 +141,7 @@ func TestSmallGroupGoesToLog(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, faultPut(db, "a", "2"))
 	assert.Zero(t, db.applied.Load(), "in the log, not applied")
-	assert.Equal(t, int64(2), db.logged.records.Load())
+	assert.Equal(t, int64(2), db.pending.writes.Load())
 	assert.Equal(t, int64(2), db.Stats().LogWrites)
 	assert.Positive(t, db.Stats().LogBytes)
 	assert.Zero(t, db.queued.Load(), "a lone committer leads its own commit: nothing went through the queue")
@@ -157,7 +157,7 @@ func TestSmallGroupGoesToLog(t *testing.T) {
 	require.NoError(t, old.Rollback())
 	require.NoError(t, db.requestCheckpoint())
 	assert.Equal(t, db.oracle.Visible(), db.applied.Load())
-	assert.Zero(t, db.logged.records.Load())
+	assert.Zero(t, db.pending.writes.Load())
 	assert.Zero(t, db.Stats().LogBytes)
 	require.NoError(t, db.check())
 	require.NoError(t, faultPut(db, "a", "3"))
@@ -205,7 +205,7 @@ func TestLargeGroupWritesData(t *testing.T) {
 	logged("1")
 	big("one") // the log holds "small": the group goes to the log
 	assert.Less(t, db.applied.Load(), db.oracle.Visible())
-	assert.NotZero(t, db.logged.records.Load())
+	assert.NotZero(t, db.pending.writes.Load())
 	require.NoError(t, db.requestCheckpoint())
 	require.NoError(t, db.check())
 
@@ -215,7 +215,7 @@ func TestLargeGroupWritesData(t *testing.T) {
 	require.NoError(t, err)
 	big("two") // the log is empty: straight to the data
 	assert.Equal(t, db.oracle.Visible(), db.applied.Load(), "applied with the group")
-	assert.Zero(t, db.logged.records.Load())
+	assert.Zero(t, db.pending.writes.Load())
 	require.NoError(t, db.check())
 	v, err := old.Get([]byte("big0007"))
 	require.NoError(t, err)
@@ -284,7 +284,7 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 	value := string(make([]byte, 1000))
 	db.ck.pass.Lock() // no pass can start
 	require.NoError(t, faultPut(db, "first", "v"))
-	require.NotZero(t, db.logged.records.Load())
+	require.NotZero(t, db.pending.writes.Load())
 	var progress atomic.Int32
 	done := make(chan error, 1)
 	go func() {
@@ -304,11 +304,11 @@ func TestLogBacklogThrottlesCommits(t *testing.T) {
 	time.Sleep(20 * time.Millisecond) // the writer, if it could go on, would
 	assert.Equal(t, stuck, progress.Load(), "commits wait while the log is past its backlog")
 	assert.Less(t, int(stuck), commits)
-	assert.LessOrEqual(t, db.logged.bytes.Load(), int64(logBacklog*ckBytes+2000), "the log stops one group past its backlog")
+	assert.LessOrEqual(t, db.pending.bytes.Load(), int64(logBacklog*ckBytes+2000), "the log stops one group past its backlog")
 	db.ck.pass.Unlock()
 	require.NoError(t, <-done)
 	require.NoError(t, db.requestCheckpoint())
-	assert.Zero(t, db.logged.records.Load())
+	assert.Zero(t, db.pending.writes.Load())
 	require.NoError(t, db.check())
 	assert.Equal(t, value, faultGet(t, db, fmt.Sprintf("k%05d", commits-1)))
 }

@@ -242,15 +242,23 @@ func (l *wal) close(all bool) {
 		_ = l.f.Close()
 		l.f = nil
 	}
-	if !all {
-		return
+	if all {
+		_ = l.removeSegments() // what stays, Open finds applied
 	}
+}
+
+// removeSegments removes every segment listed, oldest first (a crash
+// among them leaves the newest, and no gap): the caller vouches that the
+// data bucket holds all they hold, synced. Called with mu held, or by
+// Open before any append.
+func (l *wal) removeSegments() error {
 	for len(l.segs) > 0 {
 		if err := os.Remove(segName(l.path, l.segs[0].seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return
+			return err
 		}
 		l.segs = l.segs[1:]
 	}
+	return nil
 }
 
 // walSegments lists the sequence numbers of path's segments, in order.
