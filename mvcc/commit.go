@@ -67,6 +67,8 @@ type commitReq struct {
 
 	// Prepared by the committer (prepareCommit):
 	befores []*index.Version // the data's version of each key (nil: absent)
+	gen     uint64           // DB.skipGen before the before-images' view was taken
+	skipped bool             // the pipeline left its new keys out of memory
 	size    int              // the most the log record's body takes
 	logged  []byte           // the log record's body (nil: not yet encoded)
 	sum     uint32           // its checksum
@@ -89,7 +91,11 @@ type commitReq struct {
 // transaction began (or began its last statement) holds the data as of
 // that mark or later. A commit of the key after the view was read is in
 // the index when the pipeline installs: it could be let go only at a
-// horizon at or below this transaction's, older than that commit.
+// horizon at or below this transaction's, older than that commit. The one
+// exception is a key created by a group that wrote the data bucket itself
+// and left it out of memory (install): such a group moves DB.skipGen once
+// the shared view holds it, and the pipeline reads again the
+// before-images of a committer that saw an older count (freshBefores).
 func (db *DB) prepareCommit(r *commitReq) error {
 	r.size = 0
 	for _, w := range r.writes {
@@ -101,7 +107,11 @@ func (db *DB) prepareCommit(r *commitReq) error {
 		r.encode()
 	}
 	var err error
+	r.gen = db.skipGen.Load()
 	r.befores, err = db.readBefores(r.writes)
+	if db.testHookBefores != nil {
+		db.testHookBefores()
+	}
 	return err
 }
 
@@ -378,6 +388,14 @@ func (db *DB) commitDirect(batch []*commitReq, g *groupResult) error {
 		})
 	})
 	db.renewView()
+	for _, r := range g.ok {
+		if r.skipped {
+			// The view holds the group (or its failure): before-images
+			// read before now are read again (see install).
+			db.skipGen.Add(1)
+			break
+		}
+	}
 	if cap(db.groupBuf) > maxGroupBuf {
 		db.groupBuf = nil // a bulk load's: not kept for the lone commits after it
 	}
@@ -550,19 +568,22 @@ func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
 // is read again there where a spill may have made it stale (spill.go).
 //
 // inFile says the group writes its versions to the data bucket itself and
-// no other member of it writes r's keys: a new key's version (neither
-// memory nor the file held the key) then goes in without its value,
-// marked InFile, as a spill would leave it. The data bucket holds it as
-// the key's newest from the group's commit on, no snapshot below it sees
-// the key, and a version superseding it takes the value back
-// (index.Writer.Install); so memory does not hold a bulk load's values
-// until vacuum lets them go, and a spill lets such a key go whole with an
-// absence marker (index.PlanSpill).
+// no other member of it writes r's keys. A new key's version (neither
+// memory nor the file held the key) then does not go into memory at all:
+// the data bucket holds it, with its timestamp, as the key's only version
+// from the group's commit on, and a snapshot below that timestamp that
+// finds it in the data bucket and not in memory knows it absent (read.go,
+// DB.skipTS, set here before the group's bbolt commit). So a bulk load
+// costs memory nothing, neither to install nor for vacuum to let go. A
+// later commit of the key reads it as its before-image, as it reads any
+// key memory let go; one whose before-images were read before the group
+// reached the view reads them again (DB.skipGen, freshBefores).
 func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, inFile bool) (ts uint64, keys int64, err error) {
 	befores := r.befores
 	mine := len(*entries)
 	db.index.Write(func(w index.Writer) {
-		if err = db.freshBefores(w, data, r.writes, befores); err != nil {
+		stale := db.skipGen.Load() != r.gen
+		if err = db.freshBefores(w, data, r.writes, befores, stale); err != nil {
 			return
 		}
 		var fresh []bool // fresh[i]: write i's key is new
@@ -575,10 +596,11 @@ func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, i
 		db.lastTS++
 		ts = db.lastTS
 		for i, wr := range r.writes {
-			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}
 			if inFile && fresh[i] && !wr.tombstone {
-				v.InFile, v.Value = true, nil
+				r.skipped = true
+				continue
 			}
+			v := index.Version{TS: ts, Seq: uint32(i), Tombstone: wr.tombstone, Value: wr.value}
 			if err = w.Install(wr.key, befores[i], v); err != nil {
 				err = fmt.Errorf("%w: %s: %w", ErrCorrupt, db.path, err)
 				return
@@ -589,6 +611,9 @@ func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, i
 	if err != nil && len(*entries) > mine {
 		db.index.Remove((*entries)[mine:])
 		*entries = (*entries)[:mine]
+	}
+	if err == nil && r.skipped {
+		db.skipTS.Store(ts)
 	}
 	return ts, keys, err
 }

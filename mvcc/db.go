@@ -44,9 +44,23 @@ type DB struct {
 	lastTS uint64
 
 	applied atomic.Uint64 // every commit up to it is in the data bucket
-	wal     *wal          // the log commit groups append to (nil: read-only), see wal.go
-	pending pendingLog    // the log's transactions after "applied"
-	ck      checkpointer  // the background checkpoint, see checkpoint.go
+	// A group that writes the data bucket itself leaves the keys it
+	// creates out of memory (commit.go, "new keys"). skipTS is the commit
+	// timestamp of the newest such group, set before its bbolt commit: a
+	// record newer than a snapshot that memory does not hold is one of
+	// those keys, created after the snapshot, only when its timestamp is
+	// at or below skipTS (read.go). skipGen counts those groups, moved
+	// after the new view holds one: a committer whose before-images were
+	// read at an older count reads those of keys memory does not hold
+	// again (freshBefores).
+	skipTS  atomic.Uint64
+	skipGen atomic.Uint64
+	// testHookBefores, when set (by tests, before the first commit), runs
+	// in each committer's goroutine after it read its before-images.
+	testHookBefores func()
+	wal             *wal         // the log commit groups append to (nil: read-only), see wal.go
+	pending         pendingLog   // the log's transactions after "applied"
+	ck              checkpointer // the background checkpoint, see checkpoint.go
 	// writeMu is held by whoever writes the bbolt file, from the start of
 	// its write transaction until the view is renewed: a checkpoint step,
 	// and the pipeline for a group that writes the data bucket itself or a

@@ -18,3 +18,8 @@ func SetClock(db *DB, now func() time.Time) { db.hist.now = now }
 // Throttles returns how many times the pipeline waited for the
 // checkpointer to shrink the log (throttleLog).
 func (db *DB) Throttles() uint64 { return db.stats.throttled.Load() }
+
+// SetBeforesHook has f run in each committer's goroutine after it read
+// its before-images, before it queues. Set it before the commits it is
+// for, with no commit running.
+func SetBeforesHook(db *DB, f func()) { db.testHookBefores = f }

@@ -31,7 +31,11 @@ import (
 //     version in every view the reader takes afterwards, at or below ts,
 //     unless a spill took it out of memory whole (index.CompleteSpill):
 //     then the data's version may be newer than ts, and the version
-//     bucket holds the older ones.
+//     bucket holds the older ones; or unless a group that wrote the data
+//     bucket itself created the key after ts and left it out of memory
+//     (install in commit.go): then the data's version, newer than ts and
+//     at or below DB.skipTS, is the key's first, and the key is absent
+//     at ts.
 //   - A view may also show a key newer than ts, or no key at all, for a
 //     commit that installed its versions after the index was asked (and
 //     the checkpoint that applied them). Such a commit is still in the
@@ -202,6 +206,10 @@ func (db *DB) read(key []byte, ts uint64, hist bool) (value []byte, present bool
 				if d.anyRecord {
 					return d.value, d.present, appendNewer(d.newer, fileNewer(f, ts)), nil
 				}
+			}
+			if f.ts <= db.skipTS.Load() {
+				// Created after ts by a group that left it out of memory.
+				return nil, false, fileNewer(f, ts), nil
 			}
 			return nil, false, nil, fmt.Errorf("%w: key %s: the file holds a version at ts %d, newer than snapshot %d, that no snapshot was told of", ErrCorrupt, quoteKey(key), f.ts, ts)
 		}

@@ -244,15 +244,18 @@ func (db *DB) vacuumDiskDue(h uint64) (due bool, err error) {
 // read its view: a key memory holds with its newest version InFile (the
 // view may predate the checkpoint that applied it), and, while the
 // version store holds anything, a key memory does not hold (it may have
-// been spilled out whole, its newest applied after the view). Called by
-// install under the index's write lock.
-func (db *DB) freshBefores(w index.Writer, data *bolt.Bucket, writes []write, befores []*index.Version) error {
+// been spilled out whole, its newest applied after the view). stale says
+// a group that wrote the data bucket itself may have created keys after
+// the view and left them out of memory (install): then every key memory
+// does not hold is read again too. Called by install under the index's
+// write lock.
+func (db *DB) freshBefores(w index.Writer, data *bolt.Bucket, writes []write, befores []*index.Version, stale bool) error {
 	spilled := db.vs.count.Load() > 0
 	for i, wr := range writes {
 		top, held := w.Newest(wr.key)
 		switch {
 		case held && top.InFile && (befores[i] == nil || befores[i].TS != top.TS):
-		case !held && spilled:
+		case !held && (spilled || stale):
 		default:
 			continue
 		}

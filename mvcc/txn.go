@@ -390,20 +390,35 @@ func (tx *Txn) GetForUpdate(key []byte) ([]byte, error) {
 		return tx.lockedRead(key)
 	}
 	if _, own := tx.writes[string(key)]; !own && tx.level != ReadCommitted {
-		latest := tx.db.index.LatestTS(key)
-		if latest == 0 && tx.db.vs.count.Load() > 0 {
-			// Perhaps spilled out of memory whole: the file has its newest.
-			f, err := tx.db.fileGet(key)
-			if err != nil {
-				return nil, err
-			}
-			latest = f.ts
+		latest, err := tx.latestTS(key, true)
+		if err != nil {
+			return nil, err
 		}
 		if latest > tx.readTS {
 			return nil, tx.fail(tx.conflict(key, latest))
 		}
 	}
 	return tx.get(key)
+}
+
+// latestTS returns the commit timestamp of key's newest version, as far as
+// it can be newer than the snapshot: memory's, else, when the key may have
+// come to the file after the snapshot without memory holding it (created
+// by a group that left it out of memory, see install; and, with spilled
+// set, spilled out of memory whole), the file's; else 0: nothing newer
+// than the horizon. Put and Delete leave a spilled key to Commit, which
+// reads its before-image anyway, and spare every write a read of the file
+// while the version store holds anything.
+func (tx *Txn) latestTS(key []byte, spilled bool) (uint64, error) {
+	latest := tx.db.index.LatestTS(key)
+	if latest == 0 && ((spilled && tx.db.vs.count.Load() > 0) || tx.db.skipTS.Load() > tx.readTS) {
+		f, err := tx.db.fileGet(key)
+		if err != nil {
+			return 0, err
+		}
+		latest = f.ts
+	}
+	return latest, nil
 }
 
 // Put buffers key=value. Under Snapshot and Serializable it fails early
@@ -461,7 +476,11 @@ func (tx *Txn) write(key, value []byte, tombstone bool) error {
 			return err
 		}
 	} else if tx.level != ReadCommitted {
-		if latest := tx.db.index.LatestTS(key); latest > tx.readTS {
+		latest, err := tx.latestTS(key, false)
+		if err != nil {
+			return err
+		}
+		if latest > tx.readTS {
 			return tx.fail(tx.conflict(key, latest))
 		}
 	}
