@@ -43,7 +43,9 @@
 // versions, values included; Open applies what a crash left in the log,
 // which is bounded, so Open is too, and Close leaves no log behind. A
 // group of 256 KiB or more that finds the log empty (a bulk load) writes
-// the B+tree itself: written once, not twice.
+// the B+tree itself: written once, not twice; and the keys it creates do
+// not go into memory at all (a snapshot older than the group that meets
+// one in the file knows it absent by its commit timestamp).
 //
 // A worked example. The data holds a=1@5 and b=1@5 (value@commit
 // timestamp); no transaction is open, and memory holds nothing.
