@@ -125,7 +125,7 @@ func TestBulkNewKeysStayOutOfMemory(t *testing.T) {
 	var ce *mvcc.ConflictError
 	err = snap.Put(bulkKey("n", 7), []byte("x"))
 	require.ErrorIs(t, err, mvcc.ErrConflict)
-	require.True(t, errors.As(err, &ce))
+	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, bulkKey("n", 7), ce.Key)
 	_, err = forUpdate.GetForUpdate(bulkKey("n", 8))
 	require.ErrorIs(t, err, mvcc.ErrConflict)
