@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +74,11 @@ type observation struct {
 // after every commit group (a memory limit of one byte), so that old
 // snapshots read from the version bucket, keys leave memory whole (with
 // absence markers for the new ones) and come back, while vacuum runs.
+// Between the small transactions, bulk transactions of 256 KiB each
+// create keys that go to the data bucket without entering memory (the
+// other writers paused and the log emptied first, so that each does):
+// the readers' older snapshots must see those keys absent, and the small
+// writers overwrite some of them afterwards.
 func TestHorizonStress(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -98,6 +104,29 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 	ctx := context.Background()
 	const keys = 24
 	key := func(i int) string { return fmt.Sprintf("k%02d", i) }
+	// Bulk rounds: each creates bulkKeys keys of about 4 KiB, over
+	// directBytes in all, in one transaction.
+	const bulkKeys = 64
+	bulkRounds := 4 * scale
+	bulkKey := func(r, i int) string { return fmt.Sprintf("b%02d.%02d", r, i) }
+	names := make([]string, 0, keys+bulkRounds*bulkKeys) // every key read or written
+	for i := range keys {
+		names = append(names, key(i))
+	}
+	for r := range bulkRounds {
+		for i := range bulkKeys {
+			names = append(names, bulkKey(r, i))
+		}
+	}
+	// pick is a small transaction's key: one of the 24 mostly, else one a
+	// bulk round creates (perhaps not yet).
+	pick := func(rng *rand.Rand) string {
+		if rng.IntN(4) == 0 {
+			return names[keys+rng.IntN(len(names)-keys)]
+		}
+		return key(rng.IntN(keys))
+	}
+	var pause sync.RWMutex // the small writers hold it for reading, a bulk round for writing
 	model := &versionModel{keys: map[string][]modelVersion{}}
 	levels := []Level{ReadCommitted, Snapshot, Serializable}
 
@@ -134,15 +163,17 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for n := 0; n < commits; {
 				level := levels[rng.IntN(len(levels))]
+				pause.RLock()
 				tx, err := db.BeginTx(ctx, TxOptions{Isolation: level})
 				if !assert.NoError(t, err) {
+					pause.RUnlock()
 					return
 				}
 				var mine []modelVersion
 				var names []string
 				err = nil
 				for range 1 + rng.IntN(3) {
-					k := key(rng.IntN(keys))
+					k := pick(rng)
 					if rng.IntN(5) == 0 {
 						err = tx.Delete([]byte(k))
 						mine, names = append(mine, modelVersion{gone: true}), append(names, k)
@@ -158,6 +189,7 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 				if err == nil {
 					err = tx.Commit()
 				}
+				pause.RUnlock()
 				if errors.Is(err, ErrConflict) {
 					_ = tx.Rollback()
 					continue
@@ -179,6 +211,36 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 			}
 		}()
 	}
+
+	bulkDone := make(chan struct{})
+	go func() {
+		defer close(bulkDone)
+		pad := strings.Repeat("x", 4<<10)
+		for r := range bulkRounds {
+			time.Sleep(2 * time.Millisecond) // let the others run between rounds
+			pause.Lock()
+			err := db.requestCheckpoint() // the log empties: the round writes the data bucket itself
+			var tx *Txn
+			if err == nil {
+				tx, err = db.BeginTx(ctx, TxOptions{Isolation: Snapshot})
+			}
+			for i := 0; err == nil && i < bulkKeys; i++ {
+				err = tx.Put([]byte(bulkKey(r, i)), []byte(bulkKey(r, i)+pad))
+			}
+			if err == nil {
+				err = tx.Commit()
+			}
+			pause.Unlock()
+			if !assert.NoError(t, err) {
+				return
+			}
+			model.mu.Lock()
+			for i := range bulkKeys {
+				model.keys[bulkKey(r, i)] = append(model.keys[bulkKey(r, i)], modelVersion{ts: tx.commitTS, value: bulkKey(r, i) + pad})
+			}
+			model.mu.Unlock()
+		}
+	}()
 
 	for r := range readers {
 		wg.Add(1)
@@ -218,13 +280,13 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 						if level != ReadCommitted {
 							lo, hi = tx.ReadTS(), tx.ReadTS()
 						}
-						for i := range keys {
-							v, ok := seen[key(i)]
-							mine = append(mine, observation{level: level, key: key(i), lo: lo, hi: hi, value: v, present: ok, scan: true})
+						for _, k := range names {
+							v, ok := seen[k]
+							mine = append(mine, observation{level: level, key: k, lo: lo, hi: hi, value: v, present: ok, scan: true})
 						}
 						continue
 					}
-					k := key(rng.IntN(keys))
+					k := pick(rng)
 					v, err := tx.Get([]byte(k))
 					hi := db.oracle.Visible()
 					if errors.Is(err, ErrConflict) {
@@ -243,6 +305,7 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 		}()
 	}
 	wg.Wait()
+	<-bulkDone
 	close(stop)
 	vac.Wait()
 
@@ -267,7 +330,8 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 	}
 	assert.Zero(t, wrong, "reads that do not match the model, of %d", len(obs))
 	st := db.Stats()
-	t.Logf("%d reads checked; %d vacuums removed %d versions", len(obs), st.Vacuums, st.VersionsVacuumed)
+	t.Logf("%d reads checked; %d vacuums removed %d versions; %d bulk rounds left their new keys out of memory", len(obs), st.Vacuums, st.VersionsVacuumed, db.skipGen.Load())
 	assert.Positive(t, st.Vacuums, "vacuum ran")
+	assert.Positive(t, db.skipGen.Load(), "a bulk round wrote the data bucket itself")
 	require.NoError(t, Check(db))
 }
