@@ -212,3 +212,40 @@ func get(t *testing.T, db *mvcc.DB, key []byte) []byte {
 	}))
 	return v
 }
+
+// A serializable bulk load that SSI refuses at commit (write skew with
+// another bulk load) leaves nothing behind: neither its new keys, which it
+// did not put in memory, nor anything of the group.
+func TestBulkNewKeysSerializationFailure(t *testing.T) {
+	db, _ := ctOpen(t, &mvcc.Options{NoSync: true, NoAutovacuum: true})
+	put := func(tx *mvcc.Txn, prefix, key string) {
+		t.Helper()
+		for _, k := range []string{"x", "y"} {
+			_, err := tx.Get([]byte(k))
+			require.ErrorIs(t, err, mvcc.ErrNotFound)
+		}
+		require.NoError(t, tx.Put([]byte(key), []byte("1")))
+		for i := range bulkKeys {
+			require.NoError(t, tx.Put(bulkKey(prefix, i), bulkValue))
+		}
+	}
+	t1 := begin(t, db, mvcc.Serializable)
+	t2 := begin(t, db, mvcc.Serializable)
+	put(t1, "p", "x")
+	put(t2, "q", "y")
+	require.NoError(t, t1.Commit())
+	err := t2.Commit()
+	require.ErrorIs(t, err, mvcc.ErrConflict, "write skew: each read what the other wrote")
+
+	require.NoError(t, db.View(context.Background(), func(tx *mvcc.Txn) error {
+		n := scanCount(t, tx, "", "")
+		for way, c := range n {
+			assert.Equal(t, bulkKeys+1, c, "%s: t1's keys and x only", way)
+		}
+		_, err := tx.Get([]byte("y"))
+		assert.ErrorIs(t, err, mvcc.ErrNotFound)
+		return nil
+	}))
+	assert.EqualValues(t, bulkKeys+1, db.Stats().Keys)
+	require.NoError(t, mvcc.Check(db))
+}

@@ -335,12 +335,12 @@ func (db *DB) commitLogged(batch []*commitReq, g *groupResult) error {
 // commitMember runs r's checks and installs its versions (steps 1 and 2
 // above), adding it to g.ok when it passes; otherwise r.err says why.
 func (db *DB) commitMember(r *commitReq, data *bolt.Bucket, g *groupResult, inFile bool) (uint64, bool) {
+	mine := len(g.entries) // r's entries follow (not one per write: see install)
 	ts, delta, err := db.install(r, data, &g.entries, inFile)
 	if err != nil {
 		r.err = err
 		return 0, false
 	}
-	mine := len(g.entries) - len(r.writes)
 	if err := db.ssi.CheckCommit(r.tx.ser, r.tx.readTS, ts, r.keys); err != nil {
 		db.index.Remove(g.entries[mine:])
 		g.entries = g.entries[:mine]
