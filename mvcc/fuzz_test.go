@@ -32,7 +32,10 @@ import (
 //	0 Begin slot level flags   1 Get slot key        2 Put slot key
 //	3 Delete slot key          4 Scan slot key to    5 Commit slot
 //	6 Rollback slot            7 Reopen the DB       8 GetForUpdate slot key
-//	9 Put slot key (large value)
+//	9 Put slot key (large value: 3,000 bytes for "a" and "b", 140,000
+//	  for "c" and "d", which together make a transaction that, with the
+//	  log empty, writes the data bucket itself and leaves its new keys out
+//	  of memory)
 //
 // slot = b % 3; key = b % 5 picks "a".."d" or the empty key; level = b % 3;
 // flags bit 0 = read-only. A scan's to byte is its end key (to % 5) and
@@ -80,10 +83,11 @@ const (
 	fzPrefixBreak
 )
 
-func fzCommit(slot int) []byte    { return []byte{5, byte(slot)} }
-func fzRollback(slot int) []byte  { return []byte{6, byte(slot)} }
-func fzReopen() []byte            { return []byte{7} }
-func fzLock(slot, key int) []byte { return []byte{8, byte(slot), byte(key)} }
+func fzCommit(slot int) []byte     { return []byte{5, byte(slot)} }
+func fzRollback(slot int) []byte   { return []byte{6, byte(slot)} }
+func fzReopen() []byte             { return []byte{7} }
+func fzLock(slot, key int) []byte  { return []byte{8, byte(slot), byte(key)} }
+func fzLarge(slot, key int) []byte { return []byte{9, byte(slot), byte(key)} }
 
 func fzProgram(steps ...[]byte) []byte { return slices.Concat(steps...) }
 
@@ -155,6 +159,16 @@ var fuzzSeeds = [][]byte{
 	fzProgram(fzBegin(0, mvcc.Serializable, false), fzPut(0, 3), fzPut(0, 2), fzCommit(0),
 		fzBegin(0, mvcc.Serializable, false), fzBegin(1, mvcc.Serializable, false),
 		fzScanMode(0, 4, 4, fzReverseBreak), fzGet(1, 3), fzPut(1, 0), fzPut(0, 1), fzCommit(1), fzCommit(0)),
+	// A bulk transaction right after a reopen (the log empty) creates c and
+	// d without putting them in memory: older snapshots see them absent by
+	// every read, a write of one fails early, and a serializable reader of
+	// one that writes elsewhere commits.
+	fzProgram(fzPut(0, 0), fzReopen(), fzBegin(0, mvcc.Snapshot, false), fzBegin(2, mvcc.Serializable, false),
+		fzGet(2, 2), fzBegin(1, mvcc.Snapshot, false), fzLarge(1, 2), fzLarge(1, 3),
+		fzCommit(1), fzGet(0, 2), fzGet(0, 3), fzScan(0, 4, 4), fzScanMode(0, 4, 4, fzReverse),
+		fzGet(2, 3), fzScan(2, 2, 4), fzPut(2, 0), fzCommit(2), fzLock(0, 2), fzPut(0, 3), fzCommit(0),
+		fzBegin(1, mvcc.ReadCommitted, false), fzGet(1, 2), fzScan(1, 4, 4), fzLock(1, 3), fzPut(1, 3), fzCommit(1),
+		fzBegin(0, mvcc.Snapshot, false), fzScan(0, 4, 4), fzLarge(0, 2), fzDel(0, 3), fzCommit(0)),
 	// GetForUpdate at each level after a concurrent commit.
 	fzProgram(fzBegin(0, mvcc.ReadCommitted, false), fzBegin(1, mvcc.Snapshot, false),
 		fzBegin(2, mvcc.Serializable, false), fzGet(2, 3),
@@ -317,7 +331,12 @@ func (fz *fuzzer) run(program []byte) {
 		case 8:
 			fz.get(int(next()%3), fuzzKey(next()), true)
 		case 9:
-			fz.write(int(next()%3), fuzzKey(next()), bytes.Repeat([]byte{byte(fz.step)}, 3000))
+			slot, key := int(next()%3), fuzzKey(next())
+			size := 3000
+			if len(key) > 0 && key[0] > 'b' {
+				size = 140_000
+			}
+			fz.write(slot, key, bytes.Repeat([]byte{byte(fz.step)}, size))
 		}
 	}
 	for i := range fz.slots {
@@ -449,9 +468,9 @@ func (fz *fuzzer) get(slot int, key []byte, forUpdate bool) {
 	want, own := fz.read(m, k)
 	switch {
 	case want == nil && !errors.Is(err, mvcc.ErrNotFound):
-		fz.fatalf("%s: got %q, %v; want ErrNotFound", what, v, err)
+		fz.fatalf("%s: got %s, %v; want ErrNotFound", what, fzShow(v), err)
 	case want != nil && (err != nil || !bytes.Equal(v, want)):
-		fz.fatalf("%s: got %q, %v; want %q", what, v, err, want)
+		fz.fatalf("%s: got %s, %v; want %s", what, fzShow(v), err, fzShow(want))
 	}
 	if !own {
 		if _, seen := m.record.reads[k]; !seen {
@@ -584,7 +603,7 @@ func (fz *fuzzer) scan(slot int, start, end []byte, mode fzScanKind) {
 		if len(got) == 0 && m.level == mvcc.Serializable && m.overlap {
 			return
 		}
-		fz.fatalf("%s: got %v, want %v", what, got, want)
+		fz.fatalf("%s: got %s, want %s", what, fzShowPairs(got), fzShowPairs(want))
 	}
 }
 
@@ -664,7 +683,7 @@ func (fz *fuzzer) checkFinal() {
 			want, _ := fz.latest(k)
 			v, err := tx.Get([]byte(k))
 			if want == nil && !errors.Is(err, mvcc.ErrNotFound) || want != nil && !bytes.Equal(v, want) {
-				return fmt.Errorf("final %s: got %q, %v; want %q", k, v, err, want)
+				return fmt.Errorf("final %s: got %s, %v; want %s", k, fzShow(v), err, fzShow(want))
 			}
 		}
 		return nil
@@ -727,4 +746,22 @@ func (fz *fuzzer) checkSerializable() {
 	if !search(0, map[string][]byte{}) {
 		fz.fatalf("the committed serializable transactions have no serial order: %+v", txns)
 	}
+}
+
+// fzShow prints a value for a message: quoted, or, when large, its start
+// and length.
+func fzShow(v []byte) string {
+	if len(v) <= 32 {
+		return fmt.Sprintf("%q", v)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", v[:8], len(v))
+}
+
+// fzShowPairs prints a scan's key-value pairs as fzShow does.
+func fzShowPairs(kvs [][2]string) string {
+	parts := make([]string, len(kvs))
+	for i, kv := range kvs {
+		parts[i] = kv[0] + "=" + fzShow([]byte(kv[1]))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
