@@ -613,6 +613,16 @@ func (fz *fuzzer) commit(slot int) {
 		return
 	}
 	what := fmt.Sprintf("T%d commit", m.id)
+	for _, o := range fz.slots {
+		if o == nil || o == m {
+			continue
+		}
+		for k := range m.writes {
+			if o.locks[k] {
+				return // would wait for a GetForUpdate lock this goroutine holds
+			}
+		}
+	}
 	err := m.tx.Commit()
 	if fz.expectUnusable(m, err, what) {
 		return
