@@ -119,7 +119,10 @@
 //
 // Where ErrConflict comes from (errors.Is(err, ErrConflict)):
 //   - Put or Delete, under Snapshot and Serializable, when the key already
-//     has a version committed after the snapshot (the commit would fail);
+//     has a version committed after the snapshot (the commit would fail),
+//     except for a key memory let go whole after a spill (see "Long
+//     snapshots and history"): its writes spare a read of the file, and
+//     Commit finds the conflict;
 //   - Commit, for the same write-write conflict found at commit time (first
 //     committer wins), or for a serialization failure when the transaction
 //     is the pivot of a dangerous structure (Serializable);
