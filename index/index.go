@@ -246,8 +246,12 @@ func (ix *Index) addLocked(key []byte, before *Version, v Version) error {
 			added++
 			// The key may have left memory with its older versions on
 			// disk (Spill): a reader older than the before-image looks
-			// there. Any other reader is at or above it (the horizon
-			// passed it when the key left), so the mark costs nothing.
+			// there. Otherwise every reader is at or above it (the horizon
+			// passed it when the key left), or the before-image is the
+			// key's first version, which its writer never put in memory
+			// (mvcc leaves a bulk load's new keys out): a reader older
+			// than it finds nothing on disk, as it should, for the cost
+			// of that look.
 			c.spilled = true
 		}
 	}
