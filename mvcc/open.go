@@ -311,7 +311,7 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		}
 		// The first segment too is made ahead of need.
 		db.wal.mu.Lock()
-		db.wal.prepareSpare()
+		db.wal.prepareSpare(true)
 		db.wal.mu.Unlock()
 	}
 	return max(mv.ts, wc.last), nil

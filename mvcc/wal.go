@@ -215,6 +215,13 @@ func (l *wal) rotate() error {
 		}
 		l.prealloc = false
 	}
+	if l.f == nil && l.preparing {
+		// The first segment since Open is being made (walspare.go):
+		// wait for it rather than start one that grows.
+		l.mu.Unlock()
+		l.prep.Wait()
+		l.mu.Lock()
+	}
 	f, err := l.useSpare(seq, hdr)
 	if err != nil {
 		return err
@@ -243,7 +250,7 @@ func (l *wal) rotate() error {
 	}
 	l.f, l.size, l.next, l.prealloc = f, walHeader, seq+1, prealloc
 	l.segs = append(l.segs, walSeg{seq: seq})
-	l.prepareSpare()
+	l.prepareSpare(false)
 	return nil
 }
 

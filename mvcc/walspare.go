@@ -41,15 +41,25 @@ func spareName(path string) string { return path + ".wal.spare" }
 // the group that fills its segment (a larger one grows the file).
 const spareSlack = 256 << 10
 
+// firstSpare is the most the first segment after Open is made with (see
+// prepareSpare): writing and syncing it takes a few milliseconds.
+const firstSpare = 1 << 20
+
 // prepareSpare starts making the next segment ahead of need, unless one is
-// ready or being made, or the log does not sync. Called with l.mu held.
-func (l *wal) prepareSpare() {
+// ready or being made, or the log does not sync. first makes the first
+// segment after Open, which its first group waits for (rotate): at most
+// firstSpare bytes, quick to write; a group past them grows the file.
+// Called with l.mu held.
+func (l *wal) prepareSpare(first bool) {
 	if l.noSync || l.spare != nil || l.preparing || l.closed {
 		return
 	}
 	l.preparing = true
 	l.prep.Add(1)
 	size := l.segBytes + spareSlack
+	if first {
+		size = min(size, firstSpare)
+	}
 	go func() {
 		defer l.prep.Done()
 		f, err := makeSpare(spareName(l.path), size)

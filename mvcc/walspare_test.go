@@ -112,7 +112,7 @@ func TestWALSpareLeftOver(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "v2", faultGet(t, db, "k2"))
 	db.wal.mu.Lock()
-	db.wal.prepareSpare()
+	db.wal.prepareSpare(false)
 	assert.False(t, db.wal.preparing, "no spare without fdatasync")
 	db.wal.mu.Unlock()
 	require.NoError(t, db.Close())
