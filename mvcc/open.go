@@ -304,6 +304,16 @@ func (db *DB) load(wasEmpty bool) (ts uint64, err error) {
 		}
 		db.wal.next = wc.seqs[len(wc.seqs)-1] + 1
 	}
+	if !db.opts.ReadOnly {
+		// A spare segment a crash left holds nothing (walspare.go).
+		if err := removeSpare(db.path); err != nil {
+			return 0, fmt.Errorf("mvkv: open %s: remove the spare log segment: %w", db.path, err)
+		}
+		// The first segment too is made ahead of need.
+		db.wal.mu.Lock()
+		db.wal.prepareSpare(true)
+		db.wal.mu.Unlock()
+	}
 	return max(mv.ts, wc.last), nil
 }
 

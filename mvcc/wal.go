@@ -72,11 +72,17 @@ type wal struct {
 	noSync   bool
 	segBytes int64 // a segment is full past it
 
-	mu   sync.Mutex
-	f    *os.File // the segment appended to; nil until the first append
-	size int64    // f's length: where the next record goes
-	segs []walSeg // the segments on disk, oldest first; f's is the last
-	next uint64   // the sequence number of the next segment
+	mu       sync.Mutex
+	f        *os.File // the segment appended to; nil until the first append
+	size     int64    // where the next record goes in f
+	prealloc bool     // f was a spare: zeros follow its records (walspare.go)
+	segs     []walSeg // the segments on disk, oldest first; f's is the last
+	next     uint64   // the sequence number of the next segment
+
+	spare     *os.File       // the next segment, made ahead of need (walspare.go)
+	preparing bool           // prepareSpare's goroutine runs
+	prep      sync.WaitGroup // that goroutine
+	closed    bool           // close began: no spare is kept
 }
 
 // walSeg is a segment on disk.
@@ -174,6 +180,7 @@ func (l *wal) append(b []byte, last uint64) error {
 		if terr := l.f.Truncate(l.size); terr != nil {
 			return fmt.Errorf("%w: %w (and cutting it off failed: %w)", errWALUnknown, err, terr)
 		}
+		l.prealloc = false
 		return err
 	}
 	if !l.noSync {
@@ -188,35 +195,62 @@ func (l *wal) append(b []byte, last uint64) error {
 	return nil
 }
 
-// rotate starts a new segment. On failure nothing changed.
+// rotate starts a new segment: the spare made ahead of need, if one is
+// ready, else a new file. On failure nothing changed but for the
+// segment appended to so far being cut to its records (walspare.go).
 func (l *wal) rotate() error {
 	seq := l.next
-	name := segName(l.path, seq)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
 	hdr := make([]byte, 0, walHeader)
 	hdr = append(hdr, walMagic...)
 	hdr = binary.BigEndian.AppendUint64(hdr, seq)
 	hdr = binary.BigEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
 	hdr = append(hdr, 0, 0, 0, 0)
-	_, err = f.WriteAt(hdr, 0)
-	if err == nil && !l.noSync {
-		if err = fdatasync(f); err == nil {
-			err = syncDir(filepath.Dir(l.path))
+	if l.f != nil && l.prealloc {
+		// Only the last segment may end in zeros.
+		if err := l.f.Truncate(l.size); err != nil {
+			return err
 		}
+		if err := fdatasync(l.f); err != nil {
+			return err
+		}
+		l.prealloc = false
 	}
+	if l.f == nil && l.preparing {
+		// The first segment since Open is being made (walspare.go):
+		// wait for it rather than start one that grows.
+		l.mu.Unlock()
+		l.prep.Wait()
+		l.mu.Lock()
+	}
+	f, err := l.useSpare(seq, hdr)
 	if err != nil {
-		_ = f.Close()
-		_ = os.Remove(name)
 		return err
+	}
+	prealloc := f != nil
+	if f == nil {
+		name := segName(l.path, seq)
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt(hdr, 0)
+		if err == nil && !l.noSync {
+			if err = fdatasync(f); err == nil {
+				err = syncDir(filepath.Dir(l.path))
+			}
+		}
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(name)
+			return err
+		}
 	}
 	if l.f != nil {
 		_ = l.f.Close() // synced with its last group
 	}
-	l.f, l.size, l.next = f, walHeader, seq+1
+	l.f, l.size, l.next, l.prealloc = f, walHeader, seq+1, prealloc
 	l.segs = append(l.segs, walSeg{seq: seq})
+	l.prepareSpare(false)
 	return nil
 }
 
@@ -237,7 +271,16 @@ func (l *wal) retire(applied uint64) {
 // and its segments go.
 func (l *wal) close(all bool) {
 	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.prep.Wait() // a spare being made is removed by its goroutine
+	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.spare != nil {
+		_ = l.spare.Close()
+		l.spare = nil
+	}
+	_ = removeSpare(l.path)
 	if l.f != nil {
 		_ = l.f.Close()
 		l.f = nil
