@@ -43,8 +43,9 @@ import (
 //
 // The committer encodes the body and its checksum in its own goroutine
 // (prepareCommit); the pipeline adds the 28-byte header. Once a segment
-// holds Options.CheckpointBytes, the next group starts a new one (its
-// creation synced, directory included); a segment is removed once the
+// holds Options.CheckpointBytes, the next group starts a new one (the
+// spare made ahead of need, walspare.go, else a new file; synced,
+// directory included); a segment is removed once the
 // checkpointer has applied every transaction in it, so the log holds
 // about what memory holds of commits not yet applied (logBacklog), and
 // Close, having applied everything, leaves none.

@@ -19,7 +19,9 @@ import (
 // group, written and synced by a goroutine of its own (prepareSpare), off
 // the commit path. Measured with 4 KB writes beside a process writing and
 // syncing another file: fdatasync p50 0.14 ms against 0.66 ms appending,
-// p99.9 1.1 against 1.7 ms.
+// p99.9 1.1 against 1.7 ms; in the engine, one durable writer +9%, 64
+// writers +13%, and 16 writers' p50 with the checkpointer running 0.49
+// to 0.36 ms (README).
 //
 // The spare is named path.wal.spare, a name readWAL does not list, until
 // rotate makes it the next segment:
