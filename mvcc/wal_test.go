@@ -25,10 +25,20 @@ func walImage(t *testing.T, n int) (string, []uint64) {
 	for i := range n {
 		require.NoError(t, faultPut(db, walKey(i), walValue(i)))
 	}
-	dst := filepath.Join(t.TempDir(), "image.db")
 	segs, err := walSegments(src)
 	require.NoError(t, err)
 	require.Greater(t, len(segs), 2, "several segments")
+	dst := copyLogImage(t, src, segs)
+	db.ck.pass.Unlock()
+	require.NoError(t, db.Close())
+	return dst, segs
+}
+
+// copyLogImage copies the database file at src and its log segments segs
+// (not a spare: walspare.go) to a new path, which it returns.
+func copyLogImage(t *testing.T, src string, segs []uint64) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "image.db")
 	b, err := os.ReadFile(src)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(dst, b, 0o600))
@@ -37,9 +47,7 @@ func walImage(t *testing.T, n int) (string, []uint64) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(segName(dst, seq), b, 0o600))
 	}
-	db.ck.pass.Unlock()
-	require.NoError(t, db.Close())
-	return dst, segs
+	return dst
 }
 
 func walKey(i int) string   { return fmt.Sprintf("key%04d", i) }

@@ -72,16 +72,7 @@ func TestWALSpareSegments(t *testing.T) {
 	}
 
 	// A crash image: the file and the segments, not the spare.
-	dst := filepath.Join(t.TempDir(), "image.db")
-	b, err := os.ReadFile(src)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(dst, b, 0o600))
-	for _, seq := range seqs {
-		b, err := os.ReadFile(segName(src, seq))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(segName(dst, seq), b, 0o600))
-	}
-	assert.Equal(t, n, walKeys(t, dst, n))
+	assert.Equal(t, n, walKeys(t, copyLogImage(t, src, seqs), n))
 
 	db.ck.pass.Unlock()
 	require.NoError(t, db.Close())
