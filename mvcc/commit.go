@@ -542,14 +542,9 @@ func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
 			if pastEnd {
 				end = w.key
 			}
-			if rec == nil {
-				continue
-			}
-			ts, val, err := decodeRecord(w.key, rec)
-			if err != nil {
+			if befores[i], err = beforeImage(w.key, rec); err != nil {
 				return err
 			}
-			befores[i] = &index.Version{TS: ts, Value: cloneValue(val)}
 		}
 		return nil
 	})
@@ -557,6 +552,19 @@ func (db *DB) readBefores(writes []write) ([]*index.Version, error) {
 		return nil, err
 	}
 	return befores, nil
+}
+
+// beforeImage is key's record rec in the data bucket as a before-image,
+// its value copied (nil when rec is nil: the key is absent).
+func beforeImage(key, rec []byte) (*index.Version, error) {
+	if rec == nil {
+		return nil, nil
+	}
+	ts, val, err := decodeRecord(key, rec)
+	if err != nil {
+		return nil, err
+	}
+	return &index.Version{TS: ts, Value: cloneValue(val)}, nil
 }
 
 // install runs first-committer-wins and installs r's versions under the

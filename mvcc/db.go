@@ -45,7 +45,7 @@ type DB struct {
 
 	applied atomic.Uint64 // every commit up to it is in the data bucket
 	// A group that writes the data bucket itself leaves the keys it
-	// creates out of memory (commit.go, "new keys"). skipTS is the commit
+	// creates out of memory (install, in commit.go). skipTS is the commit
 	// timestamp of the newest such group, set before its bbolt commit: a
 	// record newer than a snapshot that memory does not hold is one of
 	// those keys, created after the snapshot, only when its timestamp is

@@ -450,12 +450,8 @@ func (db *DB) installLogged(txns []loggedTxn) error {
 						if err != nil {
 							return err
 						}
-						if rec != nil {
-							bts, val, err := decodeRecord(key, rec)
-							if err != nil {
-								return err
-							}
-							before = &index.Version{TS: bts, Value: cloneValue(val)}
+						if before, err = beforeImage(key, rec); err != nil {
+							return err
 						}
 					}
 					v := index.Version{TS: t.ts, Seq: uint32(i), Tombstone: tomb, Value: lw.value}

@@ -263,13 +263,8 @@ func (db *DB) freshBefores(w index.Writer, data *bolt.Bucket, writes []write, be
 		if err != nil {
 			return err
 		}
-		befores[i] = nil
-		if rec != nil {
-			ts, val, err := decodeRecord(wr.key, rec)
-			if err != nil {
-				return err
-			}
-			befores[i] = &index.Version{TS: ts, Value: cloneValue(val)}
+		if befores[i], err = beforeImage(wr.key, rec); err != nil {
+			return err
 		}
 	}
 	return nil
