@@ -334,9 +334,9 @@ func (db *DB) commitLogged(batch []*commitReq, g *groupResult) error {
 
 // commitMember runs r's checks and installs its versions (steps 1 and 2
 // above), adding it to g.ok when it passes; otherwise r.err says why.
-func (db *DB) commitMember(r *commitReq, data *bolt.Bucket, g *groupResult, inFile bool) (uint64, bool) {
+func (db *DB) commitMember(r *commitReq, data *bolt.Bucket, g *groupResult, leaveNew bool) (uint64, bool) {
 	mine := len(g.entries) // r's entries follow (not one per write: see install)
-	ts, delta, err := db.install(r, data, &g.entries, inFile)
+	ts, delta, err := db.install(r, data, &g.entries, leaveNew)
 	if err != nil {
 		r.err = err
 		return 0, false
@@ -575,8 +575,8 @@ func beforeImage(key, rec []byte) (*index.Version, error) {
 // data is the group's data bucket: a before-image read from an older view
 // is read again there where a spill may have made it stale (spill.go).
 //
-// inFile says the group writes its versions to the data bucket itself and
-// no other member of it writes r's keys. A new key's version (neither
+// leaveNew says the group writes its versions to the data bucket itself
+// and no other member of it writes r's keys. A new key's version (neither
 // memory nor the file held the key) then does not go into memory at all:
 // the data bucket holds it, with its timestamp, as the key's only version
 // from the group's commit on, and a snapshot below that timestamp that
@@ -586,7 +586,7 @@ func beforeImage(key, rec []byte) (*index.Version, error) {
 // later commit of the key reads it as its before-image, as it reads any
 // key memory let go; one whose before-images were read before the group
 // reached the view reads them again (DB.skipGen, freshBefores).
-func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, inFile bool) (ts uint64, keys int64, err error) {
+func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, leaveNew bool) (ts uint64, keys int64, err error) {
 	befores := r.befores
 	mine := len(*entries)
 	db.index.Write(func(w index.Writer) {
@@ -595,7 +595,7 @@ func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, i
 			return
 		}
 		var fresh []bool // fresh[i]: write i's key is new
-		if inFile {
+		if leaveNew {
 			fresh = make([]bool, len(r.writes))
 		}
 		if keys, err = db.validate(w, r, befores, fresh); err != nil {
@@ -604,7 +604,7 @@ func (db *DB) install(r *commitReq, data *bolt.Bucket, entries *[]index.Entry, i
 		db.lastTS++
 		ts = db.lastTS
 		for i, wr := range r.writes {
-			if inFile && fresh[i] && !wr.tombstone {
+			if leaveNew && fresh[i] && !wr.tombstone {
 				r.skipped = true
 				continue
 			}
