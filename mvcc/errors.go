@@ -42,9 +42,10 @@ var (
 	// ErrCorrupt: the file is not an mvkv database, or it is damaged.
 	ErrCorrupt = errors.New("mvkv: not an mvkv database or corrupted")
 	// ErrManagedTxn: Commit or Rollback called on the transaction that
-	// DB.Update or DB.View manages; the call changes nothing. Return from
+	// DB.Update, DB.UpdateTx, DB.View or DB.ViewTx manages; the call
+	// changes nothing. Return from
 	// the function instead: nil commits (Update), an error rolls back.
-	ErrManagedTxn = errors.New("mvkv: Commit and Rollback are not allowed on a transaction managed by Update or View")
+	ErrManagedTxn = errors.New("mvkv: Commit and Rollback are not allowed on a transaction managed by Update, UpdateTx, View or ViewTx")
 	// ErrSnapshotTooOld: the transaction's snapshot is older than
 	// Options.MaxSnapshotAge; the transaction is finished (and matches
 	// ErrTxnDone too). Begin a new one.

@@ -117,6 +117,23 @@ func (tx *Txn) contextEnded() {
 	}
 }
 
+// contextErr returns the error that a BeginTx context's end gave the
+// transaction, ending it now if no call noticed the end yet; nil if the
+// context has not ended.
+func (tx *Txn) contextErr() error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.cancelled != nil {
+		return tx.cancelled
+	}
+	if !tx.done.Load() && tx.ctxCanEnd {
+		if err := tx.ctx.Err(); err != nil {
+			return tx.endByContext(err)
+		}
+	}
+	return nil
+}
+
 // endByContext ends the transaction after its context ended with cause
 // and returns the error its calls report from then on. Called with tx.mu
 // held, on a transaction not yet done (or a Commit waiting for locks).
@@ -642,8 +659,12 @@ func (db *DB) submit(req *commitReq) error {
 }
 
 // Rollback discards the transaction's writes. It returns ErrTxnDone if the
-// transaction already ended, so `defer tx.Rollback()` is safe. Inside
-// DB.Update and DB.View it returns ErrManagedTxn and changes nothing.
+// transaction already ended, so `defer tx.Rollback()` is safe. A
+// transaction whose BeginTx context ended was rolled back by that end (as
+// in database/sql): Rollback then returns an error matching ErrTxnDone and
+// the context's error, whether or not a call noticed the end first.
+// Inside DB.Update, DB.UpdateTx, DB.View and DB.ViewTx it returns
+// ErrManagedTxn and changes nothing.
 func (tx *Txn) Rollback() error {
 	if tx.managed {
 		return ErrManagedTxn
@@ -660,7 +681,18 @@ func (tx *Txn) rollback() error {
 	}
 	if tx.done.Load() && !tx.committing {
 		tx.failed = nil
+		if tx.cancelled != nil {
+			return tx.cancelled
+		}
 		return ErrTxnDone
+	}
+	if !tx.done.Load() && tx.ctxCanEnd {
+		// The context's end rolled the transaction back, though only a
+		// holder of locks is told at once (contextEnded): say so the
+		// same way whichever came first.
+		if err := tx.ctx.Err(); err != nil {
+			return tx.endByContext(err)
+		}
 	}
 	tx.finish() // a Commit waiting for its locks gives up
 

@@ -109,7 +109,10 @@ func (db *DB) runOnce(ctx context.Context, opts TxOptions, fn func(tx *Txn) erro
 
 // View runs fn in a read-only transaction on one snapshot. It never
 // conflicts; fn's error is returned as is. fn must not call tx.Commit or
-// tx.Rollback (they return ErrManagedTxn and change nothing).
+// tx.Rollback (they return ErrManagedTxn and change nothing). ctx is the
+// transaction's BeginTx context: if it ends before fn returns, the
+// transaction is rolled back and View returns an error matching
+// ErrTxnDone and ctx's error.
 //
 // View runs at Snapshot isolation, not Serializable: each View sees a
 // consistent snapshot, but alongside serializable writers it can observe
@@ -128,7 +131,12 @@ func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
 	}
 	tx.managed = true
 	defer tx.rollback() //nolint:errcheck // a read-only transaction has nothing to undo
-	return fn(tx)
+	if err := fn(tx); err != nil {
+		return err
+	}
+	// A context that ended while fn ran rolled the transaction back:
+	// report it, as ViewTx's commit does.
+	return tx.contextErr()
 }
 
 // ViewTx runs fn in a read-only transaction begun with opts (ReadOnly is
