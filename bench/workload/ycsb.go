@@ -84,7 +84,13 @@ func newYCSB(letter byte, cfg Config) (*ycsb, error) {
 
 func (w *ycsb) Name() string { return "ycsb-" + string(w.letter) }
 
-func (w *ycsb) Config() Config { return w.cfg }
+// Config is the configuration, with the distribution the workload uses
+// (its default when none was asked for).
+func (w *ycsb) Config() Config {
+	c := w.cfg
+	c.Distribution = w.dist
+	return c
+}
 
 // ycsbKey names record i as YCSB does with insertorder=hashed.
 func ycsbKey(i int64) []byte { return strconv.AppendInt([]byte("user"), fnvHash64(i), 10) }
