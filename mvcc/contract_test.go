@@ -342,7 +342,9 @@ func TestLevels(t *testing.T) {
 
 func TestErrorsAreDistinct(t *testing.T) {
 	all := []error{mvcc.ErrNotFound, mvcc.ErrConflict, mvcc.ErrDeadlock, mvcc.ErrTxnDone,
-		mvcc.ErrReadOnly, mvcc.ErrClosed, mvcc.ErrEmptyKey, mvcc.ErrKeyTooLarge, mvcc.ErrValueTooLarge}
+		mvcc.ErrReadOnly, mvcc.ErrClosed, mvcc.ErrEmptyKey, mvcc.ErrKeyTooLarge, mvcc.ErrValueTooLarge,
+		mvcc.ErrManagedTxn, mvcc.ErrInvalidLevel, mvcc.ErrCorrupt, mvcc.ErrSnapshotTooOld, mvcc.ErrHistoryGone,
+		mvcc.ErrLocked, mvcc.ErrNilArgument}
 	for i, a := range all {
 		for j, b := range all {
 			assert.Equal(t, i == j, errors.Is(a, b), "%v vs %v", a, b)

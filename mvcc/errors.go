@@ -53,6 +53,10 @@ var (
 	// ErrHistoryGone: TxOptions.AsOf asks for a time before what
 	// Options.HistoryRetention keeps (or before history was kept).
 	ErrHistoryGone = errors.New("mvkv: history gone: the time asked for is past the retention")
+	// ErrNilArgument: a nil function or writer where one is needed (the
+	// function of Update, UpdateTx, View, ViewTx, ScanFunc and
+	// ScanReverseFunc; Backup's writer). Nothing runs.
+	ErrNilArgument = errors.New("mvkv: nil argument")
 	// ErrLocked: another process (or DB in this process) holds the file
 	// and did not release it within Options.LockTimeout.
 	ErrLocked = errors.New("mvkv: database file is locked")

@@ -25,6 +25,7 @@ const (
 // fn must not call tx.Commit or tx.Rollback (they return ErrManagedTxn and
 // change nothing): returning nil commits, returning an error rolls back.
 // Once the commit is durable Update returns nil, whatever happens after.
+// A nil fn fails with ErrNilArgument.
 //
 // The zero Level is ReadCommitted, as the zero TxOptions is: there, two
 // Updates that read and write the same key both commit, and one of the
@@ -47,6 +48,9 @@ func (db *DB) Update(ctx context.Context, level Level, fn func(tx *Txn) error) e
 // ctx is each attempt's BeginTx context: it bounds the attempt's lock
 // waits, and its end rolls the attempt back and stops the retries.
 func (db *DB) UpdateTx(ctx context.Context, opts TxOptions, fn func(tx *Txn) error) error {
+	if fn == nil {
+		return fmt.Errorf("%w: the transaction's function is nil", ErrNilArgument)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -122,6 +126,9 @@ func (db *DB) runOnce(ctx context.Context, opts TxOptions, fn func(tx *Txn) erro
 //
 //	err := db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable}, fn)
 func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
+	if fn == nil {
+		return fmt.Errorf("%w: the transaction's function is nil", ErrNilArgument)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}

@@ -15,19 +15,19 @@ import (
 	"github.com/mvkv/mvkv/mvcc"
 )
 
-func a26Open(t *testing.T, opts *mvcc.Options) *mvcc.DB {
+func txOpen(t *testing.T, opts *mvcc.Options) *mvcc.DB {
 	t.Helper()
 	if opts == nil {
 		opts = &mvcc.Options{}
 	}
 	opts.NoSync = true
-	db, err := mvcc.Open(filepath.Join(t.TempDir(), "a.db"), opts)
+	db, err := mvcc.Open(filepath.Join(t.TempDir(), "tx.db"), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
 
-func a26Get(t *testing.T, db *mvcc.DB, k string) (string, error) {
+func txGetString(t *testing.T, db *mvcc.DB, k string) (string, error) {
 	t.Helper()
 	tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
 	require.NoError(t, err)
@@ -36,7 +36,7 @@ func a26Get(t *testing.T, db *mvcc.DB, k string) (string, error) {
 	return string(v), err
 }
 
-func a26Put(t *testing.T, db *mvcc.DB, k, v string) {
+func txPutString(t *testing.T, db *mvcc.DB, k, v string) {
 	t.Helper()
 	tx, err := db.Begin(mvcc.Snapshot)
 	require.NoError(t, err)
@@ -44,8 +44,11 @@ func a26Put(t *testing.T, db *mvcc.DB, k, v string) {
 	require.NoError(t, tx.Commit())
 }
 
-func TestA26UpdateTxErrorsUnchangedAndManaged(t *testing.T) {
-	db := a26Open(t, nil)
+// UpdateTx runs fn once when it fails with an error other than a
+// conflict, rolls back, and returns that very error; Commit and Rollback
+// inside UpdateTx and ViewTx are ErrManagedTxn, whatever the options.
+func TestUpdateTxReturnsOtherErrorsUnchanged(t *testing.T) {
+	db := txOpen(t, nil)
 	ctx := context.Background()
 	boom := errors.New("boom")
 	calls := 0
@@ -56,7 +59,7 @@ func TestA26UpdateTxErrorsUnchangedAndManaged(t *testing.T) {
 	})
 	assert.Same(t, boom, err) //nolint:testifylint
 	assert.Equal(t, 1, calls)
-	_, err = a26Get(t, db, "k")
+	_, err = txGetString(t, db, "k")
 	require.ErrorIs(t, err, mvcc.ErrNotFound)
 
 	for _, o := range []mvcc.TxOptions{{}, {Isolation: mvcc.Serializable, Locking: true}, {Isolation: mvcc.Serializable, ReadOnly: true}} {
@@ -78,8 +81,10 @@ func TestA26UpdateTxErrorsUnchangedAndManaged(t *testing.T) {
 	require.ErrorIs(t, err, mvcc.ErrReadOnly)
 }
 
-func TestA26RetryLimit(t *testing.T) {
-	db := a26Open(t, &mvcc.Options{MaxUpdateRetries: 3})
+// Options.MaxUpdateRetries bounds the retries of UpdateTx and ViewTx;
+// the last conflict is returned.
+func TestUpdateTxRetryLimit(t *testing.T) {
+	db := txOpen(t, &mvcc.Options{MaxUpdateRetries: 3})
 	calls := 0
 	err := db.UpdateTx(context.Background(), mvcc.TxOptions{Isolation: mvcc.Snapshot}, func(tx *mvcc.Txn) error {
 		calls++
@@ -89,7 +94,7 @@ func TestA26RetryLimit(t *testing.T) {
 	assert.Equal(t, 4, calls)
 	assert.Contains(t, err.Error(), "c4")
 
-	db2 := a26Open(t, &mvcc.Options{MaxUpdateRetries: -1})
+	db2 := txOpen(t, &mvcc.Options{MaxUpdateRetries: -1})
 	calls = 0
 	err = db2.ViewTx(context.Background(), mvcc.TxOptions{Isolation: mvcc.Serializable}, func(tx *mvcc.Txn) error {
 		calls++
@@ -99,9 +104,11 @@ func TestA26RetryLimit(t *testing.T) {
 	assert.Equal(t, 1, calls)
 }
 
-func TestA26UpdateTxRealWriteConflictRetried(t *testing.T) {
-	db := a26Open(t, nil)
-	a26Put(t, db, "n", "0")
+// A write-write conflict the engine finds (not one fn makes up) is
+// retried, and the retry reads the newer value.
+func TestUpdateTxRetriesWriteConflict(t *testing.T) {
+	db := txOpen(t, nil)
+	txPutString(t, db, "n", "0")
 	calls := 0
 	err := db.UpdateTx(context.Background(), mvcc.TxOptions{Isolation: mvcc.Snapshot}, func(tx *mvcc.Txn) error {
 		calls++
@@ -110,23 +117,23 @@ func TestA26UpdateTxRealWriteConflictRetried(t *testing.T) {
 			return err
 		}
 		if calls == 1 {
-			a26Put(t, db, "n", "5")
+			txPutString(t, db, "n", "5")
 		}
 		return tx.Put([]byte("n"), append(v, '1'))
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 2, calls)
-	v, err := a26Get(t, db, "n")
+	v, err := txGetString(t, db, "n")
 	require.NoError(t, err)
 	assert.Equal(t, "51", v)
 }
 
 // The read-only anomaly scripted: a serializable ViewTx is aborted by SSI
 // on its first attempt and retried on a newer snapshot.
-func TestA26ViewTxSerializableRetriesRealAbort(t *testing.T) {
-	db := a26Open(t, nil)
-	a26Put(t, db, "x", "0")
-	a26Put(t, db, "y", "0")
+func TestViewTxRetriesReadOnlyAnomaly(t *testing.T) {
+	db := txOpen(t, nil)
+	txPutString(t, db, "x", "0")
+	txPutString(t, db, "y", "0")
 	t2, err := db.Begin(mvcc.Serializable)
 	require.NoError(t, err)
 	_, err = t2.Get([]byte("x"))
@@ -160,14 +167,15 @@ func TestA26ViewTxSerializableRetriesRealAbort(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	t.Logf("calls=%d seen=%v", calls, seen)
-	assert.Equal(t, 2, calls)
+	assert.Equal(t, 2, calls, "SSI aborted the first attempt, which would have seen y=20 with x=0")
 	assert.Equal(t, []string{"20", "-11"}, seen)
 }
 
-func TestA26ViewTxOptions(t *testing.T) {
-	db := a26Open(t, nil)
-	a26Put(t, db, "k", "v")
+// ViewTx is read-only even when the options leave ReadOnly false, and a
+// locking ViewTx reads under shared locks and refuses every write.
+func TestViewTxIsReadOnlyWhateverTheOptions(t *testing.T) {
+	db := txOpen(t, nil)
+	txPutString(t, db, "k", "v")
 	ctx := context.Background()
 	// ReadOnly false is still read-only.
 	err := db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: false}, func(tx *mvcc.Txn) error {
@@ -178,7 +186,7 @@ func TestA26ViewTxOptions(t *testing.T) {
 		_, err := tx.GetForUpdate([]byte("k"))
 		return err
 	})
-	t.Logf("GetForUpdate in locking ViewTx: %v", err)
+	require.ErrorIs(t, err, mvcc.ErrReadOnly)
 	err = db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}, func(tx *mvcc.Txn) error {
 		v, err := tx.Get([]byte("k"))
 		assert.Equal(t, "v", string(v))
@@ -190,14 +198,19 @@ func TestA26ViewTxOptions(t *testing.T) {
 		return tx.Delete([]byte("k"))
 	})
 	require.ErrorIs(t, err, mvcc.ErrReadOnly)
-	v, err := a26Get(t, db, "k")
+	v, err := txGetString(t, db, "k")
 	require.NoError(t, err)
 	assert.Equal(t, "v", v)
 }
 
-func TestA26CancelledContext(t *testing.T) {
-	db := a26Open(t, nil)
-	a26Put(t, db, "a", "1")
+// The BeginTx context's end rolls the transaction back, as in
+// database/sql, at every level and with Locking: every later call
+// (Get, Put, Scan, Commit, Rollback) fails with ErrTxnDone and the
+// context's error, and nothing it wrote persists; Update, UpdateTx, View
+// and ViewTx whose context ends while fn runs return that error.
+func TestContextEndEveryWay(t *testing.T) {
+	db := txOpen(t, nil)
+	txPutString(t, db, "a", "1")
 	for _, o := range []mvcc.TxOptions{{}, {Isolation: mvcc.Snapshot}, {Isolation: mvcc.Serializable}, {Isolation: mvcc.Serializable, Locking: true}} {
 		ctx, cancel := context.WithCancel(context.Background())
 		tx, err := db.BeginTx(ctx, o)
@@ -219,7 +232,7 @@ func TestA26CancelledContext(t *testing.T) {
 		err = tx.Rollback()
 		require.ErrorIs(t, err, mvcc.ErrTxnDone)
 		require.ErrorIs(t, err, context.Canceled)
-		_, err = a26Get(t, db, "k")
+		_, err = txGetString(t, db, "k")
 		require.ErrorIs(t, err, mvcc.ErrNotFound)
 
 		// Put, cancel, Commit with nothing between.
@@ -229,7 +242,7 @@ func TestA26CancelledContext(t *testing.T) {
 		require.NoError(t, tx.Put([]byte("k"), []byte("v")))
 		cancel()
 		require.ErrorIs(t, tx.Commit(), context.Canceled)
-		_, err = a26Get(t, db, "k")
+		_, err = txGetString(t, db, "k")
 		require.ErrorIs(t, err, mvcc.ErrNotFound)
 
 		// Put, cancel, Rollback.
@@ -266,7 +279,7 @@ func TestA26CancelledContext(t *testing.T) {
 			return nil
 		})
 		require.ErrorIs(t, err, context.Canceled)
-		_, err = a26Get(t, db, "m")
+		_, err = txGetString(t, db, "m")
 		require.ErrorIs(t, err, mvcc.ErrNotFound)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -276,7 +289,7 @@ func TestA26CancelledContext(t *testing.T) {
 		return nil
 	})
 	require.ErrorIs(t, err, context.Canceled)
-	_, err = a26Get(t, db, "m")
+	_, err = txGetString(t, db, "m")
 	require.ErrorIs(t, err, mvcc.ErrNotFound)
 	// An already-cancelled ctx: fn never runs.
 	ran := false
@@ -296,7 +309,11 @@ func TestA26CancelledContext(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 }
 
-func TestA26OpenErrors(t *testing.T) {
+// Open's and Update's errors read as a user needs them: a negative
+// LockTimeout does not claim a wait of "-1ns", a missing parent directory
+// is named (not a temporary file), a permission error names the path
+// once, and Update's error on a deadline is one line.
+func TestErrorMessagesReadOnce(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x.db")
 	db, err := mvcc.Open(path, &mvcc.Options{NoSync: true})
@@ -304,46 +321,72 @@ func TestA26OpenErrors(t *testing.T) {
 	defer db.Close()
 	_, err = mvcc.Open(path, &mvcc.Options{LockTimeout: -1})
 	require.ErrorIs(t, err, mvcc.ErrLocked)
-	t.Logf("locked -1: %v", err)
 	assert.NotContains(t, err.Error(), "-1ns")
-	_, err = mvcc.Open(path, &mvcc.Options{LockTimeout: 1})
-	t.Logf("locked 1ns: %v", err)
+	assert.Equal(t, 1, strings.Count(err.Error(), path), err.Error())
 
 	missing := filepath.Join(dir, "nope", "sub", "y.db")
 	_, err = mvcc.Open(missing, nil)
-	require.Error(t, err)
-	t.Logf("missing parent: %v", err)
-	assert.Contains(t, err.Error(), filepath.Join(dir, "nope"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	assert.Contains(t, err.Error(), filepath.Join(dir, "nope", "sub")+":", "the directory that is missing")
 	assert.NotContains(t, err.Error(), ".tmp")
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	_, err = os.Stat(filepath.Join(dir, "nope"))
+	require.ErrorIs(t, err, os.ErrNotExist, "Open creates no directory")
 
-	if os.Geteuid() != 0 {
+	if os.Geteuid() != 0 { // root opens any file: no permission error to see
 		ro := filepath.Join(dir, "ro")
 		require.NoError(t, os.Mkdir(ro, 0o500))
 		_, err = mvcc.Open(filepath.Join(ro, "z.db"), nil)
-		require.Error(t, err)
-		t.Logf("perm dir: %v", err)
-		assert.Equal(t, 1, strings.Count(err.Error(), filepath.Join(ro, "z.db")))
+		require.ErrorIs(t, err, os.ErrPermission)
+		assert.Equal(t, 1, strings.Count(err.Error(), filepath.Join(ro, "z.db")), err.Error())
 		f := filepath.Join(dir, "f.db")
 		require.NoError(t, os.WriteFile(f, nil, 0o000))
 		_, err = mvcc.Open(f, nil)
-		t.Logf("perm file: %v", err)
-		assert.Equal(t, 1, strings.Count(err.Error(), f))
-		assert.ErrorIs(t, err, os.ErrPermission)
+		require.ErrorIs(t, err, os.ErrPermission)
+		assert.Equal(t, 1, strings.Count(err.Error(), f), err.Error())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 1)
+
+	// Update gives up on its deadline while retrying: one line, matching
+	// both the deadline and the last conflict.
+	db2, err := mvcc.Open(filepath.Join(dir, "retry.db"), &mvcc.Options{NoSync: true, MaxUpdateRetries: 1 << 30})
+	require.NoError(t, err)
+	defer db2.Close()
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	<-ctx.Done()
-	err = db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error { return nil })
-	t.Logf("deadline: %q", err)
-	assert.NotContains(t, err.Error(), "\n")
-	err = db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
-		return fmt.Errorf("x: %w", mvcc.ErrConflict)
+	attempts := 0
+	err = db2.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		if attempts++; attempts == 3 {
+			cancel()
+		}
+		return fmt.Errorf("attempt %d: %w", attempts, mvcc.ErrConflict)
 	})
-	t.Logf("retry limit: %q", err)
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, err, mvcc.ErrConflict)
+	assert.Equal(t, 3, attempts)
+	assert.NotContains(t, err.Error(), "\n")
+	assert.Contains(t, err.Error(), "attempt 3")
 }
 
-func TestA26ParseLevel(t *testing.T) {
+// A nil function or writer is refused with ErrNilArgument, never a panic.
+func TestNilArgumentsAreRefused(t *testing.T) {
+	db := txOpen(t, nil)
+	txPutString(t, db, "k", "v")
+	ctx := context.Background()
+	require.ErrorIs(t, db.Update(ctx, mvcc.Snapshot, nil), mvcc.ErrNilArgument)
+	require.ErrorIs(t, db.UpdateTx(ctx, mvcc.TxOptions{}, nil), mvcc.ErrNilArgument)
+	require.ErrorIs(t, db.View(ctx, nil), mvcc.ErrNilArgument)
+	require.ErrorIs(t, db.ViewTx(ctx, mvcc.TxOptions{}, nil), mvcc.ErrNilArgument)
+	_, err := db.Backup(ctx, nil)
+	require.ErrorIs(t, err, mvcc.ErrNilArgument)
+	tx, err := db.Begin(mvcc.Snapshot)
+	require.NoError(t, err)
+	require.ErrorIs(t, tx.ScanFunc(nil, nil, nil), mvcc.ErrNilArgument)
+	require.ErrorIs(t, tx.ScanReverseFunc(nil, nil, nil), mvcc.ErrNilArgument)
+	require.NoError(t, tx.Rollback())
+}
+
+// ParseLevel takes every name its documentation lists; the zero Level
+// and the zero TxOptions are ReadCommitted.
+func TestParseLevelEveryName(t *testing.T) {
 	for _, s := range []string{"read-committed", "snapshot", "serializable", "repeatable-read", "rc", "si", "ssi", "rr", "Read-Committed", "SERIALIZABLE", "read committed", "read_committed"} {
 		_, err := mvcc.ParseLevel(s)
 		require.NoError(t, err, s)
