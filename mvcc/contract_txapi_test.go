@@ -57,7 +57,7 @@ func TestUpdateTxReturnsOtherErrorsUnchanged(t *testing.T) {
 		require.NoError(t, tx.Put([]byte("k"), []byte("v")))
 		return boom
 	})
-	assert.Same(t, boom, err) //nolint:testifylint
+	assert.Same(t, boom, err, "the very error, not wrapped")
 	assert.Equal(t, 1, calls)
 	_, err = txGetString(t, db, "k")
 	require.ErrorIs(t, err, mvcc.ErrNotFound)

@@ -53,13 +53,13 @@ func TestAbortCauseOnServerErrors(t *testing.T) {
 		t.Skip(err)
 	}
 	require.NoError(t, err)
-	defer srv.Stop() //nolint:errcheck // a throwaway server
+	defer srv.Stop()
 	ctx := context.Background()
 	conns := make([]*pgx.Conn, 2)
 	for i := range conns {
 		conns[i], err = pgx.Connect(ctx, srv.DSN())
 		require.NoError(t, err)
-		defer conns[i].Close(ctx) //nolint:errcheck // the server goes too
+		defer conns[i].Close(ctx)
 	}
 	_, err = conns[0].Exec(ctx, "CREATE TABLE t (k int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0), (2, 0)")
 	require.NoError(t, err)
