@@ -77,7 +77,7 @@ func newYCSB(letter byte, cfg Config) (*ycsb, error) {
 		w.latest = newSkewedLatest(cfg.Records, cfg.ZipfConstant)
 	case Uniform:
 	default:
-		return nil, fmt.Errorf("%w: distribution %q (zipfian, uniform, latest)", ErrUnknown, w.dist)
+		return nil, fmt.Errorf("%w: %q (known: zipfian, uniform, latest)", ErrUnknownDistribution, w.dist)
 	}
 	return w, nil
 }

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/mvkv/mvkv/bench/engine"
+	"github.com/mvkv/mvkv/bench/goals"
 	"github.com/mvkv/mvkv/bench/report"
 	"github.com/mvkv/mvkv/bench/runner"
 	"github.com/mvkv/mvkv/bench/workload"
@@ -148,12 +149,15 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.wc.Distribution = workload.Distribution(dist)
 	o.goalOnly = splitList(*only)
+	if err := goals.CheckNames(o.goalOnly); err != nil {
+		return nil, fmt.Errorf("-goal: %w", err)
+	}
 	o.workloads = splitList(workloads)
 	o.engines = splitList(engines)
 	for _, s := range splitList(levels) {
 		l, err := mvcc.ParseLevel(s)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("-levels: %w", err)
 		}
 		o.levels = append(o.levels, l)
 	}
@@ -180,7 +184,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	for _, w := range o.workloads { // fail on a typo before running anything
 		if _, err := workload.New(w, workload.Config{Records: 2, HotKeys: 1}); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("-workload: %w", err)
+		}
+	}
+	if dist != "" { // checked whichever workloads run
+		if _, err := workload.New("ycsb-a", workload.Config{Records: 2, Distribution: o.wc.Distribution}); err != nil {
+			return nil, fmt.Errorf("-dist: %w", err)
 		}
 	}
 	for _, e := range o.engines {

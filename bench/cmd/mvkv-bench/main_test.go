@@ -116,10 +116,12 @@ func TestBadFlags(t *testing.T) {
 	// A misspelt name gets the list of those known.
 	for flagName, known := range map[string]string{
 		"-engines": "known: mvkv, mvkv-locking, bbolt", "-workload": "known: ycsb-a", "-levels": "read-committed, snapshot or serializable",
+		"-dist": "known: zipfian, uniform, latest", "-goal": "known: commits, reads",
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), []string{flagName, "foo", "-dir", t.TempDir()}, &stdout, &stderr)
 		assert.ErrorContains(t, err, known, flagName)
+		assert.ErrorContains(t, err, flagName+": ", "the error names the flag")
 	}
 	var stdout, stderr bytes.Buffer
 	assert.ErrorIs(t, run(context.Background(), []string{"-h"}, &stdout, &stderr), flag.ErrHelp)
