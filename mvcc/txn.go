@@ -121,12 +121,15 @@ func (tx *Txn) contextEnded() {
 // transaction, ending it now if no call noticed the end yet; nil if the
 // context has not ended.
 func (tx *Txn) contextErr() error {
+	if !tx.ctxCanEnd { // set at Begin: no lock needed
+		return nil
+	}
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.cancelled != nil {
 		return tx.cancelled
 	}
-	if !tx.done.Load() && tx.ctxCanEnd {
+	if !tx.done.Load() {
 		if err := tx.ctx.Err(); err != nil {
 			return tx.endByContext(err)
 		}
