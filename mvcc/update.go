@@ -151,7 +151,9 @@ func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
 // a Serializable one can conflict: SSI may abort it when it would observe a
 // state no serial order produces, and the retry reads again. At Snapshot it
 // is View; at ReadCommitted every read sees the latest committed data.
-// With Locking, reads take shared locks held to the end.
+// With Locking (Serializable only, else ErrInvalidLevel), reads take
+// shared locks held to the end. ctx is as for UpdateTx: its end rolls the
+// attempt back and is returned.
 func (db *DB) ViewTx(ctx context.Context, opts TxOptions, fn func(tx *Txn) error) error {
 	opts.ReadOnly = true
 	return db.UpdateTx(ctx, opts, fn)
