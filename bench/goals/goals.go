@@ -255,7 +255,7 @@ func goalCommits(ctx context.Context, cfg Config, dir string) (_ []Goal, err err
 			})
 		}
 	}
-	db := mv.(interface{ DB() *mvcc.DB }).DB()
+	db := mvkvDB(mv)
 	var commits, groups uint64 // of the many-writer runs
 	var ours, theirs, ours1, theirs1 []float64
 	for range cfg.Rounds {
