@@ -207,7 +207,8 @@ var hotKeySweep = []int{1, 4, 16, 64}
 
 // recordUsed replaces the settings "records", "hot-keys" and "dist",
 // whose flags default to "use each workload's own default", with the
-// values the workloads run with, so that a report says what ran: the
+// values the workloads run with, and "workload", "engines" and "threads"
+// with what a -cpu sweep runs, so that a report says what ran: the
 // value alone when every workload that uses the setting runs with the
 // same one ("1000"), else each such workload's, "bank:1000;ycsb-b:10000"
 // (no space or '=', which the CSV's settings column separates with).
@@ -238,6 +239,14 @@ func recordUsed(o *options) {
 	o.settings["records"] = records.String()
 	o.settings["hot-keys"] = hot.String()
 	o.settings["dist"] = dist.String()
+	// A -cpu sweep changes the defaults of three more: the workloads
+	// (read-only ones), the engines (noop joins), and the threads (one
+	// per core allowed, unless -threads is given).
+	o.settings["workload"] = strings.Join(o.workloads, ",")
+	o.settings["engines"] = strings.Join(o.engines, ",")
+	if len(o.cpus) > 0 && !o.threadsSet {
+		o.settings["threads"] = joinInts(o.cpus)
+	}
 }
 
 // perWorkload is a setting's value for each workload that uses it.

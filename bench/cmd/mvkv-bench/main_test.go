@@ -204,3 +204,17 @@ func TestSettingsRecordWhatRan(t *testing.T) {
 		}
 	}
 }
+
+// A -cpu sweep records the workloads, engines and threads it runs, not
+// the flags' defaults it replaces.
+func TestSettingsRecordTheCPUSweep(t *testing.T) {
+	o, err := parse([]string{"-cpu", "1,2", "-engines", "mvkv"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "ycsb-c,ycsb-b", o.settings["workload"])
+	assert.Equal(t, "noop,mvkv", o.settings["engines"])
+	assert.Equal(t, "1,2", o.settings["threads"], "one thread per core allowed")
+	o, err = parse([]string{"-cpu", "1,2", "-threads", "8", "-workload", "bank"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "bank", o.settings["workload"])
+	assert.Equal(t, "8", o.settings["threads"])
+}
