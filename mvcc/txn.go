@@ -104,49 +104,6 @@ func (tx *Txn) usable() error {
 	return nil
 }
 
-// contextEnded rolls the transaction back when its BeginTx context ends,
-// as database/sql does: its locks go at once, and its next call, Commit
-// included, fails with an error matching ErrTxnDone and the context's
-// error. A Commit already past its lock waits is not stopped: once the
-// commit is handed to the pipeline it is durable and reported so.
-func (tx *Txn) contextEnded() {
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if !tx.done.Load() || tx.committing {
-		tx.endByContext(tx.ctx.Err()) //nolint:errcheck // the next call reports it
-	}
-}
-
-// contextErr returns the error that a BeginTx context's end gave the
-// transaction, ending it now if no call noticed the end yet; nil if the
-// context has not ended.
-func (tx *Txn) contextErr() error {
-	if !tx.ctxCanEnd { // set at Begin: no lock needed
-		return nil
-	}
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if tx.cancelled != nil {
-		return tx.cancelled
-	}
-	if !tx.done.Load() {
-		if err := tx.ctx.Err(); err != nil {
-			return tx.endByContext(err)
-		}
-	}
-	return nil
-}
-
-// endByContext ends the transaction after its context ended with cause
-// and returns the error its calls report from then on. Called with tx.mu
-// held, on a transaction not yet done (or a Commit waiting for locks).
-func (tx *Txn) endByContext(cause error) error {
-	tx.cancelled = fmt.Errorf("%w: rolled back because its context ended: %w", ErrTxnDone, cause)
-	tx.finish()
-	tx.db.stats.rollbacks.Add(1)
-	return tx.cancelled
-}
-
 // Err reports whether the transaction can still be used: nil if so,
 // otherwise the error its next call would return (ErrClosed, ErrTxnDone,
 // or the serialization failure a Scan found, which also ends the
@@ -245,15 +202,6 @@ func (tx *Txn) takesLocks() {
 		tx.id = tx.db.txnIDs.Add(1)
 	}
 	tx.locks = true
-}
-
-// watchContext makes the end of the transaction's context roll it back at
-// once (contextEnded), so that the locks it is about to take are not kept
-// past that end. Called with tx.mu held, before a lock is taken.
-func (tx *Txn) watchContext() {
-	if tx.ctxCanEnd && tx.stopCtx == nil {
-		tx.stopCtx = context.AfterFunc(tx.ctx, tx.contextEnded)
-	}
 }
 
 func (tx *Txn) lockWait(w *txn.LockWait, err error, what string, key []byte) error {
