@@ -89,6 +89,9 @@ type DB struct {
 	vs    vstore   // the version bucket's counters, see versionstore.go
 	hist  history  // commit times and readers as of a past time, see history.go
 	ages  snapAges // transactions MaxSnapshotAge may end, see snapage.go
+	// sweepDone is closed when the sweep of ended contexts stops
+	// (txnctx.go).
+	sweepDone chan struct{}
 }
 
 // counters are the cumulative figures Stats reports.
@@ -215,6 +218,9 @@ func (db *DB) Close() error {
 		close(db.closing)
 		db.stopVacuum()
 		db.stopSnapAges()
+		if db.sweepDone != nil {
+			<-db.sweepDone
+		}
 		<-db.pipelineDone
 		// A leader that began before Close finishes its group; later
 		// ones see closing and commit nothing.
@@ -252,8 +258,10 @@ func (db *DB) Begin(level Level) (*Txn, error) {
 // transaction's reads and scans, and Commit's wait for the write locks of
 // its keys), and when it ends before the transaction does, the transaction
 // is rolled back: its locks are released at once (a transaction that
-// holds none, a read-only one say, is rolled back at its next call), its
-// writes are discarded, and its next call, Commit and Rollback included,
+// holds none, a read-only one say, is rolled back at its next call, or
+// within 100 ms by a background sweep if it is left without one, so that
+// one abandoned on the context's end holds no snapshot), its writes are
+// discarded, and its next call, Commit and Rollback included,
 // fails with an error matching ErrTxnDone and ctx's error
 // (context.Canceled or context.DeadlineExceeded). A ctx already done
 // fails at once. A Commit that has handed its writes to the group commit
@@ -285,6 +293,16 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		locking:  opts.Locking,
 	}
 	tx.slot = &tx.slotRec
+	// A context that can end is watched by a callback only once the
+	// transaction holds locks (watchContext): registering one on every
+	// Begin would take the context's own mutex, which all transactions
+	// begun with one context share. Until then the end is noticed at the
+	// next call, with one atomic load, or by the sweep (txnctx.go), which
+	// finds the transaction through its slot.
+	if ctx.Done() != nil {
+		tx.ctxCanEnd = true
+		tx.slotRec.Owner = tx
+	}
 	if opts.Isolation == Serializable {
 		tx.ser = &tx.serRec
 		// A locking transaction is never on a safe snapshot: it reads
@@ -309,12 +327,6 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 		}
 		tx.readTS, tx.asOf = ts, true
 	}
-	// A context that can end is watched by a callback only once the
-	// transaction holds locks (watchContext): registering one on every
-	// Begin would take the context's own mutex, which all transactions
-	// begun with one context share. Until then the end is noticed at the
-	// next call, with one atomic load.
-	tx.ctxCanEnd = ctx.Done() != nil
 	return tx, nil
 }
 

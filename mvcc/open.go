@@ -144,6 +144,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	db.startVacuum()
 	db.startSnapAges()
+	db.startContextSweep()
 	db.startCheckpointer()
 	return db, nil
 }

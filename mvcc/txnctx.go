@@ -3,6 +3,9 @@ package mvcc
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"github.com/mvkv/mvkv/txn"
 )
 
 // The BeginTx context, as database/sql uses it: the transaction's until it
@@ -11,9 +14,60 @@ import (
 // only once it takes a lock: a callback on every Begin would take the
 // context's own mutex, which every transaction begun with one context
 // shares); one that holds none is rolled back by its next call (usable,
-// Rollback, View's end), which finds the context ended. Either way every
-// later call reports the same error, matching ErrTxnDone and the
-// context's error.
+// Rollback, View's end), which finds the context ended, or by the sweep
+// below, whichever comes first. Either way every later call reports the
+// same error, matching ErrTxnDone and the context's error.
+//
+// The sweep is what makes a transaction that its caller abandons on the
+// context's end (as database/sql allows: `defer cancel()`, no Rollback)
+// let go of its snapshot: without it, the snapshot would hold the vacuum
+// horizon, and the versions it protects, for as long as the process
+// lives. Every ctxSweepEvery it walks the horizon registry (no lock: the
+// same walk Stats makes) for transactions whose context can end, and ends
+// those whose context has, unless they are inside a call or a Scan loop
+// (ending the snapshot under a read would let vacuum take what it reads:
+// the call's own check, or the next sweep, ends them).
+
+// ctxSweepEvery is how often the sweep runs: the longest an abandoned
+// transaction holds its snapshot after its context ends.
+const ctxSweepEvery = 100 * time.Millisecond
+
+func (db *DB) startContextSweep() {
+	db.sweepDone = make(chan struct{})
+	go func() {
+		defer close(db.sweepDone)
+		t := time.NewTicker(ctxSweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-db.closing:
+				return
+			case <-t.C:
+				db.sweepEndedContexts()
+			}
+		}
+	}()
+}
+
+// sweepEndedContexts rolls back the idle transactions whose BeginTx
+// context has ended.
+func (db *DB) sweepEndedContexts() {
+	db.oracle.Holders(func(s *txn.Slot) {
+		tx, ok := s.Owner.(*Txn)
+		if !ok || tx.done.Load() || tx.ctx.Err() == nil {
+			return
+		}
+		if !tx.mu.TryLock() {
+			return // inside a call, which notices the end itself
+		}
+		if !tx.done.Load() && tx.scans.Load() == 0 {
+			if err := tx.ctx.Err(); err != nil {
+				tx.endByContext(err) //nolint:errcheck // the next call reports it
+			}
+		}
+		tx.mu.Unlock()
+	})
+}
 
 // watchContext makes the end of the transaction's context roll it back at
 // once (contextEnded), so that the locks it is about to take are not kept

@@ -143,6 +143,10 @@ type Slot struct {
 	// by Begin, never changed. time.Since(Start) is the age of the
 	// transaction's snapshot (of its first one, at read committed).
 	Start time.Time
+	// Owner is the transaction's own handle, for Oracle.Holders; set by
+	// the owner before Begin, never changed. Nil for a transaction no
+	// sweep needs to find.
+	Owner any
 }
 
 // TS returns the snapshot this slot holds the horizon at.
@@ -302,6 +306,17 @@ func (o *Oracle) HorizonHolder() (horizon uint64, since time.Time) {
 		}
 	}
 	return horizon, since
+}
+
+// Holders calls fn with each active slot whose Owner is set (a moment's
+// view, like Active: a slot may end while fn runs, or be missed because it
+// began meanwhile).
+func (o *Oracle) Holders(fn func(*Slot)) {
+	for _, c := range o.cells() {
+		if s := c.owner.Load(); s != nil && s.Owner != nil {
+			fn(s)
+		}
+	}
 }
 
 // Active returns the number of active transactions and the start time of
