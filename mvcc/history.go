@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -228,8 +229,9 @@ func (db *DB) trimClock(btx *bolt.Tx, h uint64) error {
 // asOfSnapshot returns the snapshot an AsOf transaction reads at t, and
 // registers tx with it so that vacuum keeps what it reads. See BeginTx.
 func (db *DB) asOfSnapshot(tx *Txn, t time.Time) (uint64, error) {
+	at := clampStampTime(t) // t, for the clock; t itself for messages
 	visible := db.oracle.Visible()
-	if last := db.hist.lastCommit.Load(); last != nil && t.UnixNano() >= last.stamp {
+	if last := db.hist.lastCommit.Load(); last != nil && at.UnixNano() >= last.stamp {
 		// Nothing published was committed after t. (A group being
 		// published now is taken as committed after the Begin.)
 		return min(last.ts, visible), nil
@@ -250,7 +252,7 @@ func (db *DB) asOfSnapshot(tx *Txn, t time.Time) (uint64, error) {
 	}
 	db.hist.readers[tx] = 0
 	db.hist.mu.Unlock()
-	ts, found, err := db.commitAt(t)
+	ts, found, err := db.commitAt(at)
 	if err == nil && (!found || t.Before(db.wallNow().Add(-r))) {
 		err = fmt.Errorf("%w: %s is before the history kept (retention %v)", ErrHistoryGone, t.Format(time.RFC3339Nano), r)
 	}
@@ -263,6 +265,20 @@ func (db *DB) asOfSnapshot(tx *Txn, t time.Time) (uint64, error) {
 	db.hist.readers[tx] = ts
 	db.hist.mu.Unlock()
 	return ts, nil
+}
+
+// clampStampTime brings t within the times a stamp (Unix nanoseconds in
+// an int64) can name, 1970 to 2262, so that UnixNano is defined for it
+// (it is not past those ends, and wraps). The answer is the same: no
+// commit is stamped before 1970, and every commit is before 2262.
+func clampStampTime(t time.Time) time.Time {
+	if lo := time.Unix(0, 0); t.Before(lo) {
+		return lo
+	}
+	if hi := time.Unix(0, math.MaxInt64); t.After(hi) {
+		return hi
+	}
+	return t
 }
 
 // endAsOf unregisters an AsOf transaction.

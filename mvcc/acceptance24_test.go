@@ -1,0 +1,752 @@
+package mvcc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mvkv/mvkv/mvcc"
+)
+
+// Acceptance tests of long snapshots and reads of the past, written
+// against the public API alone: Options.VersionMemoryLimit,
+// Options.MaxSnapshotAge, Options.HistoryRetention, TxOptions.AsOf and
+// the Stats that describe them.
+
+func accOpen(t *testing.T, opts mvcc.Options) (*mvcc.DB, string) {
+	t.Helper()
+	opts.NoSync = true
+	path := filepath.Join(t.TempDir(), "acc.db")
+	db, err := mvcc.Open(path, &opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db, path
+}
+
+func accSet(t *testing.T, db *mvcc.DB, kv ...string) {
+	t.Helper()
+	require.NoError(t, db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if err := tx.Put([]byte(kv[i]), []byte(kv[i+1])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+func accDel(t *testing.T, db *mvcc.DB, keys ...string) {
+	t.Helper()
+	require.NoError(t, db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		for _, k := range keys {
+			if err := tx.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+// accWait sleeps until at least d has passed since from: what a verdict
+// on a snapshot's age needs, however slow the machine.
+func accWait(from time.Time, d time.Duration) {
+	for time.Since(from) <= d {
+		time.Sleep(d - time.Since(from) + time.Millisecond)
+	}
+}
+
+// accHeap returns the live heap, after a collection.
+func accHeap() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+func accScan(seq func(func([]byte, []byte) bool)) []string {
+	var out []string
+	for k, v := range seq {
+		out = append(out, string(k)+"="+string(v))
+	}
+	return out
+}
+
+// TestAccMaxSnapshotAgeEveryCall: a snapshot older than MaxSnapshotAge
+// fails at its next call, whichever it is, with ErrSnapshotTooOld (and
+// ErrTxnDone); a younger one is untouched.
+func TestAccMaxSnapshotAgeEveryCall(t *testing.T) {
+	const age = 30 * time.Millisecond
+	db, _ := accOpen(t, mvcc.Options{MaxSnapshotAge: age})
+	accSet(t, db, "a", "1", "b", "2")
+	ctx := context.Background()
+	calls := map[string]func(tx *mvcc.Txn) error{
+		"Get": func(tx *mvcc.Txn) error { _, err := tx.Get([]byte("a")); return err },
+		"GetForUpdate": func(tx *mvcc.Txn) error {
+			_, err := tx.GetForUpdate([]byte("a"))
+			return err
+		},
+		"Put":    func(tx *mvcc.Txn) error { return tx.Put([]byte("c"), []byte("3")) },
+		"Delete": func(tx *mvcc.Txn) error { return tx.Delete([]byte("a")) },
+		"Commit": func(tx *mvcc.Txn) error { return tx.Commit() },
+		"Scan": func(tx *mvcc.Txn) error {
+			for range tx.Scan(nil, nil) {
+				return errors.New("Scan yielded a key")
+			}
+			return tx.Err()
+		},
+		"ScanReverse": func(tx *mvcc.Txn) error {
+			for range tx.ScanReverse(nil, nil) {
+				return errors.New("ScanReverse yielded a key")
+			}
+			return tx.Err()
+		},
+		"ScanPrefix": func(tx *mvcc.Txn) error {
+			for range tx.ScanPrefix([]byte("a")) {
+				return errors.New("ScanPrefix yielded a key")
+			}
+			return tx.Err()
+		},
+	}
+	for name, call := range calls {
+		for _, level := range []mvcc.Level{mvcc.Snapshot, mvcc.Serializable} {
+			t.Run(name+"/"+level.String(), func(t *testing.T) {
+				tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: level})
+				require.NoError(t, err)
+				defer func() { _ = tx.Rollback() }()
+				start := time.Now()
+				_, err = tx.Get([]byte("b"))
+				require.NoError(t, err)
+				accWait(start, 2*age)
+				err = call(tx)
+				require.ErrorIs(t, err, mvcc.ErrSnapshotTooOld)
+				assert.ErrorIs(t, err, mvcc.ErrTxnDone)
+				_, err = tx.Get([]byte("a"))
+				assert.ErrorIs(t, err, mvcc.ErrTxnDone, "a finished transaction stays finished")
+			})
+		}
+	}
+	t.Run("read-only", func(t *testing.T) {
+		tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback() }()
+		accWait(time.Now(), 2*age)
+		_, err = tx.Get([]byte("a"))
+		assert.ErrorIs(t, err, mvcc.ErrSnapshotTooOld)
+	})
+	t.Run("young", func(t *testing.T) {
+		db, _ := accOpen(t, mvcc.Options{MaxSnapshotAge: time.Hour})
+		accSet(t, db, "a", "1")
+		tx, err := db.Begin(mvcc.Snapshot)
+		require.NoError(t, err)
+		accWait(time.Now(), 2*age)
+		require.NoError(t, tx.Put([]byte("a"), []byte("2")))
+		require.NoError(t, tx.Commit())
+	})
+}
+
+// TestAccMaxSnapshotAgeManaged: View, ViewTx and Update return the error
+// of a call made too late, and Update does not retry it as a conflict.
+func TestAccMaxSnapshotAgeManaged(t *testing.T) {
+	const age = 30 * time.Millisecond
+	db, _ := accOpen(t, mvcc.Options{MaxSnapshotAge: age})
+	accSet(t, db, "a", "1")
+	ctx := context.Background()
+	slow := func(tx *mvcc.Txn) error {
+		accWait(time.Now(), 2*age)
+		_, err := tx.Get([]byte("a"))
+		return err
+	}
+	assert.ErrorIs(t, db.View(ctx, slow), mvcc.ErrSnapshotTooOld)
+	assert.ErrorIs(t, db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot}, slow), mvcc.ErrSnapshotTooOld)
+	runs := 0
+	err := db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		runs++
+		if err := slow(tx); err != nil {
+			return err
+		}
+		return tx.Put([]byte("a"), []byte("2"))
+	})
+	assert.ErrorIs(t, err, mvcc.ErrSnapshotTooOld)
+	assert.Equal(t, 1, runs, "a snapshot too old is no conflict: not retried")
+	// A transaction that keeps its function's work short is untouched.
+	require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error { return tx.Put([]byte("a"), []byte("3")) }))
+}
+
+// TestAccMaxSnapshotAgeZero: zero means no limit.
+func TestAccMaxSnapshotAgeZero(t *testing.T) {
+	db, _ := accOpen(t, mvcc.Options{})
+	accSet(t, db, "a", "1")
+	tx, err := db.Begin(mvcc.Snapshot)
+	require.NoError(t, err)
+	accWait(time.Now(), 50*time.Millisecond)
+	v, err := tx.Get([]byte("a"))
+	require.NoError(t, err)
+	assert.Equal(t, "1", string(v))
+	require.NoError(t, tx.Commit())
+}
+
+// TestAccMaxSnapshotAgeReleasesVersions: a snapshot ended for its age
+// no longer keeps what it could see from vacuum, even before its next
+// call, and Stats stops naming it.
+func TestAccMaxSnapshotAgeReleasesVersions(t *testing.T) {
+	const age = 50 * time.Millisecond
+	db, _ := accOpen(t, mvcc.Options{MaxSnapshotAge: age, NoAutovacuum: true})
+	ctx := context.Background()
+	accSet(t, db, "k", "0")
+	tx, err := db.Begin(mvcc.Snapshot)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	start := time.Now()
+	_, err = tx.Get([]byte("k"))
+	require.NoError(t, err)
+	for i := range 50 {
+		accSet(t, db, "k", fmt.Sprint(i+1))
+	}
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	held := db.Stats()
+	require.GreaterOrEqual(t, held.DeadVersions, int64(50), "the snapshot holds the overwritten versions")
+	require.Positive(t, held.OldestSnapshotAge)
+	accWait(start, 3*age)
+	// Ended by age in the background or by the next vacuum: either way
+	// vacuum must not keep its versions any longer.
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	st := db.Stats()
+	assert.Less(t, st.DeadVersions, int64(5), "an ended snapshot holds nothing back")
+	assert.Less(t, st.OldestSnapshotAge, 2*age, "Stats no longer names the ended snapshot")
+	_, err = tx.Get([]byte("k"))
+	assert.ErrorIs(t, err, mvcc.ErrSnapshotTooOld)
+}
+
+// TestAccStatsOldestSnapshot: OldestSnapshotAge and the versions and
+// bytes the oldest snapshot holds, in memory and on disk; all zero once
+// it ends and vacuum runs.
+func TestAccStatsOldestSnapshot(t *testing.T) {
+	db, _ := accOpen(t, mvcc.Options{VersionMemoryLimit: 256 << 10, NoAutovacuum: true, CheckpointBytes: 64 << 10})
+	ctx := context.Background()
+	val := func(round, i int) string { return fmt.Sprintf("%04d-%03d-%01000d", i, round, 0) }
+	const keys = 200
+	for i := range keys {
+		accSet(t, db, fmt.Sprintf("k%04d", i), val(0, i))
+	}
+	_, err := db.Vacuum(ctx)
+	require.NoError(t, err)
+	st := db.Stats()
+	assert.Zero(t, st.OldestSnapshotAge, "no snapshot open")
+	assert.Zero(t, st.DiskVersions)
+	assert.Zero(t, st.DiskVersionBytes)
+
+	reader, err := db.Begin(mvcc.Snapshot)
+	require.NoError(t, err)
+	start := time.Now()
+	for round := 1; round <= 10; round++ {
+		for i := range keys {
+			accSet(t, db, fmt.Sprintf("k%04d", i), val(round, i))
+		}
+	}
+	accWait(start, 20*time.Millisecond)
+	st = db.Stats()
+	assert.GreaterOrEqual(t, st.OldestSnapshotAge, 20*time.Millisecond)
+	assert.LessOrEqual(t, st.OldestSnapshotAge, time.Since(start)+time.Second)
+	assert.Positive(t, st.MemVersions)
+	assert.Positive(t, st.MemVersionBytes)
+	assert.Positive(t, st.DiskVersions, "past the limit, versions go to disk")
+	assert.Greater(t, st.DiskVersionBytes, st.DiskVersions*1000, "each version on disk holds its 1 KB value")
+	assert.GreaterOrEqual(t, st.DeadVersions, int64(10*keys), "every overwritten version is held")
+	for i := range keys {
+		v, err := reader.Get([]byte(fmt.Sprintf("k%04d", i)))
+		require.NoError(t, err)
+		require.Equal(t, val(0, i), string(v))
+	}
+	require.NoError(t, reader.Rollback())
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	st = db.Stats()
+	assert.Zero(t, st.OldestSnapshotAge)
+	assert.Zero(t, st.DiskVersions)
+	assert.Zero(t, st.DiskVersionBytes)
+	assert.Zero(t, st.DeadVersions)
+}
+
+// TestAccVersionMemoryLimitDefault: zero means 64 MiB, not zero bytes: a
+// few megabytes of versions held by a snapshot stay in memory.
+func TestAccVersionMemoryLimitDefault(t *testing.T) {
+	for _, tc := range []struct {
+		limit  int64
+		onDisk bool
+	}{{0, false}, {128 << 10, true}} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			db, _ := accOpen(t, mvcc.Options{VersionMemoryLimit: tc.limit, NoAutovacuum: true})
+			big := string(make([]byte, 1024))
+			for i := range 100 {
+				accSet(t, db, fmt.Sprint(i), big)
+			}
+			tx, err := db.Begin(mvcc.Snapshot)
+			require.NoError(t, err)
+			defer func() { _ = tx.Rollback() }()
+			for round := range 20 {
+				for i := range 100 {
+					accSet(t, db, fmt.Sprint(i), fmt.Sprint(round)+big)
+				}
+			}
+			_, err = db.Vacuum(context.Background())
+			require.NoError(t, err)
+			st := db.Stats()
+			assert.Equal(t, tc.onDisk, st.DiskVersions > 0, "versions on disk: %d", st.DiskVersions)
+			v, err := tx.Get([]byte("7"))
+			require.NoError(t, err)
+			assert.Equal(t, big, string(v))
+		})
+	}
+}
+
+// TestAccBadOptions: negative durations and limits open a database (as
+// their zero) or fail with an error; they never panic.
+func TestAccBadOptions(t *testing.T) {
+	for _, o := range []mvcc.Options{
+		{VersionMemoryLimit: -1},
+		{MaxSnapshotAge: -time.Second},
+		{HistoryRetention: -time.Hour},
+		{VersionMemoryLimit: 1},
+		{MaxSnapshotAge: 1},
+		{HistoryRetention: 1},
+	} {
+		t.Run(fmt.Sprintf("%+v", o), func(t *testing.T) {
+			o.NoSync = true
+			db, err := mvcc.Open(filepath.Join(t.TempDir(), "x.db"), &o)
+			if err != nil {
+				t.Logf("Open: %v", err)
+				return
+			}
+			defer func() { require.NoError(t, db.Close()) }()
+			tx, err := db.Begin(mvcc.Snapshot)
+			require.NoError(t, err)
+			if err := tx.Put([]byte("k"), []byte("v")); err == nil {
+				err = tx.Commit()
+				if o.MaxSnapshotAge > 0 {
+					if err != nil {
+						require.ErrorIs(t, err, mvcc.ErrSnapshotTooOld)
+					}
+				} else {
+					require.NoError(t, err)
+				}
+			}
+			_, err = db.Vacuum(context.Background())
+			require.NoError(t, err)
+			_ = db.Stats()
+		})
+	}
+}
+
+// accHistory writes a small history and returns the times between its
+// commits: k=v1 at t[0], k=v2 (and gone=x) at t[1], k deleted and gone
+// deleted at t[2], new=n at t[3].
+func accHistory(t *testing.T, db *mvcc.DB) [4]time.Time {
+	var marks [4]time.Time
+	accSet(t, db, "k", "v1", "p/1", "a")
+	marks[0] = time.Now()
+	accSet(t, db, "k", "v2", "gone", "x", "p/2", "b")
+	marks[1] = time.Now()
+	accDel(t, db, "k", "gone", "p/1")
+	marks[2] = time.Now()
+	accSet(t, db, "new", "n", "p/3", "c")
+	marks[3] = time.Now()
+	accSet(t, db, "k", "v3")
+	return marks
+}
+
+// accAsOf returns everything a transaction as of at reads: Get of each
+// named key, and every kind of scan.
+func accAsOf(t *testing.T, db *mvcc.DB, level mvcc.Level, at time.Time) map[string]any {
+	t.Helper()
+	tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: level, ReadOnly: true, AsOf: at})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, tx.Rollback()) }()
+	out := map[string]any{}
+	for _, k := range []string{"k", "gone", "new", "p/1"} {
+		v, err := tx.Get([]byte(k))
+		if errors.Is(err, mvcc.ErrNotFound) {
+			out[k] = nil
+			continue
+		}
+		require.NoError(t, err)
+		out[k] = string(v)
+	}
+	out["scan"] = accScan(tx.Scan(nil, nil))
+	out["reverse"] = accScan(tx.ScanReverse(nil, nil))
+	out["prefix"] = accScan(tx.ScanPrefix([]byte("p/")))
+	out["range"] = accScan(tx.Scan([]byte("h"), []byte("p/2")))
+	require.NoError(t, tx.Err())
+	// A write, a lock, and a commit of nothing.
+	assert.ErrorIs(t, tx.Put([]byte("k"), []byte("x")), mvcc.ErrReadOnly)
+	assert.ErrorIs(t, tx.Delete([]byte("k")), mvcc.ErrReadOnly)
+	return out
+}
+
+func accWant(k, gone, nw, p1 any, scan []string, prefix, rng []string) map[string]any {
+	rev := make([]string, len(scan))
+	for i, s := range scan {
+		rev[len(scan)-1-i] = s
+	}
+	return map[string]any{"k": k, "gone": gone, "new": nw, "p/1": p1, "scan": scan, "reverse": rev, "prefix": prefix, "range": rng}
+}
+
+// TestAccAsOf reads the past at ReadCommitted and Snapshot, from memory,
+// after vacuum, and after a reopen.
+func TestAccAsOf(t *testing.T) {
+	db, path := accOpen(t, mvcc.Options{HistoryRetention: time.Hour, NoAutovacuum: true})
+	marks := accHistory(t, db)
+	want := []map[string]any{
+		accWant("v1", nil, nil, "a", []string{"k=v1", "p/1=a"}, []string{"p/1=a"}, []string{"k=v1", "p/1=a"}),
+		accWant("v2", "x", nil, "a", []string{"gone=x", "k=v2", "p/1=a", "p/2=b"}, []string{"p/1=a", "p/2=b"}, []string{"k=v2", "p/1=a"}),
+		accWant(nil, nil, nil, nil, []string{"p/2=b"}, []string{"p/2=b"}, nil),
+		accWant(nil, nil, "n", nil, []string{"new=n", "p/2=b", "p/3=c"}, []string{"p/2=b", "p/3=c"}, []string{"new=n"}),
+	}
+	check := func(stage string) {
+		for i, m := range marks {
+			for _, level := range []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot} {
+				assert.Equal(t, want[i], accAsOf(t, db, level, m), "%s: as of mark %d at %v", stage, i, level)
+			}
+		}
+		// The future and now read the present.
+		for _, at := range []time.Time{time.Now(), time.Now().Add(time.Hour)} {
+			got := accAsOf(t, db, mvcc.Snapshot, at)
+			assert.Equal(t, "v3", got["k"], stage)
+		}
+	}
+	check("in memory")
+	_, err := db.Vacuum(context.Background())
+	require.NoError(t, err)
+	check("after vacuum")
+	require.NoError(t, db.Close())
+	db, err = mvcc.Open(path, &mvcc.Options{NoSync: true, HistoryRetention: time.Hour, NoAutovacuum: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	check("after reopen")
+	require.NoError(t, mvcc.Check(db))
+}
+
+// TestAccAsOfSnapshotStable: a transaction as of a past time reads one
+// snapshot at ReadCommitted too, whatever commits meanwhile; and a
+// transaction as of a future time does not see commits made after it
+// began.
+func TestAccAsOfSnapshotStable(t *testing.T) {
+	db, _ := accOpen(t, mvcc.Options{HistoryRetention: time.Hour})
+	ctx := context.Background()
+	accSet(t, db, "k", "1")
+	mark := time.Now()
+	accSet(t, db, "k", "2")
+	for _, at := range []time.Time{mark, time.Now().Add(time.Hour)} {
+		tx, err := db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: at})
+		require.NoError(t, err)
+		v1, err := tx.Get([]byte("k"))
+		require.NoError(t, err)
+		accSet(t, db, "k", "later", "x", "y")
+		v2, err := tx.Get([]byte("k"))
+		require.NoError(t, err)
+		assert.Equal(t, string(v1), string(v2))
+		_, err = tx.Get([]byte("x"))
+		assert.ErrorIs(t, err, mvcc.ErrNotFound)
+		require.NoError(t, tx.Commit(), "a read-only transaction commits")
+		accDel(t, db, "x")
+	}
+}
+
+// TestAccAsOfRefused: the combinations AsOf refuses, each with its
+// named error, and the times it cannot serve.
+func TestAccAsOfRefused(t *testing.T) {
+	ctx := context.Background()
+	db, _ := accOpen(t, mvcc.Options{HistoryRetention: 50 * time.Millisecond})
+	opened := time.Now()
+	accSet(t, db, "k", "1")
+	past := time.Now()
+	accSet(t, db, "k", "2")
+	for _, tc := range []struct {
+		name string
+		opts mvcc.TxOptions
+		want error
+	}{
+		{"not read-only", mvcc.TxOptions{AsOf: past}, mvcc.ErrReadOnly},
+		{"snapshot, not read-only", mvcc.TxOptions{Isolation: mvcc.Snapshot, AsOf: past}, mvcc.ErrReadOnly},
+		{"serializable", mvcc.TxOptions{Isolation: mvcc.Serializable, ReadOnly: true, AsOf: past}, mvcc.ErrInvalidLevel},
+		{"locking", mvcc.TxOptions{Isolation: mvcc.Serializable, ReadOnly: true, Locking: true, AsOf: past}, mvcc.ErrInvalidLevel},
+		{"bad level", mvcc.TxOptions{Isolation: 7, ReadOnly: true, AsOf: past}, mvcc.ErrInvalidLevel},
+		{"before the database", mvcc.TxOptions{ReadOnly: true, AsOf: opened.Add(-time.Hour)}, mvcc.ErrHistoryGone},
+		{"far past", mvcc.TxOptions{ReadOnly: true, AsOf: time.Unix(0, 1)}, mvcc.ErrHistoryGone},
+		{"before 1970", mvcc.TxOptions{ReadOnly: true, AsOf: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)}, mvcc.ErrHistoryGone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := db.BeginTx(ctx, tc.opts)
+			require.ErrorIs(t, err, tc.want)
+			assert.Nil(t, tx)
+		})
+	}
+	// UpdateTx and ViewTx.
+	err := db.UpdateTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, AsOf: past}, func(*mvcc.Txn) error { return nil })
+	assert.ErrorIs(t, err, mvcc.ErrReadOnly)
+	var got string
+	err = db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, AsOf: past}, func(tx *mvcc.Txn) error {
+		v, err := tx.Get([]byte("k"))
+		got = string(v)
+		return err
+	})
+	if err == nil {
+		assert.Equal(t, "1", got, "ViewTx as of a past time reads it")
+	} else {
+		assert.ErrorIs(t, err, mvcc.ErrReadOnly)
+	}
+	// Past the retention.
+	accWait(past, 200*time.Millisecond)
+	accSet(t, db, "k", "3")
+	_, err = db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: past})
+	assert.ErrorIs(t, err, mvcc.ErrHistoryGone)
+	// Far future and the latest year: the present.
+	for _, at := range []time.Time{time.Now().Add(24 * time.Hour), time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), time.Unix(1<<62, 0)} {
+		tx, err := db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: at})
+		require.NoError(t, err, "as of %v", at)
+		v, err := tx.Get([]byte("k"))
+		require.NoError(t, err)
+		assert.Equal(t, "3", string(v))
+		require.NoError(t, tx.Rollback())
+	}
+}
+
+// TestAccAsOfLongRetention: with a retention reaching back past 1970, a
+// time before the database is still before its history.
+func TestAccAsOfLongRetention(t *testing.T) {
+	opts := mvcc.Options{NoSync: true, HistoryRetention: 200 * 365 * 24 * time.Hour}
+	db, path := accOpen(t, opts)
+	accSet(t, db, "k", "1")
+	accSet(t, db, "k", "2")
+	require.NoError(t, db.Close()) // the clock is in the file
+	db, err := mvcc.Open(path, &opts)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	for _, at := range []time.Time{time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), time.Now().Add(-time.Hour)} {
+		_, err := db.BeginTx(context.Background(), mvcc.TxOptions{ReadOnly: true, AsOf: at})
+		assert.ErrorIs(t, err, mvcc.ErrHistoryGone, "as of %v", at)
+	}
+}
+
+// TestAccAsOfNoRetention: with no retention the past is gone, the
+// present readable.
+func TestAccAsOfNoRetention(t *testing.T) {
+	db, path := accOpen(t, mvcc.Options{})
+	ctx := context.Background()
+	accSet(t, db, "k", "1")
+	past := time.Now()
+	accSet(t, db, "k", "2")
+	_, err := db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: past})
+	assert.ErrorIs(t, err, mvcc.ErrHistoryGone)
+	_, err = db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: time.Now().Add(-time.Minute)})
+	assert.ErrorIs(t, err, mvcc.ErrHistoryGone)
+	tx, err := db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: time.Now().Add(time.Minute)})
+	require.NoError(t, err)
+	v, err := tx.Get([]byte("k"))
+	require.NoError(t, err)
+	assert.Equal(t, "2", string(v))
+	require.NoError(t, tx.Rollback())
+
+	// History kept, then a reopen without retention: gone; then with it
+	// again: only what was kept since.
+	require.NoError(t, db.Close())
+	db, err = mvcc.Open(path, &mvcc.Options{NoSync: true, HistoryRetention: time.Hour})
+	require.NoError(t, err)
+	accSet(t, db, "k", "3")
+	mid := time.Now()
+	accSet(t, db, "k", "4")
+	tx, err = db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: mid})
+	require.NoError(t, err)
+	v, err = tx.Get([]byte("k"))
+	require.NoError(t, err)
+	assert.Equal(t, "3", string(v))
+	require.NoError(t, tx.Rollback())
+	_, err = db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: past})
+	assert.ErrorIs(t, err, mvcc.ErrHistoryGone, "before history was kept")
+	require.NoError(t, db.Close())
+
+	db, err = mvcc.Open(path, &mvcc.Options{NoSync: true})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	_, err = db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: mid})
+	assert.ErrorIs(t, err, mvcc.ErrHistoryGone, "reopened without retention")
+}
+
+// TestAccAsOfGetForUpdate: a lock in a read-only transaction as of a
+// past time is refused, with a named error.
+func TestAccAsOfGetForUpdate(t *testing.T) {
+	db, _ := accOpen(t, mvcc.Options{HistoryRetention: time.Hour})
+	accSet(t, db, "k", "1")
+	past := time.Now()
+	accSet(t, db, "k", "2")
+	tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{ReadOnly: true, AsOf: past})
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	_, err = tx.GetForUpdate([]byte("k"))
+	assert.ErrorIs(t, err, mvcc.ErrReadOnly)
+}
+
+// TestAccAsOfKeepsHistoryWhileOpen: a transaction as of a time inside the
+// retention keeps reading it after the retention has passed it.
+func TestAccAsOfKeepsHistoryWhileOpen(t *testing.T) {
+	const retention = 100 * time.Millisecond
+	db, _ := accOpen(t, mvcc.Options{HistoryRetention: retention, NoAutovacuum: true})
+	ctx := context.Background()
+	accSet(t, db, "k", "old")
+	mark := time.Now()
+	for i := range 20 {
+		accSet(t, db, "k", fmt.Sprint(i))
+	}
+	tx, err := db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: mark})
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	accWait(mark, 3*retention)
+	accSet(t, db, "k", "new")
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	v, err := tx.Get([]byte("k"))
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(v))
+	require.NoError(t, tx.Rollback())
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	// The version "new" replaced is still within the retention; once it
+	// is not, nothing on disk is needed.
+	assert.LessOrEqual(t, db.Stats().DiskVersions, int64(1))
+	accWait(time.Now(), 2*retention)
+	accSet(t, db, "other", "x")
+	_, err = db.Vacuum(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, db.Stats().DiskVersions, "nothing within the retention needs the old versions")
+}
+
+// TestAccSpillHeldSnapshot: a snapshot held while writers overwrite keys
+// far past VersionMemoryLimit: the heap stays bounded, the snapshot reads
+// what it saw at its start (Get, Scan, ScanReverse), versions go to disk
+// and leave it once the reader ends, and the file's pages are reused by
+// the next round rather than the file growing again.
+func TestAccSpillHeldSnapshot(t *testing.T) {
+	const (
+		keys    = 250
+		writers = 4
+		limit   = 1 << 20
+	)
+	rounds := 16 // 16 x 250 x 4 KB: 16 MB of versions a cycle
+	if !testing.Short() && os.Getenv("MVKV_ACC_ROUNDS") != "" {
+		_, _ = fmt.Sscan(os.Getenv("MVKV_ACC_ROUNDS"), &rounds)
+	}
+	db, path := accOpen(t, mvcc.Options{VersionMemoryLimit: limit, CheckpointBytes: 256 << 10, NoAutovacuum: true})
+	ctx := context.Background()
+	key := func(i int) []byte { return []byte(fmt.Sprintf("key%05d", i)) }
+	val := func(gen, i int) []byte { return []byte(fmt.Sprintf("%06d/%05d/%04000d", gen, i, gen)) }
+	for i := range keys {
+		accSet(t, db, string(key(i)), string(val(0, i)))
+	}
+	var gen int
+	cycle := func(t *testing.T) {
+		t.Helper()
+		base := gen
+		heapBefore := accHeap()
+		reader, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: true})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := 1; r <= rounds; r++ {
+					for i := w; i < keys; i += writers {
+						if err := db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+							return tx.Put(key(i), val(base+r, i))
+						}); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}
+			}()
+		}
+		// Read while they write, and after.
+		check := func() {
+			for i := 0; i < keys; i += 7 {
+				v, err := reader.Get(key(i))
+				require.NoError(t, err)
+				require.Equal(t, string(val(base, i)), string(v))
+			}
+		}
+		check()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		gen = base + rounds
+		grown := accHeap() - heapBefore
+		t.Logf("live heap grew %d KiB while the snapshot held %d MB of versions", grown>>10, rounds*keys*4/1000)
+		assert.Less(t, grown, int64(limit+8<<20), "the heap stays near VersionMemoryLimit")
+		check()
+		n := 0
+		for k, v := range reader.Scan(nil, nil) {
+			require.Equal(t, string(key(n)), string(k))
+			require.Equal(t, string(val(base, n)), string(v))
+			n++
+		}
+		require.NoError(t, reader.Err())
+		require.Equal(t, keys, n)
+		n = keys
+		for k, v := range reader.ScanReverse(nil, nil) {
+			n--
+			require.Equal(t, string(key(n)), string(k))
+			require.Equal(t, string(val(base, n)), string(v))
+		}
+		require.NoError(t, reader.Err())
+		require.Zero(t, n)
+
+		st := db.Stats()
+		assert.Positive(t, st.DiskVersions, "versions went to disk")
+		assert.LessOrEqual(t, st.MemVersionBytes, int64(2*limit), "memory's versions stay near the limit")
+		assert.GreaterOrEqual(t, st.DiskVersions+st.MemVersions, int64(keys*rounds/2))
+		require.NoError(t, reader.Commit())
+		_, err = db.Vacuum(ctx)
+		require.NoError(t, err)
+		st = db.Stats()
+		assert.Zero(t, st.DiskVersions, "vacuum removes the versions from disk once the reader ends")
+		assert.Zero(t, st.DiskVersionBytes)
+	}
+	fileSize := func() int64 {
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		return fi.Size()
+	}
+	cycle(t)
+	first := fileSize()
+	cycle(t)
+	assert.LessOrEqual(t, fileSize(), first+first/4, "later rounds reuse the pages the first one freed (%d then %d bytes)", first, fileSize())
+	// Current data intact.
+	require.NoError(t, db.View(ctx, func(tx *mvcc.Txn) error {
+		for i := range keys {
+			v, err := tx.Get(key(i))
+			if err != nil {
+				return err
+			}
+			if string(v) != string(val(gen, i)) {
+				return fmt.Errorf("key %d: %q", i, v[:20])
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, mvcc.Check(db))
+}
