@@ -120,7 +120,7 @@ type Options struct {
 	// reuses (20 MiB for 2 GB measured), and the version store counts
 	// that share against the limit only up to half of it. Lower values
 	// bound memory tighter; reads by old snapshots then go to disk more
-	// often.
+	// often. Negative means the default.
 	VersionMemoryLimit int64
 
 	// MaxSnapshotAge ends a transaction whose snapshot is older than this:
@@ -128,7 +128,7 @@ type Options struct {
 	// longer holds versions back from vacuum (a read committed
 	// transaction's snapshot is its last statement's). Default (zero): no
 	// limit, and a forgotten transaction keeps what it can see (on disk,
-	// past VersionMemoryLimit) until it ends.
+	// past VersionMemoryLimit) until it ends. Negative means no limit.
 	MaxSnapshotAge time.Duration
 
 	// HistoryRetention keeps every version for at least this long after
@@ -137,7 +137,7 @@ type Options struct {
 	// after a reopen too. Each commit group records its wall-clock time.
 	// Default (zero): no history; AsOf then reads only the present. The
 	// cost: the versions of that long stay in the file, and each
-	// checkpoint writes the versions it replaces.
+	// checkpoint writes the versions it replaces. Negative means zero.
 	HistoryRetention time.Duration
 
 	// ReadOnly opens the database for reading only, with bbolt's
