@@ -129,6 +129,8 @@ func TestAccMaxSnapshotAgeEveryCall(t *testing.T) {
 				err = call(tx)
 				require.ErrorIs(t, err, mvcc.ErrSnapshotTooOld)
 				assert.ErrorIs(t, err, mvcc.ErrTxnDone)
+				assert.NotErrorIs(t, err, mvcc.ErrConflict, "an old snapshot is no conflict")
+				assert.NotContains(t, err.Error(), "conflict")
 				_, err = tx.Get([]byte("a"))
 				assert.ErrorIs(t, err, mvcc.ErrTxnDone, "a finished transaction stays finished")
 			})
