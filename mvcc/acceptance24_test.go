@@ -752,3 +752,210 @@ func TestAccSpillHeldSnapshot(t *testing.T) {
 	}))
 	require.NoError(t, mvcc.Check(db))
 }
+
+// TestAccAsOfConcurrent: one writer commits overwrites and deletes,
+// marking the time after each commit; readers meanwhile read as of
+// random marks (at ReadCommitted and Snapshot) while autovacuum runs
+// and a held snapshot makes versions spill: every read returns the
+// state the writer left at that mark.
+func TestAccAsOfConcurrent(t *testing.T) {
+	db, _ := accOpen(t, mvcc.Options{
+		HistoryRetention: time.Hour, VersionMemoryLimit: 64 << 10, CheckpointBytes: 64 << 10,
+		AutovacuumInterval: 5 * time.Millisecond, AutovacuumThreshold: 1,
+	})
+	ctx := context.Background()
+	const keys = 16
+	commits := 600
+	if !testing.Short() && os.Getenv("MVKV_ACC_COMMITS") != "" {
+		_, _ = fmt.Sscan(os.Getenv("MVKV_ACC_COMMITS"), &commits)
+	}
+	pad := string(make([]byte, 1500))
+	type mark struct {
+		at    time.Time
+		state map[string]string
+	}
+	var (
+		mu    sync.Mutex
+		marks []mark
+	)
+	state := map[string]string{}
+	held, err := db.Begin(mvcc.Snapshot) // empty database: holds every version
+	require.NoError(t, err)
+	defer func() { _ = held.Rollback() }()
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for r := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			level := []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot}[r%2]
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				mu.Lock()
+				if len(marks) == 0 {
+					mu.Unlock()
+					runtime.Gosched()
+					continue
+				}
+				m := marks[(n*7919+r)%len(marks)]
+				mu.Unlock()
+				if err := func() error {
+					tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: level, ReadOnly: true, AsOf: m.at})
+					if err != nil {
+						return err
+					}
+					defer func() { _ = tx.Rollback() }()
+					got := map[string]string{}
+					for k, v := range tx.Scan(nil, nil) {
+						got[string(k)] = string(v)
+					}
+					if err := tx.Err(); err != nil {
+						return err
+					}
+					if len(got) != len(m.state) {
+						return fmt.Errorf("as of %v: %d keys, want %d", m.at, len(got), len(m.state))
+					}
+					for k, v := range m.state {
+						if got[k] != v {
+							return fmt.Errorf("as of %v: scan %s = %.12q, want %.12q", m.at, k, got[k], v)
+						}
+						g, err := tx.Get([]byte(k))
+						if err != nil || string(g) != v {
+							return fmt.Errorf("as of %v: get %s = %.12q, %v; want %.12q", m.at, k, g, err, v)
+						}
+					}
+					return nil
+				}(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for n := range commits {
+		k := fmt.Sprintf("k%02d", (n*5)%keys)
+		if n%7 == 3 {
+			accDel(t, db, k)
+			delete(state, k)
+		} else {
+			v := fmt.Sprint(n) + pad
+			accSet(t, db, k, v)
+			state[k] = v
+		}
+		snap := make(map[string]string, len(state))
+		for k, v := range state {
+			snap[k] = v
+		}
+		mu.Lock()
+		marks = append(marks, mark{time.Now(), snap})
+		mu.Unlock()
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Positive(t, db.Stats().DiskVersions)
+	assert.Empty(t, accScan(held.Scan(nil, nil)), "the held snapshot still sees the empty database")
+	require.NoError(t, held.Rollback())
+	require.NoError(t, mvcc.Check(db))
+}
+
+// accGetAsOf reads key as of at: its value, "<absent>", or the error of
+// BeginTx or Get.
+func accGetAsOf(db *mvcc.DB, at time.Time, key string) (string, error) {
+	tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{ReadOnly: true, AsOf: at})
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = tx.Rollback() }()
+	v, err := tx.Get([]byte(key))
+	if errors.Is(err, mvcc.ErrNotFound) {
+		return "<absent>", nil
+	}
+	return string(v), err
+}
+
+// TestAccAsOfAroundOpen: the state as of a time since Open, before any
+// commit of this Open, is the file's: readable with or without a
+// retention, a new database's (empty) included, and after a reopen.
+func TestAccAsOfAroundOpen(t *testing.T) {
+	for _, r := range []time.Duration{0, time.Hour} {
+		t.Run(r.String(), func(t *testing.T) {
+			opts := mvcc.Options{NoSync: true, HistoryRetention: r}
+			db, path := accOpen(t, opts)
+			t0 := time.Now()
+			v, err := accGetAsOf(db, t0, "k")
+			require.NoError(t, err, "as of now, in a new database")
+			assert.Equal(t, "<absent>", v)
+			accSet(t, db, "k", "1")
+			v, err = accGetAsOf(db, t0, "k")
+			if r > 0 {
+				require.NoError(t, err, "as of between Open and the first commit")
+				assert.Equal(t, "<absent>", v)
+			} else {
+				assert.ErrorIs(t, err, mvcc.ErrHistoryGone)
+			}
+			t1 := time.Now()
+			require.NoError(t, db.Close())
+			db, err = mvcc.Open(path, &opts)
+			require.NoError(t, err)
+			defer func() { require.NoError(t, db.Close()) }()
+			v, err = accGetAsOf(db, time.Now(), "k")
+			require.NoError(t, err, "as of now, reopened")
+			assert.Equal(t, "1", v)
+			v, err = accGetAsOf(db, t1, "k")
+			if r > 0 {
+				require.NoError(t, err, "as of before the reopen")
+				assert.Equal(t, "1", v)
+				v, err = accGetAsOf(db, t0, "k")
+				require.NoError(t, err, "as of between the first Open and its first commit, reopened")
+				assert.Equal(t, "<absent>", v)
+			} else {
+				assert.ErrorIs(t, err, mvcc.ErrHistoryGone)
+			}
+		})
+	}
+}
+
+// TestAccAsOfHistoryHole: a session without retention writes no history;
+// a later Open with a retention refuses the times before it rather than
+// read them wrong.
+func TestAccAsOfHistoryHole(t *testing.T) {
+	keep := mvcc.Options{NoSync: true, HistoryRetention: time.Hour, NoAutovacuum: true}
+	db, path := accOpen(t, keep)
+	accSet(t, db, "k", "1", "j", "1")
+	a := time.Now()
+	accSet(t, db, "k", "2")
+	require.NoError(t, db.Close())
+	db, err := mvcc.Open(path, &mvcc.Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	accSet(t, db, "k", "3", "j", "3")
+	b := time.Now()
+	accSet(t, db, "k", "4")
+	require.NoError(t, db.Close())
+	db, err = mvcc.Open(path, &keep)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	c := time.Now()
+	accSet(t, db, "k", "5")
+	for _, at := range []time.Time{a, b} {
+		for _, k := range []string{"k", "j"} {
+			v, err := accGetAsOf(db, at, k)
+			assert.ErrorIs(t, err, mvcc.ErrHistoryGone, "key %s as of %v read %q", k, at, v)
+		}
+	}
+	v, err := accGetAsOf(db, c, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "4", v)
+	v, err = accGetAsOf(db, c, "j")
+	require.NoError(t, err)
+	assert.Equal(t, "3", v)
+}

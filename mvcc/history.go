@@ -116,6 +116,51 @@ func lastStamp(btx *bolt.Tx) int64 {
 	return 0
 }
 
+// startHistory fixes where the history this Open serves begins, lastTS
+// being the newest commit in the file. The state as of the Open is
+// lastTS's: nothing can commit between the file's last commit and now, so
+// a transaction as of any time since reads it, a time before the first
+// commit of a new database included (the lastCommit mark, in memory).
+// With a retention and no history in the file, the history starts here
+// (its start in the meta values, as the first stamp would write it), so
+// that this holds after a reopen too. Without a retention the file's
+// clock and history start go at once, as a disk vacuum would remove them:
+// the commits of this session write neither stamps nor history, and a
+// later Open with a retention must not read across that hole (a time of
+// this session would find the clock's last entry, before it, and keys
+// overwritten since would read as absent). A read-only Open writes
+// nothing: it commits nothing either.
+func (db *DB) startHistory(lastTS uint64) error {
+	now := db.wallNow().UnixNano()
+	db.hist.lastCommit.Store(&clockMark{stamp: max(now, db.hist.last), ts: lastTS})
+	if db.opts.ReadOnly {
+		return nil
+	}
+	return db.guard(func() error {
+		var write func(btx *bolt.Tx) error
+		err := db.bolt.View(func(btx *bolt.Tx) error {
+			kept := btx.Bucket(metaBucket).Get(historyKey) != nil
+			switch {
+			case db.opts.HistoryRetention > 0 && !kept:
+				write = func(btx *bolt.Tx) error {
+					meta := btx.Bucket(metaBucket)
+					if err := putMeta(meta, historyKey, lastTS); err != nil {
+						return err
+					}
+					return putMeta(meta, historyTimeKey, uint64(now))
+				}
+			case db.opts.HistoryRetention <= 0 && (kept || btx.Bucket(clockBucket) != nil):
+				write = func(btx *bolt.Tx) error { return db.trimClock(btx, 0) }
+			}
+			return nil
+		})
+		if err != nil || write == nil {
+			return err
+		}
+		return db.bolt.Update(write)
+	})
+}
+
 // commitAt returns the newest commit at or before t by the clock, found
 // false when the clock does not reach back to t.
 func (db *DB) commitAt(t time.Time) (ts uint64, found bool, err error) {

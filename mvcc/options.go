@@ -135,7 +135,10 @@ type Options struct {
 	// a newer one replaced it, on disk, so that a transaction begun with
 	// TxOptions.AsOf reads the database as it was at any time within it,
 	// after a reopen too. Each commit group records its wall-clock time.
-	// Default (zero): no history; AsOf then reads only the present. The
+	// History begins when a DB with a retention opens the file; opening
+	// it for writing without one drops the history kept (its times then
+	// fail with ErrHistoryGone). Default (zero): no history; AsOf then
+	// reads only the present (any time since the last commit). The
 	// cost: the versions of that long stay in the file, and each
 	// checkpoint writes the versions it replaces. Negative means zero.
 	HistoryRetention time.Duration
