@@ -636,9 +636,10 @@ func TestAccAsOfKeepsHistoryWhileOpen(t *testing.T) {
 
 // TestAccSpillHeldSnapshot: a snapshot held while writers overwrite keys
 // far past VersionMemoryLimit: the heap stays bounded, the snapshot reads
-// what it saw at its start (Get, Scan, ScanReverse), versions go to disk
-// and leave it once the reader ends, and the file's pages are reused by
-// the next round rather than the file growing again.
+// what it saw at its start (Get, Scan, ScanReverse: keys deleted and
+// inserted since included), versions go to disk and leave it once the
+// reader ends, and the file's pages are reused by the next round rather
+// than the file growing again. MVKV_ACC_ROUNDS scales the rounds.
 func TestAccSpillHeldSnapshot(t *testing.T) {
 	const (
 		keys    = 250
@@ -671,7 +672,19 @@ func TestAccSpillHeldSnapshot(t *testing.T) {
 				defer wg.Done()
 				for r := 1; r <= rounds; r++ {
 					for i := w; i < keys; i += writers {
+						// Some rounds delete the key and insert another
+						// in its place; the last round puts it back.
+						tmp := []byte(fmt.Sprintf("tmp%05d", i))
 						if err := db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+							if r < rounds && (i+r)%5 == 0 {
+								if err := tx.Delete(key(i)); err != nil {
+									return err
+								}
+								return tx.Put(tmp, val(base+r, i))
+							}
+							if err := tx.Delete(tmp); err != nil {
+								return err
+							}
 							return tx.Put(key(i), val(base+r, i))
 						}); err != nil {
 							errs <- err
