@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,6 +109,18 @@ func TestAccMaxSnapshotAgeEveryCall(t *testing.T) {
 				return errors.New("ScanReverse yielded a key")
 			}
 			return tx.Err()
+		},
+		"ScanKeys": func(tx *mvcc.Txn) error {
+			for range tx.ScanKeys(nil, nil) {
+				return errors.New("ScanKeys yielded a key")
+			}
+			return tx.Err()
+		},
+		"ScanFunc": func(tx *mvcc.Txn) error {
+			return tx.ScanFunc(nil, nil, func(k, v []byte) bool { panic("ScanFunc yielded a key") })
+		},
+		"ScanReverseFunc": func(tx *mvcc.Txn) error {
+			return tx.ScanReverseFunc(nil, nil, func(k, v []byte) bool { panic("ScanReverseFunc yielded a key") })
 		},
 		"ScanPrefix": func(tx *mvcc.Txn) error {
 			for range tx.ScanPrefix([]byte("a")) {
@@ -391,6 +404,28 @@ func accAsOf(t *testing.T, db *mvcc.DB, level mvcc.Level, at time.Time) map[stri
 	out["prefix"] = accScan(tx.ScanPrefix([]byte("p/")))
 	out["range"] = accScan(tx.Scan([]byte("h"), []byte("p/2")))
 	require.NoError(t, tx.Err())
+	// The other ways to scan read the same.
+	var keys, fn, rfn []string
+	for k := range tx.ScanKeys(nil, nil) {
+		keys = append(keys, string(k))
+	}
+	require.NoError(t, tx.Err())
+	require.NoError(t, tx.ScanFunc(nil, nil, func(k, v []byte) bool {
+		fn = append(fn, string(k)+"="+string(v))
+		return true
+	}))
+	require.NoError(t, tx.ScanReverseFunc(nil, nil, func(k, v []byte) bool {
+		rfn = append(rfn, string(k)+"="+string(v))
+		return true
+	}))
+	scan := out["scan"].([]string)
+	assert.Equal(t, scan, fn, "ScanFunc")
+	assert.Equal(t, out["reverse"], rfn, "ScanReverseFunc")
+	want := []string(nil)
+	for _, kv := range scan {
+		want = append(want, kv[:strings.IndexByte(kv, '=')])
+	}
+	assert.Equal(t, want, keys, "ScanKeys")
 	// A write, a lock, and a commit of nothing.
 	assert.ErrorIs(t, tx.Put([]byte("k"), []byte("x")), mvcc.ErrReadOnly)
 	assert.ErrorIs(t, tx.Delete([]byte("k")), mvcc.ErrReadOnly)

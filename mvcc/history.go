@@ -129,7 +129,9 @@ func lastStamp(btx *bolt.Tx) int64 {
 // later Open with a retention must not read across that hole (a time of
 // this session would find the clock's last entry, before it, and keys
 // overwritten since would read as absent). A read-only Open writes
-// nothing: it commits nothing either.
+// nothing: it commits nothing either. A failure to write (a full disk)
+// does not fail the Open: the first checkpoint then starts the history,
+// and a disk vacuum drops it, as they would without this.
 func (db *DB) startHistory(lastTS uint64) error {
 	now := db.wallNow().UnixNano()
 	db.hist.lastCommit.Store(&clockMark{stamp: max(now, db.hist.last), ts: lastTS})
@@ -157,7 +159,10 @@ func (db *DB) startHistory(lastTS uint64) error {
 		if err != nil || write == nil {
 			return err
 		}
-		return db.bolt.Update(write)
+		if err := db.bolt.Update(write); err != nil && db.opts.Logger != nil {
+			db.opts.Logger.Warn("mvkv: open: could not record where the history begins", "path", db.path, "err", err)
+		}
+		return nil
 	})
 }
 
