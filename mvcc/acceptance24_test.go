@@ -1007,3 +1007,29 @@ func TestAccAsOfHistoryHole(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "3", v)
 }
+
+// TestAccAsOfReadOnlyDB: a database opened read-only reads its history,
+// with or without TxOptions.ReadOnly (its transactions all are).
+func TestAccAsOfReadOnlyDB(t *testing.T) {
+	opts := mvcc.Options{NoSync: true, HistoryRetention: time.Hour}
+	db, path := accOpen(t, opts)
+	accSet(t, db, "k", "1")
+	mark := time.Now()
+	accSet(t, db, "k", "2")
+	require.NoError(t, db.Close())
+	opts.ReadOnly = true
+	ro, err := mvcc.Open(path, &opts)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, ro.Close()) }()
+	for _, to := range []mvcc.TxOptions{{ReadOnly: true, AsOf: mark}, {AsOf: mark}, {Isolation: mvcc.Snapshot, AsOf: mark}} {
+		tx, err := ro.BeginTx(context.Background(), to)
+		require.NoError(t, err, "%+v", to)
+		v, err := tx.Get([]byte("k"))
+		require.NoError(t, err)
+		assert.Equal(t, "1", string(v))
+		require.NoError(t, tx.Rollback())
+	}
+	v, err := accGetAsOf(ro, time.Now(), "k")
+	require.NoError(t, err)
+	assert.Equal(t, "2", v)
+}

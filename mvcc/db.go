@@ -267,6 +267,9 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 	if opts.Locking && opts.Isolation != Serializable {
 		return nil, fmt.Errorf("%w: Locking is two-phase locking for Serializable, not %s", ErrInvalidLevel, opts.Isolation)
 	}
+	if db.opts.ReadOnly {
+		opts.ReadOnly = true // every transaction of a read-only DB is one
+	}
 	if err := checkAsOf(opts); err != nil {
 		return nil, err
 	}

@@ -222,7 +222,8 @@ type TxOptions struct {
 	// it was at that time: at the newest commit at or before it (see
 	// Options.HistoryRetention). Its reads all see that one snapshot, at
 	// ReadCommitted (the zero Isolation) and at Snapshot alike. It needs
-	// ReadOnly (else ErrReadOnly) and is refused with Serializable or
+	// ReadOnly (else ErrReadOnly; a DB opened with Options.ReadOnly
+	// implies it) and is refused with Serializable or
 	// Locking (ErrInvalidLevel): SSI decides the serial order of
 	// transactions as they run, and a past snapshot may show a state no
 	// serial order had (the read-only anomaly). A time before the history
