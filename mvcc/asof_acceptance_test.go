@@ -553,3 +553,22 @@ func TestAccAsOfReadOnlyDB(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "2", v)
 }
+
+// TestAccHistoryIdleAutovacuum: history within the retention is not dead
+// for autovacuum: an idle database keeping it runs no pass after pass
+// that removes nothing. (A slow machine runs fewer checks: the verdict
+// errs only towards passing.)
+func TestAccHistoryIdleAutovacuum(t *testing.T) {
+	db, _ := accOpen(t, mvcc.Options{HistoryRetention: time.Hour, AutovacuumInterval: 2 * time.Millisecond})
+	for i := range 2500 {
+		accSet(t, db, fmt.Sprint("k", i%50), fmt.Sprint(i))
+	}
+	_, err := db.Vacuum(context.Background())
+	require.NoError(t, err)
+	before := db.Stats()
+	require.Greater(t, before.DiskVersions, int64(2000), "the history is kept")
+	accWait(time.Now(), 200*time.Millisecond)
+	after := db.Stats()
+	assert.LessOrEqual(t, after.AutoVacuums-before.AutoVacuums, uint64(3), "passes while idle")
+	assert.Equal(t, before.DiskVersions, after.DiskVersions)
+}
