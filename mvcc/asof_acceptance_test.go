@@ -157,7 +157,8 @@ func TestAccAsOfSnapshotStable(t *testing.T) {
 // named error, and the times it cannot serve.
 func TestAccAsOfRefused(t *testing.T) {
 	ctx := context.Background()
-	db, _ := accOpen(t, mvcc.Options{HistoryRetention: 50 * time.Millisecond})
+	const retention = 50 * time.Millisecond
+	db, _ := accOpen(t, mvcc.Options{HistoryRetention: retention})
 	opened := time.Now()
 	accSet(t, db, "k", "1")
 	past := time.Now()
@@ -191,10 +192,9 @@ func TestAccAsOfRefused(t *testing.T) {
 		got = string(v)
 		return err
 	})
-	if err == nil {
+	if !errors.Is(err, mvcc.ErrHistoryGone) || time.Since(past) <= retention { // else a slow machine outran the retention
+		require.NoError(t, err, "ViewTx is read-only: TxOptions.ReadOnly is implied")
 		assert.Equal(t, "1", got, "ViewTx as of a past time reads it")
-	} else {
-		assert.ErrorIs(t, err, mvcc.ErrReadOnly)
 	}
 	// Past the retention.
 	accWait(past, 200*time.Millisecond)
@@ -299,6 +299,9 @@ func TestAccAsOfKeepsHistoryWhileOpen(t *testing.T) {
 		accSet(t, db, "k", fmt.Sprint(i))
 	}
 	tx, err := db.BeginTx(ctx, mvcc.TxOptions{ReadOnly: true, AsOf: mark})
+	if errors.Is(err, mvcc.ErrHistoryGone) && time.Since(mark) > retention {
+		t.Skipf("the machine took longer than the retention (%v) to get here", retention)
+	}
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback() }()
 	accWait(mark, 3*retention)
