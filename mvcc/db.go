@@ -169,7 +169,8 @@ type Stats struct {
 
 	// OldestSnapshotAge is the age of the oldest snapshot an open
 	// transaction holds (the one holding the horizon; Options.MaxSnapshotAge
-	// bounds it), and what it holds: MemVersions versions taking
+	// bounds it; a read committed transaction, whose statements each take
+	// a newer snapshot, counts from its Begin), and what it holds: MemVersions versions taking
 	// MemVersionBytes of heap (values and overhead, the figure
 	// Options.VersionMemoryLimit bounds), and DiskVersions versions taking
 	// DiskVersionBytes in the file's version store (spilled from memory,
