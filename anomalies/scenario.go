@@ -218,9 +218,9 @@ func Sum(session, prefix string) Step {
 	}}
 }
 
-// scan reads the range [prefix, prefix+0xff...) and records what it saw,
-// including the absence of keys it had seen before (a range read sees
-// deletions too).
+// scan reads the keys with the prefix, [prefix, PrefixEnd(prefix)), and
+// records what it saw, including the absence of keys it had seen before
+// (a range read sees deletions too).
 func (s *Session) scan(prefix string) ([]KV, error) {
 	var kvs []KV
 	for k, v := range s.Tx.Scan([]byte(prefix), mvcc.PrefixEnd([]byte(prefix))) {

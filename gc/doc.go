@@ -30,11 +30,12 @@
 //     and every newer one; everything older goes, and the kept one goes
 //     too when it is a tombstone.
 //
-//     key k: old@1  a@3  del@8  c@12       horizon 9
-//     gone   gone gone   kept       (del@8 is what a snapshot at 9..11
-//     sees: absent; so it goes)
-//     horizon 12: k leaves memory; the
-//     file holds c@12
+// For example, a key k with four versions:
+//
+//	k:           old@1   a@3    del@8   c@12
+//	horizon 9:   gone    gone   gone    kept   (del@8 is what a snapshot at
+//	                                            9..11 sees: absent; so it goes)
+//	horizon 12:  k leaves memory; the file holds c@12
 //
 // # Batches
 //

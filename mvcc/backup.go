@@ -37,6 +37,9 @@ import (
 // which a read-only DB cannot apply: then it fails, and a read-write Open
 // (which applies them) must come first.
 func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if w == nil {
+		return 0, fmt.Errorf("%w: Backup's writer is nil", ErrNilArgument)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}

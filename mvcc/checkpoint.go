@@ -31,15 +31,15 @@ import (
 // starts. (While the log is empty, a very large group goes to the data
 // bucket itself: commit.go.)
 //
-// No commit waits for a pass: a group appends to the log, and a step
-// writes the bbolt file. A pass is cut into steps, each one bbolt
+// No commit waits for a pass (unless the log runs far behind, below): a
+// group appends to the log, and a step writes the bbolt file. A pass is cut into steps, each one bbolt
 // transaction that takes the oldest transactions of the log (whole ones,
 // up to stepKeys distinct keys or stepEntries writes), applies the
 // newest write of each of those keys to the data bucket in key order,
 // and moves "applied" (and "ts") to the last commit it took; the log's
 // segments whose every transaction is applied then go.
 //
-// Steps are small, though no commit waits for one: a step's bbolt commit
+// Steps are small all the same: a step's bbolt commit
 // flushes about a page per random key to the same disk the log's
 // fdatasyncs go to, and a group's fdatasync that meets a flush of
 // thousands of pages waits for all of it (on the 2-core machine, steps

@@ -44,8 +44,7 @@ func ctOpen(t testing.TB, opts *mvcc.Options) (*mvcc.DB, string) {
 	return db, path
 }
 
-// ctPut commits key=value pairs (value "" with del=true deletes) in one
-// transaction.
+// ctPut commits the key, value pairs kvs in one transaction.
 func ctPut(t testing.TB, db *mvcc.DB, kvs ...string) {
 	t.Helper()
 	require.Zero(t, len(kvs)%2, "key/value pairs")
@@ -60,6 +59,7 @@ func ctPut(t testing.TB, db *mvcc.DB, kvs ...string) {
 	require.NoError(t, err)
 }
 
+// ctDelete deletes keys in one transaction.
 func ctDelete(t testing.TB, db *mvcc.DB, keys ...string) {
 	t.Helper()
 	err := db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
@@ -99,9 +99,7 @@ var bigValue = sync.OnceValue(func() []byte { return make([]byte, mvcc.MaxValueS
 
 // txOp is one call on a transaction, reduced to its error.
 type txOp struct {
-	name string
-	// class says which precondition errors the op can return, and which
-	// input error an active read-write transaction gets.
+	name     string
 	write    bool  // rejected by read-only transactions (writes and locks)
 	inputErr error // the error for its bad input, nil when the input is fine
 	run      func(tx *mvcc.Txn) error
@@ -147,6 +145,8 @@ type txState struct {
 	name     string
 	readOnly bool
 	prepare  func(t *testing.T, db *mvcc.DB, tx *mvcc.Txn)
+	// ctxEnds cancels the transaction's BeginTx context after prepare.
+	ctxEnds bool
 	// want is the error every op gets in this state; nil means the op's
 	// own outcome (its inputErr, or ErrReadOnly for writes when readOnly).
 	want error
@@ -170,6 +170,7 @@ func txStates() []txState {
 			}
 			require.ErrorIs(t, err, mvcc.ErrConflict)
 		}},
+		{name: "context cancelled", want: mvcc.ErrTxnDone, ctxEnds: true, prepare: func(*testing.T, *mvcc.DB, *mvcc.Txn) {}},
 		{name: "db closed", want: mvcc.ErrClosed, prepare: func(t *testing.T, db *mvcc.DB, _ *mvcc.Txn) {
 			require.NoError(t, db.Close())
 		}},
@@ -186,13 +187,18 @@ func TestErrorsEveryMethodEveryState(t *testing.T) {
 			t.Run(st.name+"/"+op.name, func(t *testing.T) {
 				db, _ := ctOpen(t, nil)
 				ctPut(t, db, "a", "1", "b", "2")
-				tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: st.readOnly})
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot, ReadOnly: st.readOnly})
 				require.NoError(t, err)
 				if !st.readOnly {
 					require.NoError(t, tx.Put([]byte("c"), []byte("3")))
 					require.NoError(t, tx.Delete([]byte("b")))
 				}
 				st.prepare(t, db, tx)
+				if st.ctxEnds {
+					cancel()
+				}
 				before := scanAll(tx, nil, nil)
 
 				want := st.want
@@ -237,10 +243,15 @@ func TestScanOnFinishedTxnYieldsNothing(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			db, _ := ctOpen(t, nil)
 			ctPut(t, db, "a", "1", "b", "2")
-			tx, err := db.Begin(mvcc.Snapshot)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Snapshot})
 			require.NoError(t, err)
 			require.NoError(t, tx.Put([]byte("c"), []byte("3")))
 			st.prepare(t, db, tx)
+			if st.ctxEnds {
+				cancel()
+			}
 			assert.Empty(t, scanAll(tx, nil, nil))
 		})
 	}
@@ -331,7 +342,9 @@ func TestLevels(t *testing.T) {
 
 func TestErrorsAreDistinct(t *testing.T) {
 	all := []error{mvcc.ErrNotFound, mvcc.ErrConflict, mvcc.ErrDeadlock, mvcc.ErrTxnDone,
-		mvcc.ErrReadOnly, mvcc.ErrClosed, mvcc.ErrEmptyKey, mvcc.ErrKeyTooLarge, mvcc.ErrValueTooLarge}
+		mvcc.ErrReadOnly, mvcc.ErrClosed, mvcc.ErrEmptyKey, mvcc.ErrKeyTooLarge, mvcc.ErrValueTooLarge,
+		mvcc.ErrManagedTxn, mvcc.ErrInvalidLevel, mvcc.ErrCorrupt, mvcc.ErrSnapshotTooOld, mvcc.ErrHistoryGone,
+		mvcc.ErrLocked, mvcc.ErrNilArgument}
 	for i, a := range all {
 		for j, b := range all {
 			assert.Equal(t, i == j, errors.Is(a, b), "%v vs %v", a, b)

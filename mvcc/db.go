@@ -253,11 +253,12 @@ func (db *DB) Begin(level Level) (*Txn, error) {
 // transaction's reads and scans, and Commit's wait for the write locks of
 // its keys), and when it ends before the transaction does, the transaction
 // is rolled back: its locks are released at once (a transaction that
-// holds none, a read-only one say, is rolled back at its next call or
-// Rollback), and its next call, Commit included, fails with an error
-// matching ErrTxnDone and ctx's error (context.Canceled or
-// context.DeadlineExceeded). A ctx already done fails at once. A Commit that has handed its writes to the group commit is not
-// stopped by ctx: it returns nil once they are durable.
+// holds none, a read-only one say, is rolled back at its next call), its
+// writes are discarded, and its next call, Commit and Rollback included,
+// fails with an error matching ErrTxnDone and ctx's error
+// (context.Canceled or context.DeadlineExceeded). A ctx already done
+// fails at once. A Commit that has handed its writes to the group commit
+// is not stopped by ctx: it returns nil once they are durable.
 func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed

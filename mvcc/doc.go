@@ -160,8 +160,8 @@
 // BeginTx (or Begin, with no context) hands the transaction to the
 // caller, who commits or rolls it back. Its context is the transaction's
 // until it ends, as in database/sql: it bounds the lock waits, and when it
-// ends first the transaction is rolled back and Commit fails (ErrTxnDone,
-// with the context's error).
+// ends first the transaction is rolled back and its next call, Commit or
+// Rollback included, fails (ErrTxnDone, with the context's error).
 //
 // # Locks
 //

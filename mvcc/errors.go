@@ -42,9 +42,10 @@ var (
 	// ErrCorrupt: the file is not an mvkv database, or it is damaged.
 	ErrCorrupt = errors.New("mvkv: not an mvkv database or corrupted")
 	// ErrManagedTxn: Commit or Rollback called on the transaction that
-	// DB.Update or DB.View manages; the call changes nothing. Return from
+	// DB.Update, DB.UpdateTx, DB.View or DB.ViewTx manages; the call
+	// changes nothing. Return from
 	// the function instead: nil commits (Update), an error rolls back.
-	ErrManagedTxn = errors.New("mvkv: Commit and Rollback are not allowed on a transaction managed by Update or View")
+	ErrManagedTxn = errors.New("mvkv: Commit and Rollback are not allowed on a transaction managed by Update, UpdateTx, View or ViewTx")
 	// ErrSnapshotTooOld: the transaction's snapshot is older than
 	// Options.MaxSnapshotAge; the transaction is finished (and matches
 	// ErrTxnDone too). Begin a new one.
@@ -52,6 +53,10 @@ var (
 	// ErrHistoryGone: TxOptions.AsOf asks for a time before what
 	// Options.HistoryRetention keeps (or before history was kept).
 	ErrHistoryGone = errors.New("mvkv: history gone: the time asked for is past the retention")
+	// ErrNilArgument: a nil function or writer where one is needed (the
+	// function of Update, UpdateTx, View, ViewTx, ScanFunc and
+	// ScanReverseFunc; Backup's writer). Nothing runs.
+	ErrNilArgument = errors.New("mvkv: nil argument")
 	// ErrLocked: another process (or DB in this process) holds the file
 	// and did not release it within Options.LockTimeout.
 	ErrLocked = errors.New("mvkv: database file is locked")

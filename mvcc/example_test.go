@@ -195,7 +195,7 @@ func ExampleTxn_Scan() {
 // shared lock that another writer of the key waits for, so the check and
 // the write it guards cannot be overtaken; conflicts are waits, and at
 // worst a deadlock victim, which UpdateTx retries like any conflict.
-func ExampleTxOptions_locking() {
+func ExampleDB_UpdateTx() {
 	db, cleanup := exampleDB()
 	defer cleanup()
 	ctx := context.Background()

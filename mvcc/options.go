@@ -101,9 +101,9 @@ type Options struct {
 	CheckpointBytes int
 
 	// VacuumPause is how long a vacuum sleeps between batches, leaving the
-	// bbolt writer to commits. Default (zero) adaptive: as long as the batch
-	// took, at most 10ms, so vacuum takes at most about half of the write
-	// capacity. Negative means no pause.
+	// index lock to commits and readers. Default (zero) adaptive: as long
+	// as the batch took, at most 10ms, so vacuum holds that lock at most
+	// about half of the time. Negative means no pause.
 	VacuumPause time.Duration
 
 	// VersionMemoryLimit bounds the heap the version store keeps, in

@@ -1,6 +1,9 @@
 package mvcc
 
-import "iter"
+import (
+	"fmt"
+	"iter"
+)
 
 // Scans that copy less than Scan.
 //
@@ -27,8 +30,8 @@ import "iter"
 // memory: copy what you keep (bytes.Clone, or append to a buffer of your
 // own). Writing to them is allowed and changes nothing in the database.
 //
-// It returns nil when the scan ran, fn's stopping included. Otherwise it
-// returns the error Err reports: the transaction could not scan (it is
+// It returns nil when the scan ran, fn's stopping included; a nil fn
+// fails with ErrNilArgument. Otherwise it returns the error Err reports: the transaction could not scan (it is
 // finished, the DB closed, a lock wait failed) or ended during the scan
 // (a damaged record, ErrCorrupt; a serialization failure found while
 // scanning, which ErrConflict matches).
@@ -44,6 +47,9 @@ func (tx *Txn) ScanReverseFunc(start, end []byte, fn func(key, value []byte) boo
 }
 
 func (tx *Txn) scanFunc(start, end []byte, desc bool, fn func(key, value []byte) bool) error {
+	if fn == nil {
+		return fmt.Errorf("%w: ScanFunc's function is nil", ErrNilArgument)
+	}
 	if err := tx.scanRange(start, end, desc, scanBorrowed, fn); err != nil {
 		return err
 	}

@@ -104,29 +104,6 @@ func (tx *Txn) usable() error {
 	return nil
 }
 
-// contextEnded rolls the transaction back when its BeginTx context ends,
-// as database/sql does: its locks go at once, and its next call, Commit
-// included, fails with an error matching ErrTxnDone and the context's
-// error. A Commit already past its lock waits is not stopped: once the
-// commit is handed to the pipeline it is durable and reported so.
-func (tx *Txn) contextEnded() {
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if !tx.done.Load() || tx.committing {
-		tx.endByContext(tx.ctx.Err()) //nolint:errcheck // the next call reports it
-	}
-}
-
-// endByContext ends the transaction after its context ended with cause
-// and returns the error its calls report from then on. Called with tx.mu
-// held, on a transaction not yet done (or a Commit waiting for locks).
-func (tx *Txn) endByContext(cause error) error {
-	tx.cancelled = fmt.Errorf("%w: rolled back because its context ended: %w", ErrTxnDone, cause)
-	tx.finish()
-	tx.db.stats.rollbacks.Add(1)
-	return tx.cancelled
-}
-
 // Err reports whether the transaction can still be used: nil if so,
 // otherwise the error its next call would return (ErrClosed, ErrTxnDone,
 // or the serialization failure a Scan found, which also ends the
@@ -225,15 +202,6 @@ func (tx *Txn) takesLocks() {
 		tx.id = tx.db.txnIDs.Add(1)
 	}
 	tx.locks = true
-}
-
-// watchContext makes the end of the transaction's context roll it back at
-// once (contextEnded), so that the locks it is about to take are not kept
-// past that end. Called with tx.mu held, before a lock is taken.
-func (tx *Txn) watchContext() {
-	if tx.ctxCanEnd && tx.stopCtx == nil {
-		tx.stopCtx = context.AfterFunc(tx.ctx, tx.contextEnded)
-	}
 }
 
 func (tx *Txn) lockWait(w *txn.LockWait, err error, what string, key []byte) error {
@@ -642,8 +610,12 @@ func (db *DB) submit(req *commitReq) error {
 }
 
 // Rollback discards the transaction's writes. It returns ErrTxnDone if the
-// transaction already ended, so `defer tx.Rollback()` is safe. Inside
-// DB.Update and DB.View it returns ErrManagedTxn and changes nothing.
+// transaction already ended, so `defer tx.Rollback()` is safe. A
+// transaction whose BeginTx context ended was rolled back by that end (as
+// in database/sql): Rollback then returns an error matching ErrTxnDone and
+// the context's error, whether or not a call noticed the end first.
+// Inside DB.Update, DB.UpdateTx, DB.View and DB.ViewTx it returns
+// ErrManagedTxn and changes nothing.
 func (tx *Txn) Rollback() error {
 	if tx.managed {
 		return ErrManagedTxn
@@ -660,7 +632,18 @@ func (tx *Txn) rollback() error {
 	}
 	if tx.done.Load() && !tx.committing {
 		tx.failed = nil
+		if tx.cancelled != nil {
+			return tx.cancelled
+		}
 		return ErrTxnDone
+	}
+	if !tx.done.Load() && tx.ctxCanEnd {
+		// The context's end rolled the transaction back, though only a
+		// holder of locks is told at once (contextEnded): say so the
+		// same way whichever came first.
+		if err := tx.ctx.Err(); err != nil {
+			return tx.endByContext(err)
+		}
 	}
 	tx.finish() // a Commit waiting for its locks gives up
 

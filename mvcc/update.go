@@ -25,6 +25,7 @@ const (
 // fn must not call tx.Commit or tx.Rollback (they return ErrManagedTxn and
 // change nothing): returning nil commits, returning an error rolls back.
 // Once the commit is durable Update returns nil, whatever happens after.
+// A nil fn fails with ErrNilArgument.
 //
 // The zero Level is ReadCommitted, as the zero TxOptions is: there, two
 // Updates that read and write the same key both commit, and one of the
@@ -47,6 +48,9 @@ func (db *DB) Update(ctx context.Context, level Level, fn func(tx *Txn) error) e
 // ctx is each attempt's BeginTx context: it bounds the attempt's lock
 // waits, and its end rolls the attempt back and stops the retries.
 func (db *DB) UpdateTx(ctx context.Context, opts TxOptions, fn func(tx *Txn) error) error {
+	if fn == nil {
+		return fmt.Errorf("%w: the transaction's function is nil", ErrNilArgument)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -109,7 +113,10 @@ func (db *DB) runOnce(ctx context.Context, opts TxOptions, fn func(tx *Txn) erro
 
 // View runs fn in a read-only transaction on one snapshot. It never
 // conflicts; fn's error is returned as is. fn must not call tx.Commit or
-// tx.Rollback (they return ErrManagedTxn and change nothing).
+// tx.Rollback (they return ErrManagedTxn and change nothing). ctx is the
+// transaction's BeginTx context: if it ends before fn returns, the
+// transaction is rolled back and View returns an error matching
+// ErrTxnDone and ctx's error.
 //
 // View runs at Snapshot isolation, not Serializable: each View sees a
 // consistent snapshot, but alongside serializable writers it can observe
@@ -119,6 +126,9 @@ func (db *DB) runOnce(ctx context.Context, opts TxOptions, fn func(tx *Txn) erro
 //
 //	err := db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable}, fn)
 func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
+	if fn == nil {
+		return fmt.Errorf("%w: the transaction's function is nil", ErrNilArgument)
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -128,7 +138,12 @@ func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
 	}
 	tx.managed = true
 	defer tx.rollback() //nolint:errcheck // a read-only transaction has nothing to undo
-	return fn(tx)
+	if err := fn(tx); err != nil {
+		return err
+	}
+	// A context that ended while fn ran rolled the transaction back:
+	// report it, as ViewTx's commit does.
+	return tx.contextErr()
 }
 
 // ViewTx runs fn in a read-only transaction begun with opts (ReadOnly is
@@ -136,7 +151,9 @@ func (db *DB) View(ctx context.Context, fn func(tx *Txn) error) error {
 // a Serializable one can conflict: SSI may abort it when it would observe a
 // state no serial order produces, and the retry reads again. At Snapshot it
 // is View; at ReadCommitted every read sees the latest committed data.
-// With Locking, reads take shared locks held to the end.
+// With Locking (Serializable only, else ErrInvalidLevel), reads take
+// shared locks held to the end. ctx is as for UpdateTx: its end rolls the
+// attempt back and is returned.
 func (db *DB) ViewTx(ctx context.Context, opts TxOptions, fn func(tx *Txn) error) error {
 	opts.ReadOnly = true
 	return db.UpdateTx(ctx, opts, fn)

@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Level is a transaction isolation level.
+// Level is a transaction isolation level. The zero Level is
+// ReadCommitted, the weakest, where lost updates are possible.
 type Level uint8
 
 const (
@@ -39,9 +40,12 @@ func (l Level) Valid() bool { return l <= Serializable }
 // ErrBadLevel is returned by ParseLevel for an unknown name.
 var ErrBadLevel = fmt.Errorf("unknown isolation level")
 
-// ParseLevel accepts the names String returns, plus "repeatable-read" for
-// Snapshot (the name PostgreSQL uses for the same guarantee). Case and the
-// choice of '-', '_' or ' ' as separator do not matter.
+// ParseLevel returns the level a name stands for. It accepts the names
+// String returns ("read-committed", "snapshot", "serializable"),
+// "repeatable-read" for Snapshot (the name PostgreSQL uses for the same
+// guarantee), and the abbreviations "rc", "si", "rr" and "ssi". Case,
+// surrounding spaces and the choice of '-', '_' or ' ' as separator do
+// not matter. Any other name fails with ErrBadLevel.
 func ParseLevel(s string) (Level, error) {
 	n := strings.NewReplacer("_", "-", " ", "-").Replace(strings.ToLower(strings.TrimSpace(s)))
 	switch n {

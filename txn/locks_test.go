@@ -213,7 +213,7 @@ func TestLockIntentDeadlock(t *testing.T) {
 	go func() {
 		done <- lt.LockAll(context.Background(), nil, 2, [][]byte{[]byte("a"), []byte("b")}, txn.Intent)
 	}()
-	require.Eventually(t, func() bool { return lt.Waiting() == 1 }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return lt.Waiting() == 1 }, 10*time.Second, time.Millisecond)
 	_, err := lt.Lock(1, []byte("a"), txn.Shared)
 	require.ErrorIs(t, err, txn.ErrDeadlock)
 	lt.ReleaseAll(1)

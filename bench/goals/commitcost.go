@@ -123,12 +123,18 @@ func perCommit(lat []time.Duration) float64 {
 	return float64(sum) / float64(len(lat)) / 1e3
 }
 
-// quantile is the q quantile of sorted latencies, in ms.
+// quantile is the q quantile of sorted latencies, in ms, interpolated
+// between the two nearest ranks: at 0.5 it is report.Median's median (the
+// mean of the middle pair of an even number).
 func quantile(lat []time.Duration, q float64) float64 {
 	if len(lat) == 0 {
 		return 0
 	}
-	return float64(lat[int(float64(len(lat)-1)*q)]) / 1e6
+	pos := float64(len(lat)-1) * q
+	lo := int(pos)
+	hi := min(lo+1, len(lat)-1)
+	v := float64(lat[lo]) + (float64(lat[hi])-float64(lat[lo]))*(pos-float64(lo))
+	return v / 1e6
 }
 
 // bulkLoad loads n keys of size bytes in key order, 1,000 per durable

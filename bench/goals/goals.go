@@ -2,12 +2,14 @@ package goals
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,10 +91,53 @@ type Goal struct {
 	Detail   string `json:"detail"`
 }
 
+// measurements are the goals' measurements in the order they run; a name
+// may have several.
+var measurements = []struct {
+	name string
+	fn   func(context.Context, Config, string) ([]Goal, error)
+}{
+	{"commits", goalCommits},
+	{"commits", goalCommitCost},
+	{"reads", goalReads},
+	{"serializable", goalSerializable},
+	{"storage", goalStorage},
+	{"scaling", goalScaling},
+}
+
+// ErrUnknown is returned by Measure for a name in Config.Only that names
+// no measurement.
+var ErrUnknown = errors.New("bench: unknown goal measurement")
+
+// Names returns the measurements' names, for Config.Only.
+func Names() []string {
+	var names []string
+	for _, m := range measurements {
+		if !slices.Contains(names, m.name) {
+			names = append(names, m.name)
+		}
+	}
+	return names
+}
+
+// CheckNames fails with ErrUnknown, listing the known names, on the
+// first of names that is not one.
+func CheckNames(names []string) error {
+	for _, n := range names {
+		if !slices.Contains(Names(), n) {
+			return fmt.Errorf("%w: %q (known: %s)", ErrUnknown, n, strings.Join(Names(), ", "))
+		}
+	}
+	return nil
+}
+
 // Measure runs the performance-goal measurements side by side with
 // bbolt on this machine.
 func Measure(ctx context.Context, cfg Config) ([]Goal, error) {
 	cfg = cfg.withDefaults()
+	if err := CheckNames(cfg.Only); err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp(cfg.Dir, "mvkv-goals-")
 	if err != nil {
 		return nil, err
@@ -104,17 +149,7 @@ func Measure(ctx context.Context, cfg Config) ([]Goal, error) {
 		}
 	}
 	var goals []Goal
-	for _, m := range []struct {
-		name string
-		fn   func(context.Context, Config, string) ([]Goal, error)
-	}{
-		{"commits", goalCommits},
-		{"commits", goalCommitCost},
-		{"reads", goalReads},
-		{"serializable", goalSerializable},
-		{"storage", goalStorage},
-		{"scaling", goalScaling},
-	} {
+	for _, m := range measurements {
 		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, m.name) {
 			continue
 		}
@@ -220,7 +255,7 @@ func goalCommits(ctx context.Context, cfg Config, dir string) (_ []Goal, err err
 			})
 		}
 	}
-	db := mv.(interface{ DB() *mvcc.DB }).DB()
+	db := mvkvDB(mv)
 	var commits, groups uint64 // of the many-writer runs
 	var ours, theirs, ours1, theirs1 []float64
 	for range cfg.Rounds {

@@ -13,6 +13,11 @@ import (
 // ErrUnknown is returned by New for a name it does not know.
 var ErrUnknown = errors.New("bench: unknown workload")
 
+// ErrUnknownDistribution is returned by New for a YCSB workload asked
+// for a request distribution that is not one of Zipfian, Uniform and
+// Latest.
+var ErrUnknownDistribution = errors.New("bench: unknown request distribution")
+
 // Workload is a benchmark's data and operations. A Workload instance holds
 // the state of one run (counters, the next key to insert): make a new one
 // for every run with New.

@@ -77,14 +77,20 @@ func newYCSB(letter byte, cfg Config) (*ycsb, error) {
 		w.latest = newSkewedLatest(cfg.Records, cfg.ZipfConstant)
 	case Uniform:
 	default:
-		return nil, fmt.Errorf("%w: distribution %q (zipfian, uniform, latest)", ErrUnknown, w.dist)
+		return nil, fmt.Errorf("%w: %q (known: zipfian, uniform, latest)", ErrUnknownDistribution, w.dist)
 	}
 	return w, nil
 }
 
 func (w *ycsb) Name() string { return "ycsb-" + string(w.letter) }
 
-func (w *ycsb) Config() Config { return w.cfg }
+// Config is the configuration, with the distribution the workload uses
+// (its default when none was asked for).
+func (w *ycsb) Config() Config {
+	c := w.cfg
+	c.Distribution = w.dist
+	return c
+}
 
 // ycsbKey names record i as YCSB does with insertorder=hashed.
 func ycsbKey(i int64) []byte { return strconv.AppendInt([]byte("user"), fnvHash64(i), 10) }

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/mvkv/mvkv/bench/engine"
+	"github.com/mvkv/mvkv/bench/goals"
 	"github.com/mvkv/mvkv/bench/report"
 	"github.com/mvkv/mvkv/bench/runner"
 	"github.com/mvkv/mvkv/bench/workload"
@@ -148,12 +149,15 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.wc.Distribution = workload.Distribution(dist)
 	o.goalOnly = splitList(*only)
+	if err := goals.CheckNames(o.goalOnly); err != nil {
+		return nil, fmt.Errorf("-goal: %w", err)
+	}
 	o.workloads = splitList(workloads)
 	o.engines = splitList(engines)
 	for _, s := range splitList(levels) {
 		l, err := mvcc.ParseLevel(s)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("-levels: %w", err)
 		}
 		o.levels = append(o.levels, l)
 	}
@@ -180,7 +184,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	for _, w := range o.workloads { // fail on a typo before running anything
 		if _, err := workload.New(w, workload.Config{Records: 2, HotKeys: 1}); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("-workload: %w", err)
+		}
+	}
+	if dist != "" { // checked whichever workloads run
+		if _, err := workload.New("ycsb-a", workload.Config{Records: 2, Distribution: o.wc.Distribution}); err != nil {
+			return nil, fmt.Errorf("-dist: %w", err)
 		}
 	}
 	for _, e := range o.engines {
@@ -196,11 +205,15 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 // hotKeySweep is the hotkey workload's default sweep of hot keys.
 var hotKeySweep = []int{1, 4, 16, 64}
 
-// recordUsed replaces the settings "records" and "hot-keys", whose flags
-// default to "use each workload's own default", with the values the
-// workloads run with, so that a report says what ran.
+// recordUsed replaces the settings "records", "hot-keys" and "dist",
+// whose flags default to "use each workload's own default", with the
+// values the workloads run with, and "workload", "engines" and "threads"
+// with what a -cpu sweep runs, so that a report says what ran: the
+// value alone when every workload that uses the setting runs with the
+// same one ("1000"), else each such workload's, "bank:1000;ycsb-b:10000"
+// (no space or '=', which the CSV's settings column separates with).
 func recordUsed(o *options) {
-	var records, hot []string
+	var records, hot, dist perWorkload
 	for _, w := range o.workloads {
 		wl, err := workload.New(w, o.wc)
 		if err != nil {
@@ -209,19 +222,50 @@ func recordUsed(o *options) {
 		cfg := wl.Config()
 		switch w {
 		case "hotkey":
-			hot = append(hot, w+"="+joinInts(hotKeyParams(o)))
+			hot.add(w, joinInts(hotKeyParams(o)))
 		case "writeskew":
 			shifts := cfg.HotKeys
 			if len(o.hotKeys) > 0 {
 				shifts = o.hotKeys[0]
 			}
-			hot = append(hot, w+"="+strconv.Itoa(shifts))
+			hot.add(w, strconv.Itoa(shifts))
 		default:
-			records = append(records, w+"="+strconv.Itoa(cfg.Records))
+			records.add(w, strconv.Itoa(cfg.Records))
+		}
+		if strings.HasPrefix(w, "ycsb-") {
+			dist.add(w, string(cfg.Distribution))
 		}
 	}
-	o.settings["records"] = strings.Join(records, " ")
-	o.settings["hot-keys"] = strings.Join(hot, " ")
+	o.settings["records"] = records.String()
+	o.settings["hot-keys"] = hot.String()
+	o.settings["dist"] = dist.String()
+	// A -cpu sweep changes the defaults of three more: the workloads
+	// (read-only ones), the engines (noop joins), and the threads (one
+	// per core allowed, unless -threads is given).
+	o.settings["workload"] = strings.Join(o.workloads, ",")
+	o.settings["engines"] = strings.Join(o.engines, ",")
+	if len(o.cpus) > 0 && !o.threadsSet {
+		o.settings["threads"] = joinInts(o.cpus)
+	}
+}
+
+// perWorkload is a setting's value for each workload that uses it.
+type perWorkload []string // "workload:value"
+
+func (p *perWorkload) add(w, v string) { *p = append(*p, w+":"+v) }
+
+// String is the one value all share, or every "workload:value".
+func (p perWorkload) String() string {
+	var first string
+	for i, wv := range p {
+		_, v, _ := strings.Cut(wv, ":")
+		if i == 0 {
+			first = v
+		} else if v != first {
+			return strings.Join(p, ";")
+		}
+	}
+	return first
 }
 
 // hotKeyParams are the numbers of hot keys the hotkey workload sweeps.

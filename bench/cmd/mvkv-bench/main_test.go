@@ -6,8 +6,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,8 +32,9 @@ func TestJSONOutputParses(t *testing.T) {
 	assert.Equal(t, "2", rep.Meta.Settings["rounds"])
 	assert.Equal(t, "50", rep.Meta.Settings["ops"])
 	// What ran, not the flags' "each workload's default".
-	assert.Equal(t, "bank=1000 ycsb-b=10000", rep.Meta.Settings["records"])
+	assert.Equal(t, "bank:1000;ycsb-b:10000", rep.Meta.Settings["records"])
 	assert.Empty(t, rep.Meta.Settings["hot-keys"], "neither workload has hot keys")
+	assert.Equal(t, "zipfian", rep.Meta.Settings["dist"], "YCSB-B's default distribution")
 	assert.NotEmpty(t, rep.Meta.GoVersion)
 	assert.Positive(t, rep.Meta.CPUs)
 	assert.False(t, rep.Meta.Date.IsZero())
@@ -74,7 +77,7 @@ func TestCSVAndPlots(t *testing.T) {
 	rows, err := csv.NewReader(&stdout).ReadAll()
 	require.NoError(t, err)
 	assert.Len(t, rows, 1+2*2) // header, 2 hot-key counts × 2 thread counts
-	assert.Contains(t, rows[1][len(rows[1])-1], "hot-keys=hotkey=1,8", "the settings say the sweep that ran")
+	assert.Contains(t, strings.Fields(rows[1][len(rows[1])-1]), "hot-keys=1,8", "the settings say the sweep that ran")
 	entries, err := os.ReadDir(plots)
 	require.NoError(t, err)
 	var names []string
@@ -113,10 +116,12 @@ func TestBadFlags(t *testing.T) {
 	// A misspelt name gets the list of those known.
 	for flagName, known := range map[string]string{
 		"-engines": "known: mvkv, mvkv-locking, bbolt", "-workload": "known: ycsb-a", "-levels": "read-committed, snapshot or serializable",
+		"-dist": "known: zipfian, uniform, latest", "-goal": "known: commits, reads",
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), []string{flagName, "foo", "-dir", t.TempDir()}, &stdout, &stderr)
 		assert.ErrorContains(t, err, known, flagName)
+		assert.ErrorContains(t, err, flagName+": ", "the error names the flag")
 	}
 	var stdout, stderr bytes.Buffer
 	assert.ErrorIs(t, run(context.Background(), []string{"-h"}, &stdout, &stderr), flag.ErrHelp)
@@ -177,4 +182,39 @@ func TestCPUSweep(t *testing.T) {
 	require.Len(t, rep.Runs, 1)
 	assert.Equal(t, 3, rep.Runs[0].Threads, "-threads, when given, holds")
 	assert.Equal(t, 2, rep.Runs[0].Procs)
+}
+
+// The settings record the values each workload ran with where its flag
+// was left at "each workload's default": the bank's 1,000 accounts, the
+// hotkey workload's sweep, YCSB-D's latest distribution.
+func TestSettingsRecordWhatRan(t *testing.T) {
+	for _, c := range []struct {
+		workloads string
+		want      map[string]string
+	}{
+		{"bank", map[string]string{"records": "1000", "hot-keys": "", "dist": ""}},
+		{"hotkey", map[string]string{"records": "", "hot-keys": "1,4,16,64", "dist": ""}},
+		{"hotkey,writeskew", map[string]string{"hot-keys": "hotkey:1,4,16,64;writeskew:4"}},
+		{"ycsb-a,ycsb-d", map[string]string{"records": "10000", "dist": "ycsb-a:zipfian;ycsb-d:latest"}},
+	} {
+		o, err := parse([]string{"-workload", c.workloads}, io.Discard)
+		require.NoError(t, err)
+		for k, v := range c.want {
+			assert.Equal(t, v, o.settings[k], "%s: %s", c.workloads, k)
+		}
+	}
+}
+
+// A -cpu sweep records the workloads, engines and threads it runs, not
+// the flags' defaults it replaces.
+func TestSettingsRecordTheCPUSweep(t *testing.T) {
+	o, err := parse([]string{"-cpu", "1,2", "-engines", "mvkv"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "ycsb-c,ycsb-b", o.settings["workload"])
+	assert.Equal(t, "noop,mvkv", o.settings["engines"])
+	assert.Equal(t, "1,2", o.settings["threads"], "one thread per core allowed")
+	o, err = parse([]string{"-cpu", "1,2", "-threads", "8", "-workload", "bank"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "bank", o.settings["workload"])
+	assert.Equal(t, "8", o.settings["threads"])
 }

@@ -3,7 +3,6 @@ package pgserver
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -34,6 +33,10 @@ func MapError(err error) error {
 	return err
 }
 
+// ssiSourceFile is the PostgreSQL source file that raises every failure
+// of serializable snapshot isolation.
+const ssiSourceFile = "predicate.c"
+
 // AbortCause names why a transaction was aborted, as the benchmark counts
 // it ("write-write", "serialization", "deadlock"), or "" for an error
 // that is no abort.
@@ -46,13 +49,16 @@ func AbortCause(err error) string {
 	case DeadlockDetected:
 		return "deadlock"
 	case SerializationFailure:
-		// "could not serialize access due to concurrent update" (or
-		// delete) is first-updater-wins; "... due to read/write
-		// dependencies among transactions" is SSI.
-		if strings.Contains(pe.Message, "concurrent") {
-			return "write-write"
+		// One SQLSTATE for both: SSI's failures ("... due to read/write
+		// dependencies among transactions") are all raised in the
+		// server's predicate.c, first-updater-wins ("... due to
+		// concurrent update", or delete) in the executor. The source
+		// file is a field of the error, unlike the message not
+		// translated by the server's lc_messages.
+		if pe.File == ssiSourceFile {
+			return "serialization"
 		}
-		return "serialization"
+		return "write-write"
 	}
 	return ""
 }
