@@ -64,7 +64,7 @@ func (db *DB) vacuumConfig() gc.Config {
 
 func (db *DB) startVacuum() {
 	o := db.opts
-	db.vac.gc = gc.New(vacuumIndex{db.index, &db.vs}, pruneHorizon{db.oracle}, db.vacuumConfig())
+	db.vac.gc = gc.New(vacuumIndex{db.index, db}, pruneHorizon{db.oracle}, db.vacuumConfig())
 	db.vac.ctx, db.vac.cancel = context.WithCancel(context.Background())
 	db.vac.kickAt = 1 << 62
 	if o.NoAutovacuum {
@@ -100,18 +100,22 @@ func (h pruneHorizon) Horizon() uint64 { return h.o.PruneHorizon() }
 
 // vacuumIndex is the gc.Index of a DB: the in-memory index, whose
 // estimate of what a pass could remove also counts the version store's
-// records once the horizon passes the first one's until (an
-// overestimate: it decides when autovacuum runs, nothing else), so that
-// versions spilled to disk are vacuumed even when memory has little to
-// give back.
+// records once the horizon the disk vacuum uses (history's too, as
+// vacuumDisk) passes the first one's until (an overestimate: it decides
+// when autovacuum runs, nothing else), so that versions spilled to disk
+// are vacuumed even when memory has little to give back, and history
+// still within the retention does not start a pass that removes nothing
+// at every check.
 type vacuumIndex struct {
 	*index.Index
-	vs *vstore
+	db *DB
 }
 
 func (v vacuumIndex) Reclaimable(horizon uint64) int64 {
 	n := v.Index.Reclaimable(horizon)
-	if c := v.vs.count.Load(); c > 0 && v.vs.nextUntil.Load() <= horizon {
+	vs := &v.db.vs
+	c, next := vs.count.Load(), vs.nextUntil.Load()
+	if c > 0 && next <= horizon && next <= v.db.historyHorizon(v.db.wallNow()) {
 		n += c
 	}
 	return n

@@ -172,7 +172,8 @@ type Stats struct {
 
 	// OldestSnapshotAge is the age of the oldest snapshot an open
 	// transaction holds (the one holding the horizon; Options.MaxSnapshotAge
-	// bounds it), and what it holds: MemVersions versions taking
+	// bounds it; a read committed transaction, whose statements each take
+	// a newer snapshot, counts from its Begin), and what it holds: MemVersions versions taking
 	// MemVersionBytes of heap (values and overhead, the figure
 	// Options.VersionMemoryLimit bounds), and DiskVersions versions taking
 	// DiskVersionBytes in the file's version store (spilled from memory,
@@ -275,6 +276,9 @@ func (db *DB) BeginTx(ctx context.Context, opts TxOptions) (*Txn, error) {
 	}
 	if opts.Locking && opts.Isolation != Serializable {
 		return nil, fmt.Errorf("%w: Locking is two-phase locking for Serializable, not %s", ErrInvalidLevel, opts.Isolation)
+	}
+	if db.opts.ReadOnly {
+		opts.ReadOnly = true // every transaction of a read-only DB is one
 	}
 	if err := checkAsOf(opts); err != nil {
 		return nil, err

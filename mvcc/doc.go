@@ -289,7 +289,9 @@
 // retention. TxOptions{ReadOnly: true, AsOf: t} then reads the database as
 // of the newest commit at or before t (history.go, asof.go), at
 // ReadCommitted or Snapshot, after a reopen too; past the retention it
-// fails with ErrHistoryGone.
+// fails with ErrHistoryGone. History begins where an Open with a
+// retention finds none (the state then is the file's), and an Open for
+// writing without one drops it: the commits after would leave a hole.
 //
 // Overwrites and deletes free pages in the file that bbolt reuses, so the
 // file stops growing but does not shrink; Compact copies a closed database

@@ -155,13 +155,14 @@ func checkValue(v []byte) error {
 	return nil
 }
 
-// endedError is what a call on a transaction that a conflict ended
-// returns: it matches ErrTxnDone (the transaction is finished) and the
-// conflict (so a retry loop still sees ErrConflict).
+// endedError is what a call on a transaction that a conflict (or
+// Options.MaxSnapshotAge) ended returns: it matches ErrTxnDone (the
+// transaction is finished) and its cause (so a retry loop still sees
+// ErrConflict, and an old snapshot ErrSnapshotTooOld).
 type endedError struct{ cause error }
 
 func (e *endedError) Error() string {
-	return ErrTxnDone.Error() + " by a conflict: " + e.cause.Error()
+	return ErrTxnDone.Error() + ": " + e.cause.Error()
 }
 
 func (e *endedError) Is(target error) bool { return target == ErrTxnDone }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,56 @@ func lastStamp(btx *bolt.Tx) int64 {
 		}
 	}
 	return 0
+}
+
+// startHistory fixes where the history this Open serves begins, lastTS
+// being the newest commit in the file. The state as of the Open is
+// lastTS's: nothing can commit between the file's last commit and now, so
+// a transaction as of any time since reads it, a time before the first
+// commit of a new database included (the lastCommit mark, in memory).
+// With a retention and no history in the file, the history starts here
+// (its start in the meta values, as the first stamp would write it), so
+// that this holds after a reopen too. Without a retention the file's
+// clock and history start go at once, as a disk vacuum would remove them:
+// the commits of this session write neither stamps nor history, and a
+// later Open with a retention must not read across that hole (a time of
+// this session would find the clock's last entry, before it, and keys
+// overwritten since would read as absent). A read-only Open writes
+// nothing: it commits nothing either. A failure to write (a full disk)
+// does not fail the Open: the first checkpoint then starts the history,
+// and a disk vacuum drops it, as they would without this.
+func (db *DB) startHistory(lastTS uint64) error {
+	now := db.wallNow().UnixNano()
+	db.hist.lastCommit.Store(&clockMark{stamp: max(now, db.hist.last), ts: lastTS})
+	if db.opts.ReadOnly {
+		return nil
+	}
+	return db.guard(func() error {
+		var write func(btx *bolt.Tx) error
+		err := db.bolt.View(func(btx *bolt.Tx) error {
+			kept := btx.Bucket(metaBucket).Get(historyKey) != nil
+			switch {
+			case db.opts.HistoryRetention > 0 && !kept:
+				write = func(btx *bolt.Tx) error {
+					meta := btx.Bucket(metaBucket)
+					if err := putMeta(meta, historyKey, lastTS); err != nil {
+						return err
+					}
+					return putMeta(meta, historyTimeKey, uint64(now))
+				}
+			case db.opts.HistoryRetention <= 0 && (kept || btx.Bucket(clockBucket) != nil):
+				write = func(btx *bolt.Tx) error { return db.trimClock(btx, 0) }
+			}
+			return nil
+		})
+		if err != nil || write == nil {
+			return err
+		}
+		if err := db.bolt.Update(write); err != nil && db.opts.Logger != nil {
+			db.opts.Logger.Warn("mvkv: open: could not record where the history begins", "path", db.path, "err", err)
+		}
+		return nil
+	})
 }
 
 // commitAt returns the newest commit at or before t by the clock, found
@@ -228,8 +279,9 @@ func (db *DB) trimClock(btx *bolt.Tx, h uint64) error {
 // asOfSnapshot returns the snapshot an AsOf transaction reads at t, and
 // registers tx with it so that vacuum keeps what it reads. See BeginTx.
 func (db *DB) asOfSnapshot(tx *Txn, t time.Time) (uint64, error) {
+	at := clampStampTime(t) // t, for the clock; t itself for messages
 	visible := db.oracle.Visible()
-	if last := db.hist.lastCommit.Load(); last != nil && t.UnixNano() >= last.stamp {
+	if last := db.hist.lastCommit.Load(); last != nil && at.UnixNano() >= last.stamp {
 		// Nothing published was committed after t. (A group being
 		// published now is taken as committed after the Begin.)
 		return min(last.ts, visible), nil
@@ -250,7 +302,7 @@ func (db *DB) asOfSnapshot(tx *Txn, t time.Time) (uint64, error) {
 	}
 	db.hist.readers[tx] = 0
 	db.hist.mu.Unlock()
-	ts, found, err := db.commitAt(t)
+	ts, found, err := db.commitAt(at)
 	if err == nil && (!found || t.Before(db.wallNow().Add(-r))) {
 		err = fmt.Errorf("%w: %s is before the history kept (retention %v)", ErrHistoryGone, t.Format(time.RFC3339Nano), r)
 	}
@@ -263,6 +315,20 @@ func (db *DB) asOfSnapshot(tx *Txn, t time.Time) (uint64, error) {
 	db.hist.readers[tx] = ts
 	db.hist.mu.Unlock()
 	return ts, nil
+}
+
+// clampStampTime brings t within the times a stamp (Unix nanoseconds in
+// an int64) can name, 1970 to 2262, so that UnixNano is defined for it
+// (it is not past those ends, and wraps). The answer is the same: no
+// commit is stamped before 1970, and every commit is before 2262.
+func clampStampTime(t time.Time) time.Time {
+	if lo := time.Unix(0, 0); t.Before(lo) {
+		return lo
+	}
+	if hi := time.Unix(0, math.MaxInt64); t.After(hi) {
+		return hi
+	}
+	return t
 }
 
 // endAsOf unregisters an AsOf transaction.

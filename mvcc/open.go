@@ -132,6 +132,11 @@ func Open(path string, opts *Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, err
 	}
+	if err := db.startHistory(lastTS); err != nil {
+		db.retireView()
+		_ = bdb.Close()
+		return nil, fmt.Errorf("mvkv: open %s: history: %w", path, err)
+	}
 	db.index.SetApplied(db.applied.Load())
 	db.oracle = txn.NewOracle(lastTS)
 	db.lastTS = lastTS

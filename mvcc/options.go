@@ -120,7 +120,7 @@ type Options struct {
 	// reuses (20 MiB for 2 GB measured), and the version store counts
 	// that share against the limit only up to half of it. Lower values
 	// bound memory tighter; reads by old snapshots then go to disk more
-	// often.
+	// often. Negative means the default.
 	VersionMemoryLimit int64
 
 	// MaxSnapshotAge ends a transaction whose snapshot is older than this:
@@ -128,16 +128,19 @@ type Options struct {
 	// longer holds versions back from vacuum (a read committed
 	// transaction's snapshot is its last statement's). Default (zero): no
 	// limit, and a forgotten transaction keeps what it can see (on disk,
-	// past VersionMemoryLimit) until it ends.
+	// past VersionMemoryLimit) until it ends. Negative means no limit.
 	MaxSnapshotAge time.Duration
 
 	// HistoryRetention keeps every version for at least this long after
 	// a newer one replaced it, on disk, so that a transaction begun with
 	// TxOptions.AsOf reads the database as it was at any time within it,
 	// after a reopen too. Each commit group records its wall-clock time.
-	// Default (zero): no history; AsOf then reads only the present. The
+	// History begins when a DB with a retention opens the file; opening
+	// it for writing without one drops the history kept (its times then
+	// fail with ErrHistoryGone). Default (zero): no history; AsOf then
+	// reads only the present (any time since the last commit). The
 	// cost: the versions of that long stay in the file, and each
-	// checkpoint writes the versions it replaces.
+	// checkpoint writes the versions it replaces. Negative means zero.
 	HistoryRetention time.Duration
 
 	// ReadOnly opens the database for reading only, with bbolt's
@@ -219,7 +222,8 @@ type TxOptions struct {
 	// it was at that time: at the newest commit at or before it (see
 	// Options.HistoryRetention). Its reads all see that one snapshot, at
 	// ReadCommitted (the zero Isolation) and at Snapshot alike. It needs
-	// ReadOnly (else ErrReadOnly) and is refused with Serializable or
+	// ReadOnly (else ErrReadOnly; a DB opened with Options.ReadOnly
+	// implies it) and is refused with Serializable or
 	// Locking (ErrInvalidLevel): SSI decides the serial order of
 	// transactions as they run, and a past snapshot may show a state no
 	// serial order had (the read-only anomaly). A time before the history
