@@ -165,16 +165,17 @@ type Stats struct {
 	// Horizon is the oldest snapshot an open transaction holds: versions
 	// it can see are kept.
 	Horizon uint64
-	// HorizonAge is how long the transaction holding the horizon (the one
-	// with the oldest snapshot) has been open; zero when none is. A large
-	// value with many DeadVersions is the usual cause of bloat.
+	// HorizonAge is the age of the snapshot that holds the horizon (the
+	// oldest one an open transaction reads at); zero when none is open. A
+	// large value with many DeadVersions is the usual cause of bloat.
 	HorizonAge time.Duration
 
 	// OldestSnapshotAge is the age of the oldest snapshot an open
-	// transaction holds (the one holding the horizon; Options.MaxSnapshotAge
-	// bounds it; a read committed transaction, whose statements each take
-	// a newer snapshot, counts from its Begin), and what it holds: MemVersions versions taking
-	// MemVersionBytes of heap (values and overhead, the figure
+	// transaction holds (the one holding the horizon, as HorizonAge;
+	// Options.MaxSnapshotAge bounds it; a read committed transaction,
+	// whose statements each take a newer snapshot, counts from its last
+	// statement that moved to a newer one), and what it holds: MemVersions
+	// versions taking MemVersionBytes of heap (values and overhead, the figure
 	// Options.VersionMemoryLimit bounds), and DiskVersions versions taking
 	// DiskVersionBytes in the file's version store (spilled from memory,
 	// and with Options.HistoryRetention the history kept).

@@ -48,3 +48,41 @@ func TestMaxSnapshotAge(t *testing.T) {
 	_, err = forgotten.Get([]byte("k"))
 	assert.ErrorIs(t, err, mvcc.ErrSnapshotTooOld)
 }
+
+// The oldest snapshot's age in Stats is that of the snapshot a
+// transaction reads at: a read committed transaction takes a new one per
+// statement, so its age counts from its last statement, not its Begin; a
+// snapshot transaction's counts from its Begin.
+func TestStatsOldestSnapshotAgeReadCommitted(t *testing.T) {
+	db, err := mvcc.Open(filepath.Join(t.TempDir(), "a.db"), &mvcc.Options{NoSync: true, NoAutovacuum: true})
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	put := func(v string) {
+		require.NoError(t, db.Update(ctx, mvcc.Snapshot, func(tx *mvcc.Txn) error {
+			return tx.Put([]byte("k"), []byte(v))
+		}))
+	}
+	put("v1")
+	for _, level := range []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot} {
+		t.Run(level.String(), func(t *testing.T) {
+			began := time.Now()
+			tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: level, ReadOnly: true})
+			require.NoError(t, err)
+			defer tx.Rollback() //nolint:errcheck // read-only
+			time.Sleep(50 * time.Millisecond)
+			put("v2") // a newer snapshot to move to
+			read := time.Now()
+			_, err = tx.Get([]byte("k"))
+			require.NoError(t, err)
+			age := db.Stats().OldestSnapshotAge
+			if level == mvcc.ReadCommitted {
+				// Taken after read, so younger than the time from Begin
+				// to read (50 ms at least), which Begin's age exceeds.
+				assert.Less(t, age, read.Sub(began), "the statement's snapshot, not Begin's")
+			} else {
+				assert.GreaterOrEqual(t, age, read.Sub(began), "the snapshot taken at Begin")
+			}
+		})
+	}
+}

@@ -76,7 +76,10 @@ type cell struct {
 	applied atomic.Uint64        // applied mark held (Oracle.SetApplied); free when none
 	owner   atomic.Pointer[Slot] // the holder, for its start time; nil while claimed or freed
 	scan    atomic.Uint64        // applied mark of a scan in flight (Slot.ScanFrom); free when none
-	_       [cacheLine - 32]byte
+	// taken is when the holder moved its snapshot forward last (Unix ns,
+	// Advance); 0 while it reads at the snapshot it began with.
+	taken atomic.Int64
+	_     [cacheLine - 40]byte
 }
 
 type registry struct {
@@ -162,6 +165,7 @@ func (s *Slot) Applied() uint64 { return s.c.applied.Load() }
 func (s *Slot) Advance(ts uint64) {
 	if ts > s.c.ts.Load() && !s.ended.Load() {
 		s.c.ts.Store(ts)
+		s.c.taken.Store(time.Now().UnixNano())
 	}
 }
 
@@ -229,6 +233,7 @@ func (o *Oracle) End(s *Slot) {
 	// The owner and the applied mark go first: once ts is free, another
 	// transaction may claim the cell and set its own.
 	c.owner.Store(nil)
+	c.taken.Store(0)
 	c.applied.Store(free)
 	c.scan.Store(free)
 	c.ts.Store(free)
@@ -283,9 +288,9 @@ func startOf(c *cell, now *time.Time) time.Time {
 	return *now
 }
 
-// HorizonHolder returns the horizon and the start time of the active
-// transaction that holds it: the one with the oldest snapshot, the oldest
-// started among equals. since is zero when no transaction is active. Such
+// HorizonHolder returns the horizon and when the active transaction that
+// holds it took its snapshot (its start, or its last Advance): the one
+// with the oldest snapshot, the oldest taken among equals. since is zero when no transaction is active. Such
 // a transaction is the usual cause of bloat: nothing it might read can be
 // vacuumed while it stays open; its age is the oldest snapshot's age.
 //
@@ -301,6 +306,9 @@ func (o *Oracle) HorizonHolder() (horizon uint64, since time.Time) {
 			continue
 		}
 		start := startOf(c, &now)
+		if at := c.taken.Load(); at != 0 {
+			start = time.Unix(0, at) // a read committed statement's snapshot
+		}
 		if t < horizon || since.IsZero() || start.Before(since) {
 			horizon, since = t, start
 		}
