@@ -82,7 +82,7 @@ func TestStatsOldestSnapshotAgeReadCommitted(t *testing.T) {
 			began := time.Now()
 			tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: level, ReadOnly: true})
 			require.NoError(t, err)
-			defer tx.Rollback() //nolint:errcheck // read-only
+			defer tx.Rollback()
 			time.Sleep(50 * time.Millisecond)
 			put("v2") // a newer snapshot to move to
 			read := time.Now()
