@@ -59,6 +59,11 @@ func goalCommitCost(ctx context.Context, cfg Config, dir string) (_ []Goal, err 
 	}
 	goals = append(goals, atMostGoal(fmt.Sprintf("durable commits, %d writers: p99.9 over p50", tailWriters), "×", report.Median(ours), 3,
 		fmt.Sprintf("one put per transaction, median of %d rounds of %v: p50 %.2f ms, p99.9 %.2f ms; bbolt's ratio %.1f", cfg.Rounds, cfg.Duration, report.Median(p50), report.Median(p999), report.Median(theirs))))
+	disk, err := diskSyncGoal(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	goals = append(goals, disk)
 
 	// A bulk load: keys in order, 1,000 per transaction, durable.
 	ours, theirs = ours[:0], theirs[:0]
