@@ -21,8 +21,10 @@ func diskSyncTail(dir string, d time.Duration) ([]time.Duration, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
+	defer func() {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+	}()
 	const size = 8 << 20 // one log segment
 	if _, err := f.Write(make([]byte, size)); err != nil {
 		return nil, err
