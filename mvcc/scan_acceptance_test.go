@@ -631,3 +631,52 @@ func TestScanAccBitFlipInValue(t *testing.T) {
 		})
 	}
 }
+
+// fn may use its transaction: read, scan again (nested scans lend memory
+// of their own, so the outer step's slices stay valid), write (the
+// running scan yields what it would have without the write, the next scan
+// sees it), commit (the scan stops there with ErrTxnDone), or panic (the
+// panic is the caller's; the transaction and later scans go on).
+func TestScanAccReentrant(t *testing.T) {
+	db, _ := ctOpen(t, nil)
+	ctPut(t, db, "a", "1", "b", "2", "c", "3", "d", "4")
+	for _, level := range []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable} {
+		t.Run(level.String(), func(t *testing.T) {
+			tx := begin(t, db, level)
+			defer tx.Rollback()
+			var got []kv
+			require.NoError(t, tx.ScanFunc(nil, nil, func(k, v []byte) bool {
+				ks, vs := string(k), string(v)
+				inner := accFunc(t, tx.ScanReverseFunc, nil, nil, -1)
+				require.Len(t, inner, 4+len(got))
+				require.Len(t, collectKeys(tx.ScanKeys([]byte("a"), []byte("e")), -1), 4+len(got))
+				got2, err := tx.Get(k)
+				require.NoError(t, err)
+				require.Equal(t, vs, string(got2))
+				require.Equal(t, ks, string(k), "the outer key survived the nested scans")
+				require.Equal(t, vs, string(v), "the outer value survived the nested scans")
+				require.NoError(t, tx.Put(append([]byte(ks), '+'), []byte("w")))
+				got = append(got, kv{ks, vs})
+				return true
+			}))
+			require.Equal(t, []kv{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}}, got, "writes during the scan are not yielded by it")
+			require.Len(t, collect(tx.Scan(nil, nil), -1), 8, "the next scan sees them")
+
+			func() {
+				defer func() { require.Equal(t, "caller's", recover()) }()
+				_ = tx.ScanFunc(nil, nil, func(_, _ []byte) bool { panic("caller's") })
+			}()
+			require.NoError(t, tx.Err())
+			require.Len(t, accFunc(t, tx.ScanFunc, nil, nil, -1), 8)
+		})
+	}
+	tx := begin(t, db, mvcc.Snapshot)
+	calls := 0
+	err := tx.ScanFunc(nil, nil, func(_, _ []byte) bool {
+		calls++
+		require.NoError(t, tx.Commit())
+		return true
+	})
+	require.ErrorIs(t, err, mvcc.ErrTxnDone, "the scan stopped at the commit")
+	require.Equal(t, 1, calls)
+}
