@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -679,4 +681,124 @@ func TestScanAccReentrant(t *testing.T) {
 	})
 	require.ErrorIs(t, err, mvcc.ErrTxnDone, "the scan stopped at the commit")
 	require.Equal(t, 1, calls)
+}
+
+// Scans of a snapshot while writers commit, the checkpointer applies,
+// vacuum runs and versions spill: every block of keys is written whole by
+// one transaction (every key the same generation, or every key deleted),
+// so a snapshot's scan must see each block whole, and ScanFunc,
+// ScanReverseFunc and ScanKeys must see exactly what Scan sees in the
+// same transaction.
+func TestScanAccConcurrentCommits(t *testing.T) {
+	const blocks, per = 20, 100
+	commits := 400
+	if testing.Short() {
+		commits = 120
+	}
+	ctx := context.Background()
+	db, err := mvcc.Open(filepath.Join(t.TempDir(), "c.db"), &mvcc.Options{
+		NoSync: true, VersionMemoryLimit: 64 << 10, CheckpointBytes: 16 << 10,
+		AutovacuumThreshold: 50, AutovacuumInterval: time.Millisecond,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	checkAtEnd(t, db)
+	key := func(b, i int) []byte { return fmt.Appendf(nil, "blk%02d/%03d", b, i) }
+	write := func(b, gen int) error {
+		return db.Update(ctx, mvcc.ReadCommitted, func(tx *mvcc.Txn) error {
+			for i := range per {
+				var err error
+				if gen%5 == 4 {
+					err = tx.Delete(key(b, i))
+				} else {
+					v := fmt.Appendf(nil, "%d/", gen)
+					v = append(v, bytes.Repeat([]byte{byte(i)}, (gen*7+i)%200)...)
+					err = tx.Put(key(b, i), v)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	for b := range blocks {
+		require.NoError(t, write(b, 0))
+	}
+	done := make(chan struct{})
+	writeErr := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for g := 1; g <= commits; g++ {
+			if err := write(g%blocks, g); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+	}()
+	// whole checks that each block is whole in a scan's keys and values.
+	whole := func(list []kv, withValues bool) error {
+		gens := map[string]string{}
+		count := map[string]int{}
+		for _, e := range list {
+			blk := e.k[:5]
+			count[blk]++
+			if !withValues {
+				continue
+			}
+			g, _, _ := strings.Cut(e.v, "/")
+			if prev, ok := gens[blk]; ok && prev != g {
+				return fmt.Errorf("block %s mixes generations %s and %s", blk, prev, g)
+			}
+			gens[blk] = g
+		}
+		for blk, c := range count {
+			if c != per {
+				return fmt.Errorf("block %s has %d keys of %d", blk, c, per)
+			}
+		}
+		return nil
+	}
+	levels := []mvcc.Level{mvcc.Snapshot, mvcc.Serializable, mvcc.ReadCommitted}
+	for round := 0; ; round++ {
+		finished := false
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		level := levels[round%len(levels)]
+		tx, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: level, ReadOnly: true})
+		require.NoError(t, err)
+		lo, hi := key(round%blocks, 0), key((round+7)%blocks, 50)
+		if bytes.Compare(lo, hi) > 0 {
+			lo, hi = nil, nil
+		}
+		scan := collect(tx.Scan(nil, nil), -1)
+		require.NoError(t, whole(scan, true), "Scan at %v", level)
+		if level != mvcc.ReadCommitted { // a read committed statement reads the newest commits
+			require.Equal(t, scan, accFunc(t, tx.ScanFunc, nil, nil, -1), "ScanFunc at %v", level)
+			require.Equal(t, accReversed(scan), accFunc(t, tx.ScanReverseFunc, nil, nil, -1), "ScanReverseFunc at %v", level)
+			require.Equal(t, kvKeys(scan), collectKeys(tx.ScanKeys(nil, nil), -1), "ScanKeys at %v", level)
+			require.Equal(t, collect(tx.Scan(lo, hi), -1), accFunc(t, tx.ScanFunc, lo, hi, -1), "ScanFunc [%q, %q) at %v", lo, hi, level)
+		} else {
+			require.NoError(t, whole(accFunc(t, tx.ScanFunc, nil, nil, -1), true), "ScanFunc at %v", level)
+			require.NoError(t, whole(accReversed(accFunc(t, tx.ScanReverseFunc, nil, nil, -1)), true), "ScanReverseFunc at %v", level)
+			var keys []kv
+			for _, k := range collectKeys(tx.ScanKeys(nil, nil), -1) {
+				keys = append(keys, kv{k: k})
+			}
+			require.NoError(t, whole(keys, false), "ScanKeys at %v", level)
+		}
+		require.NoError(t, tx.Err())
+		require.NoError(t, tx.Rollback())
+		if finished {
+			break
+		}
+	}
+	select {
+	case err := <-writeErr:
+		require.NoError(t, err)
+	default:
+	}
 }
