@@ -128,6 +128,9 @@ func accRanges(n int) [][2][]byte {
 		{accKey(n + 5), nil},                          // past the last key
 		{nil, []byte("acc/")},                         // before the first
 		{[]byte("acc/000100!"), []byte("acc/000101")}, // between two keys
+		{[]byte{}, accKey(3)},                         // an empty start is the first key
+		{accKey(n - 3), []byte{}},                     // an empty end: nothing is below it
+		{nil, []byte{}},
 	}
 }
 
