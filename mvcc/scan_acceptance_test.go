@@ -805,3 +805,98 @@ func TestScanAccConcurrentCommits(t *testing.T) {
 	default:
 	}
 }
+
+// A transaction that ends during its scan (fn commits it, rolls it back,
+// or closes the DB) ends the scan at that step: no further key is yielded,
+// neither the store's nor the transaction's own writes (those past the
+// store's last key included), whether the data is in memory or in the
+// file; ScanFunc returns the error Err reports.
+func TestScanAccStopsWhenTxnEnds(t *testing.T) {
+	ctx := context.Background()
+	ways := []string{"Scan", "ScanReverse", "ScanFunc", "ScanReverseFunc", "ScanKeys"}
+	for _, end := range []string{"Rollback", "Commit", "Close"} {
+		for _, vacuumed := range []bool{false, true} {
+			for _, own := range []string{"none", "after", "among"} {
+				for _, way := range ways {
+					t.Run(fmt.Sprintf("%s/vacuumed=%v/own=%s/%s", end, vacuumed, own, way), func(t *testing.T) {
+						db, _ := ctOpen(t, nil)
+						var kvs []string
+						for i := range 300 {
+							kvs = append(kvs, string(accKey(i)), "v")
+						}
+						ctPut(t, db, kvs...)
+						if vacuumed {
+							_, err := db.Vacuum(ctx)
+							require.NoError(t, err)
+						}
+						tx := begin(t, db, mvcc.Snapshot)
+						defer tx.Rollback()
+						switch own {
+						case "after": // past the store's keys at either end
+							require.NoError(t, tx.Put([]byte("zz1"), []byte("own")))
+							require.NoError(t, tx.Put([]byte("zz2"), []byte("own")))
+							require.NoError(t, tx.Put([]byte("a1"), []byte("own")))
+							require.NoError(t, tx.Put([]byte("a2"), []byte("own")))
+						case "among":
+							for i := 0; i < 300; i += 3 {
+								require.NoError(t, tx.Put(append(accKey(i), '+'), []byte("own")))
+							}
+						}
+						const at = 5
+						var stop int
+						if own == "after" {
+							stop = 303 // the scan ends among the own writes past the store's keys
+						} else {
+							stop = at
+						}
+						n := 0
+						step := func(_, _ []byte) bool {
+							n++
+							if n == stop {
+								switch end {
+								case "Rollback":
+									require.NoError(t, tx.Rollback())
+								case "Commit":
+									require.NoError(t, tx.Commit())
+								default:
+									require.NoError(t, db.Close())
+								}
+							}
+							return true
+						}
+						var err error
+						switch way {
+						case "Scan":
+							for k, v := range tx.Scan(nil, nil) {
+								step(k, v)
+							}
+							err = tx.Err()
+						case "ScanReverse":
+							for k, v := range tx.ScanReverse(nil, nil) {
+								step(k, v)
+							}
+							err = tx.Err()
+						case "ScanFunc":
+							err = tx.ScanFunc(nil, nil, step)
+							require.Equal(t, tx.Err(), err)
+						case "ScanReverseFunc":
+							err = tx.ScanReverseFunc(nil, nil, step)
+							require.Equal(t, tx.Err(), err)
+						default:
+							for k := range tx.ScanKeys(nil, nil) {
+								step(k, nil)
+							}
+							err = tx.Err()
+						}
+						require.Equal(t, stop, n, "keys yielded after the transaction ended")
+						if end == "Close" {
+							require.ErrorIs(t, err, mvcc.ErrClosed)
+						} else {
+							require.ErrorIs(t, err, mvcc.ErrTxnDone)
+						}
+					})
+				}
+			}
+		}
+	}
+}
