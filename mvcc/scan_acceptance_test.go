@@ -900,3 +900,105 @@ func TestScanAccStopsWhenTxnEnds(t *testing.T) {
 		}
 	}
 }
+
+// A serialization failure a Serializable scan finds (its read of a key
+// written by a committed pivot whose own out-conflict committed first)
+// does not cut the scan short: every key is yielded, then ScanFunc and
+// ScanReverseFunc return it (ErrConflict), as Err does after Scan and
+// ScanKeys.
+func TestScanAccSerializationFailure(t *testing.T) {
+	for _, way := range []string{"Scan", "ScanFunc", "ScanReverseFunc", "ScanKeys"} {
+		t.Run(way, func(t *testing.T) {
+			db, _ := ctOpen(t, nil)
+			ctPut(t, db, "a", "1", "k", "1", "m", "1", "y", "1")
+			t1 := begin(t, db, mvcc.Serializable)
+			defer t1.Rollback()
+			t2 := begin(t, db, mvcc.Serializable)
+			t3 := begin(t, db, mvcc.Serializable)
+			_, err := t2.Get([]byte("y"))
+			require.NoError(t, err)
+			require.NoError(t, t3.Put([]byte("y"), []byte("3")))
+			require.NoError(t, t3.Commit())
+			require.NoError(t, t2.Put([]byte("k"), []byte("2")))
+			require.NoError(t, t2.Commit())
+			var keys []string
+			step := func(k, _ []byte) bool { keys = append(keys, string(k)); return true }
+			switch way {
+			case "Scan":
+				for k, v := range t1.Scan([]byte("a"), []byte("x")) {
+					step(k, v)
+				}
+				err = t1.Err()
+			case "ScanFunc":
+				err = t1.ScanFunc([]byte("a"), []byte("x"), step)
+			case "ScanReverseFunc":
+				err = t1.ScanReverseFunc([]byte("a"), []byte("x"), step)
+				slices.Reverse(keys)
+			default:
+				for k := range t1.ScanKeys([]byte("a"), []byte("x")) {
+					step(k, nil)
+				}
+				err = t1.Err()
+			}
+			require.Equal(t, []string{"a", "k", "m"}, keys, "the snapshot's keys, all of them")
+			require.ErrorIs(t, err, mvcc.ErrConflict)
+			require.ErrorIs(t, t1.Commit(), mvcc.ErrConflict)
+		})
+	}
+}
+
+// Under Locking, a scan whose range lock cannot be had (its wait ended by
+// the transaction's context) fails before lending anything: the context's
+// end rolls the transaction back, ScanFunc and ScanReverseFunc return
+// ErrTxnDone and the context's error, ScanKeys yields nothing, and Err
+// and Commit report the same, whichever saw the context's end first: the
+// wait or the transaction's watch of its context.
+func TestScanAccLockWaitFails(t *testing.T) {
+	never := func(k, _ []byte) bool { panic(fmt.Sprintf("fn called with %q", k)) }
+	for _, way := range []string{"ScanFunc", "ScanReverseFunc", "ScanKeys", "GetForUpdate", "Commit"} {
+		t.Run(way, func(t *testing.T) {
+			db, _ := ctOpen(t, nil)
+			ctPut(t, db, "a", "1", "b", "1", "c", "1")
+			holder := beginLocking(t, db)
+			defer holder.Rollback()
+			require.NoError(t, holder.Put([]byte("b"), []byte("2"))) // an exclusive lock on b
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			l, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: way != "Commit"})
+			require.NoError(t, err)
+			defer l.Rollback()
+			if way == "Commit" { // a plain writer waits at Commit for the lock on b
+				require.NoError(t, l.Put([]byte("b"), []byte("3")))
+			}
+			res := goDo(func() error {
+				switch way {
+				case "ScanFunc":
+					return l.ScanFunc([]byte("a"), []byte("c"), never)
+				case "ScanReverseFunc":
+					return l.ScanReverseFunc([]byte("a"), []byte("c"), never)
+				case "GetForUpdate":
+					_, err := l.GetForUpdate([]byte("b"))
+					return err
+				case "Commit":
+					return l.Commit()
+				default:
+					for k := range l.ScanKeys([]byte("a"), []byte("c")) {
+						never(k, nil)
+					}
+					return l.Err()
+				}
+			})
+			waitForWaiters(t, db, 1)
+			cancel()
+			err = await(t, res).err
+			require.ErrorIs(t, err, mvcc.ErrTxnDone)
+			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, l.Err(), mvcc.ErrTxnDone)
+			require.ErrorIs(t, l.Err(), context.Canceled)
+			require.ErrorIs(t, l.Commit(), context.Canceled)
+			require.NoError(t, holder.Rollback())
+			require.Zero(t, db.Stats().LocksHeld, "nothing of the ended transaction is held")
+			require.Zero(t, db.Stats().ActiveTxns, "nothing of the ended transaction is held")
+		})
+	}
+}
