@@ -196,8 +196,8 @@ func accView(t *testing.T, db *mvcc.DB, want accModel, ranges [][2][]byte) {
 
 // 10,000 keys of sizes from empty to past 4 KiB, across many chunks: in
 // memory, for an old snapshot whose versions memory holds, after vacuum
-// (in the file alone), after reopen, and for an old snapshot whose
-// versions were spilled to disk.
+// (in the file alone), after reopen (read-only too), and for an old
+// snapshot whose versions were spilled to disk.
 func TestScanAccLargeRanges(t *testing.T) {
 	n := 10000
 	if testing.Short() {
@@ -225,6 +225,11 @@ func TestScanAccLargeRanges(t *testing.T) {
 	t.Run("after vacuum", func(t *testing.T) { accView(t, db, m, ranges) })
 	require.NoError(t, mvcc.Check(db))
 	require.NoError(t, db.Close())
+
+	ro, err := mvcc.Open(path, &mvcc.Options{ReadOnly: true})
+	require.NoError(t, err)
+	t.Run("read-only", func(t *testing.T) { accView(t, ro, m, ranges) })
+	require.NoError(t, ro.Close())
 
 	db, err = mvcc.Open(path, &mvcc.Options{NoSync: true, NoAutovacuum: true, VersionMemoryLimit: 1})
 	require.NoError(t, err)
