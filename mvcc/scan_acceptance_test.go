@@ -3,7 +3,6 @@ package mvcc_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -637,7 +636,7 @@ func TestScanAccBitFlipInValue(t *testing.T) {
 				require.Equal(t, m[string(accKey(149))], string(v))
 				return err
 			}), "a sound neighbour")
-			require.True(t, errors.Is(db.Check(ctx), mvcc.ErrCorrupt), "Check finds it")
+			require.ErrorIs(t, db.Check(ctx), mvcc.ErrCorrupt, "Check finds it")
 		})
 	}
 }
