@@ -9,7 +9,9 @@ import (
 // Scan yields the keys in [start, end) visible to the transaction, with
 // their values, in ascending order; nil start or end is unbounded. The
 // transaction's own writes are included. Breaking out of the loop is
-// allowed. A finished transaction or closed DB yields nothing.
+// allowed. A finished transaction or closed DB yields nothing; one that
+// ends during the loop (its Commit or Rollback, the DB's Close) yields no
+// further key, its own writes included.
 //
 // The keys and values yielded are copies the caller owns, each capped to
 // its length. Neighbours share one allocation of at most 4 KiB (unless
@@ -111,14 +113,14 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 	}
 	tx.mu.Unlock()
 
-	m := merger{own: own, yield: yield, desc: desc, mode: mode}
+	m := merger{own: own, yield: yield, desc: desc, mode: mode, tx: tx}
 	var last []byte // the key the caller's loop stopped at
 	walkedAll := true
 	var sink *fileSink
 	if len(own) == 0 && tx.ser == nil {
 		// Nothing to merge, nothing to record: what the file yields
 		// goes to the caller at once.
-		sink = &fileSink{yield: yield, done: &tx.done, lend: mode == scanBorrowed}
+		sink = &fileSink{yield: yield, done: &tx.done, closed: &tx.db.closed, lend: mode == scanBorrowed}
 	}
 	scanStore := tx.db.scanStore
 	if tx.asOf {
@@ -128,7 +130,7 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 		}
 	}
 	err := scanStore(start, end, ts, tx.ser != nil, desc, mode, func(it *storeItem) bool {
-		if tx.done.Load() {
+		if tx.scanEnded() {
 			walkedAll = false
 			return false
 		}
@@ -157,7 +159,7 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 		tx.mu.Unlock()
 		return err
 	}
-	if walkedAll && !m.stopped && !tx.done.Load() {
+	if walkedAll && !m.stopped && !tx.scanEnded() {
 		m.rest()
 	}
 	// Only the part of the range the loop consumed was read. (A loop
@@ -176,9 +178,15 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 	return nil
 }
 
+// scanEnded reports whether the transaction can no longer yield a scan's
+// keys: it ended (during the scan, by the caller's own Commit or Rollback,
+// say), or its DB was closed. A scan stops at the next key.
+func (tx *Txn) scanEnded() bool { return tx.done.Load() || tx.db.closed.Load() }
+
 // merger merges a transaction's own writes (sorted in the scan's order)
 // into a store scan, and hands the caller what its mode promises.
 type merger struct {
+	tx      *Txn // whose scan: it stops when the transaction ends
 	own     []*write
 	yield   func([]byte, []byte) bool
 	desc    bool
@@ -240,6 +248,10 @@ func (m *merger) copyOut(k, v []byte) ([]byte, []byte) {
 // (all when key is nil).
 func (m *merger) before(key []byte) bool {
 	for len(m.own) > 0 && (key == nil || m.precedes(m.own[0].key, key)) {
+		if m.tx.scanEnded() {
+			m.stopped = true
+			return false
+		}
 		w := m.own[0]
 		m.own = m.own[1:]
 		if !w.tombstone && !m.emit(w.key, w.value, false) {

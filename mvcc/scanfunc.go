@@ -31,10 +31,12 @@ import (
 // own). Writing to them is allowed and changes nothing in the database.
 //
 // It returns nil when the scan ran, fn's stopping included; a nil fn
-// fails with ErrNilArgument. Otherwise it returns the error Err reports:
-// the transaction could not scan (it is finished, the DB closed, a lock
-// wait failed) or ended during the scan (a damaged record, ErrCorrupt; a
-// serialization failure found while scanning, which ErrConflict matches).
+// fails with ErrNilArgument. Otherwise it returns why the transaction
+// could not scan, as a read would (it is finished, the DB closed, a lock
+// wait failed: the wait's error, as Get's), or the error Err reports when
+// it ended during the scan (fn's Commit or Rollback, the DB's Close; a
+// damaged record, ErrCorrupt; a serialization failure found while
+// scanning, which ErrConflict matches).
 func (tx *Txn) ScanFunc(start, end []byte, fn func(key, value []byte) bool) error {
 	return tx.scanFunc(start, end, false, fn)
 }

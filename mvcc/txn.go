@@ -237,6 +237,17 @@ func (tx *Txn) lockFailed(err error, what string, key []byte) error {
 		tx.finish()
 		return ErrClosed
 	}
+	if cause := tx.ctx.Err(); cause != nil && errors.Is(err, cause) {
+		// The context ended the wait: the transaction ends by it, as
+		// contextEnded ends it when it runs first, so that this call and
+		// every later one report ErrTxnDone and the context's error.
+		if tx.cancelled == nil && !tx.ended.Load() {
+			tx.endByContext(cause) //nolint:errcheck // reported below
+		}
+		if tx.cancelled != nil {
+			return fmt.Errorf("mvkv: waiting for %s: %w", what, tx.cancelled)
+		}
+	}
 	tx.finish()
 	return fmt.Errorf("mvkv: waiting for %s: %w", what, err)
 }
