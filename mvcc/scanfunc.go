@@ -59,9 +59,12 @@ func (tx *Txn) scanFunc(start, end []byte, desc bool, fn func(key, value []byte)
 }
 
 // ScanKeys yields the keys in [start, end) visible to the transaction, in
-// ascending order, as Scan does, without their values: it never reads a
-// value from the file, nor verifies the records' checksums (they cover
-// each key with its value), so it costs no more than a walk of the keys.
+// ascending order, as Scan does, without their values: it reads no value
+// of the records it walks, nor verifies their checksums (they cover each
+// key with its value), so it costs no more than a walk of the keys. (A key
+// whose newest record is newer than the transaction's snapshot is the
+// exception: the older version the snapshot sees is looked up, as Get
+// does, and verified.)
 // The keys are the caller's copies, as Scan's: neighbours share one
 // allocation of at most 4 KiB (a key kept for long keeps that much alive;
 // bytes.Clone it to keep only its own bytes). Everything else is as for Scan:
