@@ -2,15 +2,9 @@ package goals
 
 import (
 	"os"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // fdatasync flushes f's data and its length, as the engine's log does.
-func fdatasync(f *os.File) error {
-	for {
-		err := syscall.Fdatasync(int(f.Fd()))
-		if err != syscall.EINTR {
-			return err
-		}
-	}
-}
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
