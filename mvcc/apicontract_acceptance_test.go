@@ -60,7 +60,10 @@ func TestAPIClosedDBEveryEntryPoint(t *testing.T) {
 		"ViewTx":     func() error { return db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable}, fn) },
 		"Backup":     func() error { _, err := db.Backup(ctx, &bytes.Buffer{}); return err },
 		"BackupFile": func() error { _, err := db.BackupFile(ctx, backup); return err },
-		"Locking":    func() error { _, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}); return err },
+		"Locking": func() error {
+			_, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true})
+			return err
+		},
 	} {
 		assert.ErrorIs(t, run(), mvcc.ErrClosed, name)
 	}
@@ -226,10 +229,14 @@ func TestAPIManagedTxnRefusesCommitAndRollback(t *testing.T) {
 	ctPut(t, db, "a", "1")
 	type runner func(fn func(*mvcc.Txn) error) error
 	for name, run := range map[string]runner{
-		"Update":   func(fn func(*mvcc.Txn) error) error { return db.Update(ctx, mvcc.Snapshot, fn) },
-		"UpdateTx": func(fn func(*mvcc.Txn) error) error { return db.UpdateTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}, fn) },
-		"View":     func(fn func(*mvcc.Txn) error) error { return db.View(ctx, fn) },
-		"ViewTx":   func(fn func(*mvcc.Txn) error) error { return db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.ReadCommitted}, fn) },
+		"Update": func(fn func(*mvcc.Txn) error) error { return db.Update(ctx, mvcc.Snapshot, fn) },
+		"UpdateTx": func(fn func(*mvcc.Txn) error) error {
+			return db.UpdateTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}, fn)
+		},
+		"View": func(fn func(*mvcc.Txn) error) error { return db.View(ctx, fn) },
+		"ViewTx": func(fn func(*mvcc.Txn) error) error {
+			return db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.ReadCommitted}, fn)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			writes := name == "Update" || name == "UpdateTx"
