@@ -773,3 +773,75 @@ func TestAPIUpdateViewCancelledContext(t *testing.T) {
 	assert.False(t, called)
 	assert.True(t, errors.Is(db.View(deadline, fn), context.DeadlineExceeded))
 }
+
+func TestAPIContextEndsCommitWait(t *testing.T) {
+	db := apiOpen(t)
+	ctPut(t, db, "k", "0")
+	holder := apiBegin(t, db, mvcc.ReadCommitted)
+	_, err := holder.GetForUpdate([]byte("k"))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	writer, err := db.BeginTx(ctx, mvcc.TxOptions{Isolation: mvcc.ReadCommitted})
+	require.NoError(t, err)
+	defer writer.Rollback()
+	require.NoError(t, writer.Put([]byte("k"), []byte("writer")))
+	done := make(chan error, 1)
+	go func() { done <- writer.Commit() }()
+	waitForLockWaiter(t, db)
+	cancel()
+	err = <-done
+	require.ErrorIs(t, err, context.Canceled, "the context ends the commit's wait")
+	require.NoError(t, holder.Commit())
+	v, err := apiGet(t, db, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "0", v, "the cancelled commit wrote nothing")
+}
+
+func TestAPIRollbackEndsLockingWait(t *testing.T) {
+	db := apiOpen(t)
+	ctPut(t, db, "k", "0")
+	opts := mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}
+	holder, err := db.BeginTx(context.Background(), opts)
+	require.NoError(t, err)
+	defer holder.Rollback()
+	require.NoError(t, holder.Put([]byte("k"), []byte("holder")))
+	waiter, err := db.BeginTx(context.Background(), opts)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { _, err := waiter.Get([]byte("k")); done <- err }()
+	waitForLockWaiter(t, db)
+	require.NoError(t, waiter.Rollback())
+	assert.ErrorIs(t, <-done, mvcc.ErrTxnDone, "the shared-lock wait ends at Rollback")
+	require.NoError(t, holder.Commit())
+	v, err := apiGet(t, db, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "holder", v)
+}
+
+func TestAPIGetForUpdateDeadlock(t *testing.T) {
+	for _, level := range apiLevels {
+		t.Run(level.String(), func(t *testing.T) {
+			db := apiOpen(t)
+			ctPut(t, db, "a", "0", "b", "0")
+			t1 := apiBegin(t, db, level)
+			t2 := apiBegin(t, db, level)
+			_, err := t1.GetForUpdate([]byte("a"))
+			require.NoError(t, err)
+			_, err = t2.GetForUpdate([]byte("b"))
+			require.NoError(t, err)
+			first := make(chan error, 1)
+			go func() { _, err := t1.GetForUpdate([]byte("b")); first <- err }()
+			waitForLockWaiter(t, db)
+			_, err = t2.GetForUpdate([]byte("a"))
+			require.ErrorIs(t, err, mvcc.ErrDeadlock, "the wait that closes the cycle")
+			require.ErrorIs(t, err, mvcc.ErrConflict)
+			_, err = t2.Get([]byte("a"))
+			assert.ErrorIs(t, err, mvcc.ErrTxnDone, "the victim is finished")
+			_ = t2.Rollback()
+			require.NoError(t, <-first)
+			require.NoError(t, t1.Put([]byte("b"), []byte("t1")))
+			require.NoError(t, t1.Commit())
+		})
+	}
+}
