@@ -845,3 +845,55 @@ func TestAPIGetForUpdateDeadlock(t *testing.T) {
 		})
 	}
 }
+
+func TestAPIUpdateRetriesWhenFnReturnsTheEndedError(t *testing.T) {
+	db := apiOpen(t)
+	ctPut(t, db, "k", "0")
+	calls := 0
+	err := db.Update(context.Background(), mvcc.Snapshot, func(tx *mvcc.Txn) error {
+		calls++
+		if _, err := tx.Get([]byte("k")); err != nil {
+			return err
+		}
+		if calls == 1 {
+			ctPut(t, db, "k", "other")
+			_ = tx.Put([]byte("k"), []byte("first")) // the conflict, ignored here
+			_, err := tx.Get([]byte("k"))
+			if err == nil {
+				err = tx.Put([]byte("x"), []byte("1"))
+			}
+			if err == nil {
+				return nil // the conflict shows at Commit
+			}
+			require.ErrorIs(t, err, mvcc.ErrTxnDone)
+			return err // ErrTxnDone, still ErrConflict: retried
+		}
+		return tx.Put([]byte("k"), []byte("second"))
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 2, calls)
+	v, err := apiGet(t, db, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "second", v)
+}
+
+func TestAPIReadOnlyTxnRefusesWrites(t *testing.T) {
+	db := apiOpen(t)
+	ctPut(t, db, "k", "0")
+	for _, level := range apiLevels {
+		tx, err := db.BeginTx(context.Background(), mvcc.TxOptions{Isolation: level, ReadOnly: true})
+		require.NoError(t, err)
+		assert.ErrorIs(t, tx.Put([]byte("k"), []byte("1")), mvcc.ErrReadOnly, level.String())
+		assert.ErrorIs(t, tx.Delete([]byte("k")), mvcc.ErrReadOnly, level.String())
+		assert.ErrorIs(t, tx.Delete([]byte("absent")), mvcc.ErrReadOnly, level.String())
+		v, err := tx.Get([]byte("k"))
+		require.NoError(t, err, "a refused write does not end the transaction")
+		assert.Equal(t, "0", string(v))
+		require.NoError(t, tx.Commit())
+	}
+	_, err := db.BackupFile(context.Background(), filepath.Join(t.TempDir(), "missing", "dir", "b"))
+	require.Error(t, err, "BackupFile into a missing directory")
+	v, err := apiGet(t, db, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "0", v)
+}
