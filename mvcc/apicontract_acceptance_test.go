@@ -897,3 +897,46 @@ func TestAPIReadOnlyTxnRefusesWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "0", v)
 }
+
+func TestAPIEmptyRangesWithOwnWrites(t *testing.T) {
+	for _, level := range apiLevels {
+		t.Run(level.String(), func(t *testing.T) {
+			db := apiOpen(t)
+			ctPut(t, db, "a", "1", "c", "3")
+			tx := apiBegin(t, db, level)
+			require.NoError(t, tx.Put([]byte("b"), []byte("own")))
+			require.NoError(t, tx.Put([]byte("\xff\xff"), []byte("own")))
+			require.NoError(t, tx.Delete([]byte("c")))
+			count := 0
+			for range tx.Scan([]byte("c"), []byte("a")) {
+				count++
+			}
+			for range tx.ScanReverse([]byte("c"), []byte("a")) {
+				count++
+			}
+			for range tx.Scan([]byte("b"), []byte("b")) {
+				count++
+			}
+			for range tx.ScanReverse([]byte("b"), []byte("b")) {
+				count++
+			}
+			for range tx.ScanKeys([]byte("c"), []byte("a")) {
+				count++
+			}
+			require.NoError(t, tx.ScanFunc([]byte("c"), []byte("a"), func(_, _ []byte) bool { count++; return true }))
+			require.NoError(t, tx.ScanReverseFunc([]byte("c"), []byte("a"), func(_, _ []byte) bool { count++; return true }))
+			assert.Zero(t, count, "an empty range yields nothing, own writes included")
+			require.NoError(t, tx.Err())
+			var keys []string
+			for k := range tx.ScanPrefix([]byte{0xff}) {
+				keys = append(keys, string(k))
+			}
+			assert.Equal(t, []string{"\xff\xff"}, keys)
+			keys = nil
+			for k := range tx.ScanReverse(nil, nil) {
+				keys = append(keys, string(k))
+			}
+			assert.Equal(t, []string{"\xff\xff", "b", "a"}, keys)
+		})
+	}
+}
