@@ -966,3 +966,34 @@ func TestAPILockingEmptyRangeLocksNothing(t *testing.T) {
 	require.NoError(t, writer.Commit())
 	require.NoError(t, scanner.Commit())
 }
+
+func TestAPICloseEndsLockWaits(t *testing.T) {
+	for name, opts := range map[string]mvcc.TxOptions{
+		"GetForUpdate": {Isolation: mvcc.Snapshot},
+		"Locking":      {Isolation: mvcc.Serializable, Locking: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			db, _ := ctOpen(t, &mvcc.Options{NoSync: true})
+			ctPut(t, db, "k", "0")
+			holder, err := db.BeginTx(context.Background(), opts)
+			require.NoError(t, err)
+			_, err = holder.GetForUpdate([]byte("k"))
+			require.NoError(t, err)
+			waiter, err := db.BeginTx(context.Background(), opts)
+			require.NoError(t, err)
+			done := make(chan error, 1)
+			go func() { _, err := waiter.GetForUpdate([]byte("k")); done <- err }()
+			waitForLockWaiter(t, db)
+			closed := make(chan error, 1)
+			go func() { closed <- db.Close() }()
+			select {
+			case err := <-done:
+				assert.ErrorIs(t, err, mvcc.ErrClosed, "a lock wait ends when the DB closes")
+			case <-time.After(10 * time.Second):
+				t.Fatal("a lock wait outlived Close")
+			}
+			require.NoError(t, <-closed)
+			assert.ErrorIs(t, holder.Rollback(), mvcc.ErrClosed)
+		})
+	}
+}
