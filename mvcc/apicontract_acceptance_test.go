@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/mvkv/mvkv/mvcc"
 )
 
@@ -307,7 +309,7 @@ type apiErr struct{ s string }
 func (e *apiErr) Error() string { return e.s }
 
 func TestAPIUpdateRetryLimit(t *testing.T) {
-	for _, limit := range []int{1, 3} {
+	for _, limit := range []int{-1, 1, 3} {
 		db, _ := ctOpen(t, &mvcc.Options{NoSync: true, MaxUpdateRetries: limit})
 		calls := 0
 		err := db.Update(context.Background(), mvcc.Snapshot, func(*mvcc.Txn) error {
@@ -315,7 +317,7 @@ func TestAPIUpdateRetryLimit(t *testing.T) {
 			return mvcc.ErrConflict
 		})
 		require.ErrorIs(t, err, mvcc.ErrConflict, "the last conflict is returned")
-		assert.Equal(t, limit+1, calls, "one run and MaxUpdateRetries retries")
+		assert.Equal(t, max(limit, 0)+1, calls, "one run and MaxUpdateRetries retries (negative: none)")
 	}
 }
 
@@ -996,4 +998,71 @@ func TestAPICloseEndsLockWaits(t *testing.T) {
 			assert.ErrorIs(t, holder.Rollback(), mvcc.ErrClosed)
 		})
 	}
+}
+
+func TestAPIOpenRefusesAnotherBboltDatabase(t *testing.T) {
+	dir := t.TempDir()
+	for name, fill := range map[string]func(*bolt.Tx) error{
+		"other application": func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucket([]byte("users"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("alice"), []byte("admin"))
+		},
+		"no buckets": func(*bolt.Tx) error { return nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			bdb, err := bolt.Open(path, 0o600, nil)
+			require.NoError(t, err)
+			require.NoError(t, bdb.Update(fill))
+			require.NoError(t, bdb.Close())
+			before, err := os.ReadFile(path)
+			require.NoError(t, err)
+			db, err := mvcc.Open(path, &mvcc.Options{NoSync: true})
+			if err == nil {
+				_ = db.Close()
+				t.Fatal("Open of a bbolt file that is not an mvkv database succeeded")
+			}
+			assert.ErrorIs(t, err, mvcc.ErrCorrupt)
+			after, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.True(t, bytes.Equal(before, after), "Open leaves the file as it was")
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			for _, e := range entries {
+				assert.NotContains(t, e.Name(), ".wal", "no log left beside a refused file")
+			}
+		})
+	}
+}
+
+func TestAPITombstonesCountedWithoutReaders(t *testing.T) {
+	db := apiOpen(t)
+	ctPut(t, db, "a", "1", "b", "2")
+	ctDelete(t, db, "a")
+	st := db.Stats()
+	assert.EqualValues(t, 1, st.Keys)
+	assert.EqualValues(t, 3, st.Versions, "b, a's value and a's tombstone until a vacuum")
+	vs, err := db.Vacuum(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, vs.VersionsRemoved)
+	assert.EqualValues(t, 1, vs.KeysRemoved)
+	assert.EqualValues(t, 1, db.Stats().Versions)
+	vs, err = db.Vacuum(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, vs.VersionsRemoved, "a second vacuum finds nothing")
+}
+
+func TestAPIManagedFnErrorsReturnedUnchanged(t *testing.T) {
+	db := apiOpen(t)
+	ctx := context.Background()
+	mine := &apiErr{"mine"}
+	fn := func(*mvcc.Txn) error { return mine }
+	assert.Same(t, mine, db.View(ctx, fn))
+	assert.Same(t, mine, db.ViewTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable}, fn))
+	assert.Same(t, mine, db.UpdateTx(ctx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}, fn))
+	assert.Same(t, mine, db.UpdateTx(ctx, mvcc.TxOptions{Isolation: mvcc.ReadCommitted}, fn))
+	assert.Zero(t, db.Stats().ActiveTxns, "each was rolled back")
 }
