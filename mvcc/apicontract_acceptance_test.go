@@ -1062,3 +1062,66 @@ func TestAPIManagedFnErrorsReturnedUnchanged(t *testing.T) {
 	assert.Same(t, mine, db.UpdateTx(ctx, mvcc.TxOptions{Isolation: mvcc.ReadCommitted}, fn))
 	assert.Zero(t, db.Stats().ActiveTxns, "each was rolled back")
 }
+
+func TestAPIDeleteDeleteFirstCommitterWins(t *testing.T) {
+	for _, level := range []mvcc.Level{mvcc.Snapshot, mvcc.Serializable} {
+		t.Run(level.String(), func(t *testing.T) {
+			db := apiOpen(t)
+			ctPut(t, db, "k", "0")
+			t1 := apiBegin(t, db, level)
+			t2 := apiBegin(t, db, level)
+			require.NoError(t, t1.Delete([]byte("k")))
+			require.NoError(t, t1.Commit())
+			err := t2.Delete([]byte("k"))
+			if err == nil {
+				err = t2.Commit()
+			}
+			assert.ErrorIs(t, err, mvcc.ErrConflict, "two concurrent writers of k: at most one commits")
+		})
+	}
+}
+
+func TestAPIPrefixScansAtTheirEdgesAreDisjoint(t *testing.T) {
+	for _, level := range apiLevels {
+		for _, locking := range []bool{false, true} {
+			if locking && level != mvcc.Serializable {
+				continue
+			}
+			name := level.String()
+			if locking {
+				name += "/locking"
+			}
+			t.Run(name, func(t *testing.T) {
+				db := apiOpen(t)
+				ctPut(t, db, "a\xff", "1", "b", "1", "\xfe\xff", "1", "\xff", "1")
+				opts := mvcc.TxOptions{Isolation: level, Locking: locking}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				t1, err := db.BeginTx(ctx, opts)
+				require.NoError(t, err)
+				defer t1.Rollback()
+				t2, err := db.BeginTx(ctx, opts)
+				require.NoError(t, err)
+				defer t2.Rollback()
+				// t1 reads the prefixes a\xff and \xff and writes inside them;
+				// t2 reads and writes just past their ends.
+				for range t1.ScanPrefix([]byte("a\xff")) {
+				}
+				for range t1.ScanPrefix([]byte{0xff}) {
+				}
+				for range t2.Scan([]byte("b"), []byte("b\x00")) {
+				}
+				for range t2.ScanPrefix([]byte{0xfe}) {
+				}
+				require.NoError(t, t1.Put([]byte("a\xff\x01"), []byte("t1")))
+				require.NoError(t, t1.Put([]byte("\xff\x01"), []byte("t1")))
+				require.NoError(t, t2.Put([]byte("b"), []byte("t2")))
+				require.NoError(t, t2.Put([]byte("\xfe\xff\xff"), []byte("t2")))
+				require.NoError(t, t1.Err())
+				require.NoError(t, t2.Err())
+				require.NoError(t, t1.Commit())
+				require.NoError(t, t2.Commit(), "disjoint ranges never conflict")
+			})
+		}
+	}
+}
