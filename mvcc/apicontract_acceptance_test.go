@@ -742,6 +742,9 @@ func TestAPILockingDeadlock(t *testing.T) {
 	var ce *mvcc.ConflictError
 	require.ErrorAs(t, verr, &ce)
 	assert.Equal(t, mvcc.DeadlockFailure, ce.Kind)
+	err = victim.Commit()
+	assert.ErrorIs(t, err, mvcc.ErrTxnDone, "the victim is finished")
+	assert.ErrorIs(t, err, mvcc.ErrConflict, "and still a conflict until Rollback")
 	if err := victim.Rollback(); err != nil {
 		assert.ErrorIs(t, err, mvcc.ErrTxnDone)
 	}
