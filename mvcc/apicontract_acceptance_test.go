@@ -3,7 +3,6 @@ package mvcc_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -439,7 +438,7 @@ func TestAPIOpenRefusesWhatIsNotMvkv(t *testing.T) {
 			assert.True(t, bytes.Equal(content, after), "Open must not modify a file it refuses")
 			now, err := os.ReadDir(dir)
 			require.NoError(t, err)
-			assert.Equal(t, len(before), len(now), "Open of a bad file leaves no file behind")
+			assert.Len(t, now, len(before), "Open of a bad file leaves no file behind")
 		})
 	}
 	t.Run("empty", func(t *testing.T) {
@@ -772,7 +771,7 @@ func TestAPIUpdateViewCancelledContext(t *testing.T) {
 	defer cancel2()
 	assert.ErrorIs(t, db.Update(deadline, mvcc.Snapshot, fn), context.DeadlineExceeded)
 	assert.False(t, called)
-	assert.True(t, errors.Is(db.View(deadline, fn), context.DeadlineExceeded))
+	assert.ErrorIs(t, db.View(deadline, fn), context.DeadlineExceeded)
 }
 
 func TestAPIContextEndsCommitWait(t *testing.T) {
