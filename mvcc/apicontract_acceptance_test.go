@@ -1127,3 +1127,68 @@ func TestAPIPrefixScansAtTheirEdgesAreDisjoint(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIGetForUpdateWaiterAfterHolderDeletes(t *testing.T) {
+	for _, level := range apiLevels {
+		t.Run(level.String(), func(t *testing.T) {
+			db := apiOpen(t)
+			ctPut(t, db, "k", "0")
+			holder := apiBegin(t, db, level)
+			_, err := holder.GetForUpdate([]byte("k"))
+			require.NoError(t, err)
+			_, err = holder.GetForUpdate([]byte("k"))
+			require.NoError(t, err, "a second GetForUpdate of a key the transaction holds does not wait")
+			waiter := apiBegin(t, db, level)
+			done := make(chan error, 1)
+			var got []byte
+			go func() {
+				var err error
+				got, err = waiter.GetForUpdate([]byte("k"))
+				done <- err
+			}()
+			waitForLockWaiter(t, db)
+			require.NoError(t, holder.Delete([]byte("k")))
+			require.NoError(t, holder.Commit())
+			err = <-done
+			if level == mvcc.ReadCommitted {
+				assert.ErrorIs(t, err, mvcc.ErrNotFound, "the waiter reads the newly committed state: deleted")
+				assert.Nil(t, got)
+				require.NoError(t, waiter.Put([]byte("k"), []byte("waiter")))
+				require.NoError(t, waiter.Commit())
+				v, err := apiGet(t, db, "k")
+				require.NoError(t, err)
+				assert.Equal(t, "waiter", v)
+				return
+			}
+			assert.ErrorIs(t, err, mvcc.ErrConflict, "a newer version committed after the waiter's snapshot")
+		})
+	}
+}
+
+func TestAPILockingUpgradeDeadlock(t *testing.T) {
+	db := apiOpen(t)
+	ctPut(t, db, "k", "0")
+	opts := mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}
+	t1, err := db.BeginTx(context.Background(), opts)
+	require.NoError(t, err)
+	defer t1.Rollback()
+	t2, err := db.BeginTx(context.Background(), opts)
+	require.NoError(t, err)
+	defer t2.Rollback()
+	_, err = t1.Get([]byte("k"))
+	require.NoError(t, err)
+	_, err = t2.Get([]byte("k"))
+	require.NoError(t, err)
+	first := make(chan error, 1)
+	go func() { first <- t1.Put([]byte("k"), []byte("t1")) }()
+	waitForLockWaiter(t, db)
+	err = t2.Put([]byte("k"), []byte("t2"))
+	require.ErrorIs(t, err, mvcc.ErrDeadlock, "both hold a shared lock and want it exclusive")
+	require.ErrorIs(t, err, mvcc.ErrConflict)
+	_ = t2.Rollback()
+	require.NoError(t, <-first)
+	require.NoError(t, t1.Commit())
+	v, err := apiGet(t, db, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "t1", v)
+}
