@@ -1192,3 +1192,24 @@ func TestAPILockingUpgradeDeadlock(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "t1", v)
 }
+
+func TestAPINilContextNeverPanics(t *testing.T) {
+	db := apiOpen(t)
+	ctPut(t, db, "k", "0")
+	var nilCtx context.Context
+	fn := func(tx *mvcc.Txn) error { _, err := tx.Get([]byte("k")); return err }
+	assert.NotPanics(t, func() {
+		_ = db.Update(nilCtx, mvcc.Snapshot, fn)
+		_ = db.UpdateTx(nilCtx, mvcc.TxOptions{Isolation: mvcc.Serializable, Locking: true}, fn)
+		_ = db.View(nilCtx, fn)
+		_ = db.ViewTx(nilCtx, mvcc.TxOptions{Isolation: mvcc.Serializable}, fn)
+		if tx, err := db.BeginTx(nilCtx, mvcc.TxOptions{}); err == nil {
+			_, _ = tx.GetForUpdate([]byte("k"))
+			_ = tx.Put([]byte("k"), []byte("1"))
+			_ = tx.Commit()
+		}
+		_, _ = db.Vacuum(nilCtx)
+		_, _ = db.Backup(nilCtx, &bytes.Buffer{})
+		_, _ = db.BackupFile(nilCtx, filepath.Join(t.TempDir(), "b"))
+	})
+}
