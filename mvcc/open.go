@@ -16,6 +16,10 @@ import (
 	"github.com/mvkv/mvkv/txn"
 )
 
+// boltLockRetry is how often bbolt retries the file lock (its
+// flockRetryTimeout).
+const boltLockRetry = 50 * time.Millisecond
+
 // Open opens the database at path, creating it when no file is there (a
 // missing or empty file becomes a new database: Open is how a database
 // comes to be). opts may be nil.
@@ -58,6 +62,12 @@ func Open(path string, opts *Options) (*DB, error) {
 	timeout := o.LockTimeout
 	if timeout < 0 {
 		timeout = time.Nanosecond // try the lock once
+	} else {
+		// bbolt retries its lock every boltLockRetry and gives up once
+		// less than that is left of its timeout, so up to boltLockRetry
+		// early (at once for a timeout of boltLockRetry or less): the
+		// extra retry makes it wait LockTimeout, as documented.
+		timeout += boltLockRetry
 	}
 	walks, err := checkFile(path)
 	if err != nil {
