@@ -141,6 +141,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	if err := checkAmounts(o); err != nil {
+		return nil, err
+	}
 	if o.plotFmt != "svg" && o.plotFmt != "png" {
 		return nil, fmt.Errorf("-plot-format %q: svg or png", o.plotFmt)
 	}
@@ -490,4 +493,35 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]runner.Result,
 		}
 	}
 	return results, nil
+}
+
+// checkAmounts refuses durations and sizes that cannot be meant: a
+// negative one, or a run with neither a duration nor an operation count.
+func checkAmounts(o *options) error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"-duration", o.duration}, {"-warmup", o.warmup}, {"-think", o.wc.Think}, {"-reader-hold", o.wc.ReaderHold}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s %v: a duration cannot be negative", d.name, d.v)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"-ops", o.ops}, {"-records", int64(o.wc.Records)}, {"-value-size", int64(o.wc.ValueSize)}, {"-fields", int64(o.wc.Fields)}} {
+		if n.v < 0 {
+			return fmt.Errorf("%s %d: cannot be negative", n.name, n.v)
+		}
+	}
+	if o.wc.Fields == 0 {
+		return errors.New("-fields 0: a record has at least one field")
+	}
+	if o.goalKeys <= 0 {
+		return fmt.Errorf("-goal-keys %d: at least 1", o.goalKeys)
+	}
+	if o.duration == 0 && o.ops == 0 && !o.goals {
+		return errors.New("-duration 0 runs until -ops operations: give -ops, or a duration")
+	}
+	return nil
 }

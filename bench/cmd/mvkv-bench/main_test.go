@@ -106,6 +106,16 @@ func TestBadFlags(t *testing.T) {
 		{"-json", "-csv"},
 		{"stray"},
 		{"-rounds", "0"},
+		{"-duration", "-1s"},
+		{"-warmup", "-1ms"},
+		{"-duration", "0"},
+		{"-ops", "-5", "-duration", "0"},
+		{"-records", "-1"},
+		{"-value-size", "-1"},
+		{"-fields", "0"},
+		{"-reader-hold", "-1s"},
+		{"-think", "-1ms"},
+		{"-goals", "-goal-keys", "0"},
 		{"-plot-format", "gif", "-plot", "x", "-duration", "1ms", "-workload", "ycsb-c", "-engines", "mvkv", "-levels", "snapshot"},
 	} {
 		var stdout, stderr bytes.Buffer
