@@ -149,6 +149,7 @@ func Measure(ctx context.Context, cfg Config) ([]Goal, error) {
 		}
 	}
 	var goals []Goal
+	last := ""
 	for _, m := range measurements {
 		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, m.name) {
 			continue
@@ -156,7 +157,10 @@ func Measure(ctx context.Context, cfg Config) ([]Goal, error) {
 		if ctx.Err() != nil {
 			return goals, ctx.Err()
 		}
-		step(m.name)
+		if m.name != last { // told once per name, however many measurements it has
+			step(m.name)
+			last = m.name
+		}
 		sub, err := os.MkdirTemp(dir, "")
 		if err != nil {
 			return goals, err

@@ -97,6 +97,10 @@ func notes(rep Report) []string {
 			out = append(out, fmt.Sprintf("BROKEN: %s, %s: %s: %s", s.Group(), s.Series(), s.Invariant.Name, s.Invariant.Detail))
 		}
 	}
+	if over := oversubscribed(rep); len(over) > 0 {
+		out = append(out, fmt.Sprintf("cpu=%s: more than this machine's %d CPUs, so those runs share its cores and cannot show scaling; judge cores only up to %d",
+			strings.Join(over, ","), rep.Meta.CPUs, rep.Meta.CPUs))
+	}
 	if rep.singleRound() {
 		out = append(out, "one round per cell: no spread measured, so no two rows can be ranked; run -rounds 3 or more")
 	}
@@ -104,6 +108,20 @@ func notes(rep Report) []string {
 		out = append(out, fmt.Sprintf("too close to rank (ops/s ranges overlap): %s: %s", t.Group, strings.Join(t.Rows, " ≈ ")))
 	}
 	return out
+}
+
+// oversubscribed lists the GOMAXPROCS values of a -cpu sweep above the
+// machine's CPUs, in the order they ran.
+func oversubscribed(rep Report) []string {
+	var over []string
+	for _, r := range rep.Runs {
+		if r.Procs > rep.Meta.CPUs && rep.Meta.CPUs > 0 && paramValue(r.Param, "cpu") == r.Procs {
+			if v := strconv.Itoa(r.Procs); !slices.Contains(over, v) {
+				over = append(over, v)
+			}
+		}
+	}
+	return over
 }
 
 func nanos(v float64) time.Duration { return time.Duration(v) }

@@ -138,6 +138,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if o.rounds <= 0 {
 		return nil, fmt.Errorf("-rounds %d: at least 1", o.rounds)
 	}
+	if err := checkNumbers(o); err != nil {
+		return nil, err
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
@@ -203,6 +206,37 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o.progress = !*noProgress
 	recordUsed(o)
 	return o, nil
+}
+
+// checkNumbers refuses numeric flags out of their range, which the
+// workloads and the runner would otherwise quietly replace by their
+// defaults.
+func checkNumbers(o *options) error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"duration", o.duration}, {"warmup", o.warmup}, {"reader-hold", o.wc.ReaderHold}, {"think", o.wc.Think}} {
+		if d.v < 0 {
+			return fmt.Errorf("-%s %v: must not be negative", d.name, d.v)
+		}
+	}
+	for _, n := range []struct {
+		name   string
+		v, min int64
+	}{
+		{"ops", o.ops, 0}, {"records", int64(o.wc.Records), 0}, {"value-size", int64(o.wc.ValueSize), 1},
+		{"fields", int64(o.wc.Fields), 1}, {"goal-keys", int64(o.goalKeys), 1},
+	} {
+		if n.v < n.min {
+			return fmt.Errorf("-%s %d: at least %d", n.name, n.v, n.min)
+		}
+	}
+	// YCSB's zipfian (Gray et al.'s generator) is defined for a
+	// constant between 0 and 1: at 1 its exponent 1/(1-θ) is infinite.
+	if z := o.wc.ZipfConstant; !(z > 0 && z < 1) {
+		return fmt.Errorf("-zipf %v: between 0 and 1, exclusive (YCSB's default 0.99)", z)
+	}
+	return nil
 }
 
 // hotKeySweep is the hotkey workload's default sweep of hot keys.
@@ -495,31 +529,9 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]runner.Result,
 	return results, nil
 }
 
-// checkAmounts refuses durations and sizes that cannot be meant: a
-// negative one, or a run with neither a duration nor an operation count.
+// checkAmounts refuses a run with neither a duration nor an operation
+// count (checkNumbers has refused negative ones).
 func checkAmounts(o *options) error {
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"-duration", o.duration}, {"-warmup", o.warmup}, {"-think", o.wc.Think}, {"-reader-hold", o.wc.ReaderHold}} {
-		if d.v < 0 {
-			return fmt.Errorf("%s %v: a duration cannot be negative", d.name, d.v)
-		}
-	}
-	for _, n := range []struct {
-		name string
-		v    int64
-	}{{"-ops", o.ops}, {"-records", int64(o.wc.Records)}, {"-value-size", int64(o.wc.ValueSize)}, {"-fields", int64(o.wc.Fields)}} {
-		if n.v < 0 {
-			return fmt.Errorf("%s %d: cannot be negative", n.name, n.v)
-		}
-	}
-	if o.wc.Fields == 0 {
-		return errors.New("-fields 0: a record has at least one field")
-	}
-	if o.goalKeys <= 0 {
-		return fmt.Errorf("-goal-keys %d: at least 1", o.goalKeys)
-	}
 	if o.duration == 0 && o.ops == 0 && !o.goals {
 		return errors.New("-duration 0 runs until -ops operations: give -ops, or a duration")
 	}

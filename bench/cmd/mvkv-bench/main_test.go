@@ -6,9 +6,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -116,6 +119,13 @@ func TestBadFlags(t *testing.T) {
 		{"-reader-hold", "-1s"},
 		{"-think", "-1ms"},
 		{"-goals", "-goal-keys", "0"},
+		{"-warmup", "-1s"},
+		{"-ops", "-1"},
+		{"-records", "-5"},
+		{"-value-size", "0"},
+		{"-fields", "-1"},
+		{"-zipf", "1"},
+		{"-zipf", "0"},
 		{"-plot-format", "gif", "-plot", "x", "-duration", "1ms", "-workload", "ycsb-c", "-engines", "mvkv", "-levels", "snapshot"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -192,6 +202,16 @@ func TestCPUSweep(t *testing.T) {
 	require.Len(t, rep.Runs, 1)
 	assert.Equal(t, 3, rep.Runs[0].Threads, "-threads, when given, holds")
 	assert.Equal(t, 2, rep.Runs[0].Procs)
+
+	// A GOMAXPROCS above the machine's CPUs is said to show no scaling.
+	stdout.Reset()
+	over := runtime.NumCPU() + 1
+	err = run(context.Background(), []string{
+		"-quiet", "-cpu", strconv.Itoa(over), "-workload", "ycsb-c", "-engines", "noop", "-levels", "snapshot",
+		"-rounds", "1", "-duration", "0", "-ops", "100", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(),
+	}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	assert.Contains(t, stdout.String(), fmt.Sprintf("cpu=%d: more than this machine's %d CPUs", over, runtime.NumCPU()))
 }
 
 // The settings record the values each workload ran with where its flag
