@@ -34,17 +34,6 @@ func apiBegin(t *testing.T, db *mvcc.DB, level mvcc.Level) *mvcc.Txn {
 	return tx
 }
 
-func apiGet(t *testing.T, db *mvcc.DB, key string) (string, error) {
-	t.Helper()
-	var v []byte
-	err := db.View(context.Background(), func(tx *mvcc.Txn) error {
-		var err error
-		v, err = tx.Get([]byte(key))
-		return err
-	})
-	return string(v), err
-}
-
 var apiLevels = []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable}
 
 func TestAPIClosedDBEveryEntryPoint(t *testing.T) {
@@ -91,7 +80,7 @@ func TestAPIClosedDBEveryEntryPoint(t *testing.T) {
 	db2, err := mvcc.Open(path, &mvcc.Options{NoSync: true})
 	require.NoError(t, err)
 	defer db2.Close()
-	v, err := apiGet(t, db2, "a")
+	v, err := getString(t, db2, "a")
 	require.NoError(t, err)
 	assert.Equal(t, "1", v)
 }
@@ -145,11 +134,11 @@ func TestAPIWritesInOneTxn(t *testing.T) {
 			}
 			assert.Equal(t, []string{"kept"}, keys)
 			require.NoError(t, tx.Commit())
-			_, err = apiGet(t, db, "k")
+			_, err = getString(t, db, "k")
 			assert.ErrorIs(t, err, mvcc.ErrNotFound)
-			_, err = apiGet(t, db, "absent")
+			_, err = getString(t, db, "absent")
 			assert.ErrorIs(t, err, mvcc.ErrNotFound)
-			v2, err := apiGet(t, db, "kept")
+			v2, err := getString(t, db, "kept")
 			require.NoError(t, err)
 			assert.Equal(t, "2", v2)
 		})
@@ -174,9 +163,9 @@ func TestAPIFinishedTxn(t *testing.T) {
 	assert.ErrorIs(t, committed.Commit(), mvcc.ErrTxnDone, "Commit twice")
 	assert.ErrorIs(t, committed.Rollback(), mvcc.ErrTxnDone, "Rollback after Commit")
 	assert.ErrorIs(t, committed.Put([]byte("c"), []byte("1")), mvcc.ErrTxnDone)
-	_, err = apiGet(t, db, "c")
+	_, err = getString(t, db, "c")
 	assert.ErrorIs(t, err, mvcc.ErrNotFound, "a write after Commit changes nothing")
-	v, err := apiGet(t, db, "a")
+	v, err := getString(t, db, "a")
 	require.NoError(t, err)
 	assert.Equal(t, "1", v, "a rolled-back write changes nothing")
 }
@@ -215,10 +204,10 @@ func TestAPIConflictEndsTxnUntilRollback(t *testing.T) {
 			_, err = loser.Get([]byte("k"))
 			assert.ErrorIs(t, err, mvcc.ErrTxnDone)
 			assert.NotErrorIs(t, err, mvcc.ErrConflict, "after Rollback only ErrTxnDone")
-			v, err := apiGet(t, db, "k")
+			v, err := getString(t, db, "k")
 			require.NoError(t, err)
 			assert.Equal(t, "winner", v)
-			_, err = apiGet(t, db, "x")
+			_, err = getString(t, db, "x")
 			assert.ErrorIs(t, err, mvcc.ErrNotFound)
 		})
 	}
@@ -241,7 +230,7 @@ func TestAPIManagedTxnRefusesCommitAndRollback(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			writes := name == "Update" || name == "UpdateTx"
-			before, err := apiGet(t, db, "a")
+			before, err := getString(t, db, "a")
 			require.NoError(t, err)
 			err = run(func(tx *mvcc.Txn) error {
 				if writes {
@@ -260,7 +249,7 @@ func TestAPIManagedTxnRefusesCommitAndRollback(t *testing.T) {
 				return nil
 			})
 			require.NoError(t, err)
-			v, err := apiGet(t, db, "a")
+			v, err := getString(t, db, "a")
 			require.NoError(t, err)
 			if writes {
 				assert.Equal(t, name, v, "the managed transaction still commits")
@@ -284,7 +273,7 @@ func TestAPIUpdateErrorsFromFn(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 3, calls)
-	v, err := apiGet(t, db, "k")
+	v, err := getString(t, db, "k")
 	require.NoError(t, err)
 	assert.Equal(t, "v", v)
 
@@ -298,7 +287,7 @@ func TestAPIUpdateErrorsFromFn(t *testing.T) {
 	})
 	assert.Same(t, mine, err, "returned unchanged")
 	assert.Equal(t, 1, calls, "not retried")
-	v, err = apiGet(t, db, "k")
+	v, err = getString(t, db, "k")
 	require.NoError(t, err)
 	assert.Equal(t, "v", v, "rolled back")
 }
@@ -479,7 +468,7 @@ func TestAPISecondOpenWaitsLockTimeout(t *testing.T) {
 		t.Fatal("a read-only Open of a file open for writing must not succeed")
 	}
 	// The first holder is not disturbed.
-	v, err := apiGet(t, db, "a")
+	v, err := getString(t, db, "a")
 	require.NoError(t, err)
 	assert.Equal(t, "1", v)
 }
@@ -507,7 +496,7 @@ func TestAPIReadOnlyDB(t *testing.T) {
 	} else {
 		assert.ErrorIs(t, err, mvcc.ErrReadOnly)
 	}
-	v, err := apiGet(t, ro, "a")
+	v, err := getString(t, ro, "a")
 	require.NoError(t, err)
 	assert.Equal(t, "1", v)
 	var buf bytes.Buffer
@@ -540,7 +529,7 @@ func TestAPIBackupFileToExistingPath(t *testing.T) {
 	b, err := mvcc.Open(fresh, &mvcc.Options{NoSync: true})
 	require.NoError(t, err)
 	defer b.Close()
-	v, err := apiGet(t, b, "a")
+	v, err := getString(t, b, "a")
 	require.NoError(t, err)
 	assert.Equal(t, "1", v)
 }
@@ -604,7 +593,7 @@ func TestAPISlicesAreTheCallers(t *testing.T) {
 	require.NoError(t, err)
 	fv[0] = 'W'
 	require.NoError(t, rd.Commit())
-	got, err := apiGet(t, db, "key")
+	got, err := getString(t, db, "key")
 	require.NoError(t, err)
 	assert.Equal(t, "value", got)
 }
@@ -632,7 +621,7 @@ func TestAPIReadCommittedReadsLatestAtEachRead(t *testing.T) {
 	// committer wins.
 	require.NoError(t, tx.Put([]byte("a"), []byte("rc")))
 	require.NoError(t, tx.Commit())
-	got, err := apiGet(t, db, "a")
+	got, err := getString(t, db, "a")
 	require.NoError(t, err)
 	assert.Equal(t, "rc", got)
 }
@@ -678,7 +667,7 @@ func TestAPIGetForUpdateHonouredByPlainWriter(t *testing.T) {
 		db := apiOpen(t)
 		ctPut(t, db, "k", "0")
 		require.NoError(t, apiLockWait(t, db, mvcc.ReadCommitted), "the waiter commits after the holder")
-		v, err := apiGet(t, db, "k")
+		v, err := getString(t, db, "k")
 		require.NoError(t, err)
 		assert.Equal(t, "writer", v, "last committer wins")
 	})
@@ -688,7 +677,7 @@ func TestAPIGetForUpdateHonouredByPlainWriter(t *testing.T) {
 			ctPut(t, db, "k", "0")
 			err := apiLockWait(t, db, level)
 			require.ErrorIs(t, err, mvcc.ErrConflict)
-			v, err := apiGet(t, db, "k")
+			v, err := getString(t, db, "k")
 			require.NoError(t, err)
 			assert.Equal(t, "holder", v)
 		})
@@ -749,8 +738,8 @@ func TestAPILockingDeadlock(t *testing.T) {
 	}
 	require.NoError(t, <-first, "the survivor gets its lock once the victim ends")
 	require.NoError(t, survivor.Commit())
-	a, _ := apiGet(t, db, "a")
-	b, _ := apiGet(t, db, "b")
+	a, _ := getString(t, db, "a")
+	b, _ := getString(t, db, "b")
 	assert.Equal(t, []string{"1", "1"}, []string{a, b})
 }
 
@@ -793,7 +782,7 @@ func TestAPIContextEndsCommitWait(t *testing.T) {
 	err = <-done
 	require.ErrorIs(t, err, context.Canceled, "the context ends the commit's wait")
 	require.NoError(t, holder.Commit())
-	v, err := apiGet(t, db, "k")
+	v, err := getString(t, db, "k")
 	require.NoError(t, err)
 	assert.Equal(t, "0", v, "the cancelled commit wrote nothing")
 }
@@ -814,7 +803,7 @@ func TestAPIRollbackEndsLockingWait(t *testing.T) {
 	require.NoError(t, waiter.Rollback())
 	assert.ErrorIs(t, <-done, mvcc.ErrTxnDone, "the shared-lock wait ends at Rollback")
 	require.NoError(t, holder.Commit())
-	v, err := apiGet(t, db, "k")
+	v, err := getString(t, db, "k")
 	require.NoError(t, err)
 	assert.Equal(t, "holder", v)
 }
@@ -872,7 +861,7 @@ func TestAPIUpdateRetriesWhenFnReturnsTheEndedError(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 2, calls)
-	v, err := apiGet(t, db, "k")
+	v, err := getString(t, db, "k")
 	require.NoError(t, err)
 	assert.Equal(t, "second", v)
 }
@@ -893,7 +882,7 @@ func TestAPIReadOnlyTxnRefusesWrites(t *testing.T) {
 	}
 	_, err := db.BackupFile(context.Background(), filepath.Join(t.TempDir(), "missing", "dir", "b"))
 	require.Error(t, err, "BackupFile into a missing directory")
-	v, err := apiGet(t, db, "k")
+	v, err := getString(t, db, "k")
 	require.NoError(t, err)
 	assert.Equal(t, "0", v)
 }
@@ -1155,7 +1144,7 @@ func TestAPIGetForUpdateWaiterAfterHolderDeletes(t *testing.T) {
 				assert.Nil(t, got)
 				require.NoError(t, waiter.Put([]byte("k"), []byte("waiter")))
 				require.NoError(t, waiter.Commit())
-				v, err := apiGet(t, db, "k")
+				v, err := getString(t, db, "k")
 				require.NoError(t, err)
 				assert.Equal(t, "waiter", v)
 				return
@@ -1188,7 +1177,7 @@ func TestAPILockingUpgradeDeadlock(t *testing.T) {
 	_ = t2.Rollback()
 	require.NoError(t, <-first)
 	require.NoError(t, t1.Commit())
-	v, err := apiGet(t, db, "k")
+	v, err := getString(t, db, "k")
 	require.NoError(t, err)
 	assert.Equal(t, "t1", v)
 }
