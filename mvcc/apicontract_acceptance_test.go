@@ -639,7 +639,7 @@ func apiLockWait(t *testing.T, db *mvcc.DB, level mvcc.Level) error {
 	require.NoError(t, writer.Put([]byte("k"), []byte("writer")))
 	done := make(chan error, 1)
 	go func() { done <- writer.Commit() }()
-	waitForLockWaiter(t, db)
+	waitForWaiters(t, db, 1)
 	select {
 	case err := <-done:
 		t.Fatalf("the writer committed while the lock was held: %v", err)
@@ -648,18 +648,6 @@ func apiLockWait(t *testing.T, db *mvcc.DB, level mvcc.Level) error {
 	require.NoError(t, holder.Put([]byte("k"), []byte("holder")))
 	require.NoError(t, holder.Commit())
 	return <-done
-}
-
-// waitForLockWaiter returns once some transaction waits for a lock.
-func waitForLockWaiter(t *testing.T, db *mvcc.DB) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for db.Stats().LockWaiters == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no lock waiter appeared")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestAPIGetForUpdateHonouredByPlainWriter(t *testing.T) {
@@ -693,7 +681,7 @@ func TestAPIRollbackEndsLockWait(t *testing.T) {
 	waiter := apiBegin(t, db, mvcc.Snapshot)
 	done := make(chan error, 1)
 	go func() { _, err := waiter.GetForUpdate([]byte("k")); done <- err }()
-	waitForLockWaiter(t, db)
+	waitForWaiters(t, db, 1)
 	require.NoError(t, waiter.Rollback())
 	err = <-done
 	require.Error(t, err, "the wait ends with an error, the holder still holds")
@@ -716,7 +704,7 @@ func TestAPILockingDeadlock(t *testing.T) {
 	require.NoError(t, t2.Put([]byte("b"), []byte("2")))
 	first := make(chan error, 1)
 	go func() { first <- t1.Put([]byte("b"), []byte("1")) }()
-	waitForLockWaiter(t, db)
+	waitForWaiters(t, db, 1)
 	err2 := t2.Put([]byte("a"), []byte("2"))
 	var victim, survivor *mvcc.Txn
 	var verr error
@@ -777,7 +765,7 @@ func TestAPIContextEndsCommitWait(t *testing.T) {
 	require.NoError(t, writer.Put([]byte("k"), []byte("writer")))
 	done := make(chan error, 1)
 	go func() { done <- writer.Commit() }()
-	waitForLockWaiter(t, db)
+	waitForWaiters(t, db, 1)
 	cancel()
 	err = <-done
 	require.ErrorIs(t, err, context.Canceled, "the context ends the commit's wait")
@@ -799,7 +787,7 @@ func TestAPIRollbackEndsLockingWait(t *testing.T) {
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { _, err := waiter.Get([]byte("k")); done <- err }()
-	waitForLockWaiter(t, db)
+	waitForWaiters(t, db, 1)
 	require.NoError(t, waiter.Rollback())
 	assert.ErrorIs(t, <-done, mvcc.ErrTxnDone, "the shared-lock wait ends at Rollback")
 	require.NoError(t, holder.Commit())
@@ -821,7 +809,7 @@ func TestAPIGetForUpdateDeadlock(t *testing.T) {
 			require.NoError(t, err)
 			first := make(chan error, 1)
 			go func() { _, err := t1.GetForUpdate([]byte("b")); first <- err }()
-			waitForLockWaiter(t, db)
+			waitForWaiters(t, db, 1)
 			_, err = t2.GetForUpdate([]byte("a"))
 			require.ErrorIs(t, err, mvcc.ErrDeadlock, "the wait that closes the cycle")
 			require.ErrorIs(t, err, mvcc.ErrConflict)
@@ -972,7 +960,7 @@ func TestAPICloseEndsLockWaits(t *testing.T) {
 			require.NoError(t, err)
 			done := make(chan error, 1)
 			go func() { _, err := waiter.GetForUpdate([]byte("k")); done <- err }()
-			waitForLockWaiter(t, db)
+			waitForWaiters(t, db, 1)
 			closed := make(chan error, 1)
 			go func() { closed <- db.Close() }()
 			select {
@@ -1135,7 +1123,7 @@ func TestAPIGetForUpdateWaiterAfterHolderDeletes(t *testing.T) {
 				got, err = waiter.GetForUpdate([]byte("k"))
 				done <- err
 			}()
-			waitForLockWaiter(t, db)
+			waitForWaiters(t, db, 1)
 			require.NoError(t, holder.Delete([]byte("k")))
 			require.NoError(t, holder.Commit())
 			err = <-done
@@ -1170,7 +1158,7 @@ func TestAPILockingUpgradeDeadlock(t *testing.T) {
 	require.NoError(t, err)
 	first := make(chan error, 1)
 	go func() { first <- t1.Put([]byte("k"), []byte("t1")) }()
-	waitForLockWaiter(t, db)
+	waitForWaiters(t, db, 1)
 	err = t2.Put([]byte("k"), []byte("t2"))
 	require.ErrorIs(t, err, mvcc.ErrDeadlock, "both hold a shared lock and want it exclusive")
 	require.ErrorIs(t, err, mvcc.ErrConflict)
