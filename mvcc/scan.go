@@ -120,7 +120,7 @@ func (tx *Txn) scanRange(start, end []byte, desc bool, mode scanMode, yield func
 	if len(own) == 0 && tx.ser == nil {
 		// Nothing to merge, nothing to record: what the file yields
 		// goes to the caller at once.
-		sink = &fileSink{yield: yield, done: &tx.done, closed: &tx.db.closed, lend: mode == scanBorrowed}
+		sink = &fileSink{yield: yield, tx: tx, lend: mode == scanBorrowed}
 	}
 	scanStore := tx.db.scanStore
 	if tx.asOf {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"sort"
-	"sync/atomic"
 
 	"github.com/mvkv/mvkv/index"
 )
@@ -37,18 +36,17 @@ import (
 // and nothing to record (see scanRange).
 type fileSink struct {
 	yield   func(k, v []byte) bool
-	done    *atomic.Bool // the transaction's end: the scan stops at it
-	closed  *atomic.Bool // the DB's Close: the scan stops at it too
-	ended   bool         // the scan stopped because the transaction ended
-	stopped bool         // yield returned false
-	lend    bool         // a borrowing scan: k and v are lent through scratch
+	tx      *Txn // whose scan: it stops when tx.scanEnded
+	ended   bool // the scan stopped because the transaction ended
+	stopped bool // yield returned false
+	lend    bool // a borrowing scan: k and v are lent through scratch
 	scratch []byte
 }
 
 // send passes k and v on, lent through the sink's scratch memory when the
 // scan borrows (see merger.lend), and reports whether the scan goes on.
 func (s *fileSink) send(k, v []byte) bool {
-	if s.done.Load() || s.closed.Load() {
+	if s.tx.scanEnded() {
 		s.ended = true
 		return false
 	}
@@ -201,7 +199,7 @@ func (sc *storeScan) file(upto []byte) bool {
 			// Nothing to merge, the step most taken: what record, cut and
 			// fileSink.send do, spelled out (as calls they cost as much
 			// as the rest of the step).
-			if sk.done.Load() || sk.closed.Load() {
+			if sk.tx.scanEnded() {
 				sk.ended = true
 				return false
 			}
