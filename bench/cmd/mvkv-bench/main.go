@@ -144,9 +144,6 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if err := checkAmounts(o); err != nil {
-		return nil, err
-	}
 	if o.plotFmt != "svg" && o.plotFmt != "png" {
 		return nil, fmt.Errorf("-plot-format %q: svg or png", o.plotFmt)
 	}
@@ -230,6 +227,9 @@ func checkNumbers(o *options) error {
 		if n.v < n.min {
 			return fmt.Errorf("-%s %d: at least %d", n.name, n.v, n.min)
 		}
+	}
+	if o.duration == 0 && o.ops == 0 && !o.goals {
+		return errors.New("-duration 0 runs until -ops operations: give -ops, or a duration")
 	}
 	// YCSB's zipfian (Gray et al.'s generator) is defined for a
 	// constant between 0 and 1: at 1 its exponent 1/(1-θ) is infinite.
@@ -527,13 +527,4 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]runner.Result,
 		}
 	}
 	return results, nil
-}
-
-// checkAmounts refuses a run with neither a duration nor an operation
-// count (checkNumbers has refused negative ones).
-func checkAmounts(o *options) error {
-	if o.duration == 0 && o.ops == 0 && !o.goals {
-		return errors.New("-duration 0 runs until -ops operations: give -ops, or a duration")
-	}
-	return nil
 }
