@@ -252,35 +252,52 @@ func goalCommits(ctx context.Context, cfg Config, dir string) (_ []Goal, err err
 	}
 	defer func() { err = closeAll(err, bb) }()
 	val := goalValue(cfg.ValueSize, 1)
+	var done atomic.Int64 // commits acknowledged, for the bytes each wrote
 	put := func(e engine.Engine, level mvcc.Level, offset int) func(g, i int) error {
 		return func(g, i int) error {
-			return e.Txn(level, false, func(tx engine.Tx) error {
+			err := e.Txn(level, false, func(tx engine.Tx) error {
 				return tx.Put(fmt.Appendf(nil, "w%03d/%010d", g, i+offset), val)
 			})
+			if err == nil {
+				done.Add(1)
+			}
+			return err
 		}
+	}
+	// What reaches the disk per commit, each engine's runs summed.
+	dev := deviceWrites(dir)
+	var wrote [4]diskTally // mvkv many, bbolt many, mvkv one, bbolt one
+	run := func(t *diskTally, n, offset int, e engine.Engine, level mvcc.Level) (float64, error) {
+		c0 := done.Load()
+		b0, ok0 := dev.read()
+		r, err := hammer(ctx, n, cfg.Duration, put(e, level, offset))
+		if b1, ok1 := dev.read(); ok0 && ok1 {
+			t.add(b1-b0, done.Load()-c0)
+		}
+		return r, err
 	}
 	db := mvkvDB(mv)
 	var commits, groups uint64 // of the many-writer runs
 	var ours, theirs, ours1, theirs1 []float64
 	for range cfg.Rounds {
 		before := db.Stats()
-		o, err := hammer(ctx, cfg.Writers, cfg.Duration, put(mv, mvcc.Snapshot, 0))
+		o, err := run(&wrote[0], cfg.Writers, 0, mv, mvcc.Snapshot)
 		if err != nil {
 			return nil, err
 		}
 		after := db.Stats()
 		commits, groups = commits+after.Commits-before.Commits, groups+after.CommitBatches-before.CommitBatches
-		t, err := hammer(ctx, cfg.Writers, cfg.Duration, put(bb, mvcc.Serializable, 1<<30))
+		t, err := run(&wrote[1], cfg.Writers, 1<<30, bb, mvcc.Serializable)
 		if err != nil {
 			return nil, err
 		}
 		ours, theirs = append(ours, o), append(theirs, t)
 		// One writer: what a lone committer waits for, with no group
 		// to share an fsync with.
-		if o, err = hammer(ctx, 1, cfg.Duration, put(mv, mvcc.Snapshot, 1<<29)); err != nil {
+		if o, err = run(&wrote[2], 1, 1<<29, mv, mvcc.Snapshot); err != nil {
 			return nil, err
 		}
-		if t, err = hammer(ctx, 1, cfg.Duration, put(bb, mvcc.Serializable, 3<<29)); err != nil {
+		if t, err = run(&wrote[3], 1, 3<<29, bb, mvcc.Serializable); err != nil {
 			return nil, err
 		}
 		ours1, theirs1 = append(ours1, o), append(theirs1, t)
@@ -291,10 +308,25 @@ func goalCommits(ctx context.Context, cfg Config, dir string) (_ []Goal, err err
 	}
 	return []Goal{ratioGoal(fmt.Sprintf("durable commits, %d writers, vs bbolt one Update per put", cfg.Writers),
 		"commits/s", report.Median(ours), report.Median(theirs), 10,
-		fmt.Sprintf("median of %d rounds of %v, both through the benchmark's Engine interface; %.1f commits per fsync on average", cfg.Rounds, cfg.Duration, batch)),
+		fmt.Sprintf("median of %d rounds of %v, both through the benchmark's Engine interface; %.1f commits per fsync on average%s", cfg.Rounds, cfg.Duration, batch, diskDetail(wrote[0], wrote[1]))),
 		ratioGoal("durable commits, 1 writer, vs bbolt one Update per put",
 			"commits/s", report.Median(ours1), report.Median(theirs1), 1,
-			fmt.Sprintf("median of %d rounds of %v: a lone committer's append and fdatasync against bbolt's two fsyncs", cfg.Rounds, cfg.Duration))}, nil
+			fmt.Sprintf("median of %d rounds of %v: a lone committer's append and fdatasync against bbolt's two fsyncs%s", cfg.Rounds, cfg.Duration, diskDetail(wrote[2], wrote[3])))}, nil
+}
+
+// diskTally sums what reached the disk over some runs and their commits.
+type diskTally struct{ bytes, commits int64 }
+
+func (t *diskTally) add(bytes, commits int64) { t.bytes, t.commits = t.bytes+bytes, t.commits+commits }
+
+// diskDetail says what reached the disk per commit, ours and bbolt's, or
+// nothing where the device's writes are not counted.
+func diskDetail(ours, theirs diskTally) string {
+	if ours.commits == 0 || theirs.commits == 0 || ours.bytes <= 0 || theirs.bytes <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %.1f KB reached the disk per commit, bbolt's %.1f KB (the device's count of written sectors, /proc/diskstats: journal included, and any other process's writes)",
+		float64(ours.bytes)/float64(ours.commits)/1000, float64(theirs.bytes)/float64(theirs.commits)/1000)
 }
 
 // openEngine opens engine name through package engine, as every
