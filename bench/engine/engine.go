@@ -118,7 +118,7 @@ var engineInfo = map[string]struct {
 }{
 	"noop": {
 		[]mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable},
-		"no engine: reads find one fixed record, writes vanish; the harness's ceiling, which every real row must stay far below",
+		"no engine: reads find one fixed record, writes vanish; the harness's ceiling, which every real row must stay far below (run at the first level asked for only: no level changes what it does)",
 	},
 	"mvkv": {
 		[]mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable},

@@ -34,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime"
@@ -127,11 +128,18 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	workloadSet := false
+	var unused []string // set, and not used by -goals
 	fs.Visit(func(f *flag.Flag) {
 		o.threadsSet = o.threadsSet || f.Name == "threads"
 		o.durationSet = o.durationSet || f.Name == "duration"
 		workloadSet = workloadSet || f.Name == "workload"
+		if !goalsFlags[f.Name] {
+			unused = append(unused, "-"+f.Name)
+		}
 	})
+	if o.goals && len(unused) > 0 {
+		return nil, fmt.Errorf("-goals measures fixed workloads and does not use %s (it uses %s)", strings.Join(unused, ", "), goalsFlagList())
+	}
 	o.args = args
 	o.settings = map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { o.settings[f.Name] = f.Value.String() })
@@ -203,6 +211,21 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	o.progress = !*noProgress
 	recordUsed(o)
 	return o, nil
+}
+
+// goalsFlags are the flags -goals uses; it refuses the others rather than
+// ignore them (a -cpu sweep or an engine list it did not run).
+var goalsFlags = map[string]bool{
+	"goals": true, "goal": true, "goal-keys": true, "rounds": true, "duration": true, "records": true,
+	"value-size": true, "threads": true, "dir": true, "json": true, "quiet": true, "cpuprofile": true,
+}
+
+func goalsFlagList() string {
+	names := slices.Sorted(maps.Keys(goalsFlags))
+	for i, n := range names {
+		names[i] = "-" + n
+	}
+	return strings.Join(names, ", ")
 }
 
 // checkNumbers refuses numeric flags out of their range, which the
@@ -449,7 +472,13 @@ func plan(o *options) ([]cell, []*runner.Result, error) {
 							return nil, nil, err
 						}
 						var skipped []string
-						for _, level := range o.levels {
+						levels := o.levels
+						if eng == "noop" {
+							// No level changes what it does: one row
+							// of the ceiling, not one per level.
+							levels = levels[:1]
+						}
+						for _, level := range levels {
 							if !slices.Contains(supported, level) {
 								skipped = append(skipped, level.String())
 								continue

@@ -143,6 +143,13 @@ func TestBadFlags(t *testing.T) {
 		assert.ErrorContains(t, err, known, flagName)
 		assert.ErrorContains(t, err, flagName+": ", "the error names the flag")
 	}
+	// -goals refuses what it would ignore, naming it.
+	for _, args := range [][]string{{"-goals", "-cpu", "1,2"}, {"-goals", "-engines", "bbolt", "-goal", "commits"}, {"-goals", "-csv"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append(args, "-dir", t.TempDir()), &stdout, &stderr)
+		assert.ErrorContains(t, err, "does not use "+args[1], "%q", args)
+		assert.Empty(t, stdout.String(), "nothing measured")
+	}
 	var stdout, stderr bytes.Buffer
 	assert.ErrorIs(t, run(context.Background(), []string{"-h"}, &stdout, &stderr), flag.ErrHelp)
 	assert.Contains(t, stderr.String(), "-workload")
@@ -190,6 +197,28 @@ func TestCPUSweep(t *testing.T) {
 		assert.Positive(t, r.Throughput)
 	}
 	assert.FileExists(t, filepath.Join(plots, "cores-ycsb-c-throughput.svg"))
+
+	// The ceiling is one row per core count, whatever the levels.
+	stdout.Reset()
+	err = run(context.Background(), []string{
+		"-json", "-quiet", "-cpu", "1", "-workload", "ycsb-c", "-engines", "mvkv", "-levels", "snapshot,serializable",
+		"-rounds", "1", "-duration", "0", "-ops", "100", "-warmup", "0s", "-durable=false", "-dir", t.TempDir(),
+	}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	rep = report.Report{}
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	var noops, ours int
+	for _, r := range rep.Runs {
+		switch r.Engine {
+		case "noop":
+			noops++
+			assert.Empty(t, r.Skipped, "no level is skipped for the ceiling: it has none")
+		case "mvkv":
+			ours++
+		}
+	}
+	assert.Equal(t, 1, noops, "one ceiling row")
+	assert.Equal(t, 2, ours, "mvkv at both levels")
 
 	stdout.Reset()
 	err = run(context.Background(), []string{
