@@ -19,7 +19,7 @@ func TestMeasureGoalsSmall(t *testing.T) {
 		Dir: t.TempDir(), Duration: 250 * time.Millisecond, Rounds: 1, Writers: 8, Keys: 3000, StorageKeys: 5000,
 	})
 	require.NoError(t, err)
-	require.Len(t, gs, 18+11, "the goals, then the scaling ones")
+	require.Len(t, gs, 19+11, "the goals, then the scaling ones")
 	for _, g := range gs {
 		assert.Positive(t, g.Ours, g.Name)
 		assert.Positive(t, g.Value, g.Name)
