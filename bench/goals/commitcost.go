@@ -29,11 +29,11 @@ func goalCommitCost(ctx context.Context, cfg Config, dir string) (_ []Goal, err 
 	// One writer, no fsync: the CPU a commit costs.
 	var ours, theirs []float64
 	for r := range cfg.Rounds {
-		o, err := timedPuts(ctx, dir, fmt.Sprintf("nosync-%d", r), "mvkv", false, 1, cfg)
+		o, err := timedPuts(ctx, dir, fmt.Sprintf("nosync-%d", r), "mvkv", false, 1, cfg.Duration, cfg)
 		if err != nil {
 			return nil, err
 		}
-		t, err := timedPuts(ctx, dir, fmt.Sprintf("nosync-%d", r), "bbolt", false, 1, cfg)
+		t, err := timedPuts(ctx, dir, fmt.Sprintf("nosync-%d", r), "bbolt", false, 1, cfg.Duration, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -45,12 +45,12 @@ func goalCommitCost(ctx context.Context, cfg Config, dir string) (_ []Goal, err 
 	// tailWriters durable writers: p99.9 over p50 of every commit's latency.
 	ours, theirs = ours[:0], theirs[:0]
 	var p50, p999 []float64
-	for r := range cfg.Rounds {
-		o, err := timedPuts(ctx, dir, fmt.Sprintf("tail-%d", r), "mvkv", true, tailWriters, cfg)
+	for r := range cfg.tailRounds {
+		o, err := timedPuts(ctx, dir, fmt.Sprintf("tail-%d", r), "mvkv", true, tailWriters, cfg.TailDuration, cfg)
 		if err != nil {
 			return nil, err
 		}
-		t, err := timedPuts(ctx, dir, fmt.Sprintf("tail-%d", r), "bbolt", true, tailWriters, cfg)
+		t, err := timedPuts(ctx, dir, fmt.Sprintf("tail-%d", r), "bbolt", true, tailWriters, cfg.TailDuration, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +58,7 @@ func goalCommitCost(ctx context.Context, cfg Config, dir string) (_ []Goal, err 
 		ours, theirs = append(ours, quantile(o, 0.999)/quantile(o, 0.5)), append(theirs, quantile(t, 0.999)/quantile(t, 0.5))
 	}
 	goals = append(goals, atMostGoal(fmt.Sprintf("durable commits, %d writers: p99.9 over p50", tailWriters), "×", report.Median(ours), 3,
-		fmt.Sprintf("one put per transaction, median of %d rounds of %v: p50 %.2f ms, p99.9 %.2f ms; bbolt's ratio %.1f", cfg.Rounds, cfg.Duration, report.Median(p50), report.Median(p999), report.Median(theirs))))
+		fmt.Sprintf("one put per transaction, %s: p50 %.2f ms, p99.9 %.2f ms; bbolt's ratio %.1f", runs(cfg.tailRounds, cfg.TailDuration), report.Median(p50), report.Median(p999), report.Median(theirs))))
 	disk, err := diskSyncGoal(dir, cfg)
 	if err != nil {
 		return nil, err
@@ -84,9 +84,17 @@ func goalCommitCost(ctx context.Context, cfg Config, dir string) (_ []Goal, err 
 	return goals, nil
 }
 
-// timedPuts runs writers goroutines committing one put each for
-// cfg.Duration on a fresh engine, and returns every commit's latency.
-func timedPuts(ctx context.Context, dir, sub, name string, durable bool, writers int, cfg Config) ([]time.Duration, error) {
+// runs names n rounds of d: "one run of 30s", "median of 3 rounds of 2s".
+func runs(n int, d time.Duration) string {
+	if n == 1 {
+		return fmt.Sprintf("one run of %v", d)
+	}
+	return fmt.Sprintf("median of %d rounds of %v", n, d)
+}
+
+// timedPuts runs writers goroutines committing one put each for d on a
+// fresh engine, and returns every commit's latency.
+func timedPuts(ctx context.Context, dir, sub, name string, durable bool, writers int, d time.Duration, cfg Config) ([]time.Duration, error) {
 	e, err := openEngine(filepath.Join(dir, sub), name, engine.Options{Durable: durable})
 	if err != nil {
 		return nil, err
@@ -97,7 +105,7 @@ func timedPuts(ctx context.Context, dir, sub, name string, durable bool, writers
 	}
 	val := goalValue(cfg.ValueSize, 1)
 	lat := make([][]time.Duration, writers) // each goroutine's own
-	_, err = hammer(ctx, writers, cfg.Duration, func(g, i int) error {
+	_, err = hammer(ctx, writers, d, func(g, i int) error {
 		t := time.Now()
 		err := e.Txn(level, false, func(tx engine.Tx) error {
 			return tx.Put(fmt.Appendf(nil, "w%03d/%010d", g, i), val)

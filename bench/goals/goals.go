@@ -40,14 +40,26 @@ type Config struct {
 	Only []string
 	// Progress, if set, is told which measurement starts.
 	Progress func(string)
+	// TailDuration is the length of the commit-latency run, one round of
+	// each engine [30s, as the goal is stated; with Duration set and
+	// TailDuration not, Rounds rounds of Duration, as the others].
+	TailDuration time.Duration
+	tailRounds   int
 }
 
 func (c Config) withDefaults() Config {
-	if c.Duration <= 0 {
-		c.Duration = 2 * time.Second
-	}
 	if c.Rounds <= 0 {
 		c.Rounds = 3
+	}
+	c.tailRounds = 1
+	if c.TailDuration <= 0 {
+		c.TailDuration = 30 * time.Second
+		if c.Duration > 0 {
+			c.TailDuration, c.tailRounds = c.Duration, c.Rounds
+		}
+	}
+	if c.Duration <= 0 {
+		c.Duration = 2 * time.Second
 	}
 	if c.Writers <= 0 {
 		c.Writers = 64

@@ -100,7 +100,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&levels, "levels", "read-committed,snapshot,serializable", "comma-separated isolation levels (peers run only the levels they can express)")
 	fs.StringVar(&threads, "threads", "16", "comma-separated goroutine counts (several: a sweep)")
 	fs.StringVar(&cpus, "cpu", "", "comma-separated GOMAXPROCS values: a sweep over cores (threads follow unless -threads is given; the noop engine joins)")
-	fs.DurationVar(&o.duration, "duration", 400*time.Millisecond, "measured time of each run; with -goals, of each measurement (then 2s unless set)")
+	fs.DurationVar(&o.duration, "duration", 400*time.Millisecond, "measured time of each run; with -goals, of each measurement (then 2s unless set, and the commit-latency goal one run of 30s)")
 	fs.DurationVar(&o.warmup, "warmup", 100*time.Millisecond, "unrecorded warm-up before each run")
 	fs.Int64Var(&o.ops, "ops", 0, "end each run after this many operations instead (with -duration 0)")
 	fs.BoolVar(&o.durable, "durable", true, "fsync every commit (mvkv, bbolt: NoSync=false; Badger: SyncWrites)")
