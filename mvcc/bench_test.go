@@ -10,8 +10,8 @@ package mvcc_test
 // Update per put, with bbolt's default options and with the options mvkv
 // opens bbolt with. Metric commits/s; the mvkv runs also report vs-bbolt
 // (the ratio to bbolt-tuned, measured interleaved with the mvkv run) and
-// txns/batch (average group size), and every run bytes/commit (what the
-// process wrote per commit, commit_bench_test.go). The databases live in b.TempDir(), on the real disk, so every
+// txns/batch (average group size), and every run bytes/commit (what
+// reached the disk per commit, as the device counts it: commit_bench_test.go). The databases live in b.TempDir(), on the real disk, so every
 // fsync is real.
 //
 // BenchmarkPointRead: a read-only transaction reading one random key of

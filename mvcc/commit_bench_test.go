@@ -7,16 +7,16 @@ package mvcc_test
 //	go test -run '^$' -bench 'CommitDurable|CommitNoSync|BulkLoad|HeapAfterVacuum' -count 3 ./mvcc
 //
 // CommitDurable (bench_test.go) is the group-commit goal and the
-// single-writer one; its bytes/commit, like CommitNoSync's, is what the
-// process wrote per commit (/proc/self/io's write_bytes, Linux only): for
-// a durable commit, what reaches the disk. BulkLoad loads MVKV_BULK_KEYS
+// single-writer one; its bytes/commit, like CommitNoSync's, is what
+// reached the disk per commit, as the device counts its written sectors
+// (/proc/diskstats, Linux only: the journal included, and any other
+// process's writes to that disk meanwhile). BulkLoad loads MVKV_BULK_KEYS
 // keys (default 100,000; the goal is stated at 1,000,000) of 1 KB in
 // 1,000-key transactions. CommitTail is the stall goal: p99.9 over p50
 // of 16 durable writers. HeapAfterVacuum measures 20,000 and 200,000
 // keys, and 1,000,000 without -short.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -25,35 +25,30 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/mvkv/mvkv/internal/diskstat"
 	"github.com/mvkv/mvkv/mvcc"
 )
 
-// writeBytes returns the bytes this process has caused to be written to
-// storage so far, or -1 where /proc/self/io is not available.
+// diskWrites counts what reaches the disk that holds the benchmarks'
+// databases (b.TempDir, under os.TempDir), as the device counts it.
+var diskWrites = diskstat.For(os.TempDir())
+
+// writeBytes returns the bytes written so far to the disk that holds the
+// benchmarks' databases (its file system's journal included, and any
+// other process's writes to it), or -1 where the device's writes are not
+// counted (not Linux, or a file system without a device).
 func writeBytes() int64 {
-	f, err := os.Open("/proc/self/io")
-	if err != nil {
+	n, ok := diskWrites.Read()
+	if !ok {
 		return -1
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "write_bytes: "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-	}
-	return -1
+	return n
 }
 
 // reportCommits reports commits/s, and bytes written per commit when the

@@ -69,15 +69,3 @@ func diskSyncGoal(dir string, cfg Config) (Goal, error) {
 	g.Met = true
 	return g, nil
 }
-
-// deviceCounter reads the bytes written so far to one block device (see
-// deviceWrites); nil where they are not counted.
-type deviceCounter func() (int64, bool)
-
-// read returns the count, false when there is none.
-func (d deviceCounter) read() (int64, bool) {
-	if d == nil {
-		return 0, false
-	}
-	return d()
-}

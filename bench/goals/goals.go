@@ -18,6 +18,7 @@ import (
 	"github.com/mvkv/mvkv/bench/report"
 	"github.com/mvkv/mvkv/bench/runner"
 	"github.com/mvkv/mvkv/bench/workload"
+	"github.com/mvkv/mvkv/internal/diskstat"
 	"github.com/mvkv/mvkv/mvcc"
 )
 
@@ -277,13 +278,13 @@ func goalCommits(ctx context.Context, cfg Config, dir string) (_ []Goal, err err
 		}
 	}
 	// What reaches the disk per commit, each engine's runs summed.
-	dev := deviceWrites(dir)
+	dev := diskstat.For(dir)
 	var wrote [4]diskTally // mvkv many, bbolt many, mvkv one, bbolt one
 	run := func(t *diskTally, n, offset int, e engine.Engine, level mvcc.Level) (float64, error) {
 		c0 := done.Load()
-		b0, ok0 := dev.read()
+		b0, ok0 := dev.Read()
 		r, err := hammer(ctx, n, cfg.Duration, put(e, level, offset))
-		if b1, ok1 := dev.read(); ok0 && ok1 {
+		if b1, ok1 := dev.Read(); ok0 && ok1 {
 			t.add(b1-b0, done.Load()-c0)
 		}
 		return r, err

@@ -1,4 +1,4 @@
-package goals
+package diskstat
 
 import (
 	"os"
@@ -9,15 +9,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestDeviceWritesCountsWhatReachesTheDisk: a synced megabyte shows in the
+// TestForCountsWhatReachesTheDisk: a synced megabyte shows in the
 // device's count (where the directory's file system has a device).
-func TestDeviceWritesCountsWhatReachesTheDisk(t *testing.T) {
+func TestForCountsWhatReachesTheDisk(t *testing.T) {
 	dir := t.TempDir()
-	dev := deviceWrites(dir)
+	dev := For(dir)
 	if dev == nil {
 		t.Skip("no block device in /proc/diskstats for " + dir + " (tmpfs or an overlay): nothing to count")
 	}
-	before, ok := dev.read()
+	before, ok := dev.Read()
 	require.True(t, ok)
 	f, err := os.Create(filepath.Join(dir, "mb"))
 	require.NoError(t, err)
@@ -25,11 +25,11 @@ func TestDeviceWritesCountsWhatReachesTheDisk(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Sync())
 	require.NoError(t, f.Close())
-	after, ok := dev.read()
+	after, ok := dev.Read()
 	require.True(t, ok)
 	assert.GreaterOrEqual(t, after-before, int64(1<<20), "the synced megabyte reached the device")
 
-	var none deviceCounter
-	_, ok = none.read()
+	var none Counter
+	_, ok = none.Read()
 	assert.False(t, ok, "no counter, no count")
 }
