@@ -16,6 +16,8 @@ package mvcc_test
 //   - empty: the loop alone, the harness's ceiling;
 //   - bbolt-view-get: bbolt View + Bucket.Get, the anchor;
 //   - view-get: mvkv View + Get;
+//   - bbolt-view-walk, view-scanfunc: 100 keys walked from a random
+//     start, each value read, bbolt's cursor against mvkv's ScanFunc;
 //   - read-only/<level>: BeginTx{ReadOnly} + Get + Rollback at each level;
 //   - begin-end/<level>: a read-write transaction begun and rolled back;
 //   - read-mostly/<level>: YCSB-B's mix, 95% one-key read-only
@@ -102,6 +104,40 @@ func BenchmarkScaling(b *testing.B) {
 		parallel(b, func(rng *rand.Rand) error {
 			k := keys[rng.IntN(readKeys)]
 			return db.View(ctx, func(tx *mvcc.Txn) error { return get(tx, k) })
+		})
+	})
+	// Scans of 100 keys from a random start, each key and value lent
+	// (ScanFunc), against bbolt's cursor walk reading each value in place.
+	const scanKeys = 100
+	b.Run("bbolt-view-walk", func(b *testing.B) {
+		parallel(b, func(rng *rand.Rand) error {
+			k := keys[rng.IntN(readKeys-scanKeys)]
+			return bdb.View(func(tx *bolt.Tx) error {
+				c, n, sum := tx.Bucket(benchBucket).Cursor(), 0, 0
+				for ck, v := c.Seek(k); ck != nil && n < scanKeys; ck, v = c.Next() {
+					n, sum = n+1, sum+len(v)
+				}
+				if n != scanKeys || sum != n*len(benchValue) {
+					return fmt.Errorf("walk from %s: %d keys, %d bytes", k, n, sum)
+				}
+				return nil
+			})
+		})
+	})
+	b.Run("view-scanfunc", func(b *testing.B) {
+		parallel(b, func(rng *rand.Rand) error {
+			k := keys[rng.IntN(readKeys-scanKeys)]
+			return db.View(ctx, func(tx *mvcc.Txn) error {
+				n, sum := 0, 0
+				err := tx.ScanFunc(k, nil, func(_, v []byte) bool {
+					n, sum = n+1, sum+len(v)
+					return n < scanKeys
+				})
+				if err == nil && (n != scanKeys || sum != n*len(benchValue)) {
+					err = fmt.Errorf("scan from %s: %d keys, %d bytes", k, n, sum)
+				}
+				return err
+			})
 		})
 	})
 	levels := []mvcc.Level{mvcc.ReadCommitted, mvcc.Snapshot, mvcc.Serializable}

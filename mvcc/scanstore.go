@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"runtime"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -139,25 +141,43 @@ func (fc *fileChunk) value(i int) []byte {
 // chunkCache keeps chunks, buffers included, for the next scans. Not a
 // sync.Pool: a collection empties a pool, and a scan that copies for its
 // caller allocates enough to bring collections often; a chunk's buffer
-// regrown from nothing is more garbage still.
-var chunkCache = make(chan *fileChunk, 4*runtime.GOMAXPROCS(0))
+// regrown from nothing is more garbage still. Nor a channel, whose lock
+// every scan in the process would take twice: slots, each on a cache line
+// of its own, emptied and filled with one atomic swap. A scan looks from
+// a slot chosen at random (the runtime's per-thread generator) for a full
+// one to take, and puts its chunk back in the first empty one from
+// another: with about one chunk per running scan, a few looks find one.
+var chunkCache = make([]chunkSlot, 4*runtime.GOMAXPROCS(0))
+
+type chunkSlot struct {
+	fc atomic.Pointer[fileChunk]
+	_  [56]byte // the rest of its cache line
+}
 
 func getChunk() *fileChunk {
-	select {
-	case fc := <-chunkCache:
-		return fc
-	default:
-		return &fileChunk{recs: make([]chunkRec, 0, scanChunk)}
+	n := uint32(len(chunkCache))
+	for i, at := uint32(0), rand.Uint32(); i < n; i++ {
+		slot := &chunkCache[(at+i)%n].fc
+		if slot.Load() == nil {
+			continue
+		}
+		if fc := slot.Swap(nil); fc != nil {
+			return fc
+		}
 	}
+	return &fileChunk{recs: make([]chunkRec, 0, scanChunk)}
 }
 
 func putChunk(fc *fileChunk) {
 	if cap(fc.buf) > maxPooledBuffer {
 		fc.buf = nil
 	}
-	select {
-	case chunkCache <- fc:
-	default:
+	n := uint32(len(chunkCache))
+	for i, at := uint32(0), rand.Uint32(); i < n; i++ {
+		slot := &chunkCache[(at+i)%n].fc
+		if slot.Load() == nil && slot.CompareAndSwap(nil, fc) {
+			return
+		}
 	}
 }
 
