@@ -35,7 +35,7 @@ func (db *DB) scanHistory(start, end []byte, ts uint64, desc bool, fn func(*stor
 		c := bytes.Compare(a, b)
 		return !desc && c < 0 || desc && c > 0
 	}
-	for limit := firstScanChunk; ; limit = scanChunk {
+	for limit := firstScanChunk; ; limit = nextChunk(limit) {
 		if err := db.readChunk(from, bound, inclusive, desc, limit, fc); err != nil {
 			return err
 		}

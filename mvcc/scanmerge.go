@@ -108,7 +108,7 @@ func (db *DB) scanStore(start, end []byte, ts uint64, all, desc bool, mode scanM
 	if desc {
 		from, inclusive, bound = end, false, start
 	}
-	for limit := firstScanChunk; ; limit = scanChunk {
+	for limit := firstScanChunk; ; limit = nextChunk(limit) {
 		// Read before the chunk's view is taken: that view holds every
 		// commit up to it (view.go), so a key whose newest version is at
 		// or below both it and ts has that version as the chunk's record,

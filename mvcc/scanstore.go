@@ -50,11 +50,19 @@ const (
 )
 
 // A scan reads the file in chunks, a view each: a small first one, for
-// scans that stop early, then larger ones.
+// scans that stop early, then each twice the one before, up to
+// scanChunk. What a scan reads past where its caller stops is at most one
+// chunk, each record of it copied and verified for nothing: 1,024-record
+// chunks made a 100-key ScanFunc from an open start read 1,088 records
+// (3.5 times slower than these, which read 192), while the chunks' own
+// cost (a view, a checked seek) is small beside 256 records'.
 const (
 	firstScanChunk = 64
-	scanChunk      = 1024
+	scanChunk      = 256
 )
+
+// nextChunk is the limit of the chunk after one of limit records.
+func nextChunk(limit int) int { return min(2*limit, scanChunk) }
 
 // chunkBytes is the buffer a chunk of limit records fills before it ends
 // early (room for records of about 128 bytes); a chunk always takes at
