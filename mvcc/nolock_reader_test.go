@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -390,4 +391,86 @@ func TestReadersTakeNoProcessWideLock(t *testing.T) {
 		})
 	}
 	require.NoError(t, db.check())
+}
+
+// TestReadersDoNotBlockWriters has a read-only transaction stop inside
+// its ScanFunc callback, at the first key, while a writer commits over
+// the keys it reads (values changed before and after the scan's position,
+// a key ahead of it deleted, one inserted into the range), the checkpoint
+// applies that to the file and a vacuum pass runs: each returns without
+// waiting for the reader, and the reader still sees its snapshot, in the
+// rest of the scan, in Gets and in a second scan.
+func TestReadersDoNotBlockWriters(t *testing.T) {
+	for _, k := range []struct {
+		name string
+		opts TxOptions
+	}{
+		{"Snapshot", TxOptions{Isolation: Snapshot, ReadOnly: true}},
+		{"SerializableReadOnly", TxOptions{Isolation: Serializable, ReadOnly: true}},
+		{"Serializable", TxOptions{Isolation: Serializable}}, // tracked by SSI
+		{"ReadCommittedScan", TxOptions{Isolation: ReadCommitted, ReadOnly: true}},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			db, want := openReaderDB(t)
+			ctx := context.Background()
+			after := make(map[string]string)
+			for key := range want {
+				after[key] = "new-" + key
+			}
+			delete(after, "k09")
+			after["k06a"] = "new-k06a"
+			write := func() error {
+				if err := db.Update(ctx, k.opts.Isolation, func(tx *Txn) error {
+					for _, key := range slices.Sorted(maps.Keys(after)) {
+						if err := tx.Put([]byte(key), []byte(after[key])); err != nil {
+							return err
+						}
+					}
+					return tx.Delete([]byte("k09"))
+				}); err != nil {
+					return fmt.Errorf("commit: %w", err)
+				}
+				if err := db.requestCheckpoint(); err != nil {
+					return fmt.Errorf("checkpoint: %w", err)
+				}
+				if _, err := db.Vacuum(ctx); err != nil {
+					return fmt.Errorf("vacuum: %w", err)
+				}
+				return nil
+			}
+
+			tx, err := db.BeginTx(ctx, k.opts)
+			require.NoError(t, err)
+			var scanned []string
+			var wrote error
+			wroteOnce := false
+			require.NoError(t, tx.ScanFunc(nil, nil, func(key, v []byte) bool {
+				scanned = append(scanned, string(key)+"="+string(v))
+				if wroteOnce {
+					return true
+				}
+				wroteOnce = true
+				done := make(chan error, 1)
+				go func() { done <- write() }()
+				select {
+				case wrote = <-done:
+				case <-time.After(hangDetector):
+					wrote = errors.New("the writer waits for the reader inside ScanFunc")
+				}
+				return wrote == nil
+			}))
+			require.NoError(t, wrote)
+			// A statement sees its one snapshot to its end, read
+			// committed's included.
+			require.Equal(t, sortedKV(want, "", ""), scanned, "the scan the writer overtook")
+			if k.opts.Isolation != ReadCommitted {
+				require.NoError(t, checkReads(tx, want), "the reader's snapshot after the writer's commit")
+			} else {
+				require.NoError(t, checkReads(tx, after), "read committed's next statements see the commit")
+			}
+			require.NoError(t, tx.Commit())
+			require.NoError(t, db.View(ctx, func(tx *Txn) error { return checkReads(tx, after) }), "a new reader sees the commit")
+			require.NoError(t, db.check())
+		})
+	}
 }
