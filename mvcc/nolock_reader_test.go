@@ -41,7 +41,7 @@ import (
 //	gc.Collector.run     the semaphore a vacuum pass holds
 //	txn.LockTable gate, drainMu, mu    plain commits and lockers; a non-locking reader holds no lock
 //	txn.SSI partitions   every partition's and writers' partition's mutex: untracked readers (below) touch none
-//	txn registry growMu  taken only to grow the table of reader cells, which a free cell spares
+//	txn registry growMu  taken only to grow the table of reader cells (see below)
 //	index rwLock.mu      the mutex behind the index's reader slots: a reader meets it only when a writer announced itself
 //	bbolt rwlock, metalock  bbolt's one writer and its meta page: the shared view spares readers both
 //
@@ -55,21 +55,28 @@ import (
 //   - A Locking (two-phase) transaction's reads go through the lock table,
 //     under its one mutex (txn.LockTable.mu, shared by the whole DB so that
 //     a deadlock walk sees every edge), and its first lock raises the
-//     strong count under drainMu and drains gate for writing. Locking
+//     owner's count of strong locks under drainMu, and the DB's first
+//     strong owner drains gate (takes it for writing once). Locking
 //     readers are excluded from those three locks' subtests.
 //   - A tracked serializable transaction (not declared read-only, or
 //     Locking, or a read-only one that began while a read-write
-//     serializable transaction was active) locks one SSI partition, chosen
-//     at random, at Begin and End; a read that meets newer versions locks
-//     the writers' partitions of their timestamps; an End that makes its
-//     partition due for pruning walks every partition, one at a time. Each
-//     read also locks the transaction's own record. Tracked readers are
+//     serializable transaction was active or a commit was published)
+//     locks one SSI partition, chosen at random, at Begin and End; a read
+//     that meets newer versions locks the writers' partitions of their
+//     timestamps (and, once SSI folded old transactions into summaries,
+//     the partitions holding one); an End that makes its partition due for
+//     pruning walks every partition, one lock at a time. Each read also
+//     locks the transaction's own record. Tracked readers are
 //     excluded from the SSI subtest; declared read-only ones on a safe
 //     snapshot touch no SSI lock, and run there.
 //   - With Options.MaxSnapshotAge, Begin and End lock one of 64 shards of
 //     the age registry (snapage.go), by the transaction's address.
 //   - A transaction as of a past time (TxOptions.AsOf) takes history.mu at
-//     Begin and End, and the pending log's mutex to find its commit.
+//     End, and, with Options.HistoryRetention and a time before the newest
+//     commit, at Begin, with the pending log's mutex to find its commit.
+//   - The registry's growMu, at a Begin that finds every cell of the table
+//     of reader cells claimed (at least 4 per core, doubled each time):
+//     as often as the most transactions ever open at once doubles.
 //   - bbolt's metalock and mmaplock, through a private read transaction,
 //     only while no shared view is current (between a retirement and the
 //     next install, view.go).
@@ -236,7 +243,7 @@ func runReaders(db *DB, kinds []readerKind, want map[string]string, at *atomic.V
 				break
 			}
 			if err = checkReads(tx, want); err != nil {
-				tx.Rollback() //nolint:errcheck // the read's error is the one reported
+				tx.Rollback() // the read's error is the one reported
 				break
 			}
 			if k.end == "commit" {
