@@ -131,9 +131,10 @@ func (k readerKind) tracked() bool {
 	return k.opts.Isolation == Serializable && k.end != "viewtx" && (!k.opts.ReadOnly || k.opts.Locking)
 }
 
-// openReaderDB opens a database whose keys k00..k11 were vacuumed out of
-// memory (the data bucket alone holds them), then changed by a commit
-// that only the log and memory hold: k02, k05 and k09 updated, k07
+// openReaderDB opens a database whose keys k00..k11 and n000..n099 were
+// vacuumed out of memory (the data bucket alone holds them; a scan of
+// them all reads more than one chunk of the file), then changed by a
+// commit that only the log and memory hold: k02, k05 and k09 updated, k07
 // deleted, k04a created. It returns the expected contents.
 func openReaderDB(t *testing.T) (*DB, map[string]string) {
 	t.Helper()
@@ -144,6 +145,10 @@ func openReaderDB(t *testing.T) (*DB, map[string]string) {
 	want := make(map[string]string)
 	for i := range 12 {
 		k := fmt.Sprintf("k%02d", i)
+		want[k] = "file-" + k
+	}
+	for i := range 100 {
+		k := fmt.Sprintf("n%03d", i)
 		want[k] = "file-" + k
 	}
 	require.NoError(t, db.Update(ctx, Snapshot, func(tx *Txn) error {
@@ -403,10 +408,11 @@ func TestReadersTakeNoProcessWideLock(t *testing.T) {
 // TestReadersDoNotBlockWriters has a read-only transaction stop inside
 // its ScanFunc callback, at the first key, while a writer commits over
 // the keys it reads (values changed before and after the scan's position,
-// a key ahead of it deleted, one inserted into the range), the checkpoint
-// applies that to the file and a vacuum pass runs: each returns without
-// waiting for the reader, and the reader still sees its snapshot, in the
-// rest of the scan, in Gets and in a second scan.
+// keys ahead of it deleted, others inserted into the range), the
+// checkpoint applies that to the file and a vacuum pass runs: each
+// returns without waiting for the reader, and the reader still sees its
+// snapshot, in the rest of the scan (whose next chunk of the file is read
+// after the checkpoint), in Gets and in a second scan.
 func TestReadersDoNotBlockWriters(t *testing.T) {
 	for _, k := range []struct {
 		name string
@@ -425,13 +431,18 @@ func TestReadersDoNotBlockWriters(t *testing.T) {
 				after[key] = "new-" + key
 			}
 			delete(after, "k09")
+			delete(after, "n080")
 			after["k06a"] = "new-k06a"
+			after["n080a"] = "new-n080a"
 			write := func() error {
 				if err := db.Update(ctx, k.opts.Isolation, func(tx *Txn) error {
 					for _, key := range slices.Sorted(maps.Keys(after)) {
 						if err := tx.Put([]byte(key), []byte(after[key])); err != nil {
 							return err
 						}
+					}
+					if err := tx.Delete([]byte("n080")); err != nil {
+						return err
 					}
 					return tx.Delete([]byte("k09"))
 				}); err != nil {
