@@ -48,6 +48,9 @@ type Tx interface {
 	Delete(key []byte) error
 	// Scan calls fn for the keys in [start, end) in order (nil: unbounded)
 	// until fn returns false or limit keys were seen (limit <= 0: no limit).
+	// The key and value are valid only until fn returns: each engine lends
+	// them the way it can (bbolt's cursor, Badger's Item.Value, mvkv's
+	// ScanFunc), and a workload copies what it keeps.
 	Scan(start, end []byte, limit int, fn func(key, value []byte) bool) error
 }
 

@@ -3,7 +3,7 @@ package engine
 import "github.com/mvkv/mvkv/mvcc"
 
 // The optional ways of reading that the performance goals compare (mvkv's
-// Scan, ScanFunc and ScanKeys against bbolt's cursor walks, View against
+// copying Scan, ScanFunc and ScanKeys against bbolt's cursor walks, View against
 // bbolt's View). An engine implements those it can express; the workloads
 // never need them, so the peers without them (Badger, PostgreSQL, etcd,
 // noop) run every workload all the same.
@@ -33,4 +33,11 @@ type Lender interface {
 // never looks at its values). The key is valid only until fn returns.
 type KeyScanner interface {
 	ScanKeys(start, end []byte, limit int, fn func(key []byte) bool) error
+}
+
+// CopyScanner is implemented by the Tx of engines whose scan can also hand
+// the caller copies it owns (mvcc.Txn.Scan), which the goals measure
+// beside the lent scan.
+type CopyScanner interface {
+	ScanCopies(start, end []byte, limit int, fn func(key, value []byte) bool) error
 }

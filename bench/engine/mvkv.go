@@ -91,7 +91,15 @@ func (t mvkvTx) Get(key []byte) ([]byte, error) { return t.tx.Get(key) }
 func (t mvkvTx) Put(key, value []byte) error    { return t.tx.Put(key, value) }
 func (t mvkvTx) Delete(key []byte) error        { return t.tx.Delete(key) }
 
+// Scan lends each key and value for one step (mvcc.Txn.ScanFunc), as
+// bbolt's cursor and Badger's Item.Value lend theirs (see Tx.Scan): a
+// workload that keeps nothing pays for no copy on any engine.
 func (t mvkvTx) Scan(start, end []byte, limit int, fn func(key, value []byte) bool) error {
+	return t.ScanFunc(start, end, limit, fn)
+}
+
+// ScanCopies is mvcc.Txn.Scan: every key and value a copy the caller owns.
+func (t mvkvTx) ScanCopies(start, end []byte, limit int, fn func(key, value []byte) bool) error {
 	n := 0
 	for k, v := range t.tx.Scan(start, end) {
 		if !fn(k, v) {

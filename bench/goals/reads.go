@@ -163,7 +163,8 @@ func pointRead(e engine.Engine, level mvcc.Level, key func(g, i int) []byte, use
 }
 
 // scan returns one walk of scanLen keys from start(g, i) in a read-only
-// snapshot of e, the way named: "Scan" (Tx.Scan), "ScanFunc"
+// snapshot of e, the way named: "Scan" (mvcc.Txn.Scan's copies,
+// engine.CopyScanner), "ScanFunc"
 // (engine.Lender), "ScanFunc+crc" (ScanFunc computing each key's and
 // value's CRC-32C) and "ScanKeys" (engine.KeyScanner). All but the last
 // read every value (its length), the last keys only.
@@ -187,7 +188,11 @@ func scan(e engine.Engine, way string, start func(g, i int) []byte, scanLen int)
 			from := start(g, i)
 			switch way {
 			case "Scan":
-				return tx.Scan(from, nil, 0, each)
+				c, ok := tx.(engine.CopyScanner)
+				if !ok {
+					return fmt.Errorf("%s cannot scan into copies (engine.CopyScanner)", e.Name())
+				}
+				return c.ScanCopies(from, nil, 0, each)
 			case "ScanFunc", "ScanFunc+crc":
 				l, ok := tx.(engine.Lender)
 				if !ok {
