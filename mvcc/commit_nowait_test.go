@@ -2,7 +2,6 @@ package mvcc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -198,7 +197,7 @@ func TestDurableCommitsWhileVacuumSleeps(t *testing.T) {
 	cancel()
 	select {
 	case err := <-vacuumed:
-		require.True(t, errors.Is(err, context.Canceled), "the pass stops between batches with ctx's error: %v", err)
+		require.ErrorIs(t, err, context.Canceled, "the pass stops between batches with its context's error")
 	case <-time.After(hangAfter):
 		t.Fatal("the vacuum did not stop when its context ended")
 	}
