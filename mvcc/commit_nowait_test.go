@@ -80,6 +80,21 @@ func checkAcked(t *testing.T, db *DB, prefix string, writers, n int) {
 	}))
 }
 
+// reopenAcked closes db and opens its file again: every commit commitAll
+// acknowledged is there, with the test's last writes of k000 and k001, and
+// the file is sound. It returns the reopened DB.
+func reopenAcked(t *testing.T, db *DB, path, prefix string, writers, n int) *DB {
+	t.Helper()
+	require.NoError(t, db.Close())
+	db, err := Open(path, nil)
+	require.NoError(t, err)
+	checkAcked(t, db, prefix, writers, n)
+	assert.Equal(t, "during", faultGet(t, db, "k000"))
+	assert.Equal(t, "r2", faultGet(t, db, "k001"))
+	require.NoError(t, db.check())
+	return db
+}
+
 func TestDurableCommitsWhileCheckpointPaused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nowait.db")
 	db, err := Open(path, &Options{NoAutovacuum: true}) // durable: every commit fsyncs
@@ -147,14 +162,7 @@ func TestDurableCommitsWhileCheckpointPaused(t *testing.T) {
 	assert.Positive(t, vs.VersionsRemoved, "the vacuum removed the older versions")
 	assert.GreaterOrEqual(t, db.applied.Load(), applied, "the pass went on")
 	require.NoError(t, db.check())
-
-	require.NoError(t, db.Close())
-	db, err = Open(path, nil)
-	require.NoError(t, err)
-	checkAcked(t, db, "ck", writers, each)
-	assert.Equal(t, "during", faultGet(t, db, "k000"))
-	assert.Equal(t, "r2", faultGet(t, db, "k001"))
-	require.NoError(t, db.check())
+	db = reopenAcked(t, db, path, "ck", writers, each)
 }
 
 func TestDurableCommitsWhileVacuumSleeps(t *testing.T) {
@@ -203,11 +211,5 @@ func TestDurableCommitsWhileVacuumSleeps(t *testing.T) {
 	}
 	assert.Positive(t, vs.VersionsRemoved, "what the pass did is reported")
 	require.NoError(t, db.check())
-	require.NoError(t, db.Close())
-	db, err = Open(path, nil)
-	require.NoError(t, err)
-	checkAcked(t, db, "vac", writers, each)
-	assert.Equal(t, "during", faultGet(t, db, "k000"))
-	assert.Equal(t, "r2", faultGet(t, db, "k001"))
-	require.NoError(t, db.check())
+	db = reopenAcked(t, db, path, "vac", writers, each)
 }
