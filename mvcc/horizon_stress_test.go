@@ -67,6 +67,7 @@ func cmpUint(a, b uint64) int {
 // (lo == hi at Snapshot and Serializable).
 type observation struct {
 	level   Level
+	locking bool // a two-phase-locking transaction's read (level Serializable)
 	key     string
 	lo, hi  uint64
 	value   string
@@ -75,7 +76,8 @@ type observation struct {
 }
 
 // TestHorizonStress runs many short transactions at every level, readers
-// and writers, some readers keeping their snapshot open across vacuums,
+// and writers, two-phase-locking ones (TxOptions.Locking) among them,
+// some readers keeping their snapshot open across vacuums,
 // while vacuum (explicit and automatic) and checkpoints run without pause.
 // Every read is checked against a model of every committed version: a
 // version vacuum took too early (the horizon passed a snapshot still open)
@@ -140,6 +142,16 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 	var pause sync.RWMutex // the small writers hold it for reading, a bulk round for writing
 	model := &versionModel{keys: map[string][]modelVersion{}}
 	levels := []Level{ReadCommitted, Snapshot, Serializable}
+	// txOptions picks a transaction's options: one of the levels, or (one
+	// time in four) Serializable by two-phase locking, whose reads see the
+	// newest committed data under their locks, as read committed ones see
+	// it at each statement, and keep seeing it until the end.
+	txOptions := func(rng *rand.Rand) TxOptions {
+		if rng.IntN(4) == 0 {
+			return TxOptions{Isolation: Serializable, Locking: true}
+		}
+		return TxOptions{Isolation: levels[rng.IntN(len(levels))]}
+	}
 
 	var (
 		wg      sync.WaitGroup
@@ -172,19 +184,38 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			// A locking writer's GetForUpdate, before it writes the key,
+			// reads the newest committed value under an exclusive lock:
+			// checked as a read.
+			var seen []observation
+			defer func() {
+				obsMu.Lock()
+				obs = append(obs, seen...)
+				obsMu.Unlock()
+			}()
 			for n := 0; n < commits; {
-				level := levels[rng.IntN(len(levels))]
+				opts := txOptions(rng)
 				pause.RLock()
-				tx, err := db.BeginTx(ctx, TxOptions{Isolation: level})
+				tx, err := db.BeginTx(ctx, opts)
 				if !assert.NoError(t, err) {
 					pause.RUnlock()
 					return
 				}
 				var mine []modelVersion
 				var names []string
+				var read []observation
 				err = nil
 				for range 1 + rng.IntN(3) {
 					k := pick(rng)
+					if opts.Locking && rng.IntN(2) == 0 && !slices.Contains(names, k) {
+						lo := db.oracle.Visible()
+						v, gerr := tx.GetForUpdate([]byte(k))
+						if gerr != nil && !errors.Is(gerr, ErrNotFound) {
+							err = gerr
+							break
+						}
+						read = append(read, observation{level: Serializable, locking: true, key: k, lo: lo, hi: db.oracle.Visible(), value: valueDigest(string(v)), present: gerr == nil})
+					}
 					if rng.IntN(5) == 0 {
 						err = tx.Delete([]byte(k))
 						mine, names = append(mine, modelVersion{gone: true}), append(names, k)
@@ -201,7 +232,8 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 					err = tx.Commit()
 				}
 				pause.RUnlock()
-				if errors.Is(err, ErrConflict) {
+				seen = append(seen, read...)     // whether or not it commits
+				if errors.Is(err, ErrConflict) { // deadlock victims too
 					_ = tx.Rollback()
 					continue
 				}
@@ -230,16 +262,25 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 		for r := range bulkRounds {
 			time.Sleep(2 * time.Millisecond) // let the others run between rounds
 			pause.Lock()
-			err := db.requestCheckpoint() // the log empties: the round writes the data bucket itself
 			var tx *Txn
-			if err == nil {
-				tx, err = db.BeginTx(ctx, TxOptions{Isolation: Snapshot})
-			}
-			for i := 0; err == nil && i < bulkKeys; i++ {
-				err = tx.Put([]byte(bulkKey(r, i)), []byte(bulkKey(r, i)+pad))
-			}
-			if err == nil {
-				err = tx.Commit()
+			var err error
+			// Its commit waits for the locking readers' locks on its keys
+			// (a range lock over everything among them), and may be the
+			// victim of a deadlock with one: then it runs again.
+			for retry := true; retry; retry = errors.Is(err, ErrConflict) {
+				err = db.requestCheckpoint() // the log empties: the round writes the data bucket itself
+				if err == nil {
+					tx, err = db.BeginTx(ctx, TxOptions{Isolation: Snapshot})
+				}
+				for i := 0; err == nil && i < bulkKeys; i++ {
+					err = tx.Put([]byte(bulkKey(r, i)), []byte(bulkKey(r, i)+pad))
+				}
+				if err == nil {
+					err = tx.Commit()
+				}
+				if tx != nil && err != nil {
+					_ = tx.Rollback()
+				}
 			}
 			pause.Unlock()
 			if !assert.NoError(t, err) {
@@ -265,10 +306,28 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 				obsMu.Unlock()
 			}()
 			for range reads {
-				level := levels[rng.IntN(len(levels))]
-				tx, err := db.BeginTx(ctx, TxOptions{Isolation: level, ReadOnly: rng.IntN(2) == 0})
+				opts := txOptions(rng)
+				opts.ReadOnly = rng.IntN(2) == 0
+				level, locking := opts.Isolation, opts.Locking
+				// perKey: statement by statement, ReadCommitted and locking
+				// transactions' reads; the others read at one snapshot.
+				perKey := level == ReadCommitted || locking
+				tx, err := db.BeginTx(ctx, opts)
 				if !assert.NoError(t, err) {
 					return
+				}
+				// What a locking transaction read: its locks, held to the
+				// end, keep it so.
+				held := map[string]observation{}
+				same := func(o observation) bool {
+					if !locking {
+						return true
+					}
+					if was, ok := held[o.key]; ok && (was.present != o.present || was.value != o.value) {
+						return assert.Failf(t, "a locked read changed", "%s read %q (present %v), then %q (present %v), holding its lock", o.key, was.value, was.present, o.value, o.present)
+					}
+					held[o.key] = o
+					return true
 				}
 				hold := rng.IntN(4) == 0 // keep the snapshot across vacuums
 				for range 1 + rng.IntN(4) {
@@ -286,9 +345,10 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 							break
 						}
 						if !assert.NoError(t, tx.Err()) {
+							_ = tx.Rollback() // a locking one's locks would stop the others
 							return
 						}
-						if level != ReadCommitted {
+						if !perKey {
 							lo, hi = tx.ReadTS(), tx.ReadTS()
 						}
 						// Every small key, and a sample of the bulk ones.
@@ -298,7 +358,12 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 								k = names[keys+rng.IntN(len(names)-keys)]
 							}
 							v, ok := seen[k]
-							mine = append(mine, observation{level: level, key: k, lo: lo, hi: hi, value: valueDigest(v), present: ok, scan: true})
+							o := observation{level: level, locking: locking, key: k, lo: lo, hi: hi, value: valueDigest(v), present: ok, scan: true}
+							if !same(o) {
+								_ = tx.Rollback()
+								return
+							}
+							mine = append(mine, o)
 						}
 						continue
 					}
@@ -309,12 +374,18 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 						break // a serializable reader may abort: not a wrong read
 					}
 					if !errors.Is(err, ErrNotFound) && !assert.NoError(t, err) {
+						_ = tx.Rollback()
 						return
 					}
-					if level != ReadCommitted {
+					if !perKey {
 						lo, hi = tx.ReadTS(), tx.ReadTS()
 					}
-					mine = append(mine, observation{level: level, key: k, lo: lo, hi: hi, value: valueDigest(string(v)), present: err == nil})
+					o := observation{level: level, locking: locking, key: k, lo: lo, hi: hi, value: valueDigest(string(v)), present: err == nil}
+					if !same(o) {
+						_ = tx.Rollback()
+						return
+					}
+					mine = append(mine, o)
 				}
 				_ = tx.Rollback()
 			}
@@ -339,14 +410,21 @@ func horizonStress(t *testing.T, memoryLimit int64) {
 			want, present := model.at(o.key, o.lo)
 			wrong++
 			if wrong <= 10 {
-				t.Errorf("%s read of %s (scan %v) at snapshots [%d, %d]: got %q (present %v), the model has %q (present %v) at %d; its versions %v",
-					o.level, o.key, o.scan, o.lo, o.hi, o.value, o.present, want, present, o.lo, model.keys[o.key])
+				t.Errorf("%s read (locking %v) of %s (scan %v) at snapshots [%d, %d]: got %q (present %v), the model has %q (present %v) at %d; its versions %v",
+					o.level, o.locking, o.key, o.scan, o.lo, o.hi, o.value, o.present, want, present, o.lo, model.keys[o.key])
 			}
 		}
 	}
 	assert.Zero(t, wrong, "reads that do not match the model, of %d", len(obs))
+	locked := 0
+	for _, o := range obs {
+		if o.locking {
+			locked++
+		}
+	}
+	assert.Positive(t, locked, "locking transactions' reads were checked")
 	st := db.Stats()
-	t.Logf("%d reads checked; %d vacuums removed %d versions; %d bulk rounds left their new keys out of memory", len(obs), st.Vacuums, st.VersionsVacuumed, db.skipGen.Load())
+	t.Logf("%d reads checked (%d by locking transactions); %d vacuums removed %d versions; %d bulk rounds left their new keys out of memory", len(obs), locked, st.Vacuums, st.VersionsVacuumed, db.skipGen.Load())
 	assert.Positive(t, st.Vacuums, "vacuum ran")
 	assert.Positive(t, db.skipGen.Load(), "a bulk round wrote the data bucket itself")
 	require.NoError(t, Check(db))
