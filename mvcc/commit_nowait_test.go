@@ -80,6 +80,21 @@ func checkAcked(t *testing.T, db *DB, prefix string, writers, n int) {
 	}))
 }
 
+// pauseCheckpointOnce makes the first step of db's checkpoint passes
+// from now on stop after it is applied: paused is closed then, and the
+// pass goes on once resume is closed.
+func pauseCheckpointOnce(db *DB) (paused, resume chan struct{}) {
+	var once sync.Once
+	paused, resume = make(chan struct{}), make(chan struct{})
+	db.ck.afterStep = func() {
+		once.Do(func() {
+			close(paused)
+			<-resume
+		})
+	}
+	return paused, resume
+}
+
 // reopenAcked closes db and opens its file again: every commit commitAll
 // acknowledged is there, with the test's last writes of k000 and k001, and
 // the file is sound. It returns the reopened DB.
@@ -108,14 +123,7 @@ func TestDurableCommitsWhileCheckpointPaused(t *testing.T) {
 		}
 	}
 
-	var once sync.Once
-	paused, resume := make(chan struct{}), make(chan struct{})
-	db.ck.afterStep = func() {
-		once.Do(func() {
-			close(paused)
-			<-resume
-		})
-	}
+	paused, resume := pauseCheckpointOnce(db)
 	released := false
 	release := func() {
 		if !released {

@@ -98,14 +98,7 @@ func TestCommitsRunDuringCheckpoint(t *testing.T) {
 		require.NoError(t, faultPut(db, fmt.Sprintf("k%05d", i), "w"))
 	}
 
-	var once sync.Once
-	paused, resume := make(chan struct{}), make(chan struct{})
-	db.ck.afterStep = func() {
-		once.Do(func() {
-			close(paused)
-			<-resume
-		})
-	}
+	paused, resume := pauseCheckpointOnce(db)
 	done := make(chan error, 1)
 	go func() { done <- db.requestCheckpoint() }()
 	<-paused // one step applied, the rest of the pass to come
